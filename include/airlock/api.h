@@ -1,0 +1,52 @@
+/* The daemon's HTTP/1.1 + JSON API on a UNIX socket, and the exec service behind it. */
+#pragma once
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "airlock/backend.h"
+#include "airlock/engine.h"
+#include "airlock/exec.h"
+#include "airlock/policy.h"
+#include "airlock/scope.h"
+
+/* Everything a request may reach. Owned by airlockd's main; the API borrows it. */
+struct airlock_ctx {
+        pthread_rwlock_t policy_lock;
+        struct policy *policy;          /* current; take a reference with ctx_policy() */
+        struct engine *engine;
+        struct backend *containers;     /* docker or podman */
+        struct backend *host;           /* direct execution; NULL when unavailable */
+        struct scope_registry *scopes;
+        char instance_id[33];
+        const char *seccomp_path;
+        /* Execs in flight, for draining on shutdown. */
+        pthread_mutex_t inflight_lock;
+        pthread_cond_t inflight_done;
+        int inflight;
+        bool draining;
+};
+
+/* A new reference to the current policy; release with policy_unref. */
+struct policy *ctx_policy(struct airlock_ctx *ctx);
+
+/* Run one validated request: decide where it runs, find or make the sandbox, run it, fill
+ * res. Errors are for when it could not run at all (bad request, engine down). */
+int exec_service_run(struct airlock_ctx *ctx, const struct exec_request *req,
+                     const struct exec_sink *sink, struct exec_result *res, struct al_error *err);
+
+/* The result as the API's JSON object (stdout/stderr included unless for_stream). */
+json_t *exec_result_to_json(const struct exec_result *res, bool for_stream);
+
+struct api_server;
+
+/* Serve on listen_fd (a bound, listening UNIX socket; ownership passes to the server). */
+struct api_server *api_server_start(struct airlock_ctx *ctx, int listen_fd, struct al_error *err);
+/* Stop accepting new connections (draining); requests in progress go on. */
+void api_server_quiesce(struct api_server *s);
+/* Stop serving and free; close every connection. */
+void api_server_stop(struct api_server *s);
+
+/* Make the listening socket at path: stale socket replaced, created under umask 0117, mode
+ * 0660, group set when group is not NULL and exists. Returns the fd. */
+int api_listen_unix(const char *path, const char *group, struct al_error *err);

@@ -1,0 +1,68 @@
+/* The provider-neutral backend interface: Docker and Podman (docker backend), the host
+ * (direct, natively hardened) and, later, gVisor and cloud providers plug in behind it.
+ * A backend turns a sandbox spec into a live sandbox and runs execs in it; the caller owns
+ * which sandbox serves which scope (scope/) and never passes client fields to the engine
+ * except through these fixed structures. */
+#pragma once
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "airlock/error.h"
+#include "airlock/exec.h"
+#include "airlock/policy.h"
+
+struct sandbox_spec {
+        const char *image;
+        struct limits limits;
+        bool network;               /* false: no network at all */
+        const char *agent;
+        const char *session;        /* may be NULL (one-off) */
+        const char *instance_id;    /* the daemon instance, put in a label */
+        const char *keeper_user;    /* "uid:gid" of the sandbox's init/keeper */
+        const char *exec_user;      /* "uid:gid" the code runs as */
+        const char *seccomp_profile;/* path of a Docker-format profile */
+        enum policy_workspace workspace;
+        const char *workspace_dir;  /* host directory, NULL when NONE */
+};
+
+struct exec_spec {
+        char **argv;                /* NULL-terminated, argv[0] non-empty */
+        char **env;                 /* "K=V", NULL-terminated, may be NULL */
+        const char *stdin_data;
+        size_t stdin_len;
+        int64_t timeout_ms;
+        const char *workdir;        /* NULL: the backend's default */
+};
+
+struct backend;
+
+struct backend_ops {
+        const char *name; /* "docker", "podman", "host" */
+        /* Create and start a long-lived sandbox; *ret_handle is a new string naming it. */
+        int (*sandbox_create)(struct backend *b, const struct sandbox_spec *spec,
+                              char **ret_handle, struct al_error *err);
+        /* Run one exec in a live sandbox, filling res (exit code, outputs, flags). A timeout,
+         * OOM or signal is a result, not an error; errors are for when it could not run. */
+        int (*sandbox_exec)(struct backend *b, const char *handle, const struct exec_spec *x,
+                            const struct exec_sink *sink, struct exec_result *res,
+                            struct al_error *err);
+        /* Run one exec in a fresh sandbox made for it and removed after it. */
+        int (*run_once)(struct backend *b, const struct sandbox_spec *spec,
+                        const struct exec_spec *x, const struct exec_sink *sink,
+                        struct exec_result *res, struct al_error *err);
+        /* 1 when the sandbox is live and usable, 0 when gone or stopped, < 0 on error. */
+        int (*sandbox_alive)(struct backend *b, const char *handle, struct al_error *err);
+        /* Stop and remove; an absent sandbox is not an error. */
+        int (*sandbox_remove)(struct backend *b, const char *handle, struct al_error *err);
+        /* Remove everything this backend holds for the daemon instance (start-up, shutdown). */
+        int (*remove_instance)(struct backend *b, const char *instance_id, struct al_error *err);
+        void (*free)(struct backend *b);
+};
+
+struct backend {
+        const struct backend_ops *ops;
+        void *priv;
+};
+
+void backend_free(struct backend *b);

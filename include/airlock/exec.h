@@ -1,0 +1,79 @@
+/* What an exec asks for and what it produced: the shapes shared by the API, the backends
+ * and the store. Request fields come from clients and are validated before anything runs. */
+#pragma once
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "airlock/buf.h"
+#include "airlock/error.h"
+#include "airlock/policy.h"
+
+#define EXEC_NAME_MAX     64         /* agent and session names */
+#define EXEC_ENV_MAX      128        /* env entries */
+#define EXEC_ARGV_MAX     4096       /* argv entries */
+#define EXEC_TIMEOUT_MAX  86400      /* absolute ceiling for timeout_s, whatever the policy */
+
+struct exec_request {
+        char *agent;    /* validated name, defaults to "default" */
+        char *session;  /* validated name or NULL for a fresh one-off sandbox */
+        char *runtime;  /* runtime name or NULL for the policy default */
+        char *code;     /* exactly one of code, argv, command */
+        char **argv;
+        char *command;
+        char *stdin_data;
+        size_t stdin_len;
+        char **env;     /* "KEY=VALUE", NULL-terminated, may be NULL */
+        int64_t timeout_s; /* 0 = policy default */
+        int network;    /* -1 not given, 0, 1 */
+        bool untrusted;
+        bool stream;    /* NDJSON events wanted */
+};
+
+/* Parse and validate a JSON request body. On failure err says what is wrong (-EINVAL). */
+int exec_request_parse(const char *body, size_t len, struct exec_request *ret,
+                       struct al_error *err);
+/* Check the request against the policy (runtime known, timeout within the maximum, ...). */
+int exec_request_check(const struct exec_request *req, const struct policy *pol,
+                       struct al_error *err);
+void exec_request_clear(struct exec_request *req);
+
+/* Build the argv to run from the request and the runtime: code -> run prefix + code,
+ * command -> shell prefix + command, argv as given. Caller frees with util_strv_free. */
+int exec_request_argv(const struct exec_request *req, const struct runtime *rt, char ***ret,
+                      struct al_error *err);
+
+enum exec_stream { EXEC_STDOUT = 1, EXEC_STDERR = 2 };
+
+/* Receives output as it arrives (for streaming); may be NULL. Returning < 0 aborts the exec. */
+struct exec_sink {
+        int (*output)(void *ctx, enum exec_stream stream, const char *data, size_t len);
+        void *ctx;
+        /* When >= 0, the exec is aborted if this fd (the client connection) hangs up. */
+        int watch_fd;
+};
+
+struct exec_result {
+        char execution_id[33];
+        int exit_code;          /* -1 when ended by a signal */
+        int signal;             /* 0 when exited normally */
+        struct buf out, err;    /* capped captures */
+        bool timed_out;
+        bool oom_killed;
+        bool aborted;           /* the client went away */
+        int64_t duration_ms;
+        bool sandboxed;
+        const char *backend;    /* static string */
+        char sandbox_id[80];
+        /* Protections in force for this exec (static strings), e.g. "seccomp", "netns". */
+        const char *isolation[16];
+        size_t n_isolation;
+        struct {
+                const char *mode;
+                bool sandboxed;
+                char reason[160];
+        } decision;
+};
+
+void exec_result_init(struct exec_result *r, size_t output_cap);
+void exec_result_clear(struct exec_result *r);

@@ -1,0 +1,24 @@
+/* Small pure helpers shared by every module. */
+#pragma once
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Monotonic clock in milliseconds. */
+int64_t util_now_ms(void);
+/* Wall clock, milliseconds since the epoch. */
+int64_t util_wall_ms(void);
+/* Fill out with 2*nbytes lowercase hex characters of kernel randomness plus a NUL. */
+int util_random_hex(char *out, size_t nbytes);
+/* True when s is a name from the safe alphabet [A-Za-z0-9._-], 1..max chars, not "." or "..". */
+bool util_name_valid(const char *s, size_t max);
+/* Copy len bytes of possibly invalid UTF-8 into a new NUL-terminated string, replacing each
+ * invalid sequence by U+FFFD. If carry is not NULL, an incomplete sequence at the end is not
+ * emitted but stored in carry[0..*carry_len) (at most 3 bytes) for the next call. Caller frees. */
+char *util_utf8_sanitize(const char *s, size_t len, char *carry, size_t *carry_len);
+/* Parse a strict non-negative decimal integer within [min,max]; returns < 0 on anything else. */
+int util_parse_int64(const char *s, int64_t min, int64_t max, int64_t *ret);
+/* Split a command-line-ish string on spaces (no quoting) into a NULL-terminated vector. */
+char **util_split_words(const char *s);
+void util_strv_free(char **v);
+size_t util_strv_len(char *const *v);

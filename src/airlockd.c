@@ -1,0 +1,314 @@
+/* airlockd: load the settings, connect the engine, serve the API until SIGTERM, clean up. */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "airlock/api.h"
+#include "airlock/cleanup.h"
+#include "airlock/docker_backend.h"
+#include "airlock/log.h"
+#include "airlock/util.h"
+
+#define DRAIN_SECONDS 30
+
+struct options {
+        const char *config;
+        const char *socket;
+        const char *state_dir;
+        const char *log_level;
+};
+
+static void usage(FILE *f)
+{
+        fprintf(f, "usage: airlockd [--config FILE] [--socket PATH] [--state-dir DIR]"
+                   " [--log-level LEVEL]\n"
+                   "  --config FILE     settings file (default /etc/airlock/airlock.conf)\n"
+                   "  --socket PATH     API socket (default from settings)\n"
+                   "  --state-dir DIR   state directory (default from settings)\n"
+                   "  --log-level L     error|warn|info|debug (default from settings)\n");
+}
+
+static int parse_args(int argc, char **argv, struct options *o)
+{
+        static const struct option longopts[] = {
+                {"config", required_argument, NULL, 'c'},
+                {"socket", required_argument, NULL, 's'},
+                {"state-dir", required_argument, NULL, 'd'},
+                {"log-level", required_argument, NULL, 'l'},
+                {"help", no_argument, NULL, 'h'},
+                {"version", no_argument, NULL, 'V'},
+                {0},
+        };
+        int c;
+
+        o->config = "/etc/airlock/airlock.conf";
+        while ((c = getopt_long(argc, argv, "c:s:d:l:hV", longopts, NULL)) != -1) {
+                switch (c) {
+                case 'c':
+                        o->config = optarg;
+                        break;
+                case 's':
+                        o->socket = optarg;
+                        break;
+                case 'd':
+                        o->state_dir = optarg;
+                        break;
+                case 'l':
+                        o->log_level = optarg;
+                        break;
+                case 'h':
+                        usage(stdout);
+                        exit(0);
+                case 'V':
+                        printf("airlockd %s\n", AIRLOCK_VERSION);
+                        exit(0);
+                default:
+                        usage(stderr);
+                        return -EINVAL;
+                }
+        }
+        if (optind < argc) {
+                usage(stderr);
+                return -EINVAL;
+        }
+        return 0;
+}
+
+static int mkdir_p(const char *path, mode_t mode)
+{
+        char tmp[4096];
+
+        if (strlen(path) >= sizeof(tmp))
+                return -ENAMETOOLONG;
+        strcpy(tmp, path);
+        for (char *p = tmp + 1; *p; p++)
+                if (*p == '/') {
+                        *p = '\0';
+                        if (mkdir(tmp, 0755) < 0 && errno != EEXIST)
+                                return -errno;
+                        *p = '/';
+                }
+        if (mkdir(tmp, mode) < 0 && errno != EEXIST)
+                return -errno;
+        return 0;
+}
+
+/* The instance id names everything this daemon (with this state directory) creates, so that
+ * after a crash the next start finds and removes what the last one left. */
+static int load_instance_id(const char *state_dir, char out[33], struct al_error *err)
+{
+        char path[4096];
+        _cleanup_close_ int fd = -1;
+        ssize_t n;
+
+        snprintf(path, sizeof(path), "%s/instance-id", state_dir);
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd >= 0) {
+                n = read(fd, out, 32);
+                if (n == 32) {
+                        out[32] = '\0';
+                        for (int i = 0; i < 32; i++)
+                                if (!strchr("0123456789abcdef", out[i]))
+                                        return al_err(err, -EINVAL, "'%s' is corrupt", path);
+                        return 0;
+                }
+                return al_err(err, -EINVAL, "'%s' is corrupt (delete it to start afresh)",
+                              path);
+        }
+        if (errno != ENOENT)
+                return al_err_errno(err, -errno, "cannot read '%s'", path);
+        util_random_hex(out, 16);
+        fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        if (fd < 0 || write(fd, out, 32) != 32 || fsync(fd) < 0)
+                return al_err_errno(err, -errno, "cannot write '%s'", path);
+        return 0;
+}
+
+static const char *find_seccomp(const struct policy *pol)
+{
+        static const char *const candidates[] = {
+                AIRLOCK_POLICY_DIR "/seccomp.json",
+                "/etc/airlock/seccomp.json",
+                AIRLOCK_SOURCE_POLICY_DIR "/seccomp.json",
+        };
+
+        if (pol->seccomp_profile && *pol->seccomp_profile)
+                return pol->seccomp_profile;
+        for (size_t i = 0; i < ARRAY_SIZE(candidates); i++)
+                if (access(candidates[i], R_OK) == 0)
+                        return candidates[i];
+        return candidates[0];
+}
+
+static void print_problems(const char *path, const struct policy_problems *pp)
+{
+        for (size_t i = 0; i < pp->n; i++)
+                log_error("%s:%d: %s", path, pp->items[i].line, pp->items[i].msg);
+}
+
+int main(int argc, char **argv)
+{
+        struct options opt = {0};
+        struct airlock_ctx ctx = {0};
+        struct policy_problems problems = {0};
+        struct api_server *server = NULL;
+        struct engine_version ver;
+        struct al_error err = {0};
+        struct policy *pol = NULL;
+        enum log_level lvl;
+        sigset_t sigs;
+        int r, fd, sig, status = 1;
+
+        if (parse_args(argc, argv, &opt) < 0)
+                return 2;
+        /* Signals are taken by the main thread only; every thread inherits this mask. */
+        sigemptyset(&sigs);
+        sigaddset(&sigs, SIGTERM);
+        sigaddset(&sigs, SIGINT);
+        sigaddset(&sigs, SIGHUP);
+        pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+        signal(SIGPIPE, SIG_IGN);
+
+        if (access(opt.config, F_OK) == 0) {
+                r = policy_load(opt.config, &pol, &problems, &err);
+                if (r < 0) {
+                        print_problems(opt.config, &problems);
+                        policy_problems_free(&problems);
+                        log_error("cannot load settings: %s", err.msg);
+                        return 1;
+                }
+        } else {
+                log_warn("settings file '%s' not found; using the built-in defaults",
+                         opt.config);
+                pol = policy_new_default();
+        }
+        if (!pol) {
+                log_error("out of memory");
+                return 1;
+        }
+        if (opt.socket) {
+                free(pol->socket_path);
+                pol->socket_path = strdup(opt.socket);
+        }
+        if (opt.state_dir) {
+                free(pol->state_dir);
+                pol->state_dir = strdup(opt.state_dir);
+        }
+        if (log_level_parse(opt.log_level ? opt.log_level : pol->log_level, &lvl) == 0)
+                log_set_level(lvl);
+
+        pthread_rwlock_init(&ctx.policy_lock, NULL);
+        pthread_mutex_init(&ctx.inflight_lock, NULL);
+        pthread_cond_init(&ctx.inflight_done, NULL);
+        ctx.policy = pol;
+
+        r = mkdir_p(pol->state_dir, 0700);
+        if (r < 0) {
+                log_error("cannot create state directory '%s': %s", pol->state_dir,
+                          strerror(-r));
+                goto out;
+        }
+        if (load_instance_id(pol->state_dir, ctx.instance_id, &err) < 0) {
+                log_error("%s", err.msg);
+                goto out;
+        }
+        ctx.engine = engine_new(pol->engine_socket, pol->engine_kind, &err);
+        if (!ctx.engine) {
+                log_error("%s", err.msg);
+                goto out;
+        }
+        if (engine_version(ctx.engine, &ver, &err) < 0)
+                log_warn("%s; requests will get 503 until it answers", err.msg);
+        else
+                log_info("engine %s %s at '%s', API %s", ver.is_podman ? "podman" : "docker",
+                         ver.version, pol->engine_socket, ver.used_api);
+        ctx.seccomp_path = find_seccomp(pol);
+        ctx.containers = docker_backend_new(ctx.engine, ctx.seccomp_path, &err);
+        if (!ctx.containers) {
+                log_error("%s", err.msg);
+                goto out;
+        }
+        ctx.scopes = scope_registry_new(ctx.containers);
+        if (!ctx.scopes) {
+                log_error("out of memory");
+                goto out;
+        }
+        /* What a previous run of this instance left behind (a crash) goes first. */
+        if (ctx.containers->ops->remove_instance(ctx.containers, ctx.instance_id, &err) < 0)
+                log_warn("cannot remove leftovers of a previous run: %s", err.msg);
+
+        {
+                char dir[4096], *slash;
+
+                snprintf(dir, sizeof(dir), "%s", pol->socket_path);
+                slash = strrchr(dir, '/');
+                if (slash && slash != dir) {
+                        *slash = '\0';
+                        mkdir_p(dir, 0755);
+                }
+        }
+        fd = api_listen_unix(pol->socket_path, pol->socket_group, &err);
+        if (fd < 0) {
+                log_error("%s", err.msg);
+                goto out;
+        }
+        server = api_server_start(&ctx, fd, &err);
+        if (!server) {
+                log_error("%s", err.msg);
+                goto out;
+        }
+        log_info("airlockd %s serving on '%s' (instance %s, mode %s, seccomp '%s')",
+                 AIRLOCK_VERSION, pol->socket_path, ctx.instance_id, policy_mode_name(pol->mode),
+                 ctx.seccomp_path);
+
+        for (;;) {
+                if (sigwait(&sigs, &sig) != 0)
+                        continue;
+                if (sig == SIGHUP) {
+                        log_info("SIGHUP: settings reload arrives with the policy module");
+                        continue;
+                }
+                log_info("%s: shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+                break;
+        }
+        status = 0;
+        api_server_quiesce(server);
+        {
+                struct timespec until;
+
+                clock_gettime(CLOCK_REALTIME, &until);
+                until.tv_sec += DRAIN_SECONDS;
+                pthread_mutex_lock(&ctx.inflight_lock);
+                ctx.draining = true;
+                while (ctx.inflight > 0)
+                        if (pthread_cond_timedwait(&ctx.inflight_done, &ctx.inflight_lock,
+                                                   &until) == ETIMEDOUT)
+                                break;
+                if (ctx.inflight > 0)
+                        log_warn("%d exec(s) still running after %ds; their sandboxes go now",
+                                 ctx.inflight, DRAIN_SECONDS);
+                pthread_mutex_unlock(&ctx.inflight_lock);
+        }
+out:
+        if (ctx.scopes) {
+                r = scope_remove_all(ctx.scopes);
+                log_info("removed %d sandbox(es)", r);
+        }
+        if (ctx.containers &&
+            ctx.containers->ops->remove_instance(ctx.containers, ctx.instance_id, &err) < 0)
+                log_warn("cannot remove this instance's containers: %s", err.msg);
+        api_server_stop(server);
+        if (server)
+                unlink(pol->socket_path);
+        scope_registry_free(ctx.scopes);
+        backend_free(ctx.containers);
+        engine_free(ctx.engine);
+        policy_unref(ctx.policy);
+        return status;
+}

@@ -1,0 +1,209 @@
+/* The exec service: from a validated request to a result. Decides sandbox or host, finds
+ * the sandbox for the scope key, runs the exec and recovers from sandboxes that died. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "airlock/api.h"
+#include "airlock/cleanup.h"
+#include "airlock/log.h"
+#include "airlock/util.h"
+
+struct policy *ctx_policy(struct airlock_ctx *ctx)
+{
+        struct policy *p;
+
+        pthread_rwlock_rdlock(&ctx->policy_lock);
+        p = policy_ref(ctx->policy);
+        pthread_rwlock_unlock(&ctx->policy_lock);
+        return p;
+}
+
+static void strv_freep(char ***v)
+{
+        util_strv_free(*v);
+}
+
+/* Where this exec runs and why. Until the classifier arrives, SELECTIVE errs to the sandbox. */
+static int decide(struct airlock_ctx *ctx, const struct policy *pol,
+                  const struct exec_request *req, struct exec_result *res, bool *ret_host,
+                  struct al_error *err)
+{
+        res->decision.mode = policy_mode_name(pol->mode);
+        switch (pol->mode) {
+        case MODE_ALL:
+                *ret_host = false;
+                snprintf(res->decision.reason, sizeof(res->decision.reason),
+                         "mode all: every exec runs in a sandbox");
+                break;
+        case MODE_SELECTIVE:
+                *ret_host = false;
+                snprintf(res->decision.reason, sizeof(res->decision.reason),
+                         "mode selective: no rule marks this exec low-risk, so it is sandboxed");
+                break;
+        case MODE_OFF:
+                if (!ctx->host)
+                        return al_err(err, -EOPNOTSUPP,
+                                      "mode off runs code on the host, but the host backend is "
+                                      "not available on this daemon");
+                *ret_host = true;
+                snprintf(res->decision.reason, sizeof(res->decision.reason),
+                         "mode off: execs run directly on the host (hardened natively)");
+                break;
+        }
+        if (*ret_host && req->network == 1)
+                snprintf(res->decision.reason, sizeof(res->decision.reason),
+                         "mode off: runs on the host with network");
+        res->decision.sandboxed = !*ret_host;
+        return 0;
+}
+
+static void fill_spec(struct airlock_ctx *ctx, const struct policy *pol,
+                      const struct exec_request *req, const struct runtime *rt,
+                      struct sandbox_spec *spec)
+{
+        spec->image = rt->image;
+        spec->limits = pol->limits;
+        spec->network = req->network == 1;
+        spec->agent = req->agent;
+        spec->session = req->session;
+        spec->instance_id = ctx->instance_id;
+        spec->keeper_user = pol->keeper_user;
+        spec->exec_user = pol->exec_user;
+        spec->seccomp_profile = ctx->seccomp_path;
+        spec->workspace = WORKSPACE_NONE;
+        spec->workspace_dir = NULL;
+}
+
+/* A sandbox that vanished (engine restarted, container removed by hand) is remade once. */
+static bool sandbox_gone(int r)
+{
+        return r == -ENOENT || r == -AL_E_CONFLICT;
+}
+
+static int run_in_scope(struct airlock_ctx *ctx, const struct exec_request *req,
+                        const struct sandbox_spec *spec, const struct exec_spec *x,
+                        const struct exec_sink *sink, struct exec_result *res,
+                        struct al_error *err)
+{
+        char key[3 * EXEC_NAME_MAX + 8];
+        int r = 0;
+
+        /* Until scopes arrive with the policy, one sandbox per (agent, session, runtime image). */
+        snprintf(key, sizeof(key), "%s/%s/%s", req->agent, req->session, spec->image);
+        for (int attempt = 0; attempt < 2; attempt++) {
+                struct scope_entry *e = NULL;
+
+                r = scope_acquire(ctx->scopes, key, spec, &e, err);
+                if (r < 0)
+                        return r;
+                snprintf(res->sandbox_id, sizeof(res->sandbox_id), "%.12s",
+                         scope_entry_handle(e));
+                r = ctx->containers->ops->sandbox_exec(ctx->containers, scope_entry_handle(e), x,
+                                                       sink, res, err);
+                scope_release(ctx->scopes, e, r < 0 && (sandbox_gone(r) || r == -ESTALE));
+                if (r == -ESTALE) {
+                        /* The kill after a timeout did not end the tree: the sandbox is gone
+                         * with it, but the result stands. */
+                        log_warn("%s; sandbox removed", err->msg);
+                        return 0;
+                }
+                if (!sandbox_gone(r))
+                        return r;
+                log_info("sandbox for '%s' is gone (%s); making a new one", key, err->msg);
+                exec_result_clear(res);
+                exec_result_init(res, (size_t)spec->limits.output_bytes);
+        }
+        return r;
+}
+
+int exec_service_run(struct airlock_ctx *ctx, const struct exec_request *req,
+                     const struct exec_sink *sink, struct exec_result *res, struct al_error *err)
+{
+        _cleanup_(policy_unrefp) struct policy *pol = ctx_policy(ctx);
+        _cleanup_(strv_freep) char **argv = NULL;
+        const struct runtime *rt;
+        struct sandbox_spec spec = {0};
+        struct exec_spec x = {0};
+        char execution_id[33];
+        bool host = false;
+        int r;
+
+        r = exec_request_check(req, pol, err);
+        if (r < 0)
+                return r;
+        rt = policy_runtime(pol, req->runtime ? req->runtime : pol->default_runtime);
+        if (!rt)
+                return al_err(err, -EINVAL, "unknown runtime '%s'",
+                              req->runtime ? req->runtime : pol->default_runtime);
+        r = exec_request_argv(req, rt, &argv, err);
+        if (r < 0)
+                return r;
+        r = decide(ctx, pol, req, res, &host, err);
+        if (r < 0)
+                return r;
+        fill_spec(ctx, pol, req, rt, &spec);
+        x.argv = argv;
+        x.env = req->env;
+        x.stdin_data = req->stdin_data;
+        x.stdin_len = req->stdin_len;
+        x.timeout_ms = (req->timeout_s > 0 ? req->timeout_s : pol->limits.timeout_s) * 1000;
+        util_random_hex(execution_id, 16);
+
+        if (host) {
+                r = ctx->host->ops->run_once(ctx->host, &spec, &x, sink, res, err);
+                res->backend = "host";
+        } else if (!req->session) {
+                r = ctx->containers->ops->run_once(ctx->containers, &spec, &x, sink, res, err);
+                res->backend = ctx->containers->ops->name;
+        } else {
+                r = run_in_scope(ctx, req, &spec, &x, sink, res, err);
+                res->backend = ctx->containers->ops->name;
+        }
+        memcpy(res->execution_id, execution_id, sizeof(execution_id));
+        res->sandboxed = !host;
+        return r;
+}
+
+static json_t *output_json(const struct buf *b)
+{
+        _cleanup_free_ char *s = util_utf8_sanitize(b->data ? b->data : "", b->len, NULL, NULL);
+
+        return s ? json_string(s) : json_string("");
+}
+
+json_t *exec_result_to_json(const struct exec_result *res, bool for_stream)
+{
+        json_t *o, *iso;
+
+        o = json_pack("{s:s, s:o, s:o, s:b, s:b, s:b, s:b, s:I, s:b, s:s, s:s?,"
+                      " s:{s:s?, s:b, s:s}}",
+                      "execution_id", res->execution_id,
+                      "exit_code", json_integer(res->signal ? 128 + res->signal : res->exit_code),
+                      "signal", res->signal ? json_integer(res->signal) : json_null(),
+                      "stdout_truncated", buf_truncated(&res->out),
+                      "stderr_truncated", buf_truncated(&res->err),
+                      "timed_out", res->timed_out,
+                      "oom_killed", res->oom_killed,
+                      "duration_ms", (json_int_t)res->duration_ms,
+                      "sandboxed", res->sandboxed,
+                      "backend", res->backend ? res->backend : "none",
+                      "sandbox_id", res->sandbox_id[0] ? res->sandbox_id : NULL,
+                      "decision", "mode", res->decision.mode, "sandboxed",
+                      res->decision.sandboxed, "reason", res->decision.reason);
+        if (!o)
+                return NULL;
+        if (res->aborted)
+                json_object_set_new(o, "aborted", json_true());
+        if (res->n_isolation > 0) {
+                iso = json_array();
+                for (size_t i = 0; i < res->n_isolation; i++)
+                        json_array_append_new(iso, json_string(res->isolation[i]));
+                json_object_set_new(o, "isolation", iso);
+        }
+        if (!for_stream) {
+                json_object_set_new(o, "stdout", output_json(&res->out));
+                json_object_set_new(o, "stderr", output_json(&res->err));
+        }
+        return o;
+}

@@ -1,0 +1,246 @@
+/* HTTP/1.1 on the UNIX socket with libmicrohttpd: one thread per connection (an exec may block
+ * for minutes), bodies capped, every error a JSON object with a fitting status. */
+#include <fcntl.h>
+#include <grp.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+
+#include <microhttpd.h>
+
+#include "airlock/api.h"
+#include "airlock/cleanup.h"
+#include "airlock/log.h"
+#include "airlock/util.h"
+#include "routes.h"
+
+struct api_server {
+        struct MHD_Daemon *mhd;
+        struct airlock_ctx *ctx;
+        int listen_fd;
+        bool quiesced;
+};
+
+/* Per-request state, kept in MHD's request closure. */
+struct req_state {
+        struct buf body;
+        bool rejected; /* a response was queued before the body ended */
+};
+
+int api_listen_unix(const char *path, const char *group, struct al_error *err)
+{
+        struct sockaddr_un sa = {.sun_family = AF_UNIX};
+        _cleanup_close_ int fd = -1;
+        mode_t old;
+        int r;
+
+        if (strlen(path) >= sizeof(sa.sun_path))
+                return al_err(err, -ENAMETOOLONG, "socket path '%s' is too long", path);
+        strcpy(sa.sun_path, path);
+        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+                return al_err_errno(err, -errno, "socket");
+        /* A stale socket from a daemon that died is replaced; a live one is refused. */
+        if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0)
+                return al_err(err, -EADDRINUSE, "another daemon is serving on '%s'", path);
+        unlink(path);
+        old = umask(0117);
+        r = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
+        umask(old);
+        if (r < 0)
+                return al_err_errno(err, -errno, "cannot bind '%s'", path);
+        if (chmod(path, 0660) < 0)
+                return al_err_errno(err, -errno, "cannot chmod '%s'", path);
+        if (group && *group) {
+                struct group *g = getgrnam(group);
+
+                if (g && chown(path, (uid_t)-1, g->gr_gid) < 0)
+                        return al_err_errno(err, -errno, "cannot give '%s' to group '%s'", path,
+                                            group);
+        }
+        if (listen(fd, 128) < 0)
+                return al_err_errno(err, -errno, "listen on '%s'", path);
+        return TAKE_FD(fd);
+}
+
+enum MHD_Result api_send_json(struct MHD_Connection *conn, unsigned status, json_t *doc)
+{
+        char *text = json_dumps(doc, JSON_COMPACT);
+        struct MHD_Response *resp;
+        enum MHD_Result ret;
+
+        json_decref(doc);
+        if (!text)
+                return MHD_NO;
+        resp = MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
+        if (!resp) {
+                free(text);
+                return MHD_NO;
+        }
+        MHD_add_response_header(resp, "Content-Type", "application/json");
+        ret = MHD_queue_response(conn, status, resp);
+        MHD_destroy_response(resp);
+        return ret;
+}
+
+unsigned api_status_for(int code)
+{
+        switch (-code) {
+        case EINVAL:
+        case E2BIG:
+        case ENAMETOOLONG:
+                return 400;
+        case EPERM:
+        case EACCES:
+        case AL_E_FORBIDDEN:
+                return 403;
+        case ENOENT:
+                return 404;
+        case EEXIST:
+        case EBUSY:
+        case AL_E_CONFLICT:
+                return 409;
+        case AL_E_TOO_LARGE:
+        case EMSGSIZE:
+                return 413;
+        case AL_E_LIMITED:
+                return 429;
+        case AL_E_ENGINE:
+                return 502;
+        case AL_E_ENGINE_DOWN:
+        case EOPNOTSUPP:
+                return 503;
+        default:
+                return 500;
+        }
+}
+
+enum MHD_Result api_send_error(struct MHD_Connection *conn, int code, const char *msg)
+{
+        return api_send_json(conn, api_status_for(code),
+                             json_pack("{s:{s:s, s:s}}", "error", "code", al_err_name(code),
+                                       "message", msg));
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version, const char *upload,
+                                  size_t *upload_size, void **req_cls)
+{
+        struct api_server *s = cls;
+        struct req_state *st = *req_cls;
+        const char *clen;
+        struct policy *pol;
+        int64_t max_body;
+
+        if (!st) {
+                st = calloc(1, sizeof(*st));
+                if (!st)
+                        return MHD_NO;
+                pol = ctx_policy(s->ctx);
+                max_body = pol->max_body_bytes;
+                policy_unref(pol);
+                buf_init(&st->body, (size_t)max_body);
+                *req_cls = st;
+                /* Refuse an announced oversized body before reading any of it. */
+                clen = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
+                if (clen && strtoull(clen, NULL, 10) > (unsigned long long)max_body) {
+                        st->rejected = true;
+                        return api_send_error(conn, -AL_E_TOO_LARGE,
+                                              "request body exceeds the limit of the "
+                                              "[daemon] max_body_kb setting");
+                }
+                return MHD_YES;
+        }
+        if (*upload_size > 0) {
+                if (!st->rejected) {
+                        buf_append(&st->body, upload, *upload_size);
+                        if (buf_truncated(&st->body)) {
+                                st->rejected = true;
+                                *upload_size = 0;
+                                return api_send_error(conn, -AL_E_TOO_LARGE,
+                                                      "request body exceeds the limit of the "
+                                                      "[daemon] max_body_kb setting");
+                        }
+                }
+                *upload_size = 0;
+                return MHD_YES;
+        }
+        if (st->rejected)
+                return MHD_YES;
+        return api_route(s->ctx, conn, url, method, st->body.data ? st->body.data : "",
+                         st->body.len);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+        struct req_state *st = *req_cls;
+
+        if (!st)
+                return;
+        buf_free(&st->body);
+        free(st);
+        *req_cls = NULL;
+}
+
+static void on_mhd_error(void *cls, const char *fmt, va_list ap)
+{
+        char msg[512];
+
+        vsnprintf(msg, sizeof(msg), fmt, ap);
+        log_warn("http: %s", msg);
+}
+
+struct api_server *api_server_start(struct airlock_ctx *ctx, int listen_fd, struct al_error *err)
+{
+        struct api_server *s = calloc(1, sizeof(*s));
+        struct policy *pol = ctx_policy(ctx);
+        unsigned limit = (unsigned)pol->max_connections;
+
+        policy_unref(pol);
+        if (!s) {
+                close(listen_fd);
+                al_err(err, -ENOMEM, "out of memory");
+                return NULL;
+        }
+        s->ctx = ctx;
+        s->listen_fd = listen_fd;
+        s->mhd = MHD_start_daemon(
+                MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL_INTERNAL_THREAD | MHD_USE_ITC |
+                        MHD_USE_ERROR_LOG,
+                0, NULL, NULL, on_request, s, MHD_OPTION_LISTEN_SOCKET, listen_fd,
+                MHD_OPTION_CONNECTION_LIMIT, limit, MHD_OPTION_CONNECTION_TIMEOUT, 120u,
+                MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_EXTERNAL_LOGGER,
+                on_mhd_error, s, MHD_OPTION_END);
+        if (!s->mhd) {
+                close(listen_fd);
+                free(s);
+                al_err(err, -EIO, "cannot start the HTTP server");
+                return NULL;
+        }
+        return s;
+}
+
+void api_server_quiesce(struct api_server *s)
+{
+        /* MHD hands the listening socket back and stops polling it; it is closed in stop. */
+        if (s && s->mhd && !s->quiesced) {
+                MHD_quiesce_daemon(s->mhd);
+                s->quiesced = true;
+        }
+}
+
+void api_server_stop(struct api_server *s)
+{
+        if (!s)
+                return;
+        api_server_quiesce(s);
+        MHD_stop_daemon(s->mhd);
+        close(s->listen_fd);
+        free(s);
+}

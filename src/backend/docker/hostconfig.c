@@ -1,0 +1,147 @@
+#include "hostconfig.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+const char *const hostconfig_kill_all_argv[] = {"sh", "-c", "kill -9 -1", NULL};
+
+static json_t *strv_json(char *const *v)
+{
+        json_t *a = json_array();
+
+        for (size_t i = 0; v && v[i]; i++)
+                json_array_append_new(a, json_string(v[i]));
+        return a;
+}
+
+static json_t *labels_json(const struct sandbox_spec *spec, const char *kind)
+{
+        return json_pack("{s:s, s:s, s:s, s:s, s:s}", "airlock.managed", "true",
+                         "airlock.instance", spec->instance_id ? spec->instance_id : "",
+                         "airlock.agent", spec->agent ? spec->agent : "",
+                         "airlock.session", spec->session ? spec->session : "",
+                         "airlock.kind", kind);
+}
+
+static json_t *base_env(void)
+{
+        return json_pack("[s,s,s]", "HOME=" SANDBOX_WORKDIR, "PATH=" SANDBOX_PATH, "LANG=C.UTF-8");
+}
+
+static json_t *ulimit(const char *name, long long v)
+{
+        return json_pack("{s:s, s:I, s:I}", "Name", name, "Soft", (json_int_t)v, "Hard",
+                         (json_int_t)v);
+}
+
+static long long min_ll(long long a, long long b)
+{
+        return a < b ? a : b;
+}
+
+/* The fixed hardening: every field here is airlock's decision, never a client's. */
+static json_t *host_config(const struct sandbox_spec *spec, const struct hostconfig_env *env)
+{
+        const struct limits *l = &spec->limits;
+        char tmpfs_opts[96], seccomp[32 + 4096];
+        json_t *hc, *secopt;
+        long long mem = l->memory_mb * 1024 * 1024;
+        long long nofile = min_ll(env->ulimits.nofile > 0 ? env->ulimits.nofile : 1024, 1024);
+        long long nproc = min_ll(env->ulimits.nproc > 0 ? env->ulimits.nproc : 4096, 65536);
+
+        snprintf(tmpfs_opts, sizeof(tmpfs_opts), "rw,nosuid,nodev,size=%lldm,mode=1777",
+                 (long long)l->disk_mb);
+        secopt = json_pack("[s]", "no-new-privileges");
+        if (env->kind == ENGINE_PODMAN && env->seccomp_path) {
+                snprintf(seccomp, sizeof(seccomp), "seccomp=%s", env->seccomp_path);
+                json_array_append_new(secopt, json_string(seccomp));
+        } else if (env->seccomp_text) {
+                json_array_append_new(secopt, json_pack("s++", "seccomp=", env->seccomp_text, ""));
+        }
+        hc = json_pack("{s:b, s:[s], s:[], s:o, s:b, s:{s:s}, s:s, s:s, s:b, s:I, s:I, s:I, s:I,"
+                       " s:[o,o,o], s:{s:s, s:{}}, s:{s:s}, s:b, s:I, s:[], s:[], s:b, s:I}",
+                       "Init", 1,
+                       "CapDrop", "ALL",
+                       "CapAdd",
+                       "SecurityOpt", secopt,
+                       "ReadonlyRootfs", 1,
+                       "Tmpfs", SANDBOX_WORKDIR, tmpfs_opts,
+                       "NetworkMode", spec->network ? "bridge" : "none",
+                       "IpcMode", "private",
+                       "Privileged", 0,
+                       "Memory", (json_int_t)mem,
+                       "MemorySwap", (json_int_t)mem,
+                       "NanoCpus", (json_int_t)llround(l->cpu_cores * 1e9),
+                       "PidsLimit", (json_int_t)l->max_processes,
+                       "Ulimits", ulimit("nofile", nofile), ulimit("nproc", nproc),
+                       ulimit("core", 0),
+                       "LogConfig", "Type", "none", "Config",
+                       "RestartPolicy", "Name", "no",
+                       "AutoRemove", 0,
+                       "ShmSize", (json_int_t)(min_ll(l->disk_mb, 64) * 1024 * 1024),
+                       "Devices",
+                       "Mounts",
+                       "PublishAllPorts", 0,
+                       "OomScoreAdj", (json_int_t)500);
+        return hc;
+}
+
+static json_t *container_body(const struct sandbox_spec *spec, const struct hostconfig_env *env,
+                              const char *user, json_t *cmd, const char *kind)
+{
+        json_t *body = json_pack("{s:s, s:o, s:s, s:o, s:s, s:o, s:b, s:I, s:o}",
+                                 "Image", spec->image,
+                                 "Cmd", cmd,
+                                 "User", user,
+                                 "Env", base_env(),
+                                 "WorkingDir", SANDBOX_WORKDIR,
+                                 "Labels", labels_json(spec, kind),
+                                 "NetworkDisabled", !spec->network,
+                                 "StopTimeout", (json_int_t)1,
+                                 "HostConfig", host_config(spec, env));
+        return body;
+}
+
+json_t *hostconfig_sandbox_body(const struct sandbox_spec *spec, const struct hostconfig_env *env)
+{
+        /* The keeper runs as a different uid from the code, so a timeout can kill every process
+         * of the code's uid (kill -1) without touching the keeper or the init. */
+        json_t *cmd = json_pack("[s,s]", "sleep", "2147483647");
+
+        return container_body(spec, env, spec->keeper_user, cmd, "sandbox");
+}
+
+json_t *hostconfig_oneshot_body(const struct sandbox_spec *spec, const struct hostconfig_env *env,
+                                const struct exec_spec *x)
+{
+        json_t *body = container_body(spec, env, spec->exec_user, strv_json(x->argv), "oneshot");
+        json_t *envs = json_object_get(body, "Env");
+
+        for (size_t i = 0; x->env && x->env[i]; i++)
+                json_array_append_new(envs, json_string(x->env[i]));
+        if (x->workdir)
+                json_object_set_new(body, "WorkingDir", json_string(x->workdir));
+        json_object_set_new(body, "AttachStdin", json_true());
+        json_object_set_new(body, "AttachStdout", json_true());
+        json_object_set_new(body, "AttachStderr", json_true());
+        json_object_set_new(body, "OpenStdin", json_true());
+        json_object_set_new(body, "StdinOnce", json_true());
+        json_object_set_new(body, "Tty", json_false());
+        return body;
+}
+
+json_t *hostconfig_exec_body(const struct sandbox_spec *spec, const struct exec_spec *x)
+{
+        json_t *envs = base_env();
+
+        for (size_t i = 0; x->env && x->env[i]; i++)
+                json_array_append_new(envs, json_string(x->env[i]));
+        return json_pack("{s:b, s:b, s:b, s:b, s:s, s:o, s:o, s:s, s:b}",
+                         "AttachStdin", 1, "AttachStdout", 1, "AttachStderr", 1, "Tty", 0,
+                         "User", spec->exec_user,
+                         "Env", envs,
+                         "Cmd", strv_json(x->argv),
+                         "WorkingDir", x->workdir ? x->workdir : SANDBOX_WORKDIR,
+                         "Privileged", 0);
+}

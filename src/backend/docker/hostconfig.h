@@ -1,0 +1,41 @@
+/* Builders for the Engine API bodies airlock sends. Pure functions: the hardening is fixed
+ * here, from airlock's own list; only the values of a sandbox_spec (which the daemon derives
+ * from the policy) vary. Nothing a client sends reaches these bodies. */
+#pragma once
+#include <jansson.h>
+
+#include "airlock/backend.h"
+#include "airlock/policy.h"
+
+/* Host hard limits the Ulimits must stay within (Podman refuses to start otherwise). */
+struct host_ulimits {
+        long long nofile;
+        long long nproc;
+};
+
+/* Options that depend on the engine rather than on the sandbox. */
+struct hostconfig_env {
+        enum engine_kind kind;
+        /* Docker takes the profile's text, Podman's compat API a path on the engine's host. */
+        const char *seccomp_text;
+        const char *seccomp_path;
+        struct host_ulimits ulimits;
+};
+
+/* Body for POST /containers/create of a long-lived sandbox whose main process is a keeper
+ * under an init; execs run in it later. Returns a new reference or NULL on ENOMEM. */
+json_t *hostconfig_sandbox_body(const struct sandbox_spec *spec, const struct hostconfig_env *env);
+
+/* Body for a one-off container that runs argv directly (attached, stdin open once). */
+json_t *hostconfig_oneshot_body(const struct sandbox_spec *spec, const struct hostconfig_env *env,
+                                const struct exec_spec *x);
+
+/* Body for POST /containers/{id}/exec running x as the sandbox's exec user. */
+json_t *hostconfig_exec_body(const struct sandbox_spec *spec, const struct exec_spec *x);
+
+/* The argv that kills every process of the exec user inside a sandbox (timeouts). */
+extern const char *const hostconfig_kill_all_argv[];
+
+/* The working directory and environment every sandbox process starts with. */
+#define SANDBOX_WORKDIR "/tmp"
+#define SANDBOX_PATH    "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"

@@ -1,0 +1,82 @@
+/* Private to the airlock command-line client: the shared context, the subcommands and the
+ * small HTTP-over-UNIX-socket client they use to talk to airlockd. */
+#pragma once
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#include <jansson.h>
+
+#include "airlock/buf.h"
+#include "airlock/error.h"
+
+#define CLI_DEFAULT_SOCKET "/run/airlock/airlock.sock"
+
+/* Exit statuses of airlock itself, after docker's conventions, so that they do not collide
+ * with the usual statuses of the program run inside the sandbox. */
+#define CLI_EXIT_FAIL    125 /* airlock or airlockd failed: usage, transport, API error */
+#define CLI_EXIT_TIMEOUT 124 /* the execution hit its time limit (as timeout(1)) */
+#define CLI_EXIT_OOM     137 /* the execution was killed for memory (128 + SIGKILL) */
+
+/* Caps on what the client holds in memory at once. */
+#define CLI_STDIN_MAX (16u << 20) /* stdin forwarded to the execution */
+#define CLI_LINE_MAX  (16u << 20) /* one NDJSON event of a streamed reply */
+#define CLI_BODY_MAX  (64u << 20) /* one buffered reply body */
+
+struct cli_ctx {
+        const char *socket_path; /* never NULL once main has run */
+};
+
+/* A subcommand: argv[0] is its name; returns the process exit status. */
+struct cli_command {
+        const char *name;
+        const char *summary;
+        int (*run)(struct cli_ctx *ctx, int argc, char **argv);
+        void (*usage)(FILE *out);
+};
+
+int cli_exec_run(struct cli_ctx *ctx, int argc, char **argv);
+void cli_exec_usage(FILE *out);
+int cli_version_run(struct cli_ctx *ctx, int argc, char **argv);
+void cli_version_usage(FILE *out);
+
+/* Print "airlock: <message>" on stderr. */
+void cli_errorf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* --- HTTP client (http.c) --- */
+
+/* Called with the body bytes of a 2xx reply whose Content-Type matches the request's Accept
+ * type, as they arrive; returns < 0 (with err set) to abort the transfer. */
+typedef int (*cli_body_fn)(void *userdata, const char *p, size_t n, struct al_error *err);
+
+struct cli_request {
+        const char *method; /* "GET", "POST", ... */
+        const char *path;   /* "/v1/exec" */
+        const char *body;   /* JSON request body or NULL */
+        size_t body_len;
+        const char *accept;  /* Accept header; NULL means application/json */
+        long timeout_s;      /* whole-transfer limit; 0 for none (exec runs as long as it runs) */
+        cli_body_fn on_body; /* optional streaming consumer, see above */
+        void *userdata;
+};
+
+struct cli_reply {
+        long status;   /* HTTP status */
+        bool streamed; /* the body went to on_body instead of into body */
+        char content_type[128];
+        struct buf body; /* buffered body (error replies, non-streamed replies) */
+};
+
+/* Perform one request against airlockd at ctx->socket_path. Returns 0 when an HTTP reply
+ * arrived (any status: the caller inspects reply->status), < 0 with err set when the daemon
+ * could not be reached or the transfer failed. The caller frees reply with cli_reply_free. */
+int cli_http(struct cli_ctx *ctx, const struct cli_request *req, struct cli_reply *reply,
+             struct al_error *err);
+void cli_reply_free(struct cli_reply *reply);
+
+/* Parse the buffered body of a reply as JSON (NUL bytes allowed in strings). New reference
+ * or NULL with err set. */
+json_t *cli_reply_json(const struct cli_reply *reply, struct al_error *err);
+
+/* Print the daemon's error reply as "airlock: <message> (<code>)"; returns CLI_EXIT_FAIL. */
+int cli_report_api_error(const struct cli_reply *reply);

@@ -1,0 +1,148 @@
+/* airlock: the command-line client of airlockd. Global options, then a subcommand looked up in
+ * a table; each subcommand parses its own options and talks to the daemon over its socket. */
+#include "cli.h"
+
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <curl/curl.h>
+
+#include "airlock/cleanup.h"
+
+static int cli_help_run(struct cli_ctx *ctx, int argc, char **argv);
+
+/* Subcommands. session, sandbox, policy, log, health and token join here as their API routes
+ * land; a row with a NULL summary is callable but not listed. */
+static const struct cli_command commands[] = {
+    {"exec", "Run code, a command or a program in a sandbox", cli_exec_run, cli_exec_usage},
+    {"version", "Show the client and daemon versions", cli_version_run, cli_version_usage},
+    {"help", NULL, cli_help_run, NULL},
+};
+
+void cli_errorf(const char *fmt, ...)
+{
+        va_list ap;
+
+        fflush(stdout);
+        fputs("airlock: ", stderr);
+        va_start(ap, fmt);
+        vfprintf(stderr, fmt, ap);
+        va_end(ap);
+        fputc('\n', stderr);
+}
+
+static const struct cli_command *command_find(const char *name)
+{
+        for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
+                if (strcmp(commands[i].name, name) == 0)
+                        return &commands[i];
+        return NULL;
+}
+
+static void usage(FILE *out)
+{
+        fputs("Usage: airlock [--socket PATH] COMMAND [OPTIONS] [ARGS...]\n"
+              "\n"
+              "The command-line client of airlockd, which runs code for AI agents in hardened\n"
+              "containers.\n"
+              "\n"
+              "Commands:\n",
+              out);
+        for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
+                if (commands[i].summary)
+                        fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
+        fputs("\n"
+              "Options:\n"
+              "  -s, --socket PATH  airlockd's socket (default: $AIRLOCK_SOCKET, else\n"
+              "                     " CLI_DEFAULT_SOCKET ")\n"
+              "  -h, --help         Show this help\n"
+              "  -V, --version      Show the client version\n"
+              "\n"
+              "Run 'airlock COMMAND --help' for the options of a command.\n"
+              "Exit status: that of the command run, or 125 when airlock itself fails.\n",
+              out);
+}
+
+/* "airlock help [COMMAND]" */
+static int cli_help_run(struct cli_ctx *ctx, int argc, char **argv)
+{
+        const struct cli_command *cmd;
+
+        if (argc < 2) {
+                usage(stdout);
+                return 0;
+        }
+        cmd = command_find(argv[1]);
+        if (!cmd || !cmd->usage) {
+                cli_errorf("unknown command '%s'; see 'airlock --help'", argv[1]);
+                return CLI_EXIT_FAIL;
+        }
+        cmd->usage(stdout);
+        return 0;
+}
+
+int main(int argc, char **argv)
+{
+        static const struct option opts[] = {
+            {"socket", required_argument, NULL, 's'},
+            {"help", no_argument, NULL, 'h'},
+            {"version", no_argument, NULL, 'V'},
+            {0},
+        };
+        struct cli_ctx ctx = {0};
+        const struct cli_command *cmd;
+        const char *env;
+        char name[64];
+        int c, r;
+
+        env = getenv("AIRLOCK_SOCKET");
+        ctx.socket_path = env && *env ? env : CLI_DEFAULT_SOCKET;
+
+        /* '+': stop at the command name; what follows belongs to the command. */
+        while ((c = getopt_long(argc, argv, "+s:hV", opts, NULL)) != -1) {
+                switch (c) {
+                case 's':
+                        ctx.socket_path = optarg;
+                        break;
+                case 'h':
+                        usage(stdout);
+                        return 0;
+                case 'V':
+                        printf("airlock %s\n", AIRLOCK_VERSION);
+                        return 0;
+                default:
+                        fputs("See 'airlock --help'.\n", stderr);
+                        return CLI_EXIT_FAIL;
+                }
+        }
+        if (optind >= argc) {
+                usage(stderr);
+                return CLI_EXIT_FAIL;
+        }
+        cmd = command_find(argv[optind]);
+        if (!cmd) {
+                cli_errorf("unknown command '%s'; see 'airlock --help'", argv[optind]);
+                return CLI_EXIT_FAIL;
+        }
+        if (!*ctx.socket_path) {
+                cli_errorf("the socket path is empty");
+                return CLI_EXIT_FAIL;
+        }
+        if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+                cli_errorf("cannot initialise libcurl");
+                return CLI_EXIT_FAIL;
+        }
+        /* The command parses its own options from a fresh getopt state; getopt's messages
+         * name argv[0], so make that "airlock exec" rather than "exec". */
+        argc -= optind;
+        argv += optind;
+        snprintf(name, sizeof(name), "airlock %s", cmd->name);
+        argv[0] = name;
+        optind = 0;
+        r = cmd->run(&ctx, argc, argv);
+        curl_global_cleanup();
+        return r;
+}

@@ -1,0 +1,221 @@
+#include "airlock/util.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+int64_t util_now_ms(void)
+{
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t util_wall_ms(void)
+{
+        struct timespec ts;
+
+        clock_gettime(CLOCK_REALTIME, &ts);
+        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int util_random_hex(char *out, size_t nbytes)
+{
+        static const char hex[] = "0123456789abcdef";
+        unsigned char raw[64];
+        size_t got = 0;
+
+        if (nbytes > sizeof(raw))
+                return -EINVAL;
+        while (got < nbytes) {
+                ssize_t n = getrandom(raw + got, nbytes - got, 0);
+
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -errno;
+                }
+                got += (size_t)n;
+        }
+        for (size_t i = 0; i < nbytes; i++) {
+                out[2 * i] = hex[raw[i] >> 4];
+                out[2 * i + 1] = hex[raw[i] & 15];
+        }
+        out[2 * nbytes] = '\0';
+        return 0;
+}
+
+bool util_name_valid(const char *s, size_t max)
+{
+        size_t n;
+
+        if (!s)
+                return false;
+        n = strlen(s);
+        if (n == 0 || n > max || strcmp(s, ".") == 0 || strcmp(s, "..") == 0)
+                return false;
+        for (size_t i = 0; i < n; i++) {
+                char c = s[i];
+
+                if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                      c == '.' || c == '_' || c == '-'))
+                        return false;
+        }
+        return true;
+}
+
+/* Length of the valid UTF-8 sequence at s (1..4), 0 if invalid, -1 if truncated by end. */
+static int utf8_seq(const unsigned char *s, size_t avail)
+{
+        unsigned char c = s[0];
+        int need;
+        unsigned cp;
+
+        if (c < 0x80)
+                return 1;
+        if (c >= 0xc2 && c <= 0xdf) {
+                need = 2;
+                cp = c & 0x1f;
+        } else if (c >= 0xe0 && c <= 0xef) {
+                need = 3;
+                cp = c & 0x0f;
+        } else if (c >= 0xf0 && c <= 0xf4) {
+                need = 4;
+                cp = c & 0x07;
+        } else {
+                return 0;
+        }
+        for (int i = 1; i < need; i++) {
+                if ((size_t)i >= avail)
+                        return -1;
+                if ((s[i] & 0xc0) != 0x80)
+                        return 0;
+                cp = (cp << 6) | (s[i] & 0x3f);
+        }
+        if ((need == 3 && cp < 0x800) || (need == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+            (cp >= 0xd800 && cp <= 0xdfff))
+                return 0;
+        return need;
+}
+
+char *util_utf8_sanitize(const char *in, size_t len, char *carry, size_t *carry_len)
+{
+        size_t pre = carry_len ? *carry_len : 0, total = pre + len, i = 0;
+        unsigned char *joined = NULL;
+        const unsigned char *s = (const unsigned char *)in;
+        char *out, *o;
+
+        /* Join a carried partial sequence with this chunk. */
+        if (pre > 0) {
+                joined = malloc(total);
+                if (!joined)
+                        return NULL;
+                memcpy(joined, carry, pre);
+                memcpy(joined + pre, in, len);
+                s = joined;
+        }
+        out = malloc(total * 3 + 1);
+        if (!out) {
+                free(joined);
+                return NULL;
+        }
+        o = out;
+        if (carry_len)
+                *carry_len = 0;
+        while (i < total) {
+                int n = utf8_seq(s + i, total - i);
+
+                if (n == -1 && carry) {
+                        memcpy(carry, s + i, total - i);
+                        *carry_len = total - i;
+                        break;
+                }
+                if (n <= 0) {
+                        *o++ = (char)0xef;
+                        *o++ = (char)0xbf;
+                        *o++ = (char)0xbd;
+                        i++;
+                        continue;
+                }
+                memcpy(o, s + i, (size_t)n);
+                o += n;
+                i += (size_t)n;
+        }
+        *o = '\0';
+        free(joined);
+        return out;
+}
+
+int util_parse_int64(const char *s, int64_t min, int64_t max, int64_t *ret)
+{
+        char *end;
+        long long v;
+
+        if (!s || !*s || *s == '-' || *s == '+' || *s == ' ')
+                return -EINVAL;
+        errno = 0;
+        v = strtoll(s, &end, 10);
+        if (errno || *end != '\0')
+                return -EINVAL;
+        if (v < min || v > max)
+                return -ERANGE;
+        *ret = v;
+        return 0;
+}
+
+char **util_split_words(const char *s)
+{
+        size_t n = 0, cap = 4;
+        char **v = calloc(cap, sizeof(char *));
+        const char *p = s;
+
+        if (!v)
+                return NULL;
+        while (*p) {
+                const char *start;
+
+                while (*p == ' ' || *p == '\t')
+                        p++;
+                if (!*p)
+                        break;
+                start = p;
+                while (*p && *p != ' ' && *p != '\t')
+                        p++;
+                if (n + 2 > cap) {
+                        char **nv = realloc(v, (cap *= 2) * sizeof(char *));
+
+                        if (!nv)
+                                goto fail;
+                        v = nv;
+                }
+                v[n] = strndup(start, (size_t)(p - start));
+                if (!v[n])
+                        goto fail;
+                v[++n] = NULL;
+        }
+        return v;
+fail:
+        util_strv_free(v);
+        return NULL;
+}
+
+void util_strv_free(char **v)
+{
+        if (!v)
+                return;
+        for (char **p = v; *p; p++)
+                free(*p);
+        free(v);
+}
+
+size_t util_strv_len(char *const *v)
+{
+        size_t n = 0;
+
+        while (v && v[n])
+                n++;
+        return n;
+}

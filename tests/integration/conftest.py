@@ -1,0 +1,199 @@
+"""Fixtures for the integration suite: a real airlockd against a real engine.
+
+Each daemon gets its own settings file, socket and state directory under a temp dir, so tests
+can run daemons side by side. Engines come from AIRLOCK_TEST_ENGINES (default "docker,podman").
+"""
+import http.client
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+BUILD = Path(os.environ.get("AIRLOCK_BUILD_DIR", ROOT / "build"))
+AIRLOCKD = Path(os.environ.get("AIRLOCKD", BUILD / "airlockd"))
+AIRLOCK = Path(os.environ.get("AIRLOCK_CLI", BUILD / "airlock"))
+ENGINE_SOCKETS = {"docker": "/var/run/docker.sock", "podman": "/run/podman/podman.sock"}
+ENGINES = [e for e in os.environ.get("AIRLOCK_TEST_ENGINES", "docker,podman").split(",") if e]
+
+
+class UnixHTTPConnection(http.client.HTTPConnection):
+    def __init__(self, path, timeout=120):
+        super().__init__("localhost", timeout=timeout)
+        self.unix_path = path
+
+    def connect(self):
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(self.timeout)
+        s.connect(self.unix_path)
+        self.sock = s
+
+
+class Client:
+    """Talks HTTP/1.1 + JSON to airlockd over its UNIX socket."""
+
+    def __init__(self, sock_path):
+        self.sock_path = sock_path
+
+    def request(self, method, path, body=None, headers=None, timeout=120):
+        conn = UnixHTTPConnection(self.sock_path, timeout=timeout)
+        hdrs = {"Content-Type": "application/json"}
+        hdrs.update(headers or {})
+        if body is not None and not isinstance(body, (bytes, str)):
+            body = json.dumps(body)
+        conn.request(method, path, body=body, headers=hdrs)
+        resp = conn.getresponse()
+        data = resp.read()
+        conn.close()
+        return resp.status, dict(resp.getheaders()), data
+
+    def json(self, method, path, body=None, **kw):
+        status, _, data = self.request(method, path, body, **kw)
+        return status, json.loads(data) if data else None
+
+    def exec(self, expect=200, **req):
+        """POST /v1/exec and return the decoded result, asserting the HTTP status."""
+        status, doc = self.json("POST", "/v1/exec", req)
+        assert status == expect, f"HTTP {status}: {doc}"
+        return doc
+
+    def exec_stream(self, **req):
+        """POST /v1/exec with Accept: application/x-ndjson; returns the list of events."""
+        status, _, data = self.request("POST", "/v1/exec", req,
+                                       headers={"Accept": "application/x-ndjson"})
+        assert status == 200, data
+        return [json.loads(line) for line in data.decode().splitlines() if line.strip()]
+
+
+DEFAULT_CONF = """
+[engine]
+kind = {engine}
+socket = {engine_socket}
+
+[sandbox]
+mode = all
+
+[limits]
+cpu_cores = 1
+memory_mb = 256
+disk_mb = 64
+max_processes = 64
+timeout_s = 20
+"""
+
+
+class Daemon:
+    def __init__(self, workdir, engine="docker", conf_extra="", conf=None):
+        self.workdir = Path(workdir)
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.engine = engine
+        self.sock = str(self.workdir / "airlock.sock")
+        self.state = self.workdir / "state"
+        self.conf_path = self.workdir / "airlock.conf"
+        text = conf if conf is not None else DEFAULT_CONF.format(
+            engine=engine, engine_socket=ENGINE_SOCKETS.get(engine, ""))
+        self.conf_path.write_text(text + "\n" + conf_extra)
+        self.log_path = self.workdir / "airlockd.log"
+        self.proc = None
+        self.client = Client(self.sock)
+
+    def start(self, wait=True):
+        self.logf = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(
+            [str(AIRLOCKD), "--config", str(self.conf_path), "--socket", self.sock,
+             "--state-dir", str(self.state), "--log-level", "debug"],
+            stdout=self.logf, stderr=subprocess.STDOUT)
+        if wait:
+            self.wait_ready()
+        return self
+
+    def wait_ready(self, timeout=30):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"airlockd exited {self.proc.returncode}:\n{self.log()}")
+            try:
+                status, _, _ = self.client.request("GET", "/v1/version", timeout=2)
+                if status == 200:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.05)
+        raise RuntimeError(f"airlockd did not answer within {timeout}s:\n{self.log()}")
+
+    def log(self):
+        try:
+            return self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+
+    def signal(self, sig):
+        self.proc.send_signal(sig)
+
+    def stop(self, timeout=30):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+                raise AssertionError(f"airlockd did not stop on SIGTERM:\n{self.log()}")
+        if getattr(self, "logf", None):
+            self.logf.close()
+        return self.proc.returncode if self.proc else None
+
+
+def labelled_containers(engine, label="airlock.managed=true"):
+    """Container ids carrying label, asked of the engine itself (not of airlockd)."""
+    conn = UnixHTTPConnection(ENGINE_SOCKETS[engine], timeout=30)
+    filters = json.dumps({"label": [label]})
+    from urllib.parse import quote
+    conn.request("GET", f"/v1.41/containers/json?all=1&filters={quote(filters)}")
+    resp = conn.getresponse()
+    data = json.loads(resp.read())
+    conn.close()
+    return [c["Id"] for c in data]
+
+
+def engine_inspect(engine, cid):
+    conn = UnixHTTPConnection(ENGINE_SOCKETS[engine], timeout=30)
+    conn.request("GET", f"/v1.41/containers/{cid}/json")
+    resp = conn.getresponse()
+    data = json.loads(resp.read())
+    conn.close()
+    return data
+
+
+@pytest.fixture(params=ENGINES, scope="module")
+def engine(request):
+    return request.param
+
+
+@pytest.fixture(scope="module")
+def daemon(engine, tmp_path_factory):
+    """One airlockd per engine per test module, default settings."""
+    d = Daemon(tmp_path_factory.mktemp(f"airlockd-{engine}"), engine=engine).start()
+    yield d
+    d.stop()
+    assert d.proc.returncode == 0, d.log()
+
+
+@pytest.fixture
+def make_daemon(tmp_path):
+    """Factory for daemons with custom settings; all are stopped at the end of the test."""
+    made = []
+
+    def factory(engine="docker", conf_extra="", conf=None, start=True):
+        d = Daemon(tmp_path / f"d{len(made)}", engine=engine, conf_extra=conf_extra, conf=conf)
+        made.append(d)
+        return d.start() if start else d
+
+    yield factory
+    for d in made:
+        d.stop()
