@@ -139,6 +139,12 @@ int exec_service_run(struct airlock_ctx *ctx, const struct exec_request *req,
         r = exec_request_argv(req, rt, &argv, err);
         if (r < 0)
                 return r;
+        /* Network tiers and allowlists come with their own settings; until then no exec
+         * reaches the network, and asking for it is refused rather than silently ignored. */
+        if (req->network == 1)
+                return al_err(err, -AL_E_FORBIDDEN,
+                              "network access is not enabled by the policy (sandboxes run "
+                              "with network none)");
         r = decide(ctx, pol, req, res, &host, err);
         if (r < 0)
                 return r;

@@ -26,7 +26,7 @@
 #define SOCKET_PATH_MAX 107  /* sizeof(sun_path) - 1 */
 #define PATH_LEN_MAX    4095 /* PATH_MAX - 1 */
 #define IMAGE_LEN_MAX   255
-#define QUOTE_MAX       64   /* bytes of a user's value repeated in a message */
+#define QUOTE_MAX       64 /* bytes of a user's value repeated in a message */
 
 enum section_kind {
         SEC_NONE = 0, /* before the first header */
@@ -40,8 +40,8 @@ enum section_kind {
 };
 
 static const char *const section_names[SEC__MAX] = {
-        [SEC_DAEMON] = "daemon",   [SEC_ENGINE] = "engine", [SEC_SANDBOX] = "sandbox",
-        [SEC_LIMITS] = "limits",   [SEC_RUNTIME] = "runtime",
+    [SEC_DAEMON] = "daemon", [SEC_ENGINE] = "engine",   [SEC_SANDBOX] = "sandbox",
+    [SEC_LIMITS] = "limits", [SEC_RUNTIME] = "runtime",
 };
 
 enum key_id {
@@ -104,32 +104,32 @@ struct key_def {
 
 /* Indexed by enum key_id; the ranges are the documented ones (docs/configuration.md). */
 static const struct key_def keys[K__MAX] = {
-        [K_SOCKET] = {SEC_DAEMON, "socket", V_SOCKET},
-        [K_SOCKET_GROUP] = {SEC_DAEMON, "socket_group", V_NAME, .max = 32},
-        [K_STATE_DIR] = {SEC_DAEMON, "state_dir", V_PATH},
-        [K_MAX_BODY_KB] = {SEC_DAEMON, "max_body_kb", V_INT, 1, 65536, 1024},
-        [K_MAX_CONNECTIONS] = {SEC_DAEMON, "max_connections", V_INT, 1, 65536, 1},
-        [K_LOG_LEVEL] = {SEC_DAEMON, "log_level", V_ENUM, .choices = log_levels},
-        [K_ENGINE_KIND] = {SEC_ENGINE, "kind", V_ENUM, .choices = engine_kinds},
-        [K_ENGINE_SOCKET] = {SEC_ENGINE, "socket", V_SOCKET},
-        [K_SECCOMP_PROFILE] = {SEC_ENGINE, "seccomp_profile", V_PATH_OR_EMPTY},
-        [K_MODE] = {SEC_SANDBOX, "mode", V_ENUM, .choices = modes},
-        [K_SCOPE] = {SEC_SANDBOX, "scope", V_ENUM, .choices = scopes},
-        [K_WORKSPACE] = {SEC_SANDBOX, "workspace", V_ENUM, .choices = workspaces},
-        [K_WORKSPACE_ROOT] = {SEC_SANDBOX, "workspace_root", V_PATH},
-        [K_DEFAULT_RUNTIME] = {SEC_SANDBOX, "default_runtime", V_NAME, .max = 64},
-        [K_EXEC_USER] = {SEC_SANDBOX, "exec_user", V_USER},
-        [K_KEEPER_USER] = {SEC_SANDBOX, "keeper_user", V_USER},
-        [K_IDLE_TIMEOUT] = {SEC_SANDBOX, "idle_timeout_s", V_INT, 0, 604800, 1},
-        [K_CPU_CORES] = {SEC_LIMITS, "cpu_cores", V_DOUBLE, .dmin = 0.01, .dmax = 64},
-        [K_MEMORY_MB] = {SEC_LIMITS, "memory_mb", V_INT, 16, 1048576, 1},
-        [K_DISK_MB] = {SEC_LIMITS, "disk_mb", V_INT, 1, 1048576, 1},
-        [K_MAX_PROCESSES] = {SEC_LIMITS, "max_processes", V_INT, 8, 65536, 1},
-        [K_TIMEOUT_S] = {SEC_LIMITS, "timeout_s", V_INT, 1, 86400, 1},
-        [K_OUTPUT_KB] = {SEC_LIMITS, "output_kb", V_INT, 1, 65536, 1024},
-        [K_IMAGE] = {SEC_RUNTIME, "image", V_IMAGE},
-        [K_RUN] = {SEC_RUNTIME, "run", V_WORDS},
-        [K_SHELL] = {SEC_RUNTIME, "shell", V_WORDS},
+    [K_SOCKET] = {SEC_DAEMON, "socket", V_SOCKET},
+    [K_SOCKET_GROUP] = {SEC_DAEMON, "socket_group", V_NAME, .max = 32},
+    [K_STATE_DIR] = {SEC_DAEMON, "state_dir", V_PATH},
+    [K_MAX_BODY_KB] = {SEC_DAEMON, "max_body_kb", V_INT, 1, 65536, 1024},
+    [K_MAX_CONNECTIONS] = {SEC_DAEMON, "max_connections", V_INT, 1, 65536, 1},
+    [K_LOG_LEVEL] = {SEC_DAEMON, "log_level", V_ENUM, .choices = log_levels},
+    [K_ENGINE_KIND] = {SEC_ENGINE, "kind", V_ENUM, .choices = engine_kinds},
+    [K_ENGINE_SOCKET] = {SEC_ENGINE, "socket", V_SOCKET},
+    [K_SECCOMP_PROFILE] = {SEC_ENGINE, "seccomp_profile", V_PATH_OR_EMPTY},
+    [K_MODE] = {SEC_SANDBOX, "mode", V_ENUM, .choices = modes},
+    [K_SCOPE] = {SEC_SANDBOX, "scope", V_ENUM, .choices = scopes},
+    [K_WORKSPACE] = {SEC_SANDBOX, "workspace", V_ENUM, .choices = workspaces},
+    [K_WORKSPACE_ROOT] = {SEC_SANDBOX, "workspace_root", V_PATH},
+    [K_DEFAULT_RUNTIME] = {SEC_SANDBOX, "default_runtime", V_NAME, .max = 64},
+    [K_EXEC_USER] = {SEC_SANDBOX, "exec_user", V_USER},
+    [K_KEEPER_USER] = {SEC_SANDBOX, "keeper_user", V_USER},
+    [K_IDLE_TIMEOUT] = {SEC_SANDBOX, "idle_timeout_s", V_INT, 0, 604800, 1},
+    [K_CPU_CORES] = {SEC_LIMITS, "cpu_cores", V_DOUBLE, .dmin = 0.01, .dmax = 64},
+    [K_MEMORY_MB] = {SEC_LIMITS, "memory_mb", V_INT, 16, 1048576, 1},
+    [K_DISK_MB] = {SEC_LIMITS, "disk_mb", V_INT, 1, 1048576, 1},
+    [K_MAX_PROCESSES] = {SEC_LIMITS, "max_processes", V_INT, 8, 65536, 1},
+    [K_TIMEOUT_S] = {SEC_LIMITS, "timeout_s", V_INT, 1, 86400, 1},
+    [K_OUTPUT_KB] = {SEC_LIMITS, "output_kb", V_INT, 1, 65536, 1024},
+    [K_IMAGE] = {SEC_RUNTIME, "image", V_IMAGE},
+    [K_RUN] = {SEC_RUNTIME, "run", V_WORDS},
+    [K_SHELL] = {SEC_RUNTIME, "shell", V_WORDS},
 };
 
 /* Per runtime entry: where each of its keys was set (0 = not set in the file). */
@@ -145,18 +145,18 @@ struct parse_ctx {
         /* the reader */
         const char *text;
         size_t len, pos;
-        int line;             /* number of the line last handed to inih */
-        const char *cur;      /* that line, without its newline */
+        int line;        /* number of the line last handed to inih */
+        const char *cur; /* that line, without its newline */
         size_t cur_len;
-        bool expect_handler;  /* inih will call the handler for it... */
-        bool handled;         /* ...and did */
-        bool continuation;    /* inih takes it as the continuation of the previous value */
-        bool prev_key;        /* inih's prev_name is set: an indented line continues a value */
+        bool expect_handler; /* inih will call the handler for it... */
+        bool handled;        /* ...and did */
+        bool continuation;   /* inih takes it as the continuation of the previous value */
+        bool prev_key;       /* inih's prev_name is set: an indented line continues a value */
         /* the section being read */
         enum section_kind section;
-        int runtime;          /* index into p->runtimes for SEC_RUNTIME */
+        int runtime; /* index into p->runtimes for SEC_RUNTIME */
         int section_line[SEC__MAX];
-        int seen[K__MAX];     /* line each key was set on, for the fixed sections */
+        int seen[K__MAX]; /* line each key was set on, for the fixed sections */
         struct runtime_state rts[POLICY_RUNTIMES_MAX];
 };
 
@@ -286,7 +286,7 @@ static void enter_runtime(struct parse_ctx *c, const char *name)
 /* A "[...]" line that inih accepts as a header (it found the ']'): s..end is the header. */
 static void enter_section(struct parse_ctx *c, const char *s, const char *close, const char *end)
 {
-        char q[4 * QUOTE_MAX + 8], name[QUOTE_MAX + 1];
+        char q[4 * QUOTE_MAX + 8], name[160];
         const char *in = s + 1, *in_end = close, *rest = close + 1;
 
         c->section = SEC_BAD;
@@ -294,8 +294,8 @@ static void enter_section(struct parse_ctx *c, const char *s, const char *close,
         if (rest < end && *rest != ';' && *rest != '#')
                 problem(c, c->line, "unexpected text after the section header");
         trim(&in, &in_end);
-        if ((size_t)(in_end - in) > QUOTE_MAX)
-                in_end = in + QUOTE_MAX;
+        if ((size_t)(in_end - in) >= sizeof(name))
+                in_end = in + sizeof(name) - 1;
         memcpy(name, in, (size_t)(in_end - in));
         name[in_end - in] = '\0';
 
@@ -311,12 +311,13 @@ static void enter_section(struct parse_ctx *c, const char *s, const char *close,
                 c->section = k;
                 return;
         }
-        if (strncmp(name, "runtime", 7) == 0 && (name[7] == '\0' || isspace((unsigned char)name[7]))) {
+        if (strncmp(name, "runtime", 7) == 0 &&
+            (name[7] == '\0' || isspace((unsigned char)name[7]))) {
                 const char *rn = name + 7, *rn_end = name + strlen(name);
 
                 trim(&rn, &rn_end);
                 if (rn_end - rn >= 2 && rn[0] == '"' && rn_end[-1] == '"') {
-                        char runtime_name[QUOTE_MAX + 1];
+                        char runtime_name[sizeof(name)];
 
                         memcpy(runtime_name, rn + 1, (size_t)(rn_end - rn - 2));
                         runtime_name[rn_end - rn - 2] = '\0';
@@ -585,9 +586,8 @@ static void set_value(struct parse_ctx *c, enum key_id id, const char *v)
         case V_INT:
                 r = util_parse_int64(v, k->min, k->max, &i);
                 if (r < 0) {
-                        problem(c, c->line,
-                                "%s must be an integer between %lld and %lld, got '%s'", k->name,
-                                (long long)k->min, (long long)k->max, q);
+                        problem(c, c->line, "%s must be an integer between %lld and %lld, got '%s'",
+                                k->name, (long long)k->min, (long long)k->max, q);
                         return;
                 }
                 apply_int(p, id, i * k->scale);
@@ -620,8 +620,9 @@ static void set_value(struct parse_ctx *c, enum key_id id, const char *v)
         case V_USER:
                 r = policy_parse_user(v, &uid, &gid);
                 if (r == -EPERM) {
-                        problem(c, c->line, "%s must not be root: uid and gid 0 are refused, got '%s'",
-                                k->name, q);
+                        problem(c, c->line,
+                                "%s must not be root: uid and gid 0 are refused, got '%s'", k->name,
+                                q);
                         return;
                 }
                 if (r < 0) {
@@ -675,15 +676,15 @@ static int handler(void *user, const char *section, const char *name, const char
         int *seen = NULL;
 
         c->handled = true;
+        quote(q, sizeof(q), name);
         if (c->continuation) {
                 problem(c, c->line,
                         "indented line is read as a continuation of '%s', which is not "
                         "supported; remove the indentation",
-                        name);
+                        q);
                 return 1;
         }
         c->prev_key = name[0] != '\0';
-        quote(q, sizeof(q), name);
         if (name[0] == '\0') {
                 problem(c, c->line, "missing key name before '='");
                 return 1;
@@ -702,8 +703,8 @@ static int handler(void *user, const char *section, const char *name, const char
                 else
                         seen = &c->seen[id];
                 if (*seen) {
-                        problem(c, c->line, "duplicate key '%s' in %s (first set at line %d)",
-                                name, section_label(c, label, sizeof(label)), *seen);
+                        problem(c, c->line, "duplicate key '%s' in %s (first set at line %d)", name,
+                                section_label(c, label, sizeof(label)), *seen);
                         return 1;
                 }
                 *seen = c->line;
@@ -712,6 +713,20 @@ static int handler(void *user, const char *section, const char *name, const char
         }
         problem(c, c->line, "unknown key '%s' in %s", q, section_label(c, label, sizeof(label)));
         return 1;
+}
+
+static char **strv_copy(char *const *v)
+{
+        size_t n = util_strv_len(v);
+        char **copy = calloc(n + 1, sizeof(char *));
+
+        for (size_t i = 0; copy && i < n; i++) {
+                if (!(copy[i] = strdup(v[i]))) {
+                        util_strv_free(copy);
+                        return NULL;
+                }
+        }
+        return copy;
 }
 
 /* Checks that need the whole file: defaults that depend on other keys, references. */
@@ -729,25 +744,13 @@ static void finish(struct parse_ctx *c)
                 if (!c->rts[i].seen[0])
                         problem(c, rt->line, "[runtime \"%s\"] has no image", rt->name);
                 /* A new runtime runs code through its shell unless told otherwise. */
-                if (!rt->shell && !(rt->shell = util_split_words("sh -c")))
+                if (!rt->shell && !(rt->shell = util_split_words("sh -c"))) {
                         c->oom = -ENOMEM;
-                if (!rt->run && !(rt->run = util_split_words(rt->shell[0] ? "" : "")))
+                        return;
+                }
+                if (!rt->run && !(rt->run = strv_copy(rt->shell))) {
                         c->oom = -ENOMEM;
-                if (rt->run && !rt->run[0]) {
-                        util_strv_free(rt->run);
-                        rt->run = NULL;
-                        for (size_t n = 0; rt->shell && rt->shell[n]; n++)
-                                ;
-                        if (rt->shell) {
-                                size_t n = util_strv_len(rt->shell);
-
-                                rt->run = calloc(n + 1, sizeof(char *));
-                                for (size_t j = 0; rt->run && j < n; j++)
-                                        if (!(rt->run[j] = strdup(rt->shell[j])))
-                                                c->oom = -ENOMEM;
-                                if (!rt->run)
-                                        c->oom = -ENOMEM;
-                        }
+                        return;
                 }
         }
         if (!policy_runtime(p, p->default_runtime)) {
@@ -758,13 +761,11 @@ static void finish(struct parse_ctx *c)
                         "default_runtime '%s' is not in the runtime catalog (%s)",
                         p->default_runtime, names);
         }
-        if (p->engine_socket[0] == '\0' &&
+        if ((!c->seen[K_ENGINE_SOCKET] || p->engine_socket[0] == '\0') &&
             set_string(c, &p->engine_socket,
                        p->engine_kind == ENGINE_PODMAN ? "/run/podman/podman.sock"
                                                        : "/var/run/docker.sock") < 0)
                 return;
-        if (!c->seen[K_ENGINE_SOCKET] && p->engine_kind == ENGINE_PODMAN)
-                set_string(c, &p->engine_socket, "/run/podman/podman.sock");
         /* The workspaces live under the state directory unless placed elsewhere. */
         if (!c->seen[K_WORKSPACE_ROOT] && c->seen[K_STATE_DIR]) {
                 char *w;
@@ -776,16 +777,6 @@ static void finish(struct parse_ctx *c)
                 free(p->workspace_root);
                 p->workspace_root = w;
         }
-}
-
-static int problem_cmp(const void *a, const void *b)
-{
-        const struct policy_problem *x = a, *y = b;
-
-        /* Equal lines keep the order found: the message text decides nothing. */
-        if (x->line != y->line)
-                return x->line < y->line ? -1 : 1;
-        return x < y ? -1 : x > y;
 }
 
 int policy_parse(const char *text, const char *source, struct policy **ret,
@@ -833,8 +824,7 @@ int policy_parse(const char *text, const char *source, struct policy **ret,
                 return al_err(err, -ENOMEM, "%s: out of memory", source);
         }
         if (problems->n > 0) {
-                /* qsort's comparator sees addresses inside the array, so ties stay stable only
-                 * by line; a simple insertion sort keeps the order found. */
+                /* By line; a stable insertion sort keeps the order found within a line. */
                 for (size_t i = 1; i < problems->n; i++) {
                         struct policy_problem tmp = problems->items[i];
                         size_t j = i;
@@ -885,8 +875,7 @@ int policy_load(const char *path, struct policy **ret, struct policy_problems *p
                 return al_err(err, -EINVAL, "%s: not a regular file", path);
         /* Whoever can write the settings can turn the sandbox off. */
         if (st.st_mode & S_IWOTH)
-                return al_err(err, -EPERM, "%s: writable by every user, refused (chmod o-w)",
-                              path);
+                return al_err(err, -EPERM, "%s: writable by every user, refused (chmod o-w)", path);
         text = malloc(POLICY_FILE_MAX + 2);
         if (!text)
                 return al_err(err, -ENOMEM, "%s: out of memory", path);

@@ -15,10 +15,10 @@
 static const struct {
         const char *name, *image, *run, *shell;
 } builtin_runtimes[] = {
-        {"python", "airlock/python:3.11", "python3 -c", "sh -c"},
-        {"node", "airlock/node:18", "node -e", "sh -c"},
-        {"bash", "airlock/bash:5.2", "bash -c", "bash -c"},
-        {"sh", "airlock/busybox:latest", "sh -c", "sh -c"},
+    {"python", "airlock/python:3.11", "python3 -c", "sh -c"},
+    {"node", "airlock/node:18", "node -e", "sh -c"},
+    {"bash", "airlock/bash:5.2", "bash -c", "bash -c"},
+    {"sh", "airlock/busybox:latest", "sh -c", "sh -c"},
 };
 
 bool policy_runtime_builtin(const char *name)
@@ -121,16 +121,16 @@ struct policy *policy_new_default(void)
         p->keeper_uid = p->keeper_gid = 65534;
         p->idle_timeout_s = 1800;
         p->limits = (struct limits){
-                .cpu_cores = 1.0,
-                .memory_mb = 512,
-                .disk_mb = 256,
-                .max_processes = 128,
-                .timeout_s = 60,
-                .output_bytes = 1024 * 1024,
+            .cpu_cores = 1.0,
+            .memory_mb = 512,
+            .disk_mb = 256,
+            .max_processes = 128,
+            .timeout_s = 60,
+            .output_bytes = 1024 * 1024,
         };
         if (!(p->socket_path = strdup("/run/airlock/airlock.sock")) ||
-            !(p->socket_group = strdup("airlock")) || !(p->state_dir = strdup("/var/lib/airlock")) ||
-            !(p->log_level = strdup("info")) ||
+            !(p->socket_group = strdup("airlock")) ||
+            !(p->state_dir = strdup("/var/lib/airlock")) || !(p->log_level = strdup("info")) ||
             !(p->engine_socket = strdup("/var/run/docker.sock")) ||
             !(p->seccomp_profile = strdup("")) ||
             !(p->workspace_root = strdup("/var/lib/airlock/workspaces")) ||
@@ -301,24 +301,21 @@ json_t *policy_to_json(const struct policy *p)
                 return NULL;
         /* json_pack steals the "o" arguments, also when it fails. */
         return json_pack(
-                "{s:s?, s:{s:s, s:s, s:s, s:I, s:I, s:s}, s:{s:s, s:s, s:s},"
-                " s:{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:I},"
-                " s:{s:f, s:I, s:I, s:I, s:I, s:I}, s:o}",
-                "source", p->source_path,
-                "daemon", "socket", p->socket_path, "socket_group", p->socket_group, "state_dir",
-                p->state_dir, "max_body_kb", (json_int_t)(p->max_body_bytes / 1024),
-                "max_connections", (json_int_t)p->max_connections, "log_level", p->log_level,
-                "engine", "kind", engine_kind_name(p->engine_kind), "socket", p->engine_socket,
-                "seccomp_profile", p->seccomp_profile,
-                "sandbox", "mode", policy_mode_name(p->mode), "scope", policy_scope_name(p->scope),
-                "workspace", policy_workspace_name(p->workspace), "workspace_root",
-                p->workspace_root, "default_runtime", p->default_runtime, "exec_user",
-                p->exec_user, "keeper_user", p->keeper_user, "idle_timeout_s",
-                (json_int_t)p->idle_timeout_s,
-                "limits", "cpu_cores", p->limits.cpu_cores, "memory_mb",
-                (json_int_t)p->limits.memory_mb, "disk_mb", (json_int_t)p->limits.disk_mb,
-                "max_processes", (json_int_t)p->limits.max_processes, "timeout_s",
-                (json_int_t)p->limits.timeout_s, "output_kb",
-                (json_int_t)(p->limits.output_bytes / 1024),
-                "runtimes", runtimes_to_json(p));
+            "{s:s?, s:{s:s, s:s, s:s, s:I, s:I, s:s}, s:{s:s, s:s, s:s},"
+            " s:{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:I},"
+            " s:{s:f, s:I, s:I, s:I, s:I, s:I}, s:o}",
+            "source", p->source_path, "daemon", "socket", p->socket_path, "socket_group",
+            p->socket_group, "state_dir", p->state_dir, "max_body_kb",
+            (json_int_t)(p->max_body_bytes / 1024), "max_connections",
+            (json_int_t)p->max_connections, "log_level", p->log_level, "engine", "kind",
+            engine_kind_name(p->engine_kind), "socket", p->engine_socket, "seccomp_profile",
+            p->seccomp_profile, "sandbox", "mode", policy_mode_name(p->mode), "scope",
+            policy_scope_name(p->scope), "workspace", policy_workspace_name(p->workspace),
+            "workspace_root", p->workspace_root, "default_runtime", p->default_runtime, "exec_user",
+            p->exec_user, "keeper_user", p->keeper_user, "idle_timeout_s",
+            (json_int_t)p->idle_timeout_s, "limits", "cpu_cores", p->limits.cpu_cores, "memory_mb",
+            (json_int_t)p->limits.memory_mb, "disk_mb", (json_int_t)p->limits.disk_mb,
+            "max_processes", (json_int_t)p->limits.max_processes, "timeout_s",
+            (json_int_t)p->limits.timeout_s, "output_kb",
+            (json_int_t)(p->limits.output_bytes / 1024), "runtimes", runtimes_to_json(p));
 }

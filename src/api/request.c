@@ -1,0 +1,398 @@
+/* POST /v1/exec bodies: parsed with jansson, every field checked before anything runs. */
+#include "airlock/exec.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "airlock/cleanup.h"
+#include "airlock/util.h"
+
+#define FIELD_QUOTE_MAX 64 /* bytes of a client's field name repeated in a message */
+
+static const char *const known_fields[] = {
+    "agent", "session", "runtime",   "code",    "argv",      "command",
+    "stdin", "env",     "timeout_s", "network", "untrusted", "stream",
+};
+
+/* A client's string for a message: at most FIELD_QUOTE_MAX bytes, control bytes escaped. */
+static const char *quote(char *dst, size_t size, const char *s)
+{
+        size_t o = 0, i;
+
+        for (i = 0; s[i] && i < FIELD_QUOTE_MAX && o + 5 < size; i++) {
+                unsigned char ch = (unsigned char)s[i];
+
+                if (ch < 0x20 || ch == 0x7f || ch == '\'' || ch == '\\')
+                        o += (size_t)snprintf(dst + o, size - o, "\\x%02x", ch);
+                else
+                        dst[o++] = (char)ch;
+        }
+        if (s[i] && o + 4 < size) {
+                memcpy(dst + o, "...", 3);
+                o += 3;
+        }
+        dst[o] = '\0';
+        return dst;
+}
+
+/* The field's value, or NULL when absent or null: null counts as "not given". */
+static json_t *field(json_t *obj, const char *name)
+{
+        json_t *v = json_object_get(obj, name);
+
+        return json_is_null(v) ? NULL : v;
+}
+
+static bool has_nul(const json_t *s)
+{
+        return json_string_length(s) != strlen(json_string_value(s));
+}
+
+static int get_name(json_t *obj, const char *name, char **ret, struct al_error *err)
+{
+        json_t *v = field(obj, name);
+
+        if (!v)
+                return 0;
+        if (!json_is_string(v) || has_nul(v) ||
+            !util_name_valid(json_string_value(v), EXEC_NAME_MAX))
+                return al_err(err, -EINVAL,
+                              "field '%s' must be a name of 1 to %d characters from "
+                              "[A-Za-z0-9._-]",
+                              name, EXEC_NAME_MAX);
+        *ret = strdup(json_string_value(v));
+        return *ret ? 0 : al_err(err, -ENOMEM, "out of memory");
+}
+
+static int get_text(json_t *obj, const char *name, char **ret, struct al_error *err)
+{
+        json_t *v = field(obj, name);
+
+        if (!v)
+                return 0;
+        if (!json_is_string(v) || json_string_length(v) == 0)
+                return al_err(err, -EINVAL, "field '%s' must be a non-empty string", name);
+        if (has_nul(v))
+                return al_err(err, -EINVAL, "field '%s' must not contain NUL bytes", name);
+        *ret = strdup(json_string_value(v));
+        return *ret ? 0 : al_err(err, -ENOMEM, "out of memory");
+}
+
+static int get_bool(json_t *obj, const char *name, int *ret, struct al_error *err)
+{
+        json_t *v = field(obj, name);
+
+        if (!v)
+                return 0;
+        if (!json_is_boolean(v))
+                return al_err(err, -EINVAL, "field '%s' must be true or false", name);
+        *ret = json_is_true(v);
+        return 0;
+}
+
+static int get_argv(json_t *obj, char ***ret, struct al_error *err)
+{
+        json_t *v = field(obj, "argv"), *e;
+        size_t n, i;
+        char **argv;
+
+        if (!v)
+                return 0;
+        if (!json_is_array(v) || (n = json_array_size(v)) == 0)
+                return al_err(err, -EINVAL, "field 'argv' must be a non-empty array of strings");
+        if (n > EXEC_ARGV_MAX)
+                return al_err(err, -EINVAL, "field 'argv' has %zu entries; at most %d are allowed",
+                              n, EXEC_ARGV_MAX);
+        json_array_foreach(v, i, e)
+        {
+                if (!json_is_string(e))
+                        return al_err(err, -EINVAL,
+                                      "field 'argv' must be an array of strings (entry %zu is "
+                                      "not a string)",
+                                      i);
+                if (has_nul(e))
+                        return al_err(err, -EINVAL,
+                                      "field 'argv' entry %zu must not contain NUL bytes", i);
+        }
+        if (json_string_length(json_array_get(v, 0)) == 0)
+                return al_err(err, -EINVAL, "field 'argv' must start with a non-empty program");
+        argv = calloc(n + 1, sizeof(char *));
+        if (!argv)
+                return al_err(err, -ENOMEM, "out of memory");
+        for (i = 0; i < n; i++) {
+                argv[i] = strdup(json_string_value(json_array_get(v, i)));
+                if (!argv[i]) {
+                        util_strv_free(argv);
+                        return al_err(err, -ENOMEM, "out of memory");
+                }
+        }
+        *ret = argv;
+        return 0;
+}
+
+static bool env_key_valid(const char *k)
+{
+        if (!((*k >= 'A' && *k <= 'Z') || (*k >= 'a' && *k <= 'z') || *k == '_'))
+                return false;
+        for (k++; *k; k++)
+                if (!((*k >= 'A' && *k <= 'Z') || (*k >= 'a' && *k <= 'z') ||
+                      (*k >= '0' && *k <= '9') || *k == '_'))
+                        return false;
+        return true;
+}
+
+static int get_env(json_t *obj, char ***ret, struct al_error *err)
+{
+        char q[4 * FIELD_QUOTE_MAX + 8];
+        json_t *v = field(obj, "env"), *val;
+        const char *key;
+        size_t n, i = 0;
+        char **env;
+
+        if (!v)
+                return 0;
+        if (!json_is_object(v))
+                return al_err(err, -EINVAL,
+                              "field 'env' must be an object of string values, like "
+                              "{\"KEY\":\"value\"}");
+        n = json_object_size(v);
+        if (n > EXEC_ENV_MAX)
+                return al_err(err, -EINVAL, "field 'env' has %zu entries; at most %d are allowed",
+                              n, EXEC_ENV_MAX);
+        json_object_foreach(v, key, val)
+        {
+                if (!env_key_valid(key))
+                        return al_err(err, -EINVAL,
+                                      "field 'env' has an invalid name '%s' (expected "
+                                      "[A-Za-z_][A-Za-z0-9_]*)",
+                                      quote(q, sizeof(q), key));
+                if (!json_is_string(val))
+                        return al_err(err, -EINVAL, "field 'env' value of '%s' must be a string",
+                                      key);
+                if (has_nul(val))
+                        return al_err(err, -EINVAL,
+                                      "field 'env' value of '%s' must not contain NUL bytes", key);
+        }
+        if (n == 0)
+                return 0;
+        env = calloc(n + 1, sizeof(char *));
+        if (!env)
+                return al_err(err, -ENOMEM, "out of memory");
+        json_object_foreach(v, key, val)
+        {
+                if (asprintf(&env[i], "%s=%s", key, json_string_value(val)) < 0) {
+                        env[i] = NULL;
+                        util_strv_free(env);
+                        return al_err(err, -ENOMEM, "out of memory");
+                }
+                i++;
+        }
+        *ret = env;
+        return 0;
+}
+
+static int parse_fields(json_t *obj, struct exec_request *req, struct al_error *err)
+{
+        char q[4 * FIELD_QUOTE_MAX + 8];
+        const char *key;
+        json_t *v;
+        int given, r;
+
+        json_object_foreach(obj, key, v)
+        {
+                bool known = false;
+
+                for (size_t i = 0; i < ARRAY_SIZE(known_fields) && !known; i++)
+                        known = strcmp(key, known_fields[i]) == 0;
+                if (!known)
+                        return al_err(err, -EINVAL, "unknown field '%s'", quote(q, sizeof(q), key));
+        }
+        if ((r = get_name(obj, "agent", &req->agent, err)) < 0 ||
+            (r = get_name(obj, "session", &req->session, err)) < 0 ||
+            (r = get_name(obj, "runtime", &req->runtime, err)) < 0)
+                return r;
+        if (!req->agent && !(req->agent = strdup("default")))
+                return al_err(err, -ENOMEM, "out of memory");
+
+        given = !!field(obj, "code") + !!field(obj, "argv") + !!field(obj, "command");
+        if (given == 0)
+                return al_err(err, -EINVAL,
+                              "one of the fields 'code', 'argv' or 'command' is "
+                              "required");
+        if (given > 1)
+                return al_err(err, -EINVAL,
+                              "only one of the fields 'code', 'argv' and 'command' may be given");
+        if ((r = get_text(obj, "code", &req->code, err)) < 0 ||
+            (r = get_argv(obj, &req->argv, err)) < 0 ||
+            (r = get_text(obj, "command", &req->command, err)) < 0)
+                return r;
+
+        v = field(obj, "stdin");
+        if (v) {
+                /* Any bytes, NUL included: the length is kept. */
+                if (!json_is_string(v))
+                        return al_err(err, -EINVAL, "field 'stdin' must be a string");
+                req->stdin_len = json_string_length(v);
+                req->stdin_data = malloc(req->stdin_len + 1);
+                if (!req->stdin_data)
+                        return al_err(err, -ENOMEM, "out of memory");
+                memcpy(req->stdin_data, json_string_value(v), req->stdin_len);
+                req->stdin_data[req->stdin_len] = '\0';
+        }
+        if ((r = get_env(obj, &req->env, err)) < 0)
+                return r;
+
+        v = field(obj, "timeout_s");
+        if (v) {
+                json_int_t t = json_is_integer(v) ? json_integer_value(v) : 0;
+
+                if (t < 1 || t > EXEC_TIMEOUT_MAX)
+                        return al_err(err, -EINVAL,
+                                      "field 'timeout_s' must be an integer between 1 and %d",
+                                      EXEC_TIMEOUT_MAX);
+                req->timeout_s = t;
+        }
+        if ((r = get_bool(obj, "network", &req->network, err)) < 0)
+                return r;
+        {
+                int untrusted = 0, stream = 0;
+
+                if ((r = get_bool(obj, "untrusted", &untrusted, err)) < 0 ||
+                    (r = get_bool(obj, "stream", &stream, err)) < 0)
+                        return r;
+                req->untrusted = untrusted;
+                req->stream = stream;
+        }
+        return 0;
+}
+
+int exec_request_parse(const char *body, size_t len, struct exec_request *ret, struct al_error *err)
+{
+        _cleanup_(json_decrefp) json_t *obj = NULL;
+        struct exec_request req = {.network = -1};
+        json_error_t jerr;
+        int r;
+
+        memset(ret, 0, sizeof(*ret));
+        ret->network = -1;
+        /* NUL is allowed so that stdin may carry it; other fields reject it themselves. */
+        obj = json_loadb(body ? body : "", body ? len : 0, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL,
+                         &jerr);
+        if (!obj)
+                return al_err(err, -EINVAL, "malformed JSON at line %d column %d: %s", jerr.line,
+                              jerr.column, jerr.text);
+        if (!json_is_object(obj))
+                return al_err(err, -EINVAL, "the request body must be a JSON object");
+        r = parse_fields(obj, &req, err);
+        if (r < 0) {
+                exec_request_clear(&req);
+                return r;
+        }
+        *ret = req;
+        return 0;
+}
+
+static const char *effective_runtime(const struct exec_request *req, const struct policy *pol)
+{
+        return req->runtime ? req->runtime : pol->default_runtime;
+}
+
+int exec_request_check(const struct exec_request *req, const struct policy *pol,
+                       struct al_error *err)
+{
+        const char *name = effective_runtime(req, pol);
+
+        if (!policy_runtime(pol, name)) {
+                char names[256];
+                size_t o = 0;
+
+                names[0] = '\0';
+                for (size_t i = 0; i < pol->n_runtimes && o < sizeof(names); i++)
+                        o += (size_t)snprintf(names + o, sizeof(names) - o, "%s%s", i ? ", " : "",
+                                              pol->runtimes[i].name);
+                return al_err(err, -EINVAL, "unknown runtime '%s' (available: %s)", name, names);
+        }
+        if (req->timeout_s > pol->limits.timeout_s)
+                return al_err(err, -EINVAL, "timeout_s %lld exceeds the policy maximum of %lld",
+                              (long long)req->timeout_s, (long long)pol->limits.timeout_s);
+        return 0;
+}
+
+void exec_request_clear(struct exec_request *req)
+{
+        if (!req)
+                return;
+        free(req->agent);
+        free(req->session);
+        free(req->runtime);
+        free(req->code);
+        util_strv_free(req->argv);
+        free(req->command);
+        free(req->stdin_data);
+        util_strv_free(req->env);
+        memset(req, 0, sizeof(*req));
+        req->network = -1;
+}
+
+/* prefix + last (or a copy of argv when prefix is NULL). */
+static char **strv_join(char *const *prefix, const char *last)
+{
+        size_t n = util_strv_len(prefix), i;
+        char **v = calloc(n + 2, sizeof(char *));
+
+        if (!v)
+                return NULL;
+        for (i = 0; i < n; i++)
+                if (!(v[i] = strdup(prefix[i])))
+                        goto fail;
+        if (last && !(v[i] = strdup(last)))
+                goto fail;
+        return v;
+fail:
+        util_strv_free(v);
+        return NULL;
+}
+
+int exec_request_argv(const struct exec_request *req, const struct runtime *rt, char ***ret,
+                      struct al_error *err)
+{
+        char **v;
+
+        if (req->argv) {
+                v = strv_join(req->argv, NULL);
+        } else if (req->code || req->command) {
+                char *const *prefix = rt ? (req->code ? rt->run : rt->shell) : NULL;
+
+                if (!prefix || !prefix[0])
+                        return al_err(err, -EINVAL, "runtime '%s' has no %s prefix to run %s",
+                                      rt && rt->name ? rt->name : "(none)",
+                                      req->code ? "run" : "shell",
+                                      req->code ? "code" : "a command");
+                v = strv_join(prefix, req->code ? req->code : req->command);
+        } else {
+                return al_err(err, -EINVAL, "the request has no code, argv or command");
+        }
+        if (!v)
+                return al_err(err, -ENOMEM, "out of memory");
+        *ret = v;
+        return 0;
+}
+
+void exec_result_init(struct exec_result *r, size_t output_cap)
+{
+        memset(r, 0, sizeof(*r));
+        buf_init(&r->out, output_cap);
+        buf_init(&r->err, output_cap);
+        r->exit_code = -1;
+}
+
+void exec_result_clear(struct exec_result *r)
+{
+        if (!r)
+                return;
+        buf_free(&r->out);
+        buf_free(&r->err);
+}
