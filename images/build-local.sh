@@ -266,7 +266,9 @@ run_in() {
 	shift 2
 	case $engine in
 	docker) "$AIRLOCK_DOCKER" run --rm --network none "$ref" "$@" ;;
-	podman) "$AIRLOCK_PODMAN" --runtime runc run --rm --network none "$ref" "$@" ;;
+	# Podman's default rlimits exceed this host's hard limits; runc then refuses to start.
+	podman) "$AIRLOCK_PODMAN" --runtime runc run --rm --network none \
+		--ulimit nofile=1024:4096 --ulimit nproc=1024:1024 "$ref" "$@" ;;
 	esac
 }
 

@@ -22,7 +22,7 @@ static const char *quote(char *dst, size_t size, const char *s)
 {
         size_t o = 0, i;
 
-        for (i = 0; s[i] && i < FIELD_QUOTE_MAX && o + 5 < size; i++) {
+        for (i = 0; i < FIELD_QUOTE_MAX && s[i] && o + 5 < size; i++) {
                 unsigned char ch = (unsigned char)s[i];
 
                 if (ch < 0x20 || ch == 0x7f || ch == '\'' || ch == '\\')
@@ -279,8 +279,8 @@ int exec_request_parse(const char *body, size_t len, struct exec_request *ret, s
         memset(ret, 0, sizeof(*ret));
         ret->network = -1;
         /* NUL is allowed so that stdin may carry it; other fields reject it themselves. */
-        obj = json_loadb(body ? body : "", body ? len : 0, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL,
-                         &jerr);
+        obj = json_loadb(body ? body : "", body ? len : 0,
+                         JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL | JSON_DECODE_ANY, &jerr);
         if (!obj)
                 return al_err(err, -EINVAL, "malformed JSON at line %d column %d: %s", jerr.line,
                               jerr.column, jerr.text);

@@ -579,9 +579,7 @@ int cli_exec_run(struct cli_ctx *ctx, int argc, char **argv)
                 if (s.line.len > 0 && (r = stream_event(&s, s.line.data, s.line.len, &err)) < 0)
                         goto fail;
                 if (!s.exit) {
-                        r = al_err(&err, -EPROTO,
-                                   "airlockd ended the stream without an exit "
-                                   "status");
+                        r = al_err(&err, -EPROTO, "the stream ended without an exit status");
                         goto fail;
                 }
                 status = exec_status(s.exit, &o, false);

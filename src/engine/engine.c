@@ -141,6 +141,11 @@ int engine_status_error(long status, const char *body, size_t len, const char *w
                 code = -ENOENT;
         else if (status == 409)
                 code = -AL_E_CONFLICT;
+        /* Podman 4 answers a taken name or a container in the wrong state (kill of a stopped
+         * one, exec in it) with 500 where Docker says 409. */
+        else if (status == 500 &&
+                 (strstr(msg, "name is already in use") || strstr(msg, "container state improper")))
+                code = -AL_E_CONFLICT;
         else
                 code = -AL_E_ENGINE;
         if (msg[0])

@@ -165,7 +165,7 @@ static const char *quote(char *dst, size_t size, const char *s)
 {
         size_t o = 0, i;
 
-        for (i = 0; s[i] && i < QUOTE_MAX && o + 5 < size; i++) {
+        for (i = 0; i < QUOTE_MAX && s[i] && o + 5 < size; i++) {
                 unsigned char ch = (unsigned char)s[i];
 
                 if (ch < 0x20 || ch == 0x7f)
@@ -392,8 +392,11 @@ static char *reader(char *str, int num, void *stream)
                 const char *s = c->cur, *end = c->cur + n;
 
                 trim(&s, &end);
-                if (*s != '#' && *s != ';')
+                if (s < end && *s != '#' && *s != ';')
                         problem(c, c->line, "line is longer than %d characters", num - 2);
+                /* Keys after an unread header must not land in the previous section. */
+                if (s < end && *s == '[')
+                        c->section = SEC_BAD;
                 c->expect_handler = false;
                 snprintf(str, (size_t)num, "\n");
                 return str;
@@ -794,6 +797,8 @@ int policy_parse(const char *text, const char *source, struct policy **ret,
         problems->n = 0;
         if (!source)
                 source = "<settings>";
+        if (!text)
+                return al_err(err, -EINVAL, "%s: no settings text", source);
         len = strlen(text);
         if (len > POLICY_FILE_MAX)
                 return al_err(err, -AL_E_TOO_LARGE, "%s: larger than %d bytes", source,

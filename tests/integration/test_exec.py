@@ -266,13 +266,13 @@ def test_concurrent_execs_one_session_make_one_sandbox(daemon):
 def test_cli_exec(daemon):
     env = dict(os.environ, AIRLOCK_SOCKET=daemon.sock)
     p = subprocess.run([str(AIRLOCK), "exec", "--runtime", "python", "-c", "print(1)"],
-                       capture_output=True, text=True, env=env, timeout=60)
+                       stdin=subprocess.DEVNULL, capture_output=True, text=True, env=env, timeout=60)
     assert p.returncode == 0 and p.stdout == "1\n", p
     p = subprocess.run([str(AIRLOCK), "exec", "--runtime", "bash", "--", "cat"],
                        input="piped\n", capture_output=True, text=True, env=env, timeout=60)
     assert p.stdout == "piped\n", p
     p = subprocess.run([str(AIRLOCK), "exec", "--runtime", "bash", "--", "sh", "-c", "exit 9"],
-                       capture_output=True, text=True, env=env, timeout=60)
+                       stdin=subprocess.DEVNULL, capture_output=True, text=True, env=env, timeout=60)
     assert p.returncode == 9, p
 
 

@@ -48,7 +48,9 @@ static json_t *host_config(const struct sandbox_spec *spec, const struct hostcon
         json_t *hc, *secopt;
         long long mem = l->memory_mb * 1024 * 1024;
         long long nofile = min_ll(env->ulimits.nofile > 0 ? env->ulimits.nofile : 1024, 1024);
-        long long nproc = min_ll(env->ulimits.nproc > 0 ? env->ulimits.nproc : 4096, 65536);
+        /* nproc counts every process of the uid on the host, across sandboxes; the pids cgroup
+         * is the per-sandbox limit. Kept well under what an engine's own limits allow. */
+        long long nproc = min_ll(env->ulimits.nproc > 0 ? env->ulimits.nproc : 8192, 8192);
 
         snprintf(tmpfs_opts, sizeof(tmpfs_opts), "rw,nosuid,nodev,size=%lldm,mode=1777",
                  (long long)l->disk_mb);

@@ -16,8 +16,8 @@
 /* The namespace flags clone(2) may carry; clone3 hides its flags in memory seccomp cannot
  * read, which is why the shipped list makes clone3 fail with ENOSYS. */
 static const unsigned long clone_ns_flags[] = {
-        CLONE_NEWNS,  CLONE_NEWCGROUP, CLONE_NEWUTS, CLONE_NEWIPC,
-        CLONE_NEWUSER, CLONE_NEWPID,   CLONE_NEWNET,
+    CLONE_NEWNS,   CLONE_NEWCGROUP, CLONE_NEWUTS, CLONE_NEWIPC,
+    CLONE_NEWUSER, CLONE_NEWPID,    CLONE_NEWNET,
 };
 
 static bool name_char(char c)
@@ -92,8 +92,8 @@ static int parse_line(const char *s, const char *end, int line, const char *sour
                 } else if (strcmp(word, "if-ns-flags") == 0) {
                         if (strcmp(r->name, "clone") != 0)
                                 return al_err(err, -EINVAL,
-                                              "%s:%d: 'if-ns-flags' applies to clone only",
-                                              source, line);
+                                              "%s:%d: 'if-ns-flags' applies to clone only", source,
+                                              line);
                         r->ns_flags_only = true;
                 } else {
                         return al_err(err, -EINVAL,
@@ -218,8 +218,7 @@ static int export_bpf(scmp_filter_ctx ctx, struct host_filter *ret, struct al_er
         return 0;
 }
 
-int host_filter_build(const struct host_deny_list *l, struct host_filter *ret,
-                      struct al_error *err)
+int host_filter_build(const struct host_deny_list *l, struct host_filter *ret, struct al_error *err)
 {
         _cleanup_(seccomp_releasep) scmp_filter_ctx ctx = NULL;
         int r;
@@ -236,8 +235,7 @@ int host_filter_build(const struct host_deny_list *l, struct host_filter *ret,
                 if (d->ns_flags_only) {
                         for (size_t f = 0; f < ARRAY_SIZE(clone_ns_flags); f++) {
                                 r = seccomp_rule_add(ctx, act, d->nr, 1,
-                                                     SCMP_A0(SCMP_CMP_MASKED_EQ,
-                                                             clone_ns_flags[f],
+                                                     SCMP_A0(SCMP_CMP_MASKED_EQ, clone_ns_flags[f],
                                                              clone_ns_flags[f]));
                                 if (r < 0)
                                         return al_err_errno(err, r, "seccomp rule for '%s'",

@@ -9,9 +9,9 @@
 
 #include "airlock/error.h"
 
-#define HOST_DENY_MAX       256        /* rules in one file */
-#define HOST_DENY_FILE_MAX  (64 * 1024) /* bytes of one file */
-#define HOST_DENY_NAME_MAX  48
+#define HOST_DENY_MAX      256         /* rules in one file */
+#define HOST_DENY_FILE_MAX (64 * 1024) /* bytes of one file */
+#define HOST_DENY_NAME_MAX 48
 
 enum host_deny_action {
         HOST_DENY_EPERM = 0,  /* the call fails with EPERM */
@@ -20,9 +20,9 @@ enum host_deny_action {
 
 struct host_deny_rule {
         char name[HOST_DENY_NAME_MAX];
-        int nr;                /* libseccomp's number (negative for pseudo-syscalls) */
+        int nr; /* libseccomp's number (negative for pseudo-syscalls) */
         enum host_deny_action action;
-        bool ns_flags_only;    /* clone: denied only when asking for a new namespace */
+        bool ns_flags_only; /* clone: denied only when asking for a new namespace */
         int line;
 };
 

@@ -1,0 +1,104 @@
+/* The launcher: forks the command with every protection applied. The daemon prepares a
+ * struct host_launch (all strings, paths and the compiled seccomp program); the child only
+ * makes system calls, never allocates or takes a lock, because the daemon is multi-threaded. */
+#pragma once
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/resource.h>
+#include <sys/types.h>
+
+#include <linux/filter.h>
+
+#include "airlock/error.h"
+
+#define HOST_MOPS_MAX 48
+#define HOST_RLIM_MAX 8
+#define HOST_KEEP_MAX 16
+
+enum host_mop_kind {
+        HOST_MOP_PRIVATE, /* make every mount private: nothing propagates to the host */
+        HOST_MOP_RO_ROOT, /* every mount read-only and nosuid (mount_setattr, recursive) */
+        HOST_MOP_TMPFS,   /* a tmpfs on target with data */
+        HOST_MOP_MKDIR,   /* a mount point inside a tmpfs made above */
+        HOST_MOP_BIND,    /* bind src (a /proc/self/fd path) on target */
+        HOST_MOP_REMOUNT, /* remount the bind on target with flags */
+        HOST_MOP_PROC,    /* a fresh procfs on /proc (PID namespace) */
+};
+
+struct host_mop {
+        enum host_mop_kind kind;
+        const char *src;
+        const char *target;
+        const char *data;
+        unsigned long flags;
+};
+
+/* Where the child failed, sent to the daemon over the report pipe. */
+enum host_stage {
+        HOST_STAGE_NONE = 0,
+        HOST_STAGE_CGROUP,
+        HOST_STAGE_MOUNT,
+        HOST_STAGE_NETWORK,
+        HOST_STAGE_FORK,
+        HOST_STAGE_FDS,
+        HOST_STAGE_RLIMIT,
+        HOST_STAGE_SESSION,
+        HOST_STAGE_CAPS,
+        HOST_STAGE_GROUPS,
+        HOST_STAGE_GID,
+        HOST_STAGE_UID,
+        HOST_STAGE_NNP,
+        HOST_STAGE_SECCOMP,
+        HOST_STAGE_CHDIR,
+        HOST_STAGE_EXEC,
+};
+
+struct host_report {
+        int32_t stage;  /* enum host_stage */
+        int32_t error;  /* errno */
+        int32_t detail; /* the mount op index for HOST_STAGE_MOUNT */
+};
+
+struct host_launch {
+        char *const *argv;
+        char *const *envp;
+        char *const *candidates; /* paths execve tries in order */
+        const char *workdir;
+        uid_t uid;
+        gid_t gid;
+        bool pidns, netns, mountns;
+        bool no_new_privs;
+        bool drop_caps;
+        void *empty_caps;                /* a cap_t with every set empty, made by the daemon */
+        int cap_last;                    /* highest capability number the kernel knows */
+        const struct sock_fprog *filter; /* NULL: no seccomp */
+        int rl_res[HOST_RLIM_MAX];
+        struct rlimit rl[HOST_RLIM_MAX];
+        size_t n_rl;
+        const struct host_mop *mops;
+        size_t n_mops;
+        const int *cg_fds; /* cgroup.procs of each hierarchy, joined by writing "0" */
+        size_t n_cg_fds;
+        const int *extra_fds; /* more fds the child needs before exec (mount sources) */
+        size_t n_extra_fds;
+        int stdin_fd, stdout_fd, stderr_fd; /* the child's ends, all >= 3 */
+        int report_fd;                      /* write end of the report pipe (O_CLOEXEC) */
+        int status_fd;                      /* pidns: init writes the command's wait status here */
+};
+
+/* Fork the child (clone3 with the namespaces asked for, CLONE_PIDFD). Returns 0 with the
+ * pidfd and pid of the child (with a PID namespace, its init), or < 0. */
+int host_launch_start(const struct host_launch *l, int *ret_pidfd, pid_t *ret_pid,
+                      struct al_error *err);
+
+/* A short name for a stage, for messages. */
+const char *host_stage_name(enum host_stage s);
+
+/* Which of CLONE_NEWNET, CLONE_NEWNS, CLONE_NEWPID the host lets the daemon make, and
+ * whether the mount operations work (mount_setattr, tmpfs, proc). Runs short-lived children. */
+struct host_probe {
+        bool netns, mountns, pidns;
+        bool ro_root, tmpfs, proc;
+};
+void host_launch_probe(struct host_probe *ret);

@@ -1,0 +1,699 @@
+/* The settings parser: defaults, the shipped file, every key's good and bad values with the
+ * line reported, and the whole-file rules (duplicates, unknowns, every problem at once). */
+#include <check.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "airlock/cleanup.h"
+#include "airlock/policy.h"
+#include "airlock/util.h"
+
+static struct policy *parse_ok(const char *text)
+{
+        struct policy_problems probs = {0};
+        struct al_error err = {0};
+        struct policy *p = NULL;
+        int r = policy_parse(text, "test.conf", &p, &probs, &err);
+
+        if (r < 0)
+                ck_abort_msg("unexpected failure: %s\n--- text:\n%s", err.msg, text);
+        ck_assert_uint_eq(probs.n, 0);
+        ck_assert_ptr_nonnull(p);
+        policy_problems_free(&probs);
+        return p;
+}
+
+/* Parse text that must fail with a problem at line whose message contains frag. */
+static void expect_problem(const char *text, int line, const char *frag)
+{
+        struct policy_problems probs = {0};
+        struct al_error err = {0};
+        struct policy *p = NULL;
+        bool found = false;
+        int r = policy_parse(text, "test.conf", &p, &probs, &err);
+
+        ck_assert_msg(r == -EINVAL, "expected -EINVAL for:\n%s\ngot %d", text, r);
+        ck_assert_ptr_null(p);
+        ck_assert_int_eq(err.code, -EINVAL);
+        ck_assert_msg(strncmp(err.msg, "test.conf:", 10) == 0, "err: %s", err.msg);
+        ck_assert_uint_gt(probs.n, 0);
+        for (size_t i = 0; i < probs.n; i++)
+                if (probs.items[i].line == line && strstr(probs.items[i].msg, frag))
+                        found = true;
+        if (!found) {
+                for (size_t i = 0; i < probs.n; i++)
+                        fprintf(stderr, "  problem %d: %s\n", probs.items[i].line,
+                                probs.items[i].msg);
+                ck_abort_msg("no problem at line %d containing '%s' for:\n%s", line, frag, text);
+        }
+        policy_problems_free(&probs);
+}
+
+static void assert_strv(char **v, const char *words)
+{
+        char **w = util_split_words(words);
+
+        ck_assert_ptr_nonnull(v);
+        ck_assert_uint_eq(util_strv_len(v), util_strv_len(w));
+        for (size_t i = 0; w[i]; i++)
+                ck_assert_str_eq(v[i], w[i]);
+        util_strv_free(w);
+}
+
+static void assert_defaults(const struct policy *p)
+{
+        ck_assert_str_eq(p->socket_path, "/run/airlock/airlock.sock");
+        ck_assert_str_eq(p->socket_group, "airlock");
+        ck_assert_str_eq(p->state_dir, "/var/lib/airlock");
+        ck_assert_int_eq(p->max_body_bytes, 1024 * 1024);
+        ck_assert_int_eq(p->max_connections, 256);
+        ck_assert_str_eq(p->log_level, "info");
+        ck_assert_int_eq(p->engine_kind, ENGINE_DOCKER);
+        ck_assert_str_eq(p->engine_socket, "/var/run/docker.sock");
+        ck_assert_str_eq(p->seccomp_profile, "");
+        ck_assert_int_eq(p->mode, MODE_ALL);
+        ck_assert_int_eq(p->scope, SCOPE_SESSION);
+        ck_assert_int_eq(p->workspace, WORKSPACE_NONE);
+        ck_assert_str_eq(p->workspace_root, "/var/lib/airlock/workspaces");
+        ck_assert_str_eq(p->default_runtime, "bash");
+        ck_assert_str_eq(p->exec_user, "1000:1000");
+        ck_assert_uint_eq(p->exec_uid, 1000);
+        ck_assert_uint_eq(p->exec_gid, 1000);
+        ck_assert_str_eq(p->keeper_user, "65534:65534");
+        ck_assert_uint_eq(p->keeper_uid, 65534);
+        ck_assert_uint_eq(p->keeper_gid, 65534);
+        ck_assert_int_eq(p->idle_timeout_s, 1800);
+        ck_assert_double_eq(p->limits.cpu_cores, 1.0);
+        ck_assert_int_eq(p->limits.memory_mb, 512);
+        ck_assert_int_eq(p->limits.disk_mb, 256);
+        ck_assert_int_eq(p->limits.max_processes, 128);
+        ck_assert_int_eq(p->limits.timeout_s, 60);
+        ck_assert_int_eq(p->limits.output_bytes, 1024 * 1024);
+        ck_assert_uint_eq(p->n_runtimes, 4);
+        ck_assert_str_eq(policy_runtime(p, "python")->image, "airlock/python:3.11");
+        assert_strv(policy_runtime(p, "python")->run, "python3 -c");
+        assert_strv(policy_runtime(p, "python")->shell, "sh -c");
+        ck_assert_str_eq(policy_runtime(p, "node")->image, "airlock/node:18");
+        assert_strv(policy_runtime(p, "node")->run, "node -e");
+        ck_assert_str_eq(policy_runtime(p, "bash")->image, "airlock/bash:5.2");
+        assert_strv(policy_runtime(p, "bash")->run, "bash -c");
+        assert_strv(policy_runtime(p, "bash")->shell, "bash -c");
+        ck_assert_str_eq(policy_runtime(p, "sh")->image, "airlock/busybox:latest");
+        assert_strv(policy_runtime(p, "sh")->run, "sh -c");
+        ck_assert_ptr_null(policy_runtime(p, "ruby"));
+        ck_assert_ptr_null(policy_runtime(p, NULL));
+}
+
+START_TEST(test_defaults)
+{
+        struct policy *p = policy_new_default();
+
+        ck_assert_ptr_nonnull(p);
+        ck_assert_int_eq(p->refs, 1);
+        assert_defaults(p);
+        ck_assert_ptr_null(p->source_path);
+        ck_assert_str_eq(p->text, "");
+        policy_unref(p);
+}
+END_TEST
+
+START_TEST(test_empty_text_is_defaults)
+{
+        struct policy *p = parse_ok("");
+
+        assert_defaults(p);
+        ck_assert_str_eq(p->source_path, "test.conf");
+        policy_unref(p);
+        p = parse_ok("# only a comment\n\n   \n; another\n");
+        assert_defaults(p);
+        ck_assert_str_eq(p->text, "# only a comment\n\n   \n; another\n");
+        policy_unref(p);
+}
+END_TEST
+
+START_TEST(test_shipped_file)
+{
+        const char *dir = getenv("AIRLOCK_SOURCE_DIR");
+        struct policy_problems probs = {0};
+        struct al_error err = {0};
+        struct policy *p = NULL;
+        char path[4096];
+        int r;
+
+        ck_assert_msg(dir != NULL, "AIRLOCK_SOURCE_DIR is not set");
+        snprintf(path, sizeof(path), "%s/policies/airlock.conf", dir);
+        r = policy_load(path, &p, &probs, &err);
+        for (size_t i = 0; i < probs.n; i++)
+                fprintf(stderr, "%s:%d: %s\n", path, probs.items[i].line, probs.items[i].msg);
+        ck_assert_msg(r == 0, "%s", err.msg);
+        ck_assert_uint_eq(probs.n, 0);
+        assert_defaults(p);
+        ck_assert_str_eq(p->source_path, path);
+        ck_assert_ptr_nonnull(strstr(p->text, "[runtime \"python\"]"));
+        policy_unref(p);
+}
+END_TEST
+
+START_TEST(test_good_values)
+{
+        struct policy *p = parse_ok("[daemon]\n"
+                                    "socket = /tmp/a.sock\n"
+                                    "socket_group = wheel\n"
+                                    "state_dir = /srv/airlock\n"
+                                    "max_body_kb = 65536\n"
+                                    "max_connections = 1\n"
+                                    "log_level = debug\n"
+                                    "[engine]\n"
+                                    "kind = podman\n"
+                                    "seccomp_profile = /etc/airlock/seccomp.json\n"
+                                    "[sandbox]\n"
+                                    "mode = selective\n"
+                                    "scope = agent\n"
+                                    "workspace = rw\n"
+                                    "default_runtime = python\n"
+                                    "exec_user = 4294967294:2\n"
+                                    "keeper_user = 1:1\n"
+                                    "idle_timeout_s = 0\n"
+                                    "[limits]\n"
+                                    "cpu_cores = 0.01\n"
+                                    "memory_mb = 16\n"
+                                    "disk_mb = 1048576\n"
+                                    "max_processes = 8\n"
+                                    "timeout_s = 86400\n"
+                                    "output_kb = 1\n");
+
+        ck_assert_str_eq(p->socket_path, "/tmp/a.sock");
+        ck_assert_str_eq(p->socket_group, "wheel");
+        ck_assert_str_eq(p->state_dir, "/srv/airlock");
+        ck_assert_int_eq(p->max_body_bytes, 65536LL * 1024);
+        ck_assert_int_eq(p->max_connections, 1);
+        ck_assert_str_eq(p->log_level, "debug");
+        ck_assert_int_eq(p->engine_kind, ENGINE_PODMAN);
+        /* podman's socket when none is given */
+        ck_assert_str_eq(p->engine_socket, "/run/podman/podman.sock");
+        ck_assert_str_eq(p->seccomp_profile, "/etc/airlock/seccomp.json");
+        ck_assert_int_eq(p->mode, MODE_SELECTIVE);
+        ck_assert_int_eq(p->scope, SCOPE_AGENT);
+        ck_assert_int_eq(p->workspace, WORKSPACE_RW);
+        /* follows state_dir when not given */
+        ck_assert_str_eq(p->workspace_root, "/srv/airlock/workspaces");
+        ck_assert_str_eq(p->default_runtime, "python");
+        ck_assert_str_eq(p->exec_user, "4294967294:2");
+        ck_assert_uint_eq(p->exec_uid, 4294967294U);
+        ck_assert_uint_eq(p->exec_gid, 2);
+        ck_assert_uint_eq(p->keeper_uid, 1);
+        ck_assert_int_eq(p->idle_timeout_s, 0);
+        ck_assert_double_eq_tol(p->limits.cpu_cores, 0.01, 1e-9);
+        ck_assert_int_eq(p->limits.memory_mb, 16);
+        ck_assert_int_eq(p->limits.disk_mb, 1048576);
+        ck_assert_int_eq(p->limits.max_processes, 8);
+        ck_assert_int_eq(p->limits.timeout_s, 86400);
+        ck_assert_int_eq(p->limits.output_bytes, 1024);
+        policy_unref(p);
+
+        p = parse_ok("[engine]\nkind = podman\nsocket = /tmp/podman.sock\n"
+                     "[sandbox]\nmode = off\nscope = shared\nworkspace = ro\n"
+                     "workspace_root = /data/ws\n[limits]\ncpu_cores = 64\n");
+        ck_assert_str_eq(p->engine_socket, "/tmp/podman.sock");
+        ck_assert_int_eq(p->mode, MODE_OFF);
+        ck_assert_int_eq(p->scope, SCOPE_SHARED);
+        ck_assert_int_eq(p->workspace, WORKSPACE_RO);
+        ck_assert_str_eq(p->workspace_root, "/data/ws");
+        ck_assert_double_eq(p->limits.cpu_cores, 64);
+        policy_unref(p);
+
+        /* Explicitly empty engine socket means the kind's default, in either order. */
+        p = parse_ok("[engine]\nsocket =\nkind = podman\n");
+        ck_assert_str_eq(p->engine_socket, "/run/podman/podman.sock");
+        policy_unref(p);
+        p = parse_ok("[engine]\nkind = docker ; the default\n[limits]\ncpu_cores = 2.5\n");
+        ck_assert_str_eq(p->engine_socket, "/var/run/docker.sock");
+        ck_assert_double_eq(p->limits.cpu_cores, 2.5);
+        policy_unref(p);
+
+        /* "key: value", CRLF line ends and a UTF-8 byte order mark are accepted. */
+        p = parse_ok("\xef\xbb\xbf[limits]\r\n  memory_mb: 1024\r\ntimeout_s = 5\r\n");
+        ck_assert_int_eq(p->limits.memory_mb, 1024);
+        ck_assert_int_eq(p->limits.timeout_s, 5);
+        policy_unref(p);
+}
+END_TEST
+
+struct bad_case {
+        const char *text;
+        int line;
+        const char *frag;
+};
+
+static const struct bad_case bad_cases[] = {
+    /* [daemon] */
+    {"[daemon]\nsocket = relative.sock\n", 2, "socket must be an absolute path"},
+    {"[daemon]\nsocket = /a/very/long/path/that/goes/on/and/on/and/on/and/on/and/on/and/on/"
+     "and/on/and/on/and/on/and/on/and/on/and/on/and/on/and/on.sock\n",
+     2, "at most 107 bytes"},
+    {"[daemon]\nsocket_group = \n", 2, "socket_group must be a name"},
+    {"[daemon]\nsocket_group = bad group\n", 2, "socket_group must be a name"},
+    {"[daemon]\nstate_dir = var/lib\n", 2, "state_dir must be an absolute path"},
+    {"[daemon]\nstate_dir =\n", 2, "state_dir must be an absolute path"},
+    {"[daemon]\nmax_body_kb = 0\n", 2, "max_body_kb must be an integer between 1 and 65536"},
+    {"[daemon]\nmax_body_kb = 65537\n", 2, "between 1 and 65536, got '65537'"},
+    {"[daemon]\nmax_connections = 12abc\n", 2, "max_connections must be an integer"},
+    {"[daemon]\nmax_connections = -1\n", 2, "max_connections must be an integer"},
+    {"[daemon]\nmax_connections =\n", 2, "max_connections must be an integer"},
+    {"[daemon]\nlog_level = verbose\n", 2,
+     "log_level must be one of error, warn, info, debug, got 'verbose'"},
+    {"[daemon]\nlog_level = INFO\n", 2, "log_level must be one of"},
+    /* [engine] */
+    {"[engine]\nkind = containerd\n", 2, "kind must be one of docker, podman"},
+    {"[engine]\nsocket = docker.sock\n", 2, "socket must be an absolute path"},
+    {"[engine]\nseccomp_profile = seccomp.json\n", 2,
+     "seccomp_profile must be an absolute path or empty"},
+    /* [sandbox] */
+    {"[sandbox]\nmode = sometimes\n", 2, "mode must be one of off, selective, all"},
+    {"[sandbox]\nscope = global\n", 2, "scope must be one of session, agent, shared"},
+    {"[sandbox]\nworkspace = yes\n", 2, "workspace must be one of none, ro, rw"},
+    {"[sandbox]\nworkspace_root = ws\n", 2, "workspace_root must be an absolute path"},
+    {"[sandbox]\ndefault_runtime = ../x\n", 2, "default_runtime must be a name"},
+    {"[sandbox]\ndefault_runtime = ruby\n", 2, "default_runtime 'ruby' is not in the runtime"},
+    {"[sandbox]\nexec_user = 1000\n", 2, "exec_user must be 'uid:gid'"},
+    {"[sandbox]\nexec_user = nobody:nogroup\n", 2, "exec_user must be 'uid:gid'"},
+    {"[sandbox]\nexec_user = 1000:\n", 2, "exec_user must be 'uid:gid'"},
+    {"[sandbox]\nexec_user = 4294967295:1\n", 2, "exec_user must be 'uid:gid'"},
+    {"[sandbox]\nexec_user = -5:5\n", 2, "exec_user must be 'uid:gid'"},
+    {"[sandbox]\nexec_user = 0:0\n", 2, "exec_user must not be root"},
+    {"[sandbox]\nexec_user = 1000:0\n", 2, "exec_user must not be root"},
+    {"[sandbox]\nexec_user = 0:1000\n", 2, "exec_user must not be root"},
+    {"[sandbox]\nkeeper_user = 0:65534\n", 2, "keeper_user must not be root"},
+    {"[sandbox]\nkeeper_user = a:b\n", 2, "keeper_user must be 'uid:gid'"},
+    {"[sandbox]\nidle_timeout_s = 604801\n", 2,
+     "idle_timeout_s must be an integer between "
+     "0 and 604800"},
+    {"[sandbox]\nidle_timeout_s = 1h\n", 2, "idle_timeout_s must be an integer"},
+    /* [limits] */
+    {"[limits]\ncpu_cores = 0\n", 2, "cpu_cores must be a number between 0.01 and 64"},
+    {"[limits]\ncpu_cores = 0.001\n", 2, "cpu_cores must be a number"},
+    {"[limits]\ncpu_cores = 65\n", 2, "cpu_cores must be a number"},
+    {"[limits]\ncpu_cores = -1\n", 2, "cpu_cores must be a number"},
+    {"[limits]\ncpu_cores = nan\n", 2, "cpu_cores must be a number"},
+    {"[limits]\ncpu_cores = inf\n", 2, "cpu_cores must be a number"},
+    {"[limits]\ncpu_cores = 1e1\n", 2, "cpu_cores must be a number"},
+    {"[limits]\ncpu_cores = 0x10\n", 2, "cpu_cores must be a number"},
+    {"[limits]\ncpu_cores = 1.5x\n", 2, "cpu_cores must be a number"},
+    {"[limits]\ncpu_cores =\n", 2, "cpu_cores must be a number"},
+    {"[limits]\nmemory_mb = 15\n", 2, "memory_mb must be an integer between 16 and 1048576"},
+    {"[limits]\nmemory_mb = 1048577\n", 2, "memory_mb must be an integer"},
+    {"[limits]\nmemory_mb = 512MB\n", 2, "memory_mb must be an integer"},
+    {"[limits]\ndisk_mb = 0\n", 2, "disk_mb must be an integer between 1 and 1048576"},
+    {"[limits]\nmax_processes = 7\n", 2,
+     "max_processes must be an integer between 8 and "
+     "65536"},
+    {"[limits]\ntimeout_s = 0\n", 2, "timeout_s must be an integer between 1 and 86400"},
+    {"[limits]\ntimeout_s = 86401\n", 2, "timeout_s must be an integer"},
+    {"[limits]\ntimeout_s = +5\n", 2, "timeout_s must be an integer"},
+    {"[limits]\noutput_kb = 65537\n", 2, "output_kb must be an integer between 1 and 65536"},
+    {"[limits]\noutput_kb = 99999999999999999999999\n", 2, "output_kb must be an integer"},
+    /* # is not an inline comment: the value is wrong and says so */
+    {"[limits]\nmemory_mb = 512 # half a gig\n", 2, "got '512 # half a gig'"},
+    /* [runtime "NAME"] */
+    {"[runtime \"ruby\"]\nrun = ruby -e\n", 1, "[runtime \"ruby\"] has no image"},
+    {"[runtime \"python\"]\nrun = python3 -c\n", 1, "[runtime \"python\"] has no image"},
+    {"[runtime \"ruby\"]\nimage =\n", 2, "image must be an image reference"},
+    {"[runtime \"ruby\"]\nimage = my image\n", 2, "image must be an image reference"},
+    {"[runtime \"ruby\"]\nimage = r:1\nrun =   \n", 3, "run must name a program"},
+    {"[runtime \"ruby\"]\nimage = r:1\nshell =\n", 3, "shell must name a program"},
+    {"[runtime \"ruby\"]\nimage = r:1\nentrypoint = x\n", 3,
+     "unknown key 'entrypoint' in [runtime \"ruby\"]"},
+    {"[runtime \"../etc\"]\nimage = x\n", 1, "runtime name '../etc' must be"},
+    {"[runtime \"\"]\nimage = x\n", 1, "runtime name '' must be"},
+    {"[runtime ruby]\nimage = x\n", 1, "a runtime section is written [runtime \"NAME\"]"},
+    {"[runtime]\nimage = x\n", 1, "a runtime section is written"},
+    /* structure */
+    {"memory_mb = 5\n", 1, "key 'memory_mb' comes before any [section]"},
+    {"[limits]\nmemory = 512\n", 2, "unknown key 'memory' in [limits]"},
+    {"[network]\ntier = none\n", 1, "unknown section [network]"},
+    {"[Daemon]\n", 1, "unknown section [Daemon]"},
+    {"[]\n", 1, "unknown section []"},
+    {"[limits\nmemory_mb = 5\n", 1, "missing its closing ']'"},
+    {"[limits] trailing\n", 1, "unexpected text after the section header"},
+    {"[limits]\nmemory_mb\n", 2, "expected 'key = value'"},
+    {"[limits]\n= 5\n", 2, "missing key name"},
+    {"[limits]\nmemory_mb = 512\n  timeout_s = 5\n", 3,
+     "indented line is read as a continuation of 'memory_mb'"},
+    {"[limits]\nmemory_mb = 512\n  [sandbox]\n", 3, "continuation of 'memory_mb'"},
+    {"[daemon]\n[daemon]\n", 2, "duplicate section [daemon] (first at line 1)"},
+    {"[limits]\ntimeout_s = 5\n\ntimeout_s = 6\n", 4,
+     "duplicate key 'timeout_s' in [limits] (first set at line 2)"},
+    {"[limits]\ntimeout_s = 5\n[limits]\ntimeout_s = 6\n", 4, "duplicate key 'timeout_s'"},
+    {"[runtime \"ruby\"]\nimage = a\n[runtime \"ruby\"]\n", 3,
+     "duplicate section [runtime \"ruby\"] (first at line 1)"},
+    {"[runtime \"ruby\"]\nimage = a\nimage = b\n", 3, "duplicate key 'image'"},
+    {"[daemon]\nsocket = /x\x01y\n", 2, "got '/x\\x01y'"},
+};
+
+START_TEST(test_bad_values)
+{
+        const struct bad_case *c = &bad_cases[_i];
+
+        expect_problem(c->text, c->line, c->frag);
+}
+END_TEST
+
+START_TEST(test_every_problem_reported)
+{
+        const char *text = "[daemon]\n"                  /* 1 */
+                           "max_body_kb = 0\n"           /* 2 */
+                           "bogus = 1\n"                 /* 3 */
+                           "[limits]\n"                  /* 4 */
+                           "memory_mb = lots\n"          /* 5 */
+                           "timeout_s = 5\n"             /* 6 */
+                           "timeout_s = 7\n"             /* 7 */
+                           "[nope]\n"                    /* 8 */
+                           "ignored = because section\n" /* 9 */
+                           "[sandbox]\n"                 /* 10 */
+                           "exec_user = 0:0\n"           /* 11 */
+                           "[runtime \"ruby\"]\n"        /* 12 */
+                           "run = ruby -e\n";            /* 13 */
+        static const int lines[] = {2, 3, 5, 7, 8, 11, 12};
+        struct policy_problems probs = {0};
+        struct al_error err = {0};
+        struct policy *p = NULL;
+
+        ck_assert_int_eq(policy_parse(text, "airlock.conf", &p, &probs, &err), -EINVAL);
+        ck_assert_ptr_null(p);
+        if (probs.n != ARRAY_SIZE(lines))
+                for (size_t i = 0; i < probs.n; i++)
+                        fprintf(stderr, "  %d: %s\n", probs.items[i].line, probs.items[i].msg);
+        ck_assert_uint_eq(probs.n, ARRAY_SIZE(lines));
+        for (size_t i = 0; i < ARRAY_SIZE(lines); i++)
+                ck_assert_int_eq(probs.items[i].line, lines[i]);
+        ck_assert_str_eq(err.msg, "airlock.conf:2: max_body_kb must be an integer between 1 and "
+                                  "65536, got '0' (7 problems)");
+        policy_problems_free(&probs);
+        ck_assert_ptr_null(probs.items);
+        ck_assert_uint_eq(probs.n, 0);
+
+        /* One problem: no count. */
+        ck_assert_int_eq(policy_parse("[limits]\ndisk_mb = 0\n", "f", &p, NULL, &err), -EINVAL);
+        ck_assert_str_eq(err.msg, "f:2: disk_mb must be an integer between 1 and 1048576, got '0'");
+}
+END_TEST
+
+START_TEST(test_problem_cap)
+{
+        struct policy_problems probs = {0};
+        struct al_error err = {0};
+        struct policy *p = NULL;
+        char *text = malloc(20 * 1000 + 16);
+        size_t o = 0;
+
+        o += (size_t)sprintf(text + o, "[limits]\n");
+        for (int i = 0; i < 1000; i++)
+                o += (size_t)sprintf(text + o, "x%d = 1\n", i);
+        ck_assert_int_eq(policy_parse(text, "f", &p, &probs, &err), -EINVAL);
+        ck_assert_uint_eq(probs.n, POLICY_PROBLEMS_MAX);
+        ck_assert_ptr_nonnull(strstr(probs.items[probs.n - 1].msg, "too many problems"));
+        policy_problems_free(&probs);
+        free(text);
+}
+END_TEST
+
+START_TEST(test_long_line)
+{
+        char text[1024];
+        struct policy *p;
+
+        /* Too long for inih's line buffer: reported, not split into pieces. */
+        snprintf(text, sizeof(text), "[daemon]\nstate_dir = /%0300d\nmax_body_kb = 0\n", 0);
+        expect_problem(text, 2, "line is longer than 198 characters");
+        expect_problem(text, 3, "max_body_kb must be");
+        /* A long comment is fine. */
+        snprintf(text, sizeof(text), "# %0300d\n[limits]\nmemory_mb = 64\n", 0);
+        p = parse_ok(text);
+        ck_assert_int_eq(p->limits.memory_mb, 64);
+        policy_unref(p);
+}
+END_TEST
+
+START_TEST(test_runtime_catalog_merge)
+{
+        struct policy *p = parse_ok("[sandbox]\n"
+                                    "default_runtime = ruby\n"
+                                    "[runtime \"python\"]\n"
+                                    "image = registry.local/python:3.12\n"
+                                    "[runtime \"ruby\"]\n"
+                                    "image = airlock/ruby:3.1\n"
+                                    "run = ruby  -e\n"
+                                    "[runtime \"custom\"]\n"
+                                    "image = custom@sha256:abcdef\n"
+                                    "shell = bash -lc\n");
+        const struct runtime *rt;
+
+        ck_assert_uint_eq(p->n_runtimes, 6);
+        /* an override keeps the built-in's run and shell */
+        rt = policy_runtime(p, "python");
+        ck_assert_str_eq(rt->image, "registry.local/python:3.12");
+        assert_strv(rt->run, "python3 -c");
+        assert_strv(rt->shell, "sh -c");
+        ck_assert_int_eq(rt->line, 3);
+        /* untouched built-ins stay */
+        rt = policy_runtime(p, "node");
+        ck_assert_str_eq(rt->image, "airlock/node:18");
+        ck_assert_int_eq(rt->line, 0);
+        ck_assert_ptr_nonnull(policy_runtime(p, "bash"));
+        ck_assert_ptr_nonnull(policy_runtime(p, "sh"));
+        /* new names add; run words split on spaces; shell defaults to sh -c */
+        rt = policy_runtime(p, "ruby");
+        ck_assert_str_eq(rt->image, "airlock/ruby:3.1");
+        assert_strv(rt->run, "ruby -e");
+        assert_strv(rt->shell, "sh -c");
+        ck_assert_int_eq(rt->line, 5);
+        /* run defaults to the runtime's shell */
+        rt = policy_runtime(p, "custom");
+        assert_strv(rt->run, "bash -lc");
+        assert_strv(rt->shell, "bash -lc");
+        ck_assert_str_eq(p->default_runtime, "ruby");
+        policy_unref(p);
+}
+END_TEST
+
+START_TEST(test_too_many_runtimes)
+{
+        char *text = malloc(64 * 1024);
+        size_t o = 0;
+
+        for (int i = 0; i < POLICY_RUNTIMES_MAX; i++)
+                o += (size_t)sprintf(text + o, "[runtime \"r%d\"]\nimage = img%d\n", i, i);
+        /* 4 built-ins + 60 new fit; the 61st new one (line 121) does not. */
+        expect_problem(text, 2 * 60 + 1, "too many runtimes (at most 64");
+        free(text);
+}
+END_TEST
+
+static char tmpdir[64];
+
+static void write_file(const char *path, const void *data, size_t len, mode_t mode)
+{
+        int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+
+        ck_assert_int_ge(fd, 0);
+        ck_assert_int_eq(write(fd, data, len), (ssize_t)len);
+        ck_assert_int_eq(fchmod(fd, mode), 0);
+        close(fd);
+}
+
+START_TEST(test_load)
+{
+        struct policy_problems probs = {0};
+        struct al_error err = {0};
+        struct policy *p = NULL;
+        char path[128];
+        char *big;
+
+        snprintf(tmpdir, sizeof(tmpdir), "/tmp/airlock-test-policy-XXXXXX");
+        ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+        snprintf(path, sizeof(path), "%s/airlock.conf", tmpdir);
+
+        /* missing file */
+        ck_assert_int_eq(policy_load(path, &p, &probs, &err), -ENOENT);
+        ck_assert_ptr_nonnull(strstr(err.msg, path));
+
+        /* good file */
+        write_file(path, "[limits]\ntimeout_s = 30\n", 24, 0640);
+        ck_assert_int_eq(policy_load(path, &p, &probs, &err), 0);
+        ck_assert_int_eq(p->limits.timeout_s, 30);
+        ck_assert_str_eq(p->source_path, path);
+        ck_assert_str_eq(p->text, "[limits]\ntimeout_s = 30\n");
+        policy_unref(p);
+        p = NULL;
+
+        /* bad file: the message names the file and line */
+        write_file(path, "[limits]\n\ntimeout_s = 0\n", 24, 0640);
+        ck_assert_int_eq(policy_load(path, &p, &probs, &err), -EINVAL);
+        ck_assert_ptr_null(p);
+        ck_assert_uint_eq(probs.n, 1);
+        ck_assert_int_eq(probs.items[0].line, 3);
+        ck_assert_ptr_nonnull(strstr(err.msg, "airlock.conf:3: timeout_s must be"));
+        policy_problems_free(&probs);
+
+        /* world-writable: refused */
+        write_file(path, "[limits]\n", 9, 0666);
+        ck_assert_int_eq(policy_load(path, &p, &probs, &err), -EPERM);
+        ck_assert_ptr_nonnull(strstr(err.msg, "writable by every user"));
+
+        /* NUL byte */
+        write_file(path, "[limits]\nx\0y = 1\n", 17, 0600);
+        ck_assert_int_eq(policy_load(path, &p, &probs, &err), -EINVAL);
+        ck_assert_ptr_nonnull(strstr(err.msg, ":2: contains a NUL byte"));
+        ck_assert_uint_eq(probs.n, 1);
+        policy_problems_free(&probs);
+
+        /* over the cap */
+        big = malloc(POLICY_FILE_MAX + 1);
+        memset(big, '#', POLICY_FILE_MAX + 1);
+        write_file(path, big, POLICY_FILE_MAX + 1, 0600);
+        ck_assert_int_eq(policy_load(path, &p, &probs, &err), -AL_E_TOO_LARGE);
+        /* at the cap: fine (one long comment line) */
+        write_file(path, big, POLICY_FILE_MAX, 0600);
+        ck_assert_int_eq(policy_load(path, &p, &probs, &err), 0);
+        policy_unref(p);
+        free(big);
+
+        /* a directory */
+        ck_assert_int_eq(policy_load(tmpdir, &p, &probs, &err), -EINVAL);
+
+        unlink(path);
+        rmdir(tmpdir);
+}
+END_TEST
+
+START_TEST(test_refcount)
+{
+        struct policy *p = policy_new_default();
+
+        ck_assert_ptr_eq(policy_ref(p), p);
+        ck_assert_int_eq(p->refs, 2);
+        policy_unref(p);
+        ck_assert_int_eq(p->refs, 1);
+        policy_unref(p);
+        policy_unref(NULL);
+        ck_assert_ptr_null(policy_ref(NULL));
+}
+END_TEST
+
+START_TEST(test_to_json)
+{
+        struct policy *p = parse_ok("[limits]\ncpu_cores = 1.5\noutput_kb = 64\n"
+                                    "[runtime \"ruby\"]\nimage = r:1\nrun = ruby -e\n");
+        json_t *j = policy_to_json(p), *rt;
+
+        ck_assert_ptr_nonnull(j);
+        ck_assert_str_eq(json_string_value(json_object_get(j, "source")), "test.conf");
+        ck_assert_str_eq(json_string_value(json_object_get(json_object_get(j, "daemon"), "socket")),
+                         "/run/airlock/airlock.sock");
+        ck_assert_int_eq(
+            json_integer_value(json_object_get(json_object_get(j, "daemon"), "max_body_kb")), 1024);
+        ck_assert_str_eq(json_string_value(json_object_get(json_object_get(j, "engine"), "kind")),
+                         "docker");
+        ck_assert_str_eq(json_string_value(json_object_get(json_object_get(j, "sandbox"), "mode")),
+                         "all");
+        ck_assert_double_eq(
+            json_real_value(json_object_get(json_object_get(j, "limits"), "cpu_cores")), 1.5);
+        ck_assert_int_eq(
+            json_integer_value(json_object_get(json_object_get(j, "limits"), "output_kb")), 64);
+        rt = json_object_get(json_object_get(j, "runtimes"), "ruby");
+        ck_assert_str_eq(json_string_value(json_object_get(rt, "image")), "r:1");
+        ck_assert_str_eq(json_string_value(json_array_get(json_object_get(rt, "run"), 1)), "-e");
+        ck_assert(json_is_false(json_object_get(rt, "builtin")));
+        ck_assert(json_is_true(
+            json_object_get(json_object_get(json_object_get(j, "runtimes"), "node"), "builtin")));
+        json_decref(j);
+        policy_unref(p);
+
+        p = policy_new_default();
+        j = policy_to_json(p);
+        ck_assert_ptr_nonnull(j);
+        ck_assert(json_is_null(json_object_get(j, "source")) || !json_object_get(j, "source"));
+        json_decref(j);
+        policy_unref(p);
+}
+END_TEST
+
+START_TEST(test_helpers)
+{
+        uint32_t uid, gid;
+        bool b;
+
+        ck_assert_int_eq(policy_parse_bool("yes", &b), 0);
+        ck_assert(b);
+        ck_assert_int_eq(policy_parse_bool("On", &b), 0);
+        ck_assert(b);
+        ck_assert_int_eq(policy_parse_bool("1", &b), 0);
+        ck_assert(b);
+        ck_assert_int_eq(policy_parse_bool("TRUE", &b), 0);
+        ck_assert(b);
+        ck_assert_int_eq(policy_parse_bool("no", &b), 0);
+        ck_assert(!b);
+        ck_assert_int_eq(policy_parse_bool("off", &b), 0);
+        ck_assert(!b);
+        ck_assert_int_eq(policy_parse_bool("false", &b), 0);
+        ck_assert(!b);
+        ck_assert_int_eq(policy_parse_bool("0", &b), 0);
+        ck_assert(!b);
+        ck_assert_int_eq(policy_parse_bool("", &b), -EINVAL);
+        ck_assert_int_eq(policy_parse_bool("2", &b), -EINVAL);
+        ck_assert_int_eq(policy_parse_bool("yess", &b), -EINVAL);
+
+        ck_assert_int_eq(policy_parse_user("1000:100", &uid, &gid), 0);
+        ck_assert_uint_eq(uid, 1000);
+        ck_assert_uint_eq(gid, 100);
+        ck_assert_int_eq(policy_parse_user("0:0", &uid, &gid), -EPERM);
+        ck_assert_int_eq(policy_parse_user("1:0", &uid, &gid), -EPERM);
+        ck_assert_int_eq(policy_parse_user("1:2:3", &uid, &gid), -EINVAL);
+        ck_assert_int_eq(policy_parse_user(" 1:2", &uid, &gid), -EINVAL);
+        ck_assert_int_eq(policy_parse_user("", &uid, &gid), -EINVAL);
+
+        ck_assert_str_eq(policy_mode_name(MODE_SELECTIVE), "selective");
+        ck_assert_str_eq(policy_scope_name(SCOPE_SHARED), "shared");
+        ck_assert_str_eq(policy_workspace_name(WORKSPACE_RO), "ro");
+        ck_assert_str_eq(engine_kind_name(ENGINE_PODMAN), "podman");
+}
+END_TEST
+
+static Suite *policy_suite(void)
+{
+        Suite *s = suite_create("policy");
+        TCase *tc = tcase_create("core");
+
+        tcase_add_test(tc, test_defaults);
+        tcase_add_test(tc, test_empty_text_is_defaults);
+        tcase_add_test(tc, test_shipped_file);
+        tcase_add_test(tc, test_good_values);
+        tcase_add_loop_test(tc, test_bad_values, 0, (int)ARRAY_SIZE(bad_cases));
+        tcase_add_test(tc, test_every_problem_reported);
+        tcase_add_test(tc, test_problem_cap);
+        tcase_add_test(tc, test_long_line);
+        tcase_add_test(tc, test_runtime_catalog_merge);
+        tcase_add_test(tc, test_too_many_runtimes);
+        tcase_add_test(tc, test_load);
+        tcase_add_test(tc, test_refcount);
+        tcase_add_test(tc, test_to_json);
+        tcase_add_test(tc, test_helpers);
+        suite_add_tcase(s, tc);
+        return s;
+}
+
+int main(void)
+{
+        SRunner *sr = srunner_create(policy_suite());
+        int failed;
+
+        srunner_run_all(sr, CK_NORMAL);
+        failed = srunner_ntests_failed(sr);
+        srunner_free(sr);
+        return failed != 0;
+}
