@@ -99,7 +99,8 @@ build() {
 	al_log "build: compiling"
 	# Progress lines are noise; warnings and errors stay visible. pipefail keeps cmake's status.
 	if ! cmake --build "$dir" -j2 2>&1 | { grep -Ev '^\[ *[0-9]+%\] (Building|Linking|Built)' || true; }; then
-		al_die "build failed"
+		al_log "build: FAILED"
+		return 1
 	fi
 	al_log "build: ok"
 }
@@ -112,8 +113,10 @@ if [ "${AIRLOCK_SETUP_ENGINES:-1}" != 0 ]; then
 else
 	al_log "engines: skipped (AIRLOCK_SETUP_ENGINES=0)"
 fi
+# A failed build does not stop the image step; setup still fails at the end.
+BUILD_FAILED=0
 if [ "${AIRLOCK_SETUP_BUILD:-1}" != 0 ]; then
-	build
+	build || BUILD_FAILED=1
 else
 	al_log "build: skipped (AIRLOCK_SETUP_BUILD=0)"
 fi
@@ -122,4 +125,5 @@ if [ "${AIRLOCK_SETUP_IMAGES:-1}" != 0 ]; then
 else
 	al_log "images: skipped (AIRLOCK_SETUP_IMAGES=0)"
 fi
+[ "$BUILD_FAILED" = 0 ] || al_die "setup finished in $((SECONDS - START)) s, but the build failed"
 al_log "setup done in $((SECONDS - START)) s"

@@ -31,11 +31,15 @@ struct host_options {
         enum host_toggle network_namespace; /* [host] network_namespace (when network=false) */
         enum host_toggle mount_namespace;   /* [host] mount_namespace */
         enum host_toggle pid_namespace;     /* [host] pid_namespace */
+        enum host_toggle ipc_namespace;     /* [host] ipc_namespace */
         enum host_toggle cgroup;            /* [host] cgroup (memory and pids, cpu if set) */
         bool read_only_root; /* [host] read_only_root: every host mount read-only (mount ns) */
         bool private_tmp;    /* [host] private_tmp: /tmp, /var/tmp, /dev/shm as capped tmpfs */
         bool mount_proc;     /* [host] mount_proc: a /proc that shows only the exec's tree */
         const char *cgroup_parent; /* [host] cgroup_parent: directory under each hierarchy */
+        /* [host] prestart: spawner slots kept ready (their cgroups joined in advance, which is
+         * what makes a launch fast); 0 launches every exec directly. */
+        int64_t prestart;
         /* [host] rlimit_*: HOST_RLIMIT_AUTO, 0 for unlimited, or a value. */
         int64_t rlimit_cpu_s;
         int64_t rlimit_as_mb;

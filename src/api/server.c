@@ -29,7 +29,8 @@ struct api_server {
 /* Per-request state, kept in MHD's request closure. */
 struct req_state {
         struct buf body;
-        bool rejected; /* a response was queued before the body ended */
+        bool rejected; /* the body is over the cap */
+        bool answered; /* a response was queued before the body ended */
 };
 
 int api_listen_unix(const char *path, const char *group, struct al_error *err)
@@ -70,6 +71,12 @@ int api_listen_unix(const char *path, const char *group, struct al_error *err)
 
 enum MHD_Result api_send_json(struct MHD_Connection *conn, unsigned status, json_t *doc)
 {
+        return api_send_json_ex(conn, status, doc, false);
+}
+
+enum MHD_Result api_send_json_ex(struct MHD_Connection *conn, unsigned status, json_t *doc,
+                                 bool close_after)
+{
         char *text = json_dumps(doc, JSON_COMPACT);
         struct MHD_Response *resp;
         enum MHD_Result ret;
@@ -83,6 +90,8 @@ enum MHD_Result api_send_json(struct MHD_Connection *conn, unsigned status, json
                 return MHD_NO;
         }
         MHD_add_response_header(resp, "Content-Type", "application/json");
+        if (close_after)
+                MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
         ret = MHD_queue_response(conn, status, resp);
         MHD_destroy_response(resp);
         return ret;
@@ -120,11 +129,23 @@ unsigned api_status_for(int code)
         }
 }
 
+static json_t *error_doc(int code, const char *msg)
+{
+        return json_pack("{s:{s:s, s:s}}", "error", "code", al_err_name(code), "message", msg);
+}
+
 enum MHD_Result api_send_error(struct MHD_Connection *conn, int code, const char *msg)
 {
-        return api_send_json(conn, api_status_for(code),
-                             json_pack("{s:{s:s, s:s}}", "error", "code", al_err_name(code),
-                                       "message", msg));
+        return api_send_json(conn, api_status_for(code), error_doc(code, msg));
+}
+
+/* An oversized body: answer and close, so the client need not send the rest. */
+static enum MHD_Result send_too_large(struct MHD_Connection *conn)
+{
+        return api_send_json_ex(conn, 413,
+                                error_doc(-AL_E_TOO_LARGE, "request body exceeds the limit of "
+                                                           "the [daemon] max_body_kb setting"),
+                                true);
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
@@ -149,27 +170,27 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                 /* Refuse an announced oversized body before reading any of it. */
                 clen = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
                 if (clen && strtoull(clen, NULL, 10) > (unsigned long long)max_body) {
-                        st->rejected = true;
-                        return api_send_error(conn, -AL_E_TOO_LARGE,
-                                              "request body exceeds the limit of the "
-                                              "[daemon] max_body_kb setting");
+                        st->rejected = st->answered = true;
+                        return send_too_large(conn);
                 }
                 return MHD_YES;
         }
         if (*upload_size > 0) {
+                /* Past the cap the rest is read and dropped (MHD answers only once the upload
+                 * is done); a body far past it is cut off without an answer. */
                 if (!st->rejected) {
                         buf_append(&st->body, upload, *upload_size);
-                        if (buf_truncated(&st->body)) {
-                                st->rejected = true;
-                                *upload_size = 0;
-                                return api_send_error(conn, -AL_E_TOO_LARGE,
-                                                      "request body exceeds the limit of the "
-                                                      "[daemon] max_body_kb setting");
-                        }
+                        st->rejected = buf_truncated(&st->body);
+                } else {
+                        st->body.dropped += *upload_size;
+                        if (st->body.dropped > 16 * st->body.max)
+                                return MHD_NO;
                 }
                 *upload_size = 0;
                 return MHD_YES;
         }
+        if (st->rejected && !st->answered)
+                return send_too_large(conn);
         if (st->rejected)
                 return MHD_YES;
         return api_route(s->ctx, conn, url, method, st->body.data ? st->body.data : "",

@@ -178,8 +178,10 @@ static int stream_open(struct engine *e, const char *path, const char *body, cha
                 return al_err(err, -ENOMEM, "%s: out of memory", what);
         }
         r = stream_connect(e, &fd, err);
-        if (r < 0)
-                return al_err_wrap(err, "%s", what);
+        if (r < 0) {
+                al_err_wrap(err, "%s", what);
+                return r;
+        }
         r = write_all(e, fd, req, (size_t)n, until, what, err);
         if (r < 0)
                 return r;

@@ -44,7 +44,7 @@ class Client:
         conn = UnixHTTPConnection(self.sock_path, timeout=timeout)
         hdrs = {"Content-Type": "application/json"}
         hdrs.update(headers or {})
-        if body is not None and not isinstance(body, (bytes, str)):
+        if body is not None and isinstance(body, (dict, list)):
             body = json.dumps(body)
         conn.request(method, path, body=body, headers=hdrs)
         resp = conn.getresponse()

@@ -354,6 +354,35 @@ static int start_container(void *ctx, struct al_error *err)
         return engine_container_start(c->d->engine, c->container_id, err);
 }
 
+static int d_sandbox_remove(struct backend *b, const char *handle, struct al_error *err)
+{
+        dsandbox_forget(priv(b), handle);
+        return engine_container_remove(priv(b)->engine, handle, err);
+}
+
+/* A one-off through a short-lived sandbox: its memory cgroup outlives the exec, so an OOM kill
+ * can be read from it. Podman neither reports OOMKilled for such containers nor keeps their
+ * cgroup once the main process is gone, so this is its one-off path. */
+static int run_once_via_sandbox(struct backend *b, const struct sandbox_spec *spec,
+                                const struct exec_spec *x, const struct exec_sink *sink,
+                                struct exec_result *res, struct al_error *err)
+{
+        _cleanup_free_ char *id = NULL;
+        int64_t t0 = util_now_ms();
+        int r;
+
+        r = d_sandbox_create(b, spec, &id, err);
+        if (r < 0)
+                return r;
+        r = d_sandbox_exec(b, id, x, sink, res, err);
+        if (r == -ESTALE)
+                r = 0; /* the sandbox goes anyway */
+        d_sandbox_remove(b, id, NULL);
+        res->duration_ms = util_now_ms() - t0;
+        snprintf(res->sandbox_id, sizeof(res->sandbox_id), "%.12s", id);
+        return r;
+}
+
 static int d_run_once(struct backend *b, const struct sandbox_spec *spec, const struct exec_spec *x,
                       const struct exec_sink *sink, struct exec_result *res, struct al_error *err)
 {
@@ -366,6 +395,8 @@ static int d_run_once(struct backend *b, const struct sandbox_spec *spec, const 
         json_t *body, *insp = NULL;
         int r;
 
+        if (d->env.kind == ENGINE_PODMAN)
+                return run_once_via_sandbox(b, spec, x, sink, res, err);
         body = hostconfig_oneshot_body(spec, &d->env, x);
         if (!body)
                 return al_err(err, -EINVAL, "cannot encode the exec (is every string UTF-8?)");
@@ -419,11 +450,6 @@ static int d_sandbox_alive(struct backend *b, const char *handle, struct al_erro
         return r;
 }
 
-static int d_sandbox_remove(struct backend *b, const char *handle, struct al_error *err)
-{
-        dsandbox_forget(priv(b), handle);
-        return engine_container_remove(priv(b)->engine, handle, err);
-}
 
 static int d_remove_instance(struct backend *b, const char *instance_id, struct al_error *err)
 {

@@ -25,9 +25,7 @@
 
 #include "airlock/cleanup.h"
 #include "airlock/util.h"
-#include "backend/host/host_cgroup.h"
-#include "backend/host/host_launch.h"
-#include "backend/host/host_seccomp.h"
+#include "backend/host/host_internal.h"
 #include "backend/host/host_validate.h"
 
 #define HOST_DEFAULT_PATH     "/usr/local/bin:/usr/bin:/bin"
@@ -38,31 +36,6 @@
 #define HOST_CG_WAIT_MS       5000
 #define HOST_CHUNK            32768
 #define HOST_SANDBOXES_MAX    4096
-
-/* Everything an exec needs from the settings, immutable once built, reference-counted so
- * that a reload never changes it under a running exec. */
-struct host_cfg {
-        atomic_int refs;
-        uid_t uid;
-        gid_t gid;
-        char *user;
-        struct host_filter filter;
-        struct sock_fprog fprog;
-        bool has_filter;
-        size_t n_denied;
-        bool nnp, drop_caps;
-        bool netns, mountns, pidns, cgroup; /* wanted and available */
-        bool ro_root, private_tmp, mount_proc;
-        struct host_cg_sys cg;
-        struct host_probe probe;
-        int64_t rl_cpu, rl_as, rl_fsize, rl_nofile, rl_nproc;
-        char *workspace_root;
-        char *hide[HOST_HIDE_MAX + 1];
-        char *protected_dirs[HOST_HIDE_MAX + 3]; /* exe dir, workspace root, hide paths */
-        char *default_path;
-        cap_t empty_caps;
-        int cap_last;
-};
 
 /* Options of the tmpfs that hide directories (compared by address in the plan). */
 static const char hide_tmpfs[] = "size=64k,nr_inodes=1024,mode=755";
@@ -75,6 +48,7 @@ struct host_sandbox {
 
 struct host_state {
         struct backend base;
+        struct host_pool pool;
         pthread_mutex_t lock;
         struct host_cfg *cfg;
         struct host_sandbox *sandboxes;
@@ -96,6 +70,8 @@ void host_options_default(struct host_options *o)
         o->network_namespace = HOST_AUTO;
         o->mount_namespace = HOST_AUTO;
         o->pid_namespace = HOST_AUTO;
+        o->ipc_namespace = HOST_AUTO;
+        o->prestart = 4;
         o->cgroup = HOST_AUTO;
         o->read_only_root = true;
         o->private_tmp = true;
@@ -163,13 +139,13 @@ static void cfg_free(struct host_cfg *c)
         free(c);
 }
 
-static struct host_cfg *cfg_ref(struct host_cfg *c)
+struct host_cfg *host_cfg_ref(struct host_cfg *c)
 {
         atomic_fetch_add(&c->refs, 1);
         return c;
 }
 
-static void cfg_unref(struct host_cfg *c)
+void host_cfg_unref(struct host_cfg *c)
 {
         if (c && atomic_fetch_sub(&c->refs, 1) == 1)
                 cfg_free(c);
@@ -177,7 +153,20 @@ static void cfg_unref(struct host_cfg *c)
 
 static void cfg_unrefp(struct host_cfg **c)
 {
-        cfg_unref(*c);
+        host_cfg_unref(*c);
+}
+
+void host_cfg_template(const struct host_cfg *c, struct host_launch *l)
+{
+        l->uid = c->uid;
+        l->gid = c->gid;
+        l->no_new_privs = c->nnp;
+        l->drop_caps = c->drop_caps;
+        l->empty_caps = c->empty_caps;
+        l->cap_last = c->cap_last;
+        l->filter = c->has_filter ? &c->fprog : NULL;
+        l->pidns = c->pidns;
+        l->host_net_fd = -1;
 }
 
 static int resolve_user(const char *user, uid_t *ret_uid, gid_t *ret_gid, struct al_error *err)
@@ -309,6 +298,8 @@ static int cfg_new(const struct host_options *o, struct host_cfg **ret, struct a
                            err);
         if (r >= 0)
                 r = toggle(o->pid_namespace, c->probe.pidns, "pid_namespace", &c->pidns, err);
+        if (r >= 0)
+                r = toggle(o->ipc_namespace, c->probe.ipcns, "ipc_namespace", &c->ipcns, err);
         if (r < 0)
                 goto fail;
         c->ro_root = o->read_only_root && c->mountns && c->probe.ro_root;
@@ -331,6 +322,7 @@ static int cfg_new(const struct host_options *o, struct host_cfg **ret, struct a
         c->rl_fsize = o->rlimit_fsize_mb;
         c->rl_nofile = o->rlimit_nofile;
         c->rl_nproc = o->rlimit_nproc;
+        c->prestart = o->prestart < 0 ? 0 : o->prestart > 64 ? 64 : o->prestart;
 
         c->protected_dirs[np] = exe_dir();
         if (c->protected_dirs[np])
@@ -359,7 +351,7 @@ static struct host_cfg *cfg_get(struct host_state *hs)
         struct host_cfg *c;
 
         pthread_mutex_lock(&hs->lock);
-        c = cfg_ref(hs->cfg);
+        c = host_cfg_ref(hs->cfg);
         pthread_mutex_unlock(&hs->lock);
         return c;
 }
@@ -375,7 +367,6 @@ struct run {
         size_t n_strs;
         struct host_mop mops[HOST_MOPS_MAX];
         size_t n_mops;
-        int ws_fd;
         struct host_cg cg;
         bool has_cg;
         const char *iso[16];
@@ -385,12 +376,15 @@ struct run {
         int pidfd;
         pid_t pid;
         bool reaped;
+        struct host_pool *pool; /* with slot: the init is the spawner's child, not ours */
+        struct host_slot *slot;
+        bool slot_broken;
 };
 
 static void run_init(struct run *r)
 {
         memset(r, 0, sizeof(*r));
-        r->ws_fd = r->pidfd = -1;
+        r->pidfd = -1;
         r->in[0] = r->in[1] = r->out[0] = r->out[1] = -1;
         r->errp[0] = r->errp[1] = r->report[0] = r->report[1] = -1;
         r->status[0] = r->status[1] = -1;
@@ -410,7 +404,6 @@ static void run_done(struct run *r)
         free(r->workdir);
         for (size_t i = 0; i < r->n_strs; i++)
                 free(r->strs[i]);
-        close_fd(&r->ws_fd);
         for (int i = 0; i < 2; i++) {
                 close_fd(&r->in[i]);
                 close_fd(&r->out[i]);
@@ -423,14 +416,27 @@ static void run_done(struct run *r)
 
                 /* Only reached on an error path after the launch: make sure nothing lives. */
                 (void)syscall(SYS_pidfd_send_signal, r->pidfd, SIGKILL, NULL, 0);
-                while (waitid((idtype_t)P_PIDFD, (id_t)r->pidfd, &si, WEXITED | __WALL) < 0 &&
-                       errno == EINTR)
-                        ;
+                if (r->slot) {
+                        struct pollfd pf = {.fd = r->pidfd, .events = POLLIN};
+
+                        (void)poll(&pf, 1, HOST_KILL_WAIT_MS);
+                } else {
+                        while (waitid((idtype_t)P_PIDFD, (id_t)r->pidfd, &si, WEXITED | __WALL) <
+                                   0 &&
+                               errno == EINTR)
+                                ;
+                }
         }
         close_fd(&r->pidfd);
         if (r->has_cg)
                 (void)host_cg_destroy(&r->cg, HOST_CG_WAIT_MS, NULL);
-        cfg_unref(r->cfg);
+        if (r->slot) {
+                if (r->slot_broken)
+                        host_pool_drop(r->pool, r->slot);
+                else
+                        host_pool_put(r->pool, r->slot);
+        }
+        host_cfg_unref(r->cfg);
 }
 
 static void iso_add(struct run *r, const char *name)
@@ -504,6 +510,9 @@ static int plan_mounts(struct run *r, const struct sandbox_spec *spec, bool want
         int rr;
 
         if (mop_add(r, HOST_MOP_PRIVATE, NULL, NULL, NULL, 0, err) < 0)
+                return -E2BIG;
+        /* Opened before anything covers it (it may lie under /tmp or a hidden directory). */
+        if (ws && mop_add(r, HOST_MOP_OPEN, NULL, ws, NULL, 0, err) < 0)
                 return -E2BIG;
         if (c->ro_root) {
                 if (mop_add(r, HOST_MOP_RO_ROOT, NULL, NULL, NULL, 0, err) < 0)
@@ -579,14 +588,11 @@ static int plan_mounts(struct run *r, const struct sandbox_spec *spec, bool want
         if (c->private_tmp)
                 iso_add(r, "tmpfs");
         if (ws) {
-                char *src = NULL;
                 unsigned long fl = MS_NOSUID | MS_NODEV;
 
-                if (asprintf(&src, "/proc/self/fd/%d", r->ws_fd) < 0 || !run_str(r, src))
-                        return al_err(err, -ENOMEM, "out of memory");
                 if (spec->workspace == WORKSPACE_RO)
                         fl |= MS_RDONLY;
-                if (mop_add(r, HOST_MOP_BIND, src, ws, NULL, 0, err) < 0 ||
+                if (mop_add(r, HOST_MOP_BIND, NULL, ws, NULL, 0, err) < 0 ||
                     mop_add(r, HOST_MOP_REMOUNT, NULL, ws, NULL, fl, err) < 0)
                         return -E2BIG;
                 if (spec->workspace == WORKSPACE_RO)
@@ -711,10 +717,15 @@ static int prepare(struct run *r, const struct sandbox_spec *spec, const struct 
         if (rr < 0)
                 return rr;
         if (want_ws) {
-                r->ws_fd = open(spec->workspace_dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
-                if (r->ws_fd < 0)
+                struct stat st;
+
+                /* The child opens it again inside its mount namespace; this is for a clear
+                 * error. */
+                if (lstat(spec->workspace_dir, &st) < 0)
                         return al_err_errno(err, -errno, "workspace '%s'", spec->workspace_dir);
-                r->ws_fd = fd_above_stdio(r->ws_fd);
+                if (!S_ISDIR(st.st_mode))
+                        return al_err(err, -ENOTDIR, "workspace '%s' is not a directory",
+                                      spec->workspace_dir);
         }
 
         /* Protections that do not depend on the host. */
@@ -738,6 +749,9 @@ static int prepare(struct run *r, const struct sandbox_spec *spec, const struct 
         l->pidns = c->pidns;
         if (l->pidns)
                 iso_add(r, "pidns");
+        l->ipcns = c->ipcns;
+        if (l->ipcns)
+                iso_add(r, "ipcns");
         return 0;
 }
 
@@ -817,11 +831,10 @@ static void reap(struct pump *p)
                 (void)waitid((idtype_t)P_PIDFD, (id_t)r->pidfd, &si, WEXITED | WNOWAIT | __WALL);
         if (!r->cfg->pidns)
                 kill_tree(p); /* what the command left running dies with it */
-        while (waitid((idtype_t)P_PIDFD, (id_t)r->pidfd, &si, WEXITED | __WALL) < 0) {
-                if (errno != EINTR) {
-                        r->reaped = true;
-                        return;
-                }
+        /* A slot's init is the spawner's child, reaped there; the pidfd said it ended. */
+        while (!r->slot && waitid((idtype_t)P_PIDFD, (id_t)r->pidfd, &si, WEXITED | __WALL) < 0) {
+                if (errno != EINTR)
+                        break;
         }
         r->reaped = true;
         p->exited = true;
@@ -1035,6 +1048,56 @@ static int await_exec(struct run *r, const struct exec_spec *x, struct al_error 
         return launch_error(&rep, r, x, err);
 }
 
+static void iso_cgroup(struct run *r, const struct host_cg *cg)
+{
+        if (cg->has_memory && cg->has_pids)
+                iso_add(r, "cgroup");
+        else if (cg->has_memory)
+                iso_add(r, "cgroup_memory");
+        else if (cg->has_pids)
+                iso_add(r, "cgroup_pids");
+        if (cg->has_cpu)
+                iso_add(r, "cgroup_cpu");
+}
+
+/* The cgroups: a ready spawner slot when there is one (fast), else a set made for this exec,
+ * which the child joins (slow: a move costs an RCU grace period). */
+static int setup_cgroups(struct host_state *hs, struct run *r, const struct sandbox_spec *spec,
+                         struct al_error *err)
+{
+        const char *inst =
+            spec->instance_id && util_name_valid(spec->instance_id, HOST_INSTANCE_MAX)
+                ? spec->instance_id
+                : "airlock";
+        char name[HOST_CG_NAME_MAX], hex[17];
+        int rr;
+
+        if (!r->cfg->cgroup)
+                return 0;
+        if (r->cfg->pidns && r->cfg->prestart > 0) {
+                r->slot = host_pool_take(&hs->pool, r->cfg, inst, (size_t)r->cfg->prestart);
+                if (r->slot && host_slot_prepare(r->slot, &spec->limits, err) < 0) {
+                        /* Its memory could not shrink to this exec's limit, or the like. */
+                        host_pool_drop(&hs->pool, r->slot);
+                        r->slot = NULL;
+                }
+                if (r->slot) {
+                        r->pool = &hs->pool;
+                        iso_cgroup(r, &r->slot->cg);
+                        return 0;
+                }
+        }
+        if (util_random_hex(hex, 8) < 0)
+                return al_err(err, -EIO, "no randomness");
+        snprintf(name, sizeof(name), "%s-%s", inst, hex);
+        rr = host_cg_create(&r->cfg->cg, name, &spec->limits, 0, 0, &r->cg, err);
+        if (rr < 0)
+                return al_err_wrap(err, "host cgroup");
+        r->has_cg = true;
+        iso_cgroup(r, &r->cg);
+        return 0;
+}
+
 static int host_run(struct host_state *hs, const struct sandbox_spec *spec,
                     const struct exec_spec *x, const struct exec_sink *sink,
                     struct exec_result *res, const char *sandbox_id, struct al_error *err)
@@ -1059,28 +1122,9 @@ static int host_run(struct host_state *hs, const struct sandbox_spec *spec,
         rr = prepare(&r, spec, x, &l, err);
         if (rr < 0)
                 return rr;
-        if (r.cfg->cgroup) {
-                char name[HOST_CG_NAME_MAX], hex[17];
-                const char *inst = spec->instance_id && util_name_valid(spec->instance_id, 40)
-                                       ? spec->instance_id
-                                       : "airlock";
-
-                if (util_random_hex(hex, 8) < 0)
-                        return al_err(err, -EIO, "no randomness");
-                snprintf(name, sizeof(name), "%s-%s", inst, hex);
-                rr = host_cg_create(&r.cfg->cg, name, &spec->limits, 0, &r.cg, err);
-                if (rr < 0)
-                        return al_err_wrap(err, "host cgroup");
-                r.has_cg = true;
-                if (r.cg.has_memory && r.cg.has_pids)
-                        iso_add(&r, "cgroup");
-                else if (r.cg.has_memory)
-                        iso_add(&r, "cgroup_memory");
-                else if (r.cg.has_pids)
-                        iso_add(&r, "cgroup_pids");
-                if (r.cg.has_cpu)
-                        iso_add(&r, "cgroup_cpu");
-        }
+        rr = setup_cgroups(hs, &r, spec, err);
+        if (rr < 0)
+                return rr;
         plan_rlimits(&r, &l, spec, timeout_ms);
         iso_add(&r, "rlimits");
         if ((rr = make_pipe(r.in, err)) < 0 || (rr = make_pipe(r.out, err)) < 0 ||
@@ -1090,23 +1134,22 @@ static int host_run(struct host_state *hs, const struct sandbox_spec *spec,
 
         for (int i = 0; i < r.cg.n && r.has_cg; i++)
                 cg_fds[i] = r.cg.procs_fd[i];
+        {
+                bool netns = l.netns, mountns = l.mountns, ipcns = l.ipcns;
+
+                host_cfg_template(r.cfg, &l);
+                l.netns = netns;
+                l.mountns = mountns;
+                l.ipcns = ipcns;
+        }
         l.argv = x->argv;
         l.envp = r.env;
         l.candidates = r.candidates;
         l.workdir = r.workdir;
-        l.uid = r.cfg->uid;
-        l.gid = r.cfg->gid;
-        l.no_new_privs = r.cfg->nnp;
-        l.drop_caps = r.cfg->drop_caps;
-        l.empty_caps = r.cfg->empty_caps;
-        l.cap_last = r.cfg->cap_last;
-        l.filter = r.cfg->has_filter ? &r.cfg->fprog : NULL;
         l.mops = r.mops;
         l.n_mops = r.n_mops;
         l.cg_fds = cg_fds;
         l.n_cg_fds = r.has_cg ? (size_t)r.cg.n : 0;
-        l.extra_fds = &r.ws_fd;
-        l.n_extra_fds = r.ws_fd >= 0 ? 1 : 0;
         l.stdin_fd = r.in[0];
         l.stdout_fd = r.out[1];
         l.stderr_fd = r.errp[1];
@@ -1114,7 +1157,13 @@ static int host_run(struct host_state *hs, const struct sandbox_spec *spec,
         l.status_fd = r.status[1];
 
         start = util_now_ms();
-        rr = host_launch_start(&l, &r.pidfd, &r.pid, err);
+        if (r.slot) {
+                rr = host_spawner_launch(r.slot->sock, &l, &r.pidfd, err);
+                if (rr < 0)
+                        r.slot_broken = true;
+        } else {
+                rr = host_launch_start(&l, &r.pidfd, &r.pid, err);
+        }
         if (rr < 0)
                 return al_err_wrap(err, "host launch");
         /* Only the child holds these now: EOF tells us when it has gone. */
@@ -1125,7 +1174,6 @@ static int host_run(struct host_state *hs, const struct sandbox_spec *spec,
         close_fd(&r.status[1]);
         if (r.has_cg)
                 host_cg_close_fds(&r.cg);
-        close_fd(&r.ws_fd);
 
         rr = await_exec(&r, x, err);
         if (rr < 0)
@@ -1162,7 +1210,9 @@ static int host_run(struct host_state *hs, const struct sandbox_spec *spec,
                 res->signal =
                     p.have_status && WIFSIGNALED(p.wstatus) ? WTERMSIG(p.wstatus) : SIGKILL;
         }
-        if (r.has_cg && r.cg.has_memory)
+        if (r.slot && r.slot->cg.has_memory)
+                res->oom_killed = host_cg_oom_kills(&r.slot->cg) > r.slot->oom_base;
+        else if (r.has_cg && r.cg.has_memory)
                 res->oom_killed = host_cg_oom_kills(&r.cg) > 0;
         res->sandboxed = false;
         res->backend = "host";
@@ -1343,10 +1393,11 @@ static int op_remove_instance(struct backend *b, const char *instance_id, struct
         char prefix[64];
         int r;
 
-        if (!instance_id || !util_name_valid(instance_id, 40))
+        if (!instance_id || !util_name_valid(instance_id, HOST_INSTANCE_MAX))
                 return al_err(err, -EINVAL, "bad instance id");
         if (c->cg.mode == HOST_CG_NONE)
                 return 0;
+        host_pool_clear(&state(b)->pool, instance_id);
         snprintf(prefix, sizeof(prefix), "%s-", instance_id);
         r = host_cg_remove_prefix(&c->cg, prefix, err);
         return r < 0 ? r : 0;
@@ -1359,13 +1410,14 @@ static void op_free(struct backend *b)
         if (!b)
                 return;
         hs = state(b);
+        host_pool_fini(&hs->pool);
         while (hs->sandboxes) {
                 struct host_sandbox *s = hs->sandboxes;
 
                 hs->sandboxes = s->next;
                 sandbox_free(s);
         }
-        cfg_unref(hs->cfg);
+        host_cfg_unref(hs->cfg);
         pthread_mutex_destroy(&hs->lock);
         free(hs);
 }
@@ -1395,6 +1447,7 @@ struct backend *host_backend_new(const struct host_options *opt, struct al_error
                 return NULL;
         }
         pthread_mutex_init(&hs->lock, NULL);
+        host_pool_init(&hs->pool);
         hs->base.ops = &host_ops;
         hs->base.priv = hs;
         return &hs->base;
@@ -1413,7 +1466,9 @@ int host_backend_reload(struct backend *b, const struct host_options *opt, struc
         old = hs->cfg;
         hs->cfg = c;
         pthread_mutex_unlock(&hs->lock);
-        cfg_unref(old);
+        host_cfg_unref(old);
+        /* Spawners hold the old settings in their copy of memory: make new ones. */
+        host_pool_clear(&hs->pool, NULL);
         return 0;
 }
 
@@ -1441,6 +1496,8 @@ size_t host_backend_available(struct backend *b, const char **ret, size_t max)
                 list[n++] = "tmpfs";
         if (c->pidns)
                 list[n++] = "pidns";
+        if (c->ipcns)
+                list[n++] = "ipcns";
         if (c->mount_proc)
                 list[n++] = "proc";
         if (c->cgroup && c->cg.memory && c->cg.pids)

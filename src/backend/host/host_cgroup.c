@@ -207,44 +207,84 @@ static int set_limit(const char *dir, const char *file, const char *value, struc
         return 0;
 }
 
-static int create_dirs(struct host_cg *cg, const struct host_cg_sys *sys, const char *name,
-                       const struct limits *lim, int64_t extra_pids, struct al_error *err)
+int host_cg_set_limits(struct host_cg *cg, const struct limits *lim, int64_t extra_pids,
+                       struct al_error *err)
 {
-        bool want_cpu = lim->cpu_cores > 0 && sys->cpu;
+        const struct host_cg_sys *sys = cg->sys;
         char mem[32], pids[32], quota[32];
-        int i, r;
+        bool v2 = sys->mode == HOST_CG_V2;
+        int r;
 
-        snprintf(mem, sizeof(mem), "%" PRId64, lim->memory_mb * 1024 * 1024);
-        snprintf(pids, sizeof(pids), "%" PRId64, lim->max_processes + extra_pids);
-        snprintf(quota, sizeof(quota), "%" PRId64, (int64_t)(lim->cpu_cores * 100000));
+        if (lim->memory_mb > 0)
+                snprintf(mem, sizeof(mem), "%" PRId64, lim->memory_mb * 1024 * 1024);
+        else
+                snprintf(mem, sizeof(mem), "%s", v2 ? "max" : "-1");
+        if (lim->max_processes > 0)
+                snprintf(pids, sizeof(pids), "%" PRId64, lim->max_processes + extra_pids);
+        else
+                snprintf(pids, sizeof(pids), "max");
+        if (lim->cpu_cores > 0)
+                snprintf(quota, sizeof(quota), "%" PRId64, (int64_t)(lim->cpu_cores * 100000));
+        else
+                snprintf(quota, sizeof(quota), "%s", v2 ? "max" : "-1");
+        if (cg->mem_idx >= 0) {
+                const char *d = cg->dirs[cg->mem_idx];
+
+                if (v2) {
+                        r = set_limit(d, "memory.max", mem, err);
+                        /* No swap: memory_mb is the whole budget, as in the containers. */
+                        (void)write_file(d, "memory.swap.max", "0");
+                } else {
+                        /* memsw may never be below the limit: lift it, set both. */
+                        if (sys->memsw)
+                                (void)write_file(d, "memory.memsw.limit_in_bytes", "-1");
+                        r = set_limit(d, "memory.limit_in_bytes", mem, err);
+                        if (r >= 0 && sys->memsw)
+                                r = set_limit(d, "memory.memsw.limit_in_bytes", mem, err);
+                }
+                if (r < 0)
+                        return r;
+        }
+        if (cg->pids_idx >= 0) {
+                r = set_limit(cg->dirs[cg->pids_idx], "pids.max", pids, err);
+                if (r < 0)
+                        return r;
+                cg->has_pids = lim->max_processes > 0;
+        }
+        if (cg->cpu_idx >= 0) {
+                if (v2) {
+                        char v[64];
+
+                        snprintf(v, sizeof(v), "%s 100000", quota);
+                        r = set_limit(cg->dirs[cg->cpu_idx], "cpu.max", v, err);
+                } else {
+                        r = set_limit(cg->dirs[cg->cpu_idx], "cpu.cfs_period_us", "100000", err);
+                        if (r >= 0)
+                                r = set_limit(cg->dirs[cg->cpu_idx], "cpu.cfs_quota_us", quota,
+                                              err);
+                }
+                if (r < 0)
+                        return r;
+                cg->has_cpu = lim->cpu_cores > 0;
+        }
+        return 0;
+}
+
+static int create_dirs(struct host_cg *cg, const struct host_cg_sys *sys, const char *name,
+                       const struct limits *lim, unsigned flags, struct al_error *err)
+{
+        bool want_cpu = sys->cpu && (lim->cpu_cores > 0 || (flags & HOST_CG_SLOT));
+        int i;
+
         if (sys->mode == HOST_CG_V2) {
                 i = add_dir(cg, sys->v2_dir, name, err);
                 if (i < 0)
                         return i;
-                cg->v2_idx = cg->mem_idx = cg->pids_idx = i;
-                if (sys->memory && lim->memory_mb > 0) {
-                        r = set_limit(cg->dirs[i], "memory.max", mem, err);
-                        if (r < 0)
-                                return r;
-                        /* No swap: memory_mb is the whole budget, as in the containers. */
-                        (void)write_file(cg->dirs[i], "memory.swap.max", "0");
-                }
+                cg->v2_idx = i;
+                cg->mem_idx = sys->memory ? i : -1;
+                cg->pids_idx = sys->pids ? i : -1;
+                cg->cpu_idx = want_cpu ? i : -1;
                 cg->has_memory = sys->memory;
-                if (sys->pids && lim->max_processes > 0) {
-                        r = set_limit(cg->dirs[i], "pids.max", pids, err);
-                        if (r < 0)
-                                return r;
-                        cg->has_pids = true;
-                }
-                if (want_cpu) {
-                        char v[64];
-
-                        snprintf(v, sizeof(v), "%s 100000", quota);
-                        r = set_limit(cg->dirs[i], "cpu.max", v, err);
-                        if (r < 0)
-                                return r;
-                        cg->has_cpu = true;
-                }
                 return 0;
         }
         if (sys->memory) {
@@ -252,16 +292,6 @@ static int create_dirs(struct host_cg *cg, const struct host_cg_sys *sys, const 
                 if (i < 0)
                         return i;
                 cg->mem_idx = i;
-                if (lim->memory_mb > 0) {
-                        r = set_limit(cg->dirs[i], "memory.limit_in_bytes", mem, err);
-                        if (r < 0)
-                                return r;
-                        if (sys->memsw) {
-                                r = set_limit(cg->dirs[i], "memory.memsw.limit_in_bytes", mem, err);
-                                if (r < 0)
-                                        return r;
-                        }
-                }
                 cg->has_memory = true;
         }
         if (sys->pids) {
@@ -269,26 +299,14 @@ static int create_dirs(struct host_cg *cg, const struct host_cg_sys *sys, const 
                 if (i < 0)
                         return i;
                 cg->pids_idx = i;
-                if (lim->max_processes > 0) {
-                        r = set_limit(cg->dirs[i], "pids.max", pids, err);
-                        if (r < 0)
-                                return r;
-                        cg->has_pids = true;
-                }
         }
         if (want_cpu) {
                 i = add_dir(cg, sys->cpu_dir, name, err);
                 if (i < 0)
                         return i;
-                r = set_limit(cg->dirs[i], "cpu.cfs_period_us", "100000", err);
-                if (r < 0)
-                        return r;
-                r = set_limit(cg->dirs[i], "cpu.cfs_quota_us", quota, err);
-                if (r < 0)
-                        return r;
-                cg->has_cpu = true;
+                cg->cpu_idx = i;
         }
-        if (sys->kill) {
+        if (sys->kill && !(flags & HOST_CG_SLOT)) {
                 i = add_dir(cg, sys->v2_dir, name, err);
                 if (i < 0)
                         return i;
@@ -298,19 +316,21 @@ static int create_dirs(struct host_cg *cg, const struct host_cg_sys *sys, const 
 }
 
 int host_cg_create(const struct host_cg_sys *sys, const char *name, const struct limits *lim,
-                   int64_t extra_pids, struct host_cg *ret, struct al_error *err)
+                   int64_t extra_pids, unsigned flags, struct host_cg *ret, struct al_error *err)
 {
         struct host_cg *cg = ret;
         int r;
 
         memset(cg, 0, sizeof(*cg));
         cg->sys = sys;
-        cg->mem_idx = cg->pids_idx = cg->v2_idx = -1;
+        cg->mem_idx = cg->pids_idx = cg->v2_idx = cg->cpu_idx = -1;
         for (int i = 0; i < HOST_CG_MAX_DIRS; i++)
                 cg->procs_fd[i] = -1;
         if (!util_name_valid(name, HOST_CG_NAME_MAX))
                 return al_err(err, -EINVAL, "bad cgroup name");
-        r = create_dirs(cg, sys, name, lim, extra_pids, err);
+        r = create_dirs(cg, sys, name, lim, flags, err);
+        if (r >= 0)
+                r = host_cg_set_limits(cg, lim, extra_pids, err);
         for (int i = 0; r >= 0 && i < cg->n; i++) {
                 char path[PATH_MAX];
 
@@ -442,6 +462,23 @@ uint64_t host_cg_oom_kills(const struct host_cg *cg)
                 if (p == buf || p[-1] == '\n')
                         return strtoull(p + 9, NULL, 10);
         return 0;
+}
+
+int host_cg_count(const struct host_cg *cg)
+{
+        char path[PATH_MAX], buf[4096];
+        int idx = cg->pids_idx >= 0 ? cg->pids_idx : cg->mem_idx, n = 0, len;
+
+        if (idx < 0)
+                return -ENOENT;
+        snprintf(path, sizeof(path), "%s/cgroup.procs", cg->dirs[idx]);
+        len = read_file(path, buf, sizeof(buf));
+        if (len < 0)
+                return len;
+        for (int i = 0; i < len; i++)
+                if (buf[i] == '\n')
+                        n++;
+        return n;
 }
 
 static void sleep_ms(long ms)

@@ -34,14 +34,25 @@ struct host_cg {
         int procs_fd[HOST_CG_MAX_DIRS]; /* cgroup.procs, O_WRONLY, for the child to join */
         int n;
         const struct host_cg_sys *sys;
-        int mem_idx, pids_idx, v2_idx; /* index into dirs or -1 */
+        int mem_idx, pids_idx, cpu_idx, v2_idx; /* index into dirs or -1 */
         bool has_memory, has_pids, has_cpu;
 };
 
+enum {
+        HOST_CG_SLOT = 1, /* for a spawner slot: always a cpu cgroup, no cgroup.kill one (it
+                           * would kill the spawner too) */
+};
+
 /* Make the cgroups name under each hierarchy, with limits: memory_mb (no swap), max_processes
- * plus extra (the launcher's init), cpu_cores when > 0. Opens cgroup.procs of each. */
+ * plus extra_pids (helpers that live in the cgroup too), cpu_cores when > 0. Opens the
+ * cgroup.procs of each. */
 int host_cg_create(const struct host_cg_sys *sys, const char *name, const struct limits *lim,
-                   int64_t extra_pids, struct host_cg *ret, struct al_error *err);
+                   int64_t extra_pids, unsigned flags, struct host_cg *ret, struct al_error *err);
+/* Set the limits again (a reused slot); values <= 0 lift a limit. */
+int host_cg_set_limits(struct host_cg *cg, const struct limits *lim, int64_t extra_pids,
+                       struct al_error *err);
+/* How many processes are in the cgroup (pids or memory hierarchy); < 0 when unknown. */
+int host_cg_count(const struct host_cg *cg);
 /* Close the cgroup.procs fds (the child has joined). */
 void host_cg_close_fds(struct host_cg *cg);
 /* SIGKILL every process in the cgroups, never through a stale pid. */

@@ -21,7 +21,8 @@ enum host_mop_kind {
         HOST_MOP_RO_ROOT, /* every mount read-only and nosuid (mount_setattr, recursive) */
         HOST_MOP_TMPFS,   /* a tmpfs on target with data */
         HOST_MOP_MKDIR,   /* a mount point inside a tmpfs made above */
-        HOST_MOP_BIND,    /* bind src (a /proc/self/fd path) on target */
+        HOST_MOP_OPEN,    /* open target (O_PATH) before anything covers it, for BIND */
+        HOST_MOP_BIND,    /* bind what OPEN opened on target */
         HOST_MOP_REMOUNT, /* remount the bind on target with flags */
         HOST_MOP_PROC,    /* a fresh procfs on /proc (PID namespace) */
 };
@@ -67,7 +68,7 @@ struct host_launch {
         const char *workdir;
         uid_t uid;
         gid_t gid;
-        bool pidns, netns, mountns;
+        bool pidns, netns, mountns, ipcns;
         bool no_new_privs;
         bool drop_caps;
         void *empty_caps;                /* a cap_t with every set empty, made by the daemon */
@@ -80,8 +81,9 @@ struct host_launch {
         size_t n_mops;
         const int *cg_fds; /* cgroup.procs of each hierarchy, joined by writing "0" */
         size_t n_cg_fds;
-        const int *extra_fds; /* more fds the child needs before exec (mount sources) */
-        size_t n_extra_fds;
+        /* Spawner only: the host's network namespace, which the init joins when the exec asks
+         * for the network (the spawner itself sits in a private one), or -1. */
+        int host_net_fd;
         int stdin_fd, stdout_fd, stderr_fd; /* the child's ends, all >= 3 */
         int report_fd;                      /* write end of the report pipe (O_CLOEXEC) */
         int status_fd;                      /* pidns: init writes the command's wait status here */
@@ -92,13 +94,34 @@ struct host_launch {
 int host_launch_start(const struct host_launch *l, int *ret_pidfd, pid_t *ret_pid,
                       struct al_error *err);
 
+/* The spawner: a child of the daemon that joins a set of cgroups once and then forks the init
+ * of each exec it is sent, so that the init starts inside the cgroups. Moving a process into a
+ * cgroup waits for an RCU grace period (10-30 ms); forking inside one costs nothing.
+ *
+ * With tmpl->netns the spawner makes one network namespace (loopback up) for all the execs
+ * of its slot: they run one after another and every process of one is dead before the next
+ * starts, so nothing is shared, and creating a namespace per exec would cost ~0.7 ms.
+ *
+ * tmpl carries the per-configuration part of the launch (user, capabilities, seccomp program),
+ * read from the spawner's copy of the daemon's memory: it must not change while the spawner
+ * lives. cg_fds are the cgroup.procs fds to join. Returns the daemon's end of the request
+ * socket, and the spawner's pidfd and pid; waits until the spawner has joined the cgroups. */
+int host_spawner_start(const struct host_launch *tmpl, const int *cg_fds, size_t n_cg_fds,
+                       int *ret_sock, int *ret_pidfd, pid_t *ret_pid, struct al_error *err);
+
+/* Send one exec (the per-exec part of l: argv, env, candidates, workdir, namespaces, rlimits,
+ * mounts and fds) to the spawner; returns the pidfd of the exec's init, which is the spawner's
+ * child (it reaps it): wait for it by polling, and read the status from status_fd. */
+int host_spawner_launch(int sock, const struct host_launch *l, int *ret_pidfd,
+                        struct al_error *err);
+
 /* A short name for a stage, for messages. */
 const char *host_stage_name(enum host_stage s);
 
 /* Which of CLONE_NEWNET, CLONE_NEWNS, CLONE_NEWPID the host lets the daemon make, and
  * whether the mount operations work (mount_setattr, tmpfs, proc). Runs short-lived children. */
 struct host_probe {
-        bool netns, mountns, pidns;
+        bool netns, mountns, pidns, ipcns;
         bool ro_root, tmpfs, proc;
 };
 void host_launch_probe(struct host_probe *ret);

@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# shellcheck disable=SC2317 # the step functions are called through "$@"
+# airlock's whole test suite, as CI runs it (`bash .ci/run`): set the machine up and build with
+# warnings as errors, run the unit tests, the integration tests against the real Docker and
+# Podman engines, then the unit tests again under AddressSanitizer + UndefinedBehaviorSanitizer.
+# Run as root from any directory. Every step runs even when an earlier test step failed (a failed
+# setup skips the rest); the summary at the end names what failed, and the exit status is 1 then.
+#
+# Environment: AIRLOCK_TEST_SKIP_ASAN=1 skips the sanitizer build; the AIRLOCK_SETUP_* switches
+# of contrib/setup.sh apply.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT"
+
+PY=/usr/bin/python3 # Debian's, with python3-pytest; not a venv's or /usr/local's
+START=$SECONDS
+NAMES=()
+RESULTS=()
+FAILED=0
+
+# step NAME CMD... : runs CMD, records pass/fail and the time it took.
+step() {
+	local name=$1 t0=$SECONDS rc=0
+	shift
+	printf '\n=== %s\n' "$name" >&2
+	"$@" || rc=$?
+	NAMES+=("$name")
+	if [ "$rc" -eq 0 ]; then
+		RESULTS+=("ok    $((SECONDS - t0)) s")
+	else
+		RESULTS+=("FAIL  $((SECONDS - t0)) s (exit $rc)")
+		FAILED=1
+	fi
+	return "$rc"
+}
+
+skip() {
+	NAMES+=("$1")
+	RESULTS+=("skip  ($2)")
+}
+
+summary() {
+	local i
+	printf '\n=== summary (%d s)\n' "$((SECONDS - START))" >&2
+	for i in "${!NAMES[@]}"; do
+		printf '  %-28s %s\n' "${NAMES[$i]}" "${RESULTS[$i]}" >&2
+	done
+	if [ "$FAILED" -eq 0 ]; then
+		printf 'ALL PASSED\n' >&2
+	else
+		printf 'FAILED\n' >&2
+	fi
+}
+
+setup() { AIRLOCK_WERROR=1 bash contrib/setup.sh; }
+
+unit() { ctest --test-dir build --output-on-failure -L unit; }
+
+integration() { "$PY" -m pytest -q tests/integration; }
+
+# The sanitizer build has its own tree; Debug keeps the reports readable.
+asan() {
+	cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DAIRLOCK_SANITIZE=ON -DAIRLOCK_WERROR=ON \
+		>/dev/null &&
+		cmake --build build-asan -j2 2>&1 | { grep -Ev '^\[ *[0-9]+%\] (Building|Linking|Built)' || true; } &&
+		ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:strict_string_checks=1 \
+			UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+			ctest --test-dir build-asan --output-on-failure -L unit
+}
+
+if ! step setup setup; then
+	skip "unit tests" "setup failed"
+	skip "integration tests" "setup failed"
+	skip "asan+ubsan unit tests" "setup failed"
+	summary
+	exit 1
+fi
+
+step "unit tests" unit || true
+
+if compgen -G "tests/integration/test_*.py" >/dev/null; then
+	step "integration tests" integration || true
+else
+	skip "integration tests" "no tests/integration/test_*.py"
+fi
+
+if [ "${AIRLOCK_TEST_SKIP_ASAN:-0}" = 1 ]; then
+	skip "asan+ubsan unit tests" "AIRLOCK_TEST_SKIP_ASAN=1"
+else
+	step "asan+ubsan unit tests" asan || true
+fi
+
+summary
+exit "$FAILED"
