@@ -95,7 +95,11 @@ build() {
 		werror=ON
 	fi
 	al_log "build: configuring $dir (RelWithDebInfo, WERROR=$werror)"
-	cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DAIRLOCK_WERROR="$werror" >/dev/null
+	# Called as `build || ...`, so errexit is off in here: every failure returns explicitly.
+	if ! cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DAIRLOCK_WERROR="$werror" >/dev/null; then
+		al_log "build: configure FAILED"
+		return 1
+	fi
 	al_log "build: compiling"
 	# Progress lines are noise; warnings and errors stay visible. pipefail keeps cmake's status.
 	if ! cmake --build "$dir" -j2 2>&1 | { grep -Ev '^\[ *[0-9]+%\] (Building|Linking|Built)' || true; }; then

@@ -58,6 +58,13 @@ for arg in "$@"; do
 done
 
 START=$SECONDS
+# One builder at a time (setup.sh may run from several shells or test jobs at once).
+mkdir -p "$CACHE"
+exec 9>"$CACHE/.lock"
+if ! flock -n 9; then
+	al_log "images: another build-local.sh is running, waiting for it"
+	flock 9
+fi
 
 ENGINES=()
 if al_docker_up; then ENGINES+=(docker); else al_log "images: docker not answering, skipped"; fi
@@ -235,9 +242,10 @@ import_into() {
 	local changes=(--change "ENV $ENV_PATH" --change "ENV LANG=C.UTF-8"
 		--change "LABEL org.airlock.builder=$stamp" --change "LABEL org.airlock.runtime=$runtime")
 	old=$(engine_id "$engine" "$ref")
+	# Called from a `||` list, where errexit does not apply: return on failure explicitly.
 	case $engine in
-	docker) "$AIRLOCK_DOCKER" import "${changes[@]}" -m "airlock build-local $stamp" "$tar" "$ref" >/dev/null ;;
-	podman) "$AIRLOCK_PODMAN" import -q "${changes[@]}" -m "airlock build-local $stamp" "$tar" "$ref" >/dev/null ;;
+	docker) "$AIRLOCK_DOCKER" import "${changes[@]}" -m "airlock build-local $stamp" "$tar" "$ref" >/dev/null || return 1 ;;
+	podman) "$AIRLOCK_PODMAN" import -q "${changes[@]}" -m "airlock build-local $stamp" "$tar" "$ref" >/dev/null || return 1 ;;
 	esac
 	new=$(engine_id "$engine" "$ref")
 	# Drop the image the tag moved away from; an image still used by a container stays.
@@ -311,14 +319,24 @@ if [ ${#TO_BUILD[@]} -gt 0 ]; then
 	[ "$failed" = 0 ] || al_die "image build failed"
 fi
 
-# --- import --------------------------------------------------------------------------------------
-for spec in "${SPECS[@]}"; do
-	IFS='|' read -r name ref _ _ _ <<<"$spec"
-	wanted "$name" || continue
-	for engine in ${NEEDS[$name]}; do
-		import_into "$engine" "$spec" "${STAMP[$name]}"
-		al_log "images: $ref imported into $engine"
+# --- import: one job per engine, the engines work in parallel -----------------------------------
+import_all() { # engine
+	local spec name ref
+	for spec in "${SPECS[@]}"; do
+		IFS='|' read -r name ref _ _ _ <<<"$spec"
+		wanted "$name" || continue
+		case " ${NEEDS[$name]} " in *" $1 "*) ;; *) continue ;; esac
+		import_into "$1" "$spec" "${STAMP[$name]}" || return 1
+		al_log "images: $ref imported into $1"
 	done
+}
+IMPORT_PIDS=()
+for engine in "${ENGINES[@]}"; do
+	import_all "$engine" &
+	IMPORT_PIDS+=($!)
+done
+for pid in "${IMPORT_PIDS[@]}"; do
+	wait "$pid" || al_die "image import failed"
 done
 
 # --- verify --------------------------------------------------------------------------------------

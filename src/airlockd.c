@@ -234,7 +234,7 @@ int main(int argc, char **argv)
                 log_error("%s", err.msg);
                 goto out;
         }
-        ctx.scopes = scope_registry_new(ctx.containers);
+        ctx.scopes = scope_registry_new(ctx.containers, NULL);
         if (!ctx.scopes) {
                 log_error("out of memory");
                 goto out;
@@ -297,7 +297,7 @@ int main(int argc, char **argv)
         }
 out:
         if (ctx.scopes) {
-                r = scope_remove_all(ctx.scopes);
+                r = scope_remove_all(ctx.scopes, false);
                 log_info("removed %d sandbox(es)", r);
         }
         if (ctx.containers &&

@@ -24,7 +24,11 @@ struct sandbox_spec {
         const char *seccomp_profile;/* path of a Docker-format profile */
         enum policy_workspace workspace;
         const char *workspace_dir;  /* host directory, NULL when NONE */
+        enum policy_scope scope;    /* recorded in a label */
 };
+
+/* Where a workspace appears inside a sandbox. */
+#define SANDBOX_WORKSPACE "/workspace"
 
 struct exec_spec {
         char **argv;                /* NULL-terminated, argv[0] non-empty */
@@ -55,7 +59,12 @@ struct backend_ops {
         int (*sandbox_alive)(struct backend *b, const char *handle, struct al_error *err);
         /* Stop and remove; an absent sandbox is not an error. */
         int (*sandbox_remove)(struct backend *b, const char *handle, struct al_error *err);
-        /* Remove everything this backend holds for the daemon instance (start-up, shutdown). */
+        /* Take back a live sandbox made by an earlier run (start-up reconciliation); spec is
+         * what it was made from. -ENOENT when it is gone or not running. May be NULL. */
+        int (*sandbox_adopt)(struct backend *b, const char *handle,
+                             const struct sandbox_spec *spec, struct al_error *err);
+        /* Remove what the daemon instance left that this backend does not hold as live
+         * (orphans after a crash; one-offs at shutdown). Adopted and created sandboxes stay. */
         int (*remove_instance)(struct backend *b, const char *instance_id, struct al_error *err);
         void (*free)(struct backend *b);
 };

@@ -10,11 +10,18 @@
 #define POLICY_FILE_MAX     (1024 * 1024) /* settings files larger than this are refused */
 #define POLICY_RUNTIMES_MAX 64            /* runtime catalog entries, built-ins included */
 #define POLICY_PROBLEMS_MAX 100           /* problems reported before giving up */
+#define POLICY_AGENTS_MAX   1024          /* [agent "name"] sections */
+#define POLICY_DOMAINS_MAX  1024          /* entries in each of allowed_domains, blocked_domains */
+#define POLICY_DOMAIN_LEN_MAX 253         /* a domain pattern, "*." not counted */
+#define POLICY_NAME_LEN_MAX 64            /* runtime and agent names */
 
 enum engine_kind { ENGINE_DOCKER = 0, ENGINE_PODMAN = 1 };
 enum policy_mode { MODE_OFF = 0, MODE_SELECTIVE, MODE_ALL };
 enum policy_scope { SCOPE_SESSION = 0, SCOPE_AGENT, SCOPE_SHARED };
 enum policy_workspace { WORKSPACE_NONE = 0, WORKSPACE_RO, WORKSPACE_RW };
+/* restricted: no outbound network; standard: only allowed_domains (less blocked_domains);
+ * elevated: full outbound. Stored now; enforcement comes with the network issue. */
+enum policy_network_tier { NETWORK_RESTRICTED = 0, NETWORK_STANDARD, NETWORK_ELEVATED };
 
 struct limits {
         double cpu_cores;       /* 0 < x <= 64 */
@@ -32,6 +39,46 @@ struct runtime {
         char **shell; /* argv prefix for "command", e.g. {"sh","-c",NULL} */
         int line;     /* where it was defined, for messages */
 };
+
+/* [network]. Domain patterns are lower case: "pypi.org" or "*.github.com". */
+struct policy_network {
+        enum policy_network_tier tier;
+        char **allowed; /* NULL-terminated, never NULL (maybe empty) */
+        char **blocked; /* NULL-terminated, never NULL (maybe empty) */
+};
+
+/* Which keys an [agent "name"] section set (struct policy_agent.set). */
+enum policy_agent_key {
+        POLICY_AGENT_MODE = 1u << 0,
+        POLICY_AGENT_SCOPE = 1u << 1,
+        POLICY_AGENT_WORKSPACE = 1u << 2,
+        POLICY_AGENT_CPU_CORES = 1u << 3,
+        POLICY_AGENT_MEMORY_MB = 1u << 4,
+        POLICY_AGENT_DISK_MB = 1u << 5,
+        POLICY_AGENT_MAX_PROCESSES = 1u << 6,
+        POLICY_AGENT_TIMEOUT_S = 1u << 7,
+        POLICY_AGENT_OUTPUT_KB = 1u << 8,
+        POLICY_AGENT_NETWORK = 1u << 9,
+        POLICY_AGENT_DEFAULT_RUNTIME = 1u << 10,
+        POLICY_AGENT_RUNTIMES = 1u << 11,
+};
+
+/* [agent "name"]: per-agent overrides. A field counts only when its POLICY_AGENT_* bit is in
+ * set; everything else comes from the global sections (see policy_resolve). */
+struct policy_agent {
+        char *name;
+        int line;     /* of the section header */
+        unsigned set; /* POLICY_AGENT_* bits */
+        enum policy_mode mode;
+        enum policy_scope scope;
+        enum policy_workspace workspace;
+        struct limits limits;
+        enum policy_network_tier network; /* "network = restricted|standard|elevated" */
+        char *default_runtime;
+        char **runtimes; /* NULL-terminated names from the catalog; NULL when not set */
+};
+
+struct host_options; /* airlock/host_backend.h */
 
 struct policy {
         int refs;
@@ -57,11 +104,21 @@ struct policy {
         uint32_t exec_uid, exec_gid;     /* exec_user, parsed (never 0) */
         uint32_t keeper_uid, keeper_gid; /* keeper_user, parsed (never 0) */
         int64_t idle_timeout_s;
+        char *selective_rules; /* SELECTIVE rule file; "" = the shipped one (the daemon finds it) */
         /* [limits] */
         struct limits limits;
         /* [runtime "name"] */
         struct runtime *runtimes;
         size_t n_runtimes;
+        /* [network] */
+        struct policy_network network;
+        /* [agent "name"], in file order */
+        struct policy_agent *agents;
+        size_t n_agents;
+        /* [host]: options of the host backend, never NULL. Its strings belong to the policy
+         * (valid while a reference is held); workspace_root and hide_paths are left NULL for
+         * the daemon to fill in from its own paths. */
+        struct host_options *host;
         /* provenance */
         char *source_path; /* NULL for policy_new_default() */
         char *text;        /* the file as read ("" for the defaults) */
@@ -108,6 +165,48 @@ const char *policy_mode_name(enum policy_mode m);
 const char *policy_scope_name(enum policy_scope s);
 const char *policy_workspace_name(enum policy_workspace w);
 const char *engine_kind_name(enum engine_kind k);
+const char *policy_network_tier_name(enum policy_network_tier t);
+
+/* The [agent "name"] section for name, or NULL. */
+const struct policy_agent *policy_agent(const struct policy *p, const char *name);
+
+/* True when s is a domain pattern as allowed_domains takes it: 1..253 characters of lower-case
+ * letters, digits, '-' and '.', in labels of 1..63 that neither start nor end with '-',
+ * optionally after a leading "*." (any subdomain). */
+bool policy_domain_valid(const char *s);
+
+/* SHA-256 of the settings text the policy was parsed from, as 64 lowercase hex digits and a
+ * NUL ("" for the defaults hashes the empty string). */
+void policy_text_sha256(const struct policy *p, char out[65]);
+
+/* The policy in force for one agent: its [agent] section's values where it sets them, the
+ * global ones everywhere else. Strings and vectors are borrowed from the policy: valid only
+ * while the caller holds its reference to it. */
+struct policy_effective {
+        const struct policy *policy;
+        const char *agent;                 /* as asked; NULL for the global policy */
+        const struct policy_agent *section; /* the agent's section; NULL when it has none */
+        enum policy_mode mode;
+        enum policy_scope scope;
+        enum policy_workspace workspace;
+        const char *workspace_root;
+        struct limits limits;
+        enum policy_network_tier network_tier;
+        char *const *allowed_domains; /* never NULL */
+        char *const *blocked_domains; /* never NULL */
+        const char *default_runtime;
+        char *const *runtimes; /* the runtimes the agent may use; NULL = the whole catalog */
+};
+
+/* Fill *ret with the effective policy for agent (NULL: the global one). An agent without a
+ * section gets the global policy. -EINVAL for a NULL policy or an agent name that could
+ * never have a section (not [A-Za-z0-9._-]{1,64}); *ret is untouched then. */
+int policy_resolve(const struct policy *p, const char *agent, struct policy_effective *ret);
+/* True when runtime is in the catalog and, where the agent has a runtimes list, in it. */
+bool policy_effective_runtime_allowed(const struct policy_effective *e, const char *runtime);
+/* The effective policy as a new JSON object (caller json_decref's it); agent overrides
+ * e->agent in the "agent" member when not NULL. NULL when out of memory. */
+struct json_t *policy_effective_to_json(const struct policy_effective *e, const char *agent);
 
 /* The effective policy as a new JSON object (jansson json_t, caller json_decref's it), keys
  * named as in the settings file; NULL when out of memory. */

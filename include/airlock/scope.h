@@ -1,32 +1,79 @@
-/* Which sandbox serves which scope key. Finds or creates the sandbox for a key exactly once,
- * however many execs ask at the same time, and removes what it made on request or shutdown. */
+/* Which sandbox serves which scope. A scope key names one sandbox:
+ *   SESSION  session/<agent>/<session>/<image>  one per conversation, removed when it ends
+ *   AGENT    agent/<agent>/<image>              one per agent, kept across sessions and restarts
+ *   SHARED   shared/<image>                     one for every agent
+ * The registry finds or creates the sandbox for a key exactly once however many execs ask at
+ * the same time, and removes sandboxes on request, when idle, and at shutdown. */
 #pragma once
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
+
+#include <jansson.h>
 
 #include "airlock/backend.h"
 #include "airlock/error.h"
+#include "airlock/policy.h"
+
+#define SCOPE_KEY_MAX 512
 
 struct scope_registry;
 struct scope_entry;
 
-/* The registry makes sandboxes with backend (borrowed). Caller frees. */
-struct scope_registry *scope_registry_new(struct backend *backend);
-/* Frees the bookkeeping only; call scope_remove_all first to remove the sandboxes. */
+/* What the registry tells the rest of the daemon about (to record it). */
+struct scope_info {
+        const char *key;
+        const char *handle;
+        enum policy_scope scope;
+        const char *agent;   /* NULL for SHARED */
+        const char *session; /* NULL unless SESSION */
+        const char *image;
+        int64_t created_ms;  /* wall clock */
+        int64_t last_used_ms;
+};
+
+struct scope_hooks {
+        void (*created)(void *ctx, const struct scope_info *info);
+        void (*removed)(void *ctx, const struct scope_info *info);
+        void *ctx;
+};
+
+/* The key for a scope; NULL session under SESSION means no key (a one-off). Returns < 0 when
+ * the result would not fit. */
+int scope_key(char *out, size_t len, enum policy_scope scope, const char *agent,
+              const char *session, const char *image);
+
+/* The registry makes sandboxes with backend (borrowed). hooks may be NULL. Caller frees. */
+struct scope_registry *scope_registry_new(struct backend *backend, const struct scope_hooks *hooks);
+/* Frees the bookkeeping only; remove sandboxes first with scope_remove_all. */
 void scope_registry_free(struct scope_registry *reg);
 
-/* Find or create the sandbox for key, made from spec when it has to be created.
+/* Find or create the sandbox for key (made from spec when it must be created).
  * On success *ret is held (in use) until scope_release. */
-int scope_acquire(struct scope_registry *reg, const char *key, const struct sandbox_spec *spec,
-                  struct scope_entry **ret, struct al_error *err);
-/* The backend handle of a held entry (valid while held). */
+int scope_acquire(struct scope_registry *reg, const char *key, enum policy_scope scope,
+                  const struct sandbox_spec *spec, struct scope_entry **ret, struct al_error *err);
 const char *scope_entry_handle(const struct scope_entry *e);
-/* Release a hold; when broken is true the sandbox is removed and the next acquire makes a new
- * one (used when the sandbox died or could not be cleaned up after a timeout). */
+/* Release a hold; broken: remove the sandbox (it died or could not be cleaned after a timeout),
+ * and the next acquire makes a new one. */
 void scope_release(struct scope_registry *reg, struct scope_entry *e, bool broken);
 
-/* Remove every sandbox the registry made (waits for none: callers stop execs first).
- * Returns the number removed. */
-int scope_remove_all(struct scope_registry *reg);
-/* Number of live sandboxes. */
-int scope_count(struct scope_registry *reg);
+/* Put a live sandbox found at start-up back under its key (ready, not held). */
+int scope_adopt(struct scope_registry *reg, const struct scope_info *info, struct al_error *err);
+
+/* Remove the sandboxes of one session of one agent; in-use ones go when their execs end.
+ * Returns how many were found. */
+int scope_end_session(struct scope_registry *reg, const char *agent, const char *session);
+/* Remove the sandbox whose handle starts with id_prefix (>= 12 chars); agent, when not NULL,
+ * must own it. -ENOENT when none matches. */
+int scope_remove_handle(struct scope_registry *reg, const char *id_prefix, const char *agent,
+                        struct al_error *err);
+/* Remove SESSION sandboxes not used for idle_ms (none in use). Returns how many. */
+int scope_reap_idle(struct scope_registry *reg, int64_t idle_ms);
+/* Remove every sandbox, or only SESSION ones when keep_persistent (AGENT and SHARED stay for the
+ * next start). Returns how many were removed. */
+int scope_remove_all(struct scope_registry *reg, bool keep_persistent);
+
+/* Live sandboxes as a JSON array; only agent's (plus SHARED) when agent is not NULL. */
+json_t *scope_list(struct scope_registry *reg, const char *agent);
+/* Number of live sandboxes, in all (scope < 0) or of one scope. */
+int scope_count(struct scope_registry *reg, int scope);

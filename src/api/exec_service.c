@@ -8,6 +8,7 @@
 #include "airlock/cleanup.h"
 #include "airlock/log.h"
 #include "airlock/util.h"
+#include "airlock/workspace.h"
 
 struct policy *ctx_policy(struct airlock_ctx *ctx)
 {
@@ -58,10 +59,12 @@ static int decide(struct airlock_ctx *ctx, const struct policy *pol,
         return 0;
 }
 
-static void fill_spec(struct airlock_ctx *ctx, const struct policy *pol,
-                      const struct exec_request *req, const struct runtime *rt,
-                      struct sandbox_spec *spec)
+static int fill_spec(struct airlock_ctx *ctx, const struct policy *pol,
+                     const struct exec_request *req, const struct runtime *rt,
+                     struct sandbox_spec *spec, char **ret_workspace, struct al_error *err)
 {
+        int r;
+
         spec->image = rt->image;
         spec->limits = pol->limits;
         spec->network = req->network == 1;
@@ -71,8 +74,17 @@ static void fill_spec(struct airlock_ctx *ctx, const struct policy *pol,
         spec->keeper_user = pol->keeper_user;
         spec->exec_user = pol->exec_user;
         spec->seccomp_profile = ctx->seccomp_path;
-        spec->workspace = WORKSPACE_NONE;
+        spec->scope = pol->scope;
+        spec->workspace = pol->workspace;
         spec->workspace_dir = NULL;
+        if (pol->workspace == WORKSPACE_NONE)
+                return 0;
+        r = workspace_prepare(pol->workspace_root, req->agent, pol->exec_uid, pol->exec_gid,
+                              ret_workspace, err);
+        if (r < 0)
+                return r;
+        spec->workspace_dir = *ret_workspace;
+        return 0;
 }
 
 /* A sandbox that vanished (engine restarted, container removed by hand) is remade once. */
@@ -81,20 +93,16 @@ static bool sandbox_gone(int r)
         return r == -ENOENT || r == -AL_E_CONFLICT;
 }
 
-static int run_in_scope(struct airlock_ctx *ctx, const struct exec_request *req,
-                        const struct sandbox_spec *spec, const struct exec_spec *x,
-                        const struct exec_sink *sink, struct exec_result *res,
-                        struct al_error *err)
+static int run_in_scope(struct airlock_ctx *ctx, const char *key, const struct sandbox_spec *spec,
+                        const struct exec_spec *x, const struct exec_sink *sink,
+                        struct exec_result *res, struct al_error *err)
 {
-        char key[3 * EXEC_NAME_MAX + 8];
         int r = 0;
 
-        /* Until scopes arrive with the policy, one sandbox per (agent, session, runtime image). */
-        snprintf(key, sizeof(key), "%s/%s/%s", req->agent, req->session, spec->image);
         for (int attempt = 0; attempt < 2; attempt++) {
                 struct scope_entry *e = NULL;
 
-                r = scope_acquire(ctx->scopes, key, spec, &e, err);
+                r = scope_acquire(ctx->scopes, key, spec->scope, spec, &e, err);
                 if (r < 0)
                         return r;
                 snprintf(res->sandbox_id, sizeof(res->sandbox_id), "%.12s",
@@ -122,10 +130,11 @@ int exec_service_run(struct airlock_ctx *ctx, const struct exec_request *req,
 {
         _cleanup_(policy_unrefp) struct policy *pol = ctx_policy(ctx);
         _cleanup_(strv_freep) char **argv = NULL;
+        _cleanup_free_ char *workspace = NULL;
         const struct runtime *rt;
         struct sandbox_spec spec = {0};
         struct exec_spec x = {0};
-        char execution_id[33];
+        char execution_id[33], key[SCOPE_KEY_MAX];
         bool host = false;
         int r;
 
@@ -148,7 +157,9 @@ int exec_service_run(struct airlock_ctx *ctx, const struct exec_request *req,
         r = decide(ctx, pol, req, res, &host, err);
         if (r < 0)
                 return r;
-        fill_spec(ctx, pol, req, rt, &spec);
+        r = fill_spec(ctx, pol, req, rt, &spec, &workspace, err);
+        if (r < 0)
+                return r;
         x.argv = argv;
         x.env = req->env;
         x.stdin_data = req->stdin_data;
@@ -159,11 +170,13 @@ int exec_service_run(struct airlock_ctx *ctx, const struct exec_request *req,
         if (host) {
                 r = ctx->host->ops->run_once(ctx->host, &spec, &x, sink, res, err);
                 res->backend = "host";
-        } else if (!req->session) {
+        } else if (scope_key(key, sizeof(key), pol->scope, req->agent, req->session,
+                             spec.image) < 0) {
+                /* SESSION scope without a session: a fresh one-off sandbox. */
                 r = ctx->containers->ops->run_once(ctx->containers, &spec, &x, sink, res, err);
                 res->backend = ctx->containers->ops->name;
         } else {
-                r = run_in_scope(ctx, req, &spec, &x, sink, res, err);
+                r = run_in_scope(ctx, key, &spec, &x, sink, res, err);
                 res->backend = ctx->containers->ops->name;
         }
         memcpy(res->execution_id, execution_id, sizeof(execution_id));

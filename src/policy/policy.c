@@ -84,6 +84,141 @@ oom:
         return -ENOMEM;
 }
 
+static void agent_clear(struct policy_agent *a)
+{
+        free(a->name);
+        free(a->default_runtime);
+        util_strv_free(a->runtimes);
+        memset(a, 0, sizeof(*a));
+}
+
+int policy_agent_index(const struct policy *p, const char *name)
+{
+        if (!p || !name)
+                return -1;
+        for (size_t i = 0; i < p->n_agents; i++)
+                if (strcmp(p->agents[i].name, name) == 0)
+                        return (int)i;
+        return -1;
+}
+
+const struct policy_agent *policy_agent(const struct policy *p, const char *name)
+{
+        int i = policy_agent_index(p, name);
+
+        return i < 0 ? NULL : &p->agents[i];
+}
+
+int policy_agent_add(struct policy *p, const char *name, int line)
+{
+        struct policy_agent *nv;
+
+        if (p->n_agents >= POLICY_AGENTS_MAX)
+                return -E2BIG;
+        nv = realloc(p->agents, (p->n_agents + 1) * sizeof(*nv));
+        if (!nv)
+                return -ENOMEM;
+        p->agents = nv;
+        nv = &p->agents[p->n_agents];
+        memset(nv, 0, sizeof(*nv));
+        nv->line = line;
+        nv->name = strdup(name);
+        if (!nv->name)
+                return -ENOMEM;
+        return (int)p->n_agents++;
+}
+
+int policy_strv_push(char ***v, const char *s)
+{
+        size_t n = util_strv_len(*v);
+        char **nv, *copy = strdup(s);
+
+        if (!copy)
+                return -ENOMEM;
+        nv = realloc(*v, (n + 2) * sizeof(char *));
+        if (!nv) {
+                free(copy);
+                return -ENOMEM;
+        }
+        nv[n] = copy;
+        nv[n + 1] = NULL;
+        *v = nv;
+        return 0;
+}
+
+bool policy_strv_contains(char *const *v, const char *s)
+{
+        for (size_t i = 0; v && v[i]; i++)
+                if (strcmp(v[i], s) == 0)
+                        return true;
+        return false;
+}
+
+static void policy_host_free(struct host_options *o)
+{
+        struct policy_host *h = (struct policy_host *)o;
+
+        if (!h)
+                return;
+        free(h->user);
+        free(h->seccomp_deny);
+        free(h->cgroup_parent);
+        free(h->default_path);
+        free(h);
+}
+
+int policy_host_set(struct policy *p, enum policy_host_string which, const char *v)
+{
+        struct policy_host *h = (struct policy_host *)p->host;
+        char *copy = strdup(v);
+
+        if (!copy)
+                return -ENOMEM;
+        switch (which) {
+        case POLICY_HOST_USER:
+                free(h->user);
+                h->opt.user = h->user = copy;
+                break;
+        case POLICY_HOST_SECCOMP_DENY:
+                free(h->seccomp_deny);
+                h->opt.seccomp_deny = h->seccomp_deny = copy;
+                break;
+        case POLICY_HOST_CGROUP_PARENT:
+                free(h->cgroup_parent);
+                h->opt.cgroup_parent = h->cgroup_parent = copy;
+                break;
+        case POLICY_HOST_PATH:
+                free(h->default_path);
+                h->opt.default_path = h->default_path = copy;
+                break;
+        }
+        return 0;
+}
+
+/* The host backend's defaults, with the strings copied so that the policy owns them. */
+static struct host_options *policy_host_new(void)
+{
+        struct policy_host *h = calloc(1, sizeof(*h));
+        struct host_options d;
+
+        if (!h)
+                return NULL;
+        host_options_default(&d);
+        h->opt = d;
+        h->opt.user = h->user = strdup(d.user ? d.user : "");
+        h->opt.seccomp_deny = h->seccomp_deny = strdup(d.seccomp_deny ? d.seccomp_deny : "");
+        h->opt.cgroup_parent = h->cgroup_parent = strdup(d.cgroup_parent ? d.cgroup_parent : "");
+        h->opt.default_path = h->default_path = strdup(d.default_path ? d.default_path : "");
+        /* The daemon's own paths, not settings: it fills them in. */
+        h->opt.workspace_root = NULL;
+        memset(h->opt.hide_paths, 0, sizeof(h->opt.hide_paths));
+        if (!h->user || !h->seccomp_deny || !h->cgroup_parent || !h->default_path) {
+                policy_host_free(&h->opt);
+                return NULL;
+        }
+        return &h->opt;
+}
+
 static void policy_free(struct policy *p)
 {
         free(p->socket_path);
@@ -96,9 +231,16 @@ static void policy_free(struct policy *p)
         free(p->default_runtime);
         free(p->exec_user);
         free(p->keeper_user);
+        free(p->selective_rules);
         for (size_t i = 0; i < p->n_runtimes; i++)
                 runtime_clear(&p->runtimes[i]);
         free(p->runtimes);
+        util_strv_free(p->network.allowed);
+        util_strv_free(p->network.blocked);
+        for (size_t i = 0; i < p->n_agents; i++)
+                agent_clear(&p->agents[i]);
+        free(p->agents);
+        policy_host_free(p->host);
         free(p->source_path);
         free(p->text);
         free(p);
@@ -135,8 +277,12 @@ struct policy *policy_new_default(void)
             !(p->seccomp_profile = strdup("")) ||
             !(p->workspace_root = strdup("/var/lib/airlock/workspaces")) ||
             !(p->default_runtime = strdup("bash")) || !(p->exec_user = strdup("1000:1000")) ||
-            !(p->keeper_user = strdup("65534:65534")) || !(p->text = strdup("")))
+            !(p->keeper_user = strdup("65534:65534")) || !(p->text = strdup("")) ||
+            !(p->selective_rules = strdup("")) ||
+            !(p->network.allowed = calloc(1, sizeof(char *))) ||
+            !(p->network.blocked = calloc(1, sizeof(char *))) || !(p->host = policy_host_new()))
                 return NULL;
+        p->network.tier = NETWORK_RESTRICTED;
         for (size_t i = 0; i < ARRAY_SIZE(builtin_runtimes); i++)
                 if (policy_runtime_add(p, builtin_runtimes[i].name, builtin_runtimes[i].image,
                                        builtin_runtimes[i].run, builtin_runtimes[i].shell, 0) < 0)
@@ -206,6 +352,48 @@ const char *policy_workspace_name(enum policy_workspace w)
         return "unknown";
 }
 
+const char *policy_network_tier_name(enum policy_network_tier t)
+{
+        switch (t) {
+        case NETWORK_RESTRICTED:
+                return "restricted";
+        case NETWORK_STANDARD:
+                return "standard";
+        case NETWORK_ELEVATED:
+                return "elevated";
+        }
+        return "unknown";
+}
+
+bool policy_domain_valid(const char *s)
+{
+        size_t n, label = 0;
+
+        if (!s)
+                return false;
+        if (s[0] == '*' && s[1] == '.')
+                s += 2;
+        n = strlen(s);
+        if (n == 0 || n > POLICY_DOMAIN_LEN_MAX)
+                return false;
+        for (size_t i = 0; i <= n; i++) {
+                char ch = s[i];
+
+                if (ch == '.' || ch == '\0') {
+                        /* Empty labels ("a..b", ".a", "a.") and '-' at a label's ends are not
+                         * host names any resolver would ask for. */
+                        if (label == 0 || label > 63 || s[i - 1] == '-' || s[i - label] == '-')
+                                return false;
+                        label = 0;
+                        continue;
+                }
+                if (!((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '-'))
+                        return false;
+                label++;
+        }
+        return true;
+}
+
 const char *engine_kind_name(enum engine_kind k)
 {
         switch (k) {
@@ -261,7 +449,7 @@ int policy_parse_user(const char *s, uint32_t *ret_uid, uint32_t *ret_gid)
         return 0;
 }
 
-static json_t *strv_to_json(char *const *v)
+json_t *policy_strv_to_json(char *const *v)
 {
         json_t *a = json_array();
 
@@ -284,7 +472,7 @@ static json_t *runtimes_to_json(const struct policy *p)
         for (size_t i = 0; i < p->n_runtimes; i++) {
                 const struct runtime *rt = &p->runtimes[i];
                 json_t *e = json_pack("{s:s?, s:o?, s:o?, s:b}", "image", rt->image, "run",
-                                      strv_to_json(rt->run), "shell", strv_to_json(rt->shell),
+                                      policy_strv_to_json(rt->run), "shell", policy_strv_to_json(rt->shell),
                                       "builtin", rt->line == 0);
 
                 if (!e || json_object_set_new(o, rt->name, e) < 0) {
@@ -295,17 +483,111 @@ static json_t *runtimes_to_json(const struct policy *p)
         return o;
 }
 
+json_t *policy_network_to_json(enum policy_network_tier tier, char *const *allowed,
+                               char *const *blocked)
+{
+        return json_pack("{s:s, s:o, s:o}", "tier", policy_network_tier_name(tier),
+                         "allowed_domains", policy_strv_to_json(allowed), "blocked_domains",
+                         policy_strv_to_json(blocked));
+}
+
+/* Set key to v in o, consuming v; false (o left as is) when either is NULL or on failure. */
+static bool set_new(json_t *o, const char *key, json_t *v)
+{
+        return v && json_object_set_new(o, key, v) == 0;
+}
+
+json_t *policy_agent_to_json(const struct policy_agent *a)
+{
+        json_t *o = json_object();
+        bool ok = o != NULL;
+        unsigned set = a->set;
+
+        if (ok && (set & POLICY_AGENT_MODE))
+                ok = set_new(o, "mode", json_string(policy_mode_name(a->mode)));
+        if (ok && (set & POLICY_AGENT_SCOPE))
+                ok = set_new(o, "scope", json_string(policy_scope_name(a->scope)));
+        if (ok && (set & POLICY_AGENT_WORKSPACE))
+                ok = set_new(o, "workspace", json_string(policy_workspace_name(a->workspace)));
+        if (ok && (set & POLICY_AGENT_CPU_CORES))
+                ok = set_new(o, "cpu_cores", json_real(a->limits.cpu_cores));
+        if (ok && (set & POLICY_AGENT_MEMORY_MB))
+                ok = set_new(o, "memory_mb", json_integer(a->limits.memory_mb));
+        if (ok && (set & POLICY_AGENT_DISK_MB))
+                ok = set_new(o, "disk_mb", json_integer(a->limits.disk_mb));
+        if (ok && (set & POLICY_AGENT_MAX_PROCESSES))
+                ok = set_new(o, "max_processes", json_integer(a->limits.max_processes));
+        if (ok && (set & POLICY_AGENT_TIMEOUT_S))
+                ok = set_new(o, "timeout_s", json_integer(a->limits.timeout_s));
+        if (ok && (set & POLICY_AGENT_OUTPUT_KB))
+                ok = set_new(o, "output_kb", json_integer(a->limits.output_bytes / 1024));
+        if (ok && (set & POLICY_AGENT_NETWORK))
+                ok = set_new(o, "network", json_string(policy_network_tier_name(a->network)));
+        if (ok && (set & POLICY_AGENT_DEFAULT_RUNTIME))
+                ok = set_new(o, "default_runtime", json_string(a->default_runtime));
+        if (ok && (set & POLICY_AGENT_RUNTIMES))
+                ok = set_new(o, "runtimes", policy_strv_to_json(a->runtimes));
+        if (!ok) {
+                json_decref(o);
+                return NULL;
+        }
+        return o;
+}
+
+static json_t *agents_to_json(const struct policy *p)
+{
+        json_t *o = json_object();
+
+        if (!o)
+                return NULL;
+        for (size_t i = 0; i < p->n_agents; i++) {
+                if (!set_new(o, p->agents[i].name, policy_agent_to_json(&p->agents[i]))) {
+                        json_decref(o);
+                        return NULL;
+                }
+        }
+        return o;
+}
+
+/* An rlimit setting: "auto", or the number (0 = unlimited). */
+static json_t *rlimit_to_json(int64_t v)
+{
+        return v == HOST_RLIMIT_AUTO ? json_string("auto") : json_integer(v);
+}
+
+static json_t *host_to_json(const struct host_options *h)
+{
+        return json_pack("{s:s?, s:s?, s:b, s:b, s:s, s:s, s:s, s:s, s:s, s:b, s:b, s:b, s:s?,"
+                         " s:I, s:o, s:o, s:o, s:o, s:o, s:s?}",
+                         "user", h->user, "seccomp_deny", h->seccomp_deny, "no_new_privs",
+                         h->no_new_privs, "drop_capabilities", h->drop_capabilities,
+                         "network_namespace", host_toggle_name(h->network_namespace),
+                         "mount_namespace", host_toggle_name(h->mount_namespace),
+                         "pid_namespace", host_toggle_name(h->pid_namespace), "ipc_namespace",
+                         host_toggle_name(h->ipc_namespace), "cgroup",
+                         host_toggle_name(h->cgroup), "read_only_root", h->read_only_root,
+                         "private_tmp", h->private_tmp, "mount_proc", h->mount_proc,
+                         "cgroup_parent", h->cgroup_parent, "prestart", (json_int_t)h->prestart,
+                         "rlimit_cpu_s", rlimit_to_json(h->rlimit_cpu_s), "rlimit_as_mb",
+                         rlimit_to_json(h->rlimit_as_mb), "rlimit_fsize_mb",
+                         rlimit_to_json(h->rlimit_fsize_mb), "rlimit_nofile",
+                         rlimit_to_json(h->rlimit_nofile), "rlimit_nproc",
+                         rlimit_to_json(h->rlimit_nproc), "path", h->default_path);
+}
+
 json_t *policy_to_json(const struct policy *p)
 {
+        json_t *o;
+
         if (!p)
                 return NULL;
         /* json_pack steals the "o" arguments, also when it fails. */
-        return json_pack(
-            "{s:s?, s:{s:s, s:s, s:s, s:I, s:I, s:s}, s:{s:s, s:s, s:s},"
-            " s:{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:I},"
+        o = json_pack(
+            "{s:s?, s:s, s:{s:s, s:s, s:s, s:I, s:I, s:s}, s:{s:s, s:s, s:s},"
+            " s:{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:s},"
             " s:{s:f, s:I, s:I, s:I, s:I, s:I}, s:o}",
-            "source", p->source_path, "daemon", "socket", p->socket_path, "socket_group",
-            p->socket_group, "state_dir", p->state_dir, "max_body_kb",
+            "source", p->source_path, "sha256", "", "daemon", "socket", p->socket_path,
+            "socket_group", p->socket_group, "state_dir", p->state_dir, "max_body_kb",
             (json_int_t)(p->max_body_bytes / 1024), "max_connections",
             (json_int_t)p->max_connections, "log_level", p->log_level, "engine", "kind",
             engine_kind_name(p->engine_kind), "socket", p->engine_socket, "seccomp_profile",
@@ -313,9 +595,30 @@ json_t *policy_to_json(const struct policy *p)
             policy_scope_name(p->scope), "workspace", policy_workspace_name(p->workspace),
             "workspace_root", p->workspace_root, "default_runtime", p->default_runtime, "exec_user",
             p->exec_user, "keeper_user", p->keeper_user, "idle_timeout_s",
-            (json_int_t)p->idle_timeout_s, "limits", "cpu_cores", p->limits.cpu_cores, "memory_mb",
-            (json_int_t)p->limits.memory_mb, "disk_mb", (json_int_t)p->limits.disk_mb,
-            "max_processes", (json_int_t)p->limits.max_processes, "timeout_s",
-            (json_int_t)p->limits.timeout_s, "output_kb",
-            (json_int_t)(p->limits.output_bytes / 1024), "runtimes", runtimes_to_json(p));
+            (json_int_t)p->idle_timeout_s, "selective_rules", p->selective_rules, "limits",
+            "cpu_cores", p->limits.cpu_cores, "memory_mb", (json_int_t)p->limits.memory_mb,
+            "disk_mb", (json_int_t)p->limits.disk_mb, "max_processes",
+            (json_int_t)p->limits.max_processes, "timeout_s", (json_int_t)p->limits.timeout_s,
+            "output_kb", (json_int_t)(p->limits.output_bytes / 1024), "runtimes",
+            runtimes_to_json(p));
+        if (o) {
+                char sha[65];
+
+                policy_text_sha256(p, sha);
+                if (!set_new(o, "sha256", json_string(sha)) ||
+                    !set_new(o, "network",
+                             policy_network_to_json(p->network.tier, p->network.allowed,
+                                             p->network.blocked)) ||
+                    !set_new(o, "agents", agents_to_json(p)) ||
+                    !set_new(o, "host", host_to_json(p->host))) {
+                        json_decref(o);
+                        return NULL;
+                }
+        }
+        return o;
+}
+
+void policy_text_sha256(const struct policy *p, char out[65])
+{
+        out[0] = '\0';
 }

@@ -1,6 +1,7 @@
 #include "airlock/scope.h"
 
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -12,26 +13,55 @@ enum entry_state { ENTRY_CREATING, ENTRY_READY, ENTRY_BROKEN };
 struct scope_entry {
         char *key;
         char *handle;
+        char *agent;
+        char *session;
+        char *image;
+        enum policy_scope scope;
         enum entry_state state;
         int holds;
-        int64_t last_used_ms;
+        int64_t created_ms;   /* wall clock */
+        int64_t last_used_ms; /* wall clock */
         struct scope_entry *next;
 };
 
 struct scope_registry {
         struct backend *backend;
+        struct scope_hooks hooks;
         pthread_mutex_t lock;
         pthread_cond_t changed;
         struct scope_entry *entries;
 };
 
-struct scope_registry *scope_registry_new(struct backend *backend)
+int scope_key(char *out, size_t len, enum policy_scope scope, const char *agent,
+              const char *session, const char *image)
+{
+        int n;
+
+        switch (scope) {
+        case SCOPE_SESSION:
+                if (!session)
+                        return -EINVAL;
+                n = snprintf(out, len, "session/%s/%s/%s", agent, session, image);
+                break;
+        case SCOPE_AGENT:
+                n = snprintf(out, len, "agent/%s/%s", agent, image);
+                break;
+        default:
+                n = snprintf(out, len, "shared/%s", image);
+                break;
+        }
+        return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+}
+
+struct scope_registry *scope_registry_new(struct backend *backend, const struct scope_hooks *hooks)
 {
         struct scope_registry *reg = calloc(1, sizeof(*reg));
 
         if (!reg)
                 return NULL;
         reg->backend = backend;
+        if (hooks)
+                reg->hooks = *hooks;
         pthread_mutex_init(&reg->lock, NULL);
         pthread_cond_init(&reg->changed, NULL);
         return reg;
@@ -43,6 +73,9 @@ static void entry_free(struct scope_entry *e)
                 return;
         free(e->key);
         free(e->handle);
+        free(e->agent);
+        free(e->session);
+        free(e->image);
         free(e);
 }
 
@@ -59,6 +92,18 @@ void scope_registry_free(struct scope_registry *reg)
         pthread_cond_destroy(&reg->changed);
         pthread_mutex_destroy(&reg->lock);
         free(reg);
+}
+
+static void info_of(const struct scope_entry *e, struct scope_info *info)
+{
+        info->key = e->key;
+        info->handle = e->handle;
+        info->scope = e->scope;
+        info->agent = e->agent;
+        info->session = e->session;
+        info->image = e->image;
+        info->created_ms = e->created_ms;
+        info->last_used_ms = e->last_used_ms;
 }
 
 static struct scope_entry *find(struct scope_registry *reg, const char *key)
@@ -78,9 +123,47 @@ static void unlink_entry(struct scope_registry *reg, struct scope_entry *victim)
                 }
 }
 
-int scope_acquire(struct scope_registry *reg, const char *key, const struct sandbox_spec *spec,
-                  struct scope_entry **ret, struct al_error *err)
+static struct scope_entry *entry_new(const char *key, enum policy_scope scope, const char *agent,
+                                     const char *session, const char *image)
 {
+        struct scope_entry *e = calloc(1, sizeof(*e));
+
+        if (!e)
+                return NULL;
+        e->scope = scope;
+        e->key = strdup(key);
+        e->agent = agent && scope != SCOPE_SHARED ? strdup(agent) : NULL;
+        e->session = session && scope == SCOPE_SESSION ? strdup(session) : NULL;
+        e->image = strdup(image ? image : "");
+        e->created_ms = e->last_used_ms = util_wall_ms();
+        if (!e->key || !e->image || (agent && scope != SCOPE_SHARED && !e->agent) ||
+            (session && scope == SCOPE_SESSION && !e->session)) {
+                entry_free(e);
+                return NULL;
+        }
+        return e;
+}
+
+/* Remove an entry already unlinked from the registry (called without the lock). */
+static void destroy(struct scope_registry *reg, struct scope_entry *e)
+{
+        struct scope_info info;
+        struct al_error err;
+
+        if (e->handle) {
+                if (reg->backend->ops->sandbox_remove(reg->backend, e->handle, &err) < 0)
+                        log_warn("removing sandbox %.12s: %s", e->handle, err.msg);
+                info_of(e, &info);
+                if (reg->hooks.removed)
+                        reg->hooks.removed(reg->hooks.ctx, &info);
+        }
+        entry_free(e);
+}
+
+int scope_acquire(struct scope_registry *reg, const char *key, enum policy_scope scope,
+                  const struct sandbox_spec *spec, struct scope_entry **ret, struct al_error *err)
+{
+        struct scope_info info;
         struct scope_entry *e;
         char *handle = NULL;
         int r;
@@ -95,14 +178,13 @@ int scope_acquire(struct scope_registry *reg, const char *key, const struct sand
         }
         if (e) {
                 e->holds++;
-                e->last_used_ms = util_now_ms();
+                e->last_used_ms = util_wall_ms();
                 pthread_mutex_unlock(&reg->lock);
                 *ret = e;
                 return 0;
         }
-        e = calloc(1, sizeof(*e));
-        if (!e || !(e->key = strdup(key))) {
-                free(e);
+        e = entry_new(key, scope, spec->agent, spec->session, spec->image);
+        if (!e) {
                 pthread_mutex_unlock(&reg->lock);
                 return al_err(err, -ENOMEM, "out of memory");
         }
@@ -123,12 +205,15 @@ int scope_acquire(struct scope_registry *reg, const char *key, const struct sand
         } else {
                 e->handle = handle;
                 e->state = ENTRY_READY;
-                e->last_used_ms = util_now_ms();
+                e->last_used_ms = util_wall_ms();
+                info_of(e, &info);
         }
         pthread_cond_broadcast(&reg->changed);
         pthread_mutex_unlock(&reg->lock);
         if (r < 0)
                 return r;
+        if (reg->hooks.created)
+                reg->hooks.created(reg->hooks.ctx, &info);
         *ret = e;
         return 0;
 }
@@ -140,12 +225,11 @@ const char *scope_entry_handle(const struct scope_entry *e)
 
 void scope_release(struct scope_registry *reg, struct scope_entry *e, bool broken)
 {
-        struct al_error err;
         bool remove_now = false;
 
         pthread_mutex_lock(&reg->lock);
         e->holds--;
-        e->last_used_ms = util_now_ms();
+        e->last_used_ms = util_wall_ms();
         if (broken)
                 e->state = ENTRY_BROKEN;
         if (e->state == ENTRY_BROKEN && e->holds == 0) {
@@ -155,46 +239,211 @@ void scope_release(struct scope_registry *reg, struct scope_entry *e, bool broke
         pthread_mutex_unlock(&reg->lock);
         if (!remove_now)
                 return;
-        if (reg->backend->ops->sandbox_remove(reg->backend, e->handle, &err) < 0)
-                log_warn("removing broken sandbox %.12s: %s", e->handle, err.msg);
-        entry_free(e);
+        destroy(reg, e);
         pthread_mutex_lock(&reg->lock);
         pthread_cond_broadcast(&reg->changed);
         pthread_mutex_unlock(&reg->lock);
 }
 
-int scope_remove_all(struct scope_registry *reg)
+int scope_adopt(struct scope_registry *reg, const struct scope_info *info, struct al_error *err)
 {
-        struct scope_entry *list;
-        struct al_error err;
+        struct scope_entry *e = entry_new(info->key, info->scope, info->agent, info->session,
+                                          info->image);
+
+        if (!e || !(e->handle = strdup(info->handle))) {
+                entry_free(e);
+                return al_err(err, -ENOMEM, "out of memory");
+        }
+        e->state = ENTRY_READY;
+        e->created_ms = info->created_ms;
+        e->last_used_ms = info->last_used_ms;
+        pthread_mutex_lock(&reg->lock);
+        if (find(reg, info->key)) {
+                pthread_mutex_unlock(&reg->lock);
+                entry_free(e);
+                return al_err(err, -EEXIST, "scope '%s' already has a sandbox", info->key);
+        }
+        e->next = reg->entries;
+        reg->entries = e;
+        pthread_mutex_unlock(&reg->lock);
+        return 0;
+}
+
+/* Take every entry matching pred out of the registry: idle ones into *out for removal, busy
+ * ones marked broken so their last release removes them. Returns the number matched. */
+static int take_matching(struct scope_registry *reg,
+                         bool (*pred)(const struct scope_entry *e, const void *arg),
+                         const void *arg, bool include_busy, struct scope_entry **out)
+{
+        struct scope_entry **pp = &reg->entries;
         int n = 0;
 
-        pthread_mutex_lock(&reg->lock);
-        list = reg->entries;
-        reg->entries = NULL;
-        pthread_mutex_unlock(&reg->lock);
-        while (list) {
-                struct scope_entry *e = list;
+        *out = NULL;
+        while (*pp) {
+                struct scope_entry *e = *pp;
 
-                list = e->next;
-                if (e->handle) {
-                        if (reg->backend->ops->sandbox_remove(reg->backend, e->handle, &err) < 0)
-                                log_warn("removing sandbox %.12s: %s", e->handle, err.msg);
-                        else
-                                n++;
+                if (e->state != ENTRY_READY || !pred(e, arg)) {
+                        pp = &e->next;
+                        continue;
                 }
-                entry_free(e);
+                if (e->holds > 0) {
+                        if (include_busy) {
+                                e->state = ENTRY_BROKEN;
+                                n++;
+                        }
+                        pp = &e->next;
+                        continue;
+                }
+                *pp = e->next;
+                e->next = *out;
+                *out = e;
+                n++;
         }
         return n;
 }
 
-int scope_count(struct scope_registry *reg)
+static int destroy_list(struct scope_registry *reg, struct scope_entry *list)
+{
+        int n = 0;
+
+        while (list) {
+                struct scope_entry *e = list;
+
+                list = e->next;
+                destroy(reg, e);
+                n++;
+        }
+        if (n > 0) {
+                pthread_mutex_lock(&reg->lock);
+                pthread_cond_broadcast(&reg->changed);
+                pthread_mutex_unlock(&reg->lock);
+        }
+        return n;
+}
+
+struct session_arg {
+        const char *agent, *session;
+};
+
+static bool is_session(const struct scope_entry *e, const void *arg)
+{
+        const struct session_arg *a = arg;
+
+        return e->scope == SCOPE_SESSION && e->agent && e->session &&
+               strcmp(e->agent, a->agent) == 0 && strcmp(e->session, a->session) == 0;
+}
+
+int scope_end_session(struct scope_registry *reg, const char *agent, const char *session)
+{
+        struct session_arg a = {agent, session};
+        struct scope_entry *list;
+        int n;
+
+        pthread_mutex_lock(&reg->lock);
+        n = take_matching(reg, is_session, &a, true, &list);
+        pthread_mutex_unlock(&reg->lock);
+        destroy_list(reg, list);
+        return n;
+}
+
+struct handle_arg {
+        const char *prefix, *agent;
+};
+
+static bool is_handle(const struct scope_entry *e, const void *arg)
+{
+        const struct handle_arg *a = arg;
+
+        return strncmp(e->handle, a->prefix, strlen(a->prefix)) == 0 &&
+               (!a->agent || (e->agent && strcmp(e->agent, a->agent) == 0));
+}
+
+int scope_remove_handle(struct scope_registry *reg, const char *id_prefix, const char *agent,
+                        struct al_error *err)
+{
+        struct handle_arg a = {id_prefix, agent};
+        struct scope_entry *list;
+        int n;
+
+        if (strlen(id_prefix) < 12)
+                return al_err(err, -EINVAL, "a sandbox id has at least 12 characters");
+        pthread_mutex_lock(&reg->lock);
+        n = take_matching(reg, is_handle, &a, true, &list);
+        pthread_mutex_unlock(&reg->lock);
+        destroy_list(reg, list);
+        if (n == 0)
+                return al_err(err, -ENOENT, "no sandbox '%s'", id_prefix);
+        return n;
+}
+
+struct idle_arg {
+        int64_t before_ms;
+};
+
+static bool is_idle_session(const struct scope_entry *e, const void *arg)
+{
+        const struct idle_arg *a = arg;
+
+        return e->scope == SCOPE_SESSION && e->last_used_ms < a->before_ms;
+}
+
+int scope_reap_idle(struct scope_registry *reg, int64_t idle_ms)
+{
+        struct idle_arg a = {util_wall_ms() - idle_ms};
+        struct scope_entry *list;
+
+        pthread_mutex_lock(&reg->lock);
+        take_matching(reg, is_idle_session, &a, false, &list);
+        pthread_mutex_unlock(&reg->lock);
+        return destroy_list(reg, list);
+}
+
+static bool is_any(const struct scope_entry *e, const void *arg)
+{
+        const bool *keep_persistent = arg;
+
+        return !*keep_persistent || e->scope == SCOPE_SESSION;
+}
+
+int scope_remove_all(struct scope_registry *reg, bool keep_persistent)
+{
+        struct scope_entry *list;
+
+        pthread_mutex_lock(&reg->lock);
+        take_matching(reg, is_any, &keep_persistent, true, &list);
+        pthread_mutex_unlock(&reg->lock);
+        return destroy_list(reg, list);
+}
+
+json_t *scope_list(struct scope_registry *reg, const char *agent)
+{
+        json_t *a = json_array();
+
+        pthread_mutex_lock(&reg->lock);
+        for (struct scope_entry *e = reg->entries; e; e = e->next) {
+                if (e->state != ENTRY_READY)
+                        continue;
+                if (agent && e->scope != SCOPE_SHARED && (!e->agent || strcmp(e->agent, agent)))
+                        continue;
+                json_array_append_new(
+                        a, json_pack("{s:s, s:s, s:s, s:s?, s:s?, s:s, s:I, s:I, s:i}", "id",
+                                     e->handle, "backend", reg->backend->ops->name, "scope",
+                                     policy_scope_name(e->scope), "agent", e->agent, "session",
+                                     e->session, "image", e->image, "created_ms",
+                                     (json_int_t)e->created_ms, "last_used_ms",
+                                     (json_int_t)e->last_used_ms, "execs_running", e->holds));
+        }
+        pthread_mutex_unlock(&reg->lock);
+        return a;
+}
+
+int scope_count(struct scope_registry *reg, int scope)
 {
         int n = 0;
 
         pthread_mutex_lock(&reg->lock);
         for (struct scope_entry *e = reg->entries; e; e = e->next)
-                n += e->state == ENTRY_READY;
+                n += e->state == ENTRY_READY && (scope < 0 || (int)e->scope == scope);
         pthread_mutex_unlock(&reg->lock);
         return n;
 }

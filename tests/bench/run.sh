@@ -139,13 +139,8 @@ image = $image
 run = sh -c
 shell = sh -c
 EOF
-	# airlockd sizes the sandboxes' nproc ulimit from its own hard limit, and Podman refuses
-	# one above the service's (32768 here): start it with a limit the service accepts.
-	(
-		[ "$engine" = podman ] && ulimit -u 4096
-		exec "$AIRLOCKD" --config "$TMP/airlock.conf" --socket "$TMP/airlock.sock" \
-			--state-dir "$TMP/state" >"$TMP/airlockd.log" 2>&1
-	) &
+	"$AIRLOCKD" --config "$TMP/airlock.conf" --socket "$TMP/airlock.sock" \
+		--state-dir "$TMP/state" >"$TMP/airlockd.log" 2>&1 &
 	PID=$!
 	for _ in $(seq 1 100); do
 		curl -sf --max-time 2 --unix-socket "$TMP/airlock.sock" http://d/v1/version \

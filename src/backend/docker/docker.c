@@ -169,12 +169,65 @@ static void dsandbox_forget(struct dbackend *d, const char *id)
         pthread_mutex_unlock(&d->lock);
 }
 
+/* Remember a live container as a sandbox: who runs the code and where its OOM counter is. */
+static int dsandbox_register(struct dbackend *d, const char *id, const char *exec_user,
+                             json_t *insp, struct al_error *err)
+{
+        struct dsandbox *s = calloc(1, sizeof(*s));
+
+        if (!s)
+                return al_err(err, -ENOMEM, "out of memory");
+        s->id = strdup(id);
+        s->exec_user = strdup(exec_user);
+        s->oom_path = oom_path_for_pid(
+                json_integer_value(json_object_get(json_object_get(insp, "State"), "Pid")));
+        if (!s->id || !s->exec_user) {
+                dsandbox_free(s);
+                return al_err(err, -ENOMEM, "out of memory");
+        }
+        pthread_mutex_lock(&d->lock);
+        s->next = d->sandboxes;
+        d->sandboxes = s;
+        pthread_mutex_unlock(&d->lock);
+        return 0;
+}
+
+static bool dsandbox_known(struct dbackend *d, const char *id)
+{
+        bool known = false;
+
+        pthread_mutex_lock(&d->lock);
+        for (struct dsandbox *s = d->sandboxes; s && !known; s = s->next)
+                known = strcmp(s->id, id) == 0;
+        pthread_mutex_unlock(&d->lock);
+        return known;
+}
+
+static int d_sandbox_adopt(struct backend *b, const char *handle, const struct sandbox_spec *spec,
+                           struct al_error *err)
+{
+        struct dbackend *d = priv(b);
+        json_t *insp = NULL;
+        int r;
+
+        r = engine_container_inspect(d->engine, handle, &insp, err);
+        if (r < 0)
+                return r;
+        if (!json_is_true(json_object_get(json_object_get(insp, "State"), "Running"))) {
+                json_decref(insp);
+                return al_err(err, -ENOENT, "sandbox %.12s is not running", handle);
+        }
+        r = dsandbox_register(d, json_string_value(json_object_get(insp, "Id")) ?: handle,
+                              spec->exec_user, insp, err);
+        json_decref(insp);
+        return r;
+}
+
 static int d_sandbox_create(struct backend *b, const struct sandbox_spec *spec, char **ret_handle,
                             struct al_error *err)
 {
         struct dbackend *d = priv(b);
         _cleanup_free_ char *id = NULL;
-        struct dsandbox *s;
         json_t *body, *insp = NULL;
         int r;
 
@@ -192,26 +245,12 @@ static int d_sandbox_create(struct backend *b, const struct sandbox_spec *spec, 
                 engine_container_remove(d->engine, id, NULL);
                 return al_err_wrap(err, "starting sandbox %.12s", id);
         }
-        s = calloc(1, sizeof(*s));
-        if (!s) {
-                json_decref(insp);
-                engine_container_remove(d->engine, id, NULL);
-                return al_err(err, -ENOMEM, "out of memory");
-        }
-        s->id = strdup(id);
-        s->exec_user = strdup(spec->exec_user);
-        s->oom_path = oom_path_for_pid(
-                json_integer_value(json_object_get(json_object_get(insp, "State"), "Pid")));
+        r = dsandbox_register(d, id, spec->exec_user, insp, err);
         json_decref(insp);
-        if (!s->id || !s->exec_user) {
-                dsandbox_free(s);
+        if (r < 0) {
                 engine_container_remove(d->engine, id, NULL);
-                return al_err(err, -ENOMEM, "out of memory");
+                return r;
         }
-        pthread_mutex_lock(&d->lock);
-        s->next = d->sandboxes;
-        d->sandboxes = s;
-        pthread_mutex_unlock(&d->lock);
         *ret_handle = TAKE_PTR(id);
         return 0;
 }
@@ -467,9 +506,8 @@ static int d_remove_instance(struct backend *b, const char *instance_id, struct 
         {
                 const char *id = json_string_value(json_object_get(c, "Id"));
 
-                if (!id)
+                if (!id || dsandbox_known(d, id))
                         continue;
-                dsandbox_forget(d, id);
                 r = engine_container_remove(d->engine, id, err);
                 if (r < 0 && first == 0)
                         first = r;
@@ -502,6 +540,7 @@ static const struct backend_ops docker_ops = {
         .run_once = d_run_once,
         .sandbox_alive = d_sandbox_alive,
         .sandbox_remove = d_sandbox_remove,
+        .sandbox_adopt = d_sandbox_adopt,
         .remove_instance = d_remove_instance,
         .free = d_free,
 };
@@ -513,6 +552,7 @@ static const struct backend_ops podman_ops = {
         .run_once = d_run_once,
         .sandbox_alive = d_sandbox_alive,
         .sandbox_remove = d_sandbox_remove,
+        .sandbox_adopt = d_sandbox_adopt,
         .remove_instance = d_remove_instance,
         .free = d_free,
 };

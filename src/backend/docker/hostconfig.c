@@ -17,16 +17,37 @@ static json_t *strv_json(char *const *v)
 
 static json_t *labels_json(const struct sandbox_spec *spec, const char *kind)
 {
-        return json_pack("{s:s, s:s, s:s, s:s, s:s}", "airlock.managed", "true",
+        return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "airlock.managed", "true",
                          "airlock.instance", spec->instance_id ? spec->instance_id : "",
                          "airlock.agent", spec->agent ? spec->agent : "",
                          "airlock.session", spec->session ? spec->session : "",
+                         "airlock.scope", policy_scope_name(spec->scope),
                          "airlock.kind", kind);
 }
 
 static json_t *base_env(void)
 {
         return json_pack("[s,s,s]", "HOME=" SANDBOX_WORKDIR, "PATH=" SANDBOX_PATH, "LANG=C.UTF-8");
+}
+
+/* Nothing of the host is mounted but the agent's workspace, and only when the policy says. */
+static json_t *mounts_json(const struct sandbox_spec *spec)
+{
+        json_t *m = json_array();
+
+        if (spec->workspace != WORKSPACE_NONE && spec->workspace_dir)
+                json_array_append_new(
+                        m, json_pack("{s:s, s:s, s:s, s:b, s:{s:s}}", "Type", "bind", "Source",
+                                     spec->workspace_dir, "Target", SANDBOX_WORKSPACE,
+                                     "ReadOnly", spec->workspace == WORKSPACE_RO, "BindOptions",
+                                     "Propagation", "rprivate"));
+        return m;
+}
+
+static const char *workdir_of(const struct sandbox_spec *spec)
+{
+        return spec->workspace != WORKSPACE_NONE && spec->workspace_dir ? SANDBOX_WORKSPACE
+                                                                          : SANDBOX_WORKDIR;
 }
 
 static json_t *ulimit(const char *name, long long v)
@@ -62,7 +83,7 @@ static json_t *host_config(const struct sandbox_spec *spec, const struct hostcon
                 json_array_append_new(secopt, json_pack("s++", "seccomp=", env->seccomp_text, ""));
         }
         hc = json_pack("{s:b, s:[s], s:[], s:o, s:b, s:{s:s}, s:s, s:s, s:b, s:I, s:I, s:I, s:I,"
-                       " s:[o,o,o], s:{s:s, s:{}}, s:{s:s}, s:b, s:I, s:[], s:[], s:b, s:I}",
+                       " s:[o,o,o], s:{s:s, s:{}}, s:{s:s}, s:b, s:I, s:[], s:o, s:b, s:I}",
                        "Init", 1,
                        "CapDrop", "ALL",
                        "CapAdd",
@@ -83,7 +104,7 @@ static json_t *host_config(const struct sandbox_spec *spec, const struct hostcon
                        "AutoRemove", 0,
                        "ShmSize", (json_int_t)(min_ll(l->disk_mb, 64) * 1024 * 1024),
                        "Devices",
-                       "Mounts",
+                       "Mounts", mounts_json(spec),
                        "PublishAllPorts", 0,
                        "OomScoreAdj", (json_int_t)500);
         return hc;
@@ -97,7 +118,7 @@ static json_t *container_body(const struct sandbox_spec *spec, const struct host
                                  "Cmd", cmd,
                                  "User", user,
                                  "Env", base_env(),
-                                 "WorkingDir", SANDBOX_WORKDIR,
+                                 "WorkingDir", workdir_of(spec),
                                  "Labels", labels_json(spec, kind),
                                  "NetworkDisabled", !spec->network,
                                  "StopTimeout", (json_int_t)1,
@@ -135,15 +156,18 @@ json_t *hostconfig_oneshot_body(const struct sandbox_spec *spec, const struct ho
 
 json_t *hostconfig_exec_body(const struct sandbox_spec *spec, const struct exec_spec *x)
 {
-        json_t *envs = base_env();
+        json_t *envs = base_env(), *body;
 
         for (size_t i = 0; x->env && x->env[i]; i++)
                 json_array_append_new(envs, json_string(x->env[i]));
-        return json_pack("{s:b, s:b, s:b, s:b, s:s, s:o, s:o, s:s, s:b}",
+        body = json_pack("{s:b, s:b, s:b, s:b, s:s, s:o, s:o, s:b}",
                          "AttachStdin", 1, "AttachStdout", 1, "AttachStderr", 1, "Tty", 0,
                          "User", spec->exec_user,
                          "Env", envs,
                          "Cmd", strv_json(x->argv),
-                         "WorkingDir", x->workdir ? x->workdir : SANDBOX_WORKDIR,
                          "Privileged", 0);
+        /* Without a workdir the exec starts where the sandbox does (/workspace or /tmp). */
+        if (body && x->workdir)
+                json_object_set_new(body, "WorkingDir", json_string(x->workdir));
+        return body;
 }

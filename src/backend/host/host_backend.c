@@ -282,6 +282,11 @@ static int cfg_new(const struct host_options *o, struct host_cfg **ret, struct a
                 c->fprog.filter = c->filter.insns;
                 c->has_filter = true;
         }
+        /* Switching to the exec user, namespaces and cgroups all need root. */
+        if (geteuid() != 0) {
+                r = al_err(err, -EPERM, "the host backend needs airlockd to run as root");
+                goto fail;
+        }
         c->nnp = o->no_new_privs;
         c->drop_caps = o->drop_capabilities;
         c->empty_caps = cap_init();
@@ -619,6 +624,7 @@ static int plan_rlimits(struct run *r, struct host_launch *l, const struct sandb
                         int64_t timeout_ms)
 {
         const struct host_cfg *c = r->cfg;
+        const struct host_cg *cg = r->slot ? &r->slot->cg : r->has_cg ? &r->cg : NULL;
         int64_t v;
 
 #define RL(res, val)                                                                               \
@@ -640,7 +646,7 @@ static int plan_rlimits(struct run *r, struct host_launch *l, const struct sandb
                  * the only memory bound, so it follows memory_mb closely. */
                 if (m <= 0)
                         v = 0;
-                else if (r->has_cg && r->cg.has_memory)
+                else if (cg && cg->has_memory)
                         v = m * 4 > 4096 ? m * 4 : 4096;
                 else
                         v = m * 2 > 1024 ? m * 2 : 1024;
@@ -657,7 +663,7 @@ static int plan_rlimits(struct run *r, struct host_launch *l, const struct sandb
         /* RLIMIT_NPROC counts every process of the uid on the host: only a fallback for
          * when the pids cgroup is missing. */
         if (v == HOST_RLIMIT_AUTO)
-                v = (r->has_cg && r->cg.has_pids) ? 0 : spec->limits.max_processes;
+                v = (cg && cg->has_pids) ? 0 : spec->limits.max_processes;
         if (v > 0)
                 RL(RLIMIT_NPROC, v);
 #undef RL

@@ -132,8 +132,12 @@ static int detect_v2(const char *parent, struct host_cg_sys *s, struct al_error 
                 (void)write_file(CG_ROOT, "cgroup.subtree_control", op);
         }
         r = mkdir_ok(s->v2_dir);
-        if (r < 0)
-                return al_err_errno(err, r, "mkdir '%s'", s->v2_dir);
+        if (r < 0) {
+                /* Not ours to manage (a read-only or delegated hierarchy): no cgroup. */
+                s->v2_dir[0] = '\0';
+                s->mode = HOST_CG_NONE;
+                return 0;
+        }
         for (size_t i = 0; i < ARRAY_SIZE(ctrls); i++) {
                 char op[32];
 

@@ -188,6 +188,7 @@ static _Noreturn void worker_main(const struct host_launch *l)
                         child_fail(l, HOST_STAGE_CGROUP, errno, (int)i);
         if (!l->pidns) {
                 (void)prctl(PR_SET_PDEATHSIG, SIGKILL);
+                write_oom_score_adj("0");
                 setup_namespaces(l);
         }
         if (setsid() < 0)
