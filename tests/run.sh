@@ -2,7 +2,7 @@
 # shellcheck disable=SC2317 # the step functions are called through "$@"
 # airlock's whole test suite, as CI runs it (`bash .ci/run`): set the machine up and build with
 # warnings as errors, run the unit tests, the integration tests against the real Docker and
-# Podman engines, then the unit tests again under AddressSanitizer + UndefinedBehaviorSanitizer.
+# Podman engines, then both again under AddressSanitizer + UndefinedBehaviorSanitizer.
 # Run as root from any directory. Every step runs even when an earlier test step failed (a failed
 # setup skips the rest); the summary at the end names what failed, and the exit status is 1 then.
 #
@@ -14,6 +14,8 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
 
 PY=/usr/bin/python3 # Debian's, with python3-pytest; not a venv's or /usr/local's
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:strict_string_checks=1
+export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 START=$SECONDS
 NAMES=()
 RESULTS=()
@@ -64,10 +66,12 @@ asan() {
 	cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DAIRLOCK_SANITIZE=ON -DAIRLOCK_WERROR=ON \
 		>/dev/null &&
 		cmake --build build-asan -j2 2>&1 | { grep -Ev '^\[ *[0-9]+%\] (Building|Linking|Built)' || true; } &&
-		ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:strict_string_checks=1 \
-			UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-			ctest --test-dir build-asan --output-on-failure -L unit
+		ctest --test-dir build-asan --output-on-failure -L unit
 }
+
+# The integration suite again, against the sanitizer build of airlockd and airlock: a report
+# (or a leak at exit) makes the daemon exit non-zero, which the suite checks on every stop.
+asan_integration() { AIRLOCK_BUILD_DIR="$ROOT/build-asan" "$PY" -m pytest -q tests/integration; }
 
 if ! step setup setup; then
 	skip "unit tests" "setup failed"
@@ -88,7 +92,7 @@ fi
 if [ "${AIRLOCK_TEST_SKIP_ASAN:-0}" = 1 ]; then
 	skip "asan+ubsan unit tests" "AIRLOCK_TEST_SKIP_ASAN=1"
 else
-	step "asan+ubsan unit tests" asan || true
+	step "asan+ubsan unit tests" asan && step "asan+ubsan integration tests" asan_integration || true
 fi
 
 summary

@@ -9,9 +9,9 @@
 
 struct sha256_ctx {
         uint32_t state[8];
-        uint64_t bytes;      /* message length so far */
-        uint8_t block[64];   /* pending partial block */
-        size_t fill;         /* bytes in block */
+        uint64_t bytes;    /* message length so far */
+        uint8_t block[64]; /* pending partial block */
+        size_t fill;       /* bytes in block */
 };
 
 void sha256_init(struct sha256_ctx *c);

@@ -35,13 +35,17 @@ enum section_kind {
         SEC_ENGINE,
         SEC_SANDBOX,
         SEC_LIMITS,
-        SEC_RUNTIME,
+        SEC_NETWORK,
+        SEC_HOST,
+        SEC_RUNTIME, /* the named sections from here on */
+        SEC_AGENT,
         SEC__MAX,
 };
 
 static const char *const section_names[SEC__MAX] = {
-    [SEC_DAEMON] = "daemon", [SEC_ENGINE] = "engine",   [SEC_SANDBOX] = "sandbox",
-    [SEC_LIMITS] = "limits", [SEC_RUNTIME] = "runtime",
+    [SEC_DAEMON] = "daemon",   [SEC_ENGINE] = "engine", [SEC_SANDBOX] = "sandbox",
+    [SEC_LIMITS] = "limits",   [SEC_NETWORK] = "network", [SEC_HOST] = "host",
+    [SEC_RUNTIME] = "runtime", [SEC_AGENT] = "agent",
 };
 
 enum key_id {
@@ -62,17 +66,61 @@ enum key_id {
         K_EXEC_USER,
         K_KEEPER_USER,
         K_IDLE_TIMEOUT,
+        K_SELECTIVE_RULES,
         K_CPU_CORES,
         K_MEMORY_MB,
         K_DISK_MB,
         K_MAX_PROCESSES,
         K_TIMEOUT_S,
         K_OUTPUT_KB,
+        K_TIER,
+        K_ALLOWED_DOMAINS,
+        K_BLOCKED_DOMAINS,
+        /* [host] */
+        K_H_USER,
+        K_H_SECCOMP_DENY,
+        K_H_NO_NEW_PRIVS,
+        K_H_DROP_CAPABILITIES,
+        K_H_NETWORK_NAMESPACE,
+        K_H_MOUNT_NAMESPACE,
+        K_H_PID_NAMESPACE,
+        K_H_IPC_NAMESPACE,
+        K_H_CGROUP,
+        K_H_READ_ONLY_ROOT,
+        K_H_PRIVATE_TMP,
+        K_H_MOUNT_PROC,
+        K_H_CGROUP_PARENT,
+        K_H_PRESTART,
+        K_H_RLIMIT_CPU_S,
+        K_H_RLIMIT_AS_MB,
+        K_H_RLIMIT_FSIZE_MB,
+        K_H_RLIMIT_NOFILE,
+        K_H_RLIMIT_NPROC,
+        K_H_PATH,
+        /* [runtime "NAME"] */
         K_IMAGE,
         K_RUN,
         K_SHELL,
+        /* [agent "NAME"] */
+        K_A_MODE,
+        K_A_SCOPE,
+        K_A_WORKSPACE,
+        K_A_CPU_CORES,
+        K_A_MEMORY_MB,
+        K_A_DISK_MB,
+        K_A_MAX_PROCESSES,
+        K_A_TIMEOUT_S,
+        K_A_OUTPUT_KB,
+        K_A_NETWORK,
+        K_A_DEFAULT_RUNTIME,
+        K_A_RUNTIMES,
         K__MAX,
 };
+
+#define K_RUNTIME_FIRST K_IMAGE
+#define K_RUNTIME_KEYS  (K_SHELL - K_IMAGE + 1)
+#define K_AGENT_FIRST   K_A_MODE
+#define K_AGENT_KEYS    (K_A_RUNTIMES - K_A_MODE + 1)
 
 enum value_type {
         V_PATH,          /* absolute path */
@@ -85,6 +133,13 @@ enum value_type {
         V_USER,          /* "uid:gid", not root */
         V_WORDS,         /* space-separated argv prefix, at least one word */
         V_IMAGE,         /* container image reference */
+        V_DOMAINS,       /* domain patterns separated by commas or spaces; adds up if repeated */
+        V_NAMES,         /* runtime names separated by commas or spaces; adds up if repeated */
+        V_BOOL,          /* policy_parse_bool */
+        V_TOGGLE,        /* host_toggle_parse: auto, required, off */
+        V_RLIMIT,        /* "auto" or an integer in [min, max] */
+        V_HOST_USER,     /* a user name or "uid:gid", not root */
+        V_SEARCH_PATH,   /* ':'-separated absolute directories */
 };
 
 static const char *const log_levels[] = {"error", "warn", "info", "debug", NULL};
@@ -92,6 +147,7 @@ static const char *const engine_kinds[] = {"docker", "podman", NULL};
 static const char *const modes[] = {"off", "selective", "all", NULL};
 static const char *const scopes[] = {"session", "agent", "shared", NULL};
 static const char *const workspaces[] = {"none", "ro", "rw", NULL};
+static const char *const tiers[] = {"restricted", "standard", "elevated", NULL};
 
 struct key_def {
         enum section_kind section;
@@ -121,20 +177,87 @@ static const struct key_def keys[K__MAX] = {
     [K_EXEC_USER] = {SEC_SANDBOX, "exec_user", V_USER},
     [K_KEEPER_USER] = {SEC_SANDBOX, "keeper_user", V_USER},
     [K_IDLE_TIMEOUT] = {SEC_SANDBOX, "idle_timeout_s", V_INT, 0, 604800, 1},
+    [K_SELECTIVE_RULES] = {SEC_SANDBOX, "selective_rules", V_PATH_OR_EMPTY},
     [K_CPU_CORES] = {SEC_LIMITS, "cpu_cores", V_DOUBLE, .dmin = 0.01, .dmax = 64},
     [K_MEMORY_MB] = {SEC_LIMITS, "memory_mb", V_INT, 16, 1048576, 1},
     [K_DISK_MB] = {SEC_LIMITS, "disk_mb", V_INT, 1, 1048576, 1},
     [K_MAX_PROCESSES] = {SEC_LIMITS, "max_processes", V_INT, 8, 65536, 1},
     [K_TIMEOUT_S] = {SEC_LIMITS, "timeout_s", V_INT, 1, 86400, 1},
     [K_OUTPUT_KB] = {SEC_LIMITS, "output_kb", V_INT, 1, 65536, 1024},
+    [K_TIER] = {SEC_NETWORK, "tier", V_ENUM, .choices = tiers},
+    [K_ALLOWED_DOMAINS] = {SEC_NETWORK, "allowed_domains", V_DOMAINS},
+    [K_BLOCKED_DOMAINS] = {SEC_NETWORK, "blocked_domains", V_DOMAINS},
+    /* The host backend's settings: docs/host-backend.md. */
+    [K_H_USER] = {SEC_HOST, "user", V_HOST_USER},
+    [K_H_SECCOMP_DENY] = {SEC_HOST, "seccomp_deny", V_PATH_OR_EMPTY},
+    [K_H_NO_NEW_PRIVS] = {SEC_HOST, "no_new_privs", V_BOOL},
+    [K_H_DROP_CAPABILITIES] = {SEC_HOST, "drop_capabilities", V_BOOL},
+    [K_H_NETWORK_NAMESPACE] = {SEC_HOST, "network_namespace", V_TOGGLE},
+    [K_H_MOUNT_NAMESPACE] = {SEC_HOST, "mount_namespace", V_TOGGLE},
+    [K_H_PID_NAMESPACE] = {SEC_HOST, "pid_namespace", V_TOGGLE},
+    [K_H_IPC_NAMESPACE] = {SEC_HOST, "ipc_namespace", V_TOGGLE},
+    [K_H_CGROUP] = {SEC_HOST, "cgroup", V_TOGGLE},
+    [K_H_READ_ONLY_ROOT] = {SEC_HOST, "read_only_root", V_BOOL},
+    [K_H_PRIVATE_TMP] = {SEC_HOST, "private_tmp", V_BOOL},
+    [K_H_MOUNT_PROC] = {SEC_HOST, "mount_proc", V_BOOL},
+    [K_H_CGROUP_PARENT] = {SEC_HOST, "cgroup_parent", V_NAME, .max = 63},
+    [K_H_PRESTART] = {SEC_HOST, "prestart", V_INT, 0, 64, 1},
+    [K_H_RLIMIT_CPU_S] = {SEC_HOST, "rlimit_cpu_s", V_RLIMIT, 0, 604800},
+    [K_H_RLIMIT_AS_MB] = {SEC_HOST, "rlimit_as_mb", V_RLIMIT, 0, 16777216},
+    [K_H_RLIMIT_FSIZE_MB] = {SEC_HOST, "rlimit_fsize_mb", V_RLIMIT, 0, 16777216},
+    [K_H_RLIMIT_NOFILE] = {SEC_HOST, "rlimit_nofile", V_RLIMIT, 0, 1048576},
+    [K_H_RLIMIT_NPROC] = {SEC_HOST, "rlimit_nproc", V_RLIMIT, 0, 4194304},
+    [K_H_PATH] = {SEC_HOST, "path", V_SEARCH_PATH},
     [K_IMAGE] = {SEC_RUNTIME, "image", V_IMAGE},
     [K_RUN] = {SEC_RUNTIME, "run", V_WORDS},
     [K_SHELL] = {SEC_RUNTIME, "shell", V_WORDS},
+    /* The same checks as the global keys they override. */
+    [K_A_MODE] = {SEC_AGENT, "mode", V_ENUM, .choices = modes},
+    [K_A_SCOPE] = {SEC_AGENT, "scope", V_ENUM, .choices = scopes},
+    [K_A_WORKSPACE] = {SEC_AGENT, "workspace", V_ENUM, .choices = workspaces},
+    [K_A_CPU_CORES] = {SEC_AGENT, "cpu_cores", V_DOUBLE, .dmin = 0.01, .dmax = 64},
+    [K_A_MEMORY_MB] = {SEC_AGENT, "memory_mb", V_INT, 16, 1048576, 1},
+    [K_A_DISK_MB] = {SEC_AGENT, "disk_mb", V_INT, 1, 1048576, 1},
+    [K_A_MAX_PROCESSES] = {SEC_AGENT, "max_processes", V_INT, 8, 65536, 1},
+    [K_A_TIMEOUT_S] = {SEC_AGENT, "timeout_s", V_INT, 1, 86400, 1},
+    [K_A_OUTPUT_KB] = {SEC_AGENT, "output_kb", V_INT, 1, 65536, 1024},
+    [K_A_NETWORK] = {SEC_AGENT, "network", V_ENUM, .choices = tiers},
+    [K_A_DEFAULT_RUNTIME] = {SEC_AGENT, "default_runtime", V_NAME, .max = POLICY_NAME_LEN_MAX},
+    [K_A_RUNTIMES] = {SEC_AGENT, "runtimes", V_NAMES},
+};
+
+/* The POLICY_AGENT_* bit of each per-agent key. */
+static const unsigned agent_bits[K_AGENT_KEYS] = {
+    [K_A_MODE - K_AGENT_FIRST] = POLICY_AGENT_MODE,
+    [K_A_SCOPE - K_AGENT_FIRST] = POLICY_AGENT_SCOPE,
+    [K_A_WORKSPACE - K_AGENT_FIRST] = POLICY_AGENT_WORKSPACE,
+    [K_A_CPU_CORES - K_AGENT_FIRST] = POLICY_AGENT_CPU_CORES,
+    [K_A_MEMORY_MB - K_AGENT_FIRST] = POLICY_AGENT_MEMORY_MB,
+    [K_A_DISK_MB - K_AGENT_FIRST] = POLICY_AGENT_DISK_MB,
+    [K_A_MAX_PROCESSES - K_AGENT_FIRST] = POLICY_AGENT_MAX_PROCESSES,
+    [K_A_TIMEOUT_S - K_AGENT_FIRST] = POLICY_AGENT_TIMEOUT_S,
+    [K_A_OUTPUT_KB - K_AGENT_FIRST] = POLICY_AGENT_OUTPUT_KB,
+    [K_A_NETWORK - K_AGENT_FIRST] = POLICY_AGENT_NETWORK,
+    [K_A_DEFAULT_RUNTIME - K_AGENT_FIRST] = POLICY_AGENT_DEFAULT_RUNTIME,
+    [K_A_RUNTIMES - K_AGENT_FIRST] = POLICY_AGENT_RUNTIMES,
 };
 
 /* Per runtime entry: where each of its keys was set (0 = not set in the file). */
 struct runtime_state {
-        int seen[3]; /* K_IMAGE, K_RUN, K_SHELL */
+        int seen[K_RUNTIME_KEYS];
+};
+
+/* Per agent section: where each of its keys was first set. */
+struct agent_state {
+        int seen[K_AGENT_KEYS];
+};
+
+/* A runtime named in an agent's runtimes list, checked against the catalog once the whole
+ * file (which may define it further down) has been read. */
+struct runtime_ref {
+        int agent;
+        int line;
+        size_t index; /* into the agent's runtimes */
 };
 
 struct parse_ctx {
@@ -155,9 +278,13 @@ struct parse_ctx {
         /* the section being read */
         enum section_kind section;
         int runtime; /* index into p->runtimes for SEC_RUNTIME */
+        int agent;   /* index into p->agents for SEC_AGENT */
         int section_line[SEC__MAX];
         int seen[K__MAX]; /* line each key was set on, for the fixed sections */
         struct runtime_state rts[POLICY_RUNTIMES_MAX];
+        struct agent_state *ags; /* one per p->agents */
+        struct runtime_ref *refs;
+        size_t n_refs;
 };
 
 /* Copy at most QUOTE_MAX bytes of s into dst for a message, control bytes escaped. */
@@ -221,6 +348,8 @@ static const char *section_label(const struct parse_ctx *c, char *dst, size_t si
 {
         if (c->section == SEC_RUNTIME)
                 snprintf(dst, size, "[runtime \"%s\"]", c->p->runtimes[c->runtime].name);
+        else if (c->section == SEC_AGENT)
+                snprintf(dst, size, "[agent \"%s\"]", c->p->agents[c->agent].name);
         else
                 snprintf(dst, size, "[%s]", section_names[c->section]);
         return dst;
@@ -283,6 +412,75 @@ static void enter_runtime(struct parse_ctx *c, const char *name)
         c->runtime = i;
 }
 
+static void enter_agent(struct parse_ctx *c, const char *name)
+{
+        char q[4 * QUOTE_MAX + 8];
+        struct agent_state *nv;
+        int i;
+
+        if (!util_name_valid(name, POLICY_NAME_LEN_MAX)) {
+                problem(c, c->line,
+                        "agent name '%s' must be 1 to %d characters from [A-Za-z0-9._-]",
+                        quote(q, sizeof(q), name), POLICY_NAME_LEN_MAX);
+                return;
+        }
+        i = policy_agent_index(c->p, name);
+        if (i >= 0) {
+                /* Its keys are still checked, against the first one's. */
+                problem(c, c->line, "duplicate section [agent \"%s\"] (first at line %d)", name,
+                        c->p->agents[i].line);
+        } else {
+                i = policy_agent_add(c->p, name, c->line);
+                if (i == -E2BIG) {
+                        problem(c, c->line, "too many agent sections (at most %d)",
+                                POLICY_AGENTS_MAX);
+                        return;
+                }
+                if (i < 0) {
+                        c->oom = i;
+                        return;
+                }
+                nv = realloc(c->ags, c->p->n_agents * sizeof(*nv));
+                if (!nv) {
+                        c->oom = -ENOMEM;
+                        return;
+                }
+                c->ags = nv;
+                memset(&c->ags[i], 0, sizeof(c->ags[i]));
+        }
+        c->section = SEC_AGENT;
+        c->agent = i;
+}
+
+/* "[kind "NAME"]" for kind runtime or agent: name is the header's inside, trimmed. Returns
+ * false when name is not of that kind. */
+static bool enter_named(struct parse_ctx *c, const char *name, enum section_kind kind)
+{
+        const char *label = section_names[kind];
+        size_t n = strlen(label);
+        const char *rn, *rn_end;
+        char q[4 * QUOTE_MAX + 8], inner[160];
+
+        if (strncmp(name, label, n) != 0 || (name[n] != '\0' && !isspace((unsigned char)name[n])))
+                return false;
+        rn = name + n;
+        rn_end = name + strlen(name);
+        trim(&rn, &rn_end);
+        if (rn_end - rn >= 2 && rn[0] == '"' && rn_end[-1] == '"' &&
+            (size_t)(rn_end - rn - 2) < sizeof(inner)) {
+                memcpy(inner, rn + 1, (size_t)(rn_end - rn - 2));
+                inner[rn_end - rn - 2] = '\0';
+                if (kind == SEC_RUNTIME)
+                        enter_runtime(c, inner);
+                else
+                        enter_agent(c, inner);
+                return true;
+        }
+        problem(c, c->line, "a%s %s section is written [%s \"NAME\"], got [%s]",
+                kind == SEC_AGENT ? "n" : "", label, label, quote(q, sizeof(q), name));
+        return true;
+}
+
 /* A "[...]" line that inih accepts as a header (it found the ']'): s..end is the header. */
 static void enter_section(struct parse_ctx *c, const char *s, const char *close, const char *end)
 {
@@ -311,26 +509,11 @@ static void enter_section(struct parse_ctx *c, const char *s, const char *close,
                 c->section = k;
                 return;
         }
-        if (strncmp(name, "runtime", 7) == 0 &&
-            (name[7] == '\0' || isspace((unsigned char)name[7]))) {
-                const char *rn = name + 7, *rn_end = name + strlen(name);
-
-                trim(&rn, &rn_end);
-                if (rn_end - rn >= 2 && rn[0] == '"' && rn_end[-1] == '"') {
-                        char runtime_name[sizeof(name)];
-
-                        memcpy(runtime_name, rn + 1, (size_t)(rn_end - rn - 2));
-                        runtime_name[rn_end - rn - 2] = '\0';
-                        enter_runtime(c, runtime_name);
-                        return;
-                }
-                problem(c, c->line, "a runtime section is written [runtime \"NAME\"], got [%s]",
-                        quote(q, sizeof(q), name));
+        if (enter_named(c, name, SEC_RUNTIME) || enter_named(c, name, SEC_AGENT))
                 return;
-        }
         problem(c, c->line,
                 "unknown section [%s] (known: [daemon], [engine], [sandbox], [limits], "
-                "[runtime \"NAME\"])",
+                "[network], [host], [runtime \"NAME\"], [agent \"NAME\"])",
                 quote(q, sizeof(q), name));
 }
 
@@ -452,8 +635,21 @@ static int set_words(struct parse_ctx *c, char ***field, const char *v)
         return 0;
 }
 
-static void apply_enum(struct policy *p, enum key_id id, int idx)
+static struct policy_agent *cur_agent(struct parse_ctx *c)
 {
+        return &c->p->agents[c->agent];
+}
+
+/* Record that the current agent section set key id. */
+static void agent_mark(struct parse_ctx *c, enum key_id id)
+{
+        cur_agent(c)->set |= agent_bits[id - K_AGENT_FIRST];
+}
+
+static void apply_enum(struct parse_ctx *c, enum key_id id, int idx)
+{
+        struct policy *p = c->p;
+
         switch (id) {
         case K_ENGINE_KIND:
                 p->engine_kind = (enum engine_kind)idx;
@@ -467,13 +663,33 @@ static void apply_enum(struct policy *p, enum key_id id, int idx)
         case K_WORKSPACE:
                 p->workspace = (enum policy_workspace)idx;
                 break;
-        default:
+        case K_TIER:
+                p->network.tier = (enum policy_network_tier)idx;
                 break;
+        case K_A_MODE:
+                cur_agent(c)->mode = (enum policy_mode)idx;
+                break;
+        case K_A_SCOPE:
+                cur_agent(c)->scope = (enum policy_scope)idx;
+                break;
+        case K_A_WORKSPACE:
+                cur_agent(c)->workspace = (enum policy_workspace)idx;
+                break;
+        case K_A_NETWORK:
+                cur_agent(c)->network = (enum policy_network_tier)idx;
+                break;
+        default:
+                return;
         }
+        if (keys[id].section == SEC_AGENT)
+                agent_mark(c, id);
 }
 
-static void apply_int(struct policy *p, enum key_id id, int64_t v)
+static void apply_int(struct parse_ctx *c, enum key_id id, int64_t v)
 {
+        struct policy *p = c->p;
+        struct limits *l = keys[id].section == SEC_AGENT ? &cur_agent(c)->limits : &p->limits;
+
         switch (id) {
         case K_MAX_BODY_KB:
                 p->max_body_bytes = v;
@@ -485,27 +701,39 @@ static void apply_int(struct policy *p, enum key_id id, int64_t v)
                 p->idle_timeout_s = v;
                 break;
         case K_MEMORY_MB:
-                p->limits.memory_mb = v;
+        case K_A_MEMORY_MB:
+                l->memory_mb = v;
                 break;
         case K_DISK_MB:
-                p->limits.disk_mb = v;
+        case K_A_DISK_MB:
+                l->disk_mb = v;
                 break;
         case K_MAX_PROCESSES:
-                p->limits.max_processes = v;
+        case K_A_MAX_PROCESSES:
+                l->max_processes = v;
                 break;
         case K_TIMEOUT_S:
-                p->limits.timeout_s = v;
+        case K_A_TIMEOUT_S:
+                l->timeout_s = v;
                 break;
         case K_OUTPUT_KB:
-                p->limits.output_bytes = v;
+        case K_A_OUTPUT_KB:
+                l->output_bytes = v;
+                break;
+        case K_H_PRESTART:
+                p->host->prestart = v;
                 break;
         default:
-                break;
+                return;
         }
+        if (keys[id].section == SEC_AGENT)
+                agent_mark(c, id);
 }
 
-static char **string_field(struct policy *p, enum key_id id)
+static char **string_field(struct parse_ctx *c, enum key_id id)
 {
+        struct policy *p = c->p;
+
         switch (id) {
         case K_SOCKET:
                 return &p->socket_path;
@@ -527,9 +755,119 @@ static char **string_field(struct policy *p, enum key_id id)
                 return &p->exec_user;
         case K_KEEPER_USER:
                 return &p->keeper_user;
+        case K_SELECTIVE_RULES:
+                return &p->selective_rules;
+        case K_A_DEFAULT_RUNTIME:
+                agent_mark(c, id);
+                return &cur_agent(c)->default_runtime;
         default:
                 return NULL;
         }
+}
+
+/* Store a string value: in the policy, the current agent, or the [host] options. */
+static int store_string(struct parse_ctx *c, enum key_id id, const char *v)
+{
+        int r;
+
+        switch (id) {
+        case K_H_USER:
+                r = policy_host_set(c->p, POLICY_HOST_USER, v);
+                break;
+        case K_H_SECCOMP_DENY:
+                r = policy_host_set(c->p, POLICY_HOST_SECCOMP_DENY, v);
+                break;
+        case K_H_CGROUP_PARENT:
+                r = policy_host_set(c->p, POLICY_HOST_CGROUP_PARENT, v);
+                break;
+        case K_H_PATH:
+                r = policy_host_set(c->p, POLICY_HOST_PATH, v);
+                break;
+        default:
+                return set_string(c, string_field(c, id), v);
+        }
+        if (r < 0)
+                c->oom = r;
+        return r;
+}
+
+static int64_t *host_int_field(struct host_options *h, enum key_id id)
+{
+        switch (id) {
+        case K_H_PRESTART:
+                return &h->prestart;
+        case K_H_RLIMIT_CPU_S:
+                return &h->rlimit_cpu_s;
+        case K_H_RLIMIT_AS_MB:
+                return &h->rlimit_as_mb;
+        case K_H_RLIMIT_FSIZE_MB:
+                return &h->rlimit_fsize_mb;
+        case K_H_RLIMIT_NOFILE:
+                return &h->rlimit_nofile;
+        case K_H_RLIMIT_NPROC:
+                return &h->rlimit_nproc;
+        default:
+                return NULL;
+        }
+}
+
+static bool *host_bool_field(struct host_options *h, enum key_id id)
+{
+        switch (id) {
+        case K_H_NO_NEW_PRIVS:
+                return &h->no_new_privs;
+        case K_H_DROP_CAPABILITIES:
+                return &h->drop_capabilities;
+        case K_H_READ_ONLY_ROOT:
+                return &h->read_only_root;
+        case K_H_PRIVATE_TMP:
+                return &h->private_tmp;
+        case K_H_MOUNT_PROC:
+                return &h->mount_proc;
+        default:
+                return NULL;
+        }
+}
+
+static enum host_toggle *host_toggle_field(struct host_options *h, enum key_id id)
+{
+        switch (id) {
+        case K_H_NETWORK_NAMESPACE:
+                return &h->network_namespace;
+        case K_H_MOUNT_NAMESPACE:
+                return &h->mount_namespace;
+        case K_H_PID_NAMESPACE:
+                return &h->pid_namespace;
+        case K_H_IPC_NAMESPACE:
+                return &h->ipc_namespace;
+        case K_H_CGROUP:
+                return &h->cgroup;
+        default:
+                return NULL;
+        }
+}
+
+/* PATH for host execs: absolute directories only. An empty or relative entry would make
+ * execve look in the working directory, which the code itself controls. */
+static bool search_path_ok(const char *v)
+{
+        size_t n = strlen(v);
+
+        if (n == 0 || n > PATH_LEN_MAX)
+                return false;
+        for (const char *s = v; *s;) {
+                size_t len = strcspn(s, ":");
+
+                if (len == 0 || s[0] != '/')
+                        return false;
+                for (size_t i = 0; i < len; i++)
+                        if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+                                return false;
+                s += len;
+                if (*s == ':' && *++s == '\0')
+                        return false;
+        }
+        return true;
 }
 
 static void choices_text(const char *const *choices, char *dst, size_t size)
@@ -539,6 +877,108 @@ static void choices_text(const char *const *choices, char *dst, size_t size)
         dst[0] = '\0';
         for (size_t i = 0; choices[i] && o < size; i++)
                 o += (size_t)snprintf(dst + o, size - o, "%s%s", i ? ", " : "", choices[i]);
+}
+
+/* One entry of allowed_domains or blocked_domains. */
+static void add_domain(struct parse_ctx *c, enum key_id id, const char *item)
+{
+        struct policy_network *n = &c->p->network;
+        char ***list = id == K_ALLOWED_DOMAINS ? &n->allowed : &n->blocked;
+        char *const *other = id == K_ALLOWED_DOMAINS ? n->blocked : n->allowed;
+        const char *name = keys[id].name, *other_name = keys[id == K_ALLOWED_DOMAINS
+                                                                   ? K_BLOCKED_DOMAINS
+                                                                   : K_ALLOWED_DOMAINS]
+                                                            .name;
+        char q[4 * QUOTE_MAX + 8];
+
+        quote(q, sizeof(q), item);
+        if (!policy_domain_valid(item)) {
+                problem(c, c->line,
+                        "%s: '%s' is not a domain pattern (lower-case letters, digits, '-' and "
+                        "'.', at most %d characters, optionally after '*.')",
+                        name, q, POLICY_DOMAIN_LEN_MAX);
+                return;
+        }
+        if (policy_strv_contains(*list, item)) {
+                problem(c, c->line, "%s: '%s' is listed twice", name, q);
+                return;
+        }
+        if (policy_strv_contains(other, item)) {
+                problem(c, c->line, "%s: '%s' is also in %s", name, q, other_name);
+                return;
+        }
+        if (util_strv_len(*list) >= POLICY_DOMAINS_MAX) {
+                problem(c, c->line, "%s holds at most %d domains", name, POLICY_DOMAINS_MAX);
+                return;
+        }
+        if (policy_strv_push(list, item) < 0)
+                c->oom = -ENOMEM;
+}
+
+/* One entry of an agent's runtimes; whether the catalog has it is checked in finish(). */
+static void add_runtime_name(struct parse_ctx *c, const char *item)
+{
+        struct policy_agent *a = cur_agent(c);
+        struct runtime_ref *nv;
+        char q[4 * QUOTE_MAX + 8];
+
+        quote(q, sizeof(q), item);
+        if (!util_name_valid(item, POLICY_NAME_LEN_MAX)) {
+                problem(c, c->line,
+                        "runtimes: '%s' is not a runtime name (1 to %d characters from "
+                        "[A-Za-z0-9._-])",
+                        q, POLICY_NAME_LEN_MAX);
+                return;
+        }
+        if (policy_strv_contains(a->runtimes, item)) {
+                problem(c, c->line, "runtimes: '%s' is listed twice", q);
+                return;
+        }
+        if (util_strv_len(a->runtimes) >= POLICY_RUNTIMES_MAX) {
+                problem(c, c->line, "runtimes holds at most %d names", POLICY_RUNTIMES_MAX);
+                return;
+        }
+        nv = realloc(c->refs, (c->n_refs + 1) * sizeof(*nv));
+        if (!nv || policy_strv_push(&a->runtimes, item) < 0) {
+                if (nv)
+                        c->refs = nv;
+                c->oom = -ENOMEM;
+                return;
+        }
+        c->refs = nv;
+        c->refs[c->n_refs++] = (struct runtime_ref){
+            .agent = c->agent, .line = c->line, .index = util_strv_len(a->runtimes) - 1};
+}
+
+/* A list value: items separated by commas and blanks; a key given again adds to the list
+ * (the line length cap would otherwise cap the list). */
+static void add_list(struct parse_ctx *c, enum key_id id, const char *v)
+{
+        static const char seps[] = ", \t";
+        char item[256];
+        size_t found = 0;
+
+        for (const char *s = v + strspn(v, seps); *s; s += strspn(s, seps)) {
+                size_t n = strcspn(s, seps);
+
+                /* Lines are capped well below sizeof(item). */
+                if (n >= sizeof(item))
+                        n = sizeof(item) - 1;
+                memcpy(item, s, n);
+                item[n] = '\0';
+                s += strcspn(s, seps);
+                found++;
+                if (id == K_A_RUNTIMES)
+                        add_runtime_name(c, item);
+                else
+                        add_domain(c, id, item);
+        }
+        if (id == K_A_RUNTIMES) {
+                if (found == 0)
+                        problem(c, c->line, "runtimes must name at least one runtime");
+                /* Set even when empty or wrong: the agent meant to restrict its runtimes. */
+                agent_mark(c, id);
+        }
 }
 
 /* Check value for key id and store it in the policy being built. */
@@ -562,7 +1002,7 @@ static void set_value(struct parse_ctx *c, enum key_id id, const char *v)
                                 k->type == V_PATH_OR_EMPTY ? " or empty" : "", q);
                         return;
                 }
-                set_string(c, string_field(p, id), v);
+                store_string(c, id, v);
                 return;
         case V_SOCKET:
                 if (v[0] != '\0' && (!path_ok(v) || strlen(v) > SOCKET_PATH_MAX)) {
@@ -574,7 +1014,7 @@ static void set_value(struct parse_ctx *c, enum key_id id, const char *v)
                 }
                 /* Empty means the default, which for the engine depends on its kind. */
                 if (v[0] != '\0' || id == K_ENGINE_SOCKET)
-                        set_string(c, string_field(p, id), v);
+                        store_string(c, id, v);
                 return;
         case V_NAME:
                 if (!util_name_valid(v, (size_t)k->max)) {
@@ -584,7 +1024,7 @@ static void set_value(struct parse_ctx *c, enum key_id id, const char *v)
                                 k->name, (int)k->max, q);
                         return;
                 }
-                set_string(c, string_field(p, id), v);
+                store_string(c, id, v);
                 return;
         case V_INT:
                 r = util_parse_int64(v, k->min, k->max, &i);
@@ -593,7 +1033,7 @@ static void set_value(struct parse_ctx *c, enum key_id id, const char *v)
                                 k->name, (long long)k->min, (long long)k->max, q);
                         return;
                 }
-                apply_int(p, id, i * k->scale);
+                apply_int(c, id, i * k->scale);
                 return;
         case V_DOUBLE:
                 errno = 0;
@@ -605,7 +1045,12 @@ static void set_value(struct parse_ctx *c, enum key_id id, const char *v)
                                 k->name, k->dmin, k->dmax, q);
                         return;
                 }
-                p->limits.cpu_cores = d;
+                if (id == K_A_CPU_CORES) {
+                        cur_agent(c)->limits.cpu_cores = d;
+                        agent_mark(c, id);
+                } else {
+                        p->limits.cpu_cores = d;
+                }
                 return;
         case V_ENUM:
                 for (int n = 0; k->choices[n]; n++) {
@@ -613,7 +1058,7 @@ static void set_value(struct parse_ctx *c, enum key_id id, const char *v)
                                 if (id == K_LOG_LEVEL)
                                         set_string(c, &p->log_level, v);
                                 else
-                                        apply_enum(p, id, n);
+                                        apply_enum(c, id, n);
                                 return;
                         }
                 }
@@ -635,7 +1080,7 @@ static void set_value(struct parse_ctx *c, enum key_id id, const char *v)
                                 k->name, q);
                         return;
                 }
-                if (set_string(c, string_field(p, id), v) < 0)
+                if (store_string(c, id, v) < 0)
                         return;
                 if (id == K_EXEC_USER) {
                         p->exec_uid = uid;
@@ -669,13 +1114,107 @@ static void set_value(struct parse_ctx *c, enum key_id id, const char *v)
                 }
                 set_string(c, &p->runtimes[c->runtime].image, v);
                 return;
+        case V_DOMAINS:
+        case V_NAMES:
+                add_list(c, id, v);
+                return;
+        case V_BOOL: {
+                bool b;
+
+                if (policy_parse_bool(v, &b) < 0) {
+                        problem(c, c->line,
+                                "%s must be yes, no, true, false, on, off, 1 or 0, got '%s'",
+                                k->name, q);
+                        return;
+                }
+                *host_bool_field(p->host, id) = b;
+                return;
         }
+        case V_TOGGLE: {
+                enum host_toggle t;
+
+                if (host_toggle_parse(v, &t) < 0) {
+                        problem(c, c->line,
+                                "%s must be auto, required (or true, yes, on) or off (or false, "
+                                "no), got '%s'",
+                                k->name, q);
+                        return;
+                }
+                *host_toggle_field(p->host, id) = t;
+                return;
+        }
+        case V_RLIMIT:
+                if (strcmp(v, "auto") == 0) {
+                        *host_int_field(p->host, id) = HOST_RLIMIT_AUTO;
+                        return;
+                }
+                if (util_parse_int64(v, k->min, k->max, &i) < 0) {
+                        problem(c, c->line,
+                                "%s must be auto or an integer between %lld and %lld (0: not "
+                                "set), got '%s'",
+                                k->name, (long long)k->min, (long long)k->max, q);
+                        return;
+                }
+                *host_int_field(p->host, id) = i;
+                return;
+        case V_HOST_USER:
+                if (strchr(v, ':')) {
+                        r = policy_parse_user(v, &uid, &gid);
+                        if (r == -EPERM) {
+                                problem(c, c->line,
+                                        "%s must not be root: uid and gid 0 are refused, got '%s'",
+                                        k->name, q);
+                                return;
+                        }
+                        if (r < 0) {
+                                problem(c, c->line,
+                                        "%s must be a user name or 'uid:gid' with numeric ids "
+                                        "between 1 and 4294967294, got '%s'",
+                                        k->name, q);
+                                return;
+                        }
+                } else if (!util_name_valid(v, 32)) {
+                        problem(c, c->line,
+                                "%s must be a user name of 1 to 32 characters from "
+                                "[A-Za-z0-9._-] or 'uid:gid', got '%s'",
+                                k->name, q);
+                        return;
+                } else if (strcmp(v, "root") == 0) {
+                        /* Other names of uid 0 are refused when the backend looks them up. */
+                        problem(c, c->line, "%s must not be root, got '%s'", k->name, q);
+                        return;
+                }
+                store_string(c, id, v);
+                return;
+        case V_SEARCH_PATH:
+                if (!search_path_ok(v)) {
+                        problem(c, c->line,
+                                "%s must be absolute directories separated by ':', with no "
+                                "empty entry, got '%s'",
+                                k->name, q);
+                        return;
+                }
+                store_string(c, id, v);
+                return;
+        }
+}
+
+/* The per-agent keys, for messages. */
+static const char *agent_keys_text(char *dst, size_t size)
+{
+        size_t o = 0;
+
+        dst[0] = '\0';
+        for (int id = K_AGENT_FIRST; id < K_AGENT_FIRST + K_AGENT_KEYS && o < size; id++)
+                o += (size_t)snprintf(dst + o, size - o, "%s%s", id > K_AGENT_FIRST ? ", " : "",
+                                      keys[id].name);
+        return dst;
 }
 
 static int handler(void *user, const char *section, const char *name, const char *value)
 {
         struct parse_ctx *c = user;
-        char q[4 * QUOTE_MAX + 8], label[QUOTE_MAX + 32];
+        char q[4 * QUOTE_MAX + 8], label[QUOTE_MAX + 32], allowed[256];
         int *seen = NULL;
 
         c->handled = true;
@@ -699,19 +1238,39 @@ static int handler(void *user, const char *section, const char *name, const char
         if (c->section == SEC_BAD)
                 return 1; /* the header was reported */
         for (int id = 0; id < K__MAX; id++) {
+                bool list = keys[id].type == V_DOMAINS || keys[id].type == V_NAMES;
+
                 if (keys[id].section != c->section || strcmp(keys[id].name, name) != 0)
                         continue;
                 if (c->section == SEC_RUNTIME)
-                        seen = &c->rts[c->runtime].seen[id - K_IMAGE];
+                        seen = &c->rts[c->runtime].seen[id - K_RUNTIME_FIRST];
+                else if (c->section == SEC_AGENT)
+                        seen = &c->ags[c->agent].seen[id - K_AGENT_FIRST];
                 else
                         seen = &c->seen[id];
-                if (*seen) {
+                if (*seen && !list) {
                         problem(c, c->line, "duplicate key '%s' in %s (first set at line %d)", name,
                                 section_label(c, label, sizeof(label)), *seen);
                         return 1;
                 }
-                *seen = c->line;
+                if (!*seen)
+                        *seen = c->line;
                 set_value(c, (enum key_id)id, value);
+                return 1;
+        }
+        if (c->section == SEC_AGENT) {
+                /* A setting of another section: say so rather than "unknown". */
+                for (int id = 0; id < K__MAX; id++) {
+                        if (keys[id].section == SEC_AGENT || strcmp(keys[id].name, name) != 0)
+                                continue;
+                        problem(c, c->line,
+                                "key '%s' cannot be overridden per agent (per-agent keys: %s)", q,
+                                agent_keys_text(allowed, sizeof(allowed)));
+                        return 1;
+                }
+                problem(c, c->line, "unknown key '%s' in %s (per-agent keys: %s)", q,
+                        section_label(c, label, sizeof(label)),
+                        agent_keys_text(allowed, sizeof(allowed)));
                 return 1;
         }
         problem(c, c->line, "unknown key '%s' in %s", q, section_label(c, label, sizeof(label)));
@@ -732,12 +1291,57 @@ static char **strv_copy(char *const *v)
         return copy;
 }
 
+/* The runtime catalog's names, for messages. */
+static const char *catalog_text(const struct policy *p, char *dst, size_t size)
+{
+        size_t o = 0;
+
+        dst[0] = '\0';
+        for (size_t i = 0; i < p->n_runtimes && o < size; i++)
+                o += (size_t)snprintf(dst + o, size - o, "%s%s", i ? ", " : "",
+                                      p->runtimes[i].name);
+        return dst;
+}
+
+/* An agent's references to the catalog, which may be defined anywhere in the file. */
+static void finish_agents(struct parse_ctx *c)
+{
+        struct policy *p = c->p;
+        char names[160];
+
+        for (size_t i = 0; i < c->n_refs; i++) {
+                const struct runtime_ref *ref = &c->refs[i];
+                const char *rt = p->agents[ref->agent].runtimes[ref->index];
+
+                if (!policy_runtime(p, rt))
+                        problem(c, ref->line, "unknown runtime '%s' (catalog: %s)", rt,
+                                catalog_text(p, names, sizeof(names)));
+        }
+        for (size_t i = 0; i < p->n_agents; i++) {
+                const struct policy_agent *a = &p->agents[i];
+                const int *seen = c->ags[i].seen;
+                int dr_line = seen[K_A_DEFAULT_RUNTIME - K_AGENT_FIRST];
+                const char *dr = a->default_runtime ? a->default_runtime : p->default_runtime;
+
+                if (a->default_runtime && !policy_runtime(p, a->default_runtime)) {
+                        problem(c, dr_line, "default_runtime '%s' is not in the runtime catalog (%s)",
+                                a->default_runtime, catalog_text(p, names, sizeof(names)));
+                        continue;
+                }
+                /* Requests that name no runtime would otherwise be refused for this agent. */
+                if (a->runtimes && a->runtimes[0] && !policy_strv_contains(a->runtimes, dr))
+                        problem(c, dr_line ? dr_line : seen[K_A_RUNTIMES - K_AGENT_FIRST],
+                                "default_runtime '%s'%s is not among the runtimes of [agent "
+                                "\"%s\"]",
+                                dr, a->default_runtime ? "" : " (from [sandbox])", a->name);
+        }
+}
+
 /* Checks that need the whole file: defaults that depend on other keys, references. */
 static void finish(struct parse_ctx *c)
 {
         struct policy *p = c->p;
         char names[256];
-        size_t o = 0;
 
         for (size_t i = 0; i < p->n_runtimes; i++) {
                 struct runtime *rt = &p->runtimes[i];
@@ -756,14 +1360,11 @@ static void finish(struct parse_ctx *c)
                         return;
                 }
         }
-        if (!policy_runtime(p, p->default_runtime)) {
-                for (size_t i = 0; i < p->n_runtimes && o < sizeof(names); i++)
-                        o += (size_t)snprintf(names + o, sizeof(names) - o, "%s%s", i ? ", " : "",
-                                              p->runtimes[i].name);
+        if (!policy_runtime(p, p->default_runtime))
                 problem(c, c->seen[K_DEFAULT_RUNTIME],
                         "default_runtime '%s' is not in the runtime catalog (%s)",
-                        p->default_runtime, names);
-        }
+                        p->default_runtime, catalog_text(p, names, sizeof(names)));
+        finish_agents(c);
         if ((!c->seen[K_ENGINE_SOCKET] || p->engine_socket[0] == '\0') &&
             set_string(c, &p->engine_socket,
                        p->engine_kind == ENGINE_PODMAN ? "/run/podman/podman.sock"
@@ -782,12 +1383,21 @@ static void finish(struct parse_ctx *c)
         }
 }
 
+static void parse_ctx_freep(struct parse_ctx **c)
+{
+        if (!*c)
+                return;
+        free((*c)->ags);
+        free((*c)->refs);
+        free(*c);
+}
+
 int policy_parse(const char *text, const char *source, struct policy **ret,
                  struct policy_problems *problems, struct al_error *err)
 {
         struct policy_problems local = {0};
         _cleanup_(policy_unrefp) struct policy *p = NULL;
-        _cleanup_free_ struct parse_ctx *c = NULL;
+        _cleanup_(parse_ctx_freep) struct parse_ctx *c = NULL;
         size_t len;
         int r;
 

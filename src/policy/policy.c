@@ -9,6 +9,7 @@
 #include <strings.h>
 
 #include "airlock/cleanup.h"
+#include "airlock/sha256.h"
 #include "airlock/util.h"
 #include "policy/policy_private.h"
 
@@ -620,5 +621,7 @@ json_t *policy_to_json(const struct policy *p)
 
 void policy_text_sha256(const struct policy *p, char out[65])
 {
-        out[0] = '\0';
+        const char *text = p && p->text ? p->text : "";
+
+        sha256_hex(text, strlen(text), out);
 }

@@ -37,11 +37,11 @@ SECCOMP=${AIRLOCK_BENCH_SECCOMP:-$ROOT/policies/seccomp.json}
 if [ -z "${AIRLOCKD:-}" ] || [ -z "${BENCH_EXEC:-}" ]; then
 	if [ ! -f "$BUILD/CMakeCache.txt" ]; then
 		al_log "bench: configuring $BUILD"
-		cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DAIRLOCK_WERROR=ON >/dev/null
+		cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DAIRLOCK_WERROR=ON >&2
 	fi
 	# Up to date is a no-op; progress lines are noise.
 	if ! cmake --build "$BUILD" -j2 --target airlockd bench_exec 2>&1 |
-		{ grep -Ev '^\[ *[0-9]+%\] (Building|Linking|Built)' || true; }; then
+		{ grep -Ev '^\[ *[0-9]+%\] (Building|Linking|Built)' >&2 || true; }; then
 		al_die "build failed"
 	fi
 fi

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "airlock/cleanup.h"
+#include "airlock/host_backend.h"
 #include "airlock/policy.h"
 #include "airlock/util.h"
 
@@ -65,6 +66,38 @@ static void assert_strv(char **v, const char *words)
         util_strv_free(w);
 }
 
+/* The [host] options equal host_options_default()'s, strings compared by value. */
+static void assert_host_defaults(const struct host_options *h)
+{
+        struct host_options d;
+
+        host_options_default(&d);
+        ck_assert_ptr_nonnull(h);
+        ck_assert_str_eq(h->user, d.user);
+        ck_assert_str_eq(h->seccomp_deny, d.seccomp_deny);
+        ck_assert_int_eq(h->no_new_privs, d.no_new_privs);
+        ck_assert_int_eq(h->drop_capabilities, d.drop_capabilities);
+        ck_assert_int_eq(h->network_namespace, d.network_namespace);
+        ck_assert_int_eq(h->mount_namespace, d.mount_namespace);
+        ck_assert_int_eq(h->pid_namespace, d.pid_namespace);
+        ck_assert_int_eq(h->ipc_namespace, d.ipc_namespace);
+        ck_assert_int_eq(h->cgroup, d.cgroup);
+        ck_assert_int_eq(h->read_only_root, d.read_only_root);
+        ck_assert_int_eq(h->private_tmp, d.private_tmp);
+        ck_assert_int_eq(h->mount_proc, d.mount_proc);
+        ck_assert_str_eq(h->cgroup_parent, d.cgroup_parent);
+        ck_assert_int_eq(h->prestart, d.prestart);
+        ck_assert_int_eq(h->rlimit_cpu_s, d.rlimit_cpu_s);
+        ck_assert_int_eq(h->rlimit_as_mb, d.rlimit_as_mb);
+        ck_assert_int_eq(h->rlimit_fsize_mb, d.rlimit_fsize_mb);
+        ck_assert_int_eq(h->rlimit_nofile, d.rlimit_nofile);
+        ck_assert_int_eq(h->rlimit_nproc, d.rlimit_nproc);
+        ck_assert_str_eq(h->default_path, d.default_path);
+        /* The daemon's paths, not settings. */
+        ck_assert_ptr_null(h->workspace_root);
+        ck_assert_ptr_null(h->hide_paths[0]);
+}
+
 static void assert_defaults(const struct policy *p)
 {
         ck_assert_str_eq(p->socket_path, "/run/airlock/airlock.sock");
@@ -107,6 +140,15 @@ static void assert_defaults(const struct policy *p)
         assert_strv(policy_runtime(p, "sh")->run, "sh -c");
         ck_assert_ptr_null(policy_runtime(p, "ruby"));
         ck_assert_ptr_null(policy_runtime(p, NULL));
+        ck_assert_str_eq(p->selective_rules, "");
+        ck_assert_int_eq(p->network.tier, NETWORK_RESTRICTED);
+        ck_assert_ptr_nonnull(p->network.allowed);
+        ck_assert_ptr_null(p->network.allowed[0]);
+        ck_assert_ptr_nonnull(p->network.blocked);
+        ck_assert_ptr_null(p->network.blocked[0]);
+        ck_assert_uint_eq(p->n_agents, 0);
+        ck_assert_ptr_null(policy_agent(p, "analyst"));
+        assert_host_defaults(p->host);
 }
 
 START_TEST(test_defaults)
@@ -335,7 +377,7 @@ static const struct bad_case bad_cases[] = {
     /* structure */
     {"memory_mb = 5\n", 1, "key 'memory_mb' comes before any [section]"},
     {"[limits]\nmemory = 512\n", 2, "unknown key 'memory' in [limits]"},
-    {"[network]\ntier = none\n", 1, "unknown section [network]"},
+    {"[netwrk]\ntier = none\n", 1, "unknown section [netwrk]"},
     {"[Daemon]\n", 1, "unknown section [Daemon]"},
     {"[]\n", 1, "unknown section []"},
     {"[limits\nmemory_mb = 5\n", 1, "missing its closing ']'"},
@@ -353,6 +395,117 @@ static const struct bad_case bad_cases[] = {
      "duplicate section [runtime \"ruby\"] (first at line 1)"},
     {"[runtime \"ruby\"]\nimage = a\nimage = b\n", 3, "duplicate key 'image'"},
     {"[daemon]\nsocket = /x\x01y\n", 2, "got '/x\\x01y'"},
+    {"[sandbox]\nselective_rules = rules\n", 2,
+     "selective_rules must be an absolute path or empty"},
+    /* [network] */
+    {"[network]\ntier = none\n", 2,
+     "tier must be one of restricted, standard, elevated, got 'none'"},
+    {"[network]\ntier = Standard\n", 2, "tier must be one of"},
+    {"[network]\ntier = standard\ntier = elevated\n", 3, "duplicate key 'tier' in [network]"},
+    {"[network]\nallowed_domains = PyPI.org\n", 2,
+     "allowed_domains: 'PyPI.org' is not a domain pattern"},
+    {"[network]\nallowed_domains = pypi.org, https://x.org\n", 2,
+     "allowed_domains: 'https://x.org' is not"},
+    {"[network]\nallowed_domains = *\n", 2, "'*' is not a domain pattern"},
+    {"[network]\nallowed_domains = *.\n", 2, "'*.' is not a domain pattern"},
+    {"[network]\nallowed_domains = a.*.org\n", 2, "'a.*.org' is not"},
+    {"[network]\nallowed_domains = **.org\n", 2, "'**.org' is not"},
+    {"[network]\nallowed_domains = .org\n", 2, "'.org' is not"},
+    {"[network]\nallowed_domains = org.\n", 2, "'org.' is not"},
+    {"[network]\nallowed_domains = a..org\n", 2, "'a..org' is not"},
+    {"[network]\nallowed_domains = -a.org\n", 2, "'-a.org' is not"},
+    {"[network]\nallowed_domains = a-.org\n", 2, "'a-.org' is not"},
+    {"[network]\nallowed_domains = a_b.org\n", 2, "'a_b.org' is not"},
+    {"[network]\nallowed_domains = a.org;x\n", 2, "'a.org;x' is not"},
+    {"[network]\nblocked_domains = 10.0.0.1/8\n", 2,
+     "blocked_domains: '10.0.0.1/8' is not a domain pattern"},
+    {"[network]\nallowed_domains = a.org b.org a.org\n", 2,
+     "allowed_domains: 'a.org' is listed twice"},
+    {"[network]\nallowed_domains = a.org\nallowed_domains = a.org\n", 3, "listed twice"},
+    {"[network]\nallowed_domains = a.org\nblocked_domains = a.org\n", 3,
+     "blocked_domains: 'a.org' is also in allowed_domains"},
+    {"[network]\nmode = all\n", 2, "unknown key 'mode' in [network]"},
+    /* [agent "NAME"] */
+    {"[agent \"a\"]\nmode = never\n", 2, "mode must be one of off, selective, all"},
+    {"[agent \"a\"]\nscope = world\n", 2, "scope must be one of"},
+    {"[agent \"a\"]\nworkspace = rwx\n", 2, "workspace must be one of"},
+    {"[agent \"a\"]\ncpu_cores = 100\n", 2, "cpu_cores must be a number between 0.01 and 64"},
+    {"[agent \"a\"]\nmemory_mb = 1\n", 2, "memory_mb must be an integer between 16"},
+    {"[agent \"a\"]\ndisk_mb = 0\n", 2, "disk_mb must be an integer"},
+    {"[agent \"a\"]\nmax_processes = 1\n", 2, "max_processes must be an integer"},
+    {"[agent \"a\"]\ntimeout_s = 0\n", 2, "timeout_s must be an integer between 1 and 86400"},
+    {"[agent \"a\"]\noutput_kb = 0\n", 2, "output_kb must be an integer"},
+    {"[agent \"a\"]\nnetwork = open\n", 2,
+     "network must be one of restricted, standard, elevated"},
+    {"[agent \"a\"]\ndefault_runtime = ../x\n", 2, "default_runtime must be a name"},
+    {"[agent \"a\"]\ndefault_runtime = ruby\n", 2,
+     "default_runtime 'ruby' is not in the runtime catalog"},
+    {"[agent \"a\"]\nruntimes = python, ruby\n", 2, "unknown runtime 'ruby'"},
+    {"[agent \"a\"]\nruntimes = python\nruntimes = perl\n", 3, "unknown runtime 'perl'"},
+    {"[agent \"a\"]\nruntimes = bash python bash\n", 2, "runtimes: 'bash' is listed twice"},
+    {"[agent \"a\"]\nruntimes = bash, ../x\n", 2, "runtimes: '../x' is not a runtime name"},
+    {"[agent \"a\"]\nruntimes =\n", 2, "runtimes must name at least one runtime"},
+    {"[agent \"a\"]\nruntimes = , ,\n", 2, "runtimes must name at least one runtime"},
+    /* requests naming no runtime would be refused */
+    {"[agent \"a\"]\nruntimes = python\n", 2,
+     "default_runtime 'bash' (from [sandbox]) is not among the runtimes of [agent \"a\"]"},
+    {"[agent \"a\"]\nruntimes = python\ndefault_runtime = node\n", 3,
+     "default_runtime 'node' is not among the runtimes"},
+    {"[agent \"a\"]\nworkspace_root = /x\n", 2,
+     "key 'workspace_root' cannot be overridden per agent"},
+    {"[agent \"a\"]\nexec_user = 5:5\n", 2, "key 'exec_user' cannot be overridden per agent"},
+    {"[agent \"a\"]\nallowed_domains = a.org\n", 2,
+     "key 'allowed_domains' cannot be overridden per agent (per-agent keys: mode, scope"},
+    {"[agent \"a\"]\nimage = x\n", 2, "key 'image' cannot be overridden per agent"},
+    {"[agent \"a\"]\ntier = standard\n", 2, "key 'tier' cannot be overridden per agent"},
+    {"[agent \"a\"]\nuser = nobody\n", 2, "key 'user' cannot be overridden per agent"},
+    {"[agent \"a\"]\nbogus = 1\n", 2, "unknown key 'bogus' in [agent \"a\"]"},
+    {"[agent \"a\"]\nmode = all\nmode = off\n", 3,
+     "duplicate key 'mode' in [agent \"a\"] (first set at line 2)"},
+    {"[agent \"a\"]\n[agent \"a\"]\n", 2, "duplicate section [agent \"a\"] (first at line 1)"},
+    /* the duplicate's keys are checked against the first one's */
+    {"[agent \"a\"]\nmode = all\n[agent \"a\"]\nmode = off\n", 4, "duplicate key 'mode'"},
+    {"[agent \"../x\"]\nmode = all\n", 1, "agent name '../x' must be 1 to 64 characters"},
+    {"[agent \"\"]\n", 1, "agent name '' must be"},
+    {"[agent a]\n", 1, "an agent section is written [agent \"NAME\"], got [agent a]"},
+    {"[agent]\n", 1, "an agent section is written"},
+    /* [host] */
+    {"[host]\nuser = root\n", 2, "user must not be root"},
+    {"[host]\nuser = 0:0\n", 2, "user must not be root: uid and gid 0 are refused"},
+    {"[host]\nuser = 1000:0\n", 2, "user must not be root"},
+    {"[host]\nuser = 1000:x\n", 2, "user must be a user name or 'uid:gid'"},
+    {"[host]\nuser = no body\n", 2, "user must be a user name of 1 to 32 characters"},
+    {"[host]\nuser =\n", 2, "user must be a user name"},
+    {"[host]\nseccomp_deny = host.deny\n", 2, "seccomp_deny must be an absolute path or empty"},
+    {"[host]\nno_new_privs = maybe\n", 2,
+     "no_new_privs must be yes, no, true, false, on, off, 1 or 0, got 'maybe'"},
+    {"[host]\ndrop_capabilities = 2\n", 2, "drop_capabilities must be yes, no"},
+    {"[host]\nread_only_root =\n", 2, "read_only_root must be yes"},
+    {"[host]\nprivate_tmp = y\n", 2, "private_tmp must be yes"},
+    {"[host]\nmount_proc = nope\n", 2, "mount_proc must be yes"},
+    {"[host]\nnetwork_namespace = sometimes\n", 2,
+     "network_namespace must be auto, required (or true, yes, on) or off"},
+    {"[host]\nmount_namespace = 1\n", 2, "mount_namespace must be auto"},
+    {"[host]\npid_namespace = AUTO\n", 2, "pid_namespace must be auto"},
+    {"[host]\nipc_namespace =\n", 2, "ipc_namespace must be auto"},
+    {"[host]\ncgroup = v2\n", 2, "cgroup must be auto"},
+    {"[host]\ncgroup_parent = a/b\n", 2, "cgroup_parent must be a name of 1 to 63"},
+    {"[host]\ncgroup_parent = ..\n", 2, "cgroup_parent must be a name"},
+    {"[host]\nprestart = 65\n", 2, "prestart must be an integer between 0 and 64"},
+    {"[host]\nprestart = auto\n", 2, "prestart must be an integer"},
+    {"[host]\nrlimit_cpu_s = -1\n", 2,
+     "rlimit_cpu_s must be auto or an integer between 0 and 604800"},
+    {"[host]\nrlimit_as_mb = lots\n", 2, "rlimit_as_mb must be auto or an integer"},
+    {"[host]\nrlimit_fsize_mb = 16777217\n", 2, "rlimit_fsize_mb must be auto or an integer"},
+    {"[host]\nrlimit_nofile = Auto\n", 2, "rlimit_nofile must be auto or an integer"},
+    {"[host]\nrlimit_nproc = 1.5\n", 2, "rlimit_nproc must be auto or an integer"},
+    {"[host]\npath = bin:/usr/bin\n", 2, "path must be absolute directories separated by ':'"},
+    {"[host]\npath = /bin::/usr/bin\n", 2, "path must be absolute directories"},
+    {"[host]\npath = /bin:\n", 2, "path must be absolute directories"},
+    {"[host]\npath = :/bin\n", 2, "path must be absolute directories"},
+    {"[host]\npath =\n", 2, "path must be absolute directories"},
+    {"[host]\nworkspace_root = /x\n", 2, "unknown key 'workspace_root' in [host]"},
+    {"[host]\n[host]\n", 2, "duplicate section [host] (first at line 1)"},
 };
 
 START_TEST(test_bad_values)

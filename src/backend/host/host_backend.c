@@ -28,14 +28,13 @@
 #include "backend/host/host_internal.h"
 #include "backend/host/host_validate.h"
 
-#define HOST_DEFAULT_PATH     "/usr/local/bin:/usr/bin:/bin"
-#define HOST_DEFAULT_TIMEOUT  30000
-#define HOST_SETUP_TIMEOUT_MS 10000 /* the child reaching execve */
-#define HOST_DRAIN_MS         1000  /* output still read after the command ended */
-#define HOST_KILL_WAIT_MS     10000 /* a killed tree must be gone by then */
-#define HOST_CG_WAIT_MS       5000
-#define HOST_CHUNK            32768
-#define HOST_SANDBOXES_MAX    4096
+#define HOST_DEFAULT_PATH    "/usr/local/bin:/usr/bin:/bin"
+#define HOST_DEFAULT_TIMEOUT 30000
+#define HOST_DRAIN_MS        1000  /* output still read after the command ended */
+#define HOST_KILL_WAIT_MS    10000 /* a killed tree must be gone by then */
+#define HOST_CG_WAIT_MS      5000
+#define HOST_CHUNK           32768
+#define HOST_SANDBOXES_MAX   4096
 
 /* Options of the tmpfs that hide directories (compared by address in the plan). */
 static const char hide_tmpfs[] = "size=64k,nr_inodes=1024,mode=755";
@@ -770,6 +769,10 @@ struct pump {
         bool exited, killed;
         int wstatus; /* the command's wait status when known */
         bool have_status;
+        /* The child's report: EOF when it reached execve, else where it failed. */
+        struct host_report report;
+        size_t report_len;
+        bool failed;
 };
 
 static void kill_tree(struct pump *p)
@@ -861,6 +864,8 @@ static void reap(struct pump *p)
         p->have_status = true;
 }
 
+static void read_report(struct pump *p);
+
 static int pump(struct pump *p, const struct exec_spec *x, int64_t start, int64_t timeout_ms,
                 struct al_error *err)
 {
@@ -876,10 +881,12 @@ static int pump(struct pump *p, const struct exec_spec *x, int64_t start, int64_
                 (void)fcntl(r->in[1], F_SETFL, O_NONBLOCK);
         (void)fcntl(r->out[0], F_SETFL, O_NONBLOCK);
         (void)fcntl(r->errp[0], F_SETFL, O_NONBLOCK);
+        (void)fcntl(r->report[0], F_SETFL, O_NONBLOCK);
 
-        while (r->out[0] >= 0 || r->errp[0] >= 0 || !r->reaped) {
-                struct pollfd pf[5];
+        while (r->out[0] >= 0 || r->errp[0] >= 0 || r->report[0] >= 0 || !r->reaped) {
+                struct pollfd pf[6];
                 int idx_out = -1, idx_err = -1, idx_in = -1, idx_pid = -1, idx_watch = -1;
+                int idx_rep = -1;
                 int n = 0, timeout, pr;
                 int64_t now = util_now_ms(), until;
 
@@ -917,6 +924,10 @@ static int pump(struct pump *p, const struct exec_spec *x, int64_t start, int64_
                         idx_pid = n;
                         pf[n++] = (struct pollfd){.fd = r->pidfd, .events = POLLIN};
                 }
+                if (r->report[0] >= 0) {
+                        idx_rep = n;
+                        pf[n++] = (struct pollfd){.fd = r->report[0], .events = POLLIN};
+                }
                 if (watch_fd >= 0 && !p->res->aborted) {
                         idx_watch = n;
                         /* Not POLLIN: a pipelined request must not wake us in a loop. */
@@ -928,6 +939,8 @@ static int pump(struct pump *p, const struct exec_spec *x, int64_t start, int64_
                                 continue;
                         return al_err_errno(err, -errno, "poll");
                 }
+                if (idx_rep >= 0 && pf[idx_rep].revents)
+                        read_report(p);
                 if (idx_out >= 0 && pf[idx_out].revents && drain_fd(p, &r->out[0], EXEC_STDOUT) < 0)
                         goto abort;
                 if (idx_err >= 0 && pf[idx_err].revents &&
@@ -1015,43 +1028,33 @@ static int launch_error(const struct host_report *rep, const struct run *r,
         }
 }
 
-/* Wait for the child to reach execve: EOF on the report pipe, or a report of what failed. */
-static int await_exec(struct run *r, const struct exec_spec *x, struct al_error *err)
+/* Read the launch report: EOF when the child reached execve (the pipe is close-on-exec), or a
+ * struct host_report saying where it failed. */
+static void read_report(struct pump *p)
 {
-        struct host_report rep;
-        size_t got = 0;
-        int64_t deadline = util_now_ms() + HOST_SETUP_TIMEOUT_MS;
+        struct run *r = p->r;
 
-        while (got < sizeof(rep)) {
-                struct pollfd pf = {.fd = r->report[0], .events = POLLIN};
-                int64_t left = deadline - util_now_ms();
-                ssize_t n;
-                int pr;
+        for (;;) {
+                ssize_t n = read(r->report[0], (char *)&p->report + p->report_len,
+                                 sizeof(p->report) - p->report_len);
 
-                if (left <= 0)
-                        return al_err(err, -ETIMEDOUT, "host launch did not reach exec in %d ms",
-                                      HOST_SETUP_TIMEOUT_MS);
-                pr = poll(&pf, 1, (int)left);
-                if (pr < 0 && errno == EINTR)
-                        continue;
-                if (pr < 0)
-                        return al_err_errno(err, -errno, "poll");
-                if (pr == 0)
-                        continue;
-                n = read(r->report[0], (char *)&rep + got, sizeof(rep) - got);
                 if (n < 0 && errno == EINTR)
                         continue;
-                if (n < 0)
-                        return al_err_errno(err, -errno, "read launch report");
-                if (n == 0)
-                        break;
-                got += (size_t)n;
+                if (n < 0 && errno == EAGAIN)
+                        return;
+                if (n > 0) {
+                        p->report_len += (size_t)n;
+                        if (p->report_len < sizeof(p->report))
+                                continue;
+                }
+                if (p->report_len > 0) {
+                        p->failed = true;
+                        if (!p->killed)
+                                kill_tree(p);
+                }
+                close_fd(&r->report[0]);
+                return;
         }
-        if (got == 0)
-                return 0;
-        if (got < sizeof(rep))
-                return al_err(err, -EIO, "host launch failed (short report)");
-        return launch_error(&rep, r, x, err);
 }
 
 static void iso_cgroup(struct run *r, const struct host_cg *cg)
@@ -1181,10 +1184,6 @@ static int host_run(struct host_state *hs, const struct sandbox_spec *spec,
         if (r.has_cg)
                 host_cg_close_fds(&r.cg);
 
-        rr = await_exec(&r, x, err);
-        if (rr < 0)
-                return rr; /* run_done kills and reaps */
-
         memset(&p, 0, sizeof(p));
         p.r = &r;
         p.sink = sink;
@@ -1205,6 +1204,11 @@ static int host_run(struct host_state *hs, const struct sandbox_spec *spec,
         pthread_sigmask(SIG_SETMASK, &old_mask, NULL);
         if (rr < 0)
                 return rr;
+        if (p.failed) {
+                if (p.report_len < sizeof(p.report))
+                        return al_err(err, -EIO, "host launch failed (short report)");
+                return launch_error(&p.report, &r, x, err);
+        }
         if (!res->duration_ms)
                 res->duration_ms = util_now_ms() - start;
 

@@ -1,0 +1,1026 @@
+/* SELECTIVE mode's risk classifier: the rules file parser and the decision.
+ *
+ * The decision is deliberately lopsided. Sandbox rules only need to recognise something to
+ * sandbox it; host rules must vouch for every simple command in the exec, and a simple command
+ * the tokenizer cannot see through (substitutions, redirections, grouping, a quoted or escaped
+ * command word, a program outside the system directories) is never vouched for, whatever the
+ * rules say. Anything unreadable, oversized or surprising is sandboxed. */
+#include "airlock/classify.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <regex.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "airlock/cleanup.h"
+#include "airlock/util.h"
+
+#define EXCERPT_MAX 40 /* bytes of a command quoted in a reason */
+
+enum cl_kind { CL_WORD, CL_REGEX, CL_METACHAR };
+
+struct cl_rule {
+        int line;
+        bool host;
+        enum cl_kind kind;
+        char name[CLASSIFY_NAME_MAX + 1];
+        char *tokens; /* word, metachar: NUL-separated tokens ended by an empty one */
+        regex_t re;
+        bool has_re;
+};
+
+struct classify_rules {
+        struct cl_rule *rules;
+        size_t n;
+        char *source_name; /* last path component of the source, for reasons */
+};
+
+/* ---- the rules file ---- */
+
+struct parse_ctx {
+        struct policy_problems *problems;
+        bool too_many;
+        bool oom;
+};
+
+__attribute__((format(printf, 3, 4))) static void problem(struct parse_ctx *c, int line,
+                                                          const char *fmt, ...)
+{
+        struct policy_problems *ps = c->problems;
+        struct policy_problem *nv;
+        va_list ap;
+
+        if (c->too_many)
+                return;
+        nv = realloc(ps->items, (ps->n + 1) * sizeof(*nv));
+        if (!nv) {
+                c->oom = true;
+                return;
+        }
+        ps->items = nv;
+        nv = &ps->items[ps->n++];
+        nv->line = line;
+        if (ps->n == POLICY_PROBLEMS_MAX) {
+                /* A file of garbage must not cost unbounded memory. */
+                snprintf(nv->msg, sizeof(nv->msg), "too many problems; stopped reporting here");
+                c->too_many = true;
+                return;
+        }
+        va_start(ap, fmt);
+        vsnprintf(nv->msg, sizeof(nv->msg), fmt, ap);
+        va_end(ap);
+}
+
+static void rule_clear(struct cl_rule *rule)
+{
+        free(rule->tokens);
+        rule->tokens = NULL;
+        if (rule->has_re)
+                regfree(&rule->re);
+        rule->has_re = false;
+}
+
+void classify_rules_free(struct classify_rules *r)
+{
+        if (!r)
+                return;
+        for (size_t i = 0; i < r->n; i++)
+                rule_clear(&r->rules[i]);
+        free(r->rules);
+        free(r->source_name);
+        free(r);
+}
+
+size_t classify_rules_count(const struct classify_rules *r, size_t *ret_host)
+{
+        size_t host = 0;
+
+        for (size_t i = 0; r && i < r->n; i++)
+                host += r->rules[i].host;
+        if (ret_host)
+                *ret_host = host;
+        return r ? r->n : 0;
+}
+
+static bool is_blank(char c)
+{
+        return c == ' ' || c == '\t';
+}
+
+/* Program names as a rule may list them: no path, nothing the shell would interpret. */
+static bool word_token_valid(const char *s)
+{
+        for (; *s; s++)
+                if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+                      (*s >= '0' && *s <= '9') || strchr("._+-", *s)))
+                        return false;
+        return true;
+}
+
+/* Split pattern into NUL-separated tokens (ended by an empty one), applying backslash escapes
+ * for metachar rules: \n newline, \t tab, \s space, \X the character X. */
+static char *split_tokens(struct parse_ctx *c, int line, const char *pattern, enum cl_kind kind)
+{
+        _cleanup_free_ char *out = malloc(strlen(pattern) + 2);
+        char *o = out;
+        bool ok = true;
+
+        if (!out) {
+                c->oom = true;
+                return NULL;
+        }
+        for (const char *s = pattern; *s;) {
+                char *start = o;
+
+                while (is_blank(*s))
+                        s++;
+                if (!*s)
+                        break;
+                for (; *s && !is_blank(*s); s++) {
+                        if (kind == CL_METACHAR && *s == '\\') {
+                                s++;
+                                if (!*s) {
+                                        problem(c, line, "pattern ends with a lone backslash");
+                                        return NULL;
+                                }
+                                *o++ = *s == 'n' ? '\n' : *s == 't' ? '\t' : *s == 's' ? ' ' : *s;
+                        } else {
+                                *o++ = *s;
+                        }
+                }
+                *o++ = '\0';
+                if (kind == CL_WORD && !word_token_valid(start)) {
+                        problem(c, line,
+                                "word '%.64s' is not a plain program name (letters, digits and "
+                                "._+- only, no path)",
+                                start);
+                        ok = false;
+                }
+        }
+        *o = '\0';
+        if (!ok)
+                return NULL;
+        return TAKE_PTR(out);
+}
+
+/* One non-comment line, already trimmed: a rule added to r, or problems. */
+static void parse_line(struct parse_ctx *c, struct classify_rules *r, char *s, int line)
+{
+        char *field[3];
+        char *pattern;
+        struct cl_rule rule = {.line = line};
+
+        for (int i = 0; i < 3; i++) {
+                static const char *const what[] = {"an action", "a name", "a kind"};
+
+                field[i] = s;
+                while (*s && !is_blank(*s))
+                        s++;
+                if (!*s && i < 2) {
+                        problem(c, line,
+                                "expected '<action> <name> <kind> <pattern>', %s is missing",
+                                what[i + 1]);
+                        return;
+                }
+                if (*s)
+                        *s++ = '\0';
+                while (is_blank(*s))
+                        s++;
+        }
+        pattern = s;
+
+        if (strcmp(field[0], "sandbox") == 0)
+                rule.host = false;
+        else if (strcmp(field[0], "host") == 0)
+                rule.host = true;
+        else
+                problem(c, line, "unknown action '%.64s' (expected sandbox or host)", field[0]);
+        if (!util_name_valid(field[1], CLASSIFY_NAME_MAX))
+                problem(c, line, "rule name '%.64s' must be 1-%d characters of [A-Za-z0-9._-]",
+                        field[1], CLASSIFY_NAME_MAX);
+        else
+                snprintf(rule.name, sizeof(rule.name), "%s", field[1]);
+        if (strcmp(field[2], "word") == 0) {
+                rule.kind = CL_WORD;
+        } else if (strcmp(field[2], "regex") == 0) {
+                rule.kind = CL_REGEX;
+        } else if (strcmp(field[2], "metachar") == 0) {
+                rule.kind = CL_METACHAR;
+        } else {
+                problem(c, line, "unknown kind '%.64s' (expected word, regex or metachar)",
+                        field[2]);
+                return;
+        }
+        if (!*pattern) {
+                problem(c, line, "the %s rule has no pattern", field[2]);
+                return;
+        }
+        if (rule.kind == CL_METACHAR && rule.host) {
+                /* Finding a character proves nothing harmless. */
+                problem(c, line, "metachar rules can only sandbox");
+                return;
+        }
+        if (rule.kind == CL_REGEX) {
+                int rr = regcomp(&rule.re, pattern, REG_EXTENDED);
+
+                if (rr != 0) {
+                        char msg[128];
+
+                        regerror(rr, &rule.re, msg, sizeof(msg));
+                        problem(c, line, "bad regex '%.64s': %s", pattern, msg);
+                        return;
+                }
+                rule.has_re = true;
+        } else {
+                rule.tokens = split_tokens(c, line, pattern, rule.kind);
+                if (!rule.tokens)
+                        return;
+        }
+        if (c->problems->n > 0) {
+                /* The whole file is refused anyway; keep only what reports problems. */
+                rule_clear(&rule);
+                return;
+        }
+        if (r->n == CLASSIFY_RULES_MAX) {
+                problem(c, line, "more than %d rules", CLASSIFY_RULES_MAX);
+                c->too_many = true;
+                rule_clear(&rule);
+                return;
+        }
+        r->rules[r->n++] = rule;
+}
+
+int classify_rules_parse(const char *text, const char *source, struct classify_rules **ret,
+                         struct policy_problems *problems, struct al_error *err)
+{
+        struct policy_problems local = {0};
+        struct parse_ctx c = {0};
+        _cleanup_(classify_rules_freep) struct classify_rules *r = NULL;
+        _cleanup_free_ char *line_buf = NULL;
+        const char *base;
+        size_t len;
+        int line = 0;
+
+        if (!problems)
+                problems = &local;
+        problems->items = NULL;
+        problems->n = 0;
+        c.problems = problems;
+        if (!source)
+                source = "<rules>";
+        if (!text)
+                return al_err(err, -EINVAL, "%s: no rules text", source);
+        len = strlen(text);
+        if (len > CLASSIFY_FILE_MAX)
+                return al_err(err, -AL_E_TOO_LARGE, "%s: larger than %d bytes", source,
+                              CLASSIFY_FILE_MAX);
+        base = strrchr(source, '/');
+        base = base && base[1] ? base + 1 : source;
+        r = calloc(1, sizeof(*r));
+        line_buf = malloc(CLASSIFY_LINE_MAX + 1);
+        if (!r || !line_buf || !(r->source_name = strdup(base)))
+                return al_err(err, -ENOMEM, "%s: out of memory", source);
+        r->rules = calloc(CLASSIFY_RULES_MAX, sizeof(*r->rules));
+        if (!r->rules)
+                return al_err(err, -ENOMEM, "%s: out of memory", source);
+
+        for (const char *s = text; *s && !c.oom;) {
+                const char *nl = strchr(s, '\n');
+                size_t n = nl ? (size_t)(nl - s) : strlen(s);
+                char *b, *e;
+
+                line++;
+                if (n > CLASSIFY_LINE_MAX) {
+                        problem(&c, line, "line is longer than %d characters", CLASSIFY_LINE_MAX);
+                } else {
+                        memcpy(line_buf, s, n);
+                        line_buf[n] = '\0';
+                        e = line_buf + n;
+                        while (e > line_buf && (is_blank(e[-1]) || e[-1] == '\r'))
+                                *--e = '\0';
+                        for (b = line_buf; is_blank(*b); b++)
+                                ;
+                        if (*b && *b != '#')
+                                parse_line(&c, r, b, line);
+                }
+                s += n + (nl != NULL);
+        }
+        if (c.oom) {
+                policy_problems_free(&local);
+                return al_err(err, -ENOMEM, "%s: out of memory", source);
+        }
+        if (problems->n > 0) {
+                al_err(err, -EINVAL, "%s:%d: %s", source, problems->items[0].line,
+                       problems->items[0].msg);
+                if (problems->n > 1 && err) {
+                        size_t m = strlen(err->msg);
+
+                        snprintf(err->msg + m, sizeof(err->msg) - m, " (%zu problems)",
+                                 problems->n);
+                }
+                policy_problems_free(&local);
+                return -EINVAL;
+        }
+        *ret = TAKE_PTR(r);
+        return 0;
+}
+
+int classify_rules_load(const char *path, struct classify_rules **ret,
+                        struct policy_problems *problems, struct al_error *err)
+{
+        _cleanup_close_ int fd = -1;
+        _cleanup_free_ char *text = NULL;
+        struct stat st;
+        size_t got = 0;
+        const char *nul;
+
+        if (problems) {
+                problems->items = NULL;
+                problems->n = 0;
+        }
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0)
+                return al_err_errno(err, -errno, "cannot open %s", path);
+        if (fstat(fd, &st) < 0)
+                return al_err_errno(err, -errno, "cannot stat %s", path);
+        if (!S_ISREG(st.st_mode))
+                return al_err(err, -EINVAL, "%s: not a regular file", path);
+        /* Whoever can write the rules decides what runs on the host. */
+        if (st.st_mode & S_IWOTH)
+                return al_err(err, -EPERM, "%s: writable by every user, refused (chmod o-w)", path);
+        text = malloc(CLASSIFY_FILE_MAX + 2);
+        if (!text)
+                return al_err(err, -ENOMEM, "%s: out of memory", path);
+        for (;;) {
+                ssize_t n = read(fd, text + got, CLASSIFY_FILE_MAX + 1 - got);
+
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0)
+                        return al_err_errno(err, -errno, "cannot read %s", path);
+                if (n == 0)
+                        break;
+                got += (size_t)n;
+                if (got > CLASSIFY_FILE_MAX)
+                        return al_err(err, -AL_E_TOO_LARGE, "%s: larger than %d bytes", path,
+                                      CLASSIFY_FILE_MAX);
+        }
+        text[got] = '\0';
+        nul = memchr(text, '\0', got);
+        if (nul) {
+                int line = 1;
+
+                for (const char *s = text; s < nul; s++)
+                        line += *s == '\n';
+                if (problems) {
+                        problems->items = calloc(1, sizeof(*problems->items));
+                        if (problems->items) {
+                                problems->n = 1;
+                                problems->items[0].line = line;
+                                snprintf(problems->items[0].msg, sizeof(problems->items[0].msg),
+                                         "contains a NUL byte");
+                        }
+                }
+                return al_err(err, -EINVAL, "%s:%d: contains a NUL byte", path, line);
+        }
+        return classify_rules_parse(text, path, ret, problems, err);
+}
+
+/* ---- reading a command ---- */
+
+/* One simple command: words[first .. first+n) of the parsed text. */
+struct cl_cmd {
+        size_t first, n;
+        const char *norm; /* canonical words joined by single spaces */
+        bool word0_plain; /* the command word had no quotes or backslashes */
+        bool active;      /* a substitution, redirection or grouping outside single quotes */
+};
+
+struct cl_parsed {
+        const char *raw; /* what regex and metachar rules see first: the text or quoted argv */
+        size_t raw_len;
+        const char *words[CLASSIFY_WORDS_MAX];
+        size_t n_words;
+        struct cl_cmd cmds[CLASSIFY_CMDS_MAX];
+        size_t n_cmds;
+        char *buf;     /* canonical words */
+        char *normbuf; /* canonical simple commands */
+        char *joined;  /* the quoted argv */
+};
+
+static void cl_parsed_free(struct cl_parsed *p)
+{
+        if (!p)
+                return;
+        free(p->buf);
+        free(p->normbuf);
+        free(p->joined);
+        free(p);
+}
+
+static void cl_parsed_freep(struct cl_parsed **p)
+{
+        cl_parsed_free(*p);
+}
+
+/* Characters a shell word may hold without quoting and mean themselves. */
+static bool char_plain(unsigned char c)
+{
+        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+               c >= 0x80 || (c != '\0' && strchr("_./=:,+%@-", c));
+}
+
+struct tok {
+        struct cl_parsed *p;
+        char *o; /* output cursor in p->buf */
+        bool in_word;
+        bool word_quoted; /* the current word had quotes or backslashes */
+        bool cmd_open;
+        const char *error;
+};
+
+static void tok_word_begin(struct tok *t)
+{
+        struct cl_parsed *p = t->p;
+
+        if (t->in_word || t->error)
+                return;
+        if (p->n_words == CLASSIFY_WORDS_MAX) {
+                t->error = "more words than the classifier reads";
+                return;
+        }
+        if (!t->cmd_open) {
+                if (p->n_cmds == CLASSIFY_CMDS_MAX) {
+                        t->error = "more commands than the classifier reads";
+                        return;
+                }
+                p->cmds[p->n_cmds] = (struct cl_cmd){.first = p->n_words};
+                t->cmd_open = true;
+        }
+        p->words[p->n_words] = t->o;
+        t->in_word = true;
+        t->word_quoted = false;
+}
+
+/* Append c to the current word; a quoted character the shell would otherwise interpret is
+ * written backslash-escaped, so that the canonical word means what the shell reads. */
+static void tok_put(struct tok *t, char c, bool quoted)
+{
+        tok_word_begin(t);
+        if (t->error)
+                return;
+        if (quoted) {
+                t->word_quoted = true;
+                if (!char_plain((unsigned char)c))
+                        *t->o++ = '\\';
+        }
+        *t->o++ = c;
+}
+
+static void tok_word_end(struct tok *t)
+{
+        struct cl_parsed *p = t->p;
+        struct cl_cmd *cmd = &p->cmds[p->n_cmds];
+
+        if (!t->in_word || t->error)
+                return;
+        *t->o++ = '\0';
+        if (cmd->n == 0)
+                cmd->word0_plain = !t->word_quoted;
+        cmd->n++;
+        p->n_words++;
+        t->in_word = false;
+}
+
+static void tok_cmd_end(struct tok *t)
+{
+        tok_word_end(t);
+        if (t->cmd_open && !t->error) {
+                t->p->n_cmds++;
+                t->cmd_open = false;
+        }
+}
+
+static void tok_active(struct tok *t)
+{
+        if (t->cmd_open && !t->error)
+                t->p->cmds[t->p->n_cmds].active = true;
+}
+
+/* Split shell text into simple commands on ; & && | || |& and newlines, honouring single and
+ * double quotes and backslashes. Everything else the shell interprets ($ ` < > ( ) { }) is
+ * kept in the word and marks the command active. '#' is not a comment here: reading more
+ * than the shell runs can only sandbox more. */
+static const char *tokenize(struct cl_parsed *p, const char *s, size_t len)
+{
+        enum { ST_NORMAL, ST_SQ, ST_DQ } st = ST_NORMAL;
+        struct tok t = {.p = p, .o = p->buf};
+
+        for (size_t i = 0; i < len && !t.error; i++) {
+                char c = s[i];
+
+                if (st == ST_SQ) {
+                        if (c == '\'')
+                                st = ST_NORMAL;
+                        else
+                                tok_put(&t, c, true);
+                        continue;
+                }
+                if (st == ST_DQ) {
+                        if (c == '"') {
+                                st = ST_NORMAL;
+                        } else if (c == '\\' && i + 1 < len && strchr("$`\"\\\n", s[i + 1])) {
+                                i++;
+                                if (s[i] != '\n')
+                                        tok_put(&t, s[i], true);
+                        } else {
+                                tok_put(&t, c, true);
+                                if (c == '$' || c == '`')
+                                        tok_active(&t);
+                        }
+                        continue;
+                }
+                switch (c) {
+                case '\'':
+                case '"':
+                        st = c == '\'' ? ST_SQ : ST_DQ;
+                        tok_word_begin(&t);
+                        t.word_quoted = true;
+                        break;
+                case '\\':
+                        if (i + 1 == len)
+                                return "it ends with a backslash";
+                        i++;
+                        if (s[i] == '\n') {
+                                /* A line continuation splices the word: obfuscation at best. */
+                                tok_word_begin(&t);
+                                t.word_quoted = true;
+                        } else {
+                                tok_put(&t, s[i], true);
+                        }
+                        break;
+                case ' ':
+                case '\t':
+                        tok_word_end(&t);
+                        break;
+                case '\n':
+                case ';':
+                        tok_cmd_end(&t);
+                        break;
+                case '&':
+                case '|':
+                        tok_cmd_end(&t);
+                        if (i + 1 < len && (s[i + 1] == c || (c == '|' && s[i + 1] == '&')))
+                                i++;
+                        break;
+                case '$':
+                case '`':
+                case '<':
+                case '>':
+                case '(':
+                case ')':
+                case '{':
+                case '}':
+                        tok_put(&t, c, false);
+                        tok_active(&t);
+                        break;
+                default:
+                        tok_put(&t, c, false);
+                        break;
+                }
+        }
+        if (t.error)
+                return t.error;
+        if (st != ST_NORMAL)
+                return "a quote is not closed";
+        tok_cmd_end(&t);
+        return t.error;
+}
+
+/* argv as one simple command, each word written as a shell word that means the same. */
+static const char *tokenize_argv(struct cl_parsed *p, char *const *argv)
+{
+        struct tok t = {.p = p, .o = p->buf};
+
+        for (size_t i = 0; argv[i] && !t.error; i++) {
+                tok_word_begin(&t);
+                for (const char *s = argv[i]; *s && !t.error; s++)
+                        tok_put(&t, *s, true);
+                t.word_quoted = false; /* literal, not obfuscated */
+                tok_word_end(&t);
+        }
+        tok_cmd_end(&t);
+        return t.error;
+}
+
+static void build_norms(struct cl_parsed *p)
+{
+        char *o = p->normbuf;
+
+        for (size_t c = 0; c < p->n_cmds; c++) {
+                struct cl_cmd *cmd = &p->cmds[c];
+
+                cmd->norm = o;
+                for (size_t w = 0; w < cmd->n; w++) {
+                        size_t n = strlen(p->words[cmd->first + w]);
+
+                        if (w > 0)
+                                *o++ = ' ';
+                        memcpy(o, p->words[cmd->first + w], n);
+                        o += n;
+                }
+                *o++ = '\0';
+        }
+}
+
+/* Strict UTF-8: no overlong forms, surrogates or code points past U+10FFFF. */
+static bool utf8_valid(const unsigned char *s, size_t len)
+{
+        for (size_t i = 0; i < len;) {
+                unsigned char c = s[i];
+                size_t n;
+                uint32_t cp;
+
+                if (c < 0x80) {
+                        i++;
+                        continue;
+                }
+                if (c >= 0xc2 && c <= 0xdf) {
+                        n = 1;
+                        cp = c & 0x1f;
+                } else if (c >= 0xe0 && c <= 0xef) {
+                        n = 2;
+                        cp = c & 0x0f;
+                } else if (c >= 0xf0 && c <= 0xf4) {
+                        n = 3;
+                        cp = c & 0x07;
+                } else {
+                        return false;
+                }
+                if (len - i <= n)
+                        return false;
+                for (size_t k = 1; k <= n; k++) {
+                        if ((s[i + k] & 0xc0) != 0x80)
+                                return false;
+                        cp = (cp << 6) | (s[i + k] & 0x3f);
+                }
+                if ((n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) || cp > 0x10ffff ||
+                    (cp >= 0xd800 && cp <= 0xdfff))
+                        return false;
+                i += n + 1;
+        }
+        return true;
+}
+
+/* NULL when s may be classified, else why not. */
+static const char *text_unreadable(const char *s, size_t len)
+{
+        if (len > CLASSIFY_TEXT_MAX)
+                return "longer than the classifier reads";
+        if (!utf8_valid((const unsigned char *)s, len))
+                return "not valid UTF-8";
+        for (size_t i = 0; i < len; i++) {
+                unsigned char c = (unsigned char)s[i];
+
+                if ((c < 0x20 && c != '\n' && c != '\t') || c == 0x7f)
+                        return "has control characters";
+        }
+        return NULL;
+}
+
+/* ---- the decision ---- */
+
+struct verdict {
+        char *why;
+        size_t size;
+};
+
+__attribute__((format(printf, 2, 3))) static bool sandbox(struct verdict *v, const char *fmt, ...)
+{
+        va_list ap;
+
+        va_start(ap, fmt);
+        vsnprintf(v->why, v->size, fmt, ap);
+        va_end(ap);
+        return true;
+}
+
+/* A bounded, printable-ASCII copy of s for a reason: JSON and the audit log both take it. */
+static const char *excerpt(char *dst, size_t size, const char *s, size_t len)
+{
+        size_t o = 0;
+
+        for (size_t i = 0; i < len && o + 4 < size; i++) {
+                unsigned char c = (unsigned char)s[i];
+
+                if (o >= EXCERPT_MAX) {
+                        memcpy(dst + o, "...", 3);
+                        o += 3;
+                        break;
+                }
+                dst[o++] = c >= 0x20 && c < 0x7f ? (char)c : '?';
+        }
+        dst[o] = '\0';
+        return dst;
+}
+
+static bool runtime_is_shell(const char *name)
+{
+        return name && (strcmp(name, "bash") == 0 || strcmp(name, "sh") == 0);
+}
+
+/* Variables that change nothing about which program runs or what it loads. PATH, LD_*,
+ * BASH_ENV, ENV, IFS, SHELLOPTS, BASH_FUNC_* and the rest can all turn "ls" into something
+ * else, so any variable not listed sends the exec to a sandbox. */
+static bool env_name_harmless(const char *e, size_t n)
+{
+        static const char *const names[] = {"LANG",      "LANGUAGE",   "TZ",         "TERM",
+                                            "COLUMNS",   "LINES",      "NO_COLOR",   "CLICOLOR",
+                                            "LS_COLORS", "TIME_STYLE", "GREP_COLORS"};
+
+        if (n > 3 && strncmp(e, "LC_", 3) == 0)
+                return true;
+        for (size_t i = 0; i < ARRAY_SIZE(names); i++)
+                if (strlen(names[i]) == n && strncmp(e, names[i], n) == 0)
+                        return true;
+        return false;
+}
+
+/* The command word names a program the host resolves through its own PATH or a system
+ * directory: "./ls" or "/tmp/ls" is whatever the agent put there. */
+static bool program_trusted(const char *w)
+{
+        const char *slash = strrchr(w, '/');
+
+        for (const char *s = w; *s; s++)
+                if (!char_plain((unsigned char)*s))
+                        return false;
+        if (!slash)
+                return true;
+        if (!slash[1] || strcmp(slash + 1, "..") == 0 || strcmp(slash + 1, ".") == 0)
+                return false;
+        return (size_t)(slash - w) == strlen("/bin")       ? strncmp(w, "/bin/", 5) == 0
+               : (size_t)(slash - w) == strlen("/usr/bin") ? strncmp(w, "/usr/bin/", 9) == 0
+                                                           : false;
+}
+
+static const char *base_name(const char *w)
+{
+        const char *slash = strrchr(w, '/');
+
+        return slash ? slash + 1 : w;
+}
+
+static bool word_listed(const struct cl_rule *rule, const char *word, const char **ret_tok)
+{
+        const char *b = base_name(word);
+
+        for (const char *t = rule->tokens; *t; t += strlen(t) + 1)
+                if (strcmp(t, b) == 0) {
+                        *ret_tok = t;
+                        return true;
+                }
+        return false;
+}
+
+static bool regex_match(const struct cl_rule *rule, const char *s, char *ex, size_t ex_size)
+{
+        regmatch_t m[1];
+
+        if (regexec(&rule->re, s, 1, m, 0) != 0)
+                return false;
+        excerpt(ex, ex_size, s + m[0].rm_so, (size_t)(m[0].rm_eo - m[0].rm_so));
+        return true;
+}
+
+/* Does a sandbox rule match anywhere in the exec? */
+static bool sandbox_rule_matches(const struct cl_rule *rule, const struct cl_parsed *p, char *ex,
+                                 size_t ex_size)
+{
+        const char *tok;
+
+        switch (rule->kind) {
+        case CL_WORD:
+                for (size_t c = 0; c < p->n_cmds; c++)
+                        if (word_listed(rule, p->words[p->cmds[c].first], &tok)) {
+                                excerpt(ex, ex_size, tok, strlen(tok));
+                                return true;
+                        }
+                return false;
+        case CL_REGEX:
+                if (regex_match(rule, p->raw, ex, ex_size))
+                        return true;
+                /* Again on each command as the shell reads it: 'r''m' -rf is rm -rf. */
+                for (size_t c = 0; c < p->n_cmds; c++)
+                        if (regex_match(rule, p->cmds[c].norm, ex, ex_size))
+                                return true;
+                return false;
+        case CL_METACHAR:
+                for (tok = rule->tokens; *tok; tok += strlen(tok) + 1)
+                        if (memmem(p->raw, p->raw_len, tok, strlen(tok))) {
+                                excerpt(ex, ex_size, tok, strlen(tok));
+                                return true;
+                        }
+                return false;
+        }
+        return false;
+}
+
+/* The first host rule that vouches for this command, or NULL. */
+static const struct cl_rule *host_rule_for(const struct classify_rules *r,
+                                           const struct cl_parsed *p, const struct cl_cmd *cmd)
+{
+        const char *tok;
+        char ex[8];
+
+        for (size_t i = 0; r && i < r->n; i++) {
+                const struct cl_rule *rule = &r->rules[i];
+
+                if (!rule->host)
+                        continue;
+                if (rule->kind == CL_WORD && word_listed(rule, p->words[cmd->first], &tok))
+                        return rule;
+                if (rule->kind == CL_REGEX && regex_match(rule, cmd->norm, ex, sizeof(ex)))
+                        return rule;
+        }
+        return NULL;
+}
+
+static bool decide_text(const struct classify_rules *r, struct cl_parsed *p, struct verdict *v)
+{
+        const char *src = r ? r->source_name : "";
+        const struct cl_rule *first = NULL;
+        char ex[EXCERPT_MAX + 8], list[64];
+        size_t lo = 0;
+
+        if (p->n_cmds == 0)
+                return sandbox(v, "empty command; sandboxed");
+        for (size_t i = 0; r && i < r->n; i++) {
+                const struct cl_rule *rule = &r->rules[i];
+
+                if (!rule->host && sandbox_rule_matches(rule, p, ex, sizeof(ex)))
+                        return sandbox(v, "rule %s (%s:%d): matched '%s'", rule->name, src,
+                                       rule->line, ex);
+        }
+        list[0] = '\0';
+        for (size_t c = 0; c < p->n_cmds; c++) {
+                const struct cl_cmd *cmd = &p->cmds[c];
+                const char *w = p->words[cmd->first];
+                const struct cl_rule *rule;
+
+                excerpt(ex, sizeof(ex), w, strlen(w));
+                if (!cmd->word0_plain)
+                        return sandbox(v,
+                                       "command word '%s' is quoted or escaped; sandboxed by "
+                                       "default",
+                                       ex);
+                if (cmd->active)
+                        return sandbox(v,
+                                       "'%s' runs with a substitution, redirection or "
+                                       "grouping; sandboxed by default",
+                                       ex);
+                if (!program_trusted(w))
+                        return sandbox(v,
+                                       "'%s' is not a program from /bin or /usr/bin; "
+                                       "sandboxed by default",
+                                       ex);
+                rule = host_rule_for(r, p, cmd);
+                if (!rule)
+                        return sandbox(v, "no low-risk rule matched '%s'; sandboxed by default",
+                                       ex);
+                if (!first)
+                        first = rule;
+                if (lo < sizeof(list) - 1 && !strstr(list, base_name(w))) {
+                        int n =
+                            snprintf(list + lo, sizeof(list) - lo, "%s%s", lo ? ", " : "",
+                                     excerpt(ex, sizeof(ex), base_name(w), strlen(base_name(w))));
+
+                        lo = n < 0 ? lo : lo + (size_t)n;
+                        if (lo >= sizeof(list) - 1) {
+                                memcpy(list + sizeof(list) - 4, "...", 4);
+                                lo = sizeof(list) - 1;
+                        }
+                }
+        }
+        snprintf(v->why, v->size, "rule %s (%s:%d): %s %s on the low-risk list", first->name, src,
+                 first->line, list, strchr(list, ',') ? "are" : "is");
+        return false;
+}
+
+/* argv ["sh", "-c", TEXT, ...] or ["bash", "-c", TEXT, ...] with a system shell: the shell
+ * text is what runs. */
+static const char *argv_shell_text(char *const *argv)
+{
+        const char *b;
+
+        if (!argv[0] || !argv[1] || !argv[2] || strcmp(argv[1], "-c") != 0)
+                return NULL;
+        if (!program_trusted(argv[0]))
+                return NULL;
+        b = base_name(argv[0]);
+        return strcmp(b, "sh") == 0 || strcmp(b, "bash") == 0 ? argv[2] : NULL;
+}
+
+static bool decide(const struct classify_rules *r, const struct exec_request *req,
+                   const char *runtime_name, struct verdict *v)
+{
+        _cleanup_(cl_parsed_freep) struct cl_parsed *p = NULL;
+        const char *text = NULL, *why;
+        char ex[EXCERPT_MAX + 8];
+        size_t len = 0, cap;
+
+        if (req->network == 1)
+                return sandbox(v, "network requested");
+        if (req->untrusted)
+                return sandbox(v, "marked untrusted by the client");
+        if (!runtime_is_shell(runtime_name))
+                return sandbox(v, "runtime '%s' runs arbitrary code",
+                               runtime_name
+                                   ? excerpt(ex, sizeof(ex), runtime_name, strlen(runtime_name))
+                                   : "(none)");
+        for (size_t i = 0; req->env && req->env[i]; i++) {
+                const char *e = req->env[i], *eq = strchr(e, '=');
+                size_t n = eq ? (size_t)(eq - e) : strlen(e);
+
+                if (!env_name_harmless(e, n))
+                        return sandbox(v, "env '%s' can change what runs on the host",
+                                       excerpt(ex, sizeof(ex), e, n));
+        }
+
+        if (req->argv && req->argv[0])
+                text = argv_shell_text(req->argv);
+        else if (req->command)
+                text = req->command;
+        else if (req->code)
+                text = req->code;
+        else
+                return sandbox(v, "no code, argv or command to classify; sandboxed");
+
+        if (text) {
+                len = strlen(text);
+                if ((why = text_unreadable(text, len)))
+                        return sandbox(v, "the command is %s; sandboxed", why);
+                cap = len;
+        } else {
+                size_t n = 0;
+
+                for (; req->argv[n]; n++) {
+                        size_t l = strlen(req->argv[n]);
+
+                        if ((why = text_unreadable(req->argv[n], l)))
+                                return sandbox(v, "argv[%zu] is %s; sandboxed", n, why);
+                        len += l + 1;
+                        if (len > CLASSIFY_TEXT_MAX || n >= CLASSIFY_WORDS_MAX)
+                                return sandbox(v, "argv is longer than the classifier reads; "
+                                                  "sandboxed");
+                }
+                cap = len;
+        }
+
+        /* A canonical word is at most twice its text plus a NUL. */
+        p = calloc(1, sizeof(*p));
+        if (!p || !(p->buf = malloc(2 * cap + CLASSIFY_WORDS_MAX + 2)) ||
+            !(p->normbuf = malloc(2 * cap + CLASSIFY_WORDS_MAX + 2)))
+                return sandbox(v, "out of memory while classifying; sandboxed");
+        if (text) {
+                p->raw = text;
+                p->raw_len = len;
+                why = tokenize(p, text, len);
+        } else {
+                why = tokenize_argv(p, req->argv);
+                if (!why) {
+                        /* Rules see argv as the shell command that would mean the same. */
+                        build_norms(p);
+                        p->joined = strdup(p->n_cmds ? p->cmds[0].norm : "");
+                        if (!p->joined)
+                                return sandbox(v, "out of memory while classifying; sandboxed");
+                        p->raw = p->joined;
+                        p->raw_len = strlen(p->joined);
+                }
+        }
+        if (why)
+                return sandbox(v, "cannot read the command: %s; sandboxed", why);
+        build_norms(p);
+        return decide_text(r, p, v);
+}
+
+int classify_exec(const struct classify_rules *r, const struct exec_request *req,
+                  const char *runtime_name, bool *ret_sandbox, char *reason, size_t reason_len)
+{
+        char why[CLASSIFY_REASON_MAX];
+        struct verdict v = {.why = why, .size = sizeof(why)};
+
+        if (!req || !ret_sandbox)
+                return -EINVAL;
+        why[0] = '\0';
+        *ret_sandbox = decide(r, req, runtime_name, &v);
+        if (reason && reason_len > 0)
+                snprintf(reason, reason_len, "%s", why);
+        return 0;
+}

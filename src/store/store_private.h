@@ -1,0 +1,76 @@
+/* Shared between the store's files: the handle, SQLite error conversion, statement and lock
+ * cleanup, and small binding and JSON helpers. */
+#pragma once
+#include <pthread.h>
+#include <sqlite3.h>
+
+#include "airlock/cleanup.h"
+#include "airlock/store.h"
+
+/* PRAGMA application_id of airlock databases: "ARLK". */
+#define STORE_APPLICATION_ID 0x41524c4b
+
+#define STORE_STRINGIFY_(x) #x
+#define STORE_STRINGIFY(x)  STORE_STRINGIFY_(x)
+
+struct store {
+        sqlite3 *db;
+        pthread_mutex_t lock; /* one connection: every call holds it for its whole duration */
+        char *path;
+        int64_t executions; /* audit log row count, kept here so health checks stay O(1) */
+};
+
+static inline void sqlite3_finalizep(sqlite3_stmt **st)
+{
+        if (*st)
+                sqlite3_finalize(*st);
+}
+#define _cleanup_stmt_ _cleanup_(sqlite3_finalizep)
+
+static inline void store_unlockp(pthread_mutex_t **m)
+{
+        if (*m)
+                pthread_mutex_unlock(*m);
+}
+static inline pthread_mutex_t *store_lock(struct store *s)
+{
+        pthread_mutex_lock(&s->lock);
+        return &s->lock;
+}
+/* Hold the store's lock until the end of the scope; declare it before any statement so that
+ * statements are finalized while it is still held. */
+#define STORE_LOCKED(s) _cleanup_(store_unlockp) pthread_mutex_t *store_held_ = store_lock(s)
+
+/* Convert an SQLite result code to -errno and fill err with "what: sqlite message". */
+int store_sql_err(struct store *s, int rc, struct al_error *err, const char *what);
+int store_prepare(struct store *s, const char *sql, sqlite3_stmt **ret, struct al_error *err);
+/* Run SQL without results (may be several statements). */
+int store_exec(struct store *s, const char *sql, struct al_error *err);
+/* Step a statement that returns no row (SQLITE_DONE expected). */
+int store_step_done(struct store *s, sqlite3_stmt *st, struct al_error *err, const char *what);
+/* BEGIN IMMEDIATE: take the write lock up front so the busy timeout applies. */
+int store_tx_begin(struct store *s, struct al_error *err);
+int store_tx_commit(struct store *s, struct al_error *err);
+void store_tx_rollback(struct store *s);
+
+/* Bind text or NULL; text must stay valid until the statement is stepped (SQLITE_STATIC). */
+int store_bind_text(sqlite3_stmt *st, int idx, const char *text);
+/* now when t is 0, else t. */
+int64_t store_time(int64_t t);
+/* -EINVAL unless name is non-empty and at most STORE_NAME_MAX bytes (NULL ok when optional). */
+int store_check_name(const char *what, const char *name, bool optional, struct al_error *err);
+/* Check an agent filter list: at most STORE_AGENTS_MAX names. */
+int store_check_agents(const char *const *agents, struct al_error *err);
+/* Append " AND <col> IN (?,...)" for the agents list; returns the SQL (caller frees). */
+char *store_sql_agents(const char *sql, const char *col, const char *const *agents,
+                       const char *tail);
+/* Bind the agents list starting at idx; returns the next index. */
+int store_bind_agents(sqlite3_stmt *st, int idx, const char *const *agents);
+/* The current row as a JSON object keyed by column name; columns named in bools (NULL-
+ * terminated, may be NULL) become true/false. Text that is not valid UTF-8 is repaired. */
+json_t *store_row_json(sqlite3_stmt *st, const char *const *bools);
+/* Copy text into a new string cut at max bytes on a character boundary. */
+char *store_cut_text(const char *text, size_t max);
+
+/* Schema migrations: bring the database from user_version to STORE_SCHEMA_VERSION. */
+int store_migrate(struct store *s, struct al_error *err);
