@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "airlock/api.h"
@@ -146,6 +147,41 @@ static const char *find_seccomp(const struct policy *pol)
         return candidates[0];
 }
 
+static pthread_mutex_t reaper_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t reaper_wake = PTHREAD_COND_INITIALIZER;
+static bool reaper_stop;
+
+/* Removes SESSION sandboxes idle past [sandbox] idle_timeout_s. */
+static void *reaper_main(void *arg)
+{
+        struct airlock_ctx *ctx = arg;
+
+        pthread_mutex_lock(&reaper_lock);
+        while (!reaper_stop) {
+                struct policy *pol = ctx_policy(ctx);
+                int64_t idle_s = pol->idle_timeout_s, tick = idle_s > 0 && idle_s < 20 ? 1 : 5;
+                struct timespec until;
+
+                policy_unref(pol);
+                clock_gettime(CLOCK_REALTIME, &until);
+                until.tv_sec += tick;
+                pthread_cond_timedwait(&reaper_wake, &reaper_lock, &until);
+                if (reaper_stop || idle_s <= 0)
+                        continue;
+                pthread_mutex_unlock(&reaper_lock);
+                {
+                        int n = scope_reap_idle(ctx->scopes, idle_s * 1000);
+
+                        if (n > 0)
+                                log_info("removed %d session sandbox(es) idle for %llds", n,
+                                         (long long)idle_s);
+                }
+                pthread_mutex_lock(&reaper_lock);
+        }
+        pthread_mutex_unlock(&reaper_lock);
+        return NULL;
+}
+
 static void print_problems(const char *path, const struct policy_problems *pp)
 {
         for (size_t i = 0; i < pp->n; i++)
@@ -161,6 +197,8 @@ int main(int argc, char **argv)
         struct engine_version ver;
         struct al_error err = {0};
         struct policy *pol = NULL;
+        bool reaper_started = false;
+        pthread_t reaper;
         enum log_level lvl;
         sigset_t sigs;
         int r, fd, sig, status = 1;
@@ -192,13 +230,13 @@ int main(int argc, char **argv)
                 log_error("out of memory");
                 return 1;
         }
-        if (opt.socket) {
-                free(pol->socket_path);
-                pol->socket_path = strdup(opt.socket);
-        }
-        if (opt.state_dir) {
-                free(pol->state_dir);
-                pol->state_dir = strdup(opt.state_dir);
+        ctx.config_path = access(opt.config, F_OK) == 0 ? opt.config : NULL;
+        ctx.socket_override = opt.socket;
+        ctx.state_dir_override = opt.state_dir;
+        if (ctx_apply_overrides(&ctx, pol, &err) < 0) {
+                log_error("%s", err.msg);
+                policy_unref(pol);
+                return 1;
         }
         if (log_level_parse(opt.log_level ? opt.log_level : pol->log_level, &lvl) == 0)
                 log_set_level(lvl);
@@ -258,6 +296,8 @@ int main(int argc, char **argv)
                 log_error("%s", err.msg);
                 goto out;
         }
+        if (pthread_create(&reaper, NULL, reaper_main, &ctx) == 0)
+                reaper_started = true;
         server = api_server_start(&ctx, fd, &err);
         if (!server) {
                 log_error("%s", err.msg);
@@ -271,7 +311,7 @@ int main(int argc, char **argv)
                 if (sigwait(&sigs, &sig) != 0)
                         continue;
                 if (sig == SIGHUP) {
-                        log_info("SIGHUP: settings reload arrives with the policy module");
+                        ctx_reload_policy(&ctx, "SIGHUP", NULL, &err);
                         continue;
                 }
                 log_info("%s: shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");
@@ -296,9 +336,19 @@ int main(int argc, char **argv)
                 pthread_mutex_unlock(&ctx.inflight_lock);
         }
 out:
+        if (reaper_started) {
+                pthread_mutex_lock(&reaper_lock);
+                reaper_stop = true;
+                pthread_cond_signal(&reaper_wake);
+                pthread_mutex_unlock(&reaper_lock);
+                pthread_join(reaper, NULL);
+        }
         if (ctx.scopes) {
-                r = scope_remove_all(ctx.scopes, false);
-                log_info("removed %d sandbox(es)", r);
+                /* SESSION sandboxes end with the daemon; AGENT and SHARED ones are kept for
+                 * the next start, which adopts them. */
+                r = scope_remove_all(ctx.scopes, true);
+                log_info("removed %d session sandbox(es), kept %d agent/shared one(s)", r,
+                         scope_count(ctx.scopes, -1));
         }
         if (ctx.containers &&
             ctx.containers->ops->remove_instance(ctx.containers, ctx.instance_id, &err) < 0)

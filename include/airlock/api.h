@@ -20,6 +20,14 @@ struct airlock_ctx {
         struct scope_registry *scopes;
         char instance_id[33];
         const char *seccomp_path;
+        /* Where the settings come from, and what the command line fixed for this run. */
+        const char *config_path;
+        const char *socket_override;
+        const char *state_dir_override;
+        /* Reload bookkeeping (under policy_lock). */
+        int64_t policy_loaded_ms;
+        unsigned long reloads, reload_failures;
+        char last_reload_error[512];
         /* Execs in flight, for draining on shutdown. */
         pthread_mutex_t inflight_lock;
         pthread_cond_t inflight_done;
@@ -29,6 +37,14 @@ struct airlock_ctx {
 
 /* A new reference to the current policy; release with policy_unref. */
 struct policy *ctx_policy(struct airlock_ctx *ctx);
+
+/* Load the settings file anew and swap it in whole, or change nothing. who says who asked
+ * ("SIGHUP", "uid 0"). Problems (file:line) go to problems when not NULL. Settings that only
+ * take effect at start (socket, state directory, engine) keep their running values. */
+int ctx_reload_policy(struct airlock_ctx *ctx, const char *who, struct policy_problems *problems,
+                      struct al_error *err);
+/* Apply the command line's overrides to a freshly loaded policy. */
+int ctx_apply_overrides(struct airlock_ctx *ctx, struct policy *p, struct al_error *err);
 
 /* Run one validated request: decide where it runs, find or make the sandbox, run it, fill
  * res. Errors are for when it could not run at all (bad request, engine down). */

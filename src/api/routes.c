@@ -14,7 +14,7 @@
 #include "airlock/util.h"
 #include "routes.h"
 
-static int connection_fd(struct MHD_Connection *conn)
+int api_connection_fd(struct MHD_Connection *conn)
 {
         const union MHD_ConnectionInfo *ci =
                 MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
@@ -22,10 +22,10 @@ static int connection_fd(struct MHD_Connection *conn)
         return ci ? ci->connect_fd : -1;
 }
 
-static void peer_of(struct MHD_Connection *conn, struct ucred *ret)
+void api_peer_of(struct MHD_Connection *conn, struct ucred *ret)
 {
         socklen_t len = sizeof(*ret);
-        int fd = connection_fd(conn);
+        int fd = api_connection_fd(conn);
 
         ret->pid = 0;
         ret->uid = ret->gid = (unsigned)-1;
@@ -33,7 +33,7 @@ static void peer_of(struct MHD_Connection *conn, struct ucred *ret)
                 getsockopt(fd, SOL_SOCKET, SO_PEERCRED, ret, &len);
 }
 
-static bool inflight_enter(struct airlock_ctx *ctx)
+bool api_inflight_enter(struct airlock_ctx *ctx)
 {
         bool ok;
 
@@ -45,7 +45,7 @@ static bool inflight_enter(struct airlock_ctx *ctx)
         return ok;
 }
 
-static void inflight_leave(struct airlock_ctx *ctx)
+void api_inflight_leave(struct airlock_ctx *ctx)
 {
         pthread_mutex_lock(&ctx->inflight_lock);
         if (--ctx->inflight == 0)
@@ -53,235 +53,7 @@ static void inflight_leave(struct airlock_ctx *ctx)
         pthread_mutex_unlock(&ctx->inflight_lock);
 }
 
-static void log_exec(const struct exec_request *req, const struct exec_result *res,
-                     const struct ucred *peer, int r, const struct al_error *err)
-{
-        if (r < 0)
-                log_info("exec agent='%s' session='%s' uid=%d failed: %s", req->agent,
-                         req->session ? req->session : "", (int)peer->uid, err->msg);
-        else
-                log_info("exec %s agent='%s' session='%s' uid=%d backend=%s exit=%d signal=%d "
-                         "timed_out=%d oom=%d %lldms",
-                         res->execution_id, req->agent, req->session ? req->session : "",
-                         (int)peer->uid, res->backend, res->exit_code, res->signal,
-                         res->timed_out, res->oom_killed, (long long)res->duration_ms);
-}
-
-/* Streaming: a worker runs the exec and writes NDJSON events into a pipe that MHD sends as a
- * chunked response. A full pipe slows the exec's output reads: backpressure, flat memory. */
-struct stream_job {
-        struct airlock_ctx *ctx;
-        struct exec_request req;
-        struct ucred peer;
-        int out_fd;   /* pipe write end */
-        int watch_fd; /* dup of the client connection, to notice it going away */
-        char carry[2][4];
-        size_t carry_len[2];
-};
-
-static int write_all(int fd, const char *p, size_t n)
-{
-        while (n > 0) {
-                ssize_t w = write(fd, p, n);
-
-                if (w < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return -errno;
-                }
-                p += w;
-                n -= (size_t)w;
-        }
-        return 0;
-}
-
-static int write_event(int fd, json_t *ev)
-{
-        char *text;
-        int r;
-
-        if (!ev)
-                return -ENOMEM;
-        text = json_dumps(ev, JSON_COMPACT);
-        json_decref(ev);
-        if (!text)
-                return -ENOMEM;
-        r = write_all(fd, text, strlen(text));
-        if (r == 0)
-                r = write_all(fd, "\n", 1);
-        free(text);
-        return r;
-}
-
-static int stream_output(void *cls, enum exec_stream stream, const char *data, size_t len)
-{
-        struct stream_job *job = cls;
-        int i = stream == EXEC_STDERR ? 1 : 0;
-        _cleanup_free_ char *text = NULL;
-
-        /* Keep multi-byte characters split across chunks whole. */
-        text = util_utf8_sanitize(data, len, job->carry[i], &job->carry_len[i]);
-        if (!text)
-                return -ENOMEM;
-        if (!*text)
-                return 0;
-        return write_event(job->out_fd, json_pack("{s:s, s:s}", "type",
-                                                  i ? "stderr" : "stdout", "data", text));
-}
-
-static void *stream_worker(void *arg)
-{
-        struct stream_job *job = arg;
-        struct exec_sink sink = {.output = stream_output, .ctx = job, .watch_fd = job->watch_fd};
-        struct exec_result res;
-        struct al_error err = {0};
-        struct policy *pol = ctx_policy(job->ctx);
-        int r;
-
-        exec_result_init(&res, (size_t)pol->limits.output_bytes);
-        policy_unref(pol);
-        r = exec_service_run(job->ctx, &job->req, &sink, &res, &err);
-        log_exec(&job->req, &res, &job->peer, r, &err);
-        if (r < 0) {
-                write_event(job->out_fd, json_pack("{s:s, s:{s:s, s:s}}", "type", "error",
-                                                   "error", "code", al_err_name(r), "message",
-                                                   err.msg));
-        } else {
-                json_t *ev = exec_result_to_json(&res, true);
-
-                if (ev)
-                        json_object_set_new(ev, "type", json_string("exit"));
-                write_event(job->out_fd, ev);
-        }
-        exec_result_clear(&res);
-        close(job->out_fd);
-        close(job->watch_fd);
-        inflight_leave(job->ctx);
-        exec_request_clear(&job->req);
-        free(job);
-        return NULL;
-}
-
-static enum MHD_Result start_stream(struct airlock_ctx *ctx, struct MHD_Connection *conn,
-                                    struct exec_request *req, const struct ucred *peer)
-{
-        struct stream_job *job;
-        struct MHD_Response *resp;
-        pthread_attr_t attr;
-        pthread_t tid;
-        int p[2], cfd = connection_fd(conn);
-        enum MHD_Result ret;
-
-        job = calloc(1, sizeof(*job));
-        if (!job || pipe2(p, O_CLOEXEC) < 0) {
-                free(job);
-                return api_send_error(conn, -ENOMEM, "cannot start a stream");
-        }
-        job->ctx = ctx;
-        job->req = *req;
-        memset(req, 0, sizeof(*req));
-        job->peer = *peer;
-        job->out_fd = p[1];
-        /* Our own reference to the connection: MHD may close its fd while we still watch. */
-        job->watch_fd = cfd >= 0 ? fcntl(cfd, F_DUPFD_CLOEXEC, 3) : -1;
-        resp = MHD_create_response_from_pipe(p[0]);
-        if (!resp) {
-                close(p[0]);
-                close(p[1]);
-                if (job->watch_fd >= 0)
-                        close(job->watch_fd);
-                exec_request_clear(&job->req);
-                free(job);
-                return api_send_error(conn, -ENOMEM, "cannot start a stream");
-        }
-        MHD_add_response_header(resp, "Content-Type", "application/x-ndjson");
-        if (!inflight_enter(ctx)) {
-                MHD_destroy_response(resp);
-                close(p[1]);
-                if (job->watch_fd >= 0)
-                        close(job->watch_fd);
-                exec_request_clear(&job->req);
-                free(job);
-                return api_send_error(conn, -EOPNOTSUPP, "airlockd is shutting down");
-        }
-        pthread_attr_init(&attr);
-        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-        if (pthread_create(&tid, &attr, stream_worker, job) != 0) {
-                pthread_attr_destroy(&attr);
-                MHD_destroy_response(resp);
-                close(p[1]);
-                if (job->watch_fd >= 0)
-                        close(job->watch_fd);
-                exec_request_clear(&job->req);
-                free(job);
-                inflight_leave(ctx);
-                return api_send_error(conn, -EAGAIN, "cannot start a worker");
-        }
-        pthread_attr_destroy(&attr);
-        ret = MHD_queue_response(conn, MHD_HTTP_OK, resp);
-        MHD_destroy_response(resp);
-        return ret;
-}
-
-static bool wants_stream(struct MHD_Connection *conn, const struct exec_request *req)
-{
-        const char *accept = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Accept");
-
-        return req->stream || (accept && strstr(accept, "application/x-ndjson"));
-}
-
-static enum MHD_Result route_exec(struct airlock_ctx *ctx, struct MHD_Connection *conn,
-                                  const char *body, size_t len)
-{
-        struct exec_request req = {0};
-        struct exec_result res;
-        struct al_error err = {0};
-        struct ucred peer;
-        struct policy *pol;
-        enum MHD_Result ret;
-        int r;
-
-        peer_of(conn, &peer);
-        r = exec_request_parse(body, len, &req, &err);
-        if (r < 0) {
-                log_info("rejected exec from uid=%d: %s", (int)peer.uid, err.msg);
-                return api_send_error(conn, r, err.msg);
-        }
-        pol = ctx_policy(ctx);
-        r = exec_request_check(&req, pol, &err);
-        exec_result_init(&res, (size_t)pol->limits.output_bytes);
-        policy_unref(pol);
-        if (r < 0) {
-                log_info("rejected exec from uid=%d: %s", (int)peer.uid, err.msg);
-                ret = api_send_error(conn, r, err.msg);
-                goto out;
-        }
-        if (wants_stream(conn, &req)) {
-                ret = start_stream(ctx, conn, &req, &peer);
-                goto out;
-        }
-        if (!inflight_enter(ctx)) {
-                ret = api_send_error(conn, -EOPNOTSUPP, "airlockd is shutting down");
-                goto out;
-        }
-        {
-                struct exec_sink sink = {.watch_fd = connection_fd(conn)};
-
-                r = exec_service_run(ctx, &req, &sink, &res, &err);
-        }
-        inflight_leave(ctx);
-        log_exec(&req, &res, &peer, r, &err);
-        if (r < 0)
-                ret = api_send_error(conn, r, err.msg);
-        else
-                ret = api_send_json(conn, MHD_HTTP_OK, exec_result_to_json(&res, false));
-out:
-        exec_result_clear(&res);
-        exec_request_clear(&req);
-        return ret;
-}
-
-static enum MHD_Result route_version(struct airlock_ctx *ctx, struct MHD_Connection *conn)
+ROUTE_HANDLER(route_version)
 {
         json_t *doc = json_pack("{s:s, s:s, s:s, s:{s:s, s:s}}", "version", AIRLOCK_VERSION,
                                 "api", "v1", "instance", ctx->instance_id, "engine", "kind",
@@ -291,20 +63,61 @@ static enum MHD_Result route_version(struct airlock_ctx *ctx, struct MHD_Connect
         return api_send_json(conn, MHD_HTTP_OK, doc);
 }
 
+static const struct route {
+        const char *method;
+        const char *prefix; /* the path, or its part before a trailing {param} */
+        bool has_param;
+        const char *suffix; /* what follows the param, or "" */
+        ROUTE_HANDLER((*handler));
+} routes[] = {
+        {"POST", "/v1/exec", false, "", route_exec},
+        {"GET", "/v1/version", false, "", route_version},
+        {"GET", "/v1/policy", false, "", route_policy_get},
+        {"POST", "/v1/policy/reload", false, "", route_policy_reload},
+        {"GET", "/v1/sandboxes", false, "", route_sandboxes_get},
+        {"DELETE", "/v1/sandboxes/", true, "", route_sandbox_delete},
+        {"POST", "/v1/sessions/", true, "/end", route_session_end},
+};
+
+/* Match url against a route; a {param} is one non-empty segment, copied to param. */
+static bool route_match(const struct route *rt, const char *url, char *param, size_t len)
+{
+        size_t plen = strlen(rt->prefix), slen = strlen(rt->suffix), seg;
+        const char *rest;
+
+        if (!rt->has_param)
+                return strcmp(url, rt->prefix) == 0;
+        if (strncmp(url, rt->prefix, plen) != 0)
+                return false;
+        rest = url + plen;
+        seg = strcspn(rest, "/");
+        if (seg == 0 || seg >= len || strcmp(rest + seg, rt->suffix) != 0 || (slen == 0 && rest[seg]))
+                return false;
+        memcpy(param, rest, seg);
+        param[seg] = '\0';
+        return true;
+}
+
 enum MHD_Result api_route(struct airlock_ctx *ctx, struct MHD_Connection *conn, const char *url,
                           const char *method, const char *body, size_t len)
 {
-        bool get = strcmp(method, "GET") == 0, post = strcmp(method, "POST") == 0;
+        char param[EXEC_NAME_MAX * 2 + 1];
+        struct route_args args = {.body = body, .len = len};
+        bool path_known = false;
 
-        if (strcmp(url, "/v1/exec") == 0) {
-                if (!post)
-                        return api_send_json(conn, MHD_HTTP_METHOD_NOT_ALLOWED,
-                                             json_pack("{s:{s:s, s:s}}", "error", "code",
-                                                       "method_not_allowed", "message",
-                                                       "use POST /v1/exec"));
-                return route_exec(ctx, conn, body, len);
+        for (size_t i = 0; i < ARRAY_SIZE(routes); i++) {
+                if (!route_match(&routes[i], url, param, sizeof(param)))
+                        continue;
+                path_known = true;
+                if (strcmp(method, routes[i].method) != 0)
+                        continue;
+                args.param = routes[i].has_param ? param : NULL;
+                return routes[i].handler(ctx, conn, &args);
         }
-        if (strcmp(url, "/v1/version") == 0 && get)
-                return route_version(ctx, conn);
+        if (path_known)
+                return api_send_json(conn, MHD_HTTP_METHOD_NOT_ALLOWED,
+                                     json_pack("{s:{s:s, s:s}}", "error", "code",
+                                               "method_not_allowed", "message",
+                                               "this route does not take that method"));
         return api_send_error(conn, -ENOENT, "no such route");
 }

@@ -1,5 +1,7 @@
 /* Private to api/: the routes and the helpers they share with the server. */
 #pragma once
+#include <sys/socket.h>
+
 #include <microhttpd.h>
 
 #include "airlock/api.h"
@@ -14,3 +16,31 @@ enum MHD_Result api_send_json_ex(struct MHD_Connection *conn, unsigned status, j
 /* Queue {"error":{"code","message"}} with the status that fits code. */
 enum MHD_Result api_send_error(struct MHD_Connection *conn, int code, const char *msg);
 unsigned api_status_for(int code);
+
+/* The client connection's socket (borrowed), and its peer credentials. */
+int api_connection_fd(struct MHD_Connection *conn);
+void api_peer_of(struct MHD_Connection *conn, struct ucred *ret);
+/* Count an exec in flight; false when the daemon is draining (then nothing is counted). */
+bool api_inflight_enter(struct airlock_ctx *ctx);
+void api_inflight_leave(struct airlock_ctx *ctx);
+
+bool api_peer_is_admin(struct MHD_Connection *conn);
+
+/* What a route handler gets: the path parameter (the {id} segment, or NULL) and the body. */
+struct route_args {
+        const char *param;
+        const char *body;
+        size_t len;
+};
+
+#define ROUTE_HANDLER(name)                                                                        \
+        enum MHD_Result name(struct airlock_ctx *ctx, struct MHD_Connection *conn,                 \
+                             const struct route_args *args)
+
+ROUTE_HANDLER(route_exec);
+ROUTE_HANDLER(route_version);
+ROUTE_HANDLER(route_policy_get);
+ROUTE_HANDLER(route_policy_reload);
+ROUTE_HANDLER(route_sandboxes_get);
+ROUTE_HANDLER(route_sandbox_delete);
+ROUTE_HANDLER(route_session_end);

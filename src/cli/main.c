@@ -13,11 +13,16 @@
 #include "airlock/cleanup.h"
 
 static int cli_help_run(struct cli_ctx *ctx, int argc, char **argv);
+/* src/cli/policy.c */
+int cli_policy_run(struct cli_ctx *ctx, int argc, char **argv);
+void cli_policy_usage(FILE *out);
 
 /* Subcommands. session, sandbox, policy, log, health and token join here as their API routes
  * land; a row with a NULL summary is callable but not listed. */
 static const struct cli_command commands[] = {
     {"exec", "Run code, a command or a program in a sandbox", cli_exec_run, cli_exec_usage},
+    {"policy", "Check a settings file, or show the policy in force", cli_policy_run,
+     cli_policy_usage},
     {"version", "Show the client and daemon versions", cli_version_run, cli_version_usage},
     {"help", NULL, cli_help_run, NULL},
 };

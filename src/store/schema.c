@@ -110,7 +110,7 @@ static int user_version(struct store *s, int64_t *ret, struct al_error *err)
 }
 
 /* A database at version 0 must be empty: never graft our tables onto another program's data. */
-static int check_empty(struct store *s, struct al_error *err)
+int store_check_empty(struct store *s, struct al_error *err)
 {
         _cleanup_stmt_ sqlite3_stmt *st = NULL;
         int rc, r;
@@ -157,7 +157,7 @@ static int migrate_one(struct store *s, struct al_error *err)
                                     s->path, v, STORE_SCHEMA_VERSION);
         }
         if (v == 0) {
-                r = check_empty(s, err);
+                r = store_check_empty(s, err);
                 if (r < 0)
                         goto fail;
         }

@@ -418,6 +418,7 @@ static int integrity_check(struct store *s, int64_t file_bytes, struct al_error 
                               ? "PRAGMA integrity_check(" CHECK_MAX_ERRORS ")"
                               : "PRAGMA quick_check(" CHECK_MAX_ERRORS ")";
         const unsigned char *first;
+        char report[200], *p;
         int rc, r;
 
         r = store_prepare(s, sql, &st, err);
@@ -429,8 +430,17 @@ static int integrity_check(struct store *s, int64_t file_bytes, struct al_error 
         first = sqlite3_column_text(st, 0);
         if (first && strcmp((const char *)first, "ok") == 0)
                 return 0;
-        return al_err(err, -EIO, "database file '%s' failed its integrity check (%.200s)" ADVICE,
-                      s->path, first ? (const char *)first : "no result");
+        /* Skip the "*** in database main ***" heading and keep the report on one line. */
+        snprintf(report, sizeof(report), "%s", first ? (const char *)first : "no result");
+        p = report;
+        if (strncmp(p, "*** ", 4) == 0 && strchr(p, '\n'))
+                p = strchr(p, '\n') + 1;
+        for (char *c = p; *c; c++)
+                if (*c == '\n')
+                        *c = ';';
+        return al_err(err, -EIO,
+                      "database file '%s' is corrupted: it failed its integrity check (%s)" ADVICE,
+                      s->path, p);
 }
 
 static int configure(struct store *s, struct al_error *err)
@@ -529,6 +539,12 @@ int store_open(const char *path, struct store **ret, struct al_error *err)
                            "%" PRId64 "), not airlock",
                            path, app_id);
                 goto fail;
+        }
+        /* Before anything writes: even enabling WAL rewrites the header. */
+        if (version == 0) {
+                r = store_check_empty(s, err);
+                if (r < 0)
+                        goto fail;
         }
         if (stat(path, &st) < 0) {
                 r = al_err_errno(err, -errno, "inspecting database file '%s'", path);

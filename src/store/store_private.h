@@ -74,3 +74,5 @@ char *store_cut_text(const char *text, size_t max);
 
 /* Schema migrations: bring the database from user_version to STORE_SCHEMA_VERSION. */
 int store_migrate(struct store *s, struct al_error *err);
+/* -EPROTO when a database without an airlock schema version already has tables. */
+int store_check_empty(struct store *s, struct al_error *err);

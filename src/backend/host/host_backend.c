@@ -341,6 +341,10 @@ static int cfg_new(const struct host_options *o, struct host_cfg **ret, struct a
                 r = copy_path(o->hide_paths[i], "hidden path", &c->hide[k], err);
                 if (r < 0)
                         goto fail;
+                if (strcmp(c->hide[k], "/") == 0) {
+                        r = al_err(err, -EINVAL, "hidden path '/' would hide the whole host");
+                        goto fail;
+                }
                 c->protected_dirs[np++] = c->hide[k++];
         }
         *ret = c;
@@ -511,6 +515,7 @@ static int plan_mounts(struct run *r, const struct sandbox_spec *spec, bool want
         size_t nc = 0;
         char *tmp_data = NULL;
         const char *ws = want_ws ? spec->workspace_dir : NULL;
+        bool hidden_ws_root = false;
         int rr;
 
         if (mop_add(r, HOST_MOP_PRIVATE, NULL, NULL, NULL, 0, err) < 0)
@@ -554,9 +559,6 @@ static int plan_mounts(struct run *r, const struct sandbox_spec *spec, bool want
                 if (!run_str(r, tmp_data))
                         return al_err(err, -ENOMEM, "out of memory");
         }
-        bool hidden_ws_root = false;
-        const char *ws_cover = NULL;
-
         for (size_t i = 0; i < nc; i++) {
                 bool nested = false;
 
@@ -574,13 +576,11 @@ static int plan_mounts(struct run *r, const struct sandbox_spec *spec, bool want
                                      MS_NOSUID | MS_NODEV, err);
                 if (rr < 0)
                         return rr;
-                if (ws && host_path_within(ws, cover[i])) {
-                        ws_cover = cover[i];
-                        if (strcmp(ws, cover[i]) != 0) {
-                                rr = mkdir_chain(r, cover[i], ws, err);
-                                if (rr < 0)
-                                        return rr;
-                        }
+                /* The workspace's mount point, inside the tmpfs that now covers it. */
+                if (ws && host_path_within(ws, cover[i]) && strcmp(ws, cover[i]) != 0) {
+                        rr = mkdir_chain(r, cover[i], ws, err);
+                        if (rr < 0)
+                                return rr;
                 }
                 if (spec->workspace == WORKSPACE_NONE && c->workspace_root &&
                     host_path_within(c->workspace_root, cover[i]))
@@ -602,7 +602,6 @@ static int plan_mounts(struct run *r, const struct sandbox_spec *spec, bool want
                 if (spec->workspace == WORKSPACE_RO)
                         iso_add(r, "workspace_ro");
         }
-        (void)ws_cover;
         /* The hiding tmpfs become read-only once the workspace mount points exist in them. */
         for (size_t i = 0, n = r->n_mops; i < n; i++)
                 if (r->mops[i].kind == HOST_MOP_TMPFS && r->mops[i].data == hide_tmpfs &&

@@ -1,0 +1,88 @@
+/* Policy reloads: a bad file never replaces the running policy. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "airlock/api.h"
+#include "airlock/log.h"
+#include "airlock/util.h"
+
+static int replace_str(char **field, const char *value)
+{
+        char *copy = strdup(value);
+
+        if (!copy)
+                return -ENOMEM;
+        free(*field);
+        *field = copy;
+        return 0;
+}
+
+int ctx_apply_overrides(struct airlock_ctx *ctx, struct policy *p, struct al_error *err)
+{
+        if ((ctx->socket_override && replace_str(&p->socket_path, ctx->socket_override) < 0) ||
+            (ctx->state_dir_override &&
+             replace_str(&p->state_dir, ctx->state_dir_override) < 0))
+                return al_err(err, -ENOMEM, "out of memory");
+        return 0;
+}
+
+/* What cannot change without a restart keeps its running value; say so when it differs. */
+static int keep_startup_settings(struct policy *fresh, const struct policy *running)
+{
+        static const char *const what = "takes effect at the next start";
+
+        if (strcmp(fresh->socket_path, running->socket_path) != 0)
+                log_warn("[daemon] socket changed: %s", what);
+        if (strcmp(fresh->state_dir, running->state_dir) != 0)
+                log_warn("[daemon] state_dir changed: %s", what);
+        if (fresh->engine_kind != running->engine_kind ||
+            strcmp(fresh->engine_socket, running->engine_socket) != 0)
+                log_warn("[engine] changed: %s", what);
+        if (replace_str(&fresh->socket_path, running->socket_path) < 0 ||
+            replace_str(&fresh->state_dir, running->state_dir) < 0 ||
+            replace_str(&fresh->engine_socket, running->engine_socket) < 0)
+                return -ENOMEM;
+        fresh->engine_kind = running->engine_kind;
+        return 0;
+}
+
+int ctx_reload_policy(struct airlock_ctx *ctx, const char *who, struct policy_problems *problems,
+                      struct al_error *err)
+{
+        struct policy *fresh = NULL, *old;
+        int r;
+
+        if (!ctx->config_path)
+                return al_err(err, -ENOENT, "airlockd runs on built-in defaults (no settings "
+                                            "file); there is nothing to reload");
+        r = policy_load(ctx->config_path, &fresh, problems, err);
+        if (r >= 0)
+                r = ctx_apply_overrides(ctx, fresh, err);
+        if (r >= 0) {
+                old = ctx_policy(ctx);
+                r = keep_startup_settings(fresh, old);
+                policy_unref(old);
+                if (r < 0)
+                        al_err(err, r, "out of memory");
+        }
+        pthread_rwlock_wrlock(&ctx->policy_lock);
+        if (r < 0) {
+                ctx->reload_failures++;
+                snprintf(ctx->last_reload_error, sizeof(ctx->last_reload_error), "%s", err->msg);
+                pthread_rwlock_unlock(&ctx->policy_lock);
+                policy_unref(fresh);
+                log_error("reload asked by %s refused, running policy kept: %s", who, err->msg);
+                return r;
+        }
+        old = ctx->policy;
+        ctx->policy = fresh;
+        ctx->reloads++;
+        ctx->last_reload_error[0] = '\0';
+        ctx->policy_loaded_ms = util_wall_ms();
+        pthread_rwlock_unlock(&ctx->policy_lock);
+        policy_unref(old);
+        log_info("policy reloaded from '%s' (asked by %s): mode %s, scope %s", ctx->config_path,
+                 who, policy_mode_name(fresh->mode), policy_scope_name(fresh->scope));
+        return 0;
+}

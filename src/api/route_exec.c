@@ -1,0 +1,244 @@
+/* POST /v1/exec: plain JSON results and NDJSON streams. */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "airlock/cleanup.h"
+#include "airlock/log.h"
+#include "airlock/util.h"
+#include "routes.h"
+
+static void log_exec(const struct exec_request *req, const struct exec_result *res,
+                     const struct ucred *peer, int r, const struct al_error *err)
+{
+        if (r < 0)
+                log_info("exec agent='%s' session='%s' uid=%d failed: %s", req->agent,
+                         req->session ? req->session : "", (int)peer->uid, err->msg);
+        else
+                log_info("exec %s agent='%s' session='%s' uid=%d backend=%s exit=%d signal=%d "
+                         "timed_out=%d oom=%d %lldms",
+                         res->execution_id, req->agent, req->session ? req->session : "",
+                         (int)peer->uid, res->backend, res->exit_code, res->signal,
+                         res->timed_out, res->oom_killed, (long long)res->duration_ms);
+}
+
+/* Streaming: a worker runs the exec and writes NDJSON events into a pipe that MHD sends as a
+ * chunked response. A full pipe slows the exec's output reads: backpressure, flat memory. */
+struct stream_job {
+        struct airlock_ctx *ctx;
+        struct exec_request req;
+        struct ucred peer;
+        int out_fd;   /* pipe write end */
+        int watch_fd; /* dup of the client connection, to notice it going away */
+        char carry[2][4];
+        size_t carry_len[2];
+};
+
+static int write_all(int fd, const char *p, size_t n)
+{
+        while (n > 0) {
+                ssize_t w = write(fd, p, n);
+
+                if (w < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -errno;
+                }
+                p += w;
+                n -= (size_t)w;
+        }
+        return 0;
+}
+
+static int write_event(int fd, json_t *ev)
+{
+        char *text;
+        int r;
+
+        if (!ev)
+                return -ENOMEM;
+        text = json_dumps(ev, JSON_COMPACT);
+        json_decref(ev);
+        if (!text)
+                return -ENOMEM;
+        r = write_all(fd, text, strlen(text));
+        if (r == 0)
+                r = write_all(fd, "\n", 1);
+        free(text);
+        return r;
+}
+
+static int stream_output(void *cls, enum exec_stream stream, const char *data, size_t len)
+{
+        struct stream_job *job = cls;
+        int i = stream == EXEC_STDERR ? 1 : 0;
+        _cleanup_free_ char *text = NULL;
+
+        /* Keep multi-byte characters split across chunks whole. */
+        text = util_utf8_sanitize(data, len, job->carry[i], &job->carry_len[i]);
+        if (!text)
+                return -ENOMEM;
+        if (!*text)
+                return 0;
+        return write_event(job->out_fd, json_pack("{s:s, s:s}", "type",
+                                                  i ? "stderr" : "stdout", "data", text));
+}
+
+static void *stream_worker(void *arg)
+{
+        struct stream_job *job = arg;
+        struct exec_sink sink = {.output = stream_output, .ctx = job, .watch_fd = job->watch_fd};
+        struct exec_result res;
+        struct al_error err = {0};
+        struct policy *pol = ctx_policy(job->ctx);
+        int r;
+
+        exec_result_init(&res, (size_t)pol->limits.output_bytes);
+        policy_unref(pol);
+        r = exec_service_run(job->ctx, &job->req, &sink, &res, &err);
+        log_exec(&job->req, &res, &job->peer, r, &err);
+        if (r < 0) {
+                write_event(job->out_fd, json_pack("{s:s, s:{s:s, s:s}}", "type", "error",
+                                                   "error", "code", al_err_name(r), "message",
+                                                   err.msg));
+        } else {
+                json_t *ev = exec_result_to_json(&res, true);
+
+                if (ev)
+                        json_object_set_new(ev, "type", json_string("exit"));
+                write_event(job->out_fd, ev);
+        }
+        exec_result_clear(&res);
+        close(job->out_fd);
+        close(job->watch_fd);
+        api_inflight_leave(job->ctx);
+        exec_request_clear(&job->req);
+        free(job);
+        return NULL;
+}
+
+static enum MHD_Result start_stream(struct airlock_ctx *ctx, struct MHD_Connection *conn,
+                                    struct exec_request *req, const struct ucred *peer)
+{
+        struct stream_job *job;
+        struct MHD_Response *resp;
+        pthread_attr_t attr;
+        pthread_t tid;
+        int p[2], cfd = api_connection_fd(conn);
+        enum MHD_Result ret;
+
+        job = calloc(1, sizeof(*job));
+        if (!job || pipe2(p, O_CLOEXEC) < 0) {
+                free(job);
+                return api_send_error(conn, -ENOMEM, "cannot start a stream");
+        }
+        job->ctx = ctx;
+        job->req = *req;
+        memset(req, 0, sizeof(*req));
+        job->peer = *peer;
+        job->out_fd = p[1];
+        /* Our own reference to the connection: MHD may close its fd while we still watch. */
+        job->watch_fd = cfd >= 0 ? fcntl(cfd, F_DUPFD_CLOEXEC, 3) : -1;
+        resp = MHD_create_response_from_pipe(p[0]);
+        if (!resp) {
+                close(p[0]);
+                close(p[1]);
+                if (job->watch_fd >= 0)
+                        close(job->watch_fd);
+                exec_request_clear(&job->req);
+                free(job);
+                return api_send_error(conn, -ENOMEM, "cannot start a stream");
+        }
+        MHD_add_response_header(resp, "Content-Type", "application/x-ndjson");
+        if (!api_inflight_enter(ctx)) {
+                MHD_destroy_response(resp);
+                close(p[1]);
+                if (job->watch_fd >= 0)
+                        close(job->watch_fd);
+                exec_request_clear(&job->req);
+                free(job);
+                return api_send_error(conn, -EOPNOTSUPP, "airlockd is shutting down");
+        }
+        pthread_attr_init(&attr);
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        if (pthread_create(&tid, &attr, stream_worker, job) != 0) {
+                pthread_attr_destroy(&attr);
+                MHD_destroy_response(resp);
+                close(p[1]);
+                if (job->watch_fd >= 0)
+                        close(job->watch_fd);
+                exec_request_clear(&job->req);
+                free(job);
+                api_inflight_leave(ctx);
+                return api_send_error(conn, -EAGAIN, "cannot start a worker");
+        }
+        pthread_attr_destroy(&attr);
+        ret = MHD_queue_response(conn, MHD_HTTP_OK, resp);
+        MHD_destroy_response(resp);
+        return ret;
+}
+
+static bool wants_stream(struct MHD_Connection *conn, const struct exec_request *req)
+{
+        const char *accept = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Accept");
+
+        return req->stream || (accept && strstr(accept, "application/x-ndjson"));
+}
+
+ROUTE_HANDLER(route_exec)
+{
+        const char *body = args->body;
+        size_t len = args->len;
+        struct exec_request req = {0};
+        struct exec_result res;
+        struct al_error err = {0};
+        struct ucred peer;
+        struct policy *pol;
+        enum MHD_Result ret;
+        int r;
+
+        api_peer_of(conn, &peer);
+        r = exec_request_parse(body, len, &req, &err);
+        if (r < 0) {
+                log_info("rejected exec from uid=%d: %s", (int)peer.uid, err.msg);
+                return api_send_error(conn, r, err.msg);
+        }
+        pol = ctx_policy(ctx);
+        r = exec_request_check(&req, pol, &err);
+        exec_result_init(&res, (size_t)pol->limits.output_bytes);
+        policy_unref(pol);
+        if (r < 0) {
+                log_info("rejected exec from uid=%d: %s", (int)peer.uid, err.msg);
+                ret = api_send_error(conn, r, err.msg);
+                goto out;
+        }
+        if (wants_stream(conn, &req)) {
+                ret = start_stream(ctx, conn, &req, &peer);
+                goto out;
+        }
+        if (!api_inflight_enter(ctx)) {
+                ret = api_send_error(conn, -EOPNOTSUPP, "airlockd is shutting down");
+                goto out;
+        }
+        {
+                struct exec_sink sink = {.watch_fd = api_connection_fd(conn)};
+
+                r = exec_service_run(ctx, &req, &sink, &res, &err);
+        }
+        api_inflight_leave(ctx);
+        log_exec(&req, &res, &peer, r, &err);
+        if (r < 0)
+                ret = api_send_error(conn, r, err.msg);
+        else
+                ret = api_send_json(conn, MHD_HTTP_OK, exec_result_to_json(&res, false));
+out:
+        exec_result_clear(&res);
+        exec_request_clear(&req);
+        return ret;
+}
+

@@ -1,0 +1,155 @@
+/* Policy, sandboxes and sessions: what admins and agents manage besides execs. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "airlock/cleanup.h"
+#include "airlock/log.h"
+#include "airlock/util.h"
+#include "routes.h"
+
+/* Until roles arrive with peer authentication, the admin is root or the daemon's own user. */
+bool api_peer_is_admin(struct MHD_Connection *conn)
+{
+        struct ucred peer;
+
+        api_peer_of(conn, &peer);
+        return peer.uid == 0 || peer.uid == getuid();
+}
+
+static const char *query(struct MHD_Connection *conn, const char *key)
+{
+        return MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, key);
+}
+
+/* An optional ?agent=NAME, validated. */
+static int agent_arg(struct MHD_Connection *conn, const char **ret, struct al_error *err)
+{
+        const char *a = query(conn, "agent");
+
+        if (a && !util_name_valid(a, EXEC_NAME_MAX))
+                return al_err(err, -EINVAL, "query 'agent' must be a name of [A-Za-z0-9._-]");
+        *ret = a;
+        return 0;
+}
+
+ROUTE_HANDLER(route_policy_get)
+{
+        _cleanup_(policy_unrefp) struct policy *pol = ctx_policy(ctx);
+        struct al_error err = {0};
+        const char *agent = NULL;
+        json_t *doc;
+
+        if (agent_arg(conn, &agent, &err) < 0)
+                return api_send_error(conn, err.code, err.msg);
+        doc = policy_to_json(pol);
+        if (!doc)
+                return api_send_error(conn, -ENOMEM, "out of memory");
+        json_object_set_new(doc, "source", pol->source_path ? json_string(pol->source_path)
+                                                            : json_null());
+        return api_send_json(conn, MHD_HTTP_OK, doc);
+}
+
+ROUTE_HANDLER(route_policy_reload)
+{
+        struct policy_problems problems = {0};
+        struct al_error err = {0};
+        struct ucred peer;
+        char who[32];
+        json_t *list;
+        enum MHD_Result ret;
+
+        api_peer_of(conn, &peer);
+        if (!api_peer_is_admin(conn)) {
+                log_warn("policy reload refused for uid %d: not an admin", (int)peer.uid);
+                return api_send_error(conn, -AL_E_FORBIDDEN, "only admins may reload the policy");
+        }
+        snprintf(who, sizeof(who), "uid %d", (int)peer.uid);
+        if (ctx_reload_policy(ctx, who, &problems, &err) == 0) {
+                _cleanup_(policy_unrefp) struct policy *pol = ctx_policy(ctx);
+
+                policy_problems_free(&problems);
+                return api_send_json(conn, MHD_HTTP_OK,
+                                     json_pack("{s:b, s:s, s:s}", "reloaded", 1, "mode",
+                                               policy_mode_name(pol->mode), "scope",
+                                               policy_scope_name(pol->scope)));
+        }
+        list = json_array();
+        for (size_t i = 0; i < problems.n; i++)
+                json_array_append_new(list, json_pack("{s:i, s:s}", "line",
+                                                      problems.items[i].line, "message",
+                                                      problems.items[i].msg));
+        policy_problems_free(&problems);
+        ret = api_send_json(conn, 400,
+                            json_pack("{s:{s:s, s:s, s:o}}", "error", "code",
+                                      "invalid_policy", "message", err.msg, "problems", list));
+        return ret;
+}
+
+ROUTE_HANDLER(route_sandboxes_get)
+{
+        struct al_error err = {0};
+        const char *agent = NULL;
+
+        if (agent_arg(conn, &agent, &err) < 0)
+                return api_send_error(conn, err.code, err.msg);
+        return api_send_json(conn, MHD_HTTP_OK,
+                             json_pack("{s:o}", "sandboxes", scope_list(ctx->scopes, agent)));
+}
+
+ROUTE_HANDLER(route_sandbox_delete)
+{
+        const char *id = args->param;
+        struct al_error err = {0};
+        const char *agent = NULL;
+        int r;
+
+        if (agent_arg(conn, &agent, &err) < 0)
+                return api_send_error(conn, err.code, err.msg);
+        r = scope_remove_handle(ctx->scopes, id, agent, &err);
+        if (r < 0)
+                return api_send_error(conn, r, err.msg);
+        log_info("sandbox %.12s removed on request", id);
+        return api_send_json(conn, MHD_HTTP_OK, json_pack("{s:s, s:b}", "id", id, "removed", 1));
+}
+
+ROUTE_HANDLER(route_session_end)
+{
+        const char *session = args->param, *body = args->body;
+        size_t len = args->len;
+        struct al_error err = {0};
+        const char *agent = NULL;
+        json_t *doc = NULL;
+        enum MHD_Result ret;
+        int n;
+
+        if (!util_name_valid(session, EXEC_NAME_MAX))
+                return api_send_error(conn, -EINVAL, "invalid session name");
+        if (len > 0) {
+                doc = json_loadb(body, len, 0, NULL);
+                if (!json_is_object(doc) ||
+                    (json_object_get(doc, "agent") && !json_is_string(json_object_get(doc, "agent")))) {
+                        json_decref(doc);
+                        return api_send_error(conn, -EINVAL,
+                                              "body must be {\"agent\": NAME} or empty");
+                }
+                agent = json_string_value(json_object_get(doc, "agent"));
+        }
+        if (!agent && agent_arg(conn, &agent, &err) < 0) {
+                json_decref(doc);
+                return api_send_error(conn, err.code, err.msg);
+        }
+        if (!agent)
+                agent = "default";
+        if (!util_name_valid(agent, EXEC_NAME_MAX)) {
+                json_decref(doc);
+                return api_send_error(conn, -EINVAL, "invalid agent name");
+        }
+        n = scope_end_session(ctx->scopes, agent, session);
+        log_info("session '%s' of agent '%s' ended: %d sandbox(es) removed", session, agent, n);
+        ret = api_send_json(conn, MHD_HTTP_OK,
+                            json_pack("{s:s, s:s, s:b, s:i}", "agent", agent, "session", session,
+                                      "ended", 1, "sandboxes_removed", n));
+        json_decref(doc);
+        return ret;
+}
