@@ -138,9 +138,10 @@ finalize_tree() {
 	if [ -f "$t/etc/shadow" ] && ! grep -q '^sandbox:' "$t/etc/shadow"; then
 		echo 'sandbox:*:19000:0:99999:7:::' >>"$t/etc/shadow"
 	fi
-	mkdir -p "$t/tmp" "$t/var/tmp" "$t/workspace" "$t/root" "$t/proc" "$t/sys" "$t/dev"
+	# No /workspace: it exists in a sandbox only when the policy mounts one there.
+	mkdir -p "$t/tmp" "$t/var/tmp" "$t/root" "$t/proc" "$t/sys" "$t/dev"
+	rmdir "$t/workspace" 2>/dev/null || true
 	chmod 1777 "$t/tmp" "$t/var/tmp"
-	chmod 0755 "$t/workspace"
 	chmod 0700 "$t/root"
 }
 

@@ -793,9 +793,18 @@ static bool regex_match(const struct cl_rule *rule, const char *s, char *ex, siz
 {
         regmatch_t m[1];
 
+        regoff_t so, eo;
+
         if (regexec(&rule->re, s, 1, m, 0) != 0)
                 return false;
-        excerpt(ex, ex_size, s + m[0].rm_so, (size_t)(m[0].rm_eo - m[0].rm_so));
+        /* Patterns often match the blank before a command; the reason reads better without. */
+        so = m[0].rm_so;
+        eo = m[0].rm_eo;
+        while (so < eo && (is_blank(s[so]) || s[so] == '\n'))
+                so++;
+        while (eo > so && (is_blank(s[eo - 1]) || s[eo - 1] == '\n'))
+                eo--;
+        excerpt(ex, ex_size, s + so, (size_t)(eo - so));
         return true;
 }
 

@@ -298,6 +298,7 @@ int store_executions_query(struct store *s, const struct store_exec_query *q, js
         _cleanup_free_ char *where = NULL, *sql = NULL, *next = NULL;
         json_t *rows = NULL;
         struct buf b;
+        bool oom = false;
         int r, rc, idx, n = 0;
 
         if (limit < 1 || limit > STORE_QUERY_LIMIT_MAX)
@@ -318,38 +319,39 @@ int store_executions_query(struct store *s, const struct store_exec_query *q, js
         }
 
         buf_init(&b, 8192);
-        buf_appendf(&b, "%s WHERE 1", exec_columns);
+        oom |= buf_appendf(&b, "%s WHERE 1", exec_columns) < 0;
         if (q->agent) {
-                buf_appendf(&b, " AND agent = ?");
+                oom |= buf_appendf(&b, " AND agent = ?") < 0;
                 binds[nb++] = (struct bind){BIND_TEXT, q->agent, 0};
         }
         if (q->session) {
-                buf_appendf(&b, " AND session = ?");
+                oom |= buf_appendf(&b, " AND session = ?") < 0;
                 binds[nb++] = (struct bind){BIND_TEXT, q->session, 0};
         }
         if (q->state) {
-                buf_appendf(&b, " AND state = ?");
+                oom |= buf_appendf(&b, " AND state = ?") < 0;
                 binds[nb++] = (struct bind){BIND_TEXT, q->state, 0};
         }
         if (q->backend) {
-                buf_appendf(&b, " AND backend = ?");
+                oom |= buf_appendf(&b, " AND backend = ?") < 0;
                 binds[nb++] = (struct bind){BIND_TEXT, q->backend, 0};
         }
         if (q->since) {
-                buf_appendf(&b, " AND started_at >= ?");
+                oom |= buf_appendf(&b, " AND started_at >= ?") < 0;
                 binds[nb++] = (struct bind){BIND_INT, NULL, q->since};
         }
         if (q->until) {
-                buf_appendf(&b, " AND started_at < ?");
+                oom |= buf_appendf(&b, " AND started_at < ?") < 0;
                 binds[nb++] = (struct bind){BIND_INT, NULL, q->until};
         }
         if (q->cursor) {
                 /* Keyset paging: strictly older than the last row of the previous page. */
-                buf_appendf(&b, " AND (started_at, id) < (?, ?)");
+                oom |= buf_appendf(&b, " AND (started_at, id) < (?, ?)") < 0;
                 binds[nb++] = (struct bind){BIND_INT, NULL, cur_at};
                 binds[nb++] = (struct bind){BIND_TEXT, cur_id, 0};
         }
-        if (buf_truncated(&b) || !b.data) {
+        /* A filter missing from the SQL would widen what the caller sees: fail instead. */
+        if (oom || buf_truncated(&b) || !b.data) {
                 buf_free(&b);
                 return al_err(err, -ENOMEM, "out of memory");
         }

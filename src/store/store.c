@@ -463,7 +463,39 @@ static int configure(struct store *s, struct al_error *err)
                               s->path, mode ? (const char *)mode : "?");
         /* FULL: the WAL is synced at every commit, so a record acknowledged to a client
          * survives a crash of airlockd and of the machine. */
-        return store_exec(s, "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON", err);
+        return store_exec(s,
+                          "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; "
+                          /* Shrink the WAL back after a checkpoint instead of keeping its
+                           * high-water size forever. */
+                          "PRAGMA journal_size_limit=" STORE_STRINGIFY(WAL_SIZE_LIMIT),
+                          err);
+}
+
+static bool sidecar_exists(const char *path, const char *suffix)
+{
+        char p[PATH_MAX];
+
+        snprintf(p, sizeof(p), "%s%s", path, suffix);
+        return access(p, F_OK) == 0 || errno != ENOENT;
+}
+
+/* A refused WAL database gets an empty -wal and a -shm from merely being opened; remove them
+ * when they were not there before, so that a refusal leaves the directory as it was. A -wal
+ * with content is never removed: it may hold committed transactions. */
+static void tidy_sidecars(const char *path, bool had_wal, bool had_shm)
+{
+        char wal[PATH_MAX], shm[PATH_MAX];
+        struct stat st;
+
+        snprintf(wal, sizeof(wal), "%s-wal", path);
+        snprintf(shm, sizeof(shm), "%s-shm", path);
+        if (!had_wal && stat(wal, &st) == 0) {
+                if (st.st_size != 0)
+                        return;
+                unlink(wal);
+        }
+        if (!had_shm && access(wal, F_OK) < 0)
+                unlink(shm);
 }
 
 static void store_free(struct store *s)
@@ -482,6 +514,7 @@ int store_open(const char *path, struct store **ret, struct al_error *err)
         struct store *s = NULL;
         struct stat st;
         int64_t version, app_id, count;
+        bool had_wal = true, had_shm = true;
         int rc, r;
 
         if (!path || !*path)
@@ -503,6 +536,8 @@ int store_open(const char *path, struct store **ret, struct al_error *err)
                 r = al_err(err, -ENOMEM, "out of memory");
                 goto fail;
         }
+        had_wal = sidecar_exists(path, "-wal");
+        had_shm = sidecar_exists(path, "-shm");
         rc = sqlite3_open_v2(
             path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, NULL);
         if (rc != SQLITE_OK) {
@@ -568,6 +603,7 @@ int store_open(const char *path, struct store **ret, struct al_error *err)
         return 0;
 fail:
         store_free(s);
+        tidy_sidecars(path, had_wal, had_shm);
         return r;
 }
 

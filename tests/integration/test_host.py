@@ -253,6 +253,13 @@ def test_stdin_and_output_cap(hostd):
     assert r["stderr"] == "done\n"
 
 
+def test_stdio_can_be_reopened(hostd):
+    # /dev/stdout and friends reopen the pipes through /proc: they must belong to the exec user.
+    r = run(hostd, ["sh", "-c", "echo out > /dev/stdout; echo err > /dev/stderr; cat /dev/stdin"],
+            stdin="in\n")
+    assert r["stdout"] == "out\nin\n" and r["stderr"] == "err\n", r
+
+
 def test_signal_and_exit_code(hostd):
     r = run(hostd, ["sh", "-c", "kill -SEGV $$"])
     assert r["signal"] == 11

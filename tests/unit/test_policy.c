@@ -647,6 +647,276 @@ START_TEST(test_too_many_runtimes)
 }
 END_TEST
 
+START_TEST(test_network)
+{
+        struct policy *p = parse_ok("[network]\n"
+                                    "tier = standard\n"
+                                    "allowed_domains = pypi.org, *.github.com files.pythonhosted.org\n"
+                                    "blocked_domains = gist.github.com\n"
+                                    "allowed_domains = registry.npmjs.org,,x-1.a2.io\n"
+                                    "allowed_domains =\n");
+
+        ck_assert_int_eq(p->network.tier, NETWORK_STANDARD);
+        /* Repeated list keys add up, in file order. */
+        assert_strv(p->network.allowed,
+                    "pypi.org *.github.com files.pythonhosted.org registry.npmjs.org x-1.a2.io");
+        assert_strv(p->network.blocked, "gist.github.com");
+        ck_assert_str_eq(policy_network_tier_name(p->network.tier), "standard");
+        policy_unref(p);
+
+        p = parse_ok("[network]\ntier = elevated\n");
+        ck_assert_int_eq(p->network.tier, NETWORK_ELEVATED);
+        ck_assert_ptr_null(p->network.allowed[0]);
+        policy_unref(p);
+        p = parse_ok("[network]\ntier = restricted\nallowed_domains =\n");
+        ck_assert_int_eq(p->network.tier, NETWORK_RESTRICTED);
+        ck_assert_ptr_null(p->network.allowed[0]);
+        policy_unref(p);
+}
+END_TEST
+
+START_TEST(test_domain_valid)
+{
+        char long_label[80], long_name[300];
+
+        ck_assert(policy_domain_valid("pypi.org"));
+        ck_assert(policy_domain_valid("*.github.com"));
+        ck_assert(policy_domain_valid("localhost"));
+        ck_assert(policy_domain_valid("a"));
+        ck_assert(policy_domain_valid("*.a"));
+        ck_assert(policy_domain_valid("x-1.a2.io"));
+        ck_assert(policy_domain_valid("123.example"));
+        ck_assert(!policy_domain_valid(NULL));
+        ck_assert(!policy_domain_valid(""));
+        ck_assert(!policy_domain_valid("*"));
+        ck_assert(!policy_domain_valid("*."));
+        ck_assert(!policy_domain_valid("*example.com"));
+        ck_assert(!policy_domain_valid("Example.com"));
+        ck_assert(!policy_domain_valid("a b.com"));
+        ck_assert(!policy_domain_valid("a.-b.com"));
+        ck_assert(!policy_domain_valid("a.b-.com"));
+        ck_assert(!policy_domain_valid("example.com."));
+        ck_assert(!policy_domain_valid("ex\xc3\xa4mple.com"));
+        /* labels of at most 63, names of at most 253 */
+        memset(long_label, 'a', 63);
+        long_label[63] = '\0';
+        ck_assert(policy_domain_valid(long_label));
+        long_label[63] = 'a';
+        long_label[64] = '\0';
+        ck_assert(!policy_domain_valid(long_label));
+        for (int i = 0; i < 127; i++)
+                memcpy(long_name + 2 * i, "a.", 2);
+        long_name[253] = '\0'; /* "a.a.....a": 253 characters */
+        ck_assert_uint_eq(strlen(long_name), 253);
+        ck_assert(policy_domain_valid(long_name));
+        /* "*." does not count */
+        memmove(long_name + 2, long_name, 254);
+        memcpy(long_name, "*.", 2);
+        ck_assert(policy_domain_valid(long_name));
+        memcpy(long_name, "a.", 2);
+        ck_assert(!policy_domain_valid(long_name));
+}
+END_TEST
+
+START_TEST(test_agents)
+{
+        struct policy *p = parse_ok("[agent \"analyst\"]\n"
+                                    "mode = selective\n"
+                                    "scope = agent\n"
+                                    "workspace = rw\n"
+                                    "cpu_cores = 2.5\n"
+                                    "memory_mb = 2048\n"
+                                    "disk_mb = 1024\n"
+                                    "max_processes = 256\n"
+                                    "timeout_s = 300\n"
+                                    "output_kb = 4096\n"
+                                    "network = standard\n"
+                                    "default_runtime = python\n"
+                                    "runtimes = python, ruby\n"
+                                    "runtimes = sh\n"
+                                    "[agent \"intern\"]\n"
+                                    "timeout_s = 5\n"
+                                    "[agent \"empty\"]\n"
+                                    "[runtime \"ruby\"]\n"
+                                    "image = airlock/ruby:3.1\n");
+        const struct policy_agent *a;
+
+        ck_assert_uint_eq(p->n_agents, 3);
+        a = policy_agent(p, "analyst");
+        ck_assert_ptr_eq(a, &p->agents[0]);
+        ck_assert_str_eq(a->name, "analyst");
+        ck_assert_int_eq(a->line, 1);
+        ck_assert_uint_eq(a->set, POLICY_AGENT_MODE | POLICY_AGENT_SCOPE | POLICY_AGENT_WORKSPACE |
+                                      POLICY_AGENT_CPU_CORES | POLICY_AGENT_MEMORY_MB |
+                                      POLICY_AGENT_DISK_MB | POLICY_AGENT_MAX_PROCESSES |
+                                      POLICY_AGENT_TIMEOUT_S | POLICY_AGENT_OUTPUT_KB |
+                                      POLICY_AGENT_NETWORK | POLICY_AGENT_DEFAULT_RUNTIME |
+                                      POLICY_AGENT_RUNTIMES);
+        ck_assert_int_eq(a->mode, MODE_SELECTIVE);
+        ck_assert_int_eq(a->scope, SCOPE_AGENT);
+        ck_assert_int_eq(a->workspace, WORKSPACE_RW);
+        ck_assert_double_eq(a->limits.cpu_cores, 2.5);
+        ck_assert_int_eq(a->limits.memory_mb, 2048);
+        ck_assert_int_eq(a->limits.disk_mb, 1024);
+        ck_assert_int_eq(a->limits.max_processes, 256);
+        ck_assert_int_eq(a->limits.timeout_s, 300);
+        ck_assert_int_eq(a->limits.output_bytes, 4096 * 1024);
+        ck_assert_int_eq(a->network, NETWORK_STANDARD);
+        ck_assert_str_eq(a->default_runtime, "python");
+        /* a runtime defined further down the file is known */
+        assert_strv(a->runtimes, "python ruby sh");
+
+        a = policy_agent(p, "intern");
+        ck_assert_uint_eq(a->set, POLICY_AGENT_TIMEOUT_S);
+        ck_assert_int_eq(a->limits.timeout_s, 5);
+        ck_assert_ptr_null(a->default_runtime);
+        ck_assert_ptr_null(a->runtimes);
+        a = policy_agent(p, "empty");
+        ck_assert_uint_eq(a->set, 0);
+        ck_assert_int_eq(a->line, 17);
+        ck_assert_ptr_null(policy_agent(p, "Analyst"));
+        ck_assert_ptr_null(policy_agent(p, NULL));
+        /* the global policy is untouched */
+        ck_assert_int_eq(p->mode, MODE_ALL);
+        ck_assert_int_eq(p->limits.timeout_s, 60);
+        policy_unref(p);
+}
+END_TEST
+
+START_TEST(test_too_many_agents)
+{
+        char *text = malloc((size_t)(POLICY_AGENTS_MAX + 1) * 32);
+        size_t o = 0;
+
+        for (int i = 0; i <= POLICY_AGENTS_MAX; i++)
+                o += (size_t)sprintf(text + o, "[agent \"a%d\"]\n", i);
+        expect_problem(text, POLICY_AGENTS_MAX + 1, "too many agent sections (at most 1024)");
+        free(text);
+}
+END_TEST
+
+START_TEST(test_every_problem_in_agents)
+{
+        /* An override for an unknown runtime, a forbidden key, a duplicate section: each at
+         * its line, nothing applied. */
+        const char *text = "[agent \"a\"]\n"           /* 1 */
+                           "runtimes = bash, nope\n"     /* 2 */
+                           "state_dir = /x\n"            /* 3 */
+                           "[agent \"b\"]\n"           /* 4 */
+                           "[agent \"a\"]\n"           /* 5 */
+                           "[network]\n"                 /* 6 */
+                           "allowed_domains = BAD.org\n" /* 7 */
+                           "tier = open\n";              /* 8 */
+        static const int lines[] = {2, 3, 5, 7, 8};
+        struct policy_problems probs = {0};
+        struct al_error err = {0};
+        struct policy *p = NULL;
+
+        ck_assert_int_eq(policy_parse(text, "f", &p, &probs, &err), -EINVAL);
+        ck_assert_ptr_null(p);
+        if (probs.n != ARRAY_SIZE(lines))
+                for (size_t i = 0; i < probs.n; i++)
+                        fprintf(stderr, "  %d: %s\n", probs.items[i].line, probs.items[i].msg);
+        ck_assert_uint_eq(probs.n, ARRAY_SIZE(lines));
+        for (size_t i = 0; i < ARRAY_SIZE(lines); i++)
+                ck_assert_int_eq(probs.items[i].line, lines[i]);
+        ck_assert_ptr_nonnull(strstr(probs.items[0].msg, "unknown runtime 'nope' (catalog: python, "
+                                                         "node, bash, sh)"));
+        ck_assert_str_eq(err.msg, "f:2: unknown runtime 'nope' (catalog: python, node, bash, sh) "
+                                  "(5 problems)");
+        policy_problems_free(&probs);
+}
+END_TEST
+
+START_TEST(test_host_keys)
+{
+        struct policy *p = parse_ok("[host]\n"
+                                    "user = 1234:5678\n"
+                                    "seccomp_deny =\n"
+                                    "no_new_privs = no\n"
+                                    "drop_capabilities = off\n"
+                                    "network_namespace = required\n"
+                                    "mount_namespace = off\n"
+                                    "pid_namespace = yes\n"
+                                    "ipc_namespace = false\n"
+                                    "cgroup = auto\n"
+                                    "read_only_root = 0\n"
+                                    "private_tmp = FALSE\n"
+                                    "mount_proc = Off\n"
+                                    "cgroup_parent = airlock-test\n"
+                                    "prestart = 0\n"
+                                    "rlimit_cpu_s = 0\n"
+                                    "rlimit_as_mb = 8192\n"
+                                    "rlimit_fsize_mb = auto\n"
+                                    "rlimit_nofile = 4096\n"
+                                    "rlimit_nproc = 100\n"
+                                    "path = /opt/bin:/usr/bin\n");
+        const struct host_options *h = p->host;
+
+        ck_assert_str_eq(h->user, "1234:5678");
+        ck_assert_str_eq(h->seccomp_deny, "");
+        ck_assert(!h->no_new_privs);
+        ck_assert(!h->drop_capabilities);
+        ck_assert_int_eq(h->network_namespace, HOST_REQUIRED);
+        ck_assert_int_eq(h->mount_namespace, HOST_OFF);
+        ck_assert_int_eq(h->pid_namespace, HOST_REQUIRED);
+        ck_assert_int_eq(h->ipc_namespace, HOST_OFF);
+        ck_assert_int_eq(h->cgroup, HOST_AUTO);
+        ck_assert(!h->read_only_root);
+        ck_assert(!h->private_tmp);
+        ck_assert(!h->mount_proc);
+        ck_assert_str_eq(h->cgroup_parent, "airlock-test");
+        ck_assert_int_eq(h->prestart, 0);
+        ck_assert_int_eq(h->rlimit_cpu_s, 0);
+        ck_assert_int_eq(h->rlimit_as_mb, 8192);
+        ck_assert_int_eq(h->rlimit_fsize_mb, HOST_RLIMIT_AUTO);
+        ck_assert_int_eq(h->rlimit_nofile, 4096);
+        ck_assert_int_eq(h->rlimit_nproc, 100);
+        ck_assert_str_eq(h->default_path, "/opt/bin:/usr/bin");
+        ck_assert_ptr_null(h->workspace_root);
+        policy_unref(p);
+
+        p = parse_ok("[host]\nuser = daemon\nseccomp_deny = /etc/airlock/host.deny\n"
+                     "rlimit_nofile = auto\npath = /bin\n");
+        ck_assert_str_eq(p->host->user, "daemon");
+        ck_assert_str_eq(p->host->seccomp_deny, "/etc/airlock/host.deny");
+        ck_assert_int_eq(p->host->rlimit_nofile, HOST_RLIMIT_AUTO);
+        ck_assert_str_eq(p->host->default_path, "/bin");
+        /* untouched keys keep the backend's defaults */
+        ck_assert(p->host->no_new_privs);
+        ck_assert_int_eq(p->host->prestart, 4);
+        policy_unref(p);
+
+        p = parse_ok("[host]\n");
+        assert_host_defaults(p->host);
+        policy_unref(p);
+        p = parse_ok("[sandbox]\nselective_rules = /etc/airlock/selective.rules\n");
+        ck_assert_str_eq(p->selective_rules, "/etc/airlock/selective.rules");
+        policy_unref(p);
+}
+END_TEST
+
+START_TEST(test_text_sha256)
+{
+        struct policy *p = policy_new_default();
+        char sha[65];
+
+        policy_text_sha256(p, sha);
+        /* SHA-256 of the empty string */
+        ck_assert_str_eq(sha, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+        policy_unref(p);
+        /* The text as written: a change that parses the same still changes the hash. */
+        p = parse_ok("[limits]\ntimeout_s = 5\n");
+        policy_text_sha256(p, sha);
+        ck_assert_str_eq(sha, "351e02b08c2b6ef915b9770816a13ea0080ceb7abfe63ea57a2a56c0693bdf51");
+        policy_unref(p);
+        p = parse_ok("[limits]\ntimeout_s = 5 \n");
+        policy_text_sha256(p, sha);
+        ck_assert_str_eq(sha, "510438387dd95b232abd5b49b2c136ebf845a8dc8796ada8a5a38a4ed50f2b1b");
+        policy_unref(p);
+}
+END_TEST
+
 static char tmpdir[64];
 
 static void write_file(const char *path, const void *data, size_t len, mode_t mode)
@@ -767,6 +1037,45 @@ START_TEST(test_to_json)
         json_decref(j);
         policy_unref(p);
 
+        p = parse_ok("[network]\ntier = standard\nallowed_domains = pypi.org *.github.com\n"
+                     "[agent \"analyst\"]\nmemory_mb = 2048\nruntimes = bash python\n"
+                     "network = elevated\n[agent \"quiet\"]\n[host]\nrlimit_nofile = 64\n");
+        j = policy_to_json(p);
+        ck_assert_ptr_nonnull(j);
+        {
+                json_t *net = json_object_get(j, "network");
+                json_t *agents = json_object_get(j, "agents");
+                json_t *a = json_object_get(agents, "analyst");
+                json_t *host = json_object_get(j, "host");
+
+                ck_assert_str_eq(json_string_value(json_object_get(net, "tier")), "standard");
+                ck_assert_uint_eq(json_array_size(json_object_get(net, "allowed_domains")), 2);
+                ck_assert_str_eq(
+                    json_string_value(json_array_get(json_object_get(net, "allowed_domains"), 1)),
+                    "*.github.com");
+                ck_assert_uint_eq(json_array_size(json_object_get(net, "blocked_domains")), 0);
+                ck_assert_uint_eq(json_object_size(agents), 2);
+                /* only the keys the section set */
+                ck_assert_uint_eq(json_object_size(a), 3);
+                ck_assert_int_eq(json_integer_value(json_object_get(a, "memory_mb")), 2048);
+                ck_assert_str_eq(json_string_value(json_object_get(a, "network")), "elevated");
+                ck_assert_str_eq(json_string_value(json_array_get(json_object_get(a, "runtimes"), 1)),
+                                 "python");
+                ck_assert_uint_eq(json_object_size(json_object_get(agents, "quiet")), 0);
+                ck_assert_int_eq(json_integer_value(json_object_get(host, "rlimit_nofile")), 64);
+                ck_assert_str_eq(json_string_value(json_object_get(host, "rlimit_cpu_s")), "auto");
+                ck_assert_str_eq(json_string_value(json_object_get(host, "user")), "nobody");
+                ck_assert(json_is_true(json_object_get(host, "no_new_privs")));
+                ck_assert_str_eq(json_string_value(json_object_get(host, "pid_namespace")),
+                                 "auto");
+                ck_assert_str_eq(json_string_value(json_object_get(
+                                     json_object_get(j, "sandbox"), "selective_rules")),
+                                 "");
+                ck_assert_uint_eq(strlen(json_string_value(json_object_get(j, "sha256"))), 64);
+        }
+        json_decref(j);
+        policy_unref(p);
+
         p = policy_new_default();
         j = policy_to_json(p);
         ck_assert_ptr_nonnull(j);
@@ -813,6 +1122,8 @@ START_TEST(test_helpers)
         ck_assert_str_eq(policy_mode_name(MODE_SELECTIVE), "selective");
         ck_assert_str_eq(policy_scope_name(SCOPE_SHARED), "shared");
         ck_assert_str_eq(policy_workspace_name(WORKSPACE_RO), "ro");
+        ck_assert_str_eq(policy_network_tier_name(NETWORK_RESTRICTED), "restricted");
+        ck_assert_str_eq(policy_network_tier_name(NETWORK_ELEVATED), "elevated");
         ck_assert_str_eq(engine_kind_name(ENGINE_PODMAN), "podman");
 }
 END_TEST
@@ -832,6 +1143,13 @@ static Suite *policy_suite(void)
         tcase_add_test(tc, test_long_line);
         tcase_add_test(tc, test_runtime_catalog_merge);
         tcase_add_test(tc, test_too_many_runtimes);
+        tcase_add_test(tc, test_network);
+        tcase_add_test(tc, test_domain_valid);
+        tcase_add_test(tc, test_agents);
+        tcase_add_test(tc, test_too_many_agents);
+        tcase_add_test(tc, test_every_problem_in_agents);
+        tcase_add_test(tc, test_host_keys);
+        tcase_add_test(tc, test_text_sha256);
         tcase_add_test(tc, test_load);
         tcase_add_test(tc, test_refcount);
         tcase_add_test(tc, test_to_json);

@@ -133,8 +133,6 @@ static void cfg_free(struct host_cfg *c)
         /* protected_dirs[0] is the only entry it owns (the others alias). */
         free(c->protected_dirs[0]);
         free(c->default_path);
-        if (c->empty_caps)
-                cap_free(c->empty_caps);
         free(c);
 }
 
@@ -161,7 +159,6 @@ void host_cfg_template(const struct host_cfg *c, struct host_launch *l)
         l->gid = c->gid;
         l->no_new_privs = c->nnp;
         l->drop_caps = c->drop_caps;
-        l->empty_caps = c->empty_caps;
         l->cap_last = c->cap_last;
         l->filter = c->has_filter ? &c->fprog : NULL;
         l->pidns = c->pidns;
@@ -288,12 +285,8 @@ static int cfg_new(const struct host_options *o, struct host_cfg **ret, struct a
         }
         c->nnp = o->no_new_privs;
         c->drop_caps = o->drop_capabilities;
-        c->empty_caps = cap_init();
-        if (!c->empty_caps) {
-                r = al_err(err, -ENOMEM, "cap_init failed");
-                goto fail;
-        }
         c->cap_last = (int)cap_max_bits() - 1;
+        host_launch_prebind();
 
         host_launch_probe(&c->probe);
         r = toggle(o->network_namespace, c->probe.netns, "network_namespace", &c->netns, err);

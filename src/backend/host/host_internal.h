@@ -36,7 +36,6 @@ struct host_cfg {
         char *hide[HOST_HIDE_MAX + 1];
         char *protected_dirs[HOST_HIDE_MAX + 3]; /* exe dir, workspace root, hide paths */
         char *default_path;
-        cap_t empty_caps;
         int cap_last;
 };
 

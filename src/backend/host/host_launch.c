@@ -28,13 +28,20 @@
 /* Everything from here to host_launch_start runs in the forked child of a multi-threaded
  * daemon: system calls only, no allocation, no stdio, no locks. */
 
+/* _exit without the lazy symbol binding a first call would cost in every child. */
+static _Noreturn void child_exit(int code)
+{
+        for (;;)
+                (void)syscall(SYS_exit_group, code);
+}
+
 static _Noreturn void child_fail(const struct host_launch *l, enum host_stage stage, int e,
                                  int detail)
 {
         struct host_report r = {.stage = stage, .error = e, .detail = detail};
 
         (void)!write(l->report_fd, &r, sizeof(r));
-        _exit(127);
+        child_exit(127);
 }
 
 /* Close every fd but those in keep (all >= 3): the init must not hold the daemon's sockets
@@ -188,13 +195,18 @@ static _Noreturn void worker_main(const struct host_launch *l)
                         child_fail(l, HOST_STAGE_CGROUP, errno, (int)i);
         if (!l->pidns) {
                 (void)prctl(PR_SET_PDEATHSIG, SIGKILL);
+                (void)syscall(SYS_umask, 022);
                 write_oom_score_adj("0");
                 setup_namespaces(l);
         }
-        if (setsid() < 0)
+        if (syscall(SYS_setsid) < 0)
                 child_fail(l, HOST_STAGE_SESSION, errno, 0);
         if (dup2(l->stdin_fd, 0) < 0 || dup2(l->stdout_fd, 1) < 0 || dup2(l->stderr_fd, 2) < 0)
                 child_fail(l, HOST_STAGE_FDS, errno, 0);
+        /* The pipes are the exec's own: let it reopen them (/dev/stdout, /proc/self/fd/1),
+         * which checks the pipe's owner, as runc does for a container's stdio. */
+        for (int fd = 0; fd < 3; fd++)
+                (void)fchown(fd, l->uid, l->gid);
         /* Nothing but 0, 1, 2 crosses execve; the report pipe stays open until it. */
         if (close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) < 0)
                 child_fail(l, HOST_STAGE_FDS, errno, 0);
@@ -211,7 +223,7 @@ static _Noreturn void worker_main(const struct host_launch *l)
                 for (int c = 0; c <= l->cap_last; c++)
                         if (cap_drop_bound((cap_value_t)c) < 0 && errno != EINVAL)
                                 child_fail(l, HOST_STAGE_CAPS, errno, c);
-                if (cap_reset_ambient() < 0 && errno != EINVAL)
+                if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL)
                         child_fail(l, HOST_STAGE_CAPS, errno, -1);
         }
         /* Raw system calls: glibc's wrappers would try to signal the daemon's other threads,
@@ -223,8 +235,14 @@ static _Noreturn void worker_main(const struct host_launch *l)
         if (syscall(SYS_setresuid, l->uid, l->uid, l->uid) < 0)
                 child_fail(l, HOST_STAGE_UID, errno, 0);
         /* setresuid cleared the permitted and effective sets; this clears the inheritable. */
-        if (l->drop_caps && cap_set_proc((cap_t)l->empty_caps) < 0)
-                child_fail(l, HOST_STAGE_CAPS, errno, -2);
+        if (l->drop_caps) {
+                struct __user_cap_header_struct hdr = {.version = _LINUX_CAPABILITY_VERSION_3};
+                struct __user_cap_data_struct none_caps[2];
+
+                memset(none_caps, 0, sizeof(none_caps));
+                if (syscall(SYS_capset, &hdr, none_caps) < 0)
+                        child_fail(l, HOST_STAGE_CAPS, errno, -2);
+        }
         /* The credential change cleared the parent-death signal: set it again. */
         if (!l->pidns)
                 (void)prctl(PR_SET_PDEATHSIG, SIGKILL);
@@ -268,7 +286,11 @@ static _Noreturn void init_main(const struct host_launch *l)
         long pid;
 
         (void)prctl(PR_SET_PDEATHSIG, SIGKILL);
-        (void)setsid();
+        (void)prctl(PR_SET_NAME, "airlock-init");
+        (void)syscall(SYS_setsid);
+        /* Not the daemon's umask: mount points made below must be traversable by the exec
+         * user, and the command gets the usual 022. */
+        (void)syscall(SYS_umask, 022);
         /* The command must not inherit the daemon's or the spawner's OOM protection. */
         write_oom_score_adj("0");
         keep[nk++] = l->stdin_fd;
@@ -306,14 +328,14 @@ static _Noreturn void init_main(const struct host_launch *l)
                 close(l->cg_fds[i]);
         for (;;) {
                 int st;
-                pid_t w = wait4(-1, &st, __WALL, NULL);
+                pid_t w = (pid_t)syscall(SYS_wait4, -1, &st, __WALL, NULL);
 
                 if (w == (pid_t)pid) {
                         (void)!write(l->status_fd, &st, sizeof(st));
-                        _exit(0);
+                        child_exit(0);
                 }
                 if (w < 0 && errno != EINTR)
-                        _exit(0);
+                        child_exit(0);
         }
 }
 
@@ -419,6 +441,50 @@ static int probe_child(unsigned long flags, bool mounts)
                 ;
         close(pidfd);
         return si.si_code == CLD_EXITED ? si.si_status : 0;
+}
+
+void host_launch_prebind(void)
+{
+        /* volatile: the compiler must not see the NULLs (nonnull attributes). */
+        char *volatile nul = NULL;
+        struct sigaction sa;
+        sigset_t set;
+        char buf[8];
+        int saved = errno;
+
+        /* Every library function the child path calls, each made to fail harmlessly: the
+         * dynamic linker binds its symbol here, once, instead of in every forked child (a
+         * lookup and copy-on-write faults per exec). */
+        volatile size_t two = 2;
+
+        memset(&sa, 0, sizeof(sa));
+        memset(buf, 0, two);
+        memcpy(buf, "x", two);
+        (void)!strlen(nul ? nul : buf);
+        (void)sigemptyset(&set);
+        (void)sigfillset(&set);
+        (void)sigaction(-1, NULL, &sa);
+        (void)sigprocmask(SIG_BLOCK, NULL, &set);
+        (void)!write(-1, buf, 0);
+        (void)!read(-1, buf, 0);
+        (void)close(-1);
+        (void)close_range(~0U, 0, 0);
+        (void)dup2(-1, -1);
+        (void)fchown(-1, 0, 0);
+        (void)open(nul, O_RDONLY | O_CLOEXEC);
+        (void)mkdir(nul, 0);
+        (void)chdir(nul);
+        (void)mount(nul, nul, nul, 0, nul);
+        (void)setrlimit((__rlimit_resource_t)-1, (struct rlimit *)nul);
+        (void)prctl(-1, 0, 0, 0, 0);
+        (void)socket(-1, -1, -1);
+        (void)ioctl(-1, 0, NULL);
+        (void)setns(-1, 0);
+        (void)unshare(-1);
+        (void)cap_drop_bound((cap_value_t)-1);
+        (void)execve(nul, (char **)nul, (char **)nul);
+        (void)syscall(SYS_getpid);
+        errno = saved;
 }
 
 void host_launch_probe(struct host_probe *ret)

@@ -71,7 +71,6 @@ struct host_launch {
         bool pidns, netns, mountns, ipcns;
         bool no_new_privs;
         bool drop_caps;
-        void *empty_caps;                /* a cap_t with every set empty, made by the daemon */
         int cap_last;                    /* highest capability number the kernel knows */
         const struct sock_fprog *filter; /* NULL: no seccomp */
         int rl_res[HOST_RLIM_MAX];
@@ -117,6 +116,10 @@ int host_spawner_launch(int sock, const struct host_launch *l, int *ret_pidfd,
 
 /* A short name for a stage, for messages. */
 const char *host_stage_name(enum host_stage s);
+
+/* Bind, in this process, every library symbol the forked children use (call once, before
+ * forking; see the comment inside). */
+void host_launch_prebind(void);
 
 /* Which of CLONE_NEWNET, CLONE_NEWNS, CLONE_NEWPID the host lets the daemon make, and
  * whether the mount operations work (mount_setattr, tmpfs, proc). Runs short-lived children. */

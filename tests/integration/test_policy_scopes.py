@@ -1,0 +1,202 @@
+"""Issue 4 on the real engines: modes, scopes, workspaces, reloads and recovery."""
+import json
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import ENGINE_SOCKETS, engine_inspect, labelled_containers
+
+
+def conf(engine, sandbox="", extra="", limits="timeout_s = 20\nmemory_mb = 256\n"):
+    return f"""
+[engine]
+kind = {engine}
+socket = {ENGINE_SOCKETS[engine]}
+
+[sandbox]
+{sandbox}
+
+[limits]
+{limits}
+{extra}
+"""
+
+
+def ids(d, engine):
+    inst = d.client.json("GET", "/v1/version")[1]["instance"]
+    return labelled_containers(engine, f"airlock.instance={inst}")
+
+
+# --- scopes ----------------------------------------------------------------------------------
+
+def test_session_scope(engine, make_daemon):
+    d = make_daemon(conf=conf(engine, "scope = session"))
+    a = d.client.exec(agent="ag", session="s1", runtime="bash", command="echo 1 > /tmp/x; hostname")
+    b = d.client.exec(agent="ag", session="s2", runtime="bash", command="cat /tmp/x 2>/dev/null; hostname")
+    assert a["sandbox_id"] != b["sandbox_id"]
+    assert b["stdout"].strip() == b["stdout"].strip().split("\n")[-1]  # no file from s1
+    c = d.client.exec(agent="ag", session="s1", runtime="bash", command="cat /tmp/x")
+    assert c["sandbox_id"] == a["sandbox_id"] and c["stdout"] == "1\n"
+    # the same session name under another agent is another sandbox
+    other = d.client.exec(agent="other", session="s1", runtime="bash", command="cat /tmp/x 2>&1; true")
+    assert other["sandbox_id"] != a["sandbox_id"] and "No such file" in other["stdout"]
+    sandboxes = d.client.json("GET", "/v1/sandboxes")[1]["sandboxes"]
+    assert {s["id"][:12] for s in sandboxes} >= {a["sandbox_id"], b["sandbox_id"]}
+    assert all(s["scope"] == "session" for s in sandboxes)
+    # ending a session removes its container, on the engine too
+    st, doc = d.client.json("POST", "/v1/sessions/s1/end", {"agent": "ag"})
+    assert st == 200 and doc["sandboxes_removed"] == 1, doc
+    assert not [c for c in ids(d, engine) if c.startswith(a["sandbox_id"])]
+    assert [c for c in ids(d, engine) if c.startswith(b["sandbox_id"])]
+    assert [c for c in ids(d, engine) if c.startswith(other["sandbox_id"])]
+    # a new exec in the ended session gets a fresh sandbox
+    n = d.client.exec(agent="ag", session="s1", runtime="bash", command="cat /tmp/x 2>&1; true")
+    assert n["sandbox_id"] != a["sandbox_id"] and "No such file" in n["stdout"]
+
+
+def test_session_idle_timeout(engine, make_daemon):
+    d = make_daemon(conf=conf(engine, "scope = session\nidle_timeout_s = 2"))
+    a = d.client.exec(agent="ag", session="idle", runtime="bash", command="true")
+    assert [c for c in ids(d, engine) if c.startswith(a["sandbox_id"])]
+    deadline = time.time() + 15
+    while time.time() < deadline and [c for c in ids(d, engine) if c.startswith(a["sandbox_id"])]:
+        time.sleep(0.5)
+    assert not [c for c in ids(d, engine) if c.startswith(a["sandbox_id"])]
+    assert d.client.json("GET", "/v1/sandboxes")[1]["sandboxes"] == []
+
+
+def test_agent_scope(engine, make_daemon):
+    d = make_daemon(conf=conf(engine, "scope = agent"))
+    a = d.client.exec(agent="ag", session="s1", runtime="bash", command="echo kept > /tmp/f")
+    b = d.client.exec(agent="ag", session="s2", runtime="bash", command="cat /tmp/f")
+    c = d.client.exec(agent="ag", runtime="bash", command="cat /tmp/f")
+    assert a["sandbox_id"] == b["sandbox_id"] == c["sandbox_id"]
+    assert b["stdout"] == "kept\n" and c["stdout"] == "kept\n"
+    o = d.client.exec(agent="other", session="s1", runtime="bash", command="cat /tmp/f 2>&1; true")
+    assert o["sandbox_id"] != a["sandbox_id"]
+    # ending a session does not touch an AGENT sandbox
+    d.client.json("POST", "/v1/sessions/s1/end", {"agent": "ag"})
+    assert d.client.exec(agent="ag", runtime="bash", command="cat /tmp/f")["sandbox_id"] == a["sandbox_id"]
+
+
+def test_shared_scope(engine, make_daemon):
+    d = make_daemon(conf=conf(engine, "scope = shared"))
+    a = d.client.exec(agent="one", session="s1", runtime="bash", command="echo hi > /tmp/shared")
+    b = d.client.exec(agent="two", session="s9", runtime="bash", command="cat /tmp/shared")
+    assert a["sandbox_id"] == b["sandbox_id"] and b["stdout"] == "hi\n"
+
+
+def test_pip_install_persists_within_scope(engine, make_daemon):
+    # a package installed in one exec is importable in the next (a local package: no network)
+    d = make_daemon(conf=conf(engine, "scope = agent"))
+    setup = ("mkdir -p /tmp/src/airlockdemo && cd /tmp/src && "
+             "echo 'VALUE = 42' > airlockdemo/__init__.py && "
+             "printf 'from setuptools import setup\\nsetup(name=\"airlockdemo\", version=\"1.0\", packages=[\"airlockdemo\"])\\n' > setup.py && "
+             "pip install --user --no-index --no-build-isolation . >/dev/null 2>&1 || pip install --user --no-index . 2>&1 | tail -2")
+    r = d.client.exec(agent="ag", runtime="python", command=setup, timeout_s=20)
+    assert r["exit_code"] == 0, r
+    r = d.client.exec(agent="ag", runtime="python", code="import airlockdemo; print(airlockdemo.VALUE)")
+    assert r["stdout"] == "42\n", r
+
+
+def test_concurrent_first_execs_create_one_container(engine, make_daemon):
+    import threading
+    d = make_daemon(conf=conf(engine, "scope = agent"))
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(
+        d.client.exec(agent="burst", runtime="bash", command="echo x"))) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(results) == 8 and len({r["sandbox_id"] for r in results}) == 1
+    assert len(ids(d, engine)) == 1
+
+
+def test_delete_sandbox(engine, make_daemon):
+    d = make_daemon(conf=conf(engine, "scope = agent"))
+    a = d.client.exec(agent="ag", runtime="bash", command="true")
+    st, doc = d.client.json("DELETE", f"/v1/sandboxes/{a['sandbox_id']}")
+    assert st == 200, doc
+    assert ids(d, engine) == []
+    st, doc = d.client.json("DELETE", f"/v1/sandboxes/{a['sandbox_id']}")
+    assert st == 404
+    st, doc = d.client.json("DELETE", "/v1/sandboxes/abc")
+    assert st == 400
+
+
+# --- workspaces ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("level", ["none", "ro", "rw"])
+def test_workspace_levels(engine, make_daemon, tmp_path, level):
+    root = tmp_path / "ws"
+    d = make_daemon(conf=conf(engine, f"scope = agent\nworkspace = {level}\nworkspace_root = {root}"))
+    if level != "none":
+        (root / "ag").mkdir(parents=True, exist_ok=True)
+        (root / "ag" / "in.txt").write_text("from host\n")
+    r = d.client.exec(agent="ag", runtime="bash",
+                      command="ls -d /workspace 2>&1; cat /workspace/in.txt 2>&1; "
+                              "echo out > /workspace/out.txt 2>&1 && echo WROTE || echo WRITE-FAILED; pwd")
+    out = r["stdout"] + r["stderr"]
+    if level == "none":
+        assert "No such file or directory" in out.splitlines()[0], out
+        assert not (root / "ag").exists() or not any((root / "ag").iterdir())
+    elif level == "ro":
+        assert "from host" in out and "Read-only file system" in out and "WRITE-FAILED" in out, out
+        assert r["stdout"].strip().endswith("/workspace")
+    else:
+        assert "from host" in out and "WROTE" in out, out
+        assert (root / "ag" / "out.txt").read_text() == "out\n"
+    if level != "none":
+        # each agent sees only its own directory
+        r = d.client.exec(agent="bee", runtime="bash", command="ls /workspace")
+        assert "in.txt" not in r["stdout"]
+
+
+def test_workspace_symlink_is_refused(engine, make_daemon, tmp_path):
+    root = tmp_path / "ws"
+    root.mkdir()
+    (tmp_path / "secret").mkdir()
+    os.symlink(tmp_path / "secret", root / "evil")
+    d = make_daemon(conf=conf(engine, f"workspace = rw\nworkspace_root = {root}"))
+    st, doc = d.client.json("POST", "/v1/exec", {"agent": "evil", "runtime": "bash", "command": "true"})
+    assert st >= 400 and "not a plain directory" in doc["error"]["message"], doc
+
+
+# --- reloads ---------------------------------------------------------------------------------
+
+def test_bad_reload_changes_nothing(engine, make_daemon):
+    d = make_daemon(conf=conf(engine, "scope = session", limits="timeout_s = 20\nmemory_mb = 256\n"))
+    before = d.client.json("GET", "/v1/policy")[1]
+    good = d.conf_path.read_text()
+    d.conf_path.write_text(good + "\n[limits]\nmemory_mb = lots\nbogus = 1\n")
+    st, doc = d.client.json("POST", "/v1/policy/reload")
+    assert st == 400, doc
+    assert doc["error"]["code"] == "invalid_policy"
+    lines = [p["line"] for p in doc["error"]["problems"]]
+    assert len(lines) >= 2 and all(isinstance(x, int) and x > 0 for x in lines)
+    assert d.client.json("GET", "/v1/policy")[1] == before
+    # SIGHUP with the bad file: also refused, still serving the old policy
+    d.signal(signal.SIGHUP)
+    time.sleep(0.5)
+    assert d.client.json("GET", "/v1/policy")[1] == before
+    assert "refused" in d.log()
+    # a good change applies
+    d.conf_path.write_text(good.replace("timeout_s = 20", "timeout_s = 7"))
+    st, doc = d.client.json("POST", "/v1/policy/reload")
+    assert st == 200, doc
+    st, doc = d.client.json("POST", "/v1/exec", {"agent": "t", "runtime": "bash", "command": "true", "timeout_s": 10})
+    assert st == 400 and "timeout_s" in doc["error"]["message"]
+
+
+def test_reload_by_sighup_applies(engine, make_daemon):
+    d = make_daemon(conf=conf(engine, "mode = all"))
+    d.conf_path.write_text(d.conf_path.read_text().replace("mode = all", "mode = all\nscope = agent"))
+    d.signal(signal.SIGHUP)
+    deadline = time.time() + 5
+    while time.time() < deadline and d.client.json("GET", "/v1/policy")[1]["sandbox"]["scope"] != "agent":
+        time.sleep(0.1)
+    assert d.client.json("GET", "/v1/policy")[1]["sandbox"]["scope"] == "agent"
