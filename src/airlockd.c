@@ -272,14 +272,30 @@ int main(int argc, char **argv)
                 log_error("%s", err.msg);
                 goto out;
         }
-        ctx.scopes = scope_registry_new(ctx.containers, NULL);
+        {
+                struct scope_hooks hooks = ctx_scope_hooks(&ctx);
+
+                ctx.scopes = scope_registry_new(ctx.containers, &hooks);
+        }
         if (!ctx.scopes) {
                 log_error("out of memory");
                 goto out;
         }
-        /* What a previous run of this instance left behind (a crash) goes first. */
-        if (ctx.containers->ops->remove_instance(ctx.containers, ctx.instance_id, &err) < 0)
-                log_warn("cannot remove leftovers of a previous run: %s", err.msg);
+        {
+                char db[4096];
+
+                snprintf(db, sizeof(db), "%s/airlock.db", pol->state_dir);
+                if (store_open(db, &ctx.store, &err) < 0) {
+                        log_error("%s", err.msg);
+                        goto out;
+                }
+        }
+        ctx_record_policy(&ctx, "startup");
+        /* What a previous run of this instance left behind (a crash) is settled first. */
+        if (ctx_recover(&ctx, &err) < 0) {
+                log_error("recovery failed: %s", err.msg);
+                goto out;
+        }
 
         {
                 char dir[4096], *slash;
@@ -357,6 +373,7 @@ out:
         if (server)
                 unlink(pol->socket_path);
         scope_registry_free(ctx.scopes);
+        store_close(ctx.store);
         backend_free(ctx.containers);
         engine_free(ctx.engine);
         policy_unref(ctx.policy);

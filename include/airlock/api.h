@@ -9,6 +9,7 @@
 #include "airlock/exec.h"
 #include "airlock/policy.h"
 #include "airlock/scope.h"
+#include "airlock/store.h"
 
 /* Everything a request may reach. Owned by airlockd's main; the API borrows it. */
 struct airlock_ctx {
@@ -18,6 +19,7 @@ struct airlock_ctx {
         struct backend *containers;     /* docker or podman */
         struct backend *host;           /* direct execution; NULL when unavailable */
         struct scope_registry *scopes;
+        struct store *store;            /* the audit log and what must survive a restart */
         char instance_id[33];
         const char *seccomp_path;
         /* Where the settings come from, and what the command line fixed for this run. */
@@ -43,6 +45,14 @@ struct policy *ctx_policy(struct airlock_ctx *ctx);
  * take effect at start (socket, state directory, engine) keep their running values. */
 int ctx_reload_policy(struct airlock_ctx *ctx, const char *who, struct policy_problems *problems,
                       struct al_error *err);
+/* Scope hooks that keep the store's sandbox records in step with the registry. */
+struct scope_hooks ctx_scope_hooks(struct airlock_ctx *ctx);
+/* Start-up: mark executions left running as aborted, adopt the AGENT and SHARED sandboxes the
+ * store knows and the engine still runs, remove this instance's other containers. */
+int ctx_recover(struct airlock_ctx *ctx, struct al_error *err);
+/* Record the running policy as a revision (deduplicated by its hash). */
+int ctx_record_policy(struct airlock_ctx *ctx, const char *who);
+
 /* Apply the command line's overrides to a freshly loaded policy. */
 int ctx_apply_overrides(struct airlock_ctx *ctx, struct policy *p, struct al_error *err);
 

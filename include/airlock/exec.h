@@ -28,6 +28,9 @@ struct exec_request {
         int network;    /* -1 not given, 0, 1 */
         bool untrusted;
         bool stream;    /* NDJSON events wanted */
+        /* Who asked: set by the API from the connection, never parsed from the body. */
+        int64_t peer_uid;
+        int64_t peer_pid;
 };
 
 /* Parse and validate a JSON request body. On failure err says what is wrong (-EINVAL). */

@@ -84,5 +84,7 @@ int ctx_reload_policy(struct airlock_ctx *ctx, const char *who, struct policy_pr
         policy_unref(old);
         log_info("policy reloaded from '%s' (asked by %s): mode %s, scope %s", ctx->config_path,
                  who, policy_mode_name(fresh->mode), policy_scope_name(fresh->scope));
+        if (ctx->store)
+                ctx_record_policy(ctx, who);
         return 0;
 }

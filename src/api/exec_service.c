@@ -7,8 +7,10 @@
 #include "airlock/api.h"
 #include "airlock/cleanup.h"
 #include "airlock/log.h"
+#include "airlock/store.h"
 #include "airlock/util.h"
 #include "airlock/workspace.h"
+#include "audit.h"
 
 struct policy *ctx_policy(struct airlock_ctx *ctx)
 {
@@ -135,6 +137,7 @@ int exec_service_run(struct airlock_ctx *ctx, const struct exec_request *req,
         struct sandbox_spec spec = {0};
         struct exec_spec x = {0};
         char execution_id[33], key[SCOPE_KEY_MAX];
+        struct store_execution audit = {0};
         bool host = false;
         int r;
 
@@ -166,6 +169,9 @@ int exec_service_run(struct airlock_ctx *ctx, const struct exec_request *req,
         x.stdin_len = req->stdin_len;
         x.timeout_ms = (req->timeout_s > 0 ? req->timeout_s : pol->limits.timeout_s) * 1000;
         util_random_hex(execution_id, 16);
+        r = audit_begin(ctx, req, res, rt, execution_id, host, &audit, err);
+        if (r < 0)
+                return r;
 
         if (host) {
                 r = ctx->host->ops->run_once(ctx->host, &spec, &x, sink, res, err);
@@ -181,6 +187,9 @@ int exec_service_run(struct airlock_ctx *ctx, const struct exec_request *req,
         }
         memcpy(res->execution_id, execution_id, sizeof(execution_id));
         res->sandboxed = !host;
+        /* The record is durable before the caller may acknowledge anything. */
+        if (audit_finish(ctx, &audit, res, r, err) < 0 && r >= 0)
+                r = err->code;
         return r;
 }
 

@@ -208,6 +208,8 @@ ROUTE_HANDLER(route_exec)
                 log_info("rejected exec from uid=%d: %s", (int)peer.uid, err.msg);
                 return api_send_error(conn, r, err.msg);
         }
+        req.peer_uid = peer.uid;
+        req.peer_pid = peer.pid;
         pol = ctx_policy(ctx);
         r = exec_request_check(&req, pol, &err);
         exec_result_init(&res, (size_t)pol->limits.output_bytes);

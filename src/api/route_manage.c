@@ -146,10 +146,85 @@ ROUTE_HANDLER(route_session_end)
                 return api_send_error(conn, -EINVAL, "invalid agent name");
         }
         n = scope_end_session(ctx->scopes, agent, session);
+        if (store_session_end(ctx->store, agent, session, 0, &err) < 0 && err.code != -ENOENT)
+                log_warn("recording the end of session '%s': %s", session, err.msg);
         log_info("session '%s' of agent '%s' ended: %d sandbox(es) removed", session, agent, n);
         ret = api_send_json(conn, MHD_HTTP_OK,
                             json_pack("{s:s, s:s, s:b, s:i}", "agent", agent, "session", session,
                                       "ended", 1, "sandboxes_removed", n));
         json_decref(doc);
         return ret;
+}
+
+/* A number from the query string within [min, max]; absent leaves *ret as it is. */
+static int int_arg(struct MHD_Connection *conn, const char *key, int64_t min, int64_t max,
+                   int64_t *ret, struct al_error *err)
+{
+        const char *v = query(conn, key);
+
+        if (v && util_parse_int64(v, min, max, ret) < 0)
+                return al_err(err, -EINVAL, "query '%s' must be an integer between %lld and %lld",
+                              key, (long long)min, (long long)max);
+        return 0;
+}
+
+ROUTE_HANDLER(route_executions_get)
+{
+        struct store_exec_query q = {0};
+        struct al_error err = {0};
+        int64_t limit = 0, since = 0, until = 0;
+        char *next = NULL;
+        json_t *rows = NULL;
+        int r;
+
+        if (agent_arg(conn, &q.agent, &err) < 0 ||
+            int_arg(conn, "limit", 1, STORE_QUERY_LIMIT_MAX, &limit, &err) < 0 ||
+            int_arg(conn, "since", 0, INT64_MAX, &since, &err) < 0 ||
+            int_arg(conn, "until", 0, INT64_MAX, &until, &err) < 0)
+                return api_send_error(conn, err.code, err.msg);
+        q.session = query(conn, "session");
+        q.state = query(conn, "state");
+        q.backend = query(conn, "backend");
+        q.cursor = query(conn, "cursor");
+        q.limit = (int)limit;
+        q.since = since;
+        q.until = until;
+        if (q.session && !util_name_valid(q.session, EXEC_NAME_MAX))
+                return api_send_error(conn, -EINVAL, "query 'session' must be a name");
+        r = store_executions_query(ctx->store, &q, &rows, &next, &err);
+        if (r < 0)
+                return api_send_error(conn, r, err.msg);
+        r = api_send_json(conn, MHD_HTTP_OK,
+                          json_pack("{s:o, s:s?}", "executions", rows, "next_cursor", next));
+        free(next);
+        return r;
+}
+
+ROUTE_HANDLER(route_execution_get)
+{
+        struct al_error err = {0};
+        json_t *row = NULL;
+        int r;
+
+        r = store_execution_get(ctx->store, args->param, &row, &err);
+        if (r < 0)
+                return api_send_error(conn, r, err.msg);
+        return api_send_json(conn, MHD_HTTP_OK, row);
+}
+
+ROUTE_HANDLER(route_sessions_get)
+{
+        struct al_error err = {0};
+        const char *agent = NULL, *agents[2] = {NULL, NULL};
+        json_t *rows = NULL;
+        int r;
+
+        if (agent_arg(conn, &agent, &err) < 0)
+                return api_send_error(conn, err.code, err.msg);
+        agents[0] = agent;
+        r = store_sessions_list(ctx->store, agent ? agents : NULL, query(conn, "ended") != NULL,
+                                &rows, &err);
+        if (r < 0)
+                return api_send_error(conn, r, err.msg);
+        return api_send_json(conn, MHD_HTTP_OK, json_pack("{s:o}", "sessions", rows));
 }

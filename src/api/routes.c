@@ -77,6 +77,9 @@ static const struct route {
         {"GET", "/v1/sandboxes", false, "", route_sandboxes_get},
         {"DELETE", "/v1/sandboxes/", true, "", route_sandbox_delete},
         {"POST", "/v1/sessions/", true, "/end", route_session_end},
+        {"GET", "/v1/sessions", false, "", route_sessions_get},
+        {"GET", "/v1/executions", false, "", route_executions_get},
+        {"GET", "/v1/executions/", true, "", route_execution_get},
 };
 
 /* Match url against a route; a {param} is one non-empty segment, copied to param. */

@@ -44,3 +44,6 @@ ROUTE_HANDLER(route_policy_reload);
 ROUTE_HANDLER(route_sandboxes_get);
 ROUTE_HANDLER(route_sandbox_delete);
 ROUTE_HANDLER(route_session_end);
+ROUTE_HANDLER(route_sessions_get);
+ROUTE_HANDLER(route_executions_get);
+ROUTE_HANDLER(route_execution_get);

@@ -861,6 +861,22 @@ static const struct cl_rule *host_rule_for(const struct classify_rules *r,
         return NULL;
 }
 
+/* Is name already an entry of the ", "-separated list? */
+static bool list_has(const char *list, const char *name)
+{
+        size_t n = strlen(name);
+
+        for (const char *s = list; *s;) {
+                const char *e = strstr(s, ", ");
+                size_t l = e ? (size_t)(e - s) : strlen(s);
+
+                if (l == n && strncmp(s, name, n) == 0)
+                        return true;
+                s += l + (e ? 2 : 0);
+        }
+        return false;
+}
+
 static bool decide_text(const struct classify_rules *r, struct cl_parsed *p, struct verdict *v)
 {
         const char *src = r ? r->source_name : "";
@@ -905,7 +921,7 @@ static bool decide_text(const struct classify_rules *r, struct cl_parsed *p, str
                                        ex);
                 if (!first)
                         first = rule;
-                if (lo < sizeof(list) - 1 && !strstr(list, base_name(w))) {
+                if (lo < sizeof(list) - 1 && !list_has(list, base_name(w))) {
                         int n =
                             snprintf(list + lo, sizeof(list) - lo, "%s%s", lo ? ", " : "",
                                      excerpt(ex, sizeof(ex), base_name(w), strlen(base_name(w))));

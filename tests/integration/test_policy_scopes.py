@@ -200,3 +200,96 @@ def test_reload_by_sighup_applies(engine, make_daemon):
     while time.time() < deadline and d.client.json("GET", "/v1/policy")[1]["sandbox"]["scope"] != "agent":
         time.sleep(0.1)
     assert d.client.json("GET", "/v1/policy")[1]["sandbox"]["scope"] == "agent"
+
+
+# --- the audit log and recovery ---------------------------------------------------------------
+
+def test_executions_are_recorded_and_queryable(engine, make_daemon):
+    d = make_daemon(conf=conf(engine, "scope = session"))
+    mine = [d.client.exec(agent="auditor", session="q", runtime="bash", command=f"echo {i}; exit {i}")
+            for i in range(5)]
+    d.client.exec(agent="someone", runtime="bash", command="true")
+    st, doc = d.client.json("GET", "/v1/executions?agent=auditor&limit=2")
+    assert st == 200, doc
+    page1 = doc["executions"]
+    assert len(page1) == 2 and doc["next_cursor"]
+    st, doc2 = d.client.json("GET", f"/v1/executions?agent=auditor&limit=2&cursor={doc['next_cursor']}")
+    st, doc3 = d.client.json("GET", f"/v1/executions?agent=auditor&limit=2&cursor={doc2['next_cursor']}")
+    got = [r["id"] for r in page1 + doc2["executions"] + doc3["executions"]]
+    assert sorted(got) == sorted(r["execution_id"] for r in mine)
+    row = d.client.json("GET", f"/v1/executions/{mine[3]['execution_id']}")[1]
+    assert row["agent"] == "auditor" and row["session"] == "q" and row["exit_code"] == 3
+    assert row["state"] == "done" and row["backend"] == engine
+    assert row["decision"]["reason"] and row["peer_uid"] == os.getuid()
+    assert "exit 3" in row["code_preview"] and len(row["code_sha256"]) == 64
+    st, doc = d.client.json("GET", "/v1/executions?limit=0")
+    assert st == 400
+    st, doc = d.client.json("GET", "/v1/executions/0123")
+    assert st == 404 or st == 400
+
+
+def test_agent_sandbox_survives_restart(engine, make_daemon):
+    d = make_daemon(conf=conf(engine, "scope = agent"))
+    a = d.client.exec(agent="keeper", runtime="bash", command="echo precious > /tmp/file")
+    assert d.stop() == 0
+    # kept on the engine while the daemon is down
+    assert [c for c in labelled_containers(engine, "airlock.managed=true") if c.startswith(a["sandbox_id"])]
+    d.start()
+    b = d.client.exec(agent="keeper", runtime="bash", command="cat /tmp/file")
+    assert b["sandbox_id"] == a["sandbox_id"] and b["stdout"] == "precious\n"
+    sandboxes = d.client.json("GET", "/v1/sandboxes")[1]["sandboxes"]
+    assert [s["scope"] for s in sandboxes] == ["agent"]
+    # cleanup: remove it through the API so nothing is left
+    assert d.client.json("DELETE", f"/v1/sandboxes/{a['sandbox_id']}")[0] == 200
+
+
+def test_sigkill_mid_exec_loses_nothing(engine, make_daemon):
+    d = make_daemon(conf=conf(engine, "scope = agent"))
+    done = d.client.exec(agent="k", runtime="bash", command="echo acknowledged")
+    import threading
+    t = threading.Thread(target=lambda: d.client.request(
+        "POST", "/v1/exec", {"agent": "k", "session": "s", "runtime": "bash", "command": "sleep 30"},
+        timeout=60))
+    t.daemon = True
+    t.start()
+    # wait until the running exec is recorded
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        rows = d.client.json("GET", "/v1/executions?agent=k&state=running")[1]["executions"]
+        if rows:
+            break
+        time.sleep(0.1)
+    assert rows, "the running exec was not recorded"
+    running_id = rows[0]["id"]
+    d.proc.kill()
+    d.proc.wait()
+    d.start()
+    row = d.client.json("GET", f"/v1/executions/{done['execution_id']}")[1]
+    assert row["state"] == "done" and row["stdout_bytes"] == len("acknowledged\n")
+    row = d.client.json("GET", f"/v1/executions/{running_id}")[1]
+    assert row["state"] == "aborted"
+    # the agent's sandbox is adopted, nothing else of this instance is left
+    inst = d.client.json("GET", "/v1/version")[1]["instance"]
+    live = labelled_containers(engine, f"airlock.instance={inst}")
+    assert len(live) == 1 and live[0].startswith(done["sandbox_id"]), live
+    # and the adopted sandbox has no stray process from the killed exec
+    r = d.client.exec(agent="k", runtime="bash",
+                      command="for p in /proc/[0-9]*; do echo $(stat -c %u $p) $(cat $p/comm); done")
+    assert r["sandbox_id"] == done["sandbox_id"]
+    procs = [line.split() for line in r["stdout"].splitlines()]
+    assert not [p for p in procs if p[0] == "1000" and p[1] == "sleep"], procs
+    assert d.stop() == 0
+    assert labelled_containers(engine, f"airlock.instance={inst}") != []  # agent sandbox kept
+    d.start()
+    d.client.json("DELETE", f"/v1/sandboxes/{done['sandbox_id']}")
+
+
+def test_corrupt_database_refuses_to_start(make_daemon):
+    d = make_daemon(engine="docker", start=False)
+    d.state.mkdir(parents=True, exist_ok=True)
+    (d.state / "airlock.db").write_bytes(b"SQLite format 3\x00" + b"\xff" * 5000)
+    d.start(wait=False)
+    assert d.proc.wait(timeout=30) != 0
+    log = d.log()
+    assert "airlock.db" in log and ("corrupt" in log.lower() or "not a database" in log.lower()), log
+    assert (d.state / "airlock.db").read_bytes()[:16] == b"SQLite format 3\x00"

@@ -62,7 +62,7 @@ static const struct ccase cases[] = {
     CMD("sort -n data.txt | head", HOST, "sort, head are on"),
     CMD("/bin/ls -la", HOST, "ls is on"),
     CMD("/usr/bin/wc -c f", HOST, "wc is on"),
-    CMD("ls \xc3\xbc" "n\xc3\xaf" "code.txt", HOST, "ls is on"),
+    CMD("ls \303\274n\303\257code.txt", HOST, "ls is on"), /* "ls ünïcode.txt" */
     ARGV(HOST, "ls is on the low-risk list", "ls", "-la"),
     ARGV(HOST, "ls is on", "/bin/ls", "-la"),
     ARGV(HOST, "wc is on", "/usr/bin/wc", "-l", "f"),

@@ -169,92 +169,6 @@ static void dsandbox_forget(struct dbackend *d, const char *id)
         pthread_mutex_unlock(&d->lock);
 }
 
-/* Remember a live container as a sandbox: who runs the code and where its OOM counter is. */
-static int dsandbox_register(struct dbackend *d, const char *id, const char *exec_user,
-                             json_t *insp, struct al_error *err)
-{
-        struct dsandbox *s = calloc(1, sizeof(*s));
-
-        if (!s)
-                return al_err(err, -ENOMEM, "out of memory");
-        s->id = strdup(id);
-        s->exec_user = strdup(exec_user);
-        s->oom_path = oom_path_for_pid(
-                json_integer_value(json_object_get(json_object_get(insp, "State"), "Pid")));
-        if (!s->id || !s->exec_user) {
-                dsandbox_free(s);
-                return al_err(err, -ENOMEM, "out of memory");
-        }
-        pthread_mutex_lock(&d->lock);
-        s->next = d->sandboxes;
-        d->sandboxes = s;
-        pthread_mutex_unlock(&d->lock);
-        return 0;
-}
-
-static bool dsandbox_known(struct dbackend *d, const char *id)
-{
-        bool known = false;
-
-        pthread_mutex_lock(&d->lock);
-        for (struct dsandbox *s = d->sandboxes; s && !known; s = s->next)
-                known = strcmp(s->id, id) == 0;
-        pthread_mutex_unlock(&d->lock);
-        return known;
-}
-
-static int d_sandbox_adopt(struct backend *b, const char *handle, const struct sandbox_spec *spec,
-                           struct al_error *err)
-{
-        struct dbackend *d = priv(b);
-        json_t *insp = NULL;
-        int r;
-
-        r = engine_container_inspect(d->engine, handle, &insp, err);
-        if (r < 0)
-                return r;
-        if (!json_is_true(json_object_get(json_object_get(insp, "State"), "Running"))) {
-                json_decref(insp);
-                return al_err(err, -ENOENT, "sandbox %.12s is not running", handle);
-        }
-        r = dsandbox_register(d, json_string_value(json_object_get(insp, "Id")) ?: handle,
-                              spec->exec_user, insp, err);
-        json_decref(insp);
-        return r;
-}
-
-static int d_sandbox_create(struct backend *b, const struct sandbox_spec *spec, char **ret_handle,
-                            struct al_error *err)
-{
-        struct dbackend *d = priv(b);
-        _cleanup_free_ char *id = NULL;
-        json_t *body, *insp = NULL;
-        int r;
-
-        body = hostconfig_sandbox_body(spec, &d->env);
-        if (!body)
-                return al_err(err, -ENOMEM, "cannot build the container body");
-        r = engine_container_create(d->engine, NULL, body, &id, err);
-        json_decref(body);
-        if (r < 0)
-                return al_err_wrap(err, "creating a sandbox from image '%s'", spec->image);
-        r = engine_container_start(d->engine, id, err);
-        if (r >= 0)
-                r = engine_container_inspect(d->engine, id, &insp, err);
-        if (r < 0) {
-                engine_container_remove(d->engine, id, NULL);
-                return al_err_wrap(err, "starting sandbox %.12s", id);
-        }
-        r = dsandbox_register(d, id, spec->exec_user, insp, err);
-        json_decref(insp);
-        if (r < 0) {
-                engine_container_remove(d->engine, id, NULL);
-                return r;
-        }
-        *ret_handle = TAKE_PTR(id);
-        return 0;
-}
-
 /* Per-exec state shared with the stream callbacks. */
 struct run_ctx {
         struct dbackend *d;
@@ -311,6 +225,107 @@ static void on_deadline_oneshot(void *ctx)
         c->res->timed_out = true;
         if (engine_container_kill(c->d->engine, c->container_id, "KILL", NULL) < 0)
                 c->kill_failed = true;
+}
+
+/* Remember a live container as a sandbox: who runs the code and where its OOM counter is. */
+static int dsandbox_register(struct dbackend *d, const char *id, const char *exec_user,
+                             json_t *insp, struct al_error *err)
+{
+        struct dsandbox *s = calloc(1, sizeof(*s));
+
+        if (!s)
+                return al_err(err, -ENOMEM, "out of memory");
+        s->id = strdup(id);
+        s->exec_user = strdup(exec_user);
+        s->oom_path = oom_path_for_pid(
+                json_integer_value(json_object_get(json_object_get(insp, "State"), "Pid")));
+        if (!s->id || !s->exec_user) {
+                dsandbox_free(s);
+                return al_err(err, -ENOMEM, "out of memory");
+        }
+        pthread_mutex_lock(&d->lock);
+        s->next = d->sandboxes;
+        d->sandboxes = s;
+        pthread_mutex_unlock(&d->lock);
+        return 0;
+}
+
+static bool dsandbox_known(struct dbackend *d, const char *id)
+{
+        bool known = false;
+
+        pthread_mutex_lock(&d->lock);
+        for (struct dsandbox *s = d->sandboxes; s && !known; s = s->next)
+                known = strcmp(s->id, id) == 0;
+        pthread_mutex_unlock(&d->lock);
+        return known;
+}
+
+static int d_sandbox_adopt(struct backend *b, const char *handle, const struct sandbox_spec *spec,
+                           struct al_error *err)
+{
+        struct dbackend *d = priv(b);
+        json_t *insp = NULL;
+        int r;
+
+        r = engine_container_inspect(d->engine, handle, &insp, err);
+        if (r < 0)
+                return r;
+        if (!json_is_true(json_object_get(json_object_get(insp, "State"), "Running"))) {
+                json_decref(insp);
+                return al_err(err, -ENOENT, "sandbox %.12s is not running", handle);
+        }
+        r = dsandbox_register(d, json_string_value(json_object_get(insp, "Id")) ?: handle,
+                              spec->exec_user, insp, err);
+        json_decref(insp);
+        if (r < 0)
+                return r;
+        /* Whatever the code was running when the last daemon died has nobody to report to. */
+        {
+                struct exec_result res;
+                struct run_ctx c = {.d = d, .container_id = handle, .exec_user = spec->exec_user,
+                                    .res = &res};
+
+                exec_result_init(&res, 0);
+                on_deadline_exec(&c);
+                exec_result_clear(&res);
+                if (c.kill_failed)
+                        return al_err(err, -EIO, "cannot end stray processes in sandbox %.12s",
+                                      handle);
+        }
+        return 0;
+}
+
+static int d_sandbox_create(struct backend *b, const struct sandbox_spec *spec, char **ret_handle,
+                            struct al_error *err)
+{
+        struct dbackend *d = priv(b);
+        _cleanup_free_ char *id = NULL;
+        json_t *body, *insp = NULL;
+        int r;
+
+        body = hostconfig_sandbox_body(spec, &d->env);
+        if (!body)
+                return al_err(err, -ENOMEM, "cannot build the container body");
+        r = engine_container_create(d->engine, NULL, body, &id, err);
+        json_decref(body);
+        if (r < 0)
+                return al_err_wrap(err, "creating a sandbox from image '%s'", spec->image);
+        r = engine_container_start(d->engine, id, err);
+        if (r >= 0)
+                r = engine_container_inspect(d->engine, id, &insp, err);
+        if (r < 0) {
+                engine_container_remove(d->engine, id, NULL);
+                return al_err_wrap(err, "starting sandbox %.12s", id);
+        }
+        r = dsandbox_register(d, id, spec->exec_user, insp, err);
+        json_decref(insp);
+        if (r < 0) {
+                engine_container_remove(d->engine, id, NULL);
+                return r;
+        }
+        *ret_handle = TAKE_PTR(id);
+        return 0;
 }
 
 static void set_exit(struct exec_result *res, long long code)
