@@ -13,6 +13,7 @@
 #include "airlock/api.h"
 #include "airlock/cleanup.h"
 #include "airlock/docker_backend.h"
+#include "airlock/host_backend.h"
 #include "airlock/log.h"
 #include "airlock/util.h"
 
@@ -129,22 +130,6 @@ static int load_instance_id(const char *state_dir, char out[33], struct al_error
         if (fd < 0 || write(fd, out, 32) != 32 || fsync(fd) < 0)
                 return al_err_errno(err, -errno, "cannot write '%s'", path);
         return 0;
-}
-
-static const char *find_seccomp(const struct policy *pol)
-{
-        static const char *const candidates[] = {
-                AIRLOCK_POLICY_DIR "/seccomp.json",
-                "/etc/airlock/seccomp.json",
-                AIRLOCK_SOURCE_POLICY_DIR "/seccomp.json",
-        };
-
-        if (pol->seccomp_profile && *pol->seccomp_profile)
-                return pol->seccomp_profile;
-        for (size_t i = 0; i < ARRAY_SIZE(candidates); i++)
-                if (access(candidates[i], R_OK) == 0)
-                        return candidates[i];
-        return candidates[0];
 }
 
 static pthread_mutex_t reaper_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -266,11 +251,46 @@ int main(int argc, char **argv)
         else
                 log_info("engine %s %s at '%s', API %s", ver.is_podman ? "podman" : "docker",
                          ver.version, pol->engine_socket, ver.used_api);
-        ctx.seccomp_path = find_seccomp(pol);
+        ctx.seccomp_path = ctx_policy_file(pol->seccomp_profile, "seccomp.json");
+        {
+                struct policy_problems rp = {0};
+
+                _cleanup_free_ char *rules = ctx_policy_file(NULL, "selective.rules");
+
+                if (!rules || !ctx.seccomp_path) {
+                        log_error("out of memory");
+                        goto out;
+                }
+                if (rules_holder_load(rules, &ctx.rules, &rp, &err) < 0) {
+                        print_problems("selective.rules", &rp);
+                        policy_problems_free(&rp);
+                        log_error("cannot load the SELECTIVE rules: %s", err.msg);
+                        goto out;
+                }
+        }
         ctx.containers = docker_backend_new(ctx.engine, ctx.seccomp_path, &err);
         if (!ctx.containers) {
                 log_error("%s", err.msg);
                 goto out;
+        }
+        {
+                struct host_options ho;
+                char sockdir[4096], *slash;
+
+                host_options_default(&ho);
+                snprintf(sockdir, sizeof(sockdir), "%s", pol->socket_path);
+                slash = strrchr(sockdir, '/');
+                if (slash && slash != sockdir)
+                        *slash = '\0';
+                ho.workspace_root = pol->workspace_root;
+                ho.hide_paths[0] = pol->state_dir;
+                ho.hide_paths[1] = sockdir;
+                ho.hide_paths[2] = NULL;
+                ctx.host = host_backend_new(&ho, &err);
+                if (!ctx.host)
+                        log_warn("host backend unavailable (mode off and SELECTIVE's low-risk "
+                                 "execs will be refused or sandboxed): %s",
+                                 err.msg);
         }
         {
                 struct scope_hooks hooks = ctx_scope_hooks(&ctx);
@@ -374,7 +394,10 @@ out:
                 unlink(pol->socket_path);
         scope_registry_free(ctx.scopes);
         store_close(ctx.store);
+        rules_holder_unref(ctx.rules);
+        free(ctx.seccomp_path);
         backend_free(ctx.containers);
+        backend_free(ctx.host);
         engine_free(ctx.engine);
         policy_unref(ctx.policy);
         return status;

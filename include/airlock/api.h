@@ -5,6 +5,7 @@
 #include <stdint.h>
 
 #include "airlock/backend.h"
+#include "airlock/classify.h"
 #include "airlock/engine.h"
 #include "airlock/exec.h"
 #include "airlock/policy.h"
@@ -20,8 +21,9 @@ struct airlock_ctx {
         struct backend *host;           /* direct execution; NULL when unavailable */
         struct scope_registry *scopes;
         struct store *store;            /* the audit log and what must survive a restart */
+        struct rules_holder *rules;     /* SELECTIVE rules, swapped with the policy */
         char instance_id[33];
-        const char *seccomp_path;
+        char *seccomp_path;
         /* Where the settings come from, and what the command line fixed for this run. */
         const char *config_path;
         const char *socket_override;
@@ -39,6 +41,21 @@ struct airlock_ctx {
 
 /* A new reference to the current policy; release with policy_unref. */
 struct policy *ctx_policy(struct airlock_ctx *ctx);
+
+/* The SELECTIVE rules in force, reference-counted like the policy they were loaded with. */
+struct rules_holder {
+        int refs;
+        struct classify_rules *rules;
+};
+struct rules_holder *ctx_rules(struct airlock_ctx *ctx);
+void rules_holder_unref(struct rules_holder *h);
+/* Load the rules file into a new holder (refs = 1); problems as for the policy. */
+int rules_holder_load(const char *path, struct rules_holder **ret,
+                      struct policy_problems *problems, struct al_error *err);
+
+/* Where a shipped policy file is: configured (when not empty), else the first readable of
+ * /etc/airlock/NAME, the installed policies directory, the source tree's. Caller frees. */
+char *ctx_policy_file(const char *configured, const char *name);
 
 /* Load the settings file anew and swap it in whole, or change nothing. who says who asked
  * ("SIGHUP", "uid 0"). Problems (file:line) go to problems when not NULL. Settings that only

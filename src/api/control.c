@@ -2,8 +2,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "airlock/api.h"
+#include "airlock/cleanup.h"
 #include "airlock/log.h"
 #include "airlock/util.h"
 
@@ -47,10 +49,66 @@ static int keep_startup_settings(struct policy *fresh, const struct policy *runn
         return 0;
 }
 
+struct rules_holder *ctx_rules(struct airlock_ctx *ctx)
+{
+        struct rules_holder *h;
+
+        pthread_rwlock_rdlock(&ctx->policy_lock);
+        h = ctx->rules;
+        if (h)
+                __atomic_add_fetch(&h->refs, 1, __ATOMIC_RELAXED);
+        pthread_rwlock_unlock(&ctx->policy_lock);
+        return h;
+}
+
+void rules_holder_unref(struct rules_holder *h)
+{
+        if (h && __atomic_sub_fetch(&h->refs, 1, __ATOMIC_ACQ_REL) == 0) {
+                classify_rules_free(h->rules);
+                free(h);
+        }
+}
+
+int rules_holder_load(const char *path, struct rules_holder **ret,
+                      struct policy_problems *problems, struct al_error *err)
+{
+        struct rules_holder *h = calloc(1, sizeof(*h));
+        int r;
+
+        if (!h)
+                return al_err(err, -ENOMEM, "out of memory");
+        r = classify_rules_load(path, &h->rules, problems, err);
+        if (r < 0) {
+                free(h);
+                return r;
+        }
+        h->refs = 1;
+        *ret = h;
+        return 0;
+}
+
+char *ctx_policy_file(const char *configured, const char *name)
+{
+        const char *const dirs[] = {"/etc/airlock", AIRLOCK_POLICY_DIR, AIRLOCK_SOURCE_POLICY_DIR};
+        char *path = NULL;
+
+        if (configured && *configured)
+                return strdup(configured);
+        for (size_t i = 0; i < ARRAY_SIZE(dirs); i++) {
+                free(path);
+                if (asprintf(&path, "%s/%s", dirs[i], name) < 0)
+                        return NULL;
+                if (access(path, R_OK) == 0)
+                        return path;
+        }
+        return path;
+}
+
 int ctx_reload_policy(struct airlock_ctx *ctx, const char *who, struct policy_problems *problems,
                       struct al_error *err)
 {
         struct policy *fresh = NULL, *old;
+        struct rules_holder *rules = NULL, *old_rules;
         int r;
 
         if (!ctx->config_path)
@@ -66,22 +124,33 @@ int ctx_reload_policy(struct airlock_ctx *ctx, const char *who, struct policy_pr
                 if (r < 0)
                         al_err(err, r, "out of memory");
         }
+        /* The rules go with the policy: both apply, or neither. */
+        if (r >= 0) {
+                _cleanup_free_ char *path = ctx_policy_file(NULL, "selective.rules");
+
+                r = path ? rules_holder_load(path, &rules, problems, err)
+                         : al_err(err, -ENOMEM, "out of memory");
+        }
         pthread_rwlock_wrlock(&ctx->policy_lock);
         if (r < 0) {
                 ctx->reload_failures++;
                 snprintf(ctx->last_reload_error, sizeof(ctx->last_reload_error), "%s", err->msg);
                 pthread_rwlock_unlock(&ctx->policy_lock);
                 policy_unref(fresh);
+                rules_holder_unref(rules);
                 log_error("reload asked by %s refused, running policy kept: %s", who, err->msg);
                 return r;
         }
         old = ctx->policy;
         ctx->policy = fresh;
+        old_rules = ctx->rules;
+        ctx->rules = rules;
         ctx->reloads++;
         ctx->last_reload_error[0] = '\0';
         ctx->policy_loaded_ms = util_wall_ms();
         pthread_rwlock_unlock(&ctx->policy_lock);
         policy_unref(old);
+        rules_holder_unref(old_rules);
         log_info("policy reloaded from '%s' (asked by %s): mode %s, scope %s", ctx->config_path,
                  who, policy_mode_name(fresh->mode), policy_scope_name(fresh->scope));
         if (ctx->store)

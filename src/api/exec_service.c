@@ -39,11 +39,22 @@ static int decide(struct airlock_ctx *ctx, const struct policy *pol,
                 snprintf(res->decision.reason, sizeof(res->decision.reason),
                          "mode all: every exec runs in a sandbox");
                 break;
-        case MODE_SELECTIVE:
-                *ret_host = false;
-                snprintf(res->decision.reason, sizeof(res->decision.reason),
-                         "mode selective: no rule marks this exec low-risk, so it is sandboxed");
+        case MODE_SELECTIVE: {
+                struct rules_holder *h = ctx_rules(ctx);
+                bool sandbox = true;
+
+                classify_exec(h ? h->rules : NULL, req,
+                              req->runtime ? req->runtime : pol->default_runtime, &sandbox,
+                              res->decision.reason, sizeof(res->decision.reason));
+                rules_holder_unref(h);
+                if (!sandbox && !ctx->host) {
+                        sandbox = true;
+                        snprintf(res->decision.reason, sizeof(res->decision.reason),
+                                 "low-risk, but the host backend is not available: sandboxed");
+                }
+                *ret_host = !sandbox;
                 break;
+        }
         case MODE_OFF:
                 if (!ctx->host)
                         return al_err(err, -EOPNOTSUPP,

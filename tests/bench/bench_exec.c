@@ -11,6 +11,7 @@
  * The raw client is written here on libcurl and a raw socket, not on airlock's engine module,
  * so the baseline does not share code with what it measures. See docs/benchmark.md. */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <math.h>
 #include <signal.h>
@@ -24,7 +25,6 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
-#include <fcntl.h>
 
 #include <curl/curl.h>
 #include <jansson.h>
@@ -114,7 +114,7 @@ struct bench {
         char warm_id[128];
         char fresh_id[128]; /* a raw fresh container in flight, removed on the way out */
         struct samples s[V_COUNT];
-        int wait_retries;
+        int inspect_retries;
 };
 
 static volatile sig_atomic_t interrupted;
@@ -217,6 +217,8 @@ static void http_call(CURL *c, const char *sock, const char *method, const char 
         cc = curl_easy_perform(c);
         curl_easy_setopt(c, CURLOPT_HTTPHEADER, NULL);
         curl_slist_free_all(h);
+        if (r->toobig)
+                die("%s %s via %s: response larger than %d bytes", method, url, sock, BODY_MAX);
         if (cc != CURLE_OK)
                 die("%s %s via %s: %s", method, url, sock, curl_easy_strerror(cc));
         curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
@@ -430,7 +432,7 @@ static long raw_exec(struct bench *b)
                 }
                 /* Not seen with Docker 20.10 or Podman 4.3; counted if it happens. */
                 json_decref(j);
-                b->wait_retries++;
+                b->inspect_retries++;
                 usleep(1000);
         }
         resp_clear(&r);
@@ -681,7 +683,7 @@ static void report(struct bench *b)
                 json_object_set_new(out, "ratios", rats);
                 json_object_set_new(out, "goal", json_string(verdict));
                 json_object_set_new(out, "goal_met", json_boolean(p50_ok && p90_ok));
-                json_object_set_new(out, "inspect_retries", json_integer(b->wait_retries));
+                json_object_set_new(out, "inspect_retries", json_integer(b->inspect_retries));
                 json_dumpf(out, stdout, JSON_INDENT(2));
                 fputc('\n', stdout);
                 json_decref(out);
@@ -715,10 +717,10 @@ static void report(struct bench *b)
         printf("\ngoal %.1fx (airlockd-warm / raw-exec and airlockd-fresh / "
                "raw-create-start-wait-remove, p50 and p90): %s\n",
                GOAL, verdict);
-        if (b->wait_retries)
+        if (b->inspect_retries)
                 printf("note: exec inspect still showed Running %d time(s) after the stream "
                        "ended\n",
-                       b->wait_retries);
+                       b->inspect_retries);
 }
 
 /* ---- setup and teardown ----------------------------------------------------------------- */

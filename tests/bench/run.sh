@@ -71,6 +71,7 @@ count_labelled() {
 
 TMP=""
 PID=""
+# shellcheck disable=SC2317 # both run from the EXIT trap
 stop_airlockd() {
 	if [ -n "$PID" ] && kill -0 "$PID" 2>/dev/null; then
 		kill -TERM "$PID"
@@ -78,6 +79,7 @@ stop_airlockd() {
 	fi
 	PID=""
 }
+# shellcheck disable=SC2317
 on_exit() {
 	stop_airlockd
 	if [ -n "$TMP" ] && [ "${AIRLOCK_BENCH_KEEP:-0}" != 1 ]; then

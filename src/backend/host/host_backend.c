@@ -3,6 +3,7 @@
  * client going away, and the result. */
 #include "airlock/host_backend.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -611,6 +612,27 @@ static int plan_mounts(struct run *r, const struct sandbox_spec *spec, bool want
         return 0;
 }
 
+/* Processes owned by uid now (the owner of /proc/PID is the process's effective uid). */
+static int64_t count_user_processes(uid_t uid)
+{
+        struct dirent *de;
+        int64_t n = 0;
+        DIR *d = opendir("/proc");
+
+        if (!d)
+                return 0;
+        while ((de = readdir(d))) {
+                struct stat st;
+
+                if (de->d_name[0] < '1' || de->d_name[0] > '9')
+                        continue;
+                if (fstatat(dirfd(d), de->d_name, &st, 0) == 0 && st.st_uid == uid)
+                        n++;
+        }
+        closedir(d);
+        return n;
+}
+
 static int plan_rlimits(struct run *r, struct host_launch *l, const struct sandbox_spec *spec,
                         int64_t timeout_ms)
 {
@@ -651,10 +673,13 @@ static int plan_rlimits(struct run *r, struct host_launch *l, const struct sandb
         if (v > 0)
                 RL(RLIMIT_NOFILE, v);
         v = c->rl_nproc;
-        /* RLIMIT_NPROC counts every process of the uid on the host: only a fallback for
-         * when the pids cgroup is missing. */
+        /* RLIMIT_NPROC counts every process of the uid on the host (other execs, anything else
+         * running as that user): only a fallback for when the pids cgroup is missing, on top
+         * of what the user runs already. */
         if (v == HOST_RLIMIT_AUTO)
-                v = (cg && cg->has_pids) ? 0 : spec->limits.max_processes;
+                v = (cg && cg->has_pids) || spec->limits.max_processes <= 0
+                        ? 0
+                        : spec->limits.max_processes + count_user_processes(c->uid);
         if (v > 0)
                 RL(RLIMIT_NPROC, v);
 #undef RL

@@ -445,22 +445,23 @@ static int probe_child(unsigned long flags, bool mounts)
 
 void host_launch_prebind(void)
 {
-        /* volatile: the compiler must not see the NULLs (nonnull attributes). */
-        char *volatile nul = NULL;
+        static char *const no_args[] = {NULL};
         struct sigaction sa;
+        struct rlimit rl = {0, 0};
         sigset_t set;
         char buf[8];
+        volatile size_t two = 2;
         int saved = errno;
 
-        /* Every library function the child path calls, each made to fail harmlessly: the
-         * dynamic linker binds its symbol here, once, instead of in every forked child (a
-         * lookup and copy-on-write faults per exec). */
-        volatile size_t two = 2;
-
+        /* Every library function the child path calls, each made to fail harmlessly (a bad
+         * fd, an empty path, an invalid number): the dynamic linker binds its symbol here,
+         * once, instead of in every forked child (a lookup and copy-on-write faults per exec).
+         * memset and friends get a size the compiler cannot see, so that they are real
+         * calls. */
         memset(&sa, 0, sizeof(sa));
         memset(buf, 0, two);
         memcpy(buf, "x", two);
-        (void)!strlen(nul ? nul : buf);
+        (void)!strlen(buf);
         (void)sigemptyset(&set);
         (void)sigfillset(&set);
         (void)sigaction(-1, NULL, &sa);
@@ -471,18 +472,18 @@ void host_launch_prebind(void)
         (void)close_range(~0U, 0, 0);
         (void)dup2(-1, -1);
         (void)fchown(-1, 0, 0);
-        (void)open(nul, O_RDONLY | O_CLOEXEC);
-        (void)mkdir(nul, 0);
-        (void)chdir(nul);
-        (void)mount(nul, nul, nul, 0, nul);
-        (void)setrlimit((__rlimit_resource_t)-1, (struct rlimit *)nul);
+        (void)open("", O_RDONLY | O_CLOEXEC);
+        (void)mkdir("", 0);
+        (void)chdir("");
+        (void)mount("", "", "", 0, NULL);
+        (void)setrlimit((__rlimit_resource_t)-1, &rl);
         (void)prctl(-1, 0, 0, 0, 0);
         (void)socket(-1, -1, -1);
         (void)ioctl(-1, 0, NULL);
         (void)setns(-1, 0);
         (void)unshare(-1);
         (void)cap_drop_bound((cap_value_t)-1);
-        (void)execve(nul, (char **)nul, (char **)nul);
+        (void)execve("", no_args, no_args);
         (void)syscall(SYS_getpid);
         errno = saved;
 }
