@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -17,13 +18,15 @@
 #include "airlock/log.h"
 #include "airlock/util.h"
 
-#define DRAIN_SECONDS 30
+#define DRAIN_SECONDS_DEFAULT 30
+#define CANCEL_GRACE_SECONDS  10
 
 struct options {
         const char *config;
         const char *socket;
         const char *state_dir;
         const char *log_level;
+        int64_t drain_seconds;
 };
 
 static void usage(FILE *f)
@@ -33,7 +36,9 @@ static void usage(FILE *f)
                    "  --config FILE     settings file (default /etc/airlock/airlock.conf)\n"
                    "  --socket PATH     API socket (default from settings)\n"
                    "  --state-dir DIR   state directory (default from settings)\n"
-                   "  --log-level L     error|warn|info|debug (default from settings)\n");
+                   "  --log-level L     error|warn|info|debug (default from settings)\n"
+                   "  --drain-seconds N on SIGTERM, let running execs finish for N seconds\n"
+                   "                    before killing them (default 30)\n");
 }
 
 static int parse_args(int argc, char **argv, struct options *o)
@@ -43,6 +48,7 @@ static int parse_args(int argc, char **argv, struct options *o)
                 {"socket", required_argument, NULL, 's'},
                 {"state-dir", required_argument, NULL, 'd'},
                 {"log-level", required_argument, NULL, 'l'},
+                {"drain-seconds", required_argument, NULL, 'D'},
                 {"help", no_argument, NULL, 'h'},
                 {"version", no_argument, NULL, 'V'},
                 {0},
@@ -50,7 +56,8 @@ static int parse_args(int argc, char **argv, struct options *o)
         int c;
 
         o->config = "/etc/airlock/airlock.conf";
-        while ((c = getopt_long(argc, argv, "c:s:d:l:hV", longopts, NULL)) != -1) {
+        o->drain_seconds = DRAIN_SECONDS_DEFAULT;
+        while ((c = getopt_long(argc, argv, "c:s:d:l:D:hV", longopts, NULL)) != -1) {
                 switch (c) {
                 case 'c':
                         o->config = optarg;
@@ -63,6 +70,12 @@ static int parse_args(int argc, char **argv, struct options *o)
                         break;
                 case 'l':
                         o->log_level = optarg;
+                        break;
+                case 'D':
+                        if (util_parse_int64(optarg, 0, 3600, &o->drain_seconds) < 0) {
+                                fprintf(stderr, "--drain-seconds takes 0..3600\n");
+                                return -EINVAL;
+                        }
                         break;
                 case 'h':
                         usage(stdout);
@@ -130,6 +143,48 @@ static int load_instance_id(const char *state_dir, char out[33], struct al_error
         if (fd < 0 || write(fd, out, 32) != 32 || fsync(fd) < 0)
                 return al_err_errno(err, -errno, "cannot write '%s'", path);
         return 0;
+}
+
+/* Wait until no exec is in flight or until deadline; true when none is left. */
+static bool wait_inflight(struct airlock_ctx *ctx, int64_t seconds)
+{
+        struct timespec until;
+        bool idle;
+
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += seconds;
+        pthread_mutex_lock(&ctx->inflight_lock);
+        while (ctx->inflight > 0)
+                if (pthread_cond_timedwait(&ctx->inflight_done, &ctx->inflight_lock, &until) ==
+                    ETIMEDOUT)
+                        break;
+        idle = ctx->inflight == 0;
+        pthread_mutex_unlock(&ctx->inflight_lock);
+        return idle;
+}
+
+/* SIGTERM: stop accepting, let running execs finish until the deadline, then kill them (they
+ * end with aborted results, recorded like any other) and wait for their replies to go out. */
+static void drain(struct airlock_ctx *ctx, struct api_server *server, int64_t seconds)
+{
+        uint64_t one = 1;
+
+        api_server_quiesce(server);
+        pthread_mutex_lock(&ctx->inflight_lock);
+        ctx->draining = true;
+        if (ctx->inflight > 0)
+                log_info("draining: %d exec(s) running; waiting up to %llds", ctx->inflight,
+                         (long long)seconds);
+        pthread_mutex_unlock(&ctx->inflight_lock);
+        if (wait_inflight(ctx, seconds))
+                return;
+        log_warn("drain deadline passed: killing the execs still running");
+        if (write(ctx->cancel_fd, &one, sizeof(one)) != sizeof(one))
+                log_error("cannot signal running execs: %s", strerror(errno));
+        if (!wait_inflight(ctx, CANCEL_GRACE_SECONDS))
+                log_error("execs still running %ds after being killed; their sandboxes are "
+                          "removed now",
+                          CANCEL_GRACE_SECONDS);
 }
 
 static pthread_mutex_t reaper_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -227,6 +282,11 @@ int main(int argc, char **argv)
                 log_set_level(lvl);
 
         pthread_rwlock_init(&ctx.policy_lock, NULL);
+        ctx.cancel_fd = eventfd(0, EFD_CLOEXEC);
+        if (ctx.cancel_fd < 0) {
+                log_error("eventfd: %s", strerror(errno));
+                return 1;
+        }
         pthread_mutex_init(&ctx.inflight_lock, NULL);
         pthread_cond_init(&ctx.inflight_done, NULL);
         ctx.policy = pol;
@@ -354,23 +414,7 @@ int main(int argc, char **argv)
                 break;
         }
         status = 0;
-        api_server_quiesce(server);
-        {
-                struct timespec until;
-
-                clock_gettime(CLOCK_REALTIME, &until);
-                until.tv_sec += DRAIN_SECONDS;
-                pthread_mutex_lock(&ctx.inflight_lock);
-                ctx.draining = true;
-                while (ctx.inflight > 0)
-                        if (pthread_cond_timedwait(&ctx.inflight_done, &ctx.inflight_lock,
-                                                   &until) == ETIMEDOUT)
-                                break;
-                if (ctx.inflight > 0)
-                        log_warn("%d exec(s) still running after %ds; their sandboxes go now",
-                                 ctx.inflight, DRAIN_SECONDS);
-                pthread_mutex_unlock(&ctx.inflight_lock);
-        }
+        drain(&ctx, server, opt.drain_seconds);
 out:
         if (reaper_started) {
                 pthread_mutex_lock(&reaper_lock);
@@ -396,6 +440,7 @@ out:
         store_close(ctx.store);
         rules_holder_unref(ctx.rules);
         free(ctx.seccomp_path);
+        close(ctx.cancel_fd);
         backend_free(ctx.containers);
         backend_free(ctx.host);
         engine_free(ctx.engine);

@@ -37,6 +37,7 @@ struct airlock_ctx {
         pthread_cond_t inflight_done;
         int inflight;
         bool draining;
+        int cancel_fd;  /* eventfd written when the drain deadline passes: running execs end */
 };
 
 /* A new reference to the current policy; release with policy_unref. */

@@ -85,6 +85,9 @@ struct engine_stream_io {
          * then drained for up to drain_ms more before giving up. */
         void (*on_deadline)(void *ctx);
         int64_t drain_ms;
+        /* > 0: when this fd turns readable (the daemon is shutting down), act as at the
+         * deadline (on_deadline, drain) and end with STREAM_CANCELLED. 0 means none. */
+        int cancel_fd;
 };
 
 enum engine_stream_end {
@@ -92,6 +95,7 @@ enum engine_stream_end {
         STREAM_DEADLINE = 1, /* the deadline passed (on_deadline was called) */
         STREAM_WATCH_HUP = 2,/* watch_fd hung up */
         STREAM_ABORTED = 3,  /* output callback asked to stop */
+        STREAM_CANCELLED = 4,/* cancel_fd fired */
 };
 
 /* POST /exec/{id}/start with Detach=false, Tty=false, hijacked; blocks until the stream ends.

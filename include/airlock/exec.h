@@ -54,6 +54,9 @@ struct exec_sink {
         void *ctx;
         /* When >= 0, the exec is aborted if this fd (the client connection) hangs up. */
         int watch_fd;
+        /* When > 0, the exec is killed (result aborted) once this fd turns readable: the
+         * daemon's shutdown deadline passed. */
+        int cancel_fd;
 };
 
 struct exec_result {

@@ -92,7 +92,8 @@ static int stream_output(void *cls, enum exec_stream stream, const char *data, s
 static void *stream_worker(void *arg)
 {
         struct stream_job *job = arg;
-        struct exec_sink sink = {.output = stream_output, .ctx = job, .watch_fd = job->watch_fd};
+        struct exec_sink sink = {.output = stream_output, .ctx = job, .watch_fd = job->watch_fd,
+                                 .cancel_fd = job->ctx->cancel_fd};
         struct exec_result res;
         struct al_error err = {0};
         struct policy *pol = ctx_policy(job->ctx);
@@ -228,7 +229,8 @@ ROUTE_HANDLER(route_exec)
                 goto out;
         }
         {
-                struct exec_sink sink = {.watch_fd = api_connection_fd(conn)};
+                struct exec_sink sink = {.watch_fd = api_connection_fd(conn),
+                                         .cancel_fd = ctx->cancel_fd};
 
                 r = exec_service_run(ctx, &req, &sink, &res, &err);
         }

@@ -262,7 +262,7 @@ static int stream_pump(int fd, char *buf, size_t pending, struct engine_stream_i
 {
         struct pump p = {.io = io};
         size_t in_off = 0;
-        bool in_open = true, fired = false;
+        bool in_open = true, fired = false, cancelled = false;
         int64_t drain_until = 0;
         enum engine_stream_end end;
         int r;
@@ -276,9 +276,9 @@ static int stream_pump(int fd, char *buf, size_t pending, struct engine_stream_i
                 return 0;
         }
         for (;;) {
-                struct pollfd pfd[2];
+                struct pollfd pfd[3];
                 int64_t now = util_now_ms();
-                int timeout = -1, nfds = 1;
+                int timeout = -1, nfds = 1, cancel_at = -1;
                 ssize_t n;
 
                 if (in_open && in_off >= io->stdin_len) {
@@ -300,7 +300,7 @@ static int stream_pump(int fd, char *buf, size_t pending, struct engine_stream_i
                 }
                 if (fired) {
                         if (now >= drain_until) {
-                                end = STREAM_DEADLINE;
+                                end = cancelled ? STREAM_CANCELLED : STREAM_DEADLINE;
                                 break;
                         }
                         timeout = poll_timeout(drain_until, now);
@@ -312,15 +312,33 @@ static int stream_pump(int fd, char *buf, size_t pending, struct engine_stream_i
                         pfd[1] = (struct pollfd){.fd = io->watch_fd, .events = POLLRDHUP};
                         nfds = 2;
                 }
+                if (io->cancel_fd > 0 && !fired) {
+                        cancel_at = nfds;
+                        pfd[nfds++] = (struct pollfd){.fd = io->cancel_fd, .events = POLLIN};
+                }
                 r = poll(pfd, (nfds_t)nfds, timeout);
                 if (r < 0) {
                         if (errno == EINTR)
                                 continue;
                         return al_err_errno(err, -errno, "%s: poll", what);
                 }
-                if (nfds == 2 && (pfd[1].revents & (POLLHUP | POLLRDHUP | POLLERR | POLLNVAL))) {
-                        end = fired ? STREAM_DEADLINE : STREAM_WATCH_HUP;
+                if (nfds >= 2 && cancel_at != 1 &&
+                    (pfd[1].revents & (POLLHUP | POLLRDHUP | POLLERR | POLLNVAL))) {
+                        end = fired ? (cancelled ? STREAM_CANCELLED : STREAM_DEADLINE)
+                                    : STREAM_WATCH_HUP;
                         break;
+                }
+                if (cancel_at > 0 && (pfd[cancel_at].revents & POLLIN)) {
+                        /* Shutdown: end the process like at a deadline, then drain. */
+                        cancelled = fired = true;
+                        drain_until = util_now_ms() + (io->drain_ms > 0 ? io->drain_ms : 0);
+                        if (in_open) {
+                                shutdown(fd, SHUT_WR);
+                                in_open = false;
+                        }
+                        if (io->on_deadline)
+                                io->on_deadline(io->ctx);
+                        continue;
                 }
                 if (in_open && (pfd[0].revents & (POLLOUT | POLLERR | POLLHUP))) {
                         size_t left = io->stdin_len - in_off;
@@ -341,7 +359,8 @@ static int stream_pump(int fd, char *buf, size_t pending, struct engine_stream_i
                                 continue;
                         /* A reset comes after the data queued before it: treat it as EOF. */
                         if (n == 0 || (n < 0 && (errno == ECONNRESET || errno == EPIPE))) {
-                                end = fired ? STREAM_DEADLINE : STREAM_EOF;
+                                end = cancelled ? STREAM_CANCELLED
+                                                : fired ? STREAM_DEADLINE : STREAM_EOF;
                                 break;
                         }
                         if (n < 0)

@@ -3,7 +3,8 @@
  *   plain   posix_spawn + waitpid, output to pipes, nothing else
  *   backend host_backend run_once in this process (every protection the host offers)
  *   daemon  POST /v1/exec to a running airlockd in mode off (--socket PATH)
- * Usage: bench_host [-n ITER] [--socket PATH] [--no-backend] [--prestart N] [--no-<protection>]
+ * Usage: bench_host [-n ITER] [--socket PATH] [--no-backend] [--prestart N] [--gap-ms MS]
+ *                   [--no-<protection>]
  * Prints p50/p90/p99 per case and the p50 overhead; exits 1 if the backend's p50 overhead for
  * `true` exceeds --max-overhead-ms (default: no check). */
 #include <errno.h>
@@ -158,7 +159,7 @@ int main(int argc, char **argv)
             "{\"agent\":\"bench\",\"argv\":[\"true\"],\"timeout_s\":20}",
             "{\"agent\":\"bench\",\"argv\":[\"python3\",\"-c\",\"pass\"],\"timeout_s\":20}"};
         const char *sock = NULL;
-        int iters = 200, prestart = -1, fail = 0;
+        int iters = 200, prestart = -1, fail = 0, gap_ms = 0;
         double max_overhead = -1;
         bool use_backend = true;
         struct host_options o;
@@ -173,6 +174,8 @@ int main(int argc, char **argv)
                         iters = atoi(argv[++i]);
                 else if (strcmp(argv[i], "--socket") == 0 && i + 1 < argc)
                         sock = argv[++i];
+                else if (strcmp(argv[i], "--gap-ms") == 0 && i + 1 < argc)
+                        gap_ms = atoi(argv[++i]);
                 else if (strcmp(argv[i], "--no-backend") == 0)
                         use_backend = false;
                 else if (strcmp(argv[i], "--prestart") == 0 && i + 1 < argc)
@@ -261,8 +264,13 @@ int main(int argc, char **argv)
                                 (void)run_daemon(c, bodies[k]);
                 }
                 for (int i = 0; i < iters; i++) {
-                        double t = now_ms();
+                        double t;
 
+                        /* Requests spaced out, as agents send them, rather than back to back
+                         * (which hides per-exec costs that batch, like a cgroup move). */
+                        if (gap_ms > 0)
+                                usleep((useconds_t)gap_ms * 1000);
+                        t = now_ms();
                         if (run_plain((char **)cmds[k]) != 0)
                                 fail = 1;
                         vp[i] = now_ms() - t;

@@ -88,7 +88,7 @@ timeout_s = 20
 
 
 class Daemon:
-    def __init__(self, workdir, engine="docker", conf_extra="", conf=None):
+    def __init__(self, workdir, engine="docker", conf_extra="", conf=None, args=()):
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.engine = engine
@@ -100,13 +100,14 @@ class Daemon:
         self.conf_path.write_text(text + "\n" + conf_extra)
         self.log_path = self.workdir / "airlockd.log"
         self.proc = None
+        self.args = list(args)
         self.client = Client(self.sock)
 
     def start(self, wait=True):
         self.logf = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
             [str(AIRLOCKD), "--config", str(self.conf_path), "--socket", self.sock,
-             "--state-dir", str(self.state), "--log-level", "debug"],
+             "--state-dir", str(self.state), "--log-level", "debug", *self.args],
             stdout=self.logf, stderr=subprocess.STDOUT)
         if wait:
             self.wait_ready()
@@ -189,8 +190,9 @@ def make_daemon(tmp_path):
     """Factory for daemons with custom settings; all are stopped at the end of the test."""
     made = []
 
-    def factory(engine="docker", conf_extra="", conf=None, start=True):
-        d = Daemon(tmp_path / f"d{len(made)}", engine=engine, conf_extra=conf_extra, conf=conf)
+    def factory(engine="docker", conf_extra="", conf=None, start=True, args=()):
+        d = Daemon(tmp_path / f"d{len(made)}", engine=engine, conf_extra=conf_extra, conf=conf,
+                   args=args)
         made.append(d)
         return d.start() if start else d
 

@@ -369,11 +369,16 @@ static int d_sandbox_exec(struct backend *b, const char *handle, const struct ex
         io.ctx = &c;
         io.deadline_ms = x->timeout_ms > 0 ? t0 + x->timeout_ms : 0;
         io.watch_fd = sink ? sink->watch_fd : -1;
+        io.cancel_fd = sink ? sink->cancel_fd : 0;
         io.on_deadline = on_deadline_exec;
         io.drain_ms = DRAIN_MS;
         r = engine_exec_start(d->engine, exec_id, &io, &end, err);
         if (r < 0)
                 return r;
+        if (end == STREAM_CANCELLED) {
+                res->timed_out = false;
+                res->aborted = true;
+        }
         if (end == STREAM_WATCH_HUP || end == STREAM_ABORTED) {
                 /* The client is gone: end what it started rather than let it run on. */
                 res->aborted = true;
@@ -465,9 +470,14 @@ static int d_run_once(struct backend *b, const struct sandbox_spec *spec, const 
         io.ctx = &c;
         io.deadline_ms = x->timeout_ms > 0 ? t0 + x->timeout_ms : 0;
         io.watch_fd = sink ? sink->watch_fd : -1;
+        io.cancel_fd = sink ? sink->cancel_fd : 0;
         io.on_deadline = on_deadline_oneshot;
         io.drain_ms = DRAIN_MS;
         r = engine_container_attach(d->engine, id, &io, start_container, &c, &end, err);
+        if (r >= 0 && end == STREAM_CANCELLED) {
+                res->timed_out = false;
+                res->aborted = true;
+        }
         if (r >= 0 && (end == STREAM_WATCH_HUP || end == STREAM_ABORTED)) {
                 res->aborted = true;
                 engine_container_kill(d->engine, id, "KILL", NULL);
