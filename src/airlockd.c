@@ -234,6 +234,7 @@ int main(int argc, char **argv)
         struct airlock_ctx ctx = {0};
         struct policy_problems problems = {0};
         struct api_server *server = NULL;
+        struct monitor_server *monitor = NULL;
         struct engine_version ver;
         struct al_error err = {0};
         struct policy *pol = NULL;
@@ -281,6 +282,7 @@ int main(int argc, char **argv)
         if (log_level_parse(opt.log_level ? opt.log_level : pol->log_level, &lvl) == 0)
                 log_set_level(lvl);
 
+        ctx.started_ms = util_wall_ms();
         pthread_rwlock_init(&ctx.policy_lock, NULL);
         ctx.cancel_fd = eventfd(0, EFD_CLOEXEC);
         if (ctx.cancel_fd < 0) {
@@ -372,6 +374,8 @@ int main(int argc, char **argv)
         }
         ctx_record_policy(&ctx, "startup");
         /* What a previous run of this instance left behind (a crash) is settled first. */
+        if (ctx.host && ctx.host->ops->remove_instance(ctx.host, ctx.instance_id, &err) < 0)
+                log_warn("cannot clean the host backend's leftovers: %s", err.msg);
         if (ctx_recover(&ctx, &err) < 0) {
                 log_error("recovery failed: %s", err.msg);
                 goto out;
@@ -402,6 +406,17 @@ int main(int argc, char **argv)
         log_info("airlockd %s serving on '%s' (instance %s, mode %s, seccomp '%s')",
                  AIRLOCK_VERSION, pol->socket_path, ctx.instance_id, policy_mode_name(pol->mode),
                  ctx.seccomp_path);
+        /* An admin who asked for the monitor listener and does not get it should know at
+         * once, not when the panel stays blank. */
+        if (pol->monitor_listen[0]) {
+                monitor = monitor_start(&ctx, pol->monitor_listen, &err);
+                if (!monitor) {
+                        log_error("%s", err.msg);
+                        goto out;
+                }
+                log_info("monitor listener on %s (GET /v1/health, GET /metrics)",
+                         pol->monitor_listen);
+        }
 
         for (;;) {
                 if (sigwait(&sigs, &sig) != 0)
@@ -433,6 +448,7 @@ out:
         if (ctx.containers &&
             ctx.containers->ops->remove_instance(ctx.containers, ctx.instance_id, &err) < 0)
                 log_warn("cannot remove this instance's containers: %s", err.msg);
+        monitor_stop(monitor);
         api_server_stop(server);
         if (server)
                 unlink(pol->socket_path);

@@ -24,6 +24,7 @@ struct airlock_ctx {
         struct rules_holder *rules;     /* SELECTIVE rules, swapped with the policy */
         char instance_id[33];
         char *seccomp_path;
+        int64_t started_ms; /* wall clock at start, for metrics and health */
         /* Where the settings come from, and what the command line fixed for this run. */
         const char *config_path;
         const char *socket_override;
@@ -32,6 +33,9 @@ struct airlock_ctx {
         int64_t policy_loaded_ms;
         unsigned long reloads, reload_failures;
         char last_reload_error[512];
+        /* Per-client rate and concurrency caps, exec slots (api/limits.h); made and freed
+         * by the API server. */
+        struct limiter *limiter;
         /* Execs in flight, for draining on shutdown. */
         pthread_mutex_t inflight_lock;
         pthread_cond_t inflight_done;
@@ -90,6 +94,14 @@ struct api_server *api_server_start(struct airlock_ctx *ctx, int listen_fd, stru
 void api_server_quiesce(struct api_server *s);
 /* Stop serving and free; close every connection. */
 void api_server_stop(struct api_server *s);
+
+/* The monitor listener: GET /v1/health and GET /metrics only, read-only, on a loopback TCP
+ * address ("127.0.0.1:9464", "[::1]:9464"; see policy_parse_listen). */
+struct monitor_server;
+struct monitor_server *monitor_start(struct airlock_ctx *ctx, const char *listen,
+                                     struct al_error *err);
+/* Stop serving and free; NULL is a no-op. */
+void monitor_stop(struct monitor_server *m);
 
 /* Make the listening socket at path: stale socket replaced, created under umask 0117, mode
  * 0660, group set when group is not NULL and exists. Returns the fd. */

@@ -39,6 +39,15 @@ int engine_info(struct engine *e, json_t **ret, struct al_error *err);
 int engine_image_inspect(struct engine *e, const char *image, json_t **ret,
                          struct al_error *err);
 
+/* The same four calls bounded by timeout_ms for the whole request (connecting included), for
+ * probes that must answer fast whatever the engine does (health checks). */
+int engine_ping_within(struct engine *e, long timeout_ms, struct al_error *err);
+int engine_version_within(struct engine *e, long timeout_ms, struct engine_version *ret,
+                          struct al_error *err);
+int engine_info_within(struct engine *e, long timeout_ms, json_t **ret, struct al_error *err);
+int engine_image_inspect_within(struct engine *e, const char *image, long timeout_ms,
+                                json_t **ret, struct al_error *err);
+
 /* POST /containers/create; body is borrowed. *ret_id is a new string. name may be NULL. */
 int engine_container_create(struct engine *e, const char *name, json_t *body, char **ret_id,
                             struct al_error *err);

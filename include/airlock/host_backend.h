@@ -72,6 +72,10 @@ struct backend *host_backend_new(const struct host_options *opt, struct al_error
  * On failure the backend keeps its current options. */
 int host_backend_reload(struct backend *b, const struct host_options *opt, struct al_error *err);
 
+/* The uid and gid host execs run as (the [host] user), e.g. to give the agent's workspace to
+ * that user before a host exec: the backend does not change ownership itself. */
+void host_backend_user(struct backend *b, uint32_t *ret_uid, uint32_t *ret_gid);
+
 /* The protections this host offers (static strings, as in exec_result.isolation), for logging
  * and health. Returns how many were stored in ret (at most max). */
 size_t host_backend_available(struct backend *b, const char **ret, size_t max);

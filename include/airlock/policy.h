@@ -7,13 +7,15 @@
 
 #include "airlock/error.h"
 
-#define POLICY_FILE_MAX     (1024 * 1024) /* settings files larger than this are refused */
-#define POLICY_RUNTIMES_MAX 64            /* runtime catalog entries, built-ins included */
-#define POLICY_PROBLEMS_MAX 100           /* problems reported before giving up */
-#define POLICY_AGENTS_MAX   1024          /* [agent "name"] sections */
-#define POLICY_DOMAINS_MAX  1024          /* entries in each of allowed_domains, blocked_domains */
-#define POLICY_DOMAIN_LEN_MAX 253         /* a domain pattern, "*." not counted */
-#define POLICY_NAME_LEN_MAX 64            /* runtime and agent names */
+#define POLICY_FILE_MAX       (1024 * 1024) /* settings files larger than this are refused */
+#define POLICY_RUNTIMES_MAX   64            /* runtime catalog entries, built-ins included */
+#define POLICY_PROBLEMS_MAX   100           /* problems reported before giving up */
+#define POLICY_AGENTS_MAX     1024          /* [agent "name"] sections */
+#define POLICY_DOMAINS_MAX    1024 /* entries in each of allowed_domains, blocked_domains */
+#define POLICY_DOMAIN_LEN_MAX 253  /* a domain pattern, "*." not counted */
+#define POLICY_NAME_LEN_MAX   64   /* runtime and agent names */
+#define POLICY_CLIENTS_MAX    256  /* [client "name"] sections */
+#define POLICY_IDS_MAX        1024 /* entries in each uid, group or agent list */
 
 enum engine_kind { ENGINE_DOCKER = 0, ENGINE_PODMAN = 1 };
 enum policy_mode { MODE_OFF = 0, MODE_SELECTIVE, MODE_ALL };
@@ -24,12 +26,12 @@ enum policy_workspace { WORKSPACE_NONE = 0, WORKSPACE_RO, WORKSPACE_RW };
 enum policy_network_tier { NETWORK_RESTRICTED = 0, NETWORK_STANDARD, NETWORK_ELEVATED };
 
 struct limits {
-        double cpu_cores;       /* 0 < x <= 64 */
-        int64_t memory_mb;      /* container memory and swap cap */
-        int64_t disk_mb;        /* size of the writable tmpfs */
-        int64_t max_processes;  /* pids cgroup limit */
-        int64_t timeout_s;      /* default and maximum per exec */
-        int64_t output_bytes;   /* cap per stream (stdout, stderr) */
+        double cpu_cores;      /* 0 < x <= 64 */
+        int64_t memory_mb;     /* container memory and swap cap */
+        int64_t disk_mb;       /* size of the writable tmpfs */
+        int64_t max_processes; /* pids cgroup limit */
+        int64_t timeout_s;     /* default and maximum per exec */
+        int64_t output_bytes;  /* cap per stream (stdout, stderr) */
 };
 
 struct runtime {
@@ -78,6 +80,18 @@ struct policy_agent {
         char **runtimes; /* NULL-terminated names from the catalog; NULL when not set */
 };
 
+/* [client "name"]: callers (by uid, or by group) and the agents they may act as. */
+struct policy_client {
+        char *name;
+        int line;       /* of the section header */
+        uint32_t *uids; /* n_uids numeric uids */
+        size_t n_uids;
+        char **groups;          /* group names, NULL-terminated, never NULL */
+        char **agents;          /* agent names or fnmatch patterns, NULL-terminated, never NULL */
+        int64_t rate_per_min;   /* requests per minute; -1: [daemon] rate_per_min */
+        int64_t max_concurrent; /* requests at once; -1: [daemon] max_concurrent */
+};
+
 struct host_options; /* airlock/host_backend.h */
 
 struct policy {
@@ -89,6 +103,23 @@ struct policy {
         int64_t max_body_bytes;
         int64_t max_connections;
         char *log_level;
+        /* [daemon]: caps on what clients may ask of the daemon (docs/security.md) */
+        int64_t max_header_bytes;        /* request line and headers, per connection */
+        int64_t max_connections_per_uid; /* 0 = no cap of its own */
+        int64_t rate_per_min;            /* per client; 0 = unlimited */
+        int64_t max_concurrent;          /* requests in progress per client; 0 = unlimited */
+        int64_t max_execs;               /* execs running at once, daemon-wide */
+        int64_t queue_max;               /* execs waiting for one of those slots */
+        int64_t queue_timeout_s;         /* how long one waits before 429 */
+        int64_t max_sandboxes;           /* live sandboxes in all */
+        int64_t max_sandboxes_per_agent; /* live sandboxes of one agent */
+        /* [access] */
+        uint32_t *admin_uids;
+        size_t n_admin_uids;
+        char **admin_groups; /* NULL-terminated, never NULL */
+        /* [client "name"], in file order */
+        struct policy_client *clients;
+        size_t n_clients;
         /* [engine] */
         enum engine_kind engine_kind;
         char *engine_socket;
@@ -99,8 +130,8 @@ struct policy {
         enum policy_workspace workspace;
         char *workspace_root;
         char *default_runtime;
-        char *exec_user;     /* uid:gid the code runs as inside a sandbox */
-        char *keeper_user;   /* uid:gid of the sandbox's init and keeper process */
+        char *exec_user;                 /* uid:gid the code runs as inside a sandbox */
+        char *keeper_user;               /* uid:gid of the sandbox's init and keeper process */
         uint32_t exec_uid, exec_gid;     /* exec_user, parsed (never 0) */
         uint32_t keeper_uid, keeper_gid; /* keeper_user, parsed (never 0) */
         int64_t idle_timeout_s;
@@ -119,6 +150,9 @@ struct policy {
          * (valid while a reference is held); workspace_root and hide_paths are left NULL for
          * the daemon to fill in from its own paths. */
         struct host_options *host;
+        /* [monitor] listen: loopback "host:port" of the health and metrics listener; "" is
+         * off. Validated by policy_parse_listen. */
+        char *monitor_listen;
         /* provenance */
         char *source_path; /* NULL for policy_new_default() */
         char *text;        /* the file as read ("" for the defaults) */
@@ -170,6 +204,11 @@ const char *policy_network_tier_name(enum policy_network_tier t);
 /* The [agent "name"] section for name, or NULL. */
 const struct policy_agent *policy_agent(const struct policy *p, const char *name);
 
+/* True when s is an agent name or an fnmatch pattern of one, as [client] agents takes it:
+ * 1..POLICY_NAME_LEN_MAX characters of [A-Za-z0-9._-] and the pattern characters * ? [ ] !,
+ * brackets balanced. */
+bool policy_agent_pattern_valid(const char *s);
+
 /* True when s is a domain pattern as allowed_domains takes it: 1..253 characters of lower-case
  * letters, digits, '-' and '.', in labels of 1..63 that neither start nor end with '-',
  * optionally after a leading "*." (any subdomain). */
@@ -184,7 +223,7 @@ void policy_text_sha256(const struct policy *p, char out[65]);
  * while the caller holds its reference to it. */
 struct policy_effective {
         const struct policy *policy;
-        const char *agent;                 /* as asked; NULL for the global policy */
+        const char *agent;                  /* as asked; NULL for the global policy */
         const struct policy_agent *section; /* the agent's section; NULL when it has none */
         enum policy_mode mode;
         enum policy_scope scope;
@@ -211,6 +250,12 @@ struct json_t *policy_effective_to_json(const struct policy_effective *e, const 
 /* The effective policy as a new JSON object (jansson json_t, caller json_decref's it), keys
  * named as in the settings file; NULL when out of memory. */
 struct json_t *policy_to_json(const struct policy *p);
+
+/* [monitor] listen: "127.0.0.1:PORT" (any 127.0.0.0/8 address) or "[::1]:PORT", PORT 1..65535.
+ * The listener has no authentication, so only loopback addresses are taken. Copies the
+ * address without brackets into host (host_len >= 46) and sets *ret_port. -EINVAL when
+ * malformed (names such as "localhost" included), -EPERM when not a loopback address. */
+int policy_parse_listen(const char *s, char *host, size_t host_len, uint16_t *ret_port);
 
 /* yes|no|true|false|on|off|1|0 (any case); returns -EINVAL on anything else. */
 int policy_parse_bool(const char *s, bool *ret);

@@ -47,6 +47,10 @@ struct store_stats {
         int64_t executions; /* rows in the audit log */
 };
 int store_stats(struct store *s, struct store_stats *ret, struct al_error *err);
+/* Health probe: take the write lock (BEGIN IMMEDIATE) and give it back at once, waiting at
+ * most timeout_ms for another process that holds it. 0 when writes can proceed; -EROFS when
+ * the connection is read-only, -EBUSY when the lock stays taken, else as the other calls. */
+int store_check_writable(struct store *s, int timeout_ms, struct al_error *err);
 
 /* ---- executions (the audit log) ---- */
 

@@ -41,9 +41,12 @@ static int keep_startup_settings(struct policy *fresh, const struct policy *runn
         if (fresh->engine_kind != running->engine_kind ||
             strcmp(fresh->engine_socket, running->engine_socket) != 0)
                 log_warn("[engine] changed: %s", what);
+        if (strcmp(fresh->monitor_listen, running->monitor_listen) != 0)
+                log_warn("[monitor] listen changed: %s", what);
         if (replace_str(&fresh->socket_path, running->socket_path) < 0 ||
             replace_str(&fresh->state_dir, running->state_dir) < 0 ||
-            replace_str(&fresh->engine_socket, running->engine_socket) < 0)
+            replace_str(&fresh->engine_socket, running->engine_socket) < 0 ||
+            replace_str(&fresh->monitor_listen, running->monitor_listen) < 0)
                 return -ENOMEM;
         fresh->engine_kind = running->engine_kind;
         return 0;

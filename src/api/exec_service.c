@@ -6,6 +6,7 @@
 
 #include "airlock/api.h"
 #include "airlock/cleanup.h"
+#include "airlock/host_backend.h"
 #include "airlock/log.h"
 #include "airlock/store.h"
 #include "airlock/util.h"
@@ -73,9 +74,10 @@ static int decide(struct airlock_ctx *ctx, const struct policy *pol,
 }
 
 static int fill_spec(struct airlock_ctx *ctx, const struct policy *pol,
-                     const struct exec_request *req, const struct runtime *rt,
+                     const struct exec_request *req, const struct runtime *rt, bool host,
                      struct sandbox_spec *spec, char **ret_workspace, struct al_error *err)
 {
+        uint32_t uid = pol->exec_uid, gid = pol->exec_gid;
         int r;
 
         spec->image = rt->image;
@@ -92,8 +94,11 @@ static int fill_spec(struct airlock_ctx *ctx, const struct policy *pol,
         spec->workspace_dir = NULL;
         if (pol->workspace == WORKSPACE_NONE)
                 return 0;
-        r = workspace_prepare(pol->workspace_root, req->agent, pol->exec_uid, pol->exec_gid,
-                              ret_workspace, err);
+        /* The workspace belongs to whoever runs the code: the sandbox's exec user, or the
+         * host backend's unprivileged user. */
+        if (host)
+                host_backend_user(ctx->host, &uid, &gid);
+        r = workspace_prepare(pol->workspace_root, req->agent, uid, gid, ret_workspace, err);
         if (r < 0)
                 return r;
         spec->workspace_dir = *ret_workspace;
@@ -171,7 +176,7 @@ int exec_service_run(struct airlock_ctx *ctx, const struct exec_request *req,
         r = decide(ctx, pol, req, res, &host, err);
         if (r < 0)
                 return r;
-        r = fill_spec(ctx, pol, req, rt, &spec, &workspace, err);
+        r = fill_spec(ctx, pol, req, rt, host, &spec, &workspace, err);
         if (r < 0)
                 return r;
         x.argv = argv;
@@ -187,6 +192,9 @@ int exec_service_run(struct airlock_ctx *ctx, const struct exec_request *req,
         if (host) {
                 r = ctx->host->ops->run_once(ctx->host, &spec, &x, sink, res, err);
                 res->backend = "host";
+                /* A program that is not there is the request's fault, not a missing route. */
+                if (r == -ENOENT)
+                        err->code = r = -EINVAL;
         } else if (scope_key(key, sizeof(key), pol->scope, req->agent, req->session,
                              spec.image) < 0) {
                 /* SESSION scope without a session: a fresh one-off sandbox. */

@@ -4,6 +4,7 @@
 
 #include "airlock/api.h"
 #include "airlock/log.h"
+#include "airlock/metrics.h"
 #include "airlock/util.h"
 
 static void on_created(void *cls, const struct scope_info *info)
@@ -22,6 +23,7 @@ static void on_created(void *cls, const struct scope_info *info)
         };
         struct al_error err;
 
+        metrics_sandbox_created(sb.scope);
         if (ctx->store && store_sandbox_put(ctx->store, &sb, &err) < 0)
                 log_warn("recording sandbox %.12s: %s", info->handle, err.msg);
 }

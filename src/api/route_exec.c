@@ -10,12 +10,24 @@
 
 #include "airlock/cleanup.h"
 #include "airlock/log.h"
+#include "airlock/metrics.h"
 #include "airlock/util.h"
 #include "routes.h"
 
-static void log_exec(const struct exec_request *req, const struct exec_result *res,
-                     const struct ucred *peer, int r, const struct al_error *err)
+/* Every exec ends here, run or failed: it is logged and counted once. */
+static void log_exec(struct airlock_ctx *ctx, const struct exec_request *req,
+                     const struct exec_result *res, const struct ucred *peer, int r,
+                     const struct al_error *err)
 {
+        const char *ekind = r < 0 ? metrics_engine_error_kind(r) : NULL;
+        struct policy *pol = ctx_policy(ctx);
+
+        metrics_exec_done(metrics_exec_outcome(r, res), res->decision.mode, res->backend,
+                          req->runtime ? req->runtime : pol->default_runtime,
+                          r < 0 ? -1 : res->duration_ms);
+        policy_unref(pol);
+        if (ekind)
+                metrics_engine_error(ekind);
         if (r < 0)
                 log_info("exec agent='%s' session='%s' uid=%d failed: %s", req->agent,
                          req->session ? req->session : "", (int)peer->uid, err->msg);
@@ -102,7 +114,7 @@ static void *stream_worker(void *arg)
         exec_result_init(&res, (size_t)pol->limits.output_bytes);
         policy_unref(pol);
         r = exec_service_run(job->ctx, &job->req, &sink, &res, &err);
-        log_exec(&job->req, &res, &job->peer, r, &err);
+        log_exec(job->ctx, &job->req, &res, &job->peer, r, &err);
         if (r < 0) {
                 write_event(job->out_fd, json_pack("{s:s, s:{s:s, s:s}}", "type", "error",
                                                    "error", "code", al_err_name(r), "message",
@@ -235,7 +247,7 @@ ROUTE_HANDLER(route_exec)
                 r = exec_service_run(ctx, &req, &sink, &res, &err);
         }
         api_inflight_leave(ctx);
-        log_exec(&req, &res, &peer, r, &err);
+        log_exec(ctx, &req, &res, &peer, r, &err);
         if (r < 0)
                 ret = api_send_error(conn, r, err.msg);
         else

@@ -6,16 +6,8 @@
 #include "airlock/cleanup.h"
 #include "airlock/log.h"
 #include "airlock/util.h"
+#include "auth.h"
 #include "routes.h"
-
-/* Until roles arrive with peer authentication, the admin is root or the daemon's own user. */
-bool api_peer_is_admin(struct MHD_Connection *conn)
-{
-        struct ucred peer;
-
-        api_peer_of(conn, &peer);
-        return peer.uid == 0 || peer.uid == getuid();
-}
 
 static const char *query(struct MHD_Connection *conn, const char *key)
 {
@@ -33,6 +25,32 @@ static int agent_arg(struct MHD_Connection *conn, const char **ret, struct al_er
         return 0;
 }
 
+/* An optional ?agent=NAME that the caller must be allowed to act as: 403 (recorded) when it
+ * may not. what says what was refused, for the record. */
+static int agent_arg_allowed(struct airlock_ctx *ctx, struct MHD_Connection *conn,
+                             const struct auth_identity *who, const char *what,
+                             const char **ret, struct al_error *err)
+{
+        int r = agent_arg(conn, ret, err);
+
+        if (r < 0)
+                return r;
+        if (*ret && !auth_may_act_as(who, *ret))
+                return auth_refuse(ctx, who, what, *ret, NULL, NULL, err);
+        return 0;
+}
+
+/* The agents a listing may show: *ret_all, or a list of names (or NULL with *ret_rowwise
+ * when the caller's agents are patterns, to filter row by row). */
+static int listing_filter(const struct auth_identity *who, bool *ret_all, const char ***ret_names,
+                          bool *ret_rowwise, struct al_error *err)
+{
+        if (auth_agent_filter(who, ret_all, ret_names) < 0)
+                return al_err(err, -ENOMEM, "out of memory");
+        *ret_rowwise = !*ret_all && !*ret_names;
+        return 0;
+}
+
 ROUTE_HANDLER(route_policy_get)
 {
         _cleanup_(policy_unrefp) struct policy *pol = ctx_policy(ctx);
@@ -40,9 +58,19 @@ ROUTE_HANDLER(route_policy_get)
         const char *agent = NULL;
         json_t *doc;
 
-        if (agent_arg(conn, &agent, &err) < 0)
+        if (agent_arg_allowed(ctx, conn, args->who, "read the policy of", &agent, &err) < 0)
                 return api_send_error(conn, err.code, err.msg);
-        doc = policy_to_json(pol);
+        if (agent || !args->who->admin) {
+                /* One agent's effective policy; callers other than admins see no more than
+                 * that, or the global part: not the other agents, clients or admins. */
+                struct policy_effective e;
+
+                if (policy_resolve(pol, agent, &e) < 0)
+                        return api_send_error(conn, -EINVAL, "invalid agent name");
+                doc = policy_effective_to_json(&e, NULL);
+        } else {
+                doc = policy_to_json(pol);
+        }
         if (!doc)
                 return api_send_error(conn, -ENOMEM, "out of memory");
         json_object_set_new(doc, "source", pol->source_path ? json_string(pol->source_path)
@@ -54,17 +82,16 @@ ROUTE_HANDLER(route_policy_reload)
 {
         struct policy_problems problems = {0};
         struct al_error err = {0};
-        struct ucred peer;
-        char who[32];
+        char who[160];
         json_t *list;
         enum MHD_Result ret;
 
-        api_peer_of(conn, &peer);
-        if (!api_peer_is_admin(conn)) {
-                log_warn("policy reload refused for uid %d: not an admin", (int)peer.uid);
+        auth_label(args->who, who, sizeof(who));
+        if (!args->who->admin) {
+                log_warn("refused: %s may not reload the policy (admins only)", who);
                 return api_send_error(conn, -AL_E_FORBIDDEN, "only admins may reload the policy");
         }
-        snprintf(who, sizeof(who), "uid %d", (int)peer.uid);
+        snprintf(who, sizeof(who), "uid %d", (int)args->who->peer.uid);
         if (ctx_reload_policy(ctx, who, &problems, &err) == 0) {
                 _cleanup_(policy_unrefp) struct policy *pol = ctx_policy(ctx);
 
@@ -90,22 +117,63 @@ ROUTE_HANDLER(route_sandboxes_get)
 {
         struct al_error err = {0};
         const char *agent = NULL;
+        json_t *rows;
 
-        if (agent_arg(conn, &agent, &err) < 0)
+        if (agent_arg_allowed(ctx, conn, args->who, "list the sandboxes of", &agent, &err) < 0)
                 return api_send_error(conn, err.code, err.msg);
-        return api_send_json(conn, MHD_HTTP_OK,
-                             json_pack("{s:o}", "sandboxes", scope_list(ctx->scopes, agent)));
+        rows = scope_list(ctx->scopes, agent);
+        /* Others' sandboxes stay hidden; SHARED ones serve every agent and are listed. */
+        if (!args->who->admin)
+                auth_filter_rows(args->who, rows, true);
+        return api_send_json(conn, MHD_HTTP_OK, json_pack("{s:o}", "sandboxes", rows));
+}
+
+/* The agent that owns the sandbox whose id starts with prefix and that the caller may act as;
+ * NULL (caller frees otherwise) when there is none: others' and SHARED sandboxes are not the
+ * caller's to remove. */
+static char *sandbox_owner(struct airlock_ctx *ctx, const struct auth_identity *who,
+                           const char *prefix)
+{
+        json_t *rows = scope_list(ctx->scopes, NULL), *row;
+        char *owner = NULL;
+        size_t i;
+
+        json_array_foreach(rows, i, row)
+        {
+                const char *id = json_string_value(json_object_get(row, "id"));
+                const char *agent = json_string_value(json_object_get(row, "agent"));
+
+                if (id && agent && strncmp(id, prefix, strlen(prefix)) == 0 &&
+                    auth_may_act_as(who, agent)) {
+                        owner = strdup(agent);
+                        break;
+                }
+        }
+        json_decref(rows);
+        return owner;
 }
 
 ROUTE_HANDLER(route_sandbox_delete)
 {
         const char *id = args->param;
+        _cleanup_free_ char *owner = NULL;
         struct al_error err = {0};
         const char *agent = NULL;
         int r;
 
-        if (agent_arg(conn, &agent, &err) < 0)
+        if (agent_arg_allowed(ctx, conn, args->who, "remove a sandbox of", &agent, &err) < 0)
                 return api_send_error(conn, err.code, err.msg);
+        if (!args->who->admin) {
+                /* Only sandboxes of the caller's agents, found by id: anything else reads as
+                 * unknown, so that ids of others' sandboxes cannot be probed. */
+                if (strlen(id) < 12)
+                        return api_send_error(conn, -EINVAL,
+                                              "a sandbox id has at least 12 characters");
+                owner = sandbox_owner(ctx, args->who, id);
+                if (!owner || (agent && strcmp(owner, agent) != 0))
+                        return api_send_error(conn, -ENOENT, "no such sandbox");
+                agent = owner;
+        }
         r = scope_remove_handle(ctx->scopes, id, agent, &err);
         if (r < 0)
                 return api_send_error(conn, r, err.msg);
@@ -145,6 +213,12 @@ ROUTE_HANDLER(route_session_end)
                 json_decref(doc);
                 return api_send_error(conn, -EINVAL, "invalid agent name");
         }
+        /* Sessions are keyed by (agent, session): a session id alone opens nothing. */
+        if (!auth_may_act_as(args->who, agent)) {
+                auth_refuse(ctx, args->who, "end a session of", agent, session, NULL, &err);
+                json_decref(doc);
+                return api_send_error(conn, err.code, err.msg);
+        }
         n = scope_end_session(ctx->scopes, agent, session);
         if (store_session_end(ctx->store, agent, session, 0, &err) < 0 && err.code != -ENOENT)
                 log_warn("recording the end of session '%s': %s", session, err.msg);
@@ -173,11 +247,15 @@ ROUTE_HANDLER(route_executions_get)
         struct store_exec_query q = {0};
         struct al_error err = {0};
         int64_t limit = 0, since = 0, until = 0;
+        _cleanup_free_ const char **names = NULL;
+        bool all = false, rowwise = false;
         char *next = NULL;
         json_t *rows = NULL;
         int r;
 
-        if (agent_arg(conn, &q.agent, &err) < 0 ||
+        if (agent_arg_allowed(ctx, conn, args->who, "read the executions of", &q.agent, &err) <
+                    0 ||
+            (!q.agent && listing_filter(args->who, &all, &names, &rowwise, &err) < 0) ||
             int_arg(conn, "limit", 1, STORE_QUERY_LIMIT_MAX, &limit, &err) < 0 ||
             int_arg(conn, "since", 0, INT64_MAX, &since, &err) < 0 ||
             int_arg(conn, "until", 0, INT64_MAX, &until, &err) < 0)
@@ -191,9 +269,14 @@ ROUTE_HANDLER(route_executions_get)
         q.until = until;
         if (q.session && !util_name_valid(q.session, EXEC_NAME_MAX))
                 return api_send_error(conn, -EINVAL, "query 'session' must be a name");
+        /* Without ?agent, only the caller's agents; with patterns, a page may come out short
+         * (next_cursor still leads on). */
+        q.agents = names;
         r = store_executions_query(ctx->store, &q, &rows, &next, &err);
         if (r < 0)
                 return api_send_error(conn, r, err.msg);
+        if (rowwise)
+                auth_filter_rows(args->who, rows, false);
         r = api_send_json(conn, MHD_HTTP_OK,
                           json_pack("{s:o, s:s?}", "executions", rows, "next_cursor", next));
         free(next);
@@ -209,6 +292,13 @@ ROUTE_HANDLER(route_execution_get)
         r = store_execution_get(ctx->store, args->param, &row, &err);
         if (r < 0)
                 return api_send_error(conn, r, err.msg);
+        /* Another agent's execution reads exactly as an unknown one. */
+        if (!auth_may_act_as(args->who,
+                             json_string_value(json_object_get(row, "agent")))) {
+                json_decref(row);
+                al_err(&err, -ENOENT, "no execution '%s'", args->param);
+                return api_send_error(conn, -ENOENT, err.msg);
+        }
         return api_send_json(conn, MHD_HTTP_OK, row);
 }
 
@@ -216,15 +306,20 @@ ROUTE_HANDLER(route_sessions_get)
 {
         struct al_error err = {0};
         const char *agent = NULL, *agents[2] = {NULL, NULL};
+        _cleanup_free_ const char **names = NULL;
+        bool all = false, rowwise = false;
         json_t *rows = NULL;
         int r;
 
-        if (agent_arg(conn, &agent, &err) < 0)
+        if (agent_arg_allowed(ctx, conn, args->who, "list the sessions of", &agent, &err) < 0 ||
+            (!agent && listing_filter(args->who, &all, &names, &rowwise, &err) < 0))
                 return api_send_error(conn, err.code, err.msg);
         agents[0] = agent;
-        r = store_sessions_list(ctx->store, agent ? agents : NULL, query(conn, "ended") != NULL,
+        r = store_sessions_list(ctx->store, agent ? agents : names, query(conn, "ended") != NULL,
                                 &rows, &err);
         if (r < 0)
                 return api_send_error(conn, r, err.msg);
+        if (rowwise)
+                auth_filter_rows(args->who, rows, false);
         return api_send_json(conn, MHD_HTTP_OK, json_pack("{s:o}", "sessions", rows));
 }

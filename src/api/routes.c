@@ -11,6 +11,7 @@
 
 #include "airlock/cleanup.h"
 #include "airlock/log.h"
+#include "airlock/metrics.h"
 #include "airlock/util.h"
 #include "routes.h"
 
@@ -80,6 +81,11 @@ static const struct route {
         {"GET", "/v1/sessions", false, "", route_sessions_get},
         {"GET", "/v1/executions", false, "", route_executions_get},
         {"GET", "/v1/executions/", true, "", route_execution_get},
+        {"POST", "/v1/tokens", false, "", route_token_create},
+        {"GET", "/v1/tokens", false, "", route_tokens_get},
+        {"DELETE", "/v1/tokens/", true, "", route_token_delete},
+        {"GET", "/v1/health", false, "", route_health},
+        {"GET", "/metrics", false, "", route_metrics},
 };
 
 /* Match url against a route; a {param} is one non-empty segment, copied to param. */
@@ -102,10 +108,11 @@ static bool route_match(const struct route *rt, const char *url, char *param, si
 }
 
 enum MHD_Result api_route(struct airlock_ctx *ctx, struct MHD_Connection *conn, const char *url,
-                          const char *method, const char *body, size_t len)
+                          const char *method, const char *body, size_t len,
+                          const struct auth_identity *who)
 {
         char param[EXEC_NAME_MAX * 2 + 1];
-        struct route_args args = {.body = body, .len = len};
+        struct route_args args = {.body = body, .len = len, .who = who};
         bool path_known = false;
 
         for (size_t i = 0; i < ARRAY_SIZE(routes); i++) {
@@ -117,10 +124,12 @@ enum MHD_Result api_route(struct airlock_ctx *ctx, struct MHD_Connection *conn, 
                 args.param = routes[i].has_param ? param : NULL;
                 return routes[i].handler(ctx, conn, &args);
         }
-        if (path_known)
+        if (path_known) {
+                metrics_rejected("method_not_allowed");
                 return api_send_json(conn, MHD_HTTP_METHOD_NOT_ALLOWED,
                                      json_pack("{s:{s:s, s:s}}", "error", "code",
                                                "method_not_allowed", "message",
                                                "this route does not take that method"));
+        }
         return api_send_error(conn, -ENOENT, "no such route");
 }

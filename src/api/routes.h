@@ -6,8 +6,12 @@
 
 #include "airlock/api.h"
 
+struct auth_identity; /* auth.h */
+
+/* Dispatch a request whose caller who (never NULL) was identified by the server. */
 enum MHD_Result api_route(struct airlock_ctx *ctx, struct MHD_Connection *conn, const char *url,
-                          const char *method, const char *body, size_t len);
+                          const char *method, const char *body, size_t len,
+                          const struct auth_identity *who);
 /* Queue doc (reference stolen) as the JSON response with status. */
 enum MHD_Result api_send_json(struct MHD_Connection *conn, unsigned status, json_t *doc);
 /* The same, with "Connection: close" when close_after. */
@@ -24,13 +28,14 @@ void api_peer_of(struct MHD_Connection *conn, struct ucred *ret);
 bool api_inflight_enter(struct airlock_ctx *ctx);
 void api_inflight_leave(struct airlock_ctx *ctx);
 
-bool api_peer_is_admin(struct MHD_Connection *conn);
 
 /* What a route handler gets: the path parameter (the {id} segment, or NULL) and the body. */
 struct route_args {
         const char *param;
         const char *body;
         size_t len;
+        /* The caller (auth.h); NULL on the monitor listener, whose routes do not need it. */
+        const struct auth_identity *who;
 };
 
 #define ROUTE_HANDLER(name)                                                                        \
@@ -47,3 +52,10 @@ ROUTE_HANDLER(route_session_end);
 ROUTE_HANDLER(route_sessions_get);
 ROUTE_HANDLER(route_executions_get);
 ROUTE_HANDLER(route_execution_get);
+/* route_tokens.c: admins only. */
+ROUTE_HANDLER(route_token_create);
+ROUTE_HANDLER(route_tokens_get);
+ROUTE_HANDLER(route_token_delete);
+/* health.c, metrics.c: also served by the monitor listener (monitor.c). */
+ROUTE_HANDLER(route_health);
+ROUTE_HANDLER(route_metrics);

@@ -16,7 +16,10 @@
 #include "airlock/api.h"
 #include "airlock/cleanup.h"
 #include "airlock/log.h"
+#include "airlock/metrics.h"
 #include "airlock/util.h"
+#include "auth.h"
+#include "limits.h"
 #include "routes.h"
 
 struct api_server {
@@ -31,6 +34,8 @@ struct req_state {
         struct buf body;
         bool rejected; /* the body is over the cap */
         bool answered; /* a response was queued before the body ended */
+        struct auth_identity who; /* the caller, identified before the body is read */
+        bool counted;             /* holds one of the caller's concurrency places */
 };
 
 int api_listen_unix(const char *path, const char *group, struct al_error *err)
@@ -136,12 +141,15 @@ static json_t *error_doc(int code, const char *msg)
 
 enum MHD_Result api_send_error(struct MHD_Connection *conn, int code, const char *msg)
 {
+        /* Every error answer passes here: one place counts them all, by their error code. */
+        metrics_rejected(al_err_name(code));
         return api_send_json(conn, api_status_for(code), error_doc(code, msg));
 }
 
 /* An oversized body: answer and close, so the client need not send the rest. */
 static enum MHD_Result send_too_large(struct MHD_Connection *conn)
 {
+        metrics_rejected(al_err_name(-AL_E_TOO_LARGE));
         return api_send_json_ex(conn, 413,
                                 error_doc(-AL_E_TOO_LARGE, "request body exceeds the limit of "
                                                            "the [daemon] max_body_kb setting"),
@@ -157,6 +165,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         const char *clen;
         struct policy *pol;
         int64_t max_body;
+        enum MHD_Result answer;
 
         if (!st) {
                 st = calloc(1, sizeof(*st));
@@ -167,6 +176,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                 policy_unref(pol);
                 buf_init(&st->body, (size_t)max_body);
                 *req_cls = st;
+                /* Who asks, and whether they may ask now: before any of the body is read. */
+                if (auth_admit(s->ctx, conn, url, method, &st->who, &st->counted, &answer)) {
+                        st->rejected = st->answered = true;
+                        return answer;
+                }
                 /* Refuse an announced oversized body before reading any of it. */
                 clen = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
                 if (clen && strtoull(clen, NULL, 10) > (unsigned long long)max_body) {
@@ -194,19 +208,30 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         if (st->rejected)
                 return MHD_YES;
         return api_route(s->ctx, conn, url, method, st->body.data ? st->body.data : "",
-                         st->body.len);
+                         st->body.len, &st->who);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
                          enum MHD_RequestTerminationCode toe)
 {
+        struct api_server *s = cls;
         struct req_state *st = *req_cls;
 
         if (!st)
                 return;
+        auth_release(s->ctx, &st->who, st->counted);
+        auth_identity_clear(&st->who);
         buf_free(&st->body);
         free(st);
         *req_cls = NULL;
+}
+
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                          enum MHD_ConnectionNotificationCode toe)
+{
+        struct api_server *s = cls;
+
+        auth_connection_notify(s->ctx, conn, socket_context, toe);
 }
 
 static void on_mhd_error(void *cls, const char *fmt, va_list ap)
@@ -222,9 +247,13 @@ struct api_server *api_server_start(struct airlock_ctx *ctx, int listen_fd, stru
         struct api_server *s = calloc(1, sizeof(*s));
         struct policy *pol = ctx_policy(ctx);
         unsigned limit = (unsigned)pol->max_connections;
+        size_t header_cap = (size_t)pol->max_header_bytes;
 
         policy_unref(pol);
-        if (!s) {
+        if (!ctx->limiter)
+                ctx->limiter = limiter_new(NULL);
+        if (!s || !ctx->limiter) {
+                free(s);
                 close(listen_fd);
                 al_err(err, -ENOMEM, "out of memory");
                 return NULL;
@@ -237,7 +266,11 @@ struct api_server *api_server_start(struct airlock_ctx *ctx, int listen_fd, stru
                 0, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_error, s,
                 MHD_OPTION_LISTEN_SOCKET, listen_fd,
                 MHD_OPTION_CONNECTION_LIMIT, limit, MHD_OPTION_CONNECTION_TIMEOUT, 120u,
-                MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_END);
+                MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+                /* The request line and headers live in this per-connection pool: its size
+                 * is the header cap (MHD answers 431 past it). */
+                MHD_OPTION_CONNECTION_MEMORY_LIMIT, header_cap, MHD_OPTION_NOTIFY_CONNECTION,
+                on_connection, s, MHD_OPTION_END);
         if (!s->mhd) {
                 close(listen_fd);
                 free(s);
@@ -263,5 +296,12 @@ void api_server_stop(struct api_server *s)
         api_server_quiesce(s);
         MHD_stop_daemon(s->mhd);
         close(s->listen_fd);
+        /* A stream worker still running past the drain gives its exec slot back later. */
+        pthread_mutex_lock(&s->ctx->inflight_lock);
+        if (s->ctx->inflight == 0) {
+                limiter_free(s->ctx->limiter);
+                s->ctx->limiter = NULL;
+        }
+        pthread_mutex_unlock(&s->ctx->inflight_lock);
         free(s);
 }

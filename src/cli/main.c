@@ -23,6 +23,8 @@ static const struct cli_command commands[] = {
     {"exec", "Run code, a command or a program in a sandbox", cli_exec_run, cli_exec_usage},
     {"policy", "Check a settings file, or show the policy in force", cli_policy_run,
      cli_policy_usage},
+    {"health", "Show the health of airlockd and what it depends on (exit 0/1/2)",
+     cli_health_run, cli_health_usage},
     {"version", "Show the client and daemon versions", cli_version_run, cli_version_usage},
     {"help", NULL, cli_help_run, NULL},
 };

@@ -377,10 +377,15 @@ static int bad_id(const char *id, const char *what, struct al_error *err)
 
 int engine_ping(struct engine *e, struct al_error *err)
 {
+        return engine_ping_within(e, ENGINE_TIMEOUT_MS, err);
+}
+
+int engine_ping_within(struct engine *e, long timeout_ms, struct al_error *err)
+{
         struct req r = {.method = "GET",
                         .path = "/_ping",
                         .unversioned = true,
-                        .timeout_ms = ENGINE_TIMEOUT_MS,
+                        .timeout_ms = timeout_ms,
                         .what = "ping"};
         struct buf resp;
         long status = 0;
@@ -413,11 +418,17 @@ static void copy_str(char *out, size_t size, const char *s)
 
 int engine_version(struct engine *e, struct engine_version *ret, struct al_error *err)
 {
+        return engine_version_within(e, ENGINE_TIMEOUT_MS, ret, err);
+}
+
+int engine_version_within(struct engine *e, long timeout_ms, struct engine_version *ret,
+                          struct al_error *err)
+{
         struct req rq = {
             .method = "GET",
             .path = "/version",
             .unversioned = true,
-            .timeout_ms = ENGINE_TIMEOUT_MS,
+            .timeout_ms = timeout_ms,
             .what = "version",
         };
         json_t *j = NULL, *comp;
@@ -458,10 +469,21 @@ int engine_version(struct engine *e, struct engine_version *ret, struct al_error
 
 int engine_info(struct engine *e, json_t **ret, struct al_error *err)
 {
-        return engine_json(e, "GET", "/info", NULL, ENGINE_TIMEOUT_MS, "info", NULL, ret, err);
+        return engine_info_within(e, ENGINE_TIMEOUT_MS, ret, err);
+}
+
+int engine_info_within(struct engine *e, long timeout_ms, json_t **ret, struct al_error *err)
+{
+        return engine_json(e, "GET", "/info", NULL, timeout_ms, "info", NULL, ret, err);
 }
 
 int engine_image_inspect(struct engine *e, const char *image, json_t **ret, struct al_error *err)
+{
+        return engine_image_inspect_within(e, image, ENGINE_TIMEOUT_MS, ret, err);
+}
+
+int engine_image_inspect_within(struct engine *e, const char *image, long timeout_ms,
+                                json_t **ret, struct al_error *err)
 {
         _cleanup_free_ char *path = NULL;
         json_t *j = NULL;
@@ -472,7 +494,7 @@ int engine_image_inspect(struct engine *e, const char *image, json_t **ret, stru
         path = path_with_id("/images", image, "/json");
         if (!path)
                 return al_err(err, -ENOMEM, "inspect image: out of memory");
-        r = engine_json(e, "GET", path, NULL, ENGINE_TIMEOUT_MS, "inspect image", NULL, &j, err);
+        r = engine_json(e, "GET", path, NULL, timeout_ms, "inspect image", NULL, &j, err);
         if (r < 0)
                 return r;
         if (ret)

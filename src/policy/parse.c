@@ -37,15 +37,19 @@ enum section_kind {
         SEC_LIMITS,
         SEC_NETWORK,
         SEC_HOST,
+        SEC_ACCESS,
+        SEC_MONITOR,
         SEC_RUNTIME, /* the named sections from here on */
         SEC_AGENT,
+        SEC_CLIENT,
         SEC__MAX,
 };
 
 static const char *const section_names[SEC__MAX] = {
-    [SEC_DAEMON] = "daemon",   [SEC_ENGINE] = "engine", [SEC_SANDBOX] = "sandbox",
+    [SEC_DAEMON] = "daemon",   [SEC_ENGINE] = "engine",   [SEC_SANDBOX] = "sandbox",
     [SEC_LIMITS] = "limits",   [SEC_NETWORK] = "network", [SEC_HOST] = "host",
-    [SEC_RUNTIME] = "runtime", [SEC_AGENT] = "agent",
+    [SEC_RUNTIME] = "runtime", [SEC_AGENT] = "agent",     [SEC_ACCESS] = "access",
+    [SEC_CLIENT] = "client",   [SEC_MONITOR] = "monitor",
 };
 
 enum key_id {
@@ -55,6 +59,18 @@ enum key_id {
         K_MAX_BODY_KB,
         K_MAX_CONNECTIONS,
         K_LOG_LEVEL,
+        K_MAX_HEADER_KB,
+        K_MAX_CONNECTIONS_PER_UID,
+        K_RATE_PER_MIN,
+        K_MAX_CONCURRENT,
+        K_MAX_EXECS,
+        K_QUEUE_MAX,
+        K_QUEUE_TIMEOUT_S,
+        K_MAX_SANDBOXES,
+        K_MAX_SANDBOXES_PER_AGENT,
+        /* [access] */
+        K_ADMIN_UIDS,
+        K_ADMIN_GROUPS,
         K_ENGINE_KIND,
         K_ENGINE_SOCKET,
         K_SECCOMP_PROFILE,
@@ -97,6 +113,8 @@ enum key_id {
         K_H_RLIMIT_NOFILE,
         K_H_RLIMIT_NPROC,
         K_H_PATH,
+        /* [monitor] */
+        K_MONITOR_LISTEN,
         /* [runtime "NAME"] */
         K_IMAGE,
         K_RUN,
@@ -114,6 +132,12 @@ enum key_id {
         K_A_NETWORK,
         K_A_DEFAULT_RUNTIME,
         K_A_RUNTIMES,
+        /* [client "NAME"] */
+        K_C_UIDS,
+        K_C_GROUPS,
+        K_C_AGENTS,
+        K_C_RATE_PER_MIN,
+        K_C_MAX_CONCURRENT,
         K__MAX,
 };
 
@@ -121,6 +145,8 @@ enum key_id {
 #define K_RUNTIME_KEYS  (K_SHELL - K_IMAGE + 1)
 #define K_AGENT_FIRST   K_A_MODE
 #define K_AGENT_KEYS    (K_A_RUNTIMES - K_A_MODE + 1)
+#define K_CLIENT_FIRST  K_C_UIDS
+#define K_CLIENT_KEYS   (K_C_MAX_CONCURRENT - K_C_UIDS + 1)
 
 enum value_type {
         V_PATH,          /* absolute path */
@@ -140,6 +166,10 @@ enum value_type {
         V_RLIMIT,        /* "auto" or an integer in [min, max] */
         V_HOST_USER,     /* a user name or "uid:gid", not root */
         V_SEARCH_PATH,   /* ':'-separated absolute directories */
+        V_LISTEN,        /* loopback "address:port" (policy_parse_listen), or empty */
+        V_UIDS,          /* numeric uids separated by commas or spaces; adds up if repeated */
+        V_GROUPS,        /* group names, likewise */
+        V_PATTERNS,      /* agent names or fnmatch patterns, likewise */
 };
 
 static const char *const log_levels[] = {"error", "warn", "info", "debug", NULL};
@@ -166,6 +196,18 @@ static const struct key_def keys[K__MAX] = {
     [K_MAX_BODY_KB] = {SEC_DAEMON, "max_body_kb", V_INT, 1, 65536, 1024},
     [K_MAX_CONNECTIONS] = {SEC_DAEMON, "max_connections", V_INT, 1, 65536, 1},
     [K_LOG_LEVEL] = {SEC_DAEMON, "log_level", V_ENUM, .choices = log_levels},
+    /* The caps on clients: docs/security.md. */
+    [K_MAX_HEADER_KB] = {SEC_DAEMON, "max_header_kb", V_INT, 4, 1024, 1024},
+    [K_MAX_CONNECTIONS_PER_UID] = {SEC_DAEMON, "max_connections_per_uid", V_INT, 0, 65536, 1},
+    [K_RATE_PER_MIN] = {SEC_DAEMON, "rate_per_min", V_INT, 0, 1000000, 1},
+    [K_MAX_CONCURRENT] = {SEC_DAEMON, "max_concurrent", V_INT, 0, 65536, 1},
+    [K_MAX_EXECS] = {SEC_DAEMON, "max_execs", V_INT, 1, 65536, 1},
+    [K_QUEUE_MAX] = {SEC_DAEMON, "queue_max", V_INT, 0, 65536, 1},
+    [K_QUEUE_TIMEOUT_S] = {SEC_DAEMON, "queue_timeout_s", V_INT, 0, 3600, 1},
+    [K_MAX_SANDBOXES] = {SEC_DAEMON, "max_sandboxes", V_INT, 1, 65536, 1},
+    [K_MAX_SANDBOXES_PER_AGENT] = {SEC_DAEMON, "max_sandboxes_per_agent", V_INT, 1, 65536, 1},
+    [K_ADMIN_UIDS] = {SEC_ACCESS, "admin_uids", V_UIDS},
+    [K_ADMIN_GROUPS] = {SEC_ACCESS, "admin_groups", V_GROUPS},
     [K_ENGINE_KIND] = {SEC_ENGINE, "kind", V_ENUM, .choices = engine_kinds},
     [K_ENGINE_SOCKET] = {SEC_ENGINE, "socket", V_SOCKET},
     [K_SECCOMP_PROFILE] = {SEC_ENGINE, "seccomp_profile", V_PATH_OR_EMPTY},
@@ -208,6 +250,7 @@ static const struct key_def keys[K__MAX] = {
     [K_H_RLIMIT_NOFILE] = {SEC_HOST, "rlimit_nofile", V_RLIMIT, 0, 1048576},
     [K_H_RLIMIT_NPROC] = {SEC_HOST, "rlimit_nproc", V_RLIMIT, 0, 4194304},
     [K_H_PATH] = {SEC_HOST, "path", V_SEARCH_PATH},
+    [K_MONITOR_LISTEN] = {SEC_MONITOR, "listen", V_LISTEN},
     [K_IMAGE] = {SEC_RUNTIME, "image", V_IMAGE},
     [K_RUN] = {SEC_RUNTIME, "run", V_WORDS},
     [K_SHELL] = {SEC_RUNTIME, "shell", V_WORDS},
@@ -224,6 +267,11 @@ static const struct key_def keys[K__MAX] = {
     [K_A_NETWORK] = {SEC_AGENT, "network", V_ENUM, .choices = tiers},
     [K_A_DEFAULT_RUNTIME] = {SEC_AGENT, "default_runtime", V_NAME, .max = POLICY_NAME_LEN_MAX},
     [K_A_RUNTIMES] = {SEC_AGENT, "runtimes", V_NAMES},
+    [K_C_UIDS] = {SEC_CLIENT, "uids", V_UIDS},
+    [K_C_GROUPS] = {SEC_CLIENT, "groups", V_GROUPS},
+    [K_C_AGENTS] = {SEC_CLIENT, "agents", V_PATTERNS},
+    [K_C_RATE_PER_MIN] = {SEC_CLIENT, "rate_per_min", V_INT, 0, 1000000, 1},
+    [K_C_MAX_CONCURRENT] = {SEC_CLIENT, "max_concurrent", V_INT, 0, 65536, 1},
 };
 
 /* The POLICY_AGENT_* bit of each per-agent key. */
@@ -250,6 +298,11 @@ struct runtime_state {
 /* Per agent section: where each of its keys was first set. */
 struct agent_state {
         int seen[K_AGENT_KEYS];
+};
+
+/* Per client section: where each of its keys was first set. */
+struct client_state {
+        int seen[K_CLIENT_KEYS];
 };
 
 /* A runtime named in an agent's runtimes list, checked against the catalog once the whole
@@ -279,10 +332,12 @@ struct parse_ctx {
         enum section_kind section;
         int runtime; /* index into p->runtimes for SEC_RUNTIME */
         int agent;   /* index into p->agents for SEC_AGENT */
+        int client;  /* index into p->clients for SEC_CLIENT */
         int section_line[SEC__MAX];
         int seen[K__MAX]; /* line each key was set on, for the fixed sections */
         struct runtime_state rts[POLICY_RUNTIMES_MAX];
-        struct agent_state *ags; /* one per p->agents */
+        struct agent_state *ags;  /* one per p->agents */
+        struct client_state *cls; /* one per p->clients */
         struct runtime_ref *refs;
         size_t n_refs;
 };
@@ -350,6 +405,8 @@ static const char *section_label(const struct parse_ctx *c, char *dst, size_t si
                 snprintf(dst, size, "[runtime \"%s\"]", c->p->runtimes[c->runtime].name);
         else if (c->section == SEC_AGENT)
                 snprintf(dst, size, "[agent \"%s\"]", c->p->agents[c->agent].name);
+        else if (c->section == SEC_CLIENT)
+                snprintf(dst, size, "[client \"%s\"]", c->p->clients[c->client].name);
         else
                 snprintf(dst, size, "[%s]", section_names[c->section]);
         return dst;
@@ -452,7 +509,46 @@ static void enter_agent(struct parse_ctx *c, const char *name)
         c->agent = i;
 }
 
-/* "[kind "NAME"]" for kind runtime or agent: name is the header's inside, trimmed. Returns
+static void enter_client(struct parse_ctx *c, const char *name)
+{
+        char q[4 * QUOTE_MAX + 8];
+        struct client_state *nv;
+        int i;
+
+        if (!util_name_valid(name, POLICY_NAME_LEN_MAX)) {
+                problem(c, c->line,
+                        "client name '%s' must be 1 to %d characters from [A-Za-z0-9._-]",
+                        quote(q, sizeof(q), name), POLICY_NAME_LEN_MAX);
+                return;
+        }
+        i = policy_client_index(c->p, name);
+        if (i >= 0) {
+                problem(c, c->line, "duplicate section [client \"%s\"] (first at line %d)", name,
+                        c->p->clients[i].line);
+        } else {
+                i = policy_client_add(c->p, name, c->line);
+                if (i == -E2BIG) {
+                        problem(c, c->line, "too many client sections (at most %d)",
+                                POLICY_CLIENTS_MAX);
+                        return;
+                }
+                if (i < 0) {
+                        c->oom = i;
+                        return;
+                }
+                nv = realloc(c->cls, c->p->n_clients * sizeof(*nv));
+                if (!nv) {
+                        c->oom = -ENOMEM;
+                        return;
+                }
+                c->cls = nv;
+                memset(&c->cls[i], 0, sizeof(c->cls[i]));
+        }
+        c->section = SEC_CLIENT;
+        c->client = i;
+}
+
+/* "[kind "NAME"]" for kind runtime, agent or client: name is the header's inside, trimmed. Returns
  * false when name is not of that kind. */
 static bool enter_named(struct parse_ctx *c, const char *name, enum section_kind kind)
 {
@@ -472,8 +568,10 @@ static bool enter_named(struct parse_ctx *c, const char *name, enum section_kind
                 inner[rn_end - rn - 2] = '\0';
                 if (kind == SEC_RUNTIME)
                         enter_runtime(c, inner);
-                else
+                else if (kind == SEC_AGENT)
                         enter_agent(c, inner);
+                else
+                        enter_client(c, inner);
                 return true;
         }
         problem(c, c->line, "a%s %s section is written [%s \"NAME\"], got [%s]",
@@ -509,11 +607,13 @@ static void enter_section(struct parse_ctx *c, const char *s, const char *close,
                 c->section = k;
                 return;
         }
-        if (enter_named(c, name, SEC_RUNTIME) || enter_named(c, name, SEC_AGENT))
+        if (enter_named(c, name, SEC_RUNTIME) || enter_named(c, name, SEC_AGENT) ||
+            enter_named(c, name, SEC_CLIENT))
                 return;
         problem(c, c->line,
                 "unknown section [%s] (known: [daemon], [engine], [sandbox], [limits], "
-                "[network], [host], [runtime \"NAME\"], [agent \"NAME\"])",
+                "[network], [host], [access], [monitor], [runtime \"NAME\"], [agent \"NAME\"], "
+                "[client \"NAME\"])",
                 quote(q, sizeof(q), name));
 }
 
@@ -697,6 +797,39 @@ static void apply_int(struct parse_ctx *c, enum key_id id, int64_t v)
         case K_MAX_CONNECTIONS:
                 p->max_connections = v;
                 break;
+        case K_MAX_HEADER_KB:
+                p->max_header_bytes = v;
+                break;
+        case K_MAX_CONNECTIONS_PER_UID:
+                p->max_connections_per_uid = v;
+                break;
+        case K_RATE_PER_MIN:
+                p->rate_per_min = v;
+                break;
+        case K_MAX_CONCURRENT:
+                p->max_concurrent = v;
+                break;
+        case K_MAX_EXECS:
+                p->max_execs = v;
+                break;
+        case K_QUEUE_MAX:
+                p->queue_max = v;
+                break;
+        case K_QUEUE_TIMEOUT_S:
+                p->queue_timeout_s = v;
+                break;
+        case K_MAX_SANDBOXES:
+                p->max_sandboxes = v;
+                break;
+        case K_MAX_SANDBOXES_PER_AGENT:
+                p->max_sandboxes_per_agent = v;
+                break;
+        case K_C_RATE_PER_MIN:
+                p->clients[c->client].rate_per_min = v;
+                return;
+        case K_C_MAX_CONCURRENT:
+                p->clients[c->client].max_concurrent = v;
+                return;
         case K_IDLE_TIMEOUT:
                 p->idle_timeout_s = v;
                 break;
@@ -755,6 +888,8 @@ static char **string_field(struct parse_ctx *c, enum key_id id)
                 return &p->exec_user;
         case K_KEEPER_USER:
                 return &p->keeper_user;
+        case K_MONITOR_LISTEN:
+                return &p->monitor_listen;
         case K_SELECTIVE_RULES:
                 return &p->selective_rules;
         case K_A_DEFAULT_RUNTIME:
@@ -885,10 +1020,9 @@ static void add_domain(struct parse_ctx *c, enum key_id id, const char *item)
         struct policy_network *n = &c->p->network;
         char ***list = id == K_ALLOWED_DOMAINS ? &n->allowed : &n->blocked;
         char *const *other = id == K_ALLOWED_DOMAINS ? n->blocked : n->allowed;
-        const char *name = keys[id].name, *other_name = keys[id == K_ALLOWED_DOMAINS
-                                                                   ? K_BLOCKED_DOMAINS
-                                                                   : K_ALLOWED_DOMAINS]
-                                                            .name;
+        const char *name = keys[id].name,
+                   *other_name =
+                       keys[id == K_ALLOWED_DOMAINS ? K_BLOCKED_DOMAINS : K_ALLOWED_DOMAINS].name;
         char q[4 * QUOTE_MAX + 8];
 
         quote(q, sizeof(q), item);
@@ -950,6 +1084,75 @@ static void add_runtime_name(struct parse_ctx *c, const char *item)
             .agent = c->agent, .line = c->line, .index = util_strv_len(a->runtimes) - 1};
 }
 
+/* One entry of admin_uids, admin_groups or a client's uids, groups or agents. */
+static void add_access_item(struct parse_ctx *c, enum key_id id, const char *item)
+{
+        struct policy *p = c->p;
+        struct policy_client *cl = c->section == SEC_CLIENT ? &p->clients[c->client] : NULL;
+        const char *name = keys[id].name;
+        char q[4 * QUOTE_MAX + 8];
+        char ***strv = NULL;
+        int64_t uid;
+        uint32_t **uids;
+        size_t *n_uids;
+
+        quote(q, sizeof(q), item);
+        switch (keys[id].type) {
+        case V_UIDS:
+                uids = cl ? &cl->uids : &p->admin_uids;
+                n_uids = cl ? &cl->n_uids : &p->n_admin_uids;
+                if (util_parse_int64(item, 0, 4294967294LL, &uid) < 0) {
+                        problem(c, c->line,
+                                "%s: '%s' is not a numeric uid between 0 and 4294967294", name, q);
+                        return;
+                }
+                for (size_t i = 0; i < *n_uids; i++) {
+                        if ((*uids)[i] == (uint32_t)uid) {
+                                problem(c, c->line, "%s: uid %lld is listed twice", name,
+                                        (long long)uid);
+                                return;
+                        }
+                }
+                if (*n_uids >= POLICY_IDS_MAX) {
+                        problem(c, c->line, "%s holds at most %d uids", name, POLICY_IDS_MAX);
+                        return;
+                }
+                if (policy_uid_push(uids, n_uids, (uint32_t)uid) < 0)
+                        c->oom = -ENOMEM;
+                return;
+        case V_GROUPS:
+                strv = cl ? &cl->groups : &p->admin_groups;
+                if (!util_name_valid(item, 32)) {
+                        problem(c, c->line,
+                                "%s: '%s' is not a group name (1 to 32 characters from "
+                                "[A-Za-z0-9._-])",
+                                name, q);
+                        return;
+                }
+                break;
+        default:
+                strv = &cl->agents;
+                if (!policy_agent_pattern_valid(item)) {
+                        problem(c, c->line,
+                                "%s: '%s' is not an agent name or pattern (1 to %d characters "
+                                "from [A-Za-z0-9._-] and the pattern characters * ? [ ] !)",
+                                name, q, POLICY_NAME_LEN_MAX);
+                        return;
+                }
+                break;
+        }
+        if (policy_strv_contains(*strv, item)) {
+                problem(c, c->line, "%s: '%s' is listed twice", name, q);
+                return;
+        }
+        if (util_strv_len(*strv) >= POLICY_IDS_MAX) {
+                problem(c, c->line, "%s holds at most %d entries", name, POLICY_IDS_MAX);
+                return;
+        }
+        if (policy_strv_push(strv, item) < 0)
+                c->oom = -ENOMEM;
+}
+
 /* A list value: items separated by commas and blanks; a key given again adds to the list
  * (the line length cap would otherwise cap the list). */
 static void add_list(struct parse_ctx *c, enum key_id id, const char *v)
@@ -970,8 +1173,10 @@ static void add_list(struct parse_ctx *c, enum key_id id, const char *v)
                 found++;
                 if (id == K_A_RUNTIMES)
                         add_runtime_name(c, item);
-                else
+                else if (id == K_ALLOWED_DOMAINS || id == K_BLOCKED_DOMAINS)
                         add_domain(c, id, item);
+                else
+                        add_access_item(c, id, item);
         }
         if (id == K_A_RUNTIMES) {
                 if (found == 0)
@@ -1116,6 +1321,9 @@ static void set_value(struct parse_ctx *c, enum key_id id, const char *v)
                 return;
         case V_DOMAINS:
         case V_NAMES:
+        case V_UIDS:
+        case V_GROUPS:
+        case V_PATTERNS:
                 add_list(c, id, v);
                 return;
         case V_BOOL: {
@@ -1196,6 +1404,28 @@ static void set_value(struct parse_ctx *c, enum key_id id, const char *v)
                 }
                 store_string(c, id, v);
                 return;
+        case V_LISTEN: {
+                char host[64];
+                uint16_t port;
+
+                r = v[0] ? policy_parse_listen(v, host, sizeof(host), &port) : 0;
+                if (r == -EPERM) {
+                        problem(c, c->line,
+                                "%s must be a loopback address (127.0.0.1:PORT or [::1]:PORT): "
+                                "the monitor listener has no authentication, got '%s'",
+                                k->name, q);
+                        return;
+                }
+                if (r < 0) {
+                        problem(c, c->line,
+                                "%s must be empty (off), 127.0.0.1:PORT or [::1]:PORT with PORT "
+                                "between 1 and 65535, got '%s'",
+                                k->name, q);
+                        return;
+                }
+                store_string(c, id, v);
+                return;
+        }
         }
 }
 
@@ -1238,7 +1468,9 @@ static int handler(void *user, const char *section, const char *name, const char
         if (c->section == SEC_BAD)
                 return 1; /* the header was reported */
         for (int id = 0; id < K__MAX; id++) {
-                bool list = keys[id].type == V_DOMAINS || keys[id].type == V_NAMES;
+                bool list = keys[id].type == V_DOMAINS || keys[id].type == V_NAMES ||
+                            keys[id].type == V_UIDS || keys[id].type == V_GROUPS ||
+                            keys[id].type == V_PATTERNS;
 
                 if (keys[id].section != c->section || strcmp(keys[id].name, name) != 0)
                         continue;
@@ -1246,6 +1478,8 @@ static int handler(void *user, const char *section, const char *name, const char
                         seen = &c->rts[c->runtime].seen[id - K_RUNTIME_FIRST];
                 else if (c->section == SEC_AGENT)
                         seen = &c->ags[c->agent].seen[id - K_AGENT_FIRST];
+                else if (c->section == SEC_CLIENT)
+                        seen = &c->cls[c->client].seen[id - K_CLIENT_FIRST];
                 else
                         seen = &c->seen[id];
                 if (*seen && !list) {
@@ -1298,8 +1532,8 @@ static const char *catalog_text(const struct policy *p, char *dst, size_t size)
 
         dst[0] = '\0';
         for (size_t i = 0; i < p->n_runtimes && o < size; i++)
-                o += (size_t)snprintf(dst + o, size - o, "%s%s", i ? ", " : "",
-                                      p->runtimes[i].name);
+                o +=
+                    (size_t)snprintf(dst + o, size - o, "%s%s", i ? ", " : "", p->runtimes[i].name);
         return dst;
 }
 
@@ -1324,7 +1558,8 @@ static void finish_agents(struct parse_ctx *c)
                 const char *dr = a->default_runtime ? a->default_runtime : p->default_runtime;
 
                 if (a->default_runtime && !policy_runtime(p, a->default_runtime)) {
-                        problem(c, dr_line, "default_runtime '%s' is not in the runtime catalog (%s)",
+                        problem(c, dr_line,
+                                "default_runtime '%s' is not in the runtime catalog (%s)",
                                 a->default_runtime, catalog_text(p, names, sizeof(names)));
                         continue;
                 }
@@ -1335,6 +1570,60 @@ static void finish_agents(struct parse_ctx *c)
                                 "\"%s\"]",
                                 dr, a->default_runtime ? "" : " (from [sandbox])", a->name);
         }
+}
+
+struct uid_owner {
+        uint32_t uid;
+        size_t client;
+};
+
+static int uid_owner_cmp(const void *a, const void *b)
+{
+        const struct uid_owner *x = a, *y = b;
+
+        if (x->uid != y->uid)
+                return x->uid < y->uid ? -1 : 1;
+        return x->client < y->client ? -1 : x->client > y->client;
+}
+
+/* A client that names no caller, and a uid given to two clients (which of them it is would
+ * depend on the order of the file). Sorted, so that a large file costs n log n. */
+static void finish_clients(struct parse_ctx *c)
+{
+        const struct policy *p = c->p;
+        struct uid_owner *all;
+        size_t n = 0;
+
+        for (size_t i = 0; i < p->n_clients; i++) {
+                if (p->clients[i].n_uids == 0 && !p->clients[i].groups[0])
+                        problem(c, p->clients[i].line,
+                                "[client \"%s\"] names no caller: give it uids or groups",
+                                p->clients[i].name);
+                n += p->clients[i].n_uids;
+        }
+        if (n < 2)
+                return;
+        all = calloc(n, sizeof(*all));
+        if (!all) {
+                c->oom = -ENOMEM;
+                return;
+        }
+        n = 0;
+        for (size_t i = 0; i < p->n_clients; i++)
+                for (size_t k = 0; k < p->clients[i].n_uids; k++)
+                        all[n++] = (struct uid_owner){p->clients[i].uids[k], i};
+        qsort(all, n, sizeof(*all), uid_owner_cmp);
+        for (size_t i = 1; i < n; i++) {
+                const struct policy_client *first = &p->clients[all[i - 1].client];
+                const struct policy_client *second = &p->clients[all[i].client];
+
+                if (all[i].uid == all[i - 1].uid)
+                        problem(c, second->line,
+                                "uid %lu is in [client \"%s\"] and [client \"%s\"]; give "
+                                "each uid to one client",
+                                (unsigned long)all[i].uid, first->name, second->name);
+        }
+        free(all);
 }
 
 /* Checks that need the whole file: defaults that depend on other keys, references. */
@@ -1365,6 +1654,7 @@ static void finish(struct parse_ctx *c)
                         "default_runtime '%s' is not in the runtime catalog (%s)",
                         p->default_runtime, catalog_text(p, names, sizeof(names)));
         finish_agents(c);
+        finish_clients(c);
         if ((!c->seen[K_ENGINE_SOCKET] || p->engine_socket[0] == '\0') &&
             set_string(c, &p->engine_socket,
                        p->engine_kind == ENGINE_PODMAN ? "/run/podman/podman.sock"
@@ -1388,6 +1678,7 @@ static void parse_ctx_freep(struct parse_ctx **c)
         if (!*c)
                 return;
         free((*c)->ags);
+        free((*c)->cls);
         free((*c)->refs);
         free(*c);
 }

@@ -233,6 +233,7 @@ static void policy_free(struct policy *p)
         free(p->exec_user);
         free(p->keeper_user);
         free(p->selective_rules);
+        free(p->monitor_listen);
         for (size_t i = 0; i < p->n_runtimes; i++)
                 runtime_clear(&p->runtimes[i]);
         free(p->runtimes);
@@ -242,6 +243,7 @@ static void policy_free(struct policy *p)
                 agent_clear(&p->agents[i]);
         free(p->agents);
         policy_host_free(p->host);
+        policy_access_free(p);
         free(p->source_path);
         free(p->text);
         free(p);
@@ -256,6 +258,8 @@ struct policy *policy_new_default(void)
         p->refs = 1;
         p->max_body_bytes = 1024 * 1024;
         p->max_connections = 256;
+        if (policy_access_init(p) < 0)
+                return NULL;
         p->engine_kind = ENGINE_DOCKER;
         p->mode = MODE_ALL;
         p->scope = SCOPE_SESSION;
@@ -280,6 +284,7 @@ struct policy *policy_new_default(void)
             !(p->default_runtime = strdup("bash")) || !(p->exec_user = strdup("1000:1000")) ||
             !(p->keeper_user = strdup("65534:65534")) || !(p->text = strdup("")) ||
             !(p->selective_rules = strdup("")) ||
+            !(p->monitor_listen = strdup("")) ||
             !(p->network.allowed = calloc(1, sizeof(char *))) ||
             !(p->network.blocked = calloc(1, sizeof(char *))) || !(p->host = policy_host_new()))
                 return NULL;
@@ -473,8 +478,8 @@ static json_t *runtimes_to_json(const struct policy *p)
         for (size_t i = 0; i < p->n_runtimes; i++) {
                 const struct runtime *rt = &p->runtimes[i];
                 json_t *e = json_pack("{s:s?, s:o?, s:o?, s:b}", "image", rt->image, "run",
-                                      policy_strv_to_json(rt->run), "shell", policy_strv_to_json(rt->shell),
-                                      "builtin", rt->line == 0);
+                                      policy_strv_to_json(rt->run), "shell",
+                                      policy_strv_to_json(rt->shell), "builtin", rt->line == 0);
 
                 if (!e || json_object_set_new(o, rt->name, e) < 0) {
                         json_decref(o);
@@ -563,14 +568,13 @@ static json_t *host_to_json(const struct host_options *h)
                          "user", h->user, "seccomp_deny", h->seccomp_deny, "no_new_privs",
                          h->no_new_privs, "drop_capabilities", h->drop_capabilities,
                          "network_namespace", host_toggle_name(h->network_namespace),
-                         "mount_namespace", host_toggle_name(h->mount_namespace),
-                         "pid_namespace", host_toggle_name(h->pid_namespace), "ipc_namespace",
-                         host_toggle_name(h->ipc_namespace), "cgroup",
-                         host_toggle_name(h->cgroup), "read_only_root", h->read_only_root,
-                         "private_tmp", h->private_tmp, "mount_proc", h->mount_proc,
-                         "cgroup_parent", h->cgroup_parent, "prestart", (json_int_t)h->prestart,
-                         "rlimit_cpu_s", rlimit_to_json(h->rlimit_cpu_s), "rlimit_as_mb",
-                         rlimit_to_json(h->rlimit_as_mb), "rlimit_fsize_mb",
+                         "mount_namespace", host_toggle_name(h->mount_namespace), "pid_namespace",
+                         host_toggle_name(h->pid_namespace), "ipc_namespace",
+                         host_toggle_name(h->ipc_namespace), "cgroup", host_toggle_name(h->cgroup),
+                         "read_only_root", h->read_only_root, "private_tmp", h->private_tmp,
+                         "mount_proc", h->mount_proc, "cgroup_parent", h->cgroup_parent, "prestart",
+                         (json_int_t)h->prestart, "rlimit_cpu_s", rlimit_to_json(h->rlimit_cpu_s),
+                         "rlimit_as_mb", rlimit_to_json(h->rlimit_as_mb), "rlimit_fsize_mb",
                          rlimit_to_json(h->rlimit_fsize_mb), "rlimit_nofile",
                          rlimit_to_json(h->rlimit_nofile), "rlimit_nproc",
                          rlimit_to_json(h->rlimit_nproc), "path", h->default_path);
@@ -583,25 +587,25 @@ json_t *policy_to_json(const struct policy *p)
         if (!p)
                 return NULL;
         /* json_pack steals the "o" arguments, also when it fails. */
-        o = json_pack(
-            "{s:s?, s:s, s:{s:s, s:s, s:s, s:I, s:I, s:s}, s:{s:s, s:s, s:s},"
-            " s:{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:s},"
-            " s:{s:f, s:I, s:I, s:I, s:I, s:I}, s:o}",
-            "source", p->source_path, "sha256", "", "daemon", "socket", p->socket_path,
-            "socket_group", p->socket_group, "state_dir", p->state_dir, "max_body_kb",
-            (json_int_t)(p->max_body_bytes / 1024), "max_connections",
-            (json_int_t)p->max_connections, "log_level", p->log_level, "engine", "kind",
-            engine_kind_name(p->engine_kind), "socket", p->engine_socket, "seccomp_profile",
-            p->seccomp_profile, "sandbox", "mode", policy_mode_name(p->mode), "scope",
-            policy_scope_name(p->scope), "workspace", policy_workspace_name(p->workspace),
-            "workspace_root", p->workspace_root, "default_runtime", p->default_runtime, "exec_user",
-            p->exec_user, "keeper_user", p->keeper_user, "idle_timeout_s",
-            (json_int_t)p->idle_timeout_s, "selective_rules", p->selective_rules, "limits",
-            "cpu_cores", p->limits.cpu_cores, "memory_mb", (json_int_t)p->limits.memory_mb,
-            "disk_mb", (json_int_t)p->limits.disk_mb, "max_processes",
-            (json_int_t)p->limits.max_processes, "timeout_s", (json_int_t)p->limits.timeout_s,
-            "output_kb", (json_int_t)(p->limits.output_bytes / 1024), "runtimes",
-            runtimes_to_json(p));
+        o = json_pack("{s:s?, s:s, s:{s:s, s:s, s:s, s:I, s:I, s:s}, s:{s:s, s:s, s:s},"
+                      " s:{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:s},"
+                      " s:{s:f, s:I, s:I, s:I, s:I, s:I}, s:o}",
+                      "source", p->source_path, "sha256", "", "daemon", "socket", p->socket_path,
+                      "socket_group", p->socket_group, "state_dir", p->state_dir, "max_body_kb",
+                      (json_int_t)(p->max_body_bytes / 1024), "max_connections",
+                      (json_int_t)p->max_connections, "log_level", p->log_level, "engine", "kind",
+                      engine_kind_name(p->engine_kind), "socket", p->engine_socket,
+                      "seccomp_profile", p->seccomp_profile, "sandbox", "mode",
+                      policy_mode_name(p->mode), "scope", policy_scope_name(p->scope), "workspace",
+                      policy_workspace_name(p->workspace), "workspace_root", p->workspace_root,
+                      "default_runtime", p->default_runtime, "exec_user", p->exec_user,
+                      "keeper_user", p->keeper_user, "idle_timeout_s",
+                      (json_int_t)p->idle_timeout_s, "selective_rules", p->selective_rules,
+                      "limits", "cpu_cores", p->limits.cpu_cores, "memory_mb",
+                      (json_int_t)p->limits.memory_mb, "disk_mb", (json_int_t)p->limits.disk_mb,
+                      "max_processes", (json_int_t)p->limits.max_processes, "timeout_s",
+                      (json_int_t)p->limits.timeout_s, "output_kb",
+                      (json_int_t)(p->limits.output_bytes / 1024), "runtimes", runtimes_to_json(p));
         if (o) {
                 char sha[65];
 
@@ -609,9 +613,10 @@ json_t *policy_to_json(const struct policy *p)
                 if (!set_new(o, "sha256", json_string(sha)) ||
                     !set_new(o, "network",
                              policy_network_to_json(p->network.tier, p->network.allowed,
-                                             p->network.blocked)) ||
+                                                    p->network.blocked)) ||
                     !set_new(o, "agents", agents_to_json(p)) ||
-                    !set_new(o, "host", host_to_json(p->host))) {
+                    !set_new(o, "monitor", json_pack("{s:s}", "listen", p->monitor_listen)) ||
+                    !set_new(o, "host", host_to_json(p->host)) || !policy_access_to_json(p, o)) {
                         json_decref(o);
                         return NULL;
                 }

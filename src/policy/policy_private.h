@@ -49,3 +49,18 @@ json_t *policy_network_to_json(enum policy_network_tier tier, char *const *allow
                                char *const *blocked);
 /* The keys an [agent] section set, with their values, named as in the file. */
 json_t *policy_agent_to_json(const struct policy_agent *a);
+
+/* [access] and [client "name"] (access.c). */
+/* Append an empty client section named name; its index, -E2BIG past POLICY_CLIENTS_MAX, or
+ * -ENOMEM. */
+int policy_client_add(struct policy *p, const char *name, int line);
+/* Index of the client section named name, or -1. */
+int policy_client_index(const struct policy *p, const char *name);
+/* Append uid to the vector *v of *n entries; -ENOMEM. */
+int policy_uid_push(uint32_t **v, size_t *n, uint32_t uid);
+/* Set the access defaults of a new policy; -ENOMEM. */
+int policy_access_init(struct policy *p);
+/* Free what [access] and the [client] sections hold. */
+void policy_access_free(struct policy *p);
+/* The "access" and "clients" members of the policy's JSON view; false when out of memory. */
+bool policy_access_to_json(const struct policy *p, json_t *o);

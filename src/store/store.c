@@ -647,3 +647,20 @@ int store_stats(struct store *s, struct store_stats *ret, struct al_error *err)
         *ret = out;
         return 0;
 }
+
+int store_check_writable(struct store *s, int timeout_ms, struct al_error *err)
+{
+        STORE_LOCKED(s);
+        int r;
+
+        if (sqlite3_db_readonly(s->db, "main") == 1)
+                return al_err(err, -EROFS, "database '%s' is open read-only", s->path);
+        /* A shorter wait than the writers': a health check must answer within seconds. */
+        sqlite3_busy_timeout(s->db, timeout_ms);
+        r = store_tx_begin(s, err);
+        sqlite3_busy_timeout(s->db, BUSY_TIMEOUT_MS);
+        if (r < 0)
+                return r;
+        store_tx_rollback(s);
+        return 0;
+}

@@ -435,8 +435,7 @@ static const struct bad_case bad_cases[] = {
     {"[agent \"a\"]\nmax_processes = 1\n", 2, "max_processes must be an integer"},
     {"[agent \"a\"]\ntimeout_s = 0\n", 2, "timeout_s must be an integer between 1 and 86400"},
     {"[agent \"a\"]\noutput_kb = 0\n", 2, "output_kb must be an integer"},
-    {"[agent \"a\"]\nnetwork = open\n", 2,
-     "network must be one of restricted, standard, elevated"},
+    {"[agent \"a\"]\nnetwork = open\n", 2, "network must be one of restricted, standard, elevated"},
     {"[agent \"a\"]\ndefault_runtime = ../x\n", 2, "default_runtime must be a name"},
     {"[agent \"a\"]\ndefault_runtime = ruby\n", 2,
      "default_runtime 'ruby' is not in the runtime catalog"},
@@ -649,12 +648,13 @@ END_TEST
 
 START_TEST(test_network)
 {
-        struct policy *p = parse_ok("[network]\n"
-                                    "tier = standard\n"
-                                    "allowed_domains = pypi.org, *.github.com files.pythonhosted.org\n"
-                                    "blocked_domains = gist.github.com\n"
-                                    "allowed_domains = registry.npmjs.org,,x-1.a2.io\n"
-                                    "allowed_domains =\n");
+        struct policy *p =
+            parse_ok("[network]\n"
+                     "tier = standard\n"
+                     "allowed_domains = pypi.org, *.github.com files.pythonhosted.org\n"
+                     "blocked_domains = gist.github.com\n"
+                     "allowed_domains = registry.npmjs.org,,x-1.a2.io\n"
+                     "allowed_domains =\n");
 
         ck_assert_int_eq(p->network.tier, NETWORK_STANDARD);
         /* Repeated list keys add up, in file order. */
@@ -799,11 +799,11 @@ START_TEST(test_every_problem_in_agents)
 {
         /* An override for an unknown runtime, a forbidden key, a duplicate section: each at
          * its line, nothing applied. */
-        const char *text = "[agent \"a\"]\n"           /* 1 */
+        const char *text = "[agent \"a\"]\n"             /* 1 */
                            "runtimes = bash, nope\n"     /* 2 */
                            "state_dir = /x\n"            /* 3 */
-                           "[agent \"b\"]\n"           /* 4 */
-                           "[agent \"a\"]\n"           /* 5 */
+                           "[agent \"b\"]\n"             /* 4 */
+                           "[agent \"a\"]\n"             /* 5 */
                            "[network]\n"                 /* 6 */
                            "allowed_domains = BAD.org\n" /* 7 */
                            "tier = open\n";              /* 8 */
@@ -1059,17 +1059,16 @@ START_TEST(test_to_json)
                 ck_assert_uint_eq(json_object_size(a), 3);
                 ck_assert_int_eq(json_integer_value(json_object_get(a, "memory_mb")), 2048);
                 ck_assert_str_eq(json_string_value(json_object_get(a, "network")), "elevated");
-                ck_assert_str_eq(json_string_value(json_array_get(json_object_get(a, "runtimes"), 1)),
-                                 "python");
+                ck_assert_str_eq(
+                    json_string_value(json_array_get(json_object_get(a, "runtimes"), 1)), "python");
                 ck_assert_uint_eq(json_object_size(json_object_get(agents, "quiet")), 0);
                 ck_assert_int_eq(json_integer_value(json_object_get(host, "rlimit_nofile")), 64);
                 ck_assert_str_eq(json_string_value(json_object_get(host, "rlimit_cpu_s")), "auto");
                 ck_assert_str_eq(json_string_value(json_object_get(host, "user")), "nobody");
                 ck_assert(json_is_true(json_object_get(host, "no_new_privs")));
-                ck_assert_str_eq(json_string_value(json_object_get(host, "pid_namespace")),
-                                 "auto");
-                ck_assert_str_eq(json_string_value(json_object_get(
-                                     json_object_get(j, "sandbox"), "selective_rules")),
+                ck_assert_str_eq(json_string_value(json_object_get(host, "pid_namespace")), "auto");
+                ck_assert_str_eq(json_string_value(json_object_get(json_object_get(j, "sandbox"),
+                                                                   "selective_rules")),
                                  "");
                 ck_assert_uint_eq(strlen(json_string_value(json_object_get(j, "sha256"))), 64);
         }

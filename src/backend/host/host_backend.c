@@ -1029,8 +1029,9 @@ static int launch_error(const struct host_report *rep, const struct run *r,
                         return al_err(err, -E2BIG, "argv and env too large for '%s'", x->argv[0]);
                 return al_err_errno(err, -e, "exec '%s'", x->argv[0]);
         case HOST_STAGE_CHDIR:
-                return al_err_errno(err, e == ENOENT ? -ENOENT : -EINVAL, "workdir '%s'",
-                                    r->workdir);
+                /* EACCES: the workspace is not open to the exec user (see host_backend_user). */
+                return al_err(err, -e, "workdir '%s' (as uid %u): %s", r->workdir,
+                              (unsigned)r->cfg->uid, strerror(e));
         case HOST_STAGE_MOUNT: {
                 const struct host_mop *m = rep->detail >= 0 && (size_t)rep->detail < r->n_mops
                                                ? &r->mops[rep->detail]
@@ -1497,6 +1498,14 @@ int host_backend_reload(struct backend *b, const struct host_options *opt, struc
         /* Spawners hold the old settings in their copy of memory: make new ones. */
         host_pool_clear(&hs->pool, NULL);
         return 0;
+}
+
+void host_backend_user(struct backend *b, uint32_t *ret_uid, uint32_t *ret_gid)
+{
+        _cleanup_(cfg_unrefp) struct host_cfg *c = cfg_get(state(b));
+
+        *ret_uid = (uint32_t)c->uid;
+        *ret_gid = (uint32_t)c->gid;
 }
 
 size_t host_backend_available(struct backend *b, const char **ret, size_t max)

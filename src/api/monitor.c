@@ -1,0 +1,190 @@
+/* The monitor listener: a second HTTP server on a loopback TCP address for monitor panels and
+ * Prometheus, which usually cannot reach a UNIX socket. It serves GET /v1/health and
+ * GET /metrics and nothing else: no route that runs, changes or reveals agents' work is
+ * reachable through it, whatever the request. Bodies are never read. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <microhttpd.h>
+
+#include "airlock/api.h"
+#include "airlock/cleanup.h"
+#include "airlock/log.h"
+#include "airlock/metrics.h"
+#include "routes.h"
+
+#define MONITOR_CONNECTIONS 16  /* a few scrapers at once; more wait in the backlog */
+#define MONITOR_TIMEOUT_S   30u /* idle keep-alive connections are closed after this */
+
+struct monitor_server {
+        struct MHD_Daemon *mhd;
+        struct airlock_ctx *ctx;
+};
+
+static const struct {
+        const char *path;
+        ROUTE_HANDLER((*handler));
+} monitor_routes[] = {
+        {"/v1/health", route_health},
+        {"/metrics", route_metrics},
+};
+
+/* Make the listening TCP socket for a validated loopback "host:port". */
+static int listen_tcp(const char *listen_addr, struct al_error *err)
+{
+        struct sockaddr_storage ss = {0};
+        socklen_t len;
+        char host[64];
+        uint16_t port;
+        _cleanup_close_ int fd = -1;
+        int one = 1, r;
+
+        r = policy_parse_listen(listen_addr, host, sizeof(host), &port);
+        if (r == -EPERM)
+                return al_err(err, -EPERM, "[monitor] listen '%s' is not a loopback address",
+                              listen_addr);
+        if (r < 0)
+                return al_err(err, -EINVAL, "[monitor] listen '%s' is not host:port", listen_addr);
+        if (strchr(host, ':')) {
+                struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+
+                a->sin6_family = AF_INET6;
+                a->sin6_port = htons(port);
+                inet_pton(AF_INET6, host, &a->sin6_addr);
+                len = sizeof(*a);
+        } else {
+                struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+
+                a->sin_family = AF_INET;
+                a->sin_port = htons(port);
+                inet_pton(AF_INET, host, &a->sin_addr);
+                len = sizeof(*a);
+        }
+        fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+                return al_err_errno(err, -errno, "monitor socket");
+        /* A restart must not wait for the last run's connections in TIME_WAIT. */
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+        if (ss.ss_family == AF_INET6)
+                setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+        if (bind(fd, (struct sockaddr *)&ss, len) < 0)
+                return al_err_errno(err, -errno, "cannot bind the monitor listener to %s",
+                                    listen_addr);
+        if (listen(fd, 64) < 0)
+                return al_err_errno(err, -errno, "listen on %s", listen_addr);
+        return TAKE_FD(fd);
+}
+
+static enum MHD_Result send_plain_error(struct MHD_Connection *conn, unsigned status,
+                                        const char *code, const char *msg, bool allow_get)
+{
+        json_t *doc = json_pack("{s:{s:s, s:s}}", "error", "code", code, "message", msg);
+        char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+        struct MHD_Response *resp;
+        enum MHD_Result ret;
+
+        json_decref(doc);
+        if (!text)
+                return MHD_NO;
+        resp = MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
+        if (!resp) {
+                free(text);
+                return MHD_NO;
+        }
+        MHD_add_response_header(resp, "Content-Type", "application/json");
+        if (allow_get)
+                MHD_add_response_header(resp, "Allow", "GET, HEAD");
+        /* Whatever body the client meant to send is not wanted: do not read it. */
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
+        ret = MHD_queue_response(conn, status, resp);
+        MHD_destroy_response(resp);
+        return ret;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version, const char *upload,
+                                  size_t *upload_size, void **req_cls)
+{
+        struct monitor_server *m = cls;
+        bool read_only = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
+        struct route_args args = {0};
+        static int first_call;
+
+        /* Answer on the first call, before any body arrives; the marker says we did. */
+        if (*req_cls == &first_call) {
+                *upload_size = 0;
+                return MHD_YES;
+        }
+        *req_cls = &first_call;
+        for (size_t i = 0; i < ARRAY_SIZE(monitor_routes); i++) {
+                if (strcmp(url, monitor_routes[i].path) != 0)
+                        continue;
+                if (!read_only) {
+                        metrics_rejected("method_not_allowed");
+                        return send_plain_error(conn, MHD_HTTP_METHOD_NOT_ALLOWED,
+                                                "method_not_allowed",
+                                                "the monitor listener is read-only", true);
+                }
+                return monitor_routes[i].handler(m->ctx, conn, &args);
+        }
+        metrics_rejected("not_found");
+        return send_plain_error(conn, MHD_HTTP_NOT_FOUND, "not_found",
+                                "the monitor listener serves only GET /v1/health and GET /metrics",
+                                false);
+}
+
+static void on_mhd_error(void *cls, const char *fmt, va_list ap)
+{
+        char msg[512];
+
+        vsnprintf(msg, sizeof(msg), fmt, ap);
+        log_warn("monitor http: %s", msg);
+}
+
+struct monitor_server *monitor_start(struct airlock_ctx *ctx, const char *listen_addr,
+                                     struct al_error *err)
+{
+        struct monitor_server *m;
+        int fd = listen_tcp(listen_addr, err);
+
+        if (fd < 0)
+                return NULL;
+        m = calloc(1, sizeof(*m));
+        if (!m) {
+                close(fd);
+                al_err(err, -ENOMEM, "out of memory");
+                return NULL;
+        }
+        m->ctx = ctx;
+        /* One thread per connection: a health check may wait seconds on a hung engine and
+         * must not hold up a metrics scrape. */
+        m->mhd = MHD_start_daemon(
+                MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL_INTERNAL_THREAD | MHD_USE_ITC |
+                        MHD_USE_ERROR_LOG,
+                0, NULL, NULL, on_request, m, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_error, m,
+                MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_CONNECTION_LIMIT,
+                (unsigned)MONITOR_CONNECTIONS, MHD_OPTION_CONNECTION_TIMEOUT, MONITOR_TIMEOUT_S,
+                MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(32 * 1024), MHD_OPTION_END);
+        if (!m->mhd) {
+                close(fd);
+                free(m);
+                al_err(err, -EIO, "cannot start the monitor listener on %s", listen_addr);
+                return NULL;
+        }
+        return m;
+}
+
+void monitor_stop(struct monitor_server *m)
+{
+        if (!m)
+                return;
+        /* MHD closes the listening socket it was given when it stops. */
+        MHD_stop_daemon(m->mhd);
+        free(m);
+}
