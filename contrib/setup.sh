@@ -26,6 +26,7 @@ PACKAGES=(
 	docker.io podman runc catatonit uidmap
 	busybox-static debootstrap
 	python3 python3-pytest curl ca-certificates iproute2 procps
+	prometheus # for promtool: the metrics tests check /metrics with Prometheus' own parser
 )
 
 # --- 1. packages ------------------------------------------------------------------------------

@@ -317,7 +317,8 @@ int main(int argc, char **argv)
         {
                 struct policy_problems rp = {0};
 
-                _cleanup_free_ char *rules = ctx_policy_file(NULL, "selective.rules");
+                _cleanup_free_ char *rules = ctx_policy_file(pol->selective_rules,
+                                                             "selective.rules");
 
                 if (!rules || !ctx.seccomp_path) {
                         log_error("out of memory");
@@ -336,17 +337,17 @@ int main(int argc, char **argv)
                 goto out;
         }
         {
-                struct host_options ho;
+                struct host_options ho = *pol->host;
                 char sockdir[4096], *slash;
 
-                host_options_default(&ho);
                 snprintf(sockdir, sizeof(sockdir), "%s", pol->socket_path);
                 slash = strrchr(sockdir, '/');
                 if (slash && slash != sockdir)
                         *slash = '\0';
+                snprintf(ctx.socket_dir, sizeof(ctx.socket_dir), "%s", sockdir);
                 ho.workspace_root = pol->workspace_root;
                 ho.hide_paths[0] = pol->state_dir;
-                ho.hide_paths[1] = sockdir;
+                ho.hide_paths[1] = ctx.socket_dir;
                 ho.hide_paths[2] = NULL;
                 ctx.host = host_backend_new(&ho, &err);
                 if (!ctx.host)
@@ -398,6 +399,20 @@ int main(int argc, char **argv)
         }
         if (pthread_create(&reaper, NULL, reaper_main, &ctx) == 0)
                 reaper_started = true;
+        /* An admin who asked for the monitor listener and does not get it should know at
+         * once, not when the panel stays blank. Started before the API, while no reload can
+         * have replaced pol. */
+        if (pol->monitor_listen[0]) {
+                monitor = monitor_start(&ctx, pol->monitor_listen, &err);
+                if (!monitor) {
+                        log_error("%s", err.msg);
+                        close(fd);
+                        unlink(pol->socket_path);
+                        goto out;
+                }
+                log_info("monitor listener on %s (GET /v1/health, GET /metrics)",
+                         pol->monitor_listen);
+        }
         server = api_server_start(&ctx, fd, &err);
         if (!server) {
                 log_error("%s", err.msg);
@@ -406,17 +421,6 @@ int main(int argc, char **argv)
         log_info("airlockd %s serving on '%s' (instance %s, mode %s, seccomp '%s')",
                  AIRLOCK_VERSION, pol->socket_path, ctx.instance_id, policy_mode_name(pol->mode),
                  ctx.seccomp_path);
-        /* An admin who asked for the monitor listener and does not get it should know at
-         * once, not when the panel stays blank. */
-        if (pol->monitor_listen[0]) {
-                monitor = monitor_start(&ctx, pol->monitor_listen, &err);
-                if (!monitor) {
-                        log_error("%s", err.msg);
-                        goto out;
-                }
-                log_info("monitor listener on %s (GET /v1/health, GET /metrics)",
-                         pol->monitor_listen);
-        }
 
         for (;;) {
                 if (sigwait(&sigs, &sig) != 0)
@@ -450,8 +454,10 @@ out:
                 log_warn("cannot remove this instance's containers: %s", err.msg);
         monitor_stop(monitor);
         api_server_stop(server);
+        /* ctx.policy, not pol: a reload may have freed the policy read at start (the socket
+         * path itself never changes on reload). */
         if (server)
-                unlink(pol->socket_path);
+                unlink(ctx.policy->socket_path);
         scope_registry_free(ctx.scopes);
         store_close(ctx.store);
         rules_holder_unref(ctx.rules);

@@ -29,6 +29,7 @@ struct airlock_ctx {
         const char *config_path;
         const char *socket_override;
         const char *state_dir_override;
+        char socket_dir[4096];          /* hidden from host execs */
         /* Reload bookkeeping (under policy_lock). */
         int64_t policy_loaded_ms;
         unsigned long reloads, reload_failures;

@@ -15,9 +15,9 @@
 #include "airlock/exec.h"
 #include "airlock/policy.h"
 
-#define METRICS_LABEL_MAX   64   /* bytes of a label value, NUL included */
-#define METRICS_RENDER_MAX  (4u << 20) /* cap on the exposition text */
-#define METRICS_SCOPES      3    /* enum policy_scope values */
+#define METRICS_LABEL_MAX  64         /* bytes of a label value, NUL included */
+#define METRICS_RENDER_MAX (4u << 20) /* cap on the exposition text */
+#define METRICS_SCOPES     3          /* enum policy_scope values */
 
 /* The outcome label of an exec: "failed" when it could not run (r < 0), else "timeout",
  * "oom", "aborted" (the client went away), "signal", "error" (non-zero exit) or "ok".
@@ -42,12 +42,12 @@ void metrics_sandbox_created(const char *scope);
 
 /* What the daemon knows at scrape time. */
 struct metrics_gauges {
-        const char *version;                       /* airlock_build_info{version} */
-        int64_t start_time_s;                      /* airlock_start_time_seconds */
-        int64_t sandboxes_live[METRICS_SCOPES];    /* by enum policy_scope */
-        uint64_t policy_reloads;                   /* successful reloads */
-        uint64_t policy_reload_failures;           /* refused reloads */
-        int64_t execs_in_flight;                   /* airlock_executions_in_flight */
+        const char *version;                    /* airlock_build_info{version} */
+        int64_t start_time_s;                   /* airlock_start_time_seconds */
+        int64_t sandboxes_live[METRICS_SCOPES]; /* by enum policy_scope */
+        uint64_t policy_reloads;                /* successful reloads */
+        uint64_t policy_reload_failures;        /* refused reloads */
+        int64_t execs_in_flight;                /* airlock_executions_in_flight */
 };
 
 /* The registry and the gauges as exposition text; *ret (caller frees, NUL-terminated) and

@@ -48,6 +48,10 @@ struct scope_registry *scope_registry_new(struct backend *backend, const struct 
 /* Frees the bookkeeping only; remove sandboxes first with scope_remove_all. */
 void scope_registry_free(struct scope_registry *reg);
 
+/* Caps on live sandboxes, in all and per agent (SHARED ones count in all only); 0 for none.
+ * scope_acquire fails with -AL_E_LIMITED when it would have to make one past either. */
+void scope_set_limits(struct scope_registry *reg, int64_t max_total, int64_t max_per_agent);
+
 /* Find or create the sandbox for key (made from spec when it must be created).
  * On success *ret is held (in use) until scope_release. */
 int scope_acquire(struct scope_registry *reg, const char *key, enum policy_scope scope,
@@ -75,5 +79,7 @@ int scope_remove_all(struct scope_registry *reg, bool keep_persistent);
 
 /* Live sandboxes as a JSON array; only agent's (plus SHARED) when agent is not NULL. */
 json_t *scope_list(struct scope_registry *reg, const char *agent);
+/* Number of live sandboxes of one agent (SHARED ones not counted). */
+int scope_count_agent(struct scope_registry *reg, const char *agent);
 /* Number of live sandboxes, in all (scope < 0) or of one scope. */
 int scope_count(struct scope_registry *reg, int scope);

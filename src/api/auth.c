@@ -543,3 +543,37 @@ void auth_connection_notify(struct airlock_ctx *ctx, struct MHD_Connection *conn
                          __atomic_load_n(&refused, __ATOMIC_RELAXED));
         }
 }
+
+int auth_check_exec(struct airlock_ctx *ctx, const struct auth_identity *who,
+                    const struct exec_request *req, struct al_error *err)
+{
+        const char *code = req->code    ? req->code
+                           : req->command ? req->command
+                           : req->argv && req->argv[0] ? req->argv[0]
+                                                       : "";
+
+        if (auth_may_act_as(who, req->agent))
+                return 0;
+        return auth_refuse(ctx, who, "exec as", req->agent, req->session, code, err);
+}
+
+int auth_exec_slot_enter(struct airlock_ctx *ctx, struct al_error *err)
+{
+        struct policy *pol;
+        int64_t max, queue, timeout_s;
+
+        if (!ctx->limiter)
+                return 0;
+        pol = ctx_policy(ctx);
+        max = pol->max_execs;
+        queue = pol->queue_max;
+        timeout_s = pol->queue_timeout_s;
+        policy_unref(pol);
+        return limiter_slot_enter(ctx->limiter, max, queue, timeout_s * 1000, err);
+}
+
+void auth_exec_slot_leave(struct airlock_ctx *ctx)
+{
+        if (ctx->limiter)
+                limiter_slot_leave(ctx->limiter);
+}

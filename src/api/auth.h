@@ -119,3 +119,13 @@ void auth_release(struct airlock_ctx *ctx, const struct auth_identity *who, bool
  * past [daemon] max_connections_per_uid (root and the daemon's uid are not capped). */
 void auth_connection_notify(struct airlock_ctx *ctx, struct MHD_Connection *conn,
                             void **socket_context, enum MHD_ConnectionNotificationCode toe);
+
+/* An exec's agent must be one the caller may act as: else auth_refuse (logged, recorded in the
+ * audit log under that agent) and -AL_E_FORBIDDEN. */
+int auth_check_exec(struct airlock_ctx *ctx, const struct auth_identity *who,
+                    const struct exec_request *req, struct al_error *err);
+/* One of the daemon's exec slots ([daemon] max_execs), waiting in the bounded queue
+ * (queue_max, queue_timeout_s) when all are taken: -AL_E_LIMITED with err set when the queue is
+ * full or the wait too long. Every 0 return needs one auth_exec_slot_leave. */
+int auth_exec_slot_enter(struct airlock_ctx *ctx, struct al_error *err);
+void auth_exec_slot_leave(struct airlock_ctx *ctx);

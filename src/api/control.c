@@ -6,6 +6,7 @@
 
 #include "airlock/api.h"
 #include "airlock/cleanup.h"
+#include "airlock/host_backend.h"
 #include "airlock/log.h"
 #include "airlock/util.h"
 
@@ -127,12 +128,24 @@ int ctx_reload_policy(struct airlock_ctx *ctx, const char *who, struct policy_pr
                 if (r < 0)
                         al_err(err, r, "out of memory");
         }
-        /* The rules go with the policy: both apply, or neither. */
+        /* The rules and the host backend's settings go with the policy: all apply, or none. */
         if (r >= 0) {
-                _cleanup_free_ char *path = ctx_policy_file(NULL, "selective.rules");
+                _cleanup_free_ char *path = ctx_policy_file(fresh->selective_rules,
+                                                            "selective.rules");
 
                 r = path ? rules_holder_load(path, &rules, problems, err)
                          : al_err(err, -ENOMEM, "out of memory");
+        }
+        if (r >= 0 && ctx->host) {
+                struct host_options ho = *fresh->host;
+
+                ho.workspace_root = fresh->workspace_root;
+                ho.hide_paths[0] = fresh->state_dir;
+                ho.hide_paths[1] = ctx->socket_dir;
+                ho.hide_paths[2] = NULL;
+                r = host_backend_reload(ctx->host, &ho, err);
+                if (r < 0)
+                        al_err_wrap(err, "[host]");
         }
         pthread_rwlock_wrlock(&ctx->policy_lock);
         if (r < 0) {

@@ -29,7 +29,7 @@ static void strv_freep(char ***v)
 }
 
 /* Where this exec runs and why. Until the classifier arrives, SELECTIVE errs to the sandbox. */
-static int decide(struct airlock_ctx *ctx, const struct policy *pol,
+static int decide(struct airlock_ctx *ctx, const struct policy_effective *pol,
                   const struct exec_request *req, struct exec_result *res, bool *ret_host,
                   struct al_error *err)
 {
@@ -73,15 +73,16 @@ static int decide(struct airlock_ctx *ctx, const struct policy *pol,
         return 0;
 }
 
-static int fill_spec(struct airlock_ctx *ctx, const struct policy *pol,
+static int fill_spec(struct airlock_ctx *ctx, const struct policy_effective *eff,
                      const struct exec_request *req, const struct runtime *rt, bool host,
                      struct sandbox_spec *spec, char **ret_workspace, struct al_error *err)
 {
+        const struct policy *pol = eff->policy;
         uint32_t uid = pol->exec_uid, gid = pol->exec_gid;
         int r;
 
         spec->image = rt->image;
-        spec->limits = pol->limits;
+        spec->limits = eff->limits;
         spec->network = req->network == 1;
         spec->agent = req->agent;
         spec->session = req->session;
@@ -89,20 +90,41 @@ static int fill_spec(struct airlock_ctx *ctx, const struct policy *pol,
         spec->keeper_user = pol->keeper_user;
         spec->exec_user = pol->exec_user;
         spec->seccomp_profile = ctx->seccomp_path;
-        spec->scope = pol->scope;
-        spec->workspace = pol->workspace;
+        spec->scope = eff->scope;
+        spec->workspace = eff->workspace;
         spec->workspace_dir = NULL;
-        if (pol->workspace == WORKSPACE_NONE)
+        if (eff->workspace == WORKSPACE_NONE)
                 return 0;
         /* The workspace belongs to whoever runs the code: the sandbox's exec user, or the
          * host backend's unprivileged user. */
         if (host)
                 host_backend_user(ctx->host, &uid, &gid);
-        r = workspace_prepare(pol->workspace_root, req->agent, uid, gid, ret_workspace, err);
+        r = workspace_prepare(eff->workspace_root, req->agent, uid, gid, ret_workspace, err);
         if (r < 0)
                 return r;
         spec->workspace_dir = *ret_workspace;
         return 0;
+}
+
+/* The network tier decides whether an exec may ask for the network. The allowlist of the
+ * standard tier is not enforced yet, so that tier is refused rather than silently opened. */
+static int check_network(const struct policy_effective *eff, const struct exec_request *req,
+                         struct al_error *err)
+{
+        if (req->network != 1)
+                return 0;
+        switch (eff->network_tier) {
+        case NETWORK_ELEVATED:
+                return 0;
+        case NETWORK_STANDARD:
+                return al_err(err, -AL_E_FORBIDDEN,
+                              "network tier 'standard' needs its domain allowlist enforced, which "
+                              "this version does not do; ask an admin for tier 'elevated' or run "
+                              "without network");
+        default:
+                return al_err(err, -AL_E_FORBIDDEN,
+                              "network access is not allowed: the network tier is 'restricted'");
+        }
 }
 
 /* A sandbox that vanished (engine restarted, container removed by hand) is remade once. */
@@ -154,36 +176,36 @@ int exec_service_run(struct airlock_ctx *ctx, const struct exec_request *req,
         struct exec_spec x = {0};
         char execution_id[33], key[SCOPE_KEY_MAX];
         struct store_execution audit = {0};
+        struct policy_effective eff;
         bool host = false;
         int r;
 
         r = exec_request_check(req, pol, err);
         if (r < 0)
                 return r;
-        rt = policy_runtime(pol, req->runtime ? req->runtime : pol->default_runtime);
+        if (policy_resolve(pol, req->agent, &eff) < 0)
+                return al_err(err, -EINVAL, "invalid agent name");
+        rt = policy_runtime(pol, req->runtime ? req->runtime : eff.default_runtime);
         if (!rt)
                 return al_err(err, -EINVAL, "unknown runtime '%s'",
-                              req->runtime ? req->runtime : pol->default_runtime);
+                              req->runtime ? req->runtime : eff.default_runtime);
         r = exec_request_argv(req, rt, &argv, err);
         if (r < 0)
                 return r;
-        /* Network tiers and allowlists come with their own settings; until then no exec
-         * reaches the network, and asking for it is refused rather than silently ignored. */
-        if (req->network == 1)
-                return al_err(err, -AL_E_FORBIDDEN,
-                              "network access is not enabled by the policy (sandboxes run "
-                              "with network none)");
-        r = decide(ctx, pol, req, res, &host, err);
+        r = check_network(&eff, req, err);
         if (r < 0)
                 return r;
-        r = fill_spec(ctx, pol, req, rt, host, &spec, &workspace, err);
+        r = decide(ctx, &eff, req, res, &host, err);
+        if (r < 0)
+                return r;
+        r = fill_spec(ctx, &eff, req, rt, host, &spec, &workspace, err);
         if (r < 0)
                 return r;
         x.argv = argv;
         x.env = req->env;
         x.stdin_data = req->stdin_data;
         x.stdin_len = req->stdin_len;
-        x.timeout_ms = (req->timeout_s > 0 ? req->timeout_s : pol->limits.timeout_s) * 1000;
+        x.timeout_ms = (req->timeout_s > 0 ? req->timeout_s : eff.limits.timeout_s) * 1000;
         util_random_hex(execution_id, 16);
         r = audit_begin(ctx, req, res, rt, execution_id, host, &audit, err);
         if (r < 0)
@@ -195,12 +217,14 @@ int exec_service_run(struct airlock_ctx *ctx, const struct exec_request *req,
                 /* A program that is not there is the request's fault, not a missing route. */
                 if (r == -ENOENT)
                         err->code = r = -EINVAL;
-        } else if (scope_key(key, sizeof(key), pol->scope, req->agent, req->session,
+        } else if (scope_key(key, sizeof(key), eff.scope, req->agent, req->session,
                              spec.image) < 0) {
                 /* SESSION scope without a session: a fresh one-off sandbox. */
                 r = ctx->containers->ops->run_once(ctx->containers, &spec, &x, sink, res, err);
                 res->backend = ctx->containers->ops->name;
         } else {
+                /* The caps of the policy this exec runs under ([daemon] max_sandboxes...). */
+                scope_set_limits(ctx->scopes, pol->max_sandboxes, pol->max_sandboxes_per_agent);
                 r = run_in_scope(ctx, key, &spec, &x, sink, res, err);
                 res->backend = ctx->containers->ops->name;
         }

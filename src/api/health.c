@@ -59,7 +59,7 @@ static void check_init(struct check *c)
 /* Raise the status to st (never lower it) and, when it rises or no message was set yet, say
  * why: the most serious problem is the one the message names. */
 static void check_set(struct check *c, enum health_status st, const char *fmt, ...)
-        __attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 static void check_set(struct check *c, enum health_status st, const char *fmt, ...)
 {
         va_list ap;
@@ -81,27 +81,35 @@ static void put(json_t *o, const char *key, json_t *v)
                 json_decref(v);
 }
 
+/* The overall status, and the message of the check that set it ("engine: ..."). */
+struct overall {
+        enum health_status status;
+        char message[MESSAGE_MAX + 32];
+};
+
 /* Finish c into the checks object under name; folds its status into *overall. */
-static void check_done(json_t *checks, const char *name, struct check *c,
-                       enum health_status *overall)
+static void check_done(json_t *checks, const char *name, struct check *c, struct overall *overall)
 {
-        json_t *o = json_pack("{s:s, s:s}", "status", status_names[c->status], "message",
-                              c->message);
+        json_t *o =
+            json_pack("{s:s, s:s}", "status", status_names[c->status], "message", c->message);
 
         if (o && c->doc)
                 json_object_update(o, c->doc);
         json_decref(c->doc);
         c->doc = NULL;
         put(checks, name, o);
-        if (c->status != HEALTH_UNKNOWN && c->status > *overall)
-                *overall = c->status;
+        if (c->status != HEALTH_UNKNOWN && c->status > overall->status) {
+                overall->status = c->status;
+                snprintf(overall->message, sizeof(overall->message), "%s: %s", name, c->message);
+        }
 }
 
+/* What is left of the budget, at least 1 ms: libcurl takes 0 as "no timeout at all". */
 static long remaining_ms(double deadline)
 {
         double left = deadline - now_ms_precise();
 
-        return left < 1 ? 0 : (long)left;
+        return left < 1 ? 1 : (long)left;
 }
 
 /* ---- the engine, its images and OCI runtimes ---- */
@@ -180,12 +188,11 @@ static void check_images(struct airlock_ctx *ctx, const struct policy *pol, doub
                 long left = remaining_ms(deadline);
                 int r;
 
-                if (!probe->reachable || left <= 0) {
+                if (!probe->reachable || left <= 1) {
                         unchecked++;
                         present = json_null();
                 } else {
-                        r = engine_image_inspect_within(ctx->engine, rt->image, left, NULL,
-                                                        &err);
+                        r = engine_image_inspect_within(ctx->engine, rt->image, left, NULL, &err);
                         if (r == -ENOENT) {
                                 if (!missing++) {
                                         first_rt = rt->name;
@@ -199,8 +206,8 @@ static void check_images(struct airlock_ctx *ctx, const struct policy *pol, doub
                                 present = json_true();
                         }
                 }
-                json_array_append_new(list, json_pack("{s:s, s:s, s:o}", "name", rt->name,
-                                                      "image", rt->image, "present", present));
+                json_array_append_new(list, json_pack("{s:s, s:s, s:o}", "name", rt->name, "image",
+                                                      rt->image, "present", present));
         }
         if (!probe->reachable) {
                 check_set(c, HEALTH_UNKNOWN, "not checked: the engine is not answering");
@@ -228,9 +235,8 @@ static void check_images(struct airlock_ctx *ctx, const struct policy *pol, doub
 static void check_oci(const struct engine_probe *probe, struct check *c)
 {
         json_t *rts = probe->info ? json_object_get(probe->info, "Runtimes") : NULL;
-        const char *def = probe->info ? json_string_value(json_object_get(probe->info,
-                                                                          "DefaultRuntime"))
-                                      : NULL;
+        const char *def =
+            probe->info ? json_string_value(json_object_get(probe->info, "DefaultRuntime")) : NULL;
         json_t *list = json_array(), *v;
         char names[256] = "";
         size_t o = 0, usable = 0;
@@ -255,10 +261,9 @@ static void check_oci(const struct engine_probe *probe, struct check *c)
                 bool known = path && path[0] == '/';
                 bool installed = !known || access(path, X_OK) == 0;
 
-                json_array_append_new(list, json_pack("{s:s, s:s?, s:o}", "name", name, "path",
-                                                      path, "installed",
-                                                      known ? json_boolean(installed)
-                                                            : json_null()));
+                json_array_append_new(
+                    list, json_pack("{s:s, s:s?, s:o}", "name", name, "path", path, "installed",
+                                    known ? json_boolean(installed) : json_null()));
                 if (!installed)
                         continue;
                 usable++;
@@ -310,8 +315,8 @@ static void check_database(struct airlock_ctx *ctx, const struct policy *pol, st
         }
         put(c->doc, "writable", json_true());
         if (c->status == HEALTH_OK)
-                check_set(c, HEALTH_OK, "open and writable, schema %d, %.1f MiB",
-                          st.schema_version, (double)(st.file_bytes + st.wal_bytes) / 1048576.0);
+                check_set(c, HEALTH_OK, "open and writable, schema %d, %.1f MiB", st.schema_version,
+                          (double)(st.file_bytes + st.wal_bytes) / 1048576.0);
 }
 
 /* ---- free disk ---- */
@@ -405,7 +410,8 @@ static void check_policy(struct airlock_ctx *ctx, const struct policy *pol, stru
         put(c->doc, "sha256", json_string(sha));
         put(c->doc, "source", pol->source_path ? json_string(pol->source_path) : json_null());
         put(c->doc, "mode", json_string(policy_mode_name(pol->mode)));
-        put(c->doc, "loaded_at", loaded_ms ? json_integer(loaded_ms) : json_null());
+        /* Until a reload, the policy in force is the one read at start. */
+        put(c->doc, "loaded_at", json_integer(loaded_ms ? loaded_ms : ctx->started_ms));
         put(c->doc, "reloads", json_integer((json_int_t)reloads));
         put(c->doc, "reload_failures", json_integer((json_int_t)failures));
         put(c->doc, "last_reload_error", last_error[0] ? json_string(last_error) : json_null());
@@ -485,7 +491,7 @@ static void check_sandboxes(struct airlock_ctx *ctx, struct check *c)
 static json_t *health_run(struct airlock_ctx *ctx, enum health_status *ret_overall)
 {
         _cleanup_(policy_unrefp) struct policy *pol = ctx_policy(ctx);
-        enum health_status overall = HEALTH_OK;
+        struct overall overall = {HEALTH_OK, "every subsystem is ok"};
         struct engine_probe probe = {0};
         double t0 = now_ms_precise(), deadline = t0 + HEALTH_ENGINE_BUDGET_MS;
         json_t *checks = json_object(), *doc;
@@ -517,12 +523,13 @@ static json_t *health_run(struct airlock_ctx *ctx, enum health_status *ret_overa
         check_sandboxes(ctx, &c);
         check_done(checks, "sandboxes", &c, &overall);
 
-        doc = json_pack("{s:s, s:s, s:s, s:I, s:I, s:f, s:o}", "status", status_names[overall],
-                        "version", AIRLOCK_VERSION, "instance", ctx->instance_id, "checked_at",
+        doc = json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:f, s:o}", "status",
+                        status_names[overall.status], "message", overall.message, "version",
+                        AIRLOCK_VERSION, "instance", ctx->instance_id, "checked_at",
                         (json_int_t)util_wall_ms(), "uptime_s",
                         (json_int_t)((util_wall_ms() - ctx->started_ms) / 1000), "took_ms",
                         (double)(int64_t)((now_ms_precise() - t0) * 10) / 10, "checks", checks);
-        *ret_overall = overall;
+        *ret_overall = overall.status;
         return doc;
 }
 
@@ -547,8 +554,8 @@ static char *health_text(struct airlock_ctx *ctx, unsigned *ret_status)
                         free(cache_text);
                         cache_text = text;
                         cache_at_ms = util_now_ms();
-                        cache_status = overall == HEALTH_DOWN ? MHD_HTTP_SERVICE_UNAVAILABLE
-                                                              : MHD_HTTP_OK;
+                        cache_status =
+                            overall == HEALTH_DOWN ? MHD_HTTP_SERVICE_UNAVAILABLE : MHD_HTTP_OK;
                 }
         }
         text = cache_text ? strdup(cache_text) : NULL;

@@ -42,9 +42,9 @@ static const struct {
         int64_t ms;
         const char *le;
 } buckets[] = {
-        {5, "0.005"},   {10, "0.01"},   {25, "0.025"}, {50, "0.05"}, {100, "0.1"},
-        {250, "0.25"},  {500, "0.5"},   {1000, "1"},   {2500, "2.5"}, {5000, "5"},
-        {10000, "10"},  {30000, "30"},  {60000, "60"}, {120000, "120"},
+    {5, "0.005"},  {10, "0.01"},  {25, "0.025"}, {50, "0.05"},    {100, "0.1"},
+    {250, "0.25"}, {500, "0.5"},  {1000, "1"},   {2500, "2.5"},   {5000, "5"},
+    {10000, "10"}, {30000, "30"}, {60000, "60"}, {120000, "120"},
 };
 #define N_BUCKETS ARRAY_SIZE(buckets)
 #define HIST_MAX  16
@@ -58,46 +58,45 @@ struct hist_series {
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 
-static struct series exec_series[256], rejected_series[64], engine_series[16],
-        created_series[16];
+static struct series exec_series[256], rejected_series[64], engine_series[16], created_series[16];
 
 static struct counter_family executions = {
-        "airlock_executions_total",
-        "Executions that ended, by outcome (ok, error, timeout, oom, signal, aborted, failed), "
-        "policy mode, backend and runtime.",
-        4,
-        {"outcome", "mode", "backend", "runtime"},
-        exec_series,
-        0,
-        ARRAY_SIZE(exec_series),
+    "airlock_executions_total",
+    "Executions that ended, by outcome (ok, error, timeout, oom, signal, aborted, failed), "
+    "policy mode, backend and runtime.",
+    4,
+    {"outcome", "mode", "backend", "runtime"},
+    exec_series,
+    0,
+    ARRAY_SIZE(exec_series),
 };
 static struct counter_family rejected = {
-        "airlock_requests_rejected_total",
-        "API requests answered with an error status, by error code.",
-        1,
-        {"reason"},
-        rejected_series,
-        0,
-        ARRAY_SIZE(rejected_series),
+    "airlock_requests_rejected_total",
+    "API requests answered with an error status, by error code.",
+    1,
+    {"reason"},
+    rejected_series,
+    0,
+    ARRAY_SIZE(rejected_series),
 };
 static struct counter_family engine_errors = {
-        "airlock_engine_errors_total",
-        "Exec failures caused by the container engine: unavailable (it did not answer) or api "
-        "(it answered with an error).",
-        1,
-        {"kind"},
-        engine_series,
-        0,
-        ARRAY_SIZE(engine_series),
+    "airlock_engine_errors_total",
+    "Exec failures caused by the container engine: unavailable (it did not answer) or api "
+    "(it answered with an error).",
+    1,
+    {"kind"},
+    engine_series,
+    0,
+    ARRAY_SIZE(engine_series),
 };
 static struct counter_family created = {
-        "airlock_sandboxes_created_total",
-        "Sandboxes created for a scope key (one-off sandboxes are not counted).",
-        1,
-        {"scope"},
-        created_series,
-        0,
-        ARRAY_SIZE(created_series),
+    "airlock_sandboxes_created_total",
+    "Sandboxes created for a scope key (one-off sandboxes are not counted).",
+    1,
+    {"scope"},
+    created_series,
+    0,
+    ARRAY_SIZE(created_series),
 };
 
 static struct hist_series hist[HIST_MAX];

@@ -21,6 +21,7 @@
 
 #define MONITOR_CONNECTIONS 16  /* a few scrapers at once; more wait in the backlog */
 #define MONITOR_TIMEOUT_S   30u /* idle keep-alive connections are closed after this */
+#define NOT_FOUND_MSG       "the monitor listener serves only GET /v1/health and GET /metrics"
 
 struct monitor_server {
         struct MHD_Daemon *mhd;
@@ -31,8 +32,8 @@ static const struct {
         const char *path;
         ROUTE_HANDLER((*handler));
 } monitor_routes[] = {
-        {"/v1/health", route_health},
-        {"/metrics", route_metrics},
+    {"/v1/health", route_health},
+    {"/metrics", route_metrics},
 };
 
 /* Make the listening TCP socket for a validated loopback "host:port". */
@@ -100,12 +101,16 @@ static enum MHD_Result send_plain_error(struct MHD_Connection *conn, unsigned st
         MHD_add_response_header(resp, "Content-Type", "application/json");
         if (allow_get)
                 MHD_add_response_header(resp, "Allow", "GET, HEAD");
-        /* Whatever body the client meant to send is not wanted: do not read it. */
+        /* Whatever body the client meant to send is not wanted: do not read it; a client that
+         * asks for what is not here is not worth a kept connection either. */
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
         ret = MHD_queue_response(conn, status, resp);
         MHD_destroy_response(resp);
         return ret;
 }
+
+/* Request states kept in MHD's closure pointer: nothing to free. */
+static int state_waiting, state_answered;
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version, const char *upload,
@@ -114,29 +119,40 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         struct monitor_server *m = cls;
         bool read_only = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
         struct route_args args = {0};
-        static int first_call;
+        size_t i;
 
-        /* Answer on the first call, before any body arrives; the marker says we did. */
-        if (*req_cls == &first_call) {
-                *upload_size = 0;
-                return MHD_YES;
-        }
-        *req_cls = &first_call;
-        for (size_t i = 0; i < ARRAY_SIZE(monitor_routes); i++) {
-                if (strcmp(url, monitor_routes[i].path) != 0)
-                        continue;
-                if (!read_only) {
+        for (i = 0; i < ARRAY_SIZE(monitor_routes); i++)
+                if (strcmp(url, monitor_routes[i].path) == 0)
+                        break;
+        if (!*req_cls) {
+                /* GET and HEAD are answered once the request is in, which keeps the connection
+                 * alive for the next scrape; anything else at once, before any body is read,
+                 * and the connection is closed. */
+                if (read_only) {
+                        *req_cls = &state_waiting;
+                        return MHD_YES;
+                }
+                *req_cls = &state_answered;
+                if (i < ARRAY_SIZE(monitor_routes)) {
                         metrics_rejected("method_not_allowed");
                         return send_plain_error(conn, MHD_HTTP_METHOD_NOT_ALLOWED,
                                                 "method_not_allowed",
                                                 "the monitor listener is read-only", true);
                 }
-                return monitor_routes[i].handler(m->ctx, conn, &args);
+                metrics_rejected("not_found");
+                return send_plain_error(conn, MHD_HTTP_NOT_FOUND, "not_found", NOT_FOUND_MSG,
+                                        false);
         }
+        /* A body sent anyway is dropped unread. */
+        if (*upload_size > 0 || *req_cls == &state_answered) {
+                *upload_size = 0;
+                return MHD_YES;
+        }
+        *req_cls = &state_answered;
+        if (i < ARRAY_SIZE(monitor_routes))
+                return monitor_routes[i].handler(m->ctx, conn, &args);
         metrics_rejected("not_found");
-        return send_plain_error(conn, MHD_HTTP_NOT_FOUND, "not_found",
-                                "the monitor listener serves only GET /v1/health and GET /metrics",
-                                false);
+        return send_plain_error(conn, MHD_HTTP_NOT_FOUND, "not_found", NOT_FOUND_MSG, false);
 }
 
 static void on_mhd_error(void *cls, const char *fmt, va_list ap)
@@ -165,12 +181,12 @@ struct monitor_server *monitor_start(struct airlock_ctx *ctx, const char *listen
         /* One thread per connection: a health check may wait seconds on a hung engine and
          * must not hold up a metrics scrape. */
         m->mhd = MHD_start_daemon(
-                MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL_INTERNAL_THREAD | MHD_USE_ITC |
-                        MHD_USE_ERROR_LOG,
-                0, NULL, NULL, on_request, m, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_error, m,
-                MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_CONNECTION_LIMIT,
-                (unsigned)MONITOR_CONNECTIONS, MHD_OPTION_CONNECTION_TIMEOUT, MONITOR_TIMEOUT_S,
-                MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(32 * 1024), MHD_OPTION_END);
+            MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL_INTERNAL_THREAD | MHD_USE_ITC |
+                MHD_USE_ERROR_LOG,
+            0, NULL, NULL, on_request, m, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_error, m,
+            MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_CONNECTION_LIMIT,
+            (unsigned)MONITOR_CONNECTIONS, MHD_OPTION_CONNECTION_TIMEOUT, MONITOR_TIMEOUT_S,
+            MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(32 * 1024), MHD_OPTION_END);
         if (!m->mhd) {
                 close(fd);
                 free(m);

@@ -295,16 +295,16 @@ int exec_request_parse(const char *body, size_t len, struct exec_request *ret, s
         return 0;
 }
 
-static const char *effective_runtime(const struct exec_request *req, const struct policy *pol)
-{
-        return req->runtime ? req->runtime : pol->default_runtime;
-}
-
 int exec_request_check(const struct exec_request *req, const struct policy *pol,
                        struct al_error *err)
 {
-        const char *name = effective_runtime(req, pol);
+        struct policy_effective e;
+        const char *name;
 
+        /* The agent's own section, where it has one, decides its runtimes and limits. */
+        if (policy_resolve(pol, req->agent ? req->agent : "default", &e) < 0)
+                return al_err(err, -EINVAL, "invalid agent name");
+        name = req->runtime ? req->runtime : e.default_runtime;
         if (!policy_runtime(pol, name)) {
                 char names[256];
                 size_t o = 0;
@@ -315,9 +315,12 @@ int exec_request_check(const struct exec_request *req, const struct policy *pol,
                                               pol->runtimes[i].name);
                 return al_err(err, -EINVAL, "unknown runtime '%s' (available: %s)", name, names);
         }
-        if (req->timeout_s > pol->limits.timeout_s)
+        if (!policy_effective_runtime_allowed(&e, name))
+                return al_err(err, -AL_E_FORBIDDEN, "agent '%s' may not use runtime '%s'",
+                              e.agent ? e.agent : "default", name);
+        if (req->timeout_s > e.limits.timeout_s)
                 return al_err(err, -EINVAL, "timeout_s %lld exceeds the policy maximum of %lld",
-                              (long long)req->timeout_s, (long long)pol->limits.timeout_s);
+                              (long long)req->timeout_s, (long long)e.limits.timeout_s);
         return 0;
 }
 

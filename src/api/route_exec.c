@@ -12,6 +12,7 @@
 #include "airlock/log.h"
 #include "airlock/metrics.h"
 #include "airlock/util.h"
+#include "auth.h"
 #include "routes.h"
 
 /* Every exec ends here, run or failed: it is logged and counted once. */
@@ -45,6 +46,7 @@ struct stream_job {
         struct airlock_ctx *ctx;
         struct exec_request req;
         struct ucred peer;
+        bool slot;    /* holds an exec slot (auth_exec_slot_enter) */
         int out_fd;   /* pipe write end */
         int watch_fd; /* dup of the client connection, to notice it going away */
         char carry[2][4];
@@ -129,14 +131,18 @@ static void *stream_worker(void *arg)
         exec_result_clear(&res);
         close(job->out_fd);
         close(job->watch_fd);
+        if (job->slot)
+                auth_exec_slot_leave(job->ctx);
         api_inflight_leave(job->ctx);
         exec_request_clear(&job->req);
         free(job);
         return NULL;
 }
 
+/* *slot_held: the caller's exec slot, which passes to the worker when it starts. */
 static enum MHD_Result start_stream(struct airlock_ctx *ctx, struct MHD_Connection *conn,
-                                    struct exec_request *req, const struct ucred *peer)
+                                    struct exec_request *req, const struct ucred *peer,
+                                    bool *slot_held)
 {
         struct stream_job *job;
         struct MHD_Response *resp;
@@ -179,6 +185,7 @@ static enum MHD_Result start_stream(struct airlock_ctx *ctx, struct MHD_Connecti
         }
         pthread_attr_init(&attr);
         pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        job->slot = *slot_held;
         if (pthread_create(&tid, &attr, stream_worker, job) != 0) {
                 pthread_attr_destroy(&attr);
                 MHD_destroy_response(resp);
@@ -191,6 +198,7 @@ static enum MHD_Result start_stream(struct airlock_ctx *ctx, struct MHD_Connecti
                 return api_send_error(conn, -EAGAIN, "cannot start a worker");
         }
         pthread_attr_destroy(&attr);
+        *slot_held = false;
         ret = MHD_queue_response(conn, MHD_HTTP_OK, resp);
         MHD_destroy_response(resp);
         return ret;
@@ -213,6 +221,7 @@ ROUTE_HANDLER(route_exec)
         struct ucred peer;
         struct policy *pol;
         enum MHD_Result ret;
+        bool slot = false;
         int r;
 
         api_peer_of(conn, &peer);
@@ -232,8 +241,20 @@ ROUTE_HANDLER(route_exec)
                 ret = api_send_error(conn, r, err.msg);
                 goto out;
         }
+        /* Only as an agent the caller may act as; then only when a slot is free (or comes
+         * free soon): a full queue sheds the request instead of growing. */
+        r = auth_check_exec(ctx, args->who, &req, &err);
+        if (r >= 0) {
+                r = auth_exec_slot_enter(ctx, &err);
+                slot = r >= 0;
+        }
+        if (r < 0) {
+                ret = r == -AL_E_LIMITED ? auth_send_limited(conn, 1, err.msg)
+                                         : api_send_error(conn, r, err.msg);
+                goto out;
+        }
         if (wants_stream(conn, &req)) {
-                ret = start_stream(ctx, conn, &req, &peer);
+                ret = start_stream(ctx, conn, &req, &peer, &slot);
                 goto out;
         }
         if (!api_inflight_enter(ctx)) {
@@ -248,11 +269,16 @@ ROUTE_HANDLER(route_exec)
         }
         api_inflight_leave(ctx);
         log_exec(ctx, &req, &res, &peer, r, &err);
-        if (r < 0)
+        /* A sandbox cap: sandboxes go when sessions end or idle out, so ask again later. */
+        if (r == -AL_E_LIMITED)
+                ret = auth_send_limited(conn, 10, err.msg);
+        else if (r < 0)
                 ret = api_send_error(conn, r, err.msg);
         else
                 ret = api_send_json(conn, MHD_HTTP_OK, exec_result_to_json(&res, false));
 out:
+        if (slot)
+                auth_exec_slot_leave(ctx);
         exec_result_clear(&res);
         exec_request_clear(&req);
         return ret;

@@ -37,6 +37,8 @@ struct cli_command {
 
 int cli_exec_run(struct cli_ctx *ctx, int argc, char **argv);
 void cli_exec_usage(FILE *out);
+int cli_policy_run(struct cli_ctx *ctx, int argc, char **argv);
+void cli_policy_usage(FILE *out);
 int cli_version_run(struct cli_ctx *ctx, int argc, char **argv);
 void cli_version_usage(FILE *out);
 int cli_health_run(struct cli_ctx *ctx, int argc, char **argv);

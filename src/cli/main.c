@@ -14,8 +14,6 @@
 
 static int cli_help_run(struct cli_ctx *ctx, int argc, char **argv);
 /* src/cli/policy.c */
-int cli_policy_run(struct cli_ctx *ctx, int argc, char **argv);
-void cli_policy_usage(FILE *out);
 
 /* Subcommands. session, sandbox, policy, log, health and token join here as their API routes
  * land; a row with a NULL summary is callable but not listed. */

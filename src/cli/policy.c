@@ -13,8 +13,6 @@
 
 /* The entry points main.c's command table names (declared there as well: cli.h is not this
  * file's to change). */
-int cli_policy_run(struct cli_ctx *ctx, int argc, char **argv);
-void cli_policy_usage(FILE *out);
 
 /* What "check" exits with when the file has problems or cannot be read. */
 #define CLI_POLICY_INVALID 1

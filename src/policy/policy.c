@@ -283,8 +283,7 @@ struct policy *policy_new_default(void)
             !(p->workspace_root = strdup("/var/lib/airlock/workspaces")) ||
             !(p->default_runtime = strdup("bash")) || !(p->exec_user = strdup("1000:1000")) ||
             !(p->keeper_user = strdup("65534:65534")) || !(p->text = strdup("")) ||
-            !(p->selective_rules = strdup("")) ||
-            !(p->monitor_listen = strdup("")) ||
+            !(p->selective_rules = strdup("")) || !(p->monitor_listen = strdup("")) ||
             !(p->network.allowed = calloc(1, sizeof(char *))) ||
             !(p->network.blocked = calloc(1, sizeof(char *))) || !(p->host = policy_host_new()))
                 return NULL;

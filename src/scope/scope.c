@@ -30,6 +30,7 @@ struct scope_registry {
         pthread_mutex_t lock;
         pthread_cond_t changed;
         struct scope_entry *entries;
+        int64_t max_total, max_per_agent; /* 0: no cap */
 };
 
 int scope_key(char *out, size_t len, enum policy_scope scope, const char *agent,
@@ -160,6 +161,40 @@ static void destroy(struct scope_registry *reg, struct scope_entry *e)
         entry_free(e);
 }
 
+void scope_set_limits(struct scope_registry *reg, int64_t max_total, int64_t max_per_agent)
+{
+        pthread_mutex_lock(&reg->lock);
+        reg->max_total = max_total;
+        reg->max_per_agent = max_per_agent;
+        pthread_mutex_unlock(&reg->lock);
+}
+
+/* Whether one more sandbox fits the caps, counting those being made (called locked). Broken
+ * ones are on their way out and do not count. */
+static int check_caps(struct scope_registry *reg, enum policy_scope scope, const char *agent,
+                      struct al_error *err)
+{
+        int64_t total = 0, mine = 0;
+
+        for (struct scope_entry *e = reg->entries; e; e = e->next) {
+                if (e->state == ENTRY_BROKEN)
+                        continue;
+                total++;
+                mine += scope != SCOPE_SHARED && agent && e->agent && strcmp(e->agent, agent) == 0;
+        }
+        if (reg->max_total > 0 && total >= reg->max_total)
+                return al_err(err, -AL_E_LIMITED,
+                              "sandbox limit reached: %lld live sandboxes ([daemon] "
+                              "max_sandboxes)",
+                              (long long)total);
+        if (reg->max_per_agent > 0 && scope != SCOPE_SHARED && mine >= reg->max_per_agent)
+                return al_err(err, -AL_E_LIMITED,
+                              "sandbox limit reached: agent '%s' has %lld live sandboxes "
+                              "([daemon] max_sandboxes_per_agent); end a session first",
+                              agent, (long long)mine);
+        return 0;
+}
+
 int scope_acquire(struct scope_registry *reg, const char *key, enum policy_scope scope,
                   const struct sandbox_spec *spec, struct scope_entry **ret, struct al_error *err)
 {
@@ -182,6 +217,11 @@ int scope_acquire(struct scope_registry *reg, const char *key, enum policy_scope
                 pthread_mutex_unlock(&reg->lock);
                 *ret = e;
                 return 0;
+        }
+        r = check_caps(reg, scope, spec->agent, err);
+        if (r < 0) {
+                pthread_mutex_unlock(&reg->lock);
+                return r;
         }
         e = entry_new(key, scope, spec->agent, spec->session, spec->image);
         if (!e) {
@@ -435,6 +475,17 @@ json_t *scope_list(struct scope_registry *reg, const char *agent)
         }
         pthread_mutex_unlock(&reg->lock);
         return a;
+}
+
+int scope_count_agent(struct scope_registry *reg, const char *agent)
+{
+        int n = 0;
+
+        pthread_mutex_lock(&reg->lock);
+        for (struct scope_entry *e = reg->entries; e; e = e->next)
+                n += e->state == ENTRY_READY && e->agent && strcmp(e->agent, agent) == 0;
+        pthread_mutex_unlock(&reg->lock);
+        return n;
 }
 
 int scope_count(struct scope_registry *reg, int scope)

@@ -184,7 +184,8 @@ def test_fork_bomb_is_contained(hostd):
     bomb = f"b() {{ b | b & }}; b; sleep 100; : {marker}"
     t0 = time.time()
     r = run(hostd, ["sh", "-c", bomb], timeout_s=3)
-    assert r["timed_out"] is True
+    # The shell either runs into the timeout or dies of failed forks first; both are contained.
+    assert r["timed_out"] is True or r["exit_code"] != 0, r
     assert time.time() - t0 < 15
     assert wait_gone(marker) == []
     # The daemon carries on.

@@ -14,12 +14,12 @@
 static char *render(void)
 {
         struct metrics_gauges g = {
-                .version = "9.9.9",
-                .start_time_s = 1700000000,
-                .sandboxes_live = {2, 1, 0},
-                .policy_reloads = 3,
-                .policy_reload_failures = 1,
-                .execs_in_flight = 4,
+            .version = "9.9.9",
+            .start_time_s = 1700000000,
+            .sandboxes_live = {2, 1, 0},
+            .policy_reloads = 3,
+            .policy_reload_failures = 1,
+            .execs_in_flight = 4,
         };
         char *text = NULL;
         size_t len = 0;
@@ -51,15 +51,15 @@ START_TEST(test_empty_registry_has_every_family)
 {
         char *t = render();
         static const char *const families[] = {
-                "airlock_executions_total counter",
-                "airlock_exec_duration_seconds histogram",
-                "airlock_sandboxes_live gauge",
-                "airlock_sandboxes_created_total counter",
-                "airlock_engine_errors_total counter",
-                "airlock_policy_reloads_total counter",
-                "airlock_policy_reload_failures_total counter",
-                "airlock_requests_rejected_total counter",
-                "airlock_build_info gauge",
+            "airlock_executions_total counter",
+            "airlock_exec_duration_seconds histogram",
+            "airlock_sandboxes_live gauge",
+            "airlock_sandboxes_created_total counter",
+            "airlock_engine_errors_total counter",
+            "airlock_policy_reloads_total counter",
+            "airlock_policy_reload_failures_total counter",
+            "airlock_requests_rejected_total counter",
+            "airlock_build_info gauge",
         };
 
         for (size_t i = 0; i < sizeof(families) / sizeof(families[0]); i++) {
@@ -109,12 +109,12 @@ START_TEST(test_histogram_is_cumulative)
         char *t;
 
         metrics_exec_done("ok", "all", "host", "sh", 3);
-        metrics_exec_done("ok", "all", "host", "sh", 5);   /* on the bound: le is inclusive */
+        metrics_exec_done("ok", "all", "host", "sh", 5); /* on the bound: le is inclusive */
         metrics_exec_done("ok", "all", "host", "sh", 40);
         metrics_exec_done("ok", "all", "host", "sh", 200000); /* past the last bound */
         t = render();
-        ck_assert(sample(t, "airlock_exec_duration_seconds_bucket{backend=\"host\",le=\"0.005\"}") ==
-                  2);
+        ck_assert(
+            sample(t, "airlock_exec_duration_seconds_bucket{backend=\"host\",le=\"0.005\"}") == 2);
         ck_assert(sample(t, "airlock_exec_duration_seconds_bucket{backend=\"host\",le=\"0.01\"}") ==
                   2);
         ck_assert(sample(t, "airlock_exec_duration_seconds_bucket{backend=\"host\",le=\"0.05\"}") ==
@@ -239,9 +239,19 @@ START_TEST(test_listen_loopback_only)
                          -EPERM);
         /* Malformed. */
         static const char *const bad[] = {
-                "", "127.0.0.1", "127.0.0.1:", "127.0.0.1:0", "127.0.0.1:65536", "localhost:9464",
-                ":9464", "::1:9464", "[::1]9464", "[::1]:", "127.0.0.1:94x", "127.0.0.1: 9464",
-                "[127.0.0.1]:9464",
+            "",
+            "127.0.0.1",
+            "127.0.0.1:",
+            "127.0.0.1:0",
+            "127.0.0.1:65536",
+            "localhost:9464",
+            ":9464",
+            "::1:9464",
+            "[::1]9464",
+            "[::1]:",
+            "127.0.0.1:94x",
+            "127.0.0.1: 9464",
+            "[127.0.0.1]:9464",
         };
         for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
                 ck_assert_msg(policy_parse_listen(bad[i], host, sizeof(host), &port) == -EINVAL,
@@ -255,18 +265,16 @@ START_TEST(test_listen_setting)
         struct policy_problems pp = {0};
         struct al_error err = {0};
 
-        ck_assert_int_eq(policy_parse("[monitor]\nlisten = 127.0.0.1:9464\n", "t.conf", &p, &pp,
-                                      &err),
-                         0);
+        ck_assert_int_eq(
+            policy_parse("[monitor]\nlisten = 127.0.0.1:9464\n", "t.conf", &p, &pp, &err), 0);
         ck_assert_str_eq(p->monitor_listen, "127.0.0.1:9464");
         policy_unref(p);
         p = policy_new_default();
         ck_assert_str_eq(p->monitor_listen, "");
         policy_unref(p);
         p = NULL;
-        ck_assert_int_eq(policy_parse("[monitor]\nlisten = 0.0.0.0:9464\n", "t.conf", &p, &pp,
-                                      &err),
-                         -EINVAL);
+        ck_assert_int_eq(
+            policy_parse("[monitor]\nlisten = 0.0.0.0:9464\n", "t.conf", &p, &pp, &err), -EINVAL);
         ck_assert_ptr_null(p);
         ck_assert_msg(strstr(err.msg, "t.conf:2:") && strstr(err.msg, "loopback"), "%s", err.msg);
         policy_problems_free(&pp);
