@@ -293,3 +293,81 @@ def test_corrupt_database_refuses_to_start(make_daemon):
     log = d.log()
     assert "airlock.db" in log and ("corrupt" in log.lower() or "not a database" in log.lower()), log
     assert (d.state / "airlock.db").read_bytes()[:16] == b"SQLite format 3\x00"
+
+
+# --- modes -----------------------------------------------------------------------------------
+
+def test_mode_all_sandboxes_everything(engine, make_daemon):
+    d = make_daemon(conf=conf(engine, "mode = all"))
+    r = d.client.exec(agent="m", runtime="bash", argv=["ls", "/"])
+    assert r["sandboxed"] is True and r["backend"] == engine
+    assert r["decision"]["mode"] == "all" and "sandbox" in r["decision"]["reason"]
+
+
+def test_mode_off_runs_on_the_host(make_daemon):
+    d = make_daemon(conf=conf("docker", "mode = off"))
+    r = d.client.exec(agent="m", runtime="bash", argv=["id", "-u"])
+    assert r["sandboxed"] is False and r["backend"] == "host", r
+    assert r["decision"]["mode"] == "off"
+    assert r["stdout"].strip() != "0"
+    assert "seccomp" in r["isolation"]
+
+
+@pytest.mark.parametrize("req,sandboxed,reason", [
+    ({"argv": ["ls", "-la", "/"]}, False, "low-risk"),
+    ({"command": "cat /etc/hostname | wc -l"}, False, ""),
+    ({"command": "curl http://example.com"}, True, "downloader"),
+    ({"command": "pip install requests"}, True, "installer"),
+    ({"command": "rm -rf /tmp/x"}, True, "destructive"),
+    ({"command": "ls; id"}, True, "chain"),
+    ({"runtime": "python", "code": "print(1)"}, True, "python"),
+    ({"argv": ["ls"], "untrusted": True}, True, "untrusted"),
+    ({"argv": ["./build.sh"]}, True, ""),
+])
+def test_mode_selective_decides_and_says_why(make_daemon, req, sandboxed, reason):
+    d = make_daemon(conf=conf("docker", "mode = selective"))
+    body = {"agent": "sel", "runtime": "bash"}
+    body.update(req)
+    st, r = d.client.json("POST", "/v1/exec", body)
+    assert st == 200, r
+    assert r["sandboxed"] is sandboxed, r["decision"]
+    assert r["backend"] == ("docker" if sandboxed else "host")
+    assert r["decision"]["mode"] == "selective"
+    assert reason.lower() in r["decision"]["reason"].lower(), r["decision"]
+    # the decision and its reason are in the audit log too
+    row = d.client.json("GET", f"/v1/executions/{r['execution_id']}")[1]
+    assert row["decision"]["reason"] == r["decision"]["reason"]
+    assert row["sandboxed"] is sandboxed
+
+
+def test_agent_overrides_and_runtime_allowlist(make_daemon):
+    d = make_daemon(conf=conf("docker", "mode = all", extra="""
+[agent "trusted"]
+mode = off
+timeout_s = 5
+
+[agent "narrow"]
+runtimes = bash
+default_runtime = bash
+"""))
+    r = d.client.exec(agent="trusted", runtime="bash", argv=["true"])
+    assert r["backend"] == "host"
+    st, doc = d.client.json("POST", "/v1/exec", {"agent": "trusted", "runtime": "bash",
+                                                  "argv": ["true"], "timeout_s": 10})
+    assert st == 400 and "timeout_s" in doc["error"]["message"]
+    assert d.client.exec(agent="other", runtime="bash", argv=["true"])["backend"] == "docker"
+    st, doc = d.client.json("POST", "/v1/exec", {"agent": "narrow", "runtime": "python", "code": "1"})
+    assert st == 403 and "python" in doc["error"]["message"], doc
+    eff = d.client.json("GET", "/v1/policy?agent=trusted")[1]
+    assert eff["sandbox"]["mode"] == "off" and eff["limits"]["timeout_s"] == 5, eff
+
+
+def test_network_tiers(make_daemon):
+    d = make_daemon(conf=conf("docker", "mode = all", extra="[network]\ntier = restricted\n"))
+    st, doc = d.client.json("POST", "/v1/exec", {"agent": "n", "runtime": "bash", "argv": ["true"],
+                                                  "network": True})
+    assert st == 403 and "restricted" in doc["error"]["message"]
+    d2 = make_daemon(conf=conf("docker", "mode = all", extra="[network]\ntier = elevated\n"))
+    r = d2.client.exec(agent="n", runtime="bash", network=True,
+                       command="cat /proc/net/dev | tail -n +3 | cut -d: -f1")
+    assert "eth0" in r["stdout"], r
