@@ -184,6 +184,11 @@ int policy_parse(const char *text, const char *source, struct policy **ret,
 int policy_load(const char *path, struct policy **ret, struct policy_problems *problems,
                 struct al_error *err);
 void policy_problems_free(struct policy_problems *p);
+/* Read a file admins edit (settings, rules): a regular file of at most max bytes, not writable
+ * by every user (whoever can write it decides what runs), without NUL bytes (reported as a
+ * problem with its line). problems is reset first; may be NULL. Caller frees *ret_text. */
+int policy_read_admin_file(const char *path, size_t max, char **ret_text,
+                           struct policy_problems *problems, struct al_error *err);
 
 struct policy *policy_ref(struct policy *p);
 void policy_unref(struct policy *p);

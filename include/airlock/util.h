@@ -4,6 +4,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "airlock/error.h"
+
 /* Monotonic clock in milliseconds. */
 int64_t util_now_ms(void);
 /* Wall clock, milliseconds since the epoch. */
@@ -18,6 +20,10 @@ bool util_name_valid(const char *s, size_t max);
 char *util_utf8_sanitize(const char *s, size_t len, char *carry, size_t *carry_len);
 /* Parse a strict non-negative decimal integer within [min,max]; returns < 0 on anything else. */
 int util_parse_int64(const char *s, int64_t min, int64_t max, int64_t *ret);
+/* Read a whole regular file of at most max bytes into a new NUL-terminated buffer (caller
+ * frees). ret_len and ret_mode (the file's st_mode) may be NULL. -AL_E_TOO_LARGE past max. */
+int util_read_file(const char *path, size_t max, char **ret, size_t *ret_len,
+                   unsigned *ret_mode, struct al_error *err);
 /* Split a command-line-ish string on spaces (no quoting) into a NULL-terminated vector. */
 char **util_split_words(const char *s);
 void util_strv_free(char **v);

@@ -334,62 +334,10 @@ int classify_rules_parse(const char *text, const char *source, struct classify_r
 int classify_rules_load(const char *path, struct classify_rules **ret,
                         struct policy_problems *problems, struct al_error *err)
 {
-        _cleanup_close_ int fd = -1;
         _cleanup_free_ char *text = NULL;
-        struct stat st;
-        size_t got = 0;
-        const char *nul;
+        int r = policy_read_admin_file(path, CLASSIFY_FILE_MAX, &text, problems, err);
 
-        if (problems) {
-                problems->items = NULL;
-                problems->n = 0;
-        }
-        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-        if (fd < 0)
-                return al_err_errno(err, -errno, "cannot open %s", path);
-        if (fstat(fd, &st) < 0)
-                return al_err_errno(err, -errno, "cannot stat %s", path);
-        if (!S_ISREG(st.st_mode))
-                return al_err(err, -EINVAL, "%s: not a regular file", path);
-        /* Whoever can write the rules decides what runs on the host. */
-        if (st.st_mode & S_IWOTH)
-                return al_err(err, -EPERM, "%s: writable by every user, refused (chmod o-w)", path);
-        text = malloc(CLASSIFY_FILE_MAX + 2);
-        if (!text)
-                return al_err(err, -ENOMEM, "%s: out of memory", path);
-        for (;;) {
-                ssize_t n = read(fd, text + got, CLASSIFY_FILE_MAX + 1 - got);
-
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n < 0)
-                        return al_err_errno(err, -errno, "cannot read %s", path);
-                if (n == 0)
-                        break;
-                got += (size_t)n;
-                if (got > CLASSIFY_FILE_MAX)
-                        return al_err(err, -AL_E_TOO_LARGE, "%s: larger than %d bytes", path,
-                                      CLASSIFY_FILE_MAX);
-        }
-        text[got] = '\0';
-        nul = memchr(text, '\0', got);
-        if (nul) {
-                int line = 1;
-
-                for (const char *s = text; s < nul; s++)
-                        line += *s == '\n';
-                if (problems) {
-                        problems->items = calloc(1, sizeof(*problems->items));
-                        if (problems->items) {
-                                problems->n = 1;
-                                problems->items[0].line = line;
-                                snprintf(problems->items[0].msg, sizeof(problems->items[0].msg),
-                                         "contains a NUL byte");
-                        }
-                }
-                return al_err(err, -EINVAL, "%s:%d: contains a NUL byte", path, line);
-        }
-        return classify_rules_parse(text, path, ret, problems, err);
+        return r < 0 ? r : classify_rules_parse(text, path, ret, problems, err);
 }
 
 /* ---- reading a command ---- */

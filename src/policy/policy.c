@@ -6,6 +6,7 @@
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <strings.h>
 
 #include "airlock/cleanup.h"
@@ -628,4 +629,41 @@ void policy_text_sha256(const struct policy *p, char out[65])
         const char *text = p && p->text ? p->text : "";
 
         sha256_hex(text, strlen(text), out);
+}
+
+int policy_read_admin_file(const char *path, size_t max, char **ret_text,
+                           struct policy_problems *problems, struct al_error *err)
+{
+        _cleanup_free_ char *text = NULL;
+        unsigned mode = 0;
+        size_t len = 0;
+        const char *nul;
+        int r, line = 1;
+
+        if (problems) {
+                problems->items = NULL;
+                problems->n = 0;
+        }
+        r = util_read_file(path, max, &text, &len, &mode, err);
+        if (r < 0)
+                return r;
+        if (mode & S_IWOTH)
+                return al_err(err, -EPERM, "%s: writable by every user, refused (chmod o-w)", path);
+        nul = memchr(text, '\0', len);
+        if (!nul) {
+                *ret_text = TAKE_PTR(text);
+                return 0;
+        }
+        for (const char *s = text; s < nul; s++)
+                line += *s == '\n';
+        if (problems) {
+                problems->items = calloc(1, sizeof(*problems->items));
+                if (problems->items) {
+                        problems->n = 1;
+                        problems->items[0].line = line;
+                        snprintf(problems->items[0].msg, sizeof(problems->items[0].msg),
+                                 "contains a NUL byte");
+                }
+        }
+        return al_err(err, -EINVAL, "%s:%d: contains a NUL byte", path, line);
 }

@@ -1,6 +1,11 @@
 #include "airlock/util.h"
 
+#include "airlock/cleanup.h"
+
 #include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
@@ -218,4 +223,45 @@ size_t util_strv_len(char *const *v)
         while (v && v[n])
                 n++;
         return n;
+}
+
+int util_read_file(const char *path, size_t max, char **ret, size_t *ret_len,
+                   unsigned *ret_mode, struct al_error *err)
+{
+        _cleanup_close_ int fd = -1;
+        _cleanup_free_ char *text = NULL;
+        struct stat st;
+        size_t got = 0;
+
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0)
+                return al_err_errno(err, -errno, "cannot open %s", path);
+        if (fstat(fd, &st) < 0)
+                return al_err_errno(err, -errno, "cannot stat %s", path);
+        if (!S_ISREG(st.st_mode))
+                return al_err(err, -EINVAL, "%s: not a regular file", path);
+        text = malloc(max + 2);
+        if (!text)
+                return al_err(err, -ENOMEM, "%s: out of memory", path);
+        for (;;) {
+                ssize_t n = read(fd, text + got, max + 1 - got);
+
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0)
+                        return al_err_errno(err, -errno, "cannot read %s", path);
+                if (n == 0)
+                        break;
+                got += (size_t)n;
+                if (got > max)
+                        return al_err(err, -AL_E_TOO_LARGE, "%s: larger than %zu bytes", path,
+                                      max);
+        }
+        text[got] = '\0';
+        if (ret_len)
+                *ret_len = got;
+        if (ret_mode)
+                *ret_mode = st.st_mode;
+        *ret = TAKE_PTR(text);
+        return 0;
 }

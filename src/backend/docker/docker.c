@@ -38,36 +38,6 @@ static struct dbackend *priv(struct backend *b)
         return b->priv;
 }
 
-static int read_file_capped(const char *path, size_t max, char **ret, struct al_error *err)
-{
-        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
-        _cleanup_free_ char *data = NULL;
-        size_t len = 0;
-
-        if (fd < 0)
-                return al_err_errno(err, -errno, "cannot open '%s'", path);
-        data = malloc(max + 1);
-        if (!data)
-                return al_err(err, -ENOMEM, "out of memory");
-        for (;;) {
-                ssize_t n = read(fd, data + len, max + 1 - len);
-
-                if (n < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return al_err_errno(err, -errno, "cannot read '%s'", path);
-                }
-                if (n == 0)
-                        break;
-                len += (size_t)n;
-                if (len > max)
-                        return al_err(err, -EFBIG, "'%s' is larger than %zu bytes", path, max);
-        }
-        data[len] = '\0';
-        *ret = TAKE_PTR(data);
-        return 0;
-}
-
 /* Counter of OOM kills in the cgroup file at path; -1 when unknown. */
 static long long oom_kills(const char *path)
 {
@@ -598,7 +568,7 @@ struct backend *docker_backend_new(struct engine *engine, const char *seccomp_pa
         pthread_mutex_init(&d->lock, NULL);
         d->engine = engine;
         d->env.kind = engine_kind(engine);
-        if (read_file_capped(seccomp_path, SECCOMP_MAX, &d->seccomp_text, err) < 0) {
+        if (util_read_file(seccomp_path, SECCOMP_MAX, &d->seccomp_text, NULL, NULL, err) < 0) {
                 al_err_wrap(err, "loading the seccomp profile");
                 pthread_mutex_destroy(&d->lock);
                 free(d);
