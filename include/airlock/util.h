@@ -24,6 +24,10 @@ int util_parse_int64(const char *s, int64_t min, int64_t max, int64_t *ret);
  * frees). ret_len and ret_mode (the file's st_mode) may be NULL. -AL_E_TOO_LARGE past max. */
 int util_read_file(const char *path, size_t max, char **ret, size_t *ret_len,
                    unsigned *ret_mode, struct al_error *err);
+/* Where a shipped policy file NAME is: configured when not empty, else the first readable of
+ * $AIRLOCK_POLICY_DIR (a developer's or the tests' override), /etc/airlock, the installed
+ * policies directory, the source tree's policies. Caller frees; NULL when out of memory. */
+char *util_policy_file(const char *configured, const char *name);
 /* Split a command-line-ish string on spaces (no quoting) into a NULL-terminated vector. */
 char **util_split_words(const char *s);
 void util_strv_free(char **v);

@@ -93,19 +93,7 @@ int rules_holder_load(const char *path, struct rules_holder **ret,
 
 char *ctx_policy_file(const char *configured, const char *name)
 {
-        const char *const dirs[] = {"/etc/airlock", AIRLOCK_POLICY_DIR, AIRLOCK_SOURCE_POLICY_DIR};
-        char *path = NULL;
-
-        if (configured && *configured)
-                return strdup(configured);
-        for (size_t i = 0; i < ARRAY_SIZE(dirs); i++) {
-                free(path);
-                if (asprintf(&path, "%s/%s", dirs[i], name) < 0)
-                        return NULL;
-                if (access(path, R_OK) == 0)
-                        return path;
-        }
-        return path;
+        return util_policy_file(configured, name);
 }
 
 int ctx_reload_policy(struct airlock_ctx *ctx, const char *who, struct policy_problems *problems,

@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
@@ -264,4 +265,24 @@ int util_read_file(const char *path, size_t max, char **ret, size_t *ret_len,
                 *ret_mode = st.st_mode;
         *ret = TAKE_PTR(text);
         return 0;
+}
+
+char *util_policy_file(const char *configured, const char *name)
+{
+        const char *const dirs[] = {getenv("AIRLOCK_POLICY_DIR"), "/etc/airlock",
+                                    AIRLOCK_POLICY_DIR, AIRLOCK_SOURCE_POLICY_DIR};
+        char *path = NULL;
+
+        if (configured && *configured)
+                return strdup(configured);
+        for (size_t i = 0; i < ARRAY_SIZE(dirs); i++) {
+                if (!dirs[i] || !*dirs[i])
+                        continue;
+                free(path);
+                if (asprintf(&path, "%s/%s", dirs[i], name) < 0)
+                        return NULL;
+                if (access(path, R_OK) == 0)
+                        return path;
+        }
+        return path;
 }

@@ -19,6 +19,8 @@ BUILD = Path(os.environ.get("AIRLOCK_BUILD_DIR", ROOT / "build"))
 AIRLOCKD = Path(os.environ.get("AIRLOCKD", BUILD / "airlockd"))
 AIRLOCK = Path(os.environ.get("AIRLOCK_CLI", BUILD / "airlock"))
 ENGINE_SOCKETS = {"docker": "/var/run/docker.sock", "podman": "/run/podman/podman.sock"}
+# Daemons under test use this tree's policies, not copies installed on the machine.
+os.environ["AIRLOCK_POLICY_DIR"] = str(ROOT / "policies")
 ENGINES = [e for e in os.environ.get("AIRLOCK_TEST_ENGINES", "docker,podman").split(",") if e]
 
 

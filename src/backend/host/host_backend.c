@@ -57,14 +57,20 @@ struct host_state {
 
 /* ---------- options and configuration ---------- */
 
+static pthread_once_t deny_once = PTHREAD_ONCE_INIT;
+static char *default_deny;
+
+static void find_default_deny(void)
+{
+        default_deny = util_policy_file(NULL, "host-seccomp.deny");
+}
+
 void host_options_default(struct host_options *o)
 {
-        static const char installed[] = AIRLOCK_POLICY_DIR "/host-seccomp.deny";
-        static const char source[] = AIRLOCK_SOURCE_POLICY_DIR "/host-seccomp.deny";
-
+        pthread_once(&deny_once, find_default_deny);
         memset(o, 0, sizeof(*o));
         o->user = "nobody";
-        o->seccomp_deny = access(installed, R_OK) == 0 ? installed : source;
+        o->seccomp_deny = default_deny;
         o->no_new_privs = true;
         o->drop_capabilities = true;
         o->network_namespace = HOST_AUTO;
