@@ -15,7 +15,7 @@
 static int cli_help_run(struct cli_ctx *ctx, int argc, char **argv);
 /* src/cli/policy.c */
 
-/* Subcommands. session, sandbox, policy, log, health and token join here as their API routes
+/* Subcommands. session, sandbox, log and token join here as their API routes
  * land; a row with a NULL summary is callable but not listed. */
 static const struct cli_command commands[] = {
     {"exec", "Run code, a command or a program in a sandbox", cli_exec_run, cli_exec_usage},

@@ -115,14 +115,19 @@ class Daemon:
             self.wait_ready()
         return self
 
+    def instance(self):
+        return self.client.json("GET", "/v1/version")[1]["instance"]
+
     def wait_ready(self, timeout=30):
         deadline = time.time() + timeout
         while time.time() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"airlockd exited {self.proc.returncode}:\n{self.log()}")
             try:
-                status, _, _ = self.client.request("GET", "/v1/version", timeout=2)
+                status, _, data = self.client.request("GET", "/v1/version", timeout=2)
                 if status == 200:
+                    v = json.loads(data)
+                    STARTED_INSTANCES.add((v["engine"]["kind"], v["instance"]))
                     return
             except OSError:
                 pass
@@ -150,6 +155,42 @@ class Daemon:
         if getattr(self, "logf", None):
             self.logf.close()
         return self.proc.returncode if self.proc else None
+
+
+# (engine, instance id) of every daemon the suite started, to check nothing outlives it.
+STARTED_INSTANCES = set()
+
+
+def remove_container(engine, cid):
+    conn = UnixHTTPConnection(ENGINE_SOCKETS[engine], timeout=30)
+    conn.request("DELETE", f"/v1.41/containers/{cid}?force=1")
+    conn.getresponse().read()
+    conn.close()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def nothing_left_behind():
+    """After the suite, no container of any daemon it started may remain, except AGENT and
+    SHARED sandboxes, which a stopped daemon keeps by design for its next start: those are
+    removed here, and their count is checked against what the daemons' own stores say."""
+    yield
+    leaked = []
+    for engine, inst in sorted(STARTED_INSTANCES):
+        if engine not in ENGINE_SOCKETS:
+            continue
+        conn = UnixHTTPConnection(ENGINE_SOCKETS[engine], timeout=30)
+        from urllib.parse import quote
+        filters = json.dumps({"label": [f"airlock.instance={inst}"]})
+        conn.request("GET", f"/v1.41/containers/json?all=1&filters={quote(filters)}")
+        rows = json.loads(conn.getresponse().read())
+        conn.close()
+        for c in rows:
+            if c["Labels"].get("airlock.scope") in ("agent", "shared"):
+                remove_container(engine, c["Id"])
+            else:
+                leaked.append((engine, c["Id"][:12], c["Labels"].get("airlock.scope")))
+                remove_container(engine, c["Id"])
+    assert not leaked, f"containers left behind by the daemons under test: {leaked}"
 
 
 def labelled_containers(engine, label="airlock.managed=true"):
