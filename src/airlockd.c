@@ -413,14 +413,16 @@ int main(int argc, char **argv)
                 log_info("monitor listener on %s (GET /v1/health, GET /metrics)",
                          pol->monitor_listen);
         }
+        /* Logged before serving: once requests flow, a reload may replace pol. */
+        log_info("airlockd %s serving on '%s' (instance %s, mode %s, seccomp '%s')",
+                 AIRLOCK_VERSION, pol->socket_path, ctx.instance_id, policy_mode_name(pol->mode),
+                 ctx.seccomp_path);
         server = api_server_start(&ctx, fd, &err);
         if (!server) {
                 log_error("%s", err.msg);
                 goto out;
         }
-        log_info("airlockd %s serving on '%s' (instance %s, mode %s, seccomp '%s')",
-                 AIRLOCK_VERSION, pol->socket_path, ctx.instance_id, policy_mode_name(pol->mode),
-                 ctx.seccomp_path);
+
 
         for (;;) {
                 if (sigwait(&sigs, &sig) != 0)

@@ -7,9 +7,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 
 #include <microhttpd.h>
 
@@ -234,19 +236,82 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
         auth_connection_notify(s->ctx, conn, socket_context, toe);
 }
 
+/* A flood repeats MHD's messages once per connection: each is logged at most once per
+ * interval, with a count of the ones held back. */
+#define MHD_LOG_INTERVAL_MS 10000
+/* How long accepting pauses when the process is out of file descriptors. */
+#define EMFILE_PAUSE_MS 250
+
 static void on_mhd_error(void *cls, const char *fmt, va_list ap)
 {
+        static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+        static char last[64];
+        static int64_t last_ms;
+        static unsigned long held;
+        unsigned long skipped = 0;
+        bool quiet = false;
         char msg[512];
+        int64_t now = util_now_ms();
 
         vsnprintf(msg, sizeof(msg), fmt, ap);
-        log_warn("http: %s", msg);
+        pthread_mutex_lock(&lock);
+        if (strncmp(msg, last, sizeof(last) - 1) == 0 && now - last_ms < MHD_LOG_INTERVAL_MS) {
+                held++;
+                quiet = true;
+        } else {
+                snprintf(last, sizeof(last), "%.63s", msg);
+                last_ms = now;
+                skipped = held;
+                held = 0;
+        }
+        pthread_mutex_unlock(&lock);
+        if (!quiet && skipped)
+                log_warn("http: %s (and %lu like the previous one held back)", msg, skipped);
+        else if (!quiet)
+                log_warn("http: %s", msg);
+        /* libmicrohttpd 0.9.75 says so when accept() fails for want of file descriptors, and
+         * then, in thread-per-connection mode, polls the listening socket again at once: a
+         * busy loop for as long as the shortage lasts. This is its listening thread (no
+         * request waits on it), so a pause here is a pause of accepting, as OpenBSD's httpd
+         * does. */
+        if (strstr(msg, "resource limit")) {
+                struct timespec ts = {0, EMFILE_PAUSE_MS * 1000000L};
+
+                nanosleep(&ts, NULL);
+        }
+}
+
+/* Raise the soft limit on open files to the hard one, and keep the connection cap within it:
+ * each connection may hold a few descriptors at once (its socket, a stream's pipe, a watch
+ * on it, an engine connection), and the daemon needs some of its own. Returns the cap. */
+static unsigned fit_connections(unsigned wanted)
+{
+        struct rlimit rl;
+        rlim_t fit;
+
+        if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+                return wanted;
+        if (rl.rlim_cur < rl.rlim_max) {
+                rl.rlim_cur = rl.rlim_max;
+                setrlimit(RLIMIT_NOFILE, &rl);
+                getrlimit(RLIMIT_NOFILE, &rl);
+        }
+        if (rl.rlim_cur == RLIM_INFINITY)
+                return wanted;
+        fit = rl.rlim_cur > 64 + 4 * 4 ? (rl.rlim_cur - 64) / 4 : 4;
+        if (wanted <= fit)
+                return wanted;
+        log_warn("[daemon] max_connections = %u does not fit %llu open files: serving at most %u "
+                 "connections (raise LimitNOFILE)",
+                 wanted, (unsigned long long)rl.rlim_cur, (unsigned)fit);
+        return (unsigned)fit;
 }
 
 struct api_server *api_server_start(struct airlock_ctx *ctx, int listen_fd, struct al_error *err)
 {
         struct api_server *s = calloc(1, sizeof(*s));
         struct policy *pol = ctx_policy(ctx);
-        unsigned limit = (unsigned)pol->max_connections;
+        unsigned limit = fit_connections((unsigned)pol->max_connections);
         size_t header_cap = (size_t)pol->max_header_bytes;
 
         policy_unref(pol);
