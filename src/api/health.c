@@ -21,7 +21,7 @@
 #include "airlock/util.h"
 #include "routes.h"
 
-#define HEALTH_ENGINE_BUDGET_MS 3000
+#define HEALTH_ENGINE_BUDGET_MS 6000
 #define HEALTH_PING_MS          2000
 #define HEALTH_DB_WAIT_MS       500
 #define HEALTH_CACHE_MS         1000

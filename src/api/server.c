@@ -244,29 +244,45 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
 
 static void on_mhd_error(void *cls, const char *fmt, va_list ap)
 {
+        /* The messages seen lately; MHD's come in pairs ("Error accepting..." and "Hit ...
+         * resource limit..."), so one slot would not do. */
+        static struct {
+                char prefix[41]; /* enough to tell them apart, not the counts that follow */
+                int64_t ms;
+                unsigned long held;
+        } seen[4];
         static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-        static char last[64];
-        static int64_t last_ms;
-        static unsigned long held;
         unsigned long skipped = 0;
         bool quiet = false;
+        size_t i, oldest = 0;
         char msg[512];
         int64_t now = util_now_ms();
 
         vsnprintf(msg, sizeof(msg), fmt, ap);
         pthread_mutex_lock(&lock);
-        if (strncmp(msg, last, sizeof(last) - 1) == 0 && now - last_ms < MHD_LOG_INTERVAL_MS) {
-                held++;
+        for (i = 0; i < ARRAY_SIZE(seen); i++) {
+                if (strncmp(msg, seen[i].prefix, sizeof(seen[i].prefix) - 1) == 0)
+                        break;
+                if (seen[i].ms < seen[oldest].ms)
+                        oldest = i;
+        }
+        if (i < ARRAY_SIZE(seen) && now - seen[i].ms < MHD_LOG_INTERVAL_MS) {
+                seen[i].held++;
                 quiet = true;
         } else {
-                snprintf(last, sizeof(last), "%.63s", msg);
-                last_ms = now;
-                skipped = held;
-                held = 0;
+                if (i == ARRAY_SIZE(seen)) {
+                        i = oldest;
+                        snprintf(seen[i].prefix, sizeof(seen[i].prefix), "%.40s", msg);
+                        seen[i].held = 0;
+                }
+                seen[i].ms = now;
+                skipped = seen[i].held;
+                seen[i].held = 0;
         }
         pthread_mutex_unlock(&lock);
         if (!quiet && skipped)
-                log_warn("http: %s (and %lu like the previous one held back)", msg, skipped);
+                log_warn("http: %s (%lu more like it in the last %ds)", msg, skipped,
+                         MHD_LOG_INTERVAL_MS / 1000);
         else if (!quiet)
                 log_warn("http: %s", msg);
         /* libmicrohttpd 0.9.75 says so when accept() fails for want of file descriptors, and
