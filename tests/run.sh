@@ -6,7 +6,8 @@
 # Run as root from any directory. Every step runs even when an earlier test step failed (a failed
 # setup skips the rest); the summary at the end names what failed, and the exit status is 1 then.
 #
-# Environment: AIRLOCK_TEST_SKIP_ASAN=1 skips the sanitizer build; the AIRLOCK_SETUP_* switches
+# Environment: AIRLOCK_TEST_SKIP_ASAN=1 skips the sanitizer build; AIRLOCK_TEST_SKIP_FUZZ=1 the
+# fuzzers, AIRLOCK_FUZZ_SECONDS (default 30) sets their time per target; the AIRLOCK_SETUP_* switches
 # of contrib/setup.sh apply.
 set -euo pipefail
 
@@ -61,6 +62,9 @@ unit() { ctest --test-dir build --output-on-failure -L unit; }
 
 integration() { "$PY" -m pytest -q tests/integration; }
 
+# libFuzzer targets (clang), each for a short fixed time, then their recorded crash inputs.
+fuzz() { FUZZ_SECONDS="${AIRLOCK_FUZZ_SECONDS:-30}" bash tests/fuzz/run.sh; }
+
 # The sanitizer build has its own tree; Debug keeps the reports readable.
 asan() {
 	cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DAIRLOCK_SANITIZE=ON -DAIRLOCK_WERROR=ON \
@@ -82,6 +86,12 @@ if ! step setup setup; then
 fi
 
 step "unit tests" unit || true
+
+if [ "${AIRLOCK_TEST_SKIP_FUZZ:-0}" = 1 ]; then
+	skip "fuzz" "AIRLOCK_TEST_SKIP_FUZZ=1"
+else
+	step "fuzz" fuzz || true
+fi
 
 if compgen -G "tests/integration/test_*.py" >/dev/null; then
 	step "integration tests" integration || true

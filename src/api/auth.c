@@ -426,15 +426,16 @@ static bool route_is_open(const char *url, const char *method)
 
 bool auth_admit(struct airlock_ctx *ctx, struct MHD_Connection *conn, const char *url,
                 const char *method, struct auth_identity *who, bool *ret_counted,
-                enum MHD_Result *ret)
+                struct auth_refusal *ret)
 {
         struct al_error err = {0};
-        char label[160], msg[256];
+        char label[160];
         bool open = route_is_open(url, method);
         int64_t retry = 0;
         int r;
 
         *ret_counted = false;
+        memset(ret, 0, sizeof(*ret));
         r = auth_identify(ctx, conn, who, &err);
         if (r == -EKEYREJECTED) {
                 struct ucred cred;
@@ -442,49 +443,61 @@ bool auth_admit(struct airlock_ctx *ctx, struct MHD_Connection *conn, const char
                 api_peer_of(conn, &cred);
                 log_warn("refused: uid %ld pid %ld: %s", (long)(int)cred.uid, (long)cred.pid,
                          err.msg);
-                *ret = auth_send_unauthorized(conn, err.msg);
+                ret->code = r;
+                snprintf(ret->msg, sizeof(ret->msg), "%s", err.msg);
                 return true;
         }
         if (r < 0) {
-                *ret = api_send_error(conn, r, err.msg);
+                ret->code = r;
+                snprintf(ret->msg, sizeof(ret->msg), "%s", err.msg);
                 return true;
         }
         if (open || who->admin || !ctx->limiter)
-                goto admitted;
+                return false;
         /* Callers the settings do not know are capped too, so that their refusals cannot
          * flood the log. */
         if (limiter_rate_take(ctx->limiter, who->key, who->rate_per_min, &retry) < 0) {
                 log_debug("rate limited: %s (%s %s)", auth_label(who, label, sizeof(label)),
                           method, url);
-                snprintf(msg, sizeof(msg),
+                ret->code = -AL_E_LIMITED;
+                ret->retry_s = retry;
+                snprintf(ret->msg, sizeof(ret->msg),
                          "rate limit of %lld requests a minute reached; retry in %llds (see "
                          "rate_per_min in the settings)",
                          (long long)who->rate_per_min, (long long)retry);
-                *ret = auth_send_limited(conn, retry, msg);
                 return true;
         }
         if (!who->known) {
                 log_warn("refused: %s is not allowed to use airlockd (%s %s)",
                          auth_label(who, label, sizeof(label)), method, url);
-                snprintf(msg, sizeof(msg),
+                ret->code = -AL_E_FORBIDDEN;
+                snprintf(ret->msg, sizeof(ret->msg),
                          "uid %ld is not allowed to use airlockd; see [client] in the settings",
                          (long)(int)who->peer.uid);
-                *ret = api_send_error(conn, -AL_E_FORBIDDEN, msg);
                 return true;
         }
         if (limiter_enter(ctx->limiter, LIMITER_REQUESTS, who->key, who->max_concurrent) < 0) {
                 log_debug("concurrency limited: %s (%s %s)",
                           auth_label(who, label, sizeof(label)), method, url);
-                snprintf(msg, sizeof(msg),
+                ret->code = -AL_E_LIMITED;
+                ret->retry_s = 1;
+                snprintf(ret->msg, sizeof(ret->msg),
                          "%lld requests of this client are already in progress (see "
                          "max_concurrent in the settings)",
                          (long long)who->max_concurrent);
-                *ret = auth_send_limited(conn, 1, msg);
                 return true;
         }
         *ret_counted = true;
-admitted:
         return false;
+}
+
+enum MHD_Result auth_send_refusal(struct MHD_Connection *conn, const struct auth_refusal *r)
+{
+        if (r->code == -EKEYREJECTED)
+                return auth_send_unauthorized(conn, r->msg);
+        if (r->code == -AL_E_LIMITED)
+                return auth_send_limited(conn, r->retry_s, r->msg);
+        return api_send_error(conn, r->code, r->msg);
 }
 
 void auth_release(struct airlock_ctx *ctx, const struct auth_identity *who, bool counted)

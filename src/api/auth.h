@@ -103,16 +103,24 @@ const char *auth_label(const struct auth_identity *id, char *buf, size_t size);
 enum MHD_Result auth_send_unauthorized(struct MHD_Connection *conn, const char *msg);
 enum MHD_Result auth_send_limited(struct MHD_Connection *conn, int64_t retry_s, const char *msg);
 
+/* Why a request is refused before it is read: the answer auth_send_refusal gives. */
+struct auth_refusal {
+        int code;        /* -EKEYREJECTED (401), -AL_E_FORBIDDEN (403), -AL_E_LIMITED (429), ... */
+        int64_t retry_s; /* Retry-After of a 429 */
+        char msg[AL_ERR_MSG_MAX];
+};
+
 /* Identify the caller of a new request and apply its caps, before any of its body is read:
  * 401 for a bad token, 403 for a caller the settings do not know (GET /v1/version and
  * /v1/health excepted), 429 with Retry-After past its rate or concurrency cap (admins and
- * those two routes are not capped). Returns false when the request may go on, true when it
- * was answered, with *ret the result of queueing the answer. who is filled in either way
+ * those two routes are not capped). Returns false when the request may go on, true when it is
+ * refused, with *ret saying how (answer with auth_send_refusal). who is filled in either way
  * (clear it with auth_identity_clear); *ret_counted says it holds one of the caller's
  * concurrency places, to give back with auth_release when the request completes. */
 bool auth_admit(struct airlock_ctx *ctx, struct MHD_Connection *conn, const char *url,
                 const char *method, struct auth_identity *who, bool *ret_counted,
-                enum MHD_Result *ret);
+                struct auth_refusal *ret);
+enum MHD_Result auth_send_refusal(struct MHD_Connection *conn, const struct auth_refusal *r);
 void auth_release(struct airlock_ctx *ctx, const struct auth_identity *who, bool counted);
 
 /* MHD_OPTION_NOTIFY_CONNECTION: counts each uid's open connections and closes at once those

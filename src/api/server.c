@@ -38,6 +38,8 @@ struct req_state {
         bool answered; /* a response was queued before the body ended */
         struct auth_identity who; /* the caller, identified before the body is read */
         bool counted;             /* holds one of the caller's concurrency places */
+        bool refused;             /* the caller may not ask this: refusal is the answer */
+        struct auth_refusal refusal;
 };
 
 int api_listen_unix(const char *path, const char *group, struct al_error *err)
@@ -167,7 +169,6 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         const char *clen;
         struct policy *pol;
         int64_t max_body;
-        enum MHD_Result answer;
 
         if (!st) {
                 st = calloc(1, sizeof(*st));
@@ -178,18 +179,38 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                 policy_unref(pol);
                 buf_init(&st->body, (size_t)max_body);
                 *req_cls = st;
-                /* Who asks, and whether they may ask now: before any of the body is read. */
-                if (auth_admit(s->ctx, conn, url, method, &st->who, &st->counted, &answer)) {
-                        st->rejected = st->answered = true;
-                        return answer;
+                clen = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
+                /* Who asks, and whether they may ask now: decided before any of the body is
+                 * read. A body within the cap is read and dropped before the refusal goes
+                 * out, so that the client reads the answer rather than a broken pipe. */
+                if (auth_admit(s->ctx, conn, url, method, &st->who, &st->counted,
+                               &st->refusal)) {
+                        st->refused = true;
+                        if ((clen && strtoull(clen, NULL, 10) <= (unsigned long long)max_body &&
+                             strtoull(clen, NULL, 10) > 0) ||
+                            (!clen && MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                                                  "Transfer-Encoding")))
+                                return MHD_YES;
+                        st->answered = true;
+                        return auth_send_refusal(conn, &st->refusal);
                 }
                 /* Refuse an announced oversized body before reading any of it. */
-                clen = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
                 if (clen && strtoull(clen, NULL, 10) > (unsigned long long)max_body) {
                         st->rejected = st->answered = true;
                         return send_too_large(conn);
                 }
                 return MHD_YES;
+        }
+        if (*upload_size > 0 && st->refused) {
+                st->body.dropped += *upload_size;
+                *upload_size = 0;
+                return st->body.dropped > st->body.max ? MHD_NO : MHD_YES;
+        }
+        if (st->refused) {
+                if (st->answered)
+                        return MHD_YES;
+                st->answered = true;
+                return auth_send_refusal(conn, &st->refusal);
         }
         if (*upload_size > 0) {
                 /* Past the cap the rest is read and dropped (MHD answers only once the upload

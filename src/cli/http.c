@@ -165,6 +165,22 @@ int cli_http(struct cli_ctx *ctx, const struct cli_request *req, struct cli_repl
                 h = curl_slist_append(headers, "Content-Type: application/json");
         if (!h)
                 return al_err(err, -ENOMEM, "cannot build the request headers");
+        /* A bearer token narrows the request to the token's agent (docs/security.md). */
+        {
+                const char *tok = getenv("AIRLOCK_TOKEN");
+                char authz[160];
+
+                if (tok && *tok) {
+                        if (strlen(tok) > 128 || strspn(tok, "abcdefghijklmnopqrstuvwxyz"
+                                                             "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                                             "0123456789_-.") != strlen(tok))
+                                return al_err(err, -EINVAL,
+                                              "$AIRLOCK_TOKEN is not a token (alk_ and hex)");
+                        snprintf(authz, sizeof(authz), "Authorization: Bearer %s", tok);
+                        if (!curl_slist_append(headers, authz))
+                                return al_err(err, -ENOMEM, "cannot build the request headers");
+                }
+        }
 
         curl_easy_setopt(curl, CURLOPT_UNIX_SOCKET_PATH, ctx->socket_path);
         curl_easy_setopt(curl, CURLOPT_URL, url);

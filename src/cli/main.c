@@ -13,9 +13,12 @@
 #include "airlock/cleanup.h"
 
 static int cli_help_run(struct cli_ctx *ctx, int argc, char **argv);
+/* src/cli/token.c */
+int cli_token_run(struct cli_ctx *ctx, int argc, char **argv);
+void cli_token_usage(FILE *out);
 /* src/cli/policy.c */
 
-/* Subcommands. session, sandbox, log and token join here as their API routes
+/* Subcommands. session, sandbox and log join here as their API routes
  * land; a row with a NULL summary is callable but not listed. */
 static const struct cli_command commands[] = {
     {"exec", "Run code, a command or a program in a sandbox", cli_exec_run, cli_exec_usage},
@@ -23,6 +26,8 @@ static const struct cli_command commands[] = {
      cli_policy_usage},
     {"health", "Show the health of airlockd and what it depends on (exit 0/1/2)",
      cli_health_run, cli_health_usage},
+    {"token", "Issue, list and revoke bearer tokens of agents (admins)", cli_token_run,
+     cli_token_usage},
     {"version", "Show the client and daemon versions", cli_version_run, cli_version_usage},
     {"help", NULL, cli_help_run, NULL},
 };

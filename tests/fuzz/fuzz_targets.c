@@ -1,0 +1,138 @@
+/* The fuzz targets' bodies: what a client or an admin can hand the daemon, through the same
+ * functions the daemon runs it through. */
+#include "fuzz_targets.h"
+
+#include <fnmatch.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "airlock/exec.h"
+#include "airlock/policy.h"
+#include "airlock/util.h"
+#include "api/auth.h"
+
+/* Bytes of input that are looked at: the daemon caps bodies and settings files too. */
+#define REQUEST_MAX (1u << 20)
+#define HEADER_MAX  (32u << 10)
+
+static char *nul_terminated(const uint8_t *data, size_t size, size_t max)
+{
+        char *s;
+
+        if (size > max)
+                size = max;
+        s = malloc(size + 1);
+        if (!s)
+                return NULL;
+        memcpy(s, data, size);
+        s[size] = '\0';
+        return s;
+}
+
+static struct policy *default_policy(void)
+{
+        /* Made once and kept: the daemon holds its policy for its lifetime too. */
+        static struct policy *p;
+
+        if (!p)
+                p = policy_new_default();
+        return p;
+}
+
+int fuzz_request_one(const uint8_t *data, size_t size)
+{
+        struct exec_request req = {0};
+        struct al_error err = {0};
+        struct policy *pol = default_policy();
+        char hash[SHA256_HEX_LEN];
+        char *text;
+
+        if (!pol)
+                return 0;
+        if (size <= REQUEST_MAX && exec_request_parse((const char *)data, size, &req, &err) == 0) {
+                struct policy_effective eff;
+                const struct runtime *rt =
+                        policy_runtime(pol, req.runtime ? req.runtime : pol->default_runtime);
+
+                if (exec_request_check(&req, pol, &err) == 0 && rt) {
+                        char **argv = NULL;
+
+                        if (exec_request_argv(&req, rt, &argv, &err) == 0)
+                                util_strv_free(argv);
+                }
+                if (policy_resolve(pol, req.agent, &eff) == 0) {
+                        json_t *j = policy_effective_to_json(&eff, NULL);
+
+                        policy_effective_runtime_allowed(&eff, req.runtime ? req.runtime : "");
+                        json_decref(j);
+                }
+                exec_request_clear(&req);
+        }
+        text = nul_terminated(data, size, HEADER_MAX);
+        if (text) {
+                auth_parse_bearer(text, hash, &err);
+                if (policy_agent_pattern_valid(text))
+                        fnmatch(text, "agent-0", 0);
+                free(text);
+        }
+        return 0;
+}
+
+/* A fixed group database, so that a run does not depend on the machine's. */
+static int fuzz_group(const char *name, gid_t *ret)
+{
+        if (strcmp(name, "staff") != 0)
+                return 0;
+        *ret = 50;
+        return 1;
+}
+
+int fuzz_policy_one(const uint8_t *data, size_t size)
+{
+        struct policy_problems problems = {0};
+        struct al_error err = {0};
+        struct policy *p = NULL;
+        char *text;
+        json_t *j;
+
+        if (size > POLICY_FILE_MAX + 1)
+                return 0;
+        text = nul_terminated(data, size, POLICY_FILE_MAX + 1);
+        if (!text)
+                return 0;
+        if (policy_parse(text, "fuzz.conf", &p, &problems, &err) < 0) {
+                policy_problems_free(&problems);
+                free(text);
+                return 0;
+        }
+        policy_problems_free(&problems);
+        j = policy_to_json(p);
+        json_decref(j);
+        for (size_t i = 0; i < p->n_agents; i++) {
+                struct policy_effective eff;
+
+                if (policy_resolve(p, p->agents[i].name, &eff) == 0) {
+                        j = policy_effective_to_json(&eff, NULL);
+                        json_decref(j);
+                }
+        }
+        for (size_t i = 0; i < p->n_clients; i++) {
+                struct auth_identity id;
+                struct auth_peer peer = {.uid = p->clients[i].n_uids ? p->clients[i].uids[0]
+                                                                     : 1000,
+                                         .gid = 50,
+                                         .pid = 1};
+
+                if (auth_resolve(p, &peer, 4242, NULL, NULL, fuzz_group, &id) < 0)
+                        continue;
+                for (char *const *a = p->clients[i].agents; *a; a++)
+                        auth_may_act_as(&id, *a);
+                auth_may_act_as(&id, "agent-0");
+                auth_identity_clear(&id);
+        }
+        policy_unref(p);
+        free(text);
+        return 0;
+}

@@ -1,0 +1,15 @@
+/* The fuzz targets' entry points, shared by the libFuzzer programs (fuzz_request.c,
+ * fuzz_policy.c) and by the unit test that replays tests/fuzz/regressions in every build.
+ * Each takes any bytes, must neither crash nor leak, and returns 0. */
+#pragma once
+#include <stddef.h>
+#include <stdint.h>
+
+/* A POST /v1/exec body through the request parser and validator (exec_request_parse,
+ * exec_request_check, exec_request_argv, the effective policy of its agent), and the same
+ * bytes as an Authorization header (auth_parse_bearer) and an agent pattern. */
+int fuzz_request_one(const uint8_t *data, size_t size);
+
+/* Settings text through the parser (policy_parse), and what reads a parsed policy: its JSON
+ * view, each agent's effective policy, each client's role. */
+int fuzz_policy_one(const uint8_t *data, size_t size);
