@@ -135,10 +135,10 @@ int auth_resolve(struct policy *p, const struct auth_peer *peer, uid_t daemon_ui
         if (ret->admin) {
                 ret->rate_per_min = ret->max_concurrent = 0;
         } else {
-                ret->rate_per_min = first && first->rate_per_min >= 0 ? first->rate_per_min
-                                                                      : p->rate_per_min;
-                ret->max_concurrent = first && first->max_concurrent >= 0 ? first->max_concurrent
-                                                                          : p->max_concurrent;
+                ret->rate_per_min =
+                    first && first->rate_per_min >= 0 ? first->rate_per_min : p->rate_per_min;
+                ret->max_concurrent =
+                    first && first->max_concurrent >= 0 ? first->max_concurrent : p->max_concurrent;
         }
         return 0;
 }
@@ -174,8 +174,7 @@ int auth_parse_bearer(const char *header, char ret_hash[SHA256_HEX_LEN], struct 
         /* The scheme is case-insensitive (RFC 7235); the token is exactly ours. */
         if (!header || strncasecmp(header, "Bearer ", 7) != 0)
                 return al_err(err, -EKEYREJECTED,
-                              "the Authorization header must be 'Bearer " AUTH_TOKEN_PREFIX
-                              "...'");
+                              "the Authorization header must be 'Bearer " AUTH_TOKEN_PREFIX "...'");
         tok = header + 7;
         while (*tok == ' ')
                 tok++;
@@ -259,8 +258,8 @@ int auth_identify(struct airlock_ctx *ctx, struct MHD_Connection *conn, struct a
                 have_token = true;
         }
         pol = ctx_policy(ctx);
-        r = auth_resolve(pol, &peer, geteuid(), have_token ? agent : NULL,
-                         have_token ? hash : NULL, NULL, ret);
+        r = auth_resolve(pol, &peer, geteuid(), have_token ? agent : NULL, have_token ? hash : NULL,
+                         NULL, ret);
         if (r < 0)
                 return al_err(err, r, "out of memory");
         return 0;
@@ -318,10 +317,8 @@ void auth_filter_rows(const struct auth_identity *id, json_t *rows, bool keep_nu
 
 const char *auth_label(const struct auth_identity *id, char *buf, size_t size)
 {
-        int n = snprintf(buf, size, "uid %ld pid %ld", id->peer.uid == (uid_t)-1
-                                                              ? -1L
-                                                              : (long)id->peer.uid,
-                         (long)id->peer.pid);
+        int n = snprintf(buf, size, "uid %ld pid %ld",
+                         id->peer.uid == (uid_t)-1 ? -1L : (long)id->peer.uid, (long)id->peer.pid);
 
         if (n < 0 || (size_t)n >= size)
                 return buf;
@@ -439,8 +436,26 @@ bool auth_admit(struct airlock_ctx *ctx, struct MHD_Connection *conn, const char
         r = auth_identify(ctx, conn, who, &err);
         if (r == -EKEYREJECTED) {
                 struct ucred cred;
+                struct policy *pol;
+                char key[AUTH_KEY_MAX];
+                int64_t rate;
 
                 api_peer_of(conn, &cred);
+                /* Guessing tokens costs the uid's requests like anything else, and a flood
+                 * of bad ones cannot flood the log. */
+                pol = ctx_policy(ctx);
+                rate = pol->rate_per_min;
+                policy_unref(pol);
+                snprintf(key, sizeof(key), "u:%lu", (unsigned long)cred.uid);
+                if (ctx->limiter && cred.uid != 0 && cred.uid != geteuid() &&
+                    limiter_rate_take(ctx->limiter, key, rate, &retry) < 0) {
+                        ret->code = -AL_E_LIMITED;
+                        ret->retry_s = retry;
+                        snprintf(ret->msg, sizeof(ret->msg),
+                                 "rate limit of %lld requests a minute reached; retry in %llds",
+                                 (long long)rate, (long long)retry);
+                        return true;
+                }
                 log_warn("refused: uid %ld pid %ld: %s", (long)(int)cred.uid, (long)cred.pid,
                          err.msg);
                 ret->code = r;
@@ -457,8 +472,8 @@ bool auth_admit(struct airlock_ctx *ctx, struct MHD_Connection *conn, const char
         /* Callers the settings do not know are capped too, so that their refusals cannot
          * flood the log. */
         if (limiter_rate_take(ctx->limiter, who->key, who->rate_per_min, &retry) < 0) {
-                log_debug("rate limited: %s (%s %s)", auth_label(who, label, sizeof(label)),
-                          method, url);
+                log_debug("rate limited: %s (%s %s)", auth_label(who, label, sizeof(label)), method,
+                          url);
                 ret->code = -AL_E_LIMITED;
                 ret->retry_s = retry;
                 snprintf(ret->msg, sizeof(ret->msg),
@@ -477,8 +492,8 @@ bool auth_admit(struct airlock_ctx *ctx, struct MHD_Connection *conn, const char
                 return true;
         }
         if (limiter_enter(ctx->limiter, LIMITER_REQUESTS, who->key, who->max_concurrent) < 0) {
-                log_debug("concurrency limited: %s (%s %s)",
-                          auth_label(who, label, sizeof(label)), method, url);
+                log_debug("concurrency limited: %s (%s %s)", auth_label(who, label, sizeof(label)),
+                          method, url);
                 ret->code = -AL_E_LIMITED;
                 ret->retry_s = 1;
                 snprintf(ret->msg, sizeof(ret->msg),
@@ -560,8 +575,8 @@ void auth_connection_notify(struct airlock_ctx *ctx, struct MHD_Connection *conn
 int auth_check_exec(struct airlock_ctx *ctx, const struct auth_identity *who,
                     const struct exec_request *req, struct al_error *err)
 {
-        const char *code = req->code    ? req->code
-                           : req->command ? req->command
+        const char *code = req->code                   ? req->code
+                           : req->command              ? req->command
                            : req->argv && req->argv[0] ? req->argv[0]
                                                        : "";
 

@@ -90,8 +90,8 @@ void auth_filter_rows(const struct auth_identity *id, json_t *rows, bool keep_nu
 
 /* Refuse, log and record a request to act as agent that the caller may not: a warning with
  * uid, pid and agent, and for an exec (code not NULL) an audit row of the refused exec
- * (api_send_error counts the 403 in the metrics). Returns -AL_E_FORBIDDEN with err set. what: "exec",
- * "end a session of", ... */
+ * (api_send_error counts the 403 in the metrics). Returns -AL_E_FORBIDDEN with err set. what:
+ * "exec", "end a session of", ... */
 int auth_refuse(struct airlock_ctx *ctx, const struct auth_identity *id, const char *what,
                 const char *agent, const char *session, const char *code, struct al_error *err);
 

@@ -28,8 +28,8 @@ static int agent_arg(struct MHD_Connection *conn, const char **ret, struct al_er
 /* An optional ?agent=NAME that the caller must be allowed to act as: 403 (recorded) when it
  * may not. what says what was refused, for the record. */
 static int agent_arg_allowed(struct airlock_ctx *ctx, struct MHD_Connection *conn,
-                             const struct auth_identity *who, const char *what,
-                             const char **ret, struct al_error *err)
+                             const struct auth_identity *who, const char *what, const char **ret,
+                             struct al_error *err)
 {
         int r = agent_arg(conn, ret, err);
 
@@ -253,8 +253,7 @@ ROUTE_HANDLER(route_executions_get)
         json_t *rows = NULL;
         int r;
 
-        if (agent_arg_allowed(ctx, conn, args->who, "read the executions of", &q.agent, &err) <
-                    0 ||
+        if (agent_arg_allowed(ctx, conn, args->who, "read the executions of", &q.agent, &err) < 0 ||
             (!q.agent && listing_filter(args->who, &all, &names, &rowwise, &err) < 0) ||
             int_arg(conn, "limit", 1, STORE_QUERY_LIMIT_MAX, &limit, &err) < 0 ||
             int_arg(conn, "since", 0, INT64_MAX, &since, &err) < 0 ||
@@ -293,8 +292,7 @@ ROUTE_HANDLER(route_execution_get)
         if (r < 0)
                 return api_send_error(conn, r, err.msg);
         /* Another agent's execution reads exactly as an unknown one. */
-        if (!auth_may_act_as(args->who,
-                             json_string_value(json_object_get(row, "agent")))) {
+        if (!auth_may_act_as(args->who, json_string_value(json_object_get(row, "agent")))) {
                 json_decref(row);
                 al_err(&err, -ENOENT, "no execution '%s'", args->param);
                 return api_send_error(conn, -ENOENT, err.msg);

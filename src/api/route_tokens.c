@@ -89,8 +89,8 @@ ROUTE_HANDLER(route_token_delete)
         r = store_token_revoke(ctx->store, args->param, 0, &err);
         if (r < 0)
                 return api_send_error(conn, r, err.msg);
-        log_info("token %s revoked by %s", args->param, auth_label(args->who, label,
-                                                                    sizeof(label)));
+        log_info("token %s revoked by %s", args->param,
+                 auth_label(args->who, label, sizeof(label)));
         return api_send_json(conn, MHD_HTTP_OK,
                              json_pack("{s:s, s:b}", "id", args->param, "revoked", 1));
 }

@@ -34,8 +34,8 @@ struct api_server {
 /* Per-request state, kept in MHD's request closure. */
 struct req_state {
         struct buf body;
-        bool rejected; /* the body is over the cap */
-        bool answered; /* a response was queued before the body ended */
+        bool rejected;            /* the body is over the cap */
+        bool answered;            /* a response was queued before the body ended */
         struct auth_identity who; /* the caller, identified before the body is read */
         bool counted;             /* holds one of the caller's concurrency places */
         bool refused;             /* the caller may not ask this: refusal is the answer */
@@ -183,8 +183,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                 /* Who asks, and whether they may ask now: decided before any of the body is
                  * read. A body within the cap is read and dropped before the refusal goes
                  * out, so that the client reads the answer rather than a broken pipe. */
-                if (auth_admit(s->ctx, conn, url, method, &st->who, &st->counted,
-                               &st->refusal)) {
+                if (auth_admit(s->ctx, conn, url, method, &st->who, &st->counted, &st->refusal)) {
                         st->refused = true;
                         if ((clen && strtoull(clen, NULL, 10) <= (unsigned long long)max_body &&
                              strtoull(clen, NULL, 10) > 0) ||

@@ -105,8 +105,8 @@ bool policy_agent_pattern_valid(const char *s)
                 if (n >= POLICY_NAME_LEN_MAX)
                         return false;
                 if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-                    (ch >= '0' && ch <= '9') || ch == '.' || ch == '_' || ch == '-' ||
-                    ch == '*' || ch == '?')
+                    (ch >= '0' && ch <= '9') || ch == '.' || ch == '_' || ch == '-' || ch == '*' ||
+                    ch == '?')
                         continue;
                 if (ch == '[' && !in_class) {
                         in_class = true;
@@ -166,8 +166,7 @@ bool policy_access_to_json(const struct policy *p, json_t *o)
                 if (!c || json_object_set_new(clients, p->clients[i].name, c) < 0)
                         goto fail;
         }
-        access = json_pack("{s:o, s:o}", "admin_uids", uids_to_json(p->admin_uids,
-                                                                     p->n_admin_uids),
+        access = json_pack("{s:o, s:o}", "admin_uids", uids_to_json(p->admin_uids, p->n_admin_uids),
                            "admin_groups", policy_strv_to_json(p->admin_groups));
         if (!access || json_object_set_new(o, "access", access) < 0)
                 goto fail;
@@ -183,9 +182,9 @@ bool policy_access_to_json(const struct policy *p, json_t *o)
                json_object_set_new(daemon, "max_concurrent",
                                    json_integer((json_int_t)p->max_concurrent)) == 0 &&
                json_object_set_new(daemon, "max_execs", json_integer((json_int_t)p->max_execs)) ==
-                       0 &&
+                   0 &&
                json_object_set_new(daemon, "queue_max", json_integer((json_int_t)p->queue_max)) ==
-                       0 &&
+                   0 &&
                json_object_set_new(daemon, "queue_timeout_s",
                                    json_integer((json_int_t)p->queue_timeout_s)) == 0 &&
                json_object_set_new(daemon, "max_sandboxes",

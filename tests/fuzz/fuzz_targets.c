@@ -54,7 +54,7 @@ int fuzz_request_one(const uint8_t *data, size_t size)
         if (size <= REQUEST_MAX && exec_request_parse((const char *)data, size, &req, &err) == 0) {
                 struct policy_effective eff;
                 const struct runtime *rt =
-                        policy_runtime(pol, req.runtime ? req.runtime : pol->default_runtime);
+                    policy_runtime(pol, req.runtime ? req.runtime : pol->default_runtime);
 
                 if (exec_request_check(&req, pol, &err) == 0 && rt) {
                         char **argv = NULL;
@@ -120,8 +120,7 @@ int fuzz_policy_one(const uint8_t *data, size_t size)
         }
         for (size_t i = 0; i < p->n_clients; i++) {
                 struct auth_identity id;
-                struct auth_peer peer = {.uid = p->clients[i].n_uids ? p->clients[i].uids[0]
-                                                                     : 1000,
+                struct auth_peer peer = {.uid = p->clients[i].n_uids ? p->clients[i].uids[0] : 1000,
                                          .gid = 50,
                                          .pid = 1};
 

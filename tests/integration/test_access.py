@@ -183,6 +183,9 @@ class AccessDaemon(Daemon):
                 return int(line.split()[1])
         return 0
 
+    def sanitized(self):
+        return "libasan" in Path(f"/proc/{self.proc.pid}/maps").read_text()
+
     def cpu_s(self):
         fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
@@ -229,6 +232,8 @@ def make_access_daemon(users):
     yield factory
     for d in made:
         d.cleanup()
+    for d in made:
+        assert d.proc.returncode == 0, d.log()[-5000:]
 
 
 EXEC_A = {"agent": "alpha", "session": "sa", "runtime": "bash", "command": "echo alpha-secret"}
@@ -483,22 +488,20 @@ def test_flood_of_connections_and_oversized_requests(make_access_daemon):
         assert d.client.request("GET", "/v1/health", timeout=5)[0] in (200, 503)
         assert d.one("al_test_b", "GET", "/v1/sandboxes")["status"] == 200
         assert time.time() - t0 < 5
-        # Memory stays bounded.
-        assert d.rss_kb() < base + 64 * 1024, (base, d.rss_kb())
+        # Memory stays bounded (ASan's quarantine and shadow add their own share).
+        print(f"VmRSS {base} kB before the flood, {d.rss_kb()} kB during it")
+        assert d.rss_kb() < base + (64 if not d.sanitized() else 320) * 1024, (base, d.rss_kb())
     finally:
         flood.stdin.close()
         flood.wait(30)
-    # A header past the cap (32 KiB by default) is refused; the daemon is unharmed.
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.settimeout(10)
-    s.connect(d.sock)
-    s.sendall(b"GET /v1/version HTTP/1.1\r\nHost: x\r\nX-Big: " + b"h" * 65536 + b"\r\n\r\n")
-    try:
-        head = s.recv(64)
-        assert head == b"" or head.split(b" ")[1] in (b"413", b"431"), head
-    except (ConnectionResetError, BrokenPipeError):
-        pass
-    s.close()
+    # Headers within the cap (32 KiB by default) are served, past it refused with 431.
+    for size, want in ((16384, b"200"), (65536, b"431")):
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(10)
+        s.connect(d.sock)
+        s.sendall(b"GET /v1/version HTTP/1.1\r\nHost: x\r\nX-Big: " + b"h" * size + b"\r\n\r\n")
+        assert s.recv(64).split(b" ")[1] == want, size
+        s.close()
     # After the flood, legitimate requests succeed.
     r = d.cli("al_test_a", "exec", "--agent", "alpha", "--runtime", "bash", "--command",
               "echo after-flood")

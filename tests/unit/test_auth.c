@@ -104,15 +104,13 @@ START_TEST(test_parse_access)
         j = policy_to_json(p);
         ck_assert_ptr_nonnull(j);
         ck_assert_int_eq(json_integer_value(json_object_get(
-                                 json_object_get(json_object_get(j, "clients"), "a"),
-                                 "rate_per_min")),
+                             json_object_get(json_object_get(j, "clients"), "a"), "rate_per_min")),
                          5);
-        ck_assert(json_is_null(json_object_get(
-                json_object_get(json_object_get(j, "clients"), "a"), "max_concurrent")));
-        ck_assert_int_eq(
-                json_integer_value(json_array_get(
-                        json_object_get(json_object_get(j, "access"), "admin_uids"), 0)),
-                500);
+        ck_assert(json_is_null(json_object_get(json_object_get(json_object_get(j, "clients"), "a"),
+                                               "max_concurrent")));
+        ck_assert_int_eq(json_integer_value(json_array_get(
+                             json_object_get(json_object_get(j, "access"), "admin_uids"), 0)),
+                         500);
         ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(j, "daemon"),
                                                             "max_sandboxes_per_agent")),
                          32);
@@ -124,9 +122,9 @@ START_TEST(test_parse_defaults_and_daemon_keys)
 {
         _cleanup_(policy_unrefp) struct policy *d = policy_new_default();
         _cleanup_(policy_unrefp) struct policy *p =
-                parse_ok("[daemon]\nmax_header_kb = 8\nmax_connections_per_uid = 0\n"
-                         "max_execs = 2\nqueue_max = 0\nqueue_timeout_s = 5\n"
-                         "max_sandboxes = 10\nmax_sandboxes_per_agent = 1\n");
+            parse_ok("[daemon]\nmax_header_kb = 8\nmax_connections_per_uid = 0\n"
+                     "max_execs = 2\nqueue_max = 0\nqueue_timeout_s = 5\n"
+                     "max_sandboxes = 10\nmax_sandboxes_per_agent = 1\n");
 
         ck_assert_int_eq(d->max_header_bytes, 32 * 1024);
         ck_assert_int_eq(d->max_connections_per_uid, 64);
@@ -227,10 +225,10 @@ END_TEST
 
 START_TEST(test_pattern_valid)
 {
-        static const char *const good[] = {"a", "alpha", "team-*", "*", "?x", "b[0-9]",
-                                           "b[!0-9]", "a.b_c-d", "[ab]*"};
-        static const char *const bad[] = {"", ".", "..", "a b", "a/b", "a[", "a]", "[]",
-                                          "[!]", "a[b[c]]", "x!", "\\*"};
+        static const char *const good[] = {"a",      "alpha",   "team-*",  "*",    "?x",
+                                           "b[0-9]", "b[!0-9]", "a.b_c-d", "[ab]*"};
+        static const char *const bad[] = {"",   ".",  "..",  "a b",     "a/b", "a[",
+                                          "a]", "[]", "[!]", "a[b[c]]", "x!",  "\\*"};
         char longest[POLICY_NAME_LEN_MAX + 2];
 
         for (size_t i = 0; i < ARRAY_SIZE(good); i++)
@@ -254,9 +252,9 @@ START_TEST(test_roles)
         struct auth_peer pr;
 
         /* Root and the daemon's own uid are always admins, and never throttled. */
-        ck_assert_int_eq(auth_resolve(p, &(struct auth_peer){.uid = 0}, DAEMON_UID, NULL, NULL,
-                                      fake_group, &id),
-                         0);
+        ck_assert_int_eq(
+            auth_resolve(p, &(struct auth_peer){.uid = 0}, DAEMON_UID, NULL, NULL, fake_group, &id),
+            0);
         ck_assert(id.known && id.admin && id.any_agent);
         ck_assert(auth_may_act_as(&id, "anyone"));
         ck_assert_int_eq(id.rate_per_min, 0);
@@ -393,7 +391,7 @@ END_TEST
 START_TEST(test_bearer)
 {
         char token[AUTH_TOKEN_LEN + 1], hash[SHA256_HEX_LEN], parsed[SHA256_HEX_LEN],
-                other[AUTH_TOKEN_LEN + 1], header[128];
+            other[AUTH_TOKEN_LEN + 1], header[128];
         struct al_error err = {0};
         static const char *const bad[] = {
             NULL,
@@ -433,9 +431,9 @@ END_TEST
 START_TEST(test_listing_filters)
 {
         _cleanup_(policy_unrefp) struct policy *p =
-                parse_ok("[client \"plain\"]\nuids = 1\nagents = x, y\n"
-                         "[client \"pat\"]\nuids = 2\nagents = x, t*\n"
-                         "[client \"none\"]\nuids = 3\n");
+            parse_ok("[client \"plain\"]\nuids = 1\nagents = x, y\n"
+                     "[client \"pat\"]\nuids = 2\nagents = x, t*\n"
+                     "[client \"none\"]\nuids = 3\n");
         struct auth_identity id;
         struct auth_peer pr = peer(1, 1);
         const char **names = NULL;
