@@ -44,14 +44,14 @@ static void usage(FILE *f)
 static int parse_args(int argc, char **argv, struct options *o)
 {
         static const struct option longopts[] = {
-                {"config", required_argument, NULL, 'c'},
-                {"socket", required_argument, NULL, 's'},
-                {"state-dir", required_argument, NULL, 'd'},
-                {"log-level", required_argument, NULL, 'l'},
-                {"drain-seconds", required_argument, NULL, 'D'},
-                {"help", no_argument, NULL, 'h'},
-                {"version", no_argument, NULL, 'V'},
-                {0},
+            {"config", required_argument, NULL, 'c'},
+            {"socket", required_argument, NULL, 's'},
+            {"state-dir", required_argument, NULL, 'd'},
+            {"log-level", required_argument, NULL, 'l'},
+            {"drain-seconds", required_argument, NULL, 'D'},
+            {"help", no_argument, NULL, 'h'},
+            {"version", no_argument, NULL, 'V'},
+            {0},
         };
         int c;
 
@@ -133,8 +133,7 @@ static int load_instance_id(const char *state_dir, char out[33], struct al_error
                                         return al_err(err, -EINVAL, "'%s' is corrupt", path);
                         return 0;
                 }
-                return al_err(err, -EINVAL, "'%s' is corrupt (delete it to start afresh)",
-                              path);
+                return al_err(err, -EINVAL, "'%s' is corrupt (delete it to start afresh)", path);
         }
         if (errno != ENOENT)
                 return al_err_errno(err, -errno, "cannot read '%s'", path);
@@ -263,8 +262,7 @@ int main(int argc, char **argv)
                         return 1;
                 }
         } else {
-                log_warn("settings file '%s' not found; using the built-in defaults",
-                         opt.config);
+                log_warn("settings file '%s' not found; using the built-in defaults", opt.config);
                 pol = policy_new_default();
         }
         if (!pol) {
@@ -295,8 +293,7 @@ int main(int argc, char **argv)
 
         r = mkdir_p(pol->state_dir, 0700);
         if (r < 0) {
-                log_error("cannot create state directory '%s': %s", pol->state_dir,
-                          strerror(-r));
+                log_error("cannot create state directory '%s': %s", pol->state_dir, strerror(-r));
                 goto out;
         }
         if (load_instance_id(pol->state_dir, ctx.instance_id, &err) < 0) {
@@ -317,8 +314,8 @@ int main(int argc, char **argv)
         {
                 struct policy_problems rp = {0};
 
-                _cleanup_free_ char *rules = ctx_policy_file(pol->selective_rules,
-                                                             "selective.rules");
+                _cleanup_free_ char *rules =
+                    ctx_policy_file(pol->selective_rules, "selective.rules");
 
                 if (!rules || !ctx.seccomp_path) {
                         log_error("out of memory");
@@ -422,7 +419,6 @@ int main(int argc, char **argv)
                 log_error("%s", err.msg);
                 goto out;
         }
-
 
         for (;;) {
                 if (sigwait(&sigs, &sig) != 0)

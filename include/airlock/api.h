@@ -15,13 +15,13 @@
 /* Everything a request may reach. Owned by airlockd's main; the API borrows it. */
 struct airlock_ctx {
         pthread_rwlock_t policy_lock;
-        struct policy *policy;          /* current; take a reference with ctx_policy() */
+        struct policy *policy; /* current; take a reference with ctx_policy() */
         struct engine *engine;
-        struct backend *containers;     /* docker or podman */
-        struct backend *host;           /* direct execution; NULL when unavailable */
+        struct backend *containers; /* docker or podman */
+        struct backend *host;       /* direct execution; NULL when unavailable */
         struct scope_registry *scopes;
-        struct store *store;            /* the audit log and what must survive a restart */
-        struct rules_holder *rules;     /* SELECTIVE rules, swapped with the policy */
+        struct store *store;        /* the audit log and what must survive a restart */
+        struct rules_holder *rules; /* SELECTIVE rules, swapped with the policy */
         char instance_id[33];
         char *seccomp_path;
         int64_t started_ms; /* wall clock at start, for metrics and health */
@@ -29,7 +29,7 @@ struct airlock_ctx {
         const char *config_path;
         const char *socket_override;
         const char *state_dir_override;
-        char socket_dir[4096];          /* hidden from host execs */
+        char socket_dir[4096]; /* hidden from host execs */
         /* Reload bookkeeping (under policy_lock). */
         int64_t policy_loaded_ms;
         unsigned long reloads, reload_failures;
@@ -42,7 +42,7 @@ struct airlock_ctx {
         pthread_cond_t inflight_done;
         int inflight;
         bool draining;
-        int cancel_fd;  /* eventfd written when the drain deadline passes: running execs end */
+        int cancel_fd; /* eventfd written when the drain deadline passes: running execs end */
 };
 
 /* A new reference to the current policy; release with policy_unref. */
@@ -56,8 +56,8 @@ struct rules_holder {
 struct rules_holder *ctx_rules(struct airlock_ctx *ctx);
 void rules_holder_unref(struct rules_holder *h);
 /* Load the rules file into a new holder (refs = 1); problems as for the policy. */
-int rules_holder_load(const char *path, struct rules_holder **ret,
-                      struct policy_problems *problems, struct al_error *err);
+int rules_holder_load(const char *path, struct rules_holder **ret, struct policy_problems *problems,
+                      struct al_error *err);
 
 /* Where a shipped policy file is: configured (when not empty), else the first readable of
  * /etc/airlock/NAME, the installed policies directory, the source tree's. Caller frees. */

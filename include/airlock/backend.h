@@ -15,28 +15,28 @@
 struct sandbox_spec {
         const char *image;
         struct limits limits;
-        bool network;               /* false: no network at all */
+        bool network; /* false: no network at all */
         const char *agent;
-        const char *session;        /* may be NULL (one-off) */
-        const char *instance_id;    /* the daemon instance, put in a label */
-        const char *keeper_user;    /* "uid:gid" of the sandbox's init/keeper */
-        const char *exec_user;      /* "uid:gid" the code runs as */
-        const char *seccomp_profile;/* path of a Docker-format profile */
+        const char *session;         /* may be NULL (one-off) */
+        const char *instance_id;     /* the daemon instance, put in a label */
+        const char *keeper_user;     /* "uid:gid" of the sandbox's init/keeper */
+        const char *exec_user;       /* "uid:gid" the code runs as */
+        const char *seccomp_profile; /* path of a Docker-format profile */
         enum policy_workspace workspace;
-        const char *workspace_dir;  /* host directory, NULL when NONE */
-        enum policy_scope scope;    /* recorded in a label */
+        const char *workspace_dir; /* host directory, NULL when NONE */
+        enum policy_scope scope;   /* recorded in a label */
 };
 
 /* Where a workspace appears inside a sandbox. */
 #define SANDBOX_WORKSPACE "/workspace"
 
 struct exec_spec {
-        char **argv;                /* NULL-terminated, argv[0] non-empty */
-        char **env;                 /* "K=V", NULL-terminated, may be NULL */
+        char **argv; /* NULL-terminated, argv[0] non-empty */
+        char **env;  /* "K=V", NULL-terminated, may be NULL */
         const char *stdin_data;
         size_t stdin_len;
         int64_t timeout_ms;
-        const char *workdir;        /* NULL: the backend's default */
+        const char *workdir; /* NULL: the backend's default */
 };
 
 struct backend;
@@ -44,8 +44,8 @@ struct backend;
 struct backend_ops {
         const char *name; /* "docker", "podman", "host" */
         /* Create and start a long-lived sandbox; *ret_handle is a new string naming it. */
-        int (*sandbox_create)(struct backend *b, const struct sandbox_spec *spec,
-                              char **ret_handle, struct al_error *err);
+        int (*sandbox_create)(struct backend *b, const struct sandbox_spec *spec, char **ret_handle,
+                              struct al_error *err);
         /* Run one exec in a live sandbox, filling res (exit code, outputs, flags). A timeout,
          * OOM or signal is a result, not an error; errors are for when it could not run. */
         int (*sandbox_exec)(struct backend *b, const char *handle, const struct exec_spec *x,
@@ -61,8 +61,8 @@ struct backend_ops {
         int (*sandbox_remove)(struct backend *b, const char *handle, struct al_error *err);
         /* Take back a live sandbox made by an earlier run (start-up reconciliation); spec is
          * what it was made from. -ENOENT when it is gone or not running. May be NULL. */
-        int (*sandbox_adopt)(struct backend *b, const char *handle,
-                             const struct sandbox_spec *spec, struct al_error *err);
+        int (*sandbox_adopt)(struct backend *b, const char *handle, const struct sandbox_spec *spec,
+                             struct al_error *err);
         /* Remove what the daemon instance left that this backend does not hold as live
          * (orphans after a crash; one-offs at shutdown). Adopted and created sandboxes stay. */
         int (*remove_instance)(struct backend *b, const char *instance_id, struct al_error *err);

@@ -24,11 +24,11 @@ struct al_error {
 
 /* Set err (if not NULL) to code and a printf-style message; returns code (which must be < 0). */
 int al_err(struct al_error *err, int code, const char *fmt, ...)
-        __attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 /* Like al_err, appending ": strerror(-code)". */
 int al_err_errno(struct al_error *err, int code, const char *fmt, ...)
-        __attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 /* Prefix the existing message with context ("context: old message"); returns err->code. */
 int al_err_wrap(struct al_error *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

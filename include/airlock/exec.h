@@ -9,25 +9,25 @@
 #include "airlock/error.h"
 #include "airlock/policy.h"
 
-#define EXEC_NAME_MAX     64         /* agent and session names */
-#define EXEC_ENV_MAX      128        /* env entries */
-#define EXEC_ARGV_MAX     4096       /* argv entries */
-#define EXEC_TIMEOUT_MAX  86400      /* absolute ceiling for timeout_s, whatever the policy */
+#define EXEC_NAME_MAX    64    /* agent and session names */
+#define EXEC_ENV_MAX     128   /* env entries */
+#define EXEC_ARGV_MAX    4096  /* argv entries */
+#define EXEC_TIMEOUT_MAX 86400 /* absolute ceiling for timeout_s, whatever the policy */
 
 struct exec_request {
-        char *agent;    /* validated name, defaults to "default" */
-        char *session;  /* validated name or NULL for a fresh one-off sandbox */
-        char *runtime;  /* runtime name or NULL for the policy default */
-        char *code;     /* exactly one of code, argv, command */
+        char *agent;   /* validated name, defaults to "default" */
+        char *session; /* validated name or NULL for a fresh one-off sandbox */
+        char *runtime; /* runtime name or NULL for the policy default */
+        char *code;    /* exactly one of code, argv, command */
         char **argv;
         char *command;
         char *stdin_data;
         size_t stdin_len;
-        char **env;     /* "KEY=VALUE", NULL-terminated, may be NULL */
+        char **env;        /* "KEY=VALUE", NULL-terminated, may be NULL */
         int64_t timeout_s; /* 0 = policy default */
-        int network;    /* -1 not given, 0, 1 */
+        int network;       /* -1 not given, 0, 1 */
         bool untrusted;
-        bool stream;    /* NDJSON events wanted */
+        bool stream; /* NDJSON events wanted */
         /* Who asked: set by the API from the connection, never parsed from the body. */
         int64_t peer_uid;
         int64_t peer_pid;
@@ -61,15 +61,15 @@ struct exec_sink {
 
 struct exec_result {
         char execution_id[33];
-        int exit_code;          /* -1 when ended by a signal */
-        int signal;             /* 0 when exited normally */
-        struct buf out, err;    /* capped captures */
+        int exit_code;       /* -1 when ended by a signal */
+        int signal;          /* 0 when exited normally */
+        struct buf out, err; /* capped captures */
         bool timed_out;
         bool oom_killed;
-        bool aborted;           /* the client went away */
+        bool aborted; /* the client went away */
         int64_t duration_ms;
         bool sandboxed;
-        const char *backend;    /* static string */
+        const char *backend; /* static string */
         char sandbox_id[80];
         /* Protections in force for this exec (static strings), e.g. "seccomp", "netns". */
         const char *isolation[16];

@@ -7,7 +7,7 @@ void log_set_level(enum log_level level);
 /* Parse "error|warn|info|debug"; returns < 0 on an unknown name. */
 int log_level_parse(const char *name, enum log_level *ret);
 void log_write(enum log_level level, const char *func, const char *fmt, ...)
-        __attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 #define log_error(...) log_write(LOG_LVL_ERROR, __func__, __VA_ARGS__)
 #define log_warn(...)  log_write(LOG_LVL_WARN, __func__, __VA_ARGS__)

@@ -28,7 +28,7 @@ struct scope_info {
         const char *agent;   /* NULL for SHARED */
         const char *session; /* NULL unless SESSION */
         const char *image;
-        int64_t created_ms;  /* wall clock */
+        int64_t created_ms; /* wall clock */
         int64_t last_used_ms;
 };
 

@@ -22,8 +22,8 @@ char *util_utf8_sanitize(const char *s, size_t len, char *carry, size_t *carry_l
 int util_parse_int64(const char *s, int64_t min, int64_t max, int64_t *ret);
 /* Read a whole regular file of at most max bytes into a new NUL-terminated buffer (caller
  * frees). ret_len and ret_mode (the file's st_mode) may be NULL. -AL_E_TOO_LARGE past max. */
-int util_read_file(const char *path, size_t max, char **ret, size_t *ret_len,
-                   unsigned *ret_mode, struct al_error *err);
+int util_read_file(const char *path, size_t max, char **ret, size_t *ret_len, unsigned *ret_mode,
+                   struct al_error *err);
 /* Where a shipped policy file NAME is: configured when not empty, else the first readable of
  * $AIRLOCK_POLICY_DIR (a developer's or the tests' override), /etc/airlock, the installed
  * policies directory, the source tree's policies. Caller frees; NULL when out of memory. */

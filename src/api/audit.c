@@ -25,9 +25,9 @@ static char *code_text(const struct exec_request *req)
         return b.data ? buf_steal(&b, NULL) : strdup("");
 }
 
-int audit_begin(struct airlock_ctx *ctx, const struct exec_request *req,
-                       struct exec_result *res, const struct runtime *rt, const char *id,
-                       bool host, struct store_execution *a, struct al_error *err)
+int audit_begin(struct airlock_ctx *ctx, const struct exec_request *req, struct exec_result *res,
+                const struct runtime *rt, const char *id, bool host, struct store_execution *a,
+                struct al_error *err)
 {
         _cleanup_free_ char *code = NULL;
         int r;
@@ -57,8 +57,8 @@ int audit_begin(struct airlock_ctx *ctx, const struct exec_request *req,
         return 0;
 }
 
-int audit_finish(struct airlock_ctx *ctx, struct store_execution *a,
-                        const struct exec_result *res, int run_r, struct al_error *err)
+int audit_finish(struct airlock_ctx *ctx, struct store_execution *a, const struct exec_result *res,
+                 int run_r, struct al_error *err)
 {
         struct al_error serr = {0};
         int r;
@@ -90,4 +90,3 @@ int audit_finish(struct airlock_ctx *ctx, struct store_execution *a,
         }
         return 0;
 }
-

@@ -24,8 +24,7 @@ static int replace_str(char **field, const char *value)
 int ctx_apply_overrides(struct airlock_ctx *ctx, struct policy *p, struct al_error *err)
 {
         if ((ctx->socket_override && replace_str(&p->socket_path, ctx->socket_override) < 0) ||
-            (ctx->state_dir_override &&
-             replace_str(&p->state_dir, ctx->state_dir_override) < 0))
+            (ctx->state_dir_override && replace_str(&p->state_dir, ctx->state_dir_override) < 0))
                 return al_err(err, -ENOMEM, "out of memory");
         return 0;
 }
@@ -73,8 +72,8 @@ void rules_holder_unref(struct rules_holder *h)
         }
 }
 
-int rules_holder_load(const char *path, struct rules_holder **ret,
-                      struct policy_problems *problems, struct al_error *err)
+int rules_holder_load(const char *path, struct rules_holder **ret, struct policy_problems *problems,
+                      struct al_error *err)
 {
         struct rules_holder *h = calloc(1, sizeof(*h));
         int r;
@@ -104,8 +103,9 @@ int ctx_reload_policy(struct airlock_ctx *ctx, const char *who, struct policy_pr
         int r;
 
         if (!ctx->config_path)
-                return al_err(err, -ENOENT, "airlockd runs on built-in defaults (no settings "
-                                            "file); there is nothing to reload");
+                return al_err(err, -ENOENT,
+                              "airlockd runs on built-in defaults (no settings "
+                              "file); there is nothing to reload");
         r = policy_load(ctx->config_path, &fresh, problems, err);
         if (r >= 0)
                 r = ctx_apply_overrides(ctx, fresh, err);
@@ -118,8 +118,8 @@ int ctx_reload_policy(struct airlock_ctx *ctx, const char *who, struct policy_pr
         }
         /* The rules and the host backend's settings go with the policy: all apply, or none. */
         if (r >= 0) {
-                _cleanup_free_ char *path = ctx_policy_file(fresh->selective_rules,
-                                                            "selective.rules");
+                _cleanup_free_ char *path =
+                    ctx_policy_file(fresh->selective_rules, "selective.rules");
 
                 r = path ? rules_holder_load(path, &rules, problems, err)
                          : al_err(err, -ENOMEM, "out of memory");

@@ -145,8 +145,7 @@ static int run_in_scope(struct airlock_ctx *ctx, const char *key, const struct s
                 r = scope_acquire(ctx->scopes, key, spec->scope, spec, &e, err);
                 if (r < 0)
                         return r;
-                snprintf(res->sandbox_id, sizeof(res->sandbox_id), "%.12s",
-                         scope_entry_handle(e));
+                snprintf(res->sandbox_id, sizeof(res->sandbox_id), "%.12s", scope_entry_handle(e));
                 r = ctx->containers->ops->sandbox_exec(ctx->containers, scope_entry_handle(e), x,
                                                        sink, res, err);
                 scope_release(ctx->scopes, e, r < 0 && (sandbox_gone(r) || r == -ESTALE));
@@ -217,8 +216,8 @@ int exec_service_run(struct airlock_ctx *ctx, const struct exec_request *req,
                 /* A program that is not there is the request's fault, not a missing route. */
                 if (r == -ENOENT)
                         err->code = r = -EINVAL;
-        } else if (scope_key(key, sizeof(key), eff.scope, req->agent, req->session,
-                             spec.image) < 0) {
+        } else if (scope_key(key, sizeof(key), eff.scope, req->agent, req->session, spec.image) <
+                   0) {
                 /* SESSION scope without a session: a fresh one-off sandbox. */
                 r = ctx->containers->ops->run_once(ctx->containers, &spec, &x, sink, res, err);
                 res->backend = ctx->containers->ops->name;
@@ -249,19 +248,16 @@ json_t *exec_result_to_json(const struct exec_result *res, bool for_stream)
 
         o = json_pack("{s:s, s:o, s:o, s:b, s:b, s:b, s:b, s:I, s:b, s:s, s:s?,"
                       " s:{s:s?, s:b, s:s}}",
-                      "execution_id", res->execution_id,
-                      "exit_code", json_integer(res->signal ? 128 + res->signal : res->exit_code),
-                      "signal", res->signal ? json_integer(res->signal) : json_null(),
-                      "stdout_truncated", buf_truncated(&res->out),
-                      "stderr_truncated", buf_truncated(&res->err),
-                      "timed_out", res->timed_out,
-                      "oom_killed", res->oom_killed,
-                      "duration_ms", (json_int_t)res->duration_ms,
-                      "sandboxed", res->sandboxed,
-                      "backend", res->backend ? res->backend : "none",
-                      "sandbox_id", res->sandbox_id[0] ? res->sandbox_id : NULL,
-                      "decision", "mode", res->decision.mode, "sandboxed",
-                      res->decision.sandboxed, "reason", res->decision.reason);
+                      "execution_id", res->execution_id, "exit_code",
+                      json_integer(res->signal ? 128 + res->signal : res->exit_code), "signal",
+                      res->signal ? json_integer(res->signal) : json_null(), "stdout_truncated",
+                      buf_truncated(&res->out), "stderr_truncated", buf_truncated(&res->err),
+                      "timed_out", res->timed_out, "oom_killed", res->oom_killed, "duration_ms",
+                      (json_int_t)res->duration_ms, "sandboxed", res->sandboxed, "backend",
+                      res->backend ? res->backend : "none", "sandbox_id",
+                      res->sandbox_id[0] ? res->sandbox_id : NULL, "decision", "mode",
+                      res->decision.mode, "sandboxed", res->decision.sandboxed, "reason",
+                      res->decision.reason);
         if (!o)
                 return NULL;
         if (res->aborted)

@@ -11,15 +11,15 @@ static void on_created(void *cls, const struct scope_info *info)
 {
         struct airlock_ctx *ctx = cls;
         struct store_sandbox sb = {
-                .id = info->handle,
-                .backend = ctx->containers->ops->name,
-                .scope = policy_scope_name(info->scope),
-                .scope_key = info->key,
-                .agent = info->agent,
-                .session = info->session,
-                .image = info->image,
-                .created_at = info->created_ms,
-                .last_used_at = info->last_used_ms,
+            .id = info->handle,
+            .backend = ctx->containers->ops->name,
+            .scope = policy_scope_name(info->scope),
+            .scope_key = info->key,
+            .agent = info->agent,
+            .session = info->session,
+            .image = info->image,
+            .created_at = info->created_ms,
+            .last_used_at = info->last_used_ms,
         };
         struct al_error err;
 
@@ -72,14 +72,14 @@ static int adopt_known(struct airlock_ctx *ctx, const struct policy *pol, int *r
                 const char *scope = json_string_value(json_object_get(row, "scope"));
                 const char *backend = json_string_value(json_object_get(row, "backend"));
                 struct scope_info info = {
-                        .key = json_string_value(json_object_get(row, "scope_key")),
-                        .handle = id,
-                        .scope = scope_from_name(scope),
-                        .agent = json_string_value(json_object_get(row, "agent")),
-                        .session = json_string_value(json_object_get(row, "session")),
-                        .image = json_string_value(json_object_get(row, "image")),
-                        .created_ms = json_integer_value(json_object_get(row, "created_at")),
-                        .last_used_ms = json_integer_value(json_object_get(row, "last_used_at")),
+                    .key = json_string_value(json_object_get(row, "scope_key")),
+                    .handle = id,
+                    .scope = scope_from_name(scope),
+                    .agent = json_string_value(json_object_get(row, "agent")),
+                    .session = json_string_value(json_object_get(row, "session")),
+                    .image = json_string_value(json_object_get(row, "image")),
+                    .created_ms = json_integer_value(json_object_get(row, "created_at")),
+                    .last_used_ms = json_integer_value(json_object_get(row, "last_used_at")),
                 };
                 struct sandbox_spec spec = {.exec_user = pol->exec_user};
                 struct al_error e2 = {0};
@@ -87,8 +87,8 @@ static int adopt_known(struct airlock_ctx *ctx, const struct policy *pol, int *r
                             strcmp(backend, ctx->containers->ops->name) == 0 &&
                             ctx->containers->ops->sandbox_adopt;
 
-                if (keep && ctx->containers->ops->sandbox_adopt(ctx->containers, id, &spec,
-                                                                &e2) == 0 &&
+                if (keep &&
+                    ctx->containers->ops->sandbox_adopt(ctx->containers, id, &spec, &e2) == 0 &&
                     scope_adopt(ctx->scopes, &info, &e2) == 0) {
                         log_info("adopted %s sandbox %.12s (%s)", scope, id, info.key);
                         (*ret_adopted)++;

@@ -36,8 +36,8 @@ static void log_exec(struct airlock_ctx *ctx, const struct exec_request *req,
                 log_info("exec %s agent='%s' session='%s' uid=%d backend=%s exit=%d signal=%d "
                          "timed_out=%d oom=%d %lldms",
                          res->execution_id, req->agent, req->session ? req->session : "",
-                         (int)peer->uid, res->backend, res->exit_code, res->signal,
-                         res->timed_out, res->oom_killed, (long long)res->duration_ms);
+                         (int)peer->uid, res->backend, res->exit_code, res->signal, res->timed_out,
+                         res->oom_killed, (long long)res->duration_ms);
 }
 
 /* Streaming: a worker runs the exec and writes NDJSON events into a pipe that MHD sends as a
@@ -99,14 +99,16 @@ static int stream_output(void *cls, enum exec_stream stream, const char *data, s
                 return -ENOMEM;
         if (!*text)
                 return 0;
-        return write_event(job->out_fd, json_pack("{s:s, s:s}", "type",
-                                                  i ? "stderr" : "stdout", "data", text));
+        return write_event(job->out_fd,
+                           json_pack("{s:s, s:s}", "type", i ? "stderr" : "stdout", "data", text));
 }
 
 static void *stream_worker(void *arg)
 {
         struct stream_job *job = arg;
-        struct exec_sink sink = {.output = stream_output, .ctx = job, .watch_fd = job->watch_fd,
+        struct exec_sink sink = {.output = stream_output,
+                                 .ctx = job,
+                                 .watch_fd = job->watch_fd,
                                  .cancel_fd = job->ctx->cancel_fd};
         struct exec_result res;
         struct al_error err = {0};
@@ -118,9 +120,8 @@ static void *stream_worker(void *arg)
         r = exec_service_run(job->ctx, &job->req, &sink, &res, &err);
         log_exec(job->ctx, &job->req, &res, &job->peer, r, &err);
         if (r < 0) {
-                write_event(job->out_fd, json_pack("{s:s, s:{s:s, s:s}}", "type", "error",
-                                                   "error", "code", al_err_name(r), "message",
-                                                   err.msg));
+                write_event(job->out_fd, json_pack("{s:s, s:{s:s, s:s}}", "type", "error", "error",
+                                                   "code", al_err_name(r), "message", err.msg));
         } else {
                 json_t *ev = exec_result_to_json(&res, true);
 
@@ -283,4 +284,3 @@ out:
         exec_request_clear(&req);
         return ret;
 }
-

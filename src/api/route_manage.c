@@ -73,8 +73,8 @@ ROUTE_HANDLER(route_policy_get)
         }
         if (!doc)
                 return api_send_error(conn, -ENOMEM, "out of memory");
-        json_object_set_new(doc, "source", pol->source_path ? json_string(pol->source_path)
-                                                            : json_null());
+        json_object_set_new(doc, "source",
+                            pol->source_path ? json_string(pol->source_path) : json_null());
         return api_send_json(conn, MHD_HTTP_OK, doc);
 }
 
@@ -103,13 +103,12 @@ ROUTE_HANDLER(route_policy_reload)
         }
         list = json_array();
         for (size_t i = 0; i < problems.n; i++)
-                json_array_append_new(list, json_pack("{s:i, s:s}", "line",
-                                                      problems.items[i].line, "message",
-                                                      problems.items[i].msg));
+                json_array_append_new(list, json_pack("{s:i, s:s}", "line", problems.items[i].line,
+                                                      "message", problems.items[i].msg));
         policy_problems_free(&problems);
         ret = api_send_json(conn, 400,
-                            json_pack("{s:{s:s, s:s, s:o}}", "error", "code",
-                                      "invalid_policy", "message", err.msg, "problems", list));
+                            json_pack("{s:{s:s, s:s, s:o}}", "error", "code", "invalid_policy",
+                                      "message", err.msg, "problems", list));
         return ret;
 }
 
@@ -195,8 +194,8 @@ ROUTE_HANDLER(route_session_end)
                 return api_send_error(conn, -EINVAL, "invalid session name");
         if (len > 0) {
                 doc = json_loadb(body, len, 0, NULL);
-                if (!json_is_object(doc) ||
-                    (json_object_get(doc, "agent") && !json_is_string(json_object_get(doc, "agent")))) {
+                if (!json_is_object(doc) || (json_object_get(doc, "agent") &&
+                                             !json_is_string(json_object_get(doc, "agent")))) {
                         json_decref(doc);
                         return api_send_error(conn, -EINVAL,
                                               "body must be {\"agent\": NAME} or empty");

@@ -18,7 +18,7 @@
 int api_connection_fd(struct MHD_Connection *conn)
 {
         const union MHD_ConnectionInfo *ci =
-                MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
 
         return ci ? ci->connect_fd : -1;
 }
@@ -56,8 +56,8 @@ void api_inflight_leave(struct airlock_ctx *ctx)
 
 ROUTE_HANDLER(route_version)
 {
-        json_t *doc = json_pack("{s:s, s:s, s:s, s:{s:s, s:s}}", "version", AIRLOCK_VERSION,
-                                "api", "v1", "instance", ctx->instance_id, "engine", "kind",
+        json_t *doc = json_pack("{s:s, s:s, s:s, s:{s:s, s:s}}", "version", AIRLOCK_VERSION, "api",
+                                "v1", "instance", ctx->instance_id, "engine", "kind",
                                 engine_kind_name(engine_kind(ctx->engine)), "socket",
                                 engine_socket(ctx->engine));
 
@@ -71,21 +71,21 @@ static const struct route {
         const char *suffix; /* what follows the param, or "" */
         ROUTE_HANDLER((*handler));
 } routes[] = {
-        {"POST", "/v1/exec", false, "", route_exec},
-        {"GET", "/v1/version", false, "", route_version},
-        {"GET", "/v1/policy", false, "", route_policy_get},
-        {"POST", "/v1/policy/reload", false, "", route_policy_reload},
-        {"GET", "/v1/sandboxes", false, "", route_sandboxes_get},
-        {"DELETE", "/v1/sandboxes/", true, "", route_sandbox_delete},
-        {"POST", "/v1/sessions/", true, "/end", route_session_end},
-        {"GET", "/v1/sessions", false, "", route_sessions_get},
-        {"GET", "/v1/executions", false, "", route_executions_get},
-        {"GET", "/v1/executions/", true, "", route_execution_get},
-        {"POST", "/v1/tokens", false, "", route_token_create},
-        {"GET", "/v1/tokens", false, "", route_tokens_get},
-        {"DELETE", "/v1/tokens/", true, "", route_token_delete},
-        {"GET", "/v1/health", false, "", route_health},
-        {"GET", "/metrics", false, "", route_metrics},
+    {"POST", "/v1/exec", false, "", route_exec},
+    {"GET", "/v1/version", false, "", route_version},
+    {"GET", "/v1/policy", false, "", route_policy_get},
+    {"POST", "/v1/policy/reload", false, "", route_policy_reload},
+    {"GET", "/v1/sandboxes", false, "", route_sandboxes_get},
+    {"DELETE", "/v1/sandboxes/", true, "", route_sandbox_delete},
+    {"POST", "/v1/sessions/", true, "/end", route_session_end},
+    {"GET", "/v1/sessions", false, "", route_sessions_get},
+    {"GET", "/v1/executions", false, "", route_executions_get},
+    {"GET", "/v1/executions/", true, "", route_execution_get},
+    {"POST", "/v1/tokens", false, "", route_token_create},
+    {"GET", "/v1/tokens", false, "", route_tokens_get},
+    {"DELETE", "/v1/tokens/", true, "", route_token_delete},
+    {"GET", "/v1/health", false, "", route_health},
+    {"GET", "/metrics", false, "", route_metrics},
 };
 
 /* Match url against a route; a {param} is one non-empty segment, copied to param. */
@@ -100,7 +100,8 @@ static bool route_match(const struct route *rt, const char *url, char *param, si
                 return false;
         rest = url + plen;
         seg = strcspn(rest, "/");
-        if (seg == 0 || seg >= len || strcmp(rest + seg, rt->suffix) != 0 || (slen == 0 && rest[seg]))
+        if (seg == 0 || seg >= len || strcmp(rest + seg, rt->suffix) != 0 ||
+            (slen == 0 && rest[seg]))
                 return false;
         memcpy(param, rest, seg);
         param[seg] = '\0';

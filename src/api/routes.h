@@ -28,7 +28,6 @@ void api_peer_of(struct MHD_Connection *conn, struct ucred *ret);
 bool api_inflight_enter(struct airlock_ctx *ctx);
 void api_inflight_leave(struct airlock_ctx *ctx);
 
-
 /* What a route handler gets: the path parameter (the {id} segment, or NULL) and the body. */
 struct route_args {
         const char *param;

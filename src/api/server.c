@@ -361,17 +361,16 @@ struct api_server *api_server_start(struct airlock_ctx *ctx, int listen_fd, stru
         }
         s->ctx = ctx;
         s->listen_fd = listen_fd;
-        s->mhd = MHD_start_daemon(
-                MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL_INTERNAL_THREAD | MHD_USE_ITC |
-                        MHD_USE_ERROR_LOG,
-                0, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_error, s,
-                MHD_OPTION_LISTEN_SOCKET, listen_fd,
-                MHD_OPTION_CONNECTION_LIMIT, limit, MHD_OPTION_CONNECTION_TIMEOUT, 120u,
-                MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
-                /* The request line and headers live in this per-connection pool: its size
-                 * is the header cap (MHD answers 431 past it). */
-                MHD_OPTION_CONNECTION_MEMORY_LIMIT, header_cap, MHD_OPTION_NOTIFY_CONNECTION,
-                on_connection, s, MHD_OPTION_END);
+        s->mhd = MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL_INTERNAL_THREAD |
+                                      MHD_USE_ITC | MHD_USE_ERROR_LOG,
+                                  0, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER,
+                                  on_mhd_error, s, MHD_OPTION_LISTEN_SOCKET, listen_fd,
+                                  MHD_OPTION_CONNECTION_LIMIT, limit, MHD_OPTION_CONNECTION_TIMEOUT,
+                                  120u, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+                                  /* The request line and headers live in this per-connection pool:
+                                   * its size is the header cap (MHD answers 431 past it). */
+                                  MHD_OPTION_CONNECTION_MEMORY_LIMIT, header_cap,
+                                  MHD_OPTION_NOTIFY_CONNECTION, on_connection, s, MHD_OPTION_END);
         if (!s->mhd) {
                 close(listen_fd);
                 free(s);

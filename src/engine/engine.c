@@ -482,8 +482,8 @@ int engine_image_inspect(struct engine *e, const char *image, json_t **ret, stru
         return engine_image_inspect_within(e, image, ENGINE_TIMEOUT_MS, ret, err);
 }
 
-int engine_image_inspect_within(struct engine *e, const char *image, long timeout_ms,
-                                json_t **ret, struct al_error *err)
+int engine_image_inspect_within(struct engine *e, const char *image, long timeout_ms, json_t **ret,
+                                struct al_error *err)
 {
         _cleanup_free_ char *path = NULL;
         json_t *j = NULL;

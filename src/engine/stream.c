@@ -360,7 +360,8 @@ static int stream_pump(int fd, char *buf, size_t pending, struct engine_stream_i
                         /* A reset comes after the data queued before it: treat it as EOF. */
                         if (n == 0 || (n < 0 && (errno == ECONNRESET || errno == EPIPE))) {
                                 end = cancelled ? STREAM_CANCELLED
-                                                : fired ? STREAM_DEADLINE : STREAM_EOF;
+                                      : fired   ? STREAM_DEADLINE
+                                                : STREAM_EOF;
                                 break;
                         }
                         if (n < 0)

@@ -287,8 +287,8 @@ void scope_release(struct scope_registry *reg, struct scope_entry *e, bool broke
 
 int scope_adopt(struct scope_registry *reg, const struct scope_info *info, struct al_error *err)
 {
-        struct scope_entry *e = entry_new(info->key, info->scope, info->agent, info->session,
-                                          info->image);
+        struct scope_entry *e =
+            entry_new(info->key, info->scope, info->agent, info->session, info->image);
 
         if (!e || !(e->handle = strdup(info->handle))) {
                 entry_free(e);
@@ -466,12 +466,12 @@ json_t *scope_list(struct scope_registry *reg, const char *agent)
                 if (agent && e->scope != SCOPE_SHARED && (!e->agent || strcmp(e->agent, agent)))
                         continue;
                 json_array_append_new(
-                        a, json_pack("{s:s, s:s, s:s, s:s?, s:s?, s:s, s:I, s:I, s:i}", "id",
-                                     e->handle, "backend", reg->backend->ops->name, "scope",
-                                     policy_scope_name(e->scope), "agent", e->agent, "session",
-                                     e->session, "image", e->image, "created_ms",
-                                     (json_int_t)e->created_ms, "last_used_ms",
-                                     (json_int_t)e->last_used_ms, "execs_running", e->holds));
+                    a, json_pack("{s:s, s:s, s:s, s:s?, s:s?, s:s, s:I, s:I, s:i}", "id", e->handle,
+                                 "backend", reg->backend->ops->name, "scope",
+                                 policy_scope_name(e->scope), "agent", e->agent, "session",
+                                 e->session, "image", e->image, "created_ms",
+                                 (json_int_t)e->created_ms, "last_used_ms",
+                                 (json_int_t)e->last_used_ms, "execs_running", e->holds));
         }
         pthread_mutex_unlock(&reg->lock);
         return a;

@@ -59,8 +59,7 @@ int workspace_prepare(const char *root, const char *agent, uint32_t uid, uint32_
                 return al_err_errno(err, -errno, "workspace '%s/%s' is not a plain directory",
                                     real_root, agent);
         if (fstat(dirfd, &st) < 0)
-                return al_err_errno(err, -errno, "cannot stat workspace '%s/%s'", real_root,
-                                    agent);
+                return al_err_errno(err, -errno, "cannot stat workspace '%s/%s'", real_root, agent);
         if ((st.st_uid != uid || st.st_gid != gid) && fchown(dirfd, uid, gid) < 0)
                 return al_err_errno(err, -errno, "cannot give workspace '%s/%s' to %u:%u",
                                     real_root, agent, uid, gid);

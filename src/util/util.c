@@ -226,8 +226,8 @@ size_t util_strv_len(char *const *v)
         return n;
 }
 
-int util_read_file(const char *path, size_t max, char **ret, size_t *ret_len,
-                   unsigned *ret_mode, struct al_error *err)
+int util_read_file(const char *path, size_t max, char **ret, size_t *ret_len, unsigned *ret_mode,
+                   struct al_error *err)
 {
         _cleanup_close_ int fd = -1;
         _cleanup_free_ char *text = NULL;
@@ -255,8 +255,7 @@ int util_read_file(const char *path, size_t max, char **ret, size_t *ret_len,
                         break;
                 got += (size_t)n;
                 if (got > max)
-                        return al_err(err, -AL_E_TOO_LARGE, "%s: larger than %zu bytes", path,
-                                      max);
+                        return al_err(err, -AL_E_TOO_LARGE, "%s: larger than %zu bytes", path, max);
         }
         text[got] = '\0';
         if (ret_len)

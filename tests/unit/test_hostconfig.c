@@ -9,24 +9,28 @@
 static struct sandbox_spec spec(void)
 {
         struct sandbox_spec s = {
-                .image = "airlock/python:3.11",
-                .limits = {.cpu_cores = 1.5, .memory_mb = 256, .disk_mb = 64,
-                           .max_processes = 50, .timeout_s = 10, .output_bytes = 1024},
-                .network = false,
-                .agent = "analyst",
-                .session = "conv-42",
-                .instance_id = "0123456789abcdef0123456789abcdef",
-                .keeper_user = "65534:65534",
-                .exec_user = "1000:1000",
+            .image = "airlock/python:3.11",
+            .limits = {.cpu_cores = 1.5,
+                       .memory_mb = 256,
+                       .disk_mb = 64,
+                       .max_processes = 50,
+                       .timeout_s = 10,
+                       .output_bytes = 1024},
+            .network = false,
+            .agent = "analyst",
+            .session = "conv-42",
+            .instance_id = "0123456789abcdef0123456789abcdef",
+            .keeper_user = "65534:65534",
+            .exec_user = "1000:1000",
         };
         return s;
 }
 
 static const struct hostconfig_env docker_env = {
-        .kind = ENGINE_DOCKER,
-        .seccomp_text = "{\"defaultAction\":\"SCMP_ACT_ERRNO\"}",
-        .seccomp_path = "/etc/airlock/seccomp.json",
-        .ulimits = {.nofile = 1048576, .nproc = 96343},
+    .kind = ENGINE_DOCKER,
+    .seccomp_text = "{\"defaultAction\":\"SCMP_ACT_ERRNO\"}",
+    .seccomp_path = "/etc/airlock/seccomp.json",
+    .ulimits = {.nofile = 1048576, .nproc = 96343},
 };
 
 static bool array_has(json_t *a, const char *s)
@@ -74,16 +78,15 @@ START_TEST(sandbox_is_hardened)
         ck_assert_int_eq(json_array_size(json_object_get(hc, "Devices")), 0);
         ck_assert_int_eq(json_array_size(json_object_get(hc, "Mounts")), 0);
         ck_assert_ptr_null(json_object_get(hc, "Binds"));
-        ck_assert_str_eq(json_string_value(json_object_get(json_object_get(hc, "LogConfig"),
-                                                           "Type")),
-                         "none");
+        ck_assert_str_eq(
+            json_string_value(json_object_get(json_object_get(hc, "LogConfig"), "Type")), "none");
         ck_assert_str_eq(json_string_value(json_object_get(body, "User")), "65534:65534");
-        ck_assert_str_eq(json_string_value(json_object_get(
-                                 json_object_get(body, "Labels"), "airlock.managed")),
-                         "true");
-        ck_assert_str_eq(json_string_value(json_object_get(
-                                 json_object_get(body, "Labels"), "airlock.instance")),
-                         s.instance_id);
+        ck_assert_str_eq(
+            json_string_value(json_object_get(json_object_get(body, "Labels"), "airlock.managed")),
+            "true");
+        ck_assert_str_eq(
+            json_string_value(json_object_get(json_object_get(body, "Labels"), "airlock.instance")),
+            s.instance_id);
         json_decref(body);
 }
 END_TEST
@@ -100,17 +103,15 @@ START_TEST(limits_land_in_hostconfig)
         ck_assert_int_eq(json_integer_value(json_object_get(hc, "MemorySwap")), 256LL << 20);
         ck_assert_int_eq(json_integer_value(json_object_get(hc, "NanoCpus")), 1500000000LL);
         ck_assert_int_eq(json_integer_value(json_object_get(hc, "PidsLimit")), 50);
-        ck_assert_ptr_nonnull(strstr(json_string_value(json_object_get(tmpfs, "/tmp")),
-                                     "size=64m"));
-        ck_assert_ptr_nonnull(strstr(json_string_value(json_object_get(tmpfs, "/tmp")),
-                                     "nosuid"));
+        ck_assert_ptr_nonnull(
+            strstr(json_string_value(json_object_get(tmpfs, "/tmp")), "size=64m"));
+        ck_assert_ptr_nonnull(strstr(json_string_value(json_object_get(tmpfs, "/tmp")), "nosuid"));
         /* Ulimits stay within the host's hard limits (Podman refuses otherwise). */
         ck_assert_int_le(json_integer_value(json_object_get(ulimit_named(hc, "nofile"), "Hard")),
                          1048576);
         ck_assert_int_le(json_integer_value(json_object_get(ulimit_named(hc, "nproc"), "Hard")),
                          96343);
-        ck_assert_int_eq(json_integer_value(json_object_get(ulimit_named(hc, "core"), "Hard")),
-                         0);
+        ck_assert_int_eq(json_integer_value(json_object_get(ulimit_named(hc, "core"), "Hard")), 0);
         json_decref(body);
 }
 END_TEST
@@ -159,9 +160,9 @@ START_TEST(network_when_asked)
 
         s.network = true;
         body = hostconfig_sandbox_body(&s, &docker_env);
-        ck_assert_str_eq(json_string_value(json_object_get(json_object_get(body, "HostConfig"),
-                                                           "NetworkMode")),
-                         "bridge");
+        ck_assert_str_eq(
+            json_string_value(json_object_get(json_object_get(body, "HostConfig"), "NetworkMode")),
+            "bridge");
         ck_assert(json_is_false(json_object_get(body, "NetworkDisabled")));
         json_decref(body);
 }
@@ -185,8 +186,8 @@ START_TEST(exec_and_oneshot_run_as_exec_user)
         ck_assert(json_is_true(json_object_get(o, "OpenStdin")));
         ck_assert(json_is_true(json_object_get(o, "StdinOnce")));
         /* The one-off is as hardened as a sandbox. */
-        ck_assert(json_is_true(
-                json_object_get(json_object_get(o, "HostConfig"), "ReadonlyRootfs")));
+        ck_assert(
+            json_is_true(json_object_get(json_object_get(o, "HostConfig"), "ReadonlyRootfs")));
         json_decref(e);
         json_decref(o);
 }

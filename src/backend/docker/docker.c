@@ -13,14 +13,14 @@
 #include "airlock/util.h"
 #include "hostconfig.h"
 
-#define SECCOMP_MAX   (512 * 1024)
-#define DRAIN_MS      1500
+#define SECCOMP_MAX (512 * 1024)
+#define DRAIN_MS    1500
 
 /* What the backend remembers of each live sandbox it made. */
 struct dsandbox {
         char *id;
         char *exec_user;
-        char *oom_path;   /* memory.oom_control (v1) or memory.events (v2), or NULL */
+        char *oom_path; /* memory.oom_control (v1) or memory.events (v2), or NULL */
         struct dsandbox *next;
 };
 
@@ -208,7 +208,7 @@ static int dsandbox_register(struct dbackend *d, const char *id, const char *exe
         s->id = strdup(id);
         s->exec_user = strdup(exec_user);
         s->oom_path = oom_path_for_pid(
-                json_integer_value(json_object_get(json_object_get(insp, "State"), "Pid")));
+            json_integer_value(json_object_get(json_object_get(insp, "State"), "Pid")));
         if (!s->id || !s->exec_user) {
                 dsandbox_free(s);
                 return al_err(err, -ENOMEM, "out of memory");
@@ -253,8 +253,8 @@ static int d_sandbox_adopt(struct backend *b, const char *handle, const struct s
         /* Whatever the code was running when the last daemon died has nobody to report to. */
         {
                 struct exec_result res;
-                struct run_ctx c = {.d = d, .container_id = handle, .exec_user = spec->exec_user,
-                                    .res = &res};
+                struct run_ctx c = {
+                    .d = d, .container_id = handle, .exec_user = spec->exec_user, .res = &res};
 
                 exec_result_init(&res, 0);
                 on_deadline_exec(&c);
@@ -362,8 +362,7 @@ static int d_sandbox_exec(struct backend *b, const char *handle, const struct ex
                 json_decref(insp);
                 res->duration_ms = util_now_ms() - t0;
                 /* Something survived the kill: the caller must discard this sandbox. */
-                return al_err(err, -ESTALE, "exec %.12s did not end after being killed",
-                              exec_id);
+                return al_err(err, -ESTALE, "exec %.12s did not end after being killed", exec_id);
         }
         set_exit(res, json_integer_value(json_object_get(insp, "ExitCode")));
         json_decref(insp);
@@ -484,7 +483,6 @@ static int d_sandbox_alive(struct backend *b, const char *handle, struct al_erro
         return r;
 }
 
-
 static int d_remove_instance(struct backend *b, const char *instance_id, struct al_error *err)
 {
         struct dbackend *d = priv(b);
@@ -529,27 +527,27 @@ static void d_free(struct backend *b)
 }
 
 static const struct backend_ops docker_ops = {
-        .name = "docker",
-        .sandbox_create = d_sandbox_create,
-        .sandbox_exec = d_sandbox_exec,
-        .run_once = d_run_once,
-        .sandbox_alive = d_sandbox_alive,
-        .sandbox_remove = d_sandbox_remove,
-        .sandbox_adopt = d_sandbox_adopt,
-        .remove_instance = d_remove_instance,
-        .free = d_free,
+    .name = "docker",
+    .sandbox_create = d_sandbox_create,
+    .sandbox_exec = d_sandbox_exec,
+    .run_once = d_run_once,
+    .sandbox_alive = d_sandbox_alive,
+    .sandbox_remove = d_sandbox_remove,
+    .sandbox_adopt = d_sandbox_adopt,
+    .remove_instance = d_remove_instance,
+    .free = d_free,
 };
 
 static const struct backend_ops podman_ops = {
-        .name = "podman",
-        .sandbox_create = d_sandbox_create,
-        .sandbox_exec = d_sandbox_exec,
-        .run_once = d_run_once,
-        .sandbox_alive = d_sandbox_alive,
-        .sandbox_remove = d_sandbox_remove,
-        .sandbox_adopt = d_sandbox_adopt,
-        .remove_instance = d_remove_instance,
-        .free = d_free,
+    .name = "podman",
+    .sandbox_create = d_sandbox_create,
+    .sandbox_exec = d_sandbox_exec,
+    .run_once = d_run_once,
+    .sandbox_alive = d_sandbox_alive,
+    .sandbox_remove = d_sandbox_remove,
+    .sandbox_adopt = d_sandbox_adopt,
+    .remove_instance = d_remove_instance,
+    .free = d_free,
 };
 
 struct backend *docker_backend_new(struct engine *engine, const char *seccomp_path,

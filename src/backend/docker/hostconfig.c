@@ -19,10 +19,9 @@ static json_t *labels_json(const struct sandbox_spec *spec, const char *kind)
 {
         return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "airlock.managed", "true",
                          "airlock.instance", spec->instance_id ? spec->instance_id : "",
-                         "airlock.agent", spec->agent ? spec->agent : "",
-                         "airlock.session", spec->session ? spec->session : "",
-                         "airlock.scope", policy_scope_name(spec->scope),
-                         "airlock.kind", kind);
+                         "airlock.agent", spec->agent ? spec->agent : "", "airlock.session",
+                         spec->session ? spec->session : "", "airlock.scope",
+                         policy_scope_name(spec->scope), "airlock.kind", kind);
 }
 
 static json_t *base_env(void)
@@ -36,18 +35,18 @@ static json_t *mounts_json(const struct sandbox_spec *spec)
         json_t *m = json_array();
 
         if (spec->workspace != WORKSPACE_NONE && spec->workspace_dir)
-                json_array_append_new(
-                        m, json_pack("{s:s, s:s, s:s, s:b, s:{s:s}}", "Type", "bind", "Source",
-                                     spec->workspace_dir, "Target", SANDBOX_WORKSPACE,
-                                     "ReadOnly", spec->workspace == WORKSPACE_RO, "BindOptions",
-                                     "Propagation", "rprivate"));
+                json_array_append_new(m, json_pack("{s:s, s:s, s:s, s:b, s:{s:s}}", "Type", "bind",
+                                                   "Source", spec->workspace_dir, "Target",
+                                                   SANDBOX_WORKSPACE, "ReadOnly",
+                                                   spec->workspace == WORKSPACE_RO, "BindOptions",
+                                                   "Propagation", "rprivate"));
         return m;
 }
 
 static const char *workdir_of(const struct sandbox_spec *spec)
 {
         return spec->workspace != WORKSPACE_NONE && spec->workspace_dir ? SANDBOX_WORKSPACE
-                                                                          : SANDBOX_WORKDIR;
+                                                                        : SANDBOX_WORKDIR;
 }
 
 static json_t *ulimit(const char *name, long long v)
@@ -84,45 +83,27 @@ static json_t *host_config(const struct sandbox_spec *spec, const struct hostcon
         }
         hc = json_pack("{s:b, s:[s], s:[], s:o, s:b, s:{s:s}, s:s, s:s, s:b, s:I, s:I, s:I, s:I,"
                        " s:[o,o,o], s:{s:s, s:{}}, s:{s:s}, s:b, s:I, s:[], s:o, s:b, s:I}",
-                       "Init", 1,
-                       "CapDrop", "ALL",
-                       "CapAdd",
-                       "SecurityOpt", secopt,
-                       "ReadonlyRootfs", 1,
-                       "Tmpfs", SANDBOX_WORKDIR, tmpfs_opts,
-                       "NetworkMode", spec->network ? "bridge" : "none",
-                       "IpcMode", "private",
-                       "Privileged", 0,
-                       "Memory", (json_int_t)mem,
-                       "MemorySwap", (json_int_t)mem,
-                       "NanoCpus", (json_int_t)llround(l->cpu_cores * 1e9),
-                       "PidsLimit", (json_int_t)l->max_processes,
-                       "Ulimits", ulimit("nofile", nofile), ulimit("nproc", nproc),
-                       ulimit("core", 0),
-                       "LogConfig", "Type", "none", "Config",
-                       "RestartPolicy", "Name", "no",
-                       "AutoRemove", 0,
-                       "ShmSize", (json_int_t)(min_ll(l->disk_mb, 64) * 1024 * 1024),
-                       "Devices",
-                       "Mounts", mounts_json(spec),
-                       "PublishAllPorts", 0,
-                       "OomScoreAdj", (json_int_t)500);
+                       "Init", 1, "CapDrop", "ALL", "CapAdd", "SecurityOpt", secopt,
+                       "ReadonlyRootfs", 1, "Tmpfs", SANDBOX_WORKDIR, tmpfs_opts, "NetworkMode",
+                       spec->network ? "bridge" : "none", "IpcMode", "private", "Privileged", 0,
+                       "Memory", (json_int_t)mem, "MemorySwap", (json_int_t)mem, "NanoCpus",
+                       (json_int_t)llround(l->cpu_cores * 1e9), "PidsLimit",
+                       (json_int_t)l->max_processes, "Ulimits", ulimit("nofile", nofile),
+                       ulimit("nproc", nproc), ulimit("core", 0), "LogConfig", "Type", "none",
+                       "Config", "RestartPolicy", "Name", "no", "AutoRemove", 0, "ShmSize",
+                       (json_int_t)(min_ll(l->disk_mb, 64) * 1024 * 1024), "Devices", "Mounts",
+                       mounts_json(spec), "PublishAllPorts", 0, "OomScoreAdj", (json_int_t)500);
         return hc;
 }
 
 static json_t *container_body(const struct sandbox_spec *spec, const struct hostconfig_env *env,
                               const char *user, json_t *cmd, const char *kind)
 {
-        json_t *body = json_pack("{s:s, s:o, s:s, s:o, s:s, s:o, s:b, s:I, s:o}",
-                                 "Image", spec->image,
-                                 "Cmd", cmd,
-                                 "User", user,
-                                 "Env", base_env(),
-                                 "WorkingDir", workdir_of(spec),
-                                 "Labels", labels_json(spec, kind),
-                                 "NetworkDisabled", !spec->network,
-                                 "StopTimeout", (json_int_t)1,
-                                 "HostConfig", host_config(spec, env));
+        json_t *body =
+            json_pack("{s:s, s:o, s:s, s:o, s:s, s:o, s:b, s:I, s:o}", "Image", spec->image, "Cmd",
+                      cmd, "User", user, "Env", base_env(), "WorkingDir", workdir_of(spec),
+                      "Labels", labels_json(spec, kind), "NetworkDisabled", !spec->network,
+                      "StopTimeout", (json_int_t)1, "HostConfig", host_config(spec, env));
         return body;
 }
 
@@ -160,12 +141,9 @@ json_t *hostconfig_exec_body(const struct sandbox_spec *spec, const struct exec_
 
         for (size_t i = 0; x->env && x->env[i]; i++)
                 json_array_append_new(envs, json_string(x->env[i]));
-        body = json_pack("{s:b, s:b, s:b, s:b, s:s, s:o, s:o, s:b}",
-                         "AttachStdin", 1, "AttachStdout", 1, "AttachStderr", 1, "Tty", 0,
-                         "User", spec->exec_user,
-                         "Env", envs,
-                         "Cmd", strv_json(x->argv),
-                         "Privileged", 0);
+        body = json_pack("{s:b, s:b, s:b, s:b, s:s, s:o, s:o, s:b}", "AttachStdin", 1,
+                         "AttachStdout", 1, "AttachStderr", 1, "Tty", 0, "User", spec->exec_user,
+                         "Env", envs, "Cmd", strv_json(x->argv), "Privileged", 0);
         /* Without a workdir the exec starts where the sandbox does (/workspace or /tmp). */
         if (body && x->workdir)
                 json_object_set_new(body, "WorkingDir", json_string(x->workdir));
