@@ -1,6 +1,7 @@
 /* Settings: the admin's file, parsed and validated into an immutable policy object.
  * A policy is reference-counted so that a reload never pulls it from under a running exec. */
 #pragma once
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -184,6 +185,10 @@ int policy_parse(const char *text, const char *source, struct policy **ret,
 int policy_load(const char *path, struct policy **ret, struct policy_problems *problems,
                 struct al_error *err);
 void policy_problems_free(struct policy_problems *p);
+/* Add a problem at line; past POLICY_PROBLEMS_MAX the last entry says reporting stopped and
+ * further ones are dropped. Returns 0, or -ENOMEM (nothing added). */
+int policy_problems_addv(struct policy_problems *ps, int line, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
 /* Read a file admins edit (settings, rules): a regular file of at most max bytes, not writable
  * by every user (whoever can write it decides what runs), without NUL bytes (reported as a
  * problem with its line). problems is reset first; may be NULL. Caller frees *ret_text. */

@@ -45,35 +45,17 @@ struct classify_rules {
 
 struct parse_ctx {
         struct policy_problems *problems;
-        bool too_many;
         bool oom;
 };
 
 __attribute__((format(printf, 3, 4))) static void problem(struct parse_ctx *c, int line,
                                                           const char *fmt, ...)
 {
-        struct policy_problems *ps = c->problems;
-        struct policy_problem *nv;
         va_list ap;
 
-        if (c->too_many)
-                return;
-        nv = realloc(ps->items, (ps->n + 1) * sizeof(*nv));
-        if (!nv) {
-                c->oom = true;
-                return;
-        }
-        ps->items = nv;
-        nv = &ps->items[ps->n++];
-        nv->line = line;
-        if (ps->n == POLICY_PROBLEMS_MAX) {
-                /* A file of garbage must not cost unbounded memory. */
-                snprintf(nv->msg, sizeof(nv->msg), "too many problems; stopped reporting here");
-                c->too_many = true;
-                return;
-        }
         va_start(ap, fmt);
-        vsnprintf(nv->msg, sizeof(nv->msg), fmt, ap);
+        if (policy_problems_addv(c->problems, line, fmt, ap) < 0)
+                c->oom = true;
         va_end(ap);
 }
 
@@ -249,7 +231,6 @@ static void parse_line(struct parse_ctx *c, struct classify_rules *r, char *s, i
         }
         if (r->n == CLASSIFY_RULES_MAX) {
                 problem(c, line, "more than %d rules", CLASSIFY_RULES_MAX);
-                c->too_many = true;
                 rule_clear(&rule);
                 return;
         }

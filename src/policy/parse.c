@@ -316,7 +316,6 @@ struct runtime_ref {
 struct parse_ctx {
         struct policy *p;
         struct policy_problems *problems;
-        bool too_many;
         int oom;
         /* the reader */
         const char *text;
@@ -366,28 +365,11 @@ static const char *quote(char *dst, size_t size, const char *s)
 __attribute__((format(printf, 3, 4))) static void problem(struct parse_ctx *c, int line,
                                                           const char *fmt, ...)
 {
-        struct policy_problems *ps = c->problems;
-        struct policy_problem *nv;
         va_list ap;
 
-        if (c->too_many)
-                return;
-        nv = realloc(ps->items, (ps->n + 1) * sizeof(*nv));
-        if (!nv) {
-                c->oom = -ENOMEM;
-                return;
-        }
-        ps->items = nv;
-        nv = &ps->items[ps->n++];
-        nv->line = line;
-        if (ps->n == POLICY_PROBLEMS_MAX) {
-                /* A file of garbage must not cost unbounded memory. */
-                snprintf(nv->msg, sizeof(nv->msg), "too many problems; stopped reporting here");
-                c->too_many = true;
-                return;
-        }
         va_start(ap, fmt);
-        vsnprintf(nv->msg, sizeof(nv->msg), fmt, ap);
+        if (policy_problems_addv(c->problems, line, fmt, ap) < 0)
+                c->oom = -ENOMEM;
         va_end(ap);
 }
 

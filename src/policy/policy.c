@@ -667,3 +667,24 @@ int policy_read_admin_file(const char *path, size_t max, char **ret_text,
         }
         return al_err(err, -EINVAL, "%s:%d: contains a NUL byte", path, line);
 }
+
+int policy_problems_addv(struct policy_problems *ps, int line, const char *fmt, va_list ap)
+{
+        struct policy_problem *nv;
+
+        if (ps->n >= POLICY_PROBLEMS_MAX)
+                return 0;
+        nv = realloc(ps->items, (ps->n + 1) * sizeof(*nv));
+        if (!nv)
+                return -ENOMEM;
+        ps->items = nv;
+        nv = &ps->items[ps->n++];
+        nv->line = line;
+        if (ps->n == POLICY_PROBLEMS_MAX) {
+                /* A file of garbage must not cost unbounded memory. */
+                snprintf(nv->msg, sizeof(nv->msg), "too many problems; stopped reporting here");
+                return 0;
+        }
+        vsnprintf(nv->msg, sizeof(nv->msg), fmt, ap);
+        return 0;
+}
