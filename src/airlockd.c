@@ -237,7 +237,7 @@ int main(int argc, char **argv)
         struct engine_version ver;
         struct al_error err = {0};
         struct policy *pol = NULL;
-        bool reaper_started = false;
+        bool reaper_started = false, socket_made = false;
         pthread_t reaper;
         enum log_level lvl;
         sigset_t sigs;
@@ -394,6 +394,7 @@ int main(int argc, char **argv)
                 log_error("%s", err.msg);
                 goto out;
         }
+        socket_made = true;
         if (pthread_create(&reaper, NULL, reaper_main, &ctx) == 0)
                 reaper_started = true;
         /* An admin who asked for the monitor listener and does not get it should know at
@@ -404,7 +405,6 @@ int main(int argc, char **argv)
                 if (!monitor) {
                         log_error("%s", err.msg);
                         close(fd);
-                        unlink(pol->socket_path);
                         goto out;
                 }
                 log_info("monitor listener on %s (GET /v1/health, GET /metrics)",
@@ -454,7 +454,7 @@ out:
         api_server_stop(server);
         /* ctx.policy, not pol: a reload may have freed the policy read at start (the socket
          * path itself never changes on reload). */
-        if (server)
+        if (socket_made)
                 unlink(ctx.policy->socket_path);
         scope_registry_free(ctx.scopes);
         store_close(ctx.store);

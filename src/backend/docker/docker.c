@@ -31,6 +31,7 @@ struct dbackend {
         char *seccomp_path;
         pthread_mutex_t lock;
         struct dsandbox *sandboxes;
+        struct backend_ops ops; /* docker_ops, named for the engine */
 };
 
 static struct dbackend *priv(struct backend *b)
@@ -526,20 +527,9 @@ static void d_free(struct backend *b)
         free(b);
 }
 
+/* One set of operations for both engines; only the name differs (it shows in results). */
 static const struct backend_ops docker_ops = {
     .name = "docker",
-    .sandbox_create = d_sandbox_create,
-    .sandbox_exec = d_sandbox_exec,
-    .run_once = d_run_once,
-    .sandbox_alive = d_sandbox_alive,
-    .sandbox_remove = d_sandbox_remove,
-    .sandbox_adopt = d_sandbox_adopt,
-    .remove_instance = d_remove_instance,
-    .free = d_free,
-};
-
-static const struct backend_ops podman_ops = {
-    .name = "podman",
     .sandbox_create = d_sandbox_create,
     .sandbox_exec = d_sandbox_exec,
     .run_once = d_run_once,
@@ -579,7 +569,10 @@ struct backend *docker_backend_new(struct engine *engine, const char *seccomp_pa
         /* Podman starts a container only when its ulimits fit within the host's hard limits. */
         d->env.ulimits.nofile = getrlimit(RLIMIT_NOFILE, &rl) == 0 ? (long long)rl.rlim_max : 1024;
         d->env.ulimits.nproc = getrlimit(RLIMIT_NPROC, &rl) == 0 ? (long long)rl.rlim_max : 4096;
-        b->ops = d->env.kind == ENGINE_PODMAN ? &podman_ops : &docker_ops;
+        d->ops = docker_ops;
+        if (d->env.kind == ENGINE_PODMAN)
+                d->ops.name = "podman";
+        b->ops = &d->ops;
         b->priv = d;
         return b;
 }
