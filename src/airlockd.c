@@ -457,12 +457,13 @@ out:
         if (socket_made)
                 unlink(ctx.policy->socket_path);
         scope_registry_free(ctx.scopes);
+        /* Backends first: background processes end there, and their records go to the store. */
+        backend_free(ctx.containers);
+        backend_free(ctx.host);
         store_close(ctx.store);
         rules_holder_unref(ctx.rules);
         free(ctx.seccomp_path);
         close(ctx.cancel_fd);
-        backend_free(ctx.containers);
-        backend_free(ctx.host);
         engine_free(ctx.engine);
         policy_unref(ctx.policy);
         return status;

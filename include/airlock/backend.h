@@ -8,6 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "airlock/error.h"
 #include "airlock/exec.h"
 #include "airlock/policy.h"
@@ -41,6 +43,19 @@ struct exec_spec {
 
 struct backend;
 
+/* A background process ended: res holds its outcome (exit, signal, outputs so far, duration).
+ * Called once, from a thread of the backend; res is valid during the call only. */
+struct proc_hooks {
+        void (*done)(void *ctx, const struct exec_result *res);
+        void *ctx;
+        int cancel_fd;     /* > 0: end the process when it turns readable (shutdown) */
+        size_t output_cap; /* per stream */
+};
+
+/* At most this many background processes are remembered per sandbox (running or ended; the
+ * oldest ended ones are forgotten first). */
+#define BACKEND_PROCS_MAX 32
+
 struct backend_ops {
         const char *name; /* "docker", "podman", "host" */
         /* Create and start a long-lived sandbox; *ret_handle is a new string naming it. */
@@ -51,6 +66,19 @@ struct backend_ops {
         int (*sandbox_exec)(struct backend *b, const char *handle, const struct exec_spec *x,
                             const struct exec_sink *sink, struct exec_result *res,
                             struct al_error *err);
+        /* Start x in the background in a live sandbox and return at once with its process
+         * id (its pid inside the sandbox). It runs until it exits, is killed, or the sandbox
+         * ends; hooks->done reports the end. May be NULL (no background processes). */
+        int (*proc_start)(struct backend *b, const char *handle, const struct exec_spec *x,
+                          const struct proc_hooks *hooks, long long *ret_pid, struct al_error *err);
+        /* The sandbox's background processes as a JSON array (new reference): pid, command,
+         * started, state (running, exited, killed), exit_code, signal. With pid >= 0, only that
+         * one as an object, with its output so far; NULL with -ENOENT when unknown. */
+        json_t *(*proc_list)(struct backend *b, const char *handle, long long pid,
+                             struct al_error *err);
+        /* End a background process (its whole tree); -ENOENT when unknown. */
+        int (*proc_kill)(struct backend *b, const char *handle, long long pid,
+                         struct al_error *err);
         /* Run one exec in a fresh sandbox made for it and removed after it. */
         int (*run_once)(struct backend *b, const struct sandbox_spec *spec,
                         const struct exec_spec *x, const struct exec_sink *sink,

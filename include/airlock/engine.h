@@ -93,6 +93,9 @@ struct engine_stream_io {
         /* > 0: when this fd turns readable (the daemon is shutting down), act as at the
          * deadline (on_deadline, drain) and end with STREAM_CANCELLED. 0 means none. */
         int cancel_fd;
+        /* Called once the stream is established, before stdin is sent and output read (e.g.
+         * to place the exec's process in its cgroup); < 0 ends the stream with that error. */
+        int (*on_open)(void *ctx, struct al_error *err);
 };
 
 enum engine_stream_end {

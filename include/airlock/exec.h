@@ -27,7 +27,8 @@ struct exec_request {
         int64_t timeout_s; /* 0 = policy default */
         int network;       /* -1 not given, 0, 1 */
         bool untrusted;
-        bool stream; /* NDJSON events wanted */
+        bool stream;     /* NDJSON events wanted */
+        bool background; /* start it as a background process of a kept sandbox */
         /* Who asked: set by the API from the connection, never parsed from the body. */
         int64_t peer_uid;
         int64_t peer_pid;
@@ -48,6 +49,8 @@ int exec_request_argv(const struct exec_request *req, const struct runtime *rt, 
 
 enum exec_stream { EXEC_STDOUT = 1, EXEC_STDERR = 2 };
 
+struct exec_result;
+
 /* Receives output as it arrives (for streaming); may be NULL. Returning < 0 aborts the exec. */
 struct exec_sink {
         int (*output)(void *ctx, enum exec_stream stream, const char *data, size_t len);
@@ -57,6 +60,9 @@ struct exec_sink {
         /* When > 0, the exec is killed (result aborted) once this fd turns readable: the
          * daemon's shutdown deadline passed. */
         int cancel_fd;
+        /* Called once before the code runs, when the result's execution_id (and sandbox_id,
+         * for a kept sandbox) are known; may be NULL. */
+        void (*started)(void *ctx, const struct exec_result *res);
 };
 
 struct exec_result {
@@ -71,6 +77,11 @@ struct exec_result {
         bool sandboxed;
         const char *backend; /* static string */
         char sandbox_id[80];
+        /* This exec's sandbox had to be removed (why), or this exec runs in a fresh sandbox
+         * made to replace a lost one (why that one was lost); empty otherwise. */
+        char sandbox_lost[200];
+        char sandbox_replaced[200];
+        long long background_pid; /* > 0: started in the background, this is its pid */
         /* Protections in force for this exec (static strings), e.g. "seccomp", "netns". */
         const char *isolation[16];
         size_t n_isolation;

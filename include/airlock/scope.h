@@ -57,9 +57,13 @@ void scope_set_limits(struct scope_registry *reg, int64_t max_total, int64_t max
 int scope_acquire(struct scope_registry *reg, const char *key, enum policy_scope scope,
                   const struct sandbox_spec *spec, struct scope_entry **ret, struct al_error *err);
 const char *scope_entry_handle(const struct scope_entry *e);
-/* Release a hold; broken: remove the sandbox (it died or could not be cleaned after a timeout),
- * and the next acquire makes a new one. */
-void scope_release(struct scope_registry *reg, struct scope_entry *e, bool broken);
+/* Release a hold. lost (NULL when the sandbox is fine) says why the sandbox is unusable (it
+ * vanished, or an exec's processes could not be ended): it is removed, and the next acquire
+ * of the key makes a new one that remembers the reason (scope_entry_take_replaced). */
+void scope_release(struct scope_registry *reg, struct scope_entry *e, const char *lost);
+/* When e was made to replace a lost sandbox, why that one was lost (caller frees); once per
+ * entry, so only the first exec in the new sandbox reports it. NULL otherwise. */
+char *scope_entry_take_replaced(struct scope_registry *reg, struct scope_entry *e);
 
 /* Put a live sandbox found at start-up back under its key (ready, not held). */
 int scope_adopt(struct scope_registry *reg, const struct scope_info *info, struct al_error *err);

@@ -17,7 +17,7 @@
 #include "airlock/error.h"
 #include "airlock/sha256.h"
 
-#define STORE_SCHEMA_VERSION  1
+#define STORE_SCHEMA_VERSION  2
 #define STORE_ID_LEN          33        /* 32 lowercase hex characters and a NUL */
 #define STORE_PREVIEW_BYTES   200       /* code preview: first bytes of the code */
 #define STORE_NAME_MAX        256       /* agent, session, backend, ids, ... */
@@ -75,7 +75,9 @@ struct store_execution {
         int signal;    /* 0 = exited normally */
         bool timed_out;
         bool oom_killed;
-        bool cancelled; /* the client went away and the exec was stopped */
+        bool cancelled;           /* the client went away and the exec was stopped */
+        bool background;          /* set at begin: a background process */
+        const char *sandbox_lost; /* why its sandbox was removed under it, or NULL */
         int64_t stdout_bytes;
         int64_t stderr_bytes;
         bool stdout_truncated;

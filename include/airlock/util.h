@@ -28,6 +28,10 @@ int util_read_file(const char *path, size_t max, char **ret, size_t *ret_len, un
  * $AIRLOCK_POLICY_DIR (a developer's or the tests' override), /etc/airlock, the installed
  * policies directory, the source tree's policies. Caller frees; NULL when out of memory. */
 char *util_policy_file(const char *configured, const char *name);
+/* Where a program of airlock's NAME (e.g. the in-sandbox "airlock-exec") is: in
+ * $AIRLOCK_LIBEXEC_DIR when set, else beside the running executable (the build tree), else in
+ * ../libexec/airlock/ from it (an install). Caller frees; NULL when out of memory. */
+char *util_program_file(const char *name);
 /* Split a command-line-ish string on spaces (no quoting) into a NULL-terminated vector. */
 char **util_split_words(const char *s);
 void util_strv_free(char **v);

@@ -75,6 +75,7 @@ int audit_finish(struct airlock_ctx *ctx, struct store_execution *a, const struc
                 a->timed_out = res->timed_out;
                 a->oom_killed = res->oom_killed;
                 a->cancelled = res->aborted;
+                a->sandbox_lost = res->sandbox_lost[0] ? res->sandbox_lost : NULL;
                 a->stdout_bytes = (int64_t)(res->out.len + res->out.dropped);
                 a->stderr_bytes = (int64_t)(res->err.len + res->err.dropped);
                 a->stdout_truncated = buf_truncated(&res->out);

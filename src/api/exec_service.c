@@ -133,26 +133,104 @@ static bool sandbox_gone(int r)
         return r == -ENOENT || r == -AL_E_CONFLICT;
 }
 
+static void notify_started(const struct exec_sink *sink, const struct exec_result *res, bool *done)
+{
+        if (*done || !sink || !sink->started)
+                return;
+        *done = true;
+        sink->started(sink->ctx, res);
+}
+
+/* A background process: its audit row is finished when it ends, from the backend's thread. */
+struct background {
+        struct airlock_ctx *ctx;
+        struct store_execution audit;
+        char sandbox_id[80];
+        const char *backend;
+};
+
+static void background_done(void *arg, const struct exec_result *res)
+{
+        struct background *bg = arg;
+        struct exec_result r = *res;
+        struct al_error err = {0};
+
+        r.backend = bg->backend;
+        memcpy(r.sandbox_id, bg->sandbox_id, sizeof(r.sandbox_id));
+        if (audit_finish(bg->ctx, &bg->audit, &r, 0, &err) < 0)
+                log_error("recording the end of background process %s: %s", bg->audit.id, err.msg);
+        free(bg);
+}
+
+static int start_background(struct airlock_ctx *ctx, const char *handle,
+                            const struct sandbox_spec *spec, const struct exec_spec *x,
+                            const struct exec_sink *sink, const struct store_execution *audit,
+                            struct exec_result *res, struct al_error *err)
+{
+        struct background *bg = calloc(1, sizeof(*bg));
+        struct proc_hooks hooks = {.done = background_done,
+                                   .ctx = bg,
+                                   .cancel_fd = sink ? sink->cancel_fd : 0,
+                                   .output_cap = (size_t)spec->limits.output_bytes};
+        struct exec_spec bx = *x;
+        int r;
+
+        if (!bg)
+                return al_err(err, -ENOMEM, "out of memory");
+        bg->ctx = ctx;
+        memcpy(bg->audit.id, audit->id, sizeof(bg->audit.id));
+        memcpy(bg->sandbox_id, res->sandbox_id, sizeof(bg->sandbox_id));
+        bg->backend = ctx->containers->ops->name;
+        bx.timeout_ms = 0; /* it runs until it ends, is killed, or its sandbox goes */
+        r = ctx->containers->ops->proc_start(ctx->containers, handle, &bx, &hooks,
+                                             &res->background_pid, err);
+        if (r < 0)
+                free(bg);
+        return r;
+}
+
 static int run_in_scope(struct airlock_ctx *ctx, const char *key, const struct sandbox_spec *spec,
                         const struct exec_spec *x, const struct exec_sink *sink,
+                        const struct store_execution *audit, bool background,
                         struct exec_result *res, struct al_error *err)
 {
+        bool started = false;
         int r = 0;
 
         for (int attempt = 0; attempt < 2; attempt++) {
+                _cleanup_free_ char *replaced = NULL;
                 struct scope_entry *e = NULL;
+                const char *lost = NULL;
+                char why[sizeof(res->sandbox_lost)];
 
                 r = scope_acquire(ctx->scopes, key, spec->scope, spec, &e, err);
                 if (r < 0)
                         return r;
                 snprintf(res->sandbox_id, sizeof(res->sandbox_id), "%.12s", scope_entry_handle(e));
-                r = ctx->containers->ops->sandbox_exec(ctx->containers, scope_entry_handle(e), x,
-                                                       sink, res, err);
-                scope_release(ctx->scopes, e, r < 0 && (sandbox_gone(r) || r == -ESTALE));
+                replaced = scope_entry_take_replaced(ctx->scopes, e);
+                if (replaced)
+                        snprintf(res->sandbox_replaced, sizeof(res->sandbox_replaced), "%.190s",
+                                 replaced);
+                notify_started(sink, res, &started);
+                if (background)
+                        r = start_background(ctx, scope_entry_handle(e), spec, x, sink, audit, res,
+                                             err);
+                else
+                        r = ctx->containers->ops->sandbox_exec(
+                            ctx->containers, scope_entry_handle(e), x, sink, res, err);
                 if (r == -ESTALE) {
-                        /* The kill after a timeout did not end the tree: the sandbox is gone
-                         * with it, but the result stands. */
-                        log_warn("%s; sandbox removed", err->msg);
+                        lost = why;
+                        snprintf(why, sizeof(why), "%.190s", err->msg);
+                } else if (r < 0 && sandbox_gone(r)) {
+                        lost = why;
+                        snprintf(why, sizeof(why), "the sandbox vanished: %.170s", err->msg);
+                }
+                scope_release(ctx->scopes, e, lost);
+                if (r == -ESTALE) {
+                        /* Processes of the exec survived the kill: the sandbox is unusable and
+                         * removed, and the result says so. */
+                        log_warn("sandbox %s lost: %s", res->sandbox_id, why);
+                        snprintf(res->sandbox_lost, sizeof(res->sandbox_lost), "%s", why);
                         return 0;
                 }
                 if (!sandbox_gone(r))
@@ -176,7 +254,7 @@ int exec_service_run(struct airlock_ctx *ctx, const struct exec_request *req,
         char execution_id[33], key[SCOPE_KEY_MAX];
         struct store_execution audit = {0};
         struct policy_effective eff;
-        bool host = false;
+        bool host = false, started = false;
         int r;
 
         r = exec_request_check(req, pol, err);
@@ -206,11 +284,23 @@ int exec_service_run(struct airlock_ctx *ctx, const struct exec_request *req,
         x.stdin_len = req->stdin_len;
         x.timeout_ms = (req->timeout_s > 0 ? req->timeout_s : eff.limits.timeout_s) * 1000;
         util_random_hex(execution_id, 16);
+        if (req->background &&
+            (host ||
+             scope_key(key, sizeof(key), eff.scope, req->agent, req->session, spec.image) < 0 ||
+             !ctx->containers->ops->proc_start))
+                return al_err(err, -EINVAL,
+                              host ? "background processes need a sandbox; this exec runs on "
+                                     "the host"
+                                   : "background processes need a kept sandbox: give a session "
+                                     "(or use scope agent or shared)");
+        audit.background = req->background;
         r = audit_begin(ctx, req, res, rt, execution_id, host, &audit, err);
         if (r < 0)
                 return r;
+        memcpy(res->execution_id, execution_id, sizeof(execution_id));
 
         if (host) {
+                notify_started(sink, res, &started);
                 r = ctx->host->ops->run_once(ctx->host, &spec, &x, sink, res, err);
                 res->backend = "host";
                 /* A program that is not there is the request's fault, not a missing route. */
@@ -219,16 +309,20 @@ int exec_service_run(struct airlock_ctx *ctx, const struct exec_request *req,
         } else if (scope_key(key, sizeof(key), eff.scope, req->agent, req->session, spec.image) <
                    0) {
                 /* SESSION scope without a session: a fresh one-off sandbox. */
+                notify_started(sink, res, &started);
                 r = ctx->containers->ops->run_once(ctx->containers, &spec, &x, sink, res, err);
                 res->backend = ctx->containers->ops->name;
         } else {
                 /* The caps of the policy this exec runs under ([daemon] max_sandboxes...). */
                 scope_set_limits(ctx->scopes, pol->max_sandboxes, pol->max_sandboxes_per_agent);
-                r = run_in_scope(ctx, key, &spec, &x, sink, res, err);
+                r = run_in_scope(ctx, key, &spec, &x, sink, &audit, req->background, res, err);
                 res->backend = ctx->containers->ops->name;
         }
         memcpy(res->execution_id, execution_id, sizeof(execution_id));
         res->sandboxed = !host;
+        /* A background process's row is finished when it ends. */
+        if (req->background && r >= 0)
+                return r;
         /* The record is durable before the caller may acknowledge anything. */
         if (audit_finish(ctx, &audit, res, r, err) < 0 && r >= 0)
                 r = err->code;
@@ -246,6 +340,21 @@ json_t *exec_result_to_json(const struct exec_result *res, bool for_stream)
 {
         json_t *o, *iso;
 
+        /* A background process has no outcome yet: where it runs and its pid. */
+        if (res->background_pid > 0) {
+                o = json_pack("{s:s, s:b, s:I, s:b, s:s, s:s?, s:{s:s?, s:b, s:s}}", "execution_id",
+                              res->execution_id, "background", 1, "pid",
+                              (json_int_t)res->background_pid, "sandboxed", res->sandboxed,
+                              "backend", res->backend ? res->backend : "none", "sandbox_id",
+                              res->sandbox_id[0] ? res->sandbox_id : NULL, "decision", "mode",
+                              res->decision.mode, "sandboxed", res->decision.sandboxed, "reason",
+                              res->decision.reason);
+                if (o && res->sandbox_replaced[0])
+                        json_object_set_new(o, "sandbox_replaced",
+                                            json_string(res->sandbox_replaced));
+                return o;
+        }
+
         o = json_pack("{s:s, s:o, s:o, s:b, s:b, s:b, s:b, s:I, s:b, s:s, s:s?,"
                       " s:{s:s?, s:b, s:s}}",
                       "execution_id", res->execution_id, "exit_code",
@@ -262,6 +371,10 @@ json_t *exec_result_to_json(const struct exec_result *res, bool for_stream)
                 return NULL;
         if (res->aborted)
                 json_object_set_new(o, "aborted", json_true());
+        if (res->sandbox_lost[0])
+                json_object_set_new(o, "sandbox_lost", json_string(res->sandbox_lost));
+        if (res->sandbox_replaced[0])
+                json_object_set_new(o, "sandbox_replaced", json_string(res->sandbox_replaced));
         if (res->n_isolation > 0) {
                 iso = json_array();
                 for (size_t i = 0; i < res->n_isolation; i++)

@@ -13,8 +13,8 @@
 #define FIELD_QUOTE_MAX 64 /* bytes of a client's field name repeated in a message */
 
 static const char *const known_fields[] = {
-    "agent", "session", "runtime",   "code",    "argv",      "command",
-    "stdin", "env",     "timeout_s", "network", "untrusted", "stream",
+    "agent", "session",   "runtime", "code",      "argv",   "command",    "stdin",
+    "env",   "timeout_s", "network", "untrusted", "stream", "background",
 };
 
 /* A client's string for a message: at most FIELD_QUOTE_MAX bytes, control bytes escaped. */
@@ -258,13 +258,15 @@ static int parse_fields(json_t *obj, struct exec_request *req, struct al_error *
         if ((r = get_bool(obj, "network", &req->network, err)) < 0)
                 return r;
         {
-                int untrusted = 0, stream = 0;
+                int untrusted = 0, stream = 0, background = 0;
 
                 if ((r = get_bool(obj, "untrusted", &untrusted, err)) < 0 ||
-                    (r = get_bool(obj, "stream", &stream, err)) < 0)
+                    (r = get_bool(obj, "stream", &stream, err)) < 0 ||
+                    (r = get_bool(obj, "background", &background, err)) < 0)
                         return r;
                 req->untrusted = untrusted;
                 req->stream = stream;
+                req->background = background;
         }
         return 0;
 }

@@ -103,10 +103,21 @@ static int stream_output(void *cls, enum exec_stream stream, const char *data, s
                            json_pack("{s:s, s:s}", "type", i ? "stderr" : "stdout", "data", text));
 }
 
+/* The first event: where to find this exec's record if the stream is cut. */
+static void stream_started(void *cls, const struct exec_result *res)
+{
+        struct stream_job *job = cls;
+
+        write_event(job->out_fd, json_pack("{s:s, s:s, s:s?}", "type", "start", "execution_id",
+                                           res->execution_id, "sandbox_id",
+                                           res->sandbox_id[0] ? res->sandbox_id : NULL));
+}
+
 static void *stream_worker(void *arg)
 {
         struct stream_job *job = arg;
         struct exec_sink sink = {.output = stream_output,
+                                 .started = stream_started,
                                  .ctx = job,
                                  .watch_fd = job->watch_fd,
                                  .cancel_fd = job->ctx->cancel_fd};

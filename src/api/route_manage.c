@@ -127,29 +127,33 @@ ROUTE_HANDLER(route_sandboxes_get)
         return api_send_json(conn, MHD_HTTP_OK, json_pack("{s:o}", "sandboxes", rows));
 }
 
-/* The agent that owns the sandbox whose id starts with prefix and that the caller may act as;
- * NULL (caller frees otherwise) when there is none: others' and SHARED sandboxes are not the
- * caller's to remove. */
-static char *sandbox_owner(struct airlock_ctx *ctx, const struct auth_identity *who,
-                           const char *prefix)
+int api_sandbox_of(struct airlock_ctx *ctx, const struct auth_identity *who, const char *prefix,
+                   bool shared_ok, char **ret_id, char **ret_agent)
 {
         json_t *rows = scope_list(ctx->scopes, NULL), *row;
-        char *owner = NULL;
         size_t i;
+        int r = -ENOENT;
 
+        if (strlen(prefix) < 12) {
+                json_decref(rows);
+                return -EINVAL;
+        }
         json_array_foreach(rows, i, row)
         {
                 const char *id = json_string_value(json_object_get(row, "id"));
                 const char *agent = json_string_value(json_object_get(row, "agent"));
 
-                if (id && agent && strncmp(id, prefix, strlen(prefix)) == 0 &&
-                    auth_may_act_as(who, agent)) {
-                        owner = strdup(agent);
-                        break;
-                }
+                if (!id || strncmp(id, prefix, strlen(prefix)) != 0)
+                        continue;
+                if (!who->admin && !(agent ? auth_may_act_as(who, agent) : shared_ok))
+                        continue;
+                *ret_id = strdup(id);
+                *ret_agent = agent ? strdup(agent) : NULL;
+                r = *ret_id ? 0 : -ENOMEM;
+                break;
         }
         json_decref(rows);
-        return owner;
+        return r;
 }
 
 ROUTE_HANDLER(route_sandbox_delete)
@@ -165,11 +169,13 @@ ROUTE_HANDLER(route_sandbox_delete)
         if (!args->who->admin) {
                 /* Only sandboxes of the caller's agents, found by id: anything else reads as
                  * unknown, so that ids of others' sandboxes cannot be probed. */
-                if (strlen(id) < 12)
+                _cleanup_free_ char *full = NULL;
+
+                r = api_sandbox_of(ctx, args->who, id, false, &full, &owner);
+                if (r == -EINVAL)
                         return api_send_error(conn, -EINVAL,
                                               "a sandbox id has at least 12 characters");
-                owner = sandbox_owner(ctx, args->who, id);
-                if (!owner || (agent && strcmp(owner, agent) != 0))
+                if (r < 0 || !owner || (agent && strcmp(owner, agent) != 0))
                         return api_send_error(conn, -ENOENT, "no such sandbox");
                 agent = owner;
         }

@@ -68,7 +68,9 @@ static const struct route {
         const char *method;
         const char *prefix; /* the path, or its part before a trailing {param} */
         bool has_param;
-        const char *suffix; /* what follows the param, or "" */
+        /* What follows the param, or "". A suffix ending in a star takes one more segment as
+         * the second param: "/processes/" + star matches "/processes/42". */
+        const char *suffix;
         ROUTE_HANDLER((*handler));
 } routes[] = {
     {"POST", "/v1/exec", false, "", route_exec},
@@ -77,6 +79,9 @@ static const struct route {
     {"POST", "/v1/policy/reload", false, "", route_policy_reload},
     {"GET", "/v1/sandboxes", false, "", route_sandboxes_get},
     {"DELETE", "/v1/sandboxes/", true, "", route_sandbox_delete},
+    {"GET", "/v1/sandboxes/", true, "/processes", route_procs_get},
+    {"GET", "/v1/sandboxes/", true, "/processes/*", route_proc_get},
+    {"DELETE", "/v1/sandboxes/", true, "/processes/*", route_proc_delete},
     {"POST", "/v1/sessions/", true, "/end", route_session_end},
     {"GET", "/v1/sessions", false, "", route_sessions_get},
     {"GET", "/v1/executions", false, "", route_executions_get},
@@ -88,11 +93,14 @@ static const struct route {
     {"GET", "/metrics", false, "", route_metrics},
 };
 
-/* Match url against a route; a {param} is one non-empty segment, copied to param. */
-static bool route_match(const struct route *rt, const char *url, char *param, size_t len)
+/* Match url against a route; a {param} is one non-empty segment, copied to param (and the
+ * second one, for a suffix ending in a star, to param2). */
+static bool route_match(const struct route *rt, const char *url, char *param, char *param2,
+                        size_t len)
 {
-        size_t plen = strlen(rt->prefix), slen = strlen(rt->suffix), seg;
-        const char *rest;
+        size_t plen = strlen(rt->prefix), slen = strlen(rt->suffix), seg, seg2;
+        bool two = slen >= 2 && strcmp(rt->suffix + slen - 2, "/*") == 0;
+        const char *rest, *tail;
 
         if (!rt->has_param)
                 return strcmp(url, rt->prefix) == 0;
@@ -100,9 +108,22 @@ static bool route_match(const struct route *rt, const char *url, char *param, si
                 return false;
         rest = url + plen;
         seg = strcspn(rest, "/");
-        if (seg == 0 || seg >= len || strcmp(rest + seg, rt->suffix) != 0 ||
-            (slen == 0 && rest[seg]))
+        if (seg == 0 || seg >= len)
                 return false;
+        tail = rest + seg;
+        if (!two) {
+                if (strcmp(tail, rt->suffix) != 0 || (slen == 0 && *tail))
+                        return false;
+        } else {
+                if (strncmp(tail, rt->suffix, slen - 1) != 0)
+                        return false;
+                tail += slen - 1;
+                seg2 = strcspn(tail, "/");
+                if (seg2 == 0 || seg2 >= len || tail[seg2])
+                        return false;
+                memcpy(param2, tail, seg2);
+                param2[seg2] = '\0';
+        }
         memcpy(param, rest, seg);
         param[seg] = '\0';
         return true;
@@ -112,17 +133,18 @@ enum MHD_Result api_route(struct airlock_ctx *ctx, struct MHD_Connection *conn, 
                           const char *method, const char *body, size_t len,
                           const struct auth_identity *who)
 {
-        char param[EXEC_NAME_MAX * 2 + 1];
+        char param[EXEC_NAME_MAX * 2 + 1], param2[EXEC_NAME_MAX * 2 + 1] = "";
         struct route_args args = {.body = body, .len = len, .who = who};
         bool path_known = false;
 
         for (size_t i = 0; i < ARRAY_SIZE(routes); i++) {
-                if (!route_match(&routes[i], url, param, sizeof(param)))
+                if (!route_match(&routes[i], url, param, param2, sizeof(param)))
                         continue;
                 path_known = true;
                 if (strcmp(method, routes[i].method) != 0)
                         continue;
                 args.param = routes[i].has_param ? param : NULL;
+                args.param2 = param2;
                 return routes[i].handler(ctx, conn, &args);
         }
         if (path_known) {

@@ -28,9 +28,17 @@ void api_peer_of(struct MHD_Connection *conn, struct ucred *ret);
 bool api_inflight_enter(struct airlock_ctx *ctx);
 void api_inflight_leave(struct airlock_ctx *ctx);
 
+/* The live sandbox whose id starts with prefix (at least 12 characters, else -EINVAL) that
+ * who may use: admins any, others their agents' (and SHARED ones when shared_ok). *ret_id and
+ * *ret_agent (NULL for SHARED) are new strings. -ENOENT when none, so that others' ids cannot
+ * be probed. */
+int api_sandbox_of(struct airlock_ctx *ctx, const struct auth_identity *who, const char *prefix,
+                   bool shared_ok, char **ret_id, char **ret_agent);
+
 /* What a route handler gets: the path parameter (the {id} segment, or NULL) and the body. */
 struct route_args {
         const char *param;
+        const char *param2; /* the second {param} of routes that have one */
         const char *body;
         size_t len;
         /* The caller (auth.h); NULL on the monitor listener, whose routes do not need it. */
@@ -47,6 +55,10 @@ ROUTE_HANDLER(route_policy_get);
 ROUTE_HANDLER(route_policy_reload);
 ROUTE_HANDLER(route_sandboxes_get);
 ROUTE_HANDLER(route_sandbox_delete);
+/* route_procs.c: background processes of a sandbox. */
+ROUTE_HANDLER(route_procs_get);
+ROUTE_HANDLER(route_proc_get);
+ROUTE_HANDLER(route_proc_delete);
 ROUTE_HANDLER(route_session_end);
 ROUTE_HANDLER(route_sessions_get);
 ROUTE_HANDLER(route_executions_get);

@@ -403,6 +403,11 @@ static int stream_run(struct engine *e, const char *path, const char *body,
                 if (r < 0)
                         return r;
         }
+        if (io->on_open) {
+                r = io->on_open(io->ctx, err);
+                if (r < 0)
+                        return r;
+        }
         return stream_pump(fd, buf, got, io, what, ret_end, err);
 }
 

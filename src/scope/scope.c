@@ -1,4 +1,5 @@
 #include "airlock/scope.h"
+#include "airlock/cleanup.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -21,8 +22,19 @@ struct scope_entry {
         int holds;
         int64_t created_ms;   /* wall clock */
         int64_t last_used_ms; /* wall clock */
+        char *replaced;       /* made to replace a lost sandbox: why that one was lost */
         struct scope_entry *next;
 };
+
+/* Why the sandbox of a key was lost, kept until a new one is made for the key, so that the
+ * next result for that scope can say it runs in a fresh sandbox. */
+struct lost_note {
+        char *key;
+        char *reason;
+        struct lost_note *next;
+};
+
+#define LOST_NOTES_MAX 256
 
 struct scope_registry {
         struct backend *backend;
@@ -31,7 +43,59 @@ struct scope_registry {
         pthread_cond_t changed;
         struct scope_entry *entries;
         int64_t max_total, max_per_agent; /* 0: no cap */
+        struct lost_note *lost;
+        int n_lost;
 };
+
+static void note_free(struct lost_note *n)
+{
+        free(n->key);
+        free(n->reason);
+        free(n);
+}
+
+/* Remember why key's sandbox was lost (the newest note for a key wins); lock held. */
+static void note_lost_locked(struct scope_registry *reg, const char *key, const char *reason)
+{
+        struct lost_note *n = calloc(1, sizeof(*n)), **pp;
+
+        if (!n || !(n->key = strdup(key)) || !(n->reason = strdup(reason))) {
+                if (n)
+                        note_free(n);
+                return;
+        }
+        n->next = reg->lost;
+        reg->lost = n;
+        reg->n_lost++;
+        /* Drop older notes of the same key, and the oldest past the cap. */
+        for (pp = &n->next; *pp;) {
+                if (strcmp((*pp)->key, key) == 0 || reg->n_lost > LOST_NOTES_MAX) {
+                        struct lost_note *old = *pp;
+
+                        *pp = old->next;
+                        note_free(old);
+                        reg->n_lost--;
+                } else {
+                        pp = &(*pp)->next;
+                }
+        }
+}
+
+/* Take the note of key, if any (caller frees); lock held. */
+static char *take_lost_locked(struct scope_registry *reg, const char *key)
+{
+        for (struct lost_note **pp = &reg->lost; *pp; pp = &(*pp)->next)
+                if (strcmp((*pp)->key, key) == 0) {
+                        struct lost_note *n = *pp;
+                        char *reason = TAKE_PTR(n->reason);
+
+                        *pp = n->next;
+                        note_free(n);
+                        reg->n_lost--;
+                        return reason;
+                }
+        return NULL;
+}
 
 int scope_key(char *out, size_t len, enum policy_scope scope, const char *agent,
               const char *session, const char *image)
@@ -77,6 +141,7 @@ static void entry_free(struct scope_entry *e)
         free(e->agent);
         free(e->session);
         free(e->image);
+        free(e->replaced);
         free(e);
 }
 
@@ -89,6 +154,12 @@ void scope_registry_free(struct scope_registry *reg)
 
                 reg->entries = e->next;
                 entry_free(e);
+        }
+        while (reg->lost) {
+                struct lost_note *n = reg->lost;
+
+                reg->lost = n->next;
+                note_free(n);
         }
         pthread_cond_destroy(&reg->changed);
         pthread_mutex_destroy(&reg->lock);
@@ -230,6 +301,7 @@ int scope_acquire(struct scope_registry *reg, const char *key, enum policy_scope
         }
         e->state = ENTRY_CREATING;
         e->holds = 1;
+        e->replaced = take_lost_locked(reg, key);
         e->next = reg->entries;
         reg->entries = e;
         pthread_mutex_unlock(&reg->lock);
@@ -239,6 +311,9 @@ int scope_acquire(struct scope_registry *reg, const char *key, enum policy_scope
 
         pthread_mutex_lock(&reg->lock);
         if (r < 0) {
+                /* The next try still replaces the lost sandbox. */
+                if (e->replaced)
+                        note_lost_locked(reg, key, e->replaced);
                 unlink_entry(reg, e);
                 entry_free(e);
                 e = NULL;
@@ -263,15 +338,28 @@ const char *scope_entry_handle(const struct scope_entry *e)
         return e->handle;
 }
 
-void scope_release(struct scope_registry *reg, struct scope_entry *e, bool broken)
+char *scope_entry_take_replaced(struct scope_registry *reg, struct scope_entry *e)
+{
+        char *reason;
+
+        pthread_mutex_lock(&reg->lock);
+        reason = TAKE_PTR(e->replaced);
+        pthread_mutex_unlock(&reg->lock);
+        return reason;
+}
+
+void scope_release(struct scope_registry *reg, struct scope_entry *e, const char *lost)
 {
         bool remove_now = false;
 
         pthread_mutex_lock(&reg->lock);
         e->holds--;
         e->last_used_ms = util_wall_ms();
-        if (broken)
+        if (lost) {
+                if (e->state != ENTRY_BROKEN)
+                        note_lost_locked(reg, e->key, lost);
                 e->state = ENTRY_BROKEN;
+        }
         if (e->state == ENTRY_BROKEN && e->holds == 0) {
                 unlink_entry(reg, e);
                 remove_now = true;

@@ -14,11 +14,11 @@ static const char exec_columns[] =
     "SELECT id, agent, session, peer_uid, peer_pid, mode, sandboxed, reason, backend, runtime, "
     "sandbox_id, code_bytes, code_preview, code_sha256, state, exit_code, signal, timed_out, "
     "oom_killed, cancelled, stdout_bytes, stderr_bytes, stdout_truncated, stderr_truncated, "
-    "duration_ms, error, started_at, finished_at FROM executions";
+    "duration_ms, error, started_at, finished_at, background, sandbox_lost FROM executions";
 
 static const char *const exec_bools[] = {
     "sandboxed",        "timed_out",        "oom_killed", "cancelled",
-    "stdout_truncated", "stderr_truncated", NULL,
+    "stdout_truncated", "stderr_truncated", "background", NULL,
 };
 
 static bool id_valid(const char *id)
@@ -111,8 +111,8 @@ int store_execution_begin(struct store *s, struct store_execution *e, struct al_
         r = store_prepare(s,
                           "INSERT INTO executions (id, agent, session, peer_uid, peer_pid, mode, "
                           "sandboxed, reason, backend, runtime, sandbox_id, code_bytes, "
-                          "code_preview, code_sha256, state, started_at) "
-                          "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'running', ?)",
+                          "code_preview, code_sha256, state, started_at, background) "
+                          "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'running', ?, ?)",
                           &st, err);
         if (r < 0) {
                 sqlite3_exec(s->db, "PRAGMA synchronous=FULL", NULL, NULL, NULL);
@@ -133,6 +133,7 @@ int store_execution_begin(struct store *s, struct store_execution *e, struct al_
         store_bind_text(st, 13, preview);
         store_bind_text(st, 14, e->code ? sha : NULL);
         sqlite3_bind_int64(st, 15, store_time(e->started_at));
+        sqlite3_bind_int(st, 16, e->background);
         r = store_step_done(s, st, err, "recording an execution");
         sqlite3_exec(s->db, "PRAGMA synchronous=FULL", NULL, NULL, NULL);
         if (r < 0)
@@ -145,6 +146,7 @@ int store_execution_begin(struct store *s, struct store_execution *e, struct al_
 int store_execution_finish(struct store *s, const struct store_execution *e, struct al_error *err)
 {
         bool exited = e->signal == 0 && e->exit_code >= 0;
+        _cleanup_free_ char *lost = NULL;
         int r;
 
         if (!id_valid(e->id))
@@ -154,6 +156,12 @@ int store_execution_finish(struct store *s, const struct store_execution *e, str
             store_check_name("sandbox_id", e->sandbox_id, true, err) < 0)
                 return err ? err->code : -EINVAL;
 
+        if (e->sandbox_lost) {
+                lost = store_cut_text(e->sandbox_lost, STORE_TEXT_MAX);
+                if (!lost)
+                        return al_err(err, -ENOMEM, "out of memory");
+        }
+
         STORE_LOCKED(s);
         _cleanup_stmt_ sqlite3_stmt *st = NULL;
 
@@ -162,8 +170,8 @@ int store_execution_finish(struct store *s, const struct store_execution *e, str
                           "timed_out = ?, oom_killed = ?, cancelled = ?, stdout_bytes = ?, "
                           "stderr_bytes = ?, stdout_truncated = ?, stderr_truncated = ?, "
                           "duration_ms = ?, finished_at = ?, backend = coalesce(?, backend), "
-                          "runtime = coalesce(?, runtime), sandbox_id = coalesce(?, sandbox_id) "
-                          "WHERE id = ? AND state = 'running'",
+                          "runtime = coalesce(?, runtime), sandbox_id = coalesce(?, sandbox_id), "
+                          "sandbox_lost = ? WHERE id = ? AND state = 'running'",
                           &st, err);
         if (r < 0)
                 return r;
@@ -183,7 +191,8 @@ int store_execution_finish(struct store *s, const struct store_execution *e, str
         store_bind_text(st, 12, e->backend);
         store_bind_text(st, 13, e->runtime);
         store_bind_text(st, 14, e->sandbox_id);
-        sqlite3_bind_text(st, 15, e->id, -1, SQLITE_STATIC);
+        store_bind_text(st, 15, lost);
+        sqlite3_bind_text(st, 16, e->id, -1, SQLITE_STATIC);
         r = store_step_done(s, st, err, "recording an execution's result");
         if (r < 0)
                 return r;

@@ -89,6 +89,11 @@ static const char *const migrations[] = {
     "  revoked_at    INTEGER"
     ");"
     "CREATE INDEX tokens_agent ON tokens(agent);",
+    [2] =
+        /* Why an exec's sandbox was removed under it (it could not be cleaned, or vanished),
+         * and whether the exec was a background process. */
+    "ALTER TABLE executions ADD COLUMN sandbox_lost TEXT;"
+    "ALTER TABLE executions ADD COLUMN background INTEGER NOT NULL DEFAULT 0;",
 };
 
 _Static_assert(sizeof(migrations) / sizeof(migrations[0]) == STORE_SCHEMA_VERSION + 1,

@@ -266,6 +266,30 @@ int util_read_file(const char *path, size_t max, char **ret, size_t *ret_len, un
         return 0;
 }
 
+char *util_program_file(const char *name)
+{
+        char exe[4096], *slash, *path = NULL;
+        ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+        const char *env = getenv("AIRLOCK_LIBEXEC_DIR");
+
+        if (env && *env)
+                return asprintf(&path, "%s/%s", env, name) < 0 ? NULL : path;
+        if (n <= 0)
+                return NULL;
+        exe[n] = '\0';
+        slash = strrchr(exe, '/');
+        if (!slash)
+                return NULL;
+        *slash = '\0';
+        /* The build tree keeps programs side by side; an install puts them in libexec. */
+        if (asprintf(&path, "%s/%s", exe, name) < 0)
+                return NULL;
+        if (access(path, X_OK) == 0)
+                return path;
+        free(path);
+        return asprintf(&path, "%s/../libexec/airlock/%s", exe, name) < 0 ? NULL : path;
+}
+
 char *util_policy_file(const char *configured, const char *name)
 {
         const char *const dirs[] = {getenv("AIRLOCK_POLICY_DIR"), "/etc/airlock",

@@ -76,7 +76,6 @@ START_TEST(sandbox_is_hardened)
         ck_assert(json_is_true(json_object_get(body, "NetworkDisabled")));
         ck_assert_str_eq(json_string_value(json_object_get(hc, "IpcMode")), "private");
         ck_assert_int_eq(json_array_size(json_object_get(hc, "Devices")), 0);
-        ck_assert_int_eq(json_array_size(json_object_get(hc, "Mounts")), 0);
         ck_assert_ptr_null(json_object_get(hc, "Binds"));
         ck_assert_str_eq(
             json_string_value(json_object_get(json_object_get(hc, "LogConfig"), "Type")), "none");
@@ -87,6 +86,29 @@ START_TEST(sandbox_is_hardened)
         ck_assert_str_eq(
             json_string_value(json_object_get(json_object_get(body, "Labels"), "airlock.instance")),
             s.instance_id);
+        json_decref(body);
+}
+END_TEST
+
+START_TEST(only_the_shim_is_mounted)
+{
+        struct sandbox_spec s = spec();
+        struct hostconfig_env env = docker_env;
+        json_t *body, *m, *mounts;
+
+        env.exec_shim = "/usr/local/libexec/airlock/airlock-exec";
+        body = hostconfig_sandbox_body(&s, &env);
+        mounts = json_object_get(json_object_get(body, "HostConfig"), "Mounts");
+        ck_assert_int_eq(json_array_size(mounts), 1);
+        m = json_array_get(mounts, 0);
+        ck_assert_str_eq(json_string_value(json_object_get(m, "Source")), env.exec_shim);
+        ck_assert_str_eq(json_string_value(json_object_get(m, "Target")), SANDBOX_EXEC_SHIM);
+        ck_assert(json_is_true(json_object_get(m, "ReadOnly")));
+        json_decref(body);
+        /* Without a shim path (unit tests), nothing at all. */
+        body = hostconfig_sandbox_body(&s, &docker_env);
+        ck_assert_int_eq(
+            json_array_size(json_object_get(json_object_get(body, "HostConfig"), "Mounts")), 0);
         json_decref(body);
 }
 END_TEST
@@ -174,13 +196,19 @@ START_TEST(exec_and_oneshot_run_as_exec_user)
         char *argv[] = {"python3", "-c", "print(1)", NULL};
         char *env[] = {"K=V", NULL};
         struct exec_spec x = {.argv = argv, .env = env};
-        json_t *e = hostconfig_exec_body(&s, &x);
+        json_t *e = hostconfig_exec_body(&s, &x, "al-0123");
+        json_t *cmd = json_object_get(e, "Cmd");
         json_t *o = hostconfig_oneshot_body(&s, &docker_env, &x);
 
         ck_assert_str_eq(json_string_value(json_object_get(e, "User")), "1000:1000");
         ck_assert(json_is_false(json_object_get(e, "Privileged")));
         ck_assert(array_has(json_object_get(e, "Env"), "K=V"));
-        ck_assert(array_has(json_object_get(e, "Cmd"), "print(1)"));
+        /* The shim comes first, with the exec's cgroup name; then the argv unchanged. */
+        ck_assert_str_eq(json_string_value(json_array_get(cmd, 0)), SANDBOX_EXEC_SHIM);
+        ck_assert_str_eq(json_string_value(json_array_get(cmd, 1)), "al-0123");
+        ck_assert_str_eq(json_string_value(json_array_get(cmd, 2)), "python3");
+        ck_assert_str_eq(json_string_value(json_array_get(cmd, 4)), "print(1)");
+        ck_assert_int_eq(json_array_size(cmd), 5);
         ck_assert_str_eq(json_string_value(json_object_get(o, "User")), "1000:1000");
         ck_assert(array_has(json_object_get(o, "Env"), "K=V"));
         ck_assert(json_is_true(json_object_get(o, "OpenStdin")));
@@ -201,6 +229,7 @@ int main(void)
         int failed;
 
         tcase_add_test(tc, sandbox_is_hardened);
+        tcase_add_test(tc, only_the_shim_is_mounted);
         tcase_add_test(tc, limits_land_in_hostconfig);
         tcase_add_test(tc, seccomp_by_engine);
         tcase_add_test(tc, small_host_limits_are_respected);

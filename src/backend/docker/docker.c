@@ -1,5 +1,6 @@
 /* Docker and Podman backend: sandboxes are containers hardened by hostconfig.c; execs run
- * through the Engine API's exec endpoints, one-off runs through attach + start + wait. */
+ * through the Engine API's exec endpoints (docker_exec.c; background ones in docker_procs.c),
+ * one-off runs through attach + start + wait. */
 #include "airlock/docker_backend.h"
 
 #include <fcntl.h>
@@ -10,53 +11,16 @@
 #include <sys/resource.h>
 
 #include "airlock/cleanup.h"
+#include "../exec_cgroup.h"
 #include "airlock/util.h"
-#include "hostconfig.h"
+#include "docker_private.h"
 
 #define SECCOMP_MAX (512 * 1024)
-#define DRAIN_MS    1500
-
-/* What the backend remembers of each live sandbox it made. */
-struct dsandbox {
-        char *id;
-        char *exec_user;
-        char *oom_path; /* memory.oom_control (v1) or memory.events (v2), or NULL */
-        struct dsandbox *next;
-};
-
-struct dbackend {
-        struct engine *engine;
-        struct hostconfig_env env;
-        char *seccomp_text;
-        char *seccomp_path;
-        pthread_mutex_t lock;
-        struct dsandbox *sandboxes;
-        struct backend_ops ops; /* docker_ops, named for the engine */
-};
+#define SWEEP_MS    3000
 
 static struct dbackend *priv(struct backend *b)
 {
         return b->priv;
-}
-
-/* Counter of OOM kills in the cgroup file at path; -1 when unknown. */
-static long long oom_kills(const char *path)
-{
-        char buf[1024], *p;
-        _cleanup_close_ int fd = -1;
-        ssize_t n;
-
-        if (!path)
-                return -1;
-        fd = open(path, O_RDONLY | O_CLOEXEC);
-        if (fd < 0)
-                return -1;
-        n = read(fd, buf, sizeof(buf) - 1);
-        if (n <= 0)
-                return -1;
-        buf[n] = '\0';
-        p = strstr(buf, "oom_kill ");
-        return p ? strtoll(p + 9, NULL, 10) : -1;
 }
 
 /* Find the memory cgroup of the container's init to watch its OOM-kill counter. */
@@ -104,98 +68,62 @@ static void dsandbox_free(struct dsandbox *s)
         free(s->id);
         free(s->exec_user);
         free(s->oom_path);
+        free(s->cg_root);
         free(s);
 }
 
-/* Copy of what we know of a sandbox (the list may change under us). */
-static int dsandbox_lookup(struct dbackend *d, const char *id, char **ret_user, char **ret_oom)
+struct dsandbox *dsandbox_find_locked(struct dbackend *d, const char *id)
 {
+        for (struct dsandbox *s = d->sandboxes; s; s = s->next)
+                if (strcmp(s->id, id) == 0)
+                        return s;
+        return NULL;
+}
+
+void dsandbox_ref_clear(struct dsandbox_ref *ref)
+{
+        free(ref->exec_user);
+        free(ref->oom_path);
+        free(ref->cg_root);
+        *ref = (struct dsandbox_ref){0};
+}
+
+int dsandbox_ref_get(struct dbackend *d, const char *id, struct dsandbox_ref *ret)
+{
+        struct dsandbox *s;
         int r = -ENOENT;
 
         pthread_mutex_lock(&d->lock);
-        for (struct dsandbox *s = d->sandboxes; s; s = s->next)
-                if (strcmp(s->id, id) == 0) {
-                        *ret_user = strdup(s->exec_user);
-                        *ret_oom = s->oom_path ? strdup(s->oom_path) : NULL;
-                        r = *ret_user ? 0 : -ENOMEM;
-                        break;
-                }
+        s = dsandbox_find_locked(d, id);
+        if (s) {
+                ret->exec_user = strdup(s->exec_user);
+                ret->oom_path = s->oom_path ? strdup(s->oom_path) : NULL;
+                ret->cg_root = strdup(s->cg_root);
+                r = ret->exec_user && ret->cg_root ? 0 : -ENOMEM;
+        }
         pthread_mutex_unlock(&d->lock);
+        if (r < 0)
+                dsandbox_ref_clear(ret);
         return r;
 }
 
+/* Take the record of id out of the list, ending its background processes; gone is fine. */
 static void dsandbox_forget(struct dbackend *d, const char *id)
 {
-        struct dsandbox **pp;
+        struct dsandbox **pp, *s = NULL;
 
         pthread_mutex_lock(&d->lock);
         for (pp = &d->sandboxes; *pp; pp = &(*pp)->next)
                 if (strcmp((*pp)->id, id) == 0) {
-                        struct dsandbox *s = *pp;
-
+                        s = *pp;
                         *pp = s->next;
-                        dsandbox_free(s);
                         break;
                 }
         pthread_mutex_unlock(&d->lock);
-}
-
-/* Per-exec state shared with the stream callbacks. */
-struct run_ctx {
-        struct dbackend *d;
-        const char *container_id;
-        const char *exec_user;
-        const struct exec_sink *sink;
-        struct exec_result *res;
-        bool oneshot;
-        bool kill_failed;
-};
-
-static int on_output(void *ctx, int stream, const char *data, size_t len)
-{
-        struct run_ctx *c = ctx;
-        struct buf *b = stream == 2 ? &c->res->err : &c->res->out;
-        size_t room = b->max > b->len ? b->max - b->len : 0;
-        size_t fwd = len < room ? len : room;
-        int r;
-
-        /* The stream carries exactly what the capture keeps: past the cap, bytes are counted
-         * and dropped, so a flood costs no memory. */
-        if (fwd > 0 && c->sink && c->sink->output) {
-                r = c->sink->output(c->sink->ctx, stream == 2 ? EXEC_STDERR : EXEC_STDOUT, data,
-                                    fwd);
-                if (r < 0)
-                        return r;
+        if (s) {
+                dprocs_end_all(d, s);
+                dsandbox_free(s);
         }
-        return buf_append(b, data, len);
-}
-
-/* Timeout inside a long-lived sandbox: end every process of the code's uid. The keeper and the
- * init run under another uid and survive, so the sandbox and its files stay. */
-static void on_deadline_exec(void *ctx)
-{
-        struct run_ctx *c = ctx;
-        struct exec_spec kx = {.argv = (char **)hostconfig_kill_all_argv};
-        struct sandbox_spec ks = {.exec_user = c->exec_user};
-        _cleanup_free_ char *kid = NULL;
-        struct engine_stream_io io = {.deadline_ms = util_now_ms() + 5000, .watch_fd = -1};
-        enum engine_stream_end end;
-        json_t *body = hostconfig_exec_body(&ks, &kx);
-
-        c->res->timed_out = true;
-        if (!body || engine_exec_create(c->d->engine, c->container_id, body, &kid, NULL) < 0 ||
-            engine_exec_start(c->d->engine, kid, &io, &end, NULL) < 0)
-                c->kill_failed = true;
-        json_decref(body);
-}
-
-static void on_deadline_oneshot(void *ctx)
-{
-        struct run_ctx *c = ctx;
-
-        c->res->timed_out = true;
-        if (engine_container_kill(c->d->engine, c->container_id, "KILL", NULL) < 0)
-                c->kill_failed = true;
 }
 
 /* Remember a live container as a sandbox: who runs the code and where its OOM counter is. */
@@ -203,16 +131,23 @@ static int dsandbox_register(struct dbackend *d, const char *id, const char *exe
                              json_t *insp, struct al_error *err)
 {
         struct dsandbox *s = calloc(1, sizeof(*s));
+        long long pid;
+        int r;
 
         if (!s)
                 return al_err(err, -ENOMEM, "out of memory");
         s->id = strdup(id);
         s->exec_user = strdup(exec_user);
-        s->oom_path = oom_path_for_pid(
-            json_integer_value(json_object_get(json_object_get(insp, "State"), "Pid")));
+        pid = json_integer_value(json_object_get(json_object_get(insp, "State"), "Pid"));
+        s->oom_path = oom_path_for_pid(pid);
         if (!s->id || !s->exec_user) {
                 dsandbox_free(s);
                 return al_err(err, -ENOMEM, "out of memory");
+        }
+        r = exec_cgroup_root(pid, &s->cg_root, err);
+        if (r < 0) {
+                dsandbox_free(s);
+                return al_err_wrap(err, "sandbox %.12s", id);
         }
         pthread_mutex_lock(&d->lock);
         s->next = d->sandboxes;
@@ -232,11 +167,29 @@ static bool dsandbox_known(struct dbackend *d, const char *id)
         return known;
 }
 
+/* True when the container has airlock's exec shim mounted (made by a version that has one). */
+static bool has_exec_shim(json_t *insp)
+{
+        json_t *m;
+        size_t i;
+
+        json_array_foreach(json_object_get(insp, "Mounts"), i, m)
+        {
+                const char *dst = json_string_value(json_object_get(m, "Destination"));
+
+                if (dst && strcmp(dst, SANDBOX_EXEC_SHIM) == 0)
+                        return true;
+        }
+        return false;
+}
+
 static int d_sandbox_adopt(struct backend *b, const char *handle, const struct sandbox_spec *spec,
                            struct al_error *err)
 {
         struct dbackend *d = priv(b);
+        struct dsandbox_ref ref = {0};
         json_t *insp = NULL;
+        const char *id;
         int r;
 
         r = engine_container_inspect(d->engine, handle, &insp, err);
@@ -246,24 +199,25 @@ static int d_sandbox_adopt(struct backend *b, const char *handle, const struct s
                 json_decref(insp);
                 return al_err(err, -ENOENT, "sandbox %.12s is not running", handle);
         }
-        r = dsandbox_register(d, json_string_value(json_object_get(insp, "Id")) ?: handle,
-                              spec->exec_user, insp, err);
+        if (!has_exec_shim(insp)) {
+                json_decref(insp);
+                return al_err(err, -ENOENT,
+                              "sandbox %.12s was made without the exec shim (by "
+                              "an older airlock): not adopted",
+                              handle);
+        }
+        id = json_string_value(json_object_get(insp, "Id")) ?: handle;
+        r = dsandbox_register(d, id, spec->exec_user, insp, err);
+        if (r >= 0)
+                r = dsandbox_ref_get(d, id, &ref);
         json_decref(insp);
         if (r < 0)
                 return r;
         /* Whatever the code was running when the last daemon died has nobody to report to. */
-        {
-                struct exec_result res;
-                struct run_ctx c = {
-                    .d = d, .container_id = handle, .exec_user = spec->exec_user, .res = &res};
-
-                exec_result_init(&res, 0);
-                on_deadline_exec(&c);
-                exec_result_clear(&res);
-                if (c.kill_failed)
-                        return al_err(err, -EIO, "cannot end stray processes in sandbox %.12s",
-                                      handle);
-        }
+        r = exec_cgroup_sweep(ref.cg_root, SWEEP_MS);
+        dsandbox_ref_clear(&ref);
+        if (r < 0)
+                return al_err(err, -EIO, "cannot end stray processes in sandbox %.12s", handle);
         return 0;
 }
 
@@ -299,88 +253,40 @@ static int d_sandbox_create(struct backend *b, const struct sandbox_spec *spec, 
         return 0;
 }
 
-static void set_exit(struct exec_result *res, long long code)
-{
-        res->exit_code = (int)code;
-        /* Engines report a death by signal N as 128+N. */
-        res->signal = code > 128 && code <= 128 + 64 ? (int)(code - 128) : 0;
-}
-
 static int d_sandbox_exec(struct backend *b, const char *handle, const struct exec_spec *x,
                           const struct exec_sink *sink, struct exec_result *res,
                           struct al_error *err)
 {
-        struct dbackend *d = priv(b);
-        _cleanup_free_ char *user = NULL, *oom_path = NULL, *exec_id = NULL;
-        struct sandbox_spec es = {0};
-        struct run_ctx c = {.d = d, .container_id = handle, .sink = sink, .res = res};
-        struct engine_stream_io io = {0};
-        enum engine_stream_end end = STREAM_EOF;
-        long long oom_before;
-        int64_t t0 = util_now_ms();
-        json_t *body, *insp = NULL;
+        struct engine_stream_io io = {.watch_fd = sink ? sink->watch_fd : -1,
+                                      .cancel_fd = sink ? sink->cancel_fd : 0};
+        struct dexec e;
         int r;
 
-        r = dsandbox_lookup(d, handle, &user, &oom_path);
-        if (r < 0)
-                return al_err(err, r, "sandbox %.12s is not known to this backend", handle);
-        es.exec_user = user;
-        c.exec_user = user;
-        body = hostconfig_exec_body(&es, x);
-        if (!body)
-                return al_err(err, -EINVAL, "cannot encode the exec (is every string UTF-8?)");
-        r = engine_exec_create(d->engine, handle, body, &exec_id, err);
-        json_decref(body);
+        r = dexec_open(priv(b), handle, x, &e, err);
         if (r < 0)
                 return r;
-        oom_before = oom_kills(oom_path);
-        io.stdin_data = x->stdin_data;
-        io.stdin_len = x->stdin_len;
-        io.output = on_output;
-        io.ctx = &c;
-        io.deadline_ms = x->timeout_ms > 0 ? t0 + x->timeout_ms : 0;
-        io.watch_fd = sink ? sink->watch_fd : -1;
-        io.cancel_fd = sink ? sink->cancel_fd : 0;
-        io.on_deadline = on_deadline_exec;
-        io.drain_ms = DRAIN_MS;
-        r = engine_exec_start(d->engine, exec_id, &io, &end, err);
-        if (r < 0)
-                return r;
-        if (end == STREAM_CANCELLED) {
-                res->timed_out = false;
-                res->aborted = true;
-        }
-        if (end == STREAM_WATCH_HUP || end == STREAM_ABORTED) {
-                /* The client is gone: end what it started rather than let it run on. */
-                res->aborted = true;
-                on_deadline_exec(&c);
-                res->timed_out = false;
-        }
-        r = engine_exec_inspect(d->engine, exec_id, &insp, err);
-        if (r < 0)
-                return r;
-        if (json_is_true(json_object_get(insp, "Running"))) {
-                json_decref(insp);
-                res->duration_ms = util_now_ms() - t0;
-                /* Something survived the kill: the caller must discard this sandbox. */
-                return al_err(err, -ESTALE, "exec %.12s did not end after being killed", exec_id);
-        }
-        set_exit(res, json_integer_value(json_object_get(insp, "ExitCode")));
-        json_decref(insp);
-        if (res->signal == 9) {
-                long long after = oom_kills(oom_path);
-
-                res->oom_killed = !res->timed_out && oom_before >= 0 && after > oom_before;
-        }
-        res->duration_ms = util_now_ms() - t0;
-        return 0;
+        e.sink = sink;
+        e.res = res;
+        r = dexec_pump(&e, x, &io, err);
+        if (r >= 0)
+                r = dexec_finish(&e, err);
+        dexec_clear(&e);
+        return r;
 }
 
 static int start_container(void *ctx, struct al_error *err)
 {
-        struct run_ctx *c = ctx;
+        struct dexec *c = ctx;
 
         return engine_container_start(c->d->engine, c->container_id, err);
+}
+
+static void on_deadline_oneshot(void *ctx)
+{
+        struct dexec *c = ctx;
+
+        c->res->timed_out = true;
+        engine_container_kill(c->d->engine, c->container_id, "KILL", NULL);
 }
 
 static int d_sandbox_remove(struct backend *b, const char *handle, struct al_error *err)
@@ -417,7 +323,7 @@ static int d_run_once(struct backend *b, const struct sandbox_spec *spec, const 
 {
         struct dbackend *d = priv(b);
         _cleanup_free_ char *id = NULL;
-        struct run_ctx c = {.d = d, .sink = sink, .res = res, .oneshot = true};
+        struct dexec c = {.d = d, .sink = sink, .res = res};
         struct engine_stream_io io = {0};
         enum engine_stream_end end = STREAM_EOF;
         int64_t t0 = util_now_ms(), status = -1;
@@ -436,13 +342,13 @@ static int d_run_once(struct backend *b, const struct sandbox_spec *spec, const 
         c.container_id = id;
         io.stdin_data = x->stdin_data;
         io.stdin_len = x->stdin_len;
-        io.output = on_output;
+        io.output = dexec_output;
         io.ctx = &c;
         io.deadline_ms = x->timeout_ms > 0 ? t0 + x->timeout_ms : 0;
         io.watch_fd = sink ? sink->watch_fd : -1;
         io.cancel_fd = sink ? sink->cancel_fd : 0;
         io.on_deadline = on_deadline_oneshot;
-        io.drain_ms = DRAIN_MS;
+        io.drain_ms = DEXEC_DRAIN_MS;
         r = engine_container_attach(d->engine, id, &io, start_container, &c, &end, err);
         if (r >= 0 && end == STREAM_CANCELLED) {
                 res->timed_out = false;
@@ -459,7 +365,7 @@ static int d_run_once(struct backend *b, const struct sandbox_spec *spec, const 
         if (r >= 0) {
                 json_t *state = json_object_get(insp, "State");
 
-                set_exit(res, status);
+                dexec_set_exit(res, status);
                 res->oom_killed = json_is_true(json_object_get(state, "OOMKilled"));
                 json_decref(insp);
         }
@@ -518,11 +424,13 @@ static void d_free(struct backend *b)
                 struct dsandbox *s = d->sandboxes;
 
                 d->sandboxes = s->next;
+                dprocs_end_all(d, s);
                 dsandbox_free(s);
         }
         pthread_mutex_destroy(&d->lock);
         free(d->seccomp_text);
         free(d->seccomp_path);
+        free(d->exec_shim);
         free(d);
         free(b);
 }
@@ -532,6 +440,9 @@ static const struct backend_ops docker_ops = {
     .name = "docker",
     .sandbox_create = d_sandbox_create,
     .sandbox_exec = d_sandbox_exec,
+    .proc_start = dprocs_start,
+    .proc_list = dprocs_list,
+    .proc_kill = dprocs_kill,
     .run_once = d_run_once,
     .sandbox_alive = d_sandbox_alive,
     .sandbox_remove = d_sandbox_remove,
@@ -564,6 +475,21 @@ struct backend *docker_backend_new(struct engine *engine, const char *seccomp_pa
                 return NULL;
         }
         d->seccomp_path = realpath(seccomp_path, NULL);
+        d->exec_shim = util_program_file("airlock-exec");
+        if (!d->exec_shim || access(d->exec_shim, X_OK) != 0) {
+                al_err(err, -ENOENT,
+                       "the in-sandbox exec shim '%s' is missing (build it, or set "
+                       "AIRLOCK_LIBEXEC_DIR to where airlock-exec is)",
+                       d->exec_shim ? d->exec_shim : "airlock-exec");
+                free(d->exec_shim);
+                free(d->seccomp_text);
+                free(d->seccomp_path);
+                pthread_mutex_destroy(&d->lock);
+                free(d);
+                free(b);
+                return NULL;
+        }
+        d->env.exec_shim = d->exec_shim;
         d->env.seccomp_text = d->seccomp_text;
         d->env.seccomp_path = d->seccomp_path;
         /* Podman starts a container only when its ulimits fit within the host's hard limits. */

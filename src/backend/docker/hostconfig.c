@@ -4,8 +4,6 @@
 #include <stdio.h>
 #include <string.h>
 
-const char *const hostconfig_kill_all_argv[] = {"sh", "-c", "kill -9 -1", NULL};
-
 static json_t *strv_json(char *const *v)
 {
         json_t *a = json_array();
@@ -29,10 +27,17 @@ static json_t *base_env(void)
         return json_pack("[s,s,s]", "HOME=" SANDBOX_WORKDIR, "PATH=" SANDBOX_PATH, "LANG=C.UTF-8");
 }
 
-/* Nothing of the host is mounted but the agent's workspace, and only when the policy says. */
-static json_t *mounts_json(const struct sandbox_spec *spec)
+/* Nothing of the host is mounted but airlock's exec shim (read-only) and the agent's workspace,
+ * and the workspace only when the policy says. */
+static json_t *mounts_json(const struct sandbox_spec *spec, const struct hostconfig_env *env)
 {
         json_t *m = json_array();
+
+        if (env->exec_shim)
+                json_array_append_new(m, json_pack("{s:s, s:s, s:s, s:b, s:{s:s}}", "Type", "bind",
+                                                   "Source", env->exec_shim, "Target",
+                                                   SANDBOX_EXEC_SHIM, "ReadOnly", 1, "BindOptions",
+                                                   "Propagation", "rprivate"));
 
         if (spec->workspace != WORKSPACE_NONE && spec->workspace_dir)
                 json_array_append_new(m, json_pack("{s:s, s:s, s:s, s:b, s:{s:s}}", "Type", "bind",
@@ -81,18 +86,18 @@ static json_t *host_config(const struct sandbox_spec *spec, const struct hostcon
         } else if (env->seccomp_text) {
                 json_array_append_new(secopt, json_pack("s++", "seccomp=", env->seccomp_text, ""));
         }
-        hc = json_pack("{s:b, s:[s], s:[], s:o, s:b, s:{s:s}, s:s, s:s, s:b, s:I, s:I, s:I, s:I,"
-                       " s:[o,o,o], s:{s:s, s:{}}, s:{s:s}, s:b, s:I, s:[], s:o, s:b, s:I}",
-                       "Init", 1, "CapDrop", "ALL", "CapAdd", "SecurityOpt", secopt,
-                       "ReadonlyRootfs", 1, "Tmpfs", SANDBOX_WORKDIR, tmpfs_opts, "NetworkMode",
-                       spec->network ? "bridge" : "none", "IpcMode", "private", "Privileged", 0,
-                       "Memory", (json_int_t)mem, "MemorySwap", (json_int_t)mem, "NanoCpus",
-                       (json_int_t)llround(l->cpu_cores * 1e9), "PidsLimit",
-                       (json_int_t)l->max_processes, "Ulimits", ulimit("nofile", nofile),
-                       ulimit("nproc", nproc), ulimit("core", 0), "LogConfig", "Type", "none",
-                       "Config", "RestartPolicy", "Name", "no", "AutoRemove", 0, "ShmSize",
-                       (json_int_t)(min_ll(l->disk_mb, 64) * 1024 * 1024), "Devices", "Mounts",
-                       mounts_json(spec), "PublishAllPorts", 0, "OomScoreAdj", (json_int_t)500);
+        hc = json_pack(
+            "{s:b, s:[s], s:[], s:o, s:b, s:{s:s}, s:s, s:s, s:b, s:I, s:I, s:I, s:I,"
+            " s:[o,o,o], s:{s:s, s:{}}, s:{s:s}, s:b, s:I, s:[], s:o, s:b, s:I}",
+            "Init", 1, "CapDrop", "ALL", "CapAdd", "SecurityOpt", secopt, "ReadonlyRootfs", 1,
+            "Tmpfs", SANDBOX_WORKDIR, tmpfs_opts, "NetworkMode", spec->network ? "bridge" : "none",
+            "IpcMode", "private", "Privileged", 0, "Memory", (json_int_t)mem, "MemorySwap",
+            (json_int_t)mem, "NanoCpus", (json_int_t)llround(l->cpu_cores * 1e9), "PidsLimit",
+            (json_int_t)l->max_processes, "Ulimits", ulimit("nofile", nofile),
+            ulimit("nproc", nproc), ulimit("core", 0), "LogConfig", "Type", "none", "Config",
+            "RestartPolicy", "Name", "no", "AutoRemove", 0, "ShmSize",
+            (json_int_t)(min_ll(l->disk_mb, 64) * 1024 * 1024), "Devices", "Mounts",
+            mounts_json(spec, env), "PublishAllPorts", 0, "OomScoreAdj", (json_int_t)500);
         return hc;
 }
 
@@ -109,8 +114,7 @@ static json_t *container_body(const struct sandbox_spec *spec, const struct host
 
 json_t *hostconfig_sandbox_body(const struct sandbox_spec *spec, const struct hostconfig_env *env)
 {
-        /* The keeper runs as a different uid from the code, so a timeout can kill every process
-         * of the code's uid (kill -1) without touching the keeper or the init. */
+        /* The keeper runs as a different uid from the code, which cannot signal it. */
         json_t *cmd = json_pack("[s,s]", "sleep", "2147483647");
 
         return container_body(spec, env, spec->keeper_user, cmd, "sandbox");
@@ -135,15 +139,18 @@ json_t *hostconfig_oneshot_body(const struct sandbox_spec *spec, const struct ho
         return body;
 }
 
-json_t *hostconfig_exec_body(const struct sandbox_spec *spec, const struct exec_spec *x)
+json_t *hostconfig_exec_body(const struct sandbox_spec *spec, const struct exec_spec *x,
+                             const char *cgroup_name)
 {
-        json_t *envs = base_env(), *body;
+        json_t *envs = base_env(), *body, *cmd = json_pack("[s,s]", SANDBOX_EXEC_SHIM, cgroup_name);
 
         for (size_t i = 0; x->env && x->env[i]; i++)
                 json_array_append_new(envs, json_string(x->env[i]));
         body = json_pack("{s:b, s:b, s:b, s:b, s:s, s:o, s:o, s:b}", "AttachStdin", 1,
                          "AttachStdout", 1, "AttachStderr", 1, "Tty", 0, "User", spec->exec_user,
-                         "Env", envs, "Cmd", strv_json(x->argv), "Privileged", 0);
+                         "Env", envs, "Cmd", cmd, "Privileged", 0);
+        for (size_t i = 0; body && x->argv && x->argv[i]; i++)
+                json_array_append_new(cmd, json_string(x->argv[i]));
         /* Without a workdir the exec starts where the sandbox does (/workspace or /tmp). */
         if (body && x->workdir)
                 json_object_set_new(body, "WorkingDir", json_string(x->workdir));

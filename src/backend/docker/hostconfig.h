@@ -20,6 +20,8 @@ struct hostconfig_env {
         const char *seccomp_text;
         const char *seccomp_path;
         struct host_ulimits ulimits;
+        /* Host path of airlock-exec, bind-mounted read-only at SANDBOX_EXEC_SHIM. */
+        const char *exec_shim;
 };
 
 /* Body for POST /containers/create of a long-lived sandbox whose main process is a keeper
@@ -30,12 +32,12 @@ json_t *hostconfig_sandbox_body(const struct sandbox_spec *spec, const struct ho
 json_t *hostconfig_oneshot_body(const struct sandbox_spec *spec, const struct hostconfig_env *env,
                                 const struct exec_spec *x);
 
-/* Body for POST /containers/{id}/exec running x as the sandbox's exec user. */
-json_t *hostconfig_exec_body(const struct sandbox_spec *spec, const struct exec_spec *x);
-
-/* The argv that kills every process of the exec user inside a sandbox (timeouts). */
-extern const char *const hostconfig_kill_all_argv[];
+/* Body for POST /containers/{id}/exec running x as the sandbox's exec user, through the exec
+ * shim, which waits to be placed in the per-exec cgroup named cgroup_name first. */
+json_t *hostconfig_exec_body(const struct sandbox_spec *spec, const struct exec_spec *x,
+                             const char *cgroup_name);
 
 /* The working directory and environment every sandbox process starts with. */
-#define SANDBOX_WORKDIR "/tmp"
-#define SANDBOX_PATH    "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+#define SANDBOX_WORKDIR   "/tmp"
+#define SANDBOX_EXEC_SHIM "/.airlock/exec"
+#define SANDBOX_PATH      "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"

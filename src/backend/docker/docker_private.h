@@ -1,0 +1,98 @@
+/* Shared between the docker backend's files: docker.c (sandboxes: create, adopt, remove, the
+ * ops table), docker_exec.c (an exec in a live sandbox, in the foreground or the background)
+ * and docker_procs.c (background processes). */
+#pragma once
+#include <pthread.h>
+#include <stdbool.h>
+
+#include "airlock/backend.h"
+#include "airlock/buf.h"
+#include "airlock/engine.h"
+#include "hostconfig.h"
+
+struct exec_cgroup;
+struct dproc;
+
+/* What the backend remembers of each live sandbox it made. */
+struct dsandbox {
+        char *id;
+        char *exec_user;
+        char *oom_path; /* memory.oom_control (v1) or memory.events (v2), or NULL */
+        char *cg_root;  /* where its per-exec cgroups are made */
+        struct dproc *procs;
+        int n_procs;
+        struct dsandbox *next;
+};
+
+struct dbackend {
+        struct engine *engine;
+        struct hostconfig_env env;
+        char *seccomp_text;
+        char *seccomp_path;
+        char *exec_shim;
+        pthread_mutex_t lock; /* the sandbox list and every process record */
+        struct dsandbox *sandboxes;
+        struct backend_ops ops; /* docker_ops, named for the engine */
+};
+
+/* What an exec needs of its sandbox, copied out of the list (which may change under it). */
+struct dsandbox_ref {
+        char *exec_user;
+        char *oom_path;
+        char *cg_root;
+};
+
+int dsandbox_ref_get(struct dbackend *d, const char *id, struct dsandbox_ref *ret);
+void dsandbox_ref_clear(struct dsandbox_ref *ref);
+/* The sandbox record of id; call with d->lock held. NULL when unknown. */
+struct dsandbox *dsandbox_find_locked(struct dbackend *d, const char *id);
+
+/* An exec opened in a sandbox: created in the engine, its cgroup made; run it with
+ * dexec_pump (blocking), then dexec_finish. */
+struct dexec {
+        struct dbackend *d;
+        const char *container_id;
+        char *exec_id;
+        struct exec_cgroup *cg;
+        long long pid;   /* host pid of the shim, once placed */
+        long long nspid; /* its pid inside the sandbox */
+        long long oom_before;
+        char *oom_path;
+        const struct exec_sink *sink;
+        struct exec_result *res;
+        pthread_mutex_t *out_lock; /* background: res is read by other threads under it */
+        /* Called once the shim is placed (its pids known); may be NULL. */
+        int (*on_placed)(void *ctx);
+        void *placed_ctx;
+        bool killed; /* the cgroup was killed (deadline, cancel, request) */
+        bool kill_failed;
+        int64_t t0;
+};
+
+/* Create the exec of x in sandbox id (not started yet). */
+int dexec_open(struct dbackend *d, const char *id, const struct exec_spec *x, struct dexec *ret,
+               struct al_error *err);
+/* Start it and pump its streams until it ends (exit, deadline, hang-up, cancel): output goes
+ * to res (and sink). */
+int dexec_pump(struct dexec *e, const struct exec_spec *x, struct engine_stream_io *io,
+               struct al_error *err);
+/* End what is left of the exec's processes and read its exit: -ESTALE when something survived
+ * the kill (the sandbox is unusable). */
+int dexec_finish(struct dexec *e, struct al_error *err);
+void dexec_clear(struct dexec *e);
+/* End every process of the exec now (from any thread). */
+void dexec_kill(struct dexec *e);
+/* The stream's output callback (ctx: a struct dexec): into res, and to the sink. */
+int dexec_output(void *ctx, int stream, const char *data, size_t len);
+/* The exit as engines report it (128+N for signal N) into res. */
+void dexec_set_exit(struct exec_result *res, long long code);
+/* How long output is still read after an exec was killed. */
+#define DEXEC_DRAIN_MS 1500
+
+/* Background processes (docker_procs.c). */
+int dprocs_start(struct backend *b, const char *handle, const struct exec_spec *x,
+                 const struct proc_hooks *hooks, long long *ret_pid, struct al_error *err);
+json_t *dprocs_list(struct backend *b, const char *handle, long long pid, struct al_error *err);
+int dprocs_kill(struct backend *b, const char *handle, long long pid, struct al_error *err);
+/* End and forget every background process of a sandbox record taken out of the list. */
+void dprocs_end_all(struct dbackend *d, struct dsandbox *s);
