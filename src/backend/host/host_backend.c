@@ -895,6 +895,7 @@ static int pump(struct pump *p, const struct exec_spec *x, int64_t start, int64_
         struct run *r = p->r;
         const struct exec_sink *sink = p->sink;
         int watch_fd = sink ? sink->watch_fd : -1;
+        int cancel_fd = sink && sink->cancel_fd > 0 ? sink->cancel_fd : -1;
         int64_t deadline = start + timeout_ms, end_by = 0;
         size_t in_off = 0;
 
@@ -907,9 +908,9 @@ static int pump(struct pump *p, const struct exec_spec *x, int64_t start, int64_
         (void)fcntl(r->report[0], F_SETFL, O_NONBLOCK);
 
         while (r->out[0] >= 0 || r->errp[0] >= 0 || r->report[0] >= 0 || !r->reaped) {
-                struct pollfd pf[6];
+                struct pollfd pf[7];
                 int idx_out = -1, idx_err = -1, idx_in = -1, idx_pid = -1, idx_watch = -1;
-                int idx_rep = -1;
+                int idx_rep = -1, idx_cancel = -1;
                 int n = 0, timeout, pr;
                 int64_t now = util_now_ms(), until;
 
@@ -956,6 +957,11 @@ static int pump(struct pump *p, const struct exec_spec *x, int64_t start, int64_
                         /* Not POLLIN: a pipelined request must not wake us in a loop. */
                         pf[n++] = (struct pollfd){.fd = watch_fd, .events = POLLRDHUP};
                 }
+                if (cancel_fd >= 0 && !p->killed) {
+                        /* The daemon's drain deadline: readable once, for every exec. */
+                        idx_cancel = n;
+                        pf[n++] = (struct pollfd){.fd = cancel_fd, .events = POLLIN};
+                }
                 pr = poll(pf, (nfds_t)n, timeout);
                 if (pr < 0) {
                         if (errno == EINTR)
@@ -984,8 +990,9 @@ static int pump(struct pump *p, const struct exec_spec *x, int64_t start, int64_
                                         close_fd(&r->in[1]);
                         }
                 }
-                if (idx_watch >= 0 &&
-                    (pf[idx_watch].revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL))) {
+                if ((idx_watch >= 0 &&
+                     (pf[idx_watch].revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL))) ||
+                    (idx_cancel >= 0 && pf[idx_cancel].revents)) {
                         p->res->aborted = true;
                         if (!p->killed) {
                                 kill_tree(p);
