@@ -72,7 +72,7 @@ struct exec_result {
         const char *backend; /* static string */
         char sandbox_id[80];
         /* Protections in force for this exec (static strings), e.g. "seccomp", "netns". */
-        const char *isolation[16];
+        const char *isolation[24];
         size_t n_isolation;
         struct {
                 const char *mode;
