@@ -432,7 +432,13 @@ def test_host_sockets_and_run_hidden(make_daemon, tmp_path):
         shutil.rmtree(sockdir, ignore_errors=True)
 
 
-def test_daemon_command_line_not_in_proc(hostd):
+@pytest.mark.parametrize("prestart", [4, 0])  # a spawner slot's init, or one forked directly
+def test_daemon_command_line_not_in_proc(make_daemon, tmp_path, prestart):
+    root = tmp_path / "workspaces"
+    root.mkdir(exist_ok=True)
+    conf = HOST_CONF.format(engine_socket=ENGINE_SOCKETS["docker"], workspace="none",
+                            workspace_root=root) + f"\n[host]\nprestart = {prestart}\n"
+    hostd = make_daemon(conf=conf)
     code = ("import os\n"
             "for p in os.listdir('/proc'):\n"
             "    if p.isdigit():\n"
@@ -445,6 +451,10 @@ def test_daemon_command_line_not_in_proc(hostd):
     assert "airlockd" not in r["stdout"] and hostd.sock not in r["stdout"], r["stdout"]
     assert "--state-dir" not in r["stdout"] and "--config" not in r["stdout"], r["stdout"]
     assert len(r["stdout"].splitlines()) >= 2, r["stdout"]  # the init and python itself
+    assert "1 airlock-init" in r["stdout"], r["stdout"]
+    # /dev too, without a slot
+    r = run(hostd, ["/bin/ls", "-A", "/dev"])
+    assert set(r["stdout"].split()) == MINIMAL_DEV, r["stdout"]
 
 
 def test_sigterm_drain_aborts_host_exec(make_daemon, tmp_path):
