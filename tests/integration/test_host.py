@@ -471,13 +471,13 @@ def test_sigterm_drain_aborts_host_exec(make_daemon, tmp_path):
 
     def go():
         box["status"], box["doc"] = d.client.json(
-            "POST", "/v1/exec", {"agent": "a", "argv": ["/bin/sleep", "60"], "timeout_s": 90,
+            "POST", "/v1/exec", {"agent": "a", "argv": ["/bin/sleep", "60.4242"], "timeout_s": 90,
                                  "network": False}, timeout=90)
 
     t = threading.Thread(target=go)
     t.start()
     deadline = time.time() + 10
-    while not procs_with("sleep 60"):
+    while not procs_with("sleep 60.4242"):
         assert time.time() < deadline, "the exec never started"
         time.sleep(0.05)
     t0 = time.time()
@@ -487,7 +487,7 @@ def test_sigterm_drain_aborts_host_exec(make_daemon, tmp_path):
     assert box["status"] == 200, box
     assert box["doc"]["aborted"] is True and box["doc"]["timed_out"] is False, box
     assert d.proc.wait(30) == 0, d.log()
-    assert not procs_with("sleep 60")
+    assert not procs_with("sleep 60.4242")
     con = sqlite3.connect(d.state / "airlock.db")
     row = con.execute("select state, cancelled from executions where id = ?",
                       (box["doc"]["execution_id"],)).fetchone()
