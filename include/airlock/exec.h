@@ -83,7 +83,7 @@ struct exec_result {
         char sandbox_replaced[200];
         long long background_pid; /* > 0: started in the background, this is its pid */
         /* Protections in force for this exec (static strings), e.g. "seccomp", "netns". */
-        const char *isolation[16];
+        const char *isolation[24];
         size_t n_isolation;
         struct {
                 const char *mode;

@@ -349,3 +349,147 @@ def test_nothing_left_behind(make_daemon, tmp_path):
     assert d.proc.returncode == 0, d.log()
     left = cgroup_entries() - before
     assert not left, left
+
+
+# ---------- what code sees of the host (issue 9, item 6) ----------
+
+MINIMAL_DEV = {"null", "zero", "full", "random", "urandom", "tty", "ptmx", "pts", "shm",
+               "fd", "stdin", "stdout", "stderr"}
+
+
+def test_dev_is_minimal(hostd):
+    r = run(hostd, ["/bin/ls", "-A", "/dev"])
+    assert r["exit_code"] == 0, r
+    assert set(r["stdout"].split()) == MINIMAL_DEV, r["stdout"]
+    assert "dev" in r["isolation"], r["isolation"]
+    # the nodes work: python and bash need them
+    r = run(hostd, ["/usr/bin/python3", "-c",
+                    "import os, pty; "
+                    "open('/dev/null','w').write('x'); "
+                    "assert len(open('/dev/urandom','rb').read(16)) == 16; "
+                    "assert open('/dev/zero','rb').read(4) == bytes(4); "
+                    "m, s = pty.openpty(); print(os.ttyname(s)); "
+                    "open('/dev/shm/x','w').write('y'); print(open('/dev/shm/x').read())"])
+    assert r["exit_code"] == 0, r
+    assert r["stdout"].split() == ["/dev/pts/0", "y"], r
+    r = run(hostd, ["/bin/bash", "-c", "echo hi > /dev/null && echo ok >/dev/stderr && "
+                    "head -c 4 /dev/random | wc -c"])
+    assert r["exit_code"] == 0 and r["stdout"] == "4\n" and r["stderr"] == "ok\n", r
+    # /dev itself cannot be written to
+    r = run(hostd, ["/bin/sh", "-c", "touch /dev/new"])
+    assert r["exit_code"] != 0, r
+
+
+def test_no_vsock(hostd):
+    assert run(hostd, ["/bin/sh", "-c", "test -e /dev/vsock"])["exit_code"] == 1
+    code = ("import socket, errno\n"
+            "for f in (socket.socket, socket.socketpair):\n"
+            "    try:\n"
+            "        f(socket.AF_VSOCK, socket.SOCK_STREAM)\n"
+            "        print('opened')\n"
+            "    except OSError as e:\n"
+            "        print(errno.errorcode[e.errno])\n"
+            "socket.socket(socket.AF_UNIX, socket.SOCK_STREAM).close()\n"
+            "socket.socketpair()\n"
+            "print('unix ok')\n")
+    r = run(hostd, ["/usr/bin/python3", "-c", code])
+    assert r["exit_code"] == 0, r
+    lines = r["stdout"].split()
+    assert lines[-1] == "ok" and lines[0] in ("EPERM", "EAFNOSUPPORT"), r
+    assert lines[1] in ("EPERM", "EAFNOSUPPORT"), r
+
+
+def test_host_sockets_and_run_hidden(make_daemon, tmp_path):
+    # the daemon's socket outside /tmp and /run, like an admin's --socket /srv/airlock/...
+    sockdir = Path(tempfile.mkdtemp(prefix="airlock-sock-", dir="/srv" if os.path.isdir("/srv") else "/opt"))
+    try:
+        d = host_daemon(make_daemon, tmp_path)
+        d.stop()
+        d.sock = str(sockdir / "api.sock")
+        d.client = type(d.client)(d.sock)
+        d.start()
+        paths = ["/var/run/docker.sock", "/run/docker.sock", "/run/podman", "/run/podman/podman.sock",
+                 d.sock, str(d.state), str(d.state / "airlock.db")]
+        probe = ("import os, sys\n"
+                 "for p in sys.argv[1:]:\n"
+                 "    print(p, os.path.exists(p))\n"
+                 "print('run', sorted(os.listdir('/run')))\n")
+        r = run(d, ["/usr/bin/python3", "-c", probe, *paths])
+        assert r["exit_code"] == 0, r
+        lines = r["stdout"].splitlines()
+        for line in lines[:-1]:
+            assert line.endswith(" False"), r["stdout"]
+        assert lines[-1] == "run []", r["stdout"]
+        # the host does have them (the test would prove nothing otherwise)
+        assert os.path.exists(d.sock) and os.path.exists(d.state)
+        assert any(os.path.exists(p) for p in paths[:4]), "no engine socket on this host"
+        # and connecting to one is refused too
+        r = run(d, ["/usr/bin/python3", "-c",
+                    "import socket; s = socket.socket(socket.AF_UNIX); s.connect('/run/docker.sock')"])
+        assert r["exit_code"] != 0 and "FileNotFoundError" in r["stderr"], r
+        assert d.stop() == 0
+    finally:
+        shutil.rmtree(sockdir, ignore_errors=True)
+
+
+@pytest.mark.parametrize("prestart", [4, 0])  # a spawner slot's init, or one forked directly
+def test_daemon_command_line_not_in_proc(make_daemon, tmp_path, prestart):
+    root = tmp_path / "workspaces"
+    root.mkdir(exist_ok=True)
+    conf = HOST_CONF.format(engine_socket=ENGINE_SOCKETS["docker"], workspace="none",
+                            workspace_root=root) + f"\n[host]\nprestart = {prestart}\n"
+    hostd = make_daemon(conf=conf)
+    code = ("import os\n"
+            "for p in os.listdir('/proc'):\n"
+            "    if p.isdigit():\n"
+            "        try:\n"
+            "            print(p, open(f'/proc/{p}/cmdline','rb').read().replace(b'\\0', b' ').decode())\n"
+            "        except OSError:\n"
+            "            pass\n")
+    r = run(hostd, ["/usr/bin/python3", "-c", code])
+    assert r["exit_code"] == 0, r
+    assert "airlockd" not in r["stdout"] and hostd.sock not in r["stdout"], r["stdout"]
+    assert "--state-dir" not in r["stdout"] and "--config" not in r["stdout"], r["stdout"]
+    assert len(r["stdout"].splitlines()) >= 2, r["stdout"]  # the init and python itself
+    assert "1 airlock-init" in r["stdout"], r["stdout"]
+    # /dev too, without a slot
+    r = run(hostd, ["/bin/ls", "-A", "/dev"])
+    assert set(r["stdout"].split()) == MINIMAL_DEV, r["stdout"]
+
+
+def test_sigterm_drain_aborts_host_exec(make_daemon, tmp_path):
+    import signal
+    import sqlite3
+    import threading
+
+    root = tmp_path / "workspaces"
+    root.mkdir(exist_ok=True)
+    conf = HOST_CONF.format(engine_socket=ENGINE_SOCKETS["docker"], workspace="none",
+                            workspace_root=root).replace("timeout_s = 20", "timeout_s = 120")
+    d = make_daemon(conf=conf, args=["--drain-seconds", "1"])
+    box = {}
+
+    def go():
+        box["status"], box["doc"] = d.client.json(
+            "POST", "/v1/exec", {"agent": "a", "argv": ["/bin/sleep", "60.4242"], "timeout_s": 90,
+                                 "network": False}, timeout=90)
+
+    t = threading.Thread(target=go)
+    t.start()
+    deadline = time.time() + 10
+    while not procs_with("sleep 60.4242"):
+        assert time.time() < deadline, "the exec never started"
+        time.sleep(0.05)
+    t0 = time.time()
+    d.signal(signal.SIGTERM)
+    t.join(30)
+    assert time.time() - t0 < 8, time.time() - t0
+    assert box["status"] == 200, box
+    assert box["doc"]["aborted"] is True and box["doc"]["timed_out"] is False, box
+    assert d.proc.wait(30) == 0, d.log()
+    assert not procs_with("sleep 60.4242")
+    con = sqlite3.connect(d.state / "airlock.db")
+    row = con.execute("select state, cancelled from executions where id = ?",
+                      (box["doc"]["execution_id"],)).fetchone()
+    con.close()
+    assert row == ("done", 1), row

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -68,6 +69,10 @@ static const struct {
     {"mount\nptrace\nmount\n", "t:3: 'mount' listed twice (first on line 1)"},
     {"mount enoent\n", "t:1: unknown modifier 'enoent'"},
     {"ptrace if-ns-flags\n", "t:1: 'if-ns-flags' applies to clone only"},
+    {"socket if-family=vsock,nope\n", "t:1: unknown address family 'nope'"},
+    {"socket if-family=\n", "t:1: unknown address family ''"},
+    {"connect if-family=vsock\n", "t:1: 'if-family' applies to socket and socketpair only"},
+    {"socket if-family=can,can,can,can,can,can,can,can,can\n", "t:1: more than 8"},
     {"Mount\n", "t:1: 'Mount' is not a syscall name"},
     {"mo-unt\n", "t:1: 'mo-unt' is not a syscall name"},
     {"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n", "t:1: syscall name too long"},
@@ -163,8 +168,78 @@ START_TEST(test_shipped_file)
                 ck_assert_msg(find(&l, must[i]), "'%s' missing from the shipped list", must[i]);
         ck_assert(find(&l, "clone")->ns_flags_only);
         ck_assert_int_eq(find(&l, "clone3")->action, HOST_DENY_ENOSYS);
+        /* vsock reaches the hypervisor: refused like containers do */
+        for (size_t i = 0; i < 2; i++) {
+                const struct host_deny_rule *r = find(&l, i ? "socketpair" : "socket");
+
+                ck_assert_ptr_nonnull(r);
+                ck_assert_uint_eq(r->n_families, 1);
+                ck_assert_int_eq(r->families[0], AF_VSOCK);
+        }
         ck_assert_msg(host_filter_build(&l, &f, &err) == 0, "%s", err.msg);
         ck_assert_uint_gt(f.len, 10);
+        host_filter_free(&f);
+        host_deny_list_free(&l);
+}
+END_TEST
+
+START_TEST(test_parse_families)
+{
+        static const char text[] = "socket if-family=vsock,packet\nsocketpair if-family=vsock\n";
+        struct host_deny_list l = {0};
+        struct al_error err = {0};
+        const struct host_deny_rule *r;
+
+        ck_assert_msg(host_deny_parse(text, strlen(text), "t", &l, &err) == 0, "%s", err.msg);
+        r = find(&l, "socket");
+        ck_assert(r && r->n_families == 2 && r->families[0] == AF_VSOCK &&
+                  r->families[1] == AF_PACKET);
+        r = find(&l, "socketpair");
+        ck_assert(r && r->n_families == 1 && r->families[0] == AF_VSOCK);
+        ck_assert_int_eq(host_deny_family("inet6", 5), AF_INET6);
+        ck_assert_int_eq(host_deny_family("vsockx", 6), -1);
+        host_deny_list_free(&l);
+}
+END_TEST
+
+/* socket(AF_VSOCK) and socketpair(AF_VSOCK) fail with EAFNOSUPPORT, also with junk in the
+ * upper half of the argument (the kernel reads an int); other families still work. */
+START_TEST(test_filter_families)
+{
+        static const char text[] = "socket if-family=vsock\nsocketpair if-family=vsock\n";
+        struct host_deny_list l = {0};
+        struct host_filter f = {0};
+        struct al_error err = {0};
+        pid_t pid;
+        int st;
+
+        ck_assert_int_eq(host_deny_parse(text, strlen(text), "t", &l, &err), 0);
+        ck_assert_int_eq(host_filter_build(&l, &f, &err), 0);
+        pid = fork();
+        ck_assert_int_ge(pid, 0);
+        if (pid == 0) {
+                struct sock_fprog prog = {.len = f.len, .filter = f.insns};
+                int sv[2], fd, code = 0;
+
+                if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ||
+                    syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) < 0)
+                        _exit(100);
+                if (socket(AF_VSOCK, SOCK_STREAM, 0) != -1 || errno != EAFNOSUPPORT)
+                        code |= 1;
+                if (syscall(SYS_socket, 0xdead00000000UL | AF_VSOCK, SOCK_STREAM, 0) != -1 ||
+                    errno != EAFNOSUPPORT)
+                        code |= 2;
+                if (socketpair(AF_VSOCK, SOCK_STREAM, 0, sv) != -1 || errno != EAFNOSUPPORT)
+                        code |= 4;
+                fd = socket(AF_UNIX, SOCK_STREAM, 0);
+                if (fd < 0)
+                        code |= 8;
+                if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) < 0)
+                        code |= 16;
+                _exit(code);
+        }
+        ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+        ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "child status 0x%x", st);
         host_filter_free(&f);
         host_deny_list_free(&l);
 }
@@ -230,6 +305,8 @@ static Suite *host_seccomp_suite(void)
         tcase_add_test(tc, test_parse_limits);
         tcase_add_test(tc, test_shipped_file);
         tcase_add_test(tc, test_filter_denies);
+        tcase_add_test(tc, test_parse_families);
+        tcase_add_test(tc, test_filter_families);
         suite_add_tcase(s, tc);
         return s;
 }

@@ -7,6 +7,7 @@
 
 #include "airlock/exec.h"
 #include "airlock/util.h"
+#include "backend/host/host_launch.h"
 #include "backend/host/host_validate.h"
 
 START_TEST(test_normalize)
@@ -203,6 +204,24 @@ START_TEST(test_candidates)
 }
 END_TEST
 
+/* The minimal /dev: exactly these host nodes, each a character device of the host; nothing
+ * that reaches past the exec (vsock, kvm, disks, the kernel log, memory). */
+START_TEST(test_dev_nodes)
+{
+        static const char *const want[] = {"/dev/null",   "/dev/zero",    "/dev/full",
+                                           "/dev/random", "/dev/urandom", "/dev/tty"};
+
+        ck_assert_uint_eq(HOST_DEV_NODES, sizeof(want) / sizeof(want[0]));
+        for (size_t i = 0; i < HOST_DEV_NODES; i++) {
+                bool found = false;
+
+                for (size_t j = 0; j < HOST_DEV_NODES; j++)
+                        found = found || strcmp(host_dev_nodes[j], want[i]) == 0;
+                ck_assert_msg(found, "%s missing", want[i]);
+        }
+}
+END_TEST
+
 static Suite *host_validate_suite(void)
 {
         Suite *s = suite_create("host_validate");
@@ -216,6 +235,7 @@ static Suite *host_validate_suite(void)
         tcase_add_test(tc, test_env_build);
         tcase_add_test(tc, test_workdir);
         tcase_add_test(tc, test_candidates);
+        tcase_add_test(tc, test_dev_nodes);
         suite_add_tcase(s, tc);
         return s;
 }

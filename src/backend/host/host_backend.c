@@ -309,6 +309,8 @@ static int cfg_new(const struct host_options *o, struct host_cfg **ret, struct a
         c->ro_root = o->read_only_root && c->mountns && c->probe.ro_root;
         c->private_tmp = o->private_tmp && c->mountns && c->probe.tmpfs;
         c->mount_proc = o->mount_proc && c->mountns && c->pidns && c->probe.proc;
+        c->minimal_dev = c->mountns && c->probe.dev;
+        c->hide_run = c->mountns && c->probe.tmpfs;
 
         if (o->cgroup != HOST_OFF) {
                 r = host_cg_detect(o->cgroup_parent ? o->cgroup_parent : "airlock", &c->cg, err);
@@ -377,7 +379,7 @@ struct run {
         size_t n_mops;
         struct host_cg cg;
         bool has_cg;
-        const char *iso[16];
+        const char *iso[24];
         size_t n_iso;
         /* pipes: [0] read, [1] write */
         int in[2], out[2], errp[2], report[2], status[2];
@@ -502,15 +504,26 @@ static int mkdir_chain(struct run *r, const char *base, const char *path, struct
         return 0;
 }
 
+static bool is_real_dir(const char *p)
+{
+        struct stat st;
+
+        return lstat(p, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
 /* The mount namespace: every mount private (nothing propagates back), the host read-only,
- * private tmpfs on /tmp, /var/tmp and /dev/shm, the daemon's directories and other agents'
- * workspaces behind empty tmpfs, the exec's workspace bound RO or RW, a fresh /proc. */
+ * a minimal /dev, private tmpfs on /tmp, /var/tmp and /dev/shm, the host's /run (engine and
+ * daemon sockets), the daemon's directories and other agents' workspaces behind empty tmpfs,
+ * the exec's workspace bound RO or RW, a fresh /proc. */
 static int plan_mounts(struct run *r, const struct sandbox_spec *spec, bool want_ws,
                        struct al_error *err)
 {
         static const char *const tmps[] = {"/tmp", "/var/tmp", "/dev/shm"};
+        /* Sockets of the host's services (Docker, Podman, systemd, D-Bus) live under /run;
+         * /var/run is mostly a link to it, covered with it. */
+        static const char *const runs[] = {"/run", "/var/run"};
         const struct host_cfg *c = r->cfg;
-        const char *cover[ARRAY_SIZE(tmps) + HOST_HIDE_MAX + 2];
+        const char *cover[ARRAY_SIZE(tmps) + ARRAY_SIZE(runs) + HOST_HIDE_MAX + 2];
         bool cover_hide[ARRAY_SIZE(cover)];
         size_t nc = 0;
         char *tmp_data = NULL;
@@ -528,13 +541,38 @@ static int plan_mounts(struct run *r, const struct sandbox_spec *spec, bool want
                         return -E2BIG;
                 iso_add(r, "readonly_root");
         }
+        /* Before the tmpfs below: the minimal /dev brings its own /dev/shm. */
+        if (c->private_tmp) {
+                if (spec->limits.disk_mb > 0) {
+                        if (asprintf(&tmp_data, "size=%" PRId64 "m,mode=1777",
+                                     spec->limits.disk_mb) < 0)
+                                return al_err(err, -ENOMEM, "out of memory");
+                } else {
+                        tmp_data = strdup("mode=1777");
+                }
+                if (!run_str(r, tmp_data))
+                        return al_err(err, -ENOMEM, "out of memory");
+        }
+        if (c->minimal_dev) {
+                if (mop_add(r, HOST_MOP_DEV, NULL, "/dev", tmp_data, 0, err) < 0)
+                        return -E2BIG;
+                iso_add(r, "dev");
+        }
         /* The directories to cover with a tmpfs, outermost first; nested ones are covered
          * already. */
         if (c->private_tmp)
                 for (size_t i = 0; i < ARRAY_SIZE(tmps); i++) {
+                        if (c->minimal_dev && strcmp(tmps[i], "/dev/shm") == 0)
+                                continue;
                         cover_hide[nc] = false;
                         cover[nc++] = tmps[i];
                 }
+        if (c->hide_run)
+                for (size_t i = 0; i < ARRAY_SIZE(runs); i++)
+                        if (is_real_dir(runs[i])) {
+                                cover_hide[nc] = true;
+                                cover[nc++] = runs[i];
+                        }
         if (c->workspace_root) {
                 cover_hide[nc] = true;
                 cover[nc++] = c->workspace_root;
@@ -547,17 +585,6 @@ static int plan_mounts(struct run *r, const struct sandbox_spec *spec, bool want
         for (size_t i = 0; c->hide[i]; i++) {
                 cover_hide[nc] = true;
                 cover[nc++] = c->hide[i];
-        }
-        if (c->private_tmp) {
-                if (spec->limits.disk_mb > 0) {
-                        if (asprintf(&tmp_data, "size=%" PRId64 "m,mode=1777",
-                                     spec->limits.disk_mb) < 0)
-                                return al_err(err, -ENOMEM, "out of memory");
-                } else {
-                        tmp_data = strdup("mode=1777");
-                }
-                if (!run_str(r, tmp_data))
-                        return al_err(err, -ENOMEM, "out of memory");
         }
         for (size_t i = 0; i < nc; i++) {
                 bool nested = false;
@@ -610,6 +637,8 @@ static int plan_mounts(struct run *r, const struct sandbox_spec *spec, bool want
                         return -E2BIG;
         if (hidden_ws_root)
                 iso_add(r, "workspace_hidden");
+        if (c->hide_run)
+                iso_add(r, "run_hidden");
         if (c->mount_proc) {
                 if (mop_add(r, HOST_MOP_PROC, NULL, NULL, NULL, 0, err) < 0)
                         return -E2BIG;
@@ -895,6 +924,7 @@ static int pump(struct pump *p, const struct exec_spec *x, int64_t start, int64_
         struct run *r = p->r;
         const struct exec_sink *sink = p->sink;
         int watch_fd = sink ? sink->watch_fd : -1;
+        int cancel_fd = sink && sink->cancel_fd > 0 ? sink->cancel_fd : -1;
         int64_t deadline = start + timeout_ms, end_by = 0;
         size_t in_off = 0;
 
@@ -907,9 +937,9 @@ static int pump(struct pump *p, const struct exec_spec *x, int64_t start, int64_
         (void)fcntl(r->report[0], F_SETFL, O_NONBLOCK);
 
         while (r->out[0] >= 0 || r->errp[0] >= 0 || r->report[0] >= 0 || !r->reaped) {
-                struct pollfd pf[6];
+                struct pollfd pf[7];
                 int idx_out = -1, idx_err = -1, idx_in = -1, idx_pid = -1, idx_watch = -1;
-                int idx_rep = -1;
+                int idx_rep = -1, idx_cancel = -1;
                 int n = 0, timeout, pr;
                 int64_t now = util_now_ms(), until;
 
@@ -956,6 +986,11 @@ static int pump(struct pump *p, const struct exec_spec *x, int64_t start, int64_
                         /* Not POLLIN: a pipelined request must not wake us in a loop. */
                         pf[n++] = (struct pollfd){.fd = watch_fd, .events = POLLRDHUP};
                 }
+                if (cancel_fd >= 0 && !p->killed) {
+                        /* The daemon's drain deadline: readable once, for every exec. */
+                        idx_cancel = n;
+                        pf[n++] = (struct pollfd){.fd = cancel_fd, .events = POLLIN};
+                }
                 pr = poll(pf, (nfds_t)n, timeout);
                 if (pr < 0) {
                         if (errno == EINTR)
@@ -984,8 +1019,9 @@ static int pump(struct pump *p, const struct exec_spec *x, int64_t start, int64_
                                         close_fd(&r->in[1]);
                         }
                 }
-                if (idx_watch >= 0 &&
-                    (pf[idx_watch].revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL))) {
+                if ((idx_watch >= 0 &&
+                     (pf[idx_watch].revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL))) ||
+                    (idx_cancel >= 0 && pf[idx_cancel].revents)) {
                         p->res->aborted = true;
                         if (!p->killed) {
                                 kill_tree(p);
@@ -1517,7 +1553,7 @@ void host_backend_user(struct backend *b, uint32_t *ret_uid, uint32_t *ret_gid)
 size_t host_backend_available(struct backend *b, const char **ret, size_t max)
 {
         _cleanup_(cfg_unrefp) struct host_cfg *c = cfg_get(state(b));
-        const char *list[16];
+        const char *list[24];
         size_t n = 0, k;
 
         list[n++] = "user";
@@ -1542,6 +1578,10 @@ size_t host_backend_available(struct backend *b, const char **ret, size_t max)
                 list[n++] = "ipcns";
         if (c->mount_proc)
                 list[n++] = "proc";
+        if (c->minimal_dev)
+                list[n++] = "dev";
+        if (c->hide_run)
+                list[n++] = "run_hidden";
         if (c->cgroup && c->cg.memory && c->cg.pids)
                 list[n++] = "cgroup";
         else if (c->cgroup && c->cg.memory)

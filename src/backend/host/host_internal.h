@@ -28,6 +28,7 @@ struct host_cfg {
         bool nnp, drop_caps;
         bool netns, mountns, pidns, ipcns, cgroup; /* wanted and available */
         bool ro_root, private_tmp, mount_proc;
+        bool minimal_dev, hide_run; /* with the mount namespace, when the host allows */
         struct host_cg_sys cg;
         struct host_probe probe;
         int64_t rl_cpu, rl_as, rl_fsize, rl_nofile, rl_nproc;

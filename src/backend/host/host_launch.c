@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
@@ -24,6 +25,10 @@
 #include <linux/sched.h>
 #include <linux/seccomp.h>
 #include <sys/capability.h>
+
+/* The daemon's argument area (/proc/PID/cmdline reads it), found once by
+ * host_launch_prebind. Forked children share its address until they execve. */
+static uintptr_t args_start, args_end;
 
 /* Everything from here to host_launch_start runs in the forked child of a multi-threaded
  * daemon: system calls only, no allocation, no stdio, no locks. */
@@ -83,6 +88,77 @@ static void fd_path(char *out, int fd)
         out[14 + n] = '\0';
 }
 
+const char *const host_dev_nodes[HOST_DEV_NODES] = {
+    "/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom", "/dev/tty",
+};
+
+static const struct {
+        const char *target, *link;
+} dev_links[] = {
+    {"/dev/ptmx", "pts/ptmx"},          {"/dev/fd", "/proc/self/fd"},
+    {"/dev/stdin", "/proc/self/fd/0"},  {"/dev/stdout", "/proc/self/fd/1"},
+    {"/dev/stderr", "/proc/self/fd/2"},
+};
+
+/* A minimal /dev in place of the host's: the nodes of host_dev_nodes bound one by one (so no
+ * other device, /dev/vsock or a disk, is reachable), a devpts instance of the exec's own, a
+ * tmpfs for /dev/shm with shm_data, the links; then the tmpfs goes read-only. The host's
+ * nodes are opened before the tmpfs covers them; a node the host lacks is left out. */
+static int do_dev(const char *shm_data)
+{
+        int fds[HOST_DEV_NODES], r = -1, e = 0;
+        char src[32];
+        size_t i;
+
+        for (i = 0; i < HOST_DEV_NODES; i++)
+                fds[i] = -1;
+        for (i = 0; i < HOST_DEV_NODES; i++) {
+                fds[i] = open(host_dev_nodes[i], O_PATH | O_NOFOLLOW | O_CLOEXEC);
+                if (fds[i] < 0 && errno != ENOENT)
+                        goto out;
+        }
+        if (mount("tmpfs", "/dev", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                  "size=64k,nr_inodes=64,mode=755") < 0)
+                goto out;
+        for (i = 0; i < HOST_DEV_NODES; i++) {
+                int fd;
+
+                if (fds[i] < 0)
+                        continue;
+                /* A bind mount keeps the host mount's own flags (not nodev), whatever the
+                 * tmpfs under it says. */
+                fd = open(host_dev_nodes[i], O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0600);
+                if (fd < 0)
+                        goto out;
+                close(fd);
+                fd_path(src, fds[i]);
+                if (mount(src, host_dev_nodes[i], NULL, MS_BIND, NULL) < 0)
+                        goto out;
+        }
+        if (mkdir("/dev/pts", 0755) < 0 || mkdir("/dev/shm", 01777) < 0)
+                goto out;
+        if (mount("devpts", "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC,
+                  "newinstance,ptmxmode=0666,mode=0620") < 0)
+                goto out;
+        if (mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV,
+                  shm_data ? shm_data : "size=64m,mode=1777") < 0)
+                goto out;
+        for (i = 0; i < sizeof(dev_links) / sizeof(dev_links[0]); i++)
+                if (symlink(dev_links[i].link, dev_links[i].target) < 0)
+                        goto out;
+        if (mount(NULL, "/dev", NULL,
+                  MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
+                goto out;
+        r = 0;
+out:
+        e = errno;
+        for (i = 0; i < HOST_DEV_NODES; i++)
+                if (fds[i] >= 0)
+                        close(fds[i]);
+        errno = e;
+        return r;
+}
+
 /* held is the fd OPEN made, which BIND uses: opened inside the new mount namespace, since a
  * mount of another namespace cannot be bound. */
 static int do_mop(const struct host_mop *m, int *held)
@@ -117,6 +193,8 @@ static int do_mop(const struct host_mop *m, int *held)
                 return mount(NULL, m->target, NULL, MS_REMOUNT | MS_BIND | m->flags, NULL);
         case HOST_MOP_PROC:
                 return mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
+        case HOST_MOP_DEV:
+                return do_dev(m->data);
         }
         errno = EINVAL;
         return -1;
@@ -277,6 +355,20 @@ static _Noreturn void worker_main(const struct host_launch *l)
 /* PID 1 of the new PID namespace: sets up the namespaces, forks the command, reaps orphans,
  * and reports the command's status. When it exits the kernel kills whatever is left, which is
  * how a timeout or the end of the command takes the whole tree down. */
+/* The init is a fork of the daemon (or of a spawner, itself one) that never calls execve:
+ * its /proc/1/cmdline, readable by everyone in the exec's /proc, would be the daemon's
+ * command line (socket, settings and state paths). Overwrite this copy of the area. */
+static void scrub_cmdline(void)
+{
+        static const char name[] = "airlock-init";
+
+        if (args_end <= args_start)
+                return;
+        memset((void *)args_start, 0, args_end - args_start);
+        if (args_end - args_start > sizeof(name))
+                memcpy((void *)args_start, name, sizeof(name));
+}
+
 static _Noreturn void init_main(const struct host_launch *l)
 {
         struct sigaction sa;
@@ -313,6 +405,9 @@ static _Noreturn void init_main(const struct host_launch *l)
         sa.sa_handler = SIG_DFL;
         (void)sigaction(SIGCHLD, &sa, NULL);
         setup_namespaces(l);
+        /* After the mounts (their paths may point into the area), before the command can see
+         * this process. */
+        scrub_cmdline();
         memset(&a, 0, sizeof(a));
         a.exit_signal = SIGCHLD;
         pid = syscall(SYS_clone3, &a, sizeof(a));
@@ -430,6 +525,8 @@ static int probe_child(unsigned long flags, bool mounts)
                         if (syscall(SYS_mount_setattr, AT_FDCWD, "/", AT_RECURSIVE, &at,
                                     sizeof(at)) == 0)
                                 bits |= 8;
+                        if (do_dev("size=1m,mode=1777") == 0)
+                                bits |= 16;
                 }
                 _exit(bits);
         }
@@ -441,6 +538,37 @@ static int probe_child(unsigned long flags, bool mounts)
                 ;
         close(pidfd);
         return si.si_code == CLD_EXITED ? si.si_status : 0;
+}
+
+/* arg_start and arg_end, fields 48 and 49 of /proc/self/stat (Linux 3.5). */
+static void find_args(void)
+{
+        char buf[2048], *p;
+        unsigned long long v[2];
+        ssize_t n;
+        int fd, field = 2;
+
+        fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return;
+        n = read(fd, buf, sizeof(buf) - 1);
+        close(fd);
+        if (n <= 0)
+                return;
+        buf[n] = '\0';
+        p = strrchr(buf, ')'); /* the command name may hold spaces and parentheses */
+        if (!p)
+                return;
+        for (; *p && field < 48; p++)
+                if (*p == ' ')
+                        field++;
+        if (field != 48 || sscanf(p, "%llu %llu", &v[0], &v[1]) != 2)
+                return;
+        /* A sane area only: the scrub writes into it. */
+        if (v[0] == 0 || v[1] <= v[0] || v[1] - v[0] > 1024 * 1024)
+                return;
+        args_start = (uintptr_t)v[0];
+        args_end = (uintptr_t)v[1];
 }
 
 void host_launch_prebind(void)
@@ -474,6 +602,7 @@ void host_launch_prebind(void)
         (void)fchown(-1, 0, 0);
         (void)open("", O_RDONLY | O_CLOEXEC);
         (void)mkdir("", 0);
+        (void)symlink("", "");
         (void)chdir("");
         (void)mount("", "", "", 0, NULL);
         (void)setrlimit((__rlimit_resource_t)-1, &rl);
@@ -486,6 +615,7 @@ void host_launch_prebind(void)
         (void)execve("", no_args, no_args);
         (void)syscall(SYS_getpid);
         errno = saved;
+        find_args();
 }
 
 void host_launch_probe(struct host_probe *ret)
@@ -501,6 +631,7 @@ void host_launch_probe(struct host_probe *ret)
         ret->tmpfs = (m & 2) != 0;
         ret->proc = (m & 4) != 0;
         ret->ro_root = (m & 8) != 0;
+        ret->dev = (m & 16) != 0;
 }
 
 /* ---------- the spawner ---------- */

@@ -25,7 +25,14 @@ enum host_mop_kind {
         HOST_MOP_BIND,    /* bind what OPEN opened on target */
         HOST_MOP_REMOUNT, /* remount the bind on target with flags */
         HOST_MOP_PROC,    /* a fresh procfs on /proc (PID namespace) */
+        HOST_MOP_DEV,     /* a minimal /dev (see host_dev_nodes); data: the /dev/shm tmpfs */
 };
+
+/* The host device nodes a minimal /dev gets, bound from the host's /dev by name. Beside them
+ * /dev holds only pts (a devpts of the exec's own), ptmx -> pts/ptmx, shm (a tmpfs), and the
+ * fd, stdin, stdout, stderr links into /proc/self/fd; it is read-only. */
+#define HOST_DEV_NODES 6
+extern const char *const host_dev_nodes[HOST_DEV_NODES];
 
 struct host_mop {
         enum host_mop_kind kind;
@@ -126,5 +133,6 @@ void host_launch_prebind(void);
 struct host_probe {
         bool netns, mountns, pidns, ipcns;
         bool ro_root, tmpfs, proc;
+        bool dev; /* HOST_MOP_DEV works: tmpfs on /dev, binds of the nodes, devpts newinstance */
 };
 void host_launch_probe(struct host_probe *ret);

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -19,6 +20,54 @@ static const unsigned long clone_ns_flags[] = {
     CLONE_NEWNS,   CLONE_NEWCGROUP, CLONE_NEWUTS, CLONE_NEWIPC,
     CLONE_NEWUSER, CLONE_NEWPID,    CLONE_NEWNET,
 };
+
+/* The address families if-family= knows: those a sandbox has no business with. */
+static const struct {
+        const char *name;
+        int family;
+} families[] = {
+    {"vsock", AF_VSOCK},     {"packet", AF_PACKET},
+    {"netlink", AF_NETLINK}, {"bluetooth", AF_BLUETOOTH},
+    {"alg", AF_ALG},         {"xdp", AF_XDP},
+    {"tipc", AF_TIPC},       {"rds", AF_RDS},
+    {"kcm", AF_KCM},         {"can", AF_CAN},
+    {"unix", AF_UNIX},       {"inet", AF_INET},
+    {"inet6", AF_INET6},
+};
+
+int host_deny_family(const char *name, size_t len)
+{
+        for (size_t i = 0; i < ARRAY_SIZE(families); i++)
+                if (strlen(families[i].name) == len && memcmp(families[i].name, name, len) == 0)
+                        return families[i].family;
+        return -1;
+}
+
+/* "if-family=vsock,packet": the families into r. */
+static int parse_families(const char *list, struct host_deny_rule *r, int line, const char *source,
+                          struct al_error *err)
+{
+        if (strcmp(r->name, "socket") != 0 && strcmp(r->name, "socketpair") != 0)
+                return al_err(err, -EINVAL,
+                              "%s:%d: 'if-family' applies to socket and socketpair only", source,
+                              line);
+        for (const char *p = list;;) {
+                const char *comma = strchr(p, ',');
+                size_t len = comma ? (size_t)(comma - p) : strlen(p);
+                int f = host_deny_family(p, len);
+
+                if (f < 0)
+                        return al_err(err, -EINVAL, "%s:%d: unknown address family '%.*s'", source,
+                                      line, (int)len, p);
+                if (r->n_families >= HOST_DENY_FAMILIES)
+                        return al_err(err, -EINVAL, "%s:%d: more than %d families", source, line,
+                                      HOST_DENY_FAMILIES);
+                r->families[r->n_families++] = f;
+                if (!comma)
+                        return 0;
+                p = comma + 1;
+        }
+}
 
 static bool name_char(char c)
 {
@@ -95,10 +144,15 @@ static int parse_line(const char *s, const char *end, int line, const char *sour
                                               "%s:%d: 'if-ns-flags' applies to clone only", source,
                                               line);
                         r->ns_flags_only = true;
+                } else if (strncmp(word, "if-family=", 10) == 0) {
+                        int rr = parse_families(word + 10, r, line, source, err);
+
+                        if (rr < 0)
+                                return rr;
                 } else {
                         return al_err(err, -EINVAL,
-                                      "%s:%d: unknown modifier '%s' (expected 'enosys' or "
-                                      "'if-ns-flags')",
+                                      "%s:%d: unknown modifier '%s' (expected 'enosys', "
+                                      "'if-ns-flags' or 'if-family=')",
                                       source, line, word);
                 }
         }
@@ -237,6 +291,21 @@ int host_filter_build(const struct host_deny_list *l, struct host_filter *ret, s
                                 r = seccomp_rule_add(ctx, act, d->nr, 1,
                                                      SCMP_A0(SCMP_CMP_MASKED_EQ, clone_ns_flags[f],
                                                              clone_ns_flags[f]));
+                                if (r < 0)
+                                        return al_err_errno(err, r, "seccomp rule for '%s'",
+                                                            d->name);
+                        }
+                        continue;
+                }
+                if (d->n_families > 0) {
+                        if (d->action != HOST_DENY_ENOSYS)
+                                act = SCMP_ACT_ERRNO(EAFNOSUPPORT);
+                        for (size_t f = 0; f < d->n_families; f++) {
+                                /* The kernel reads the domain as an int: compare the low 32
+                                 * bits only, or junk in the upper half would slip past. */
+                                r = seccomp_rule_add(ctx, act, d->nr, 1,
+                                                     SCMP_A0(SCMP_CMP_MASKED_EQ, 0xffffffffu,
+                                                             (scmp_datum_t)d->families[f]));
                                 if (r < 0)
                                         return al_err_errno(err, r, "seccomp rule for '%s'",
                                                             d->name);

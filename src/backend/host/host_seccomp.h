@@ -12,6 +12,7 @@
 #define HOST_DENY_MAX      256         /* rules in one file */
 #define HOST_DENY_FILE_MAX (64 * 1024) /* bytes of one file */
 #define HOST_DENY_NAME_MAX 48
+#define HOST_DENY_FAMILIES 8 /* address families on one if-family= line */
 
 enum host_deny_action {
         HOST_DENY_EPERM = 0,  /* the call fails with EPERM */
@@ -23,6 +24,10 @@ struct host_deny_rule {
         int nr; /* libseccomp's number (negative for pseudo-syscalls) */
         enum host_deny_action action;
         bool ns_flags_only; /* clone: denied only when asking for a new namespace */
+        /* socket, socketpair: denied only for these address families (first argument), with
+         * EAFNOSUPPORT, as on a kernel built without them; none: the call itself. */
+        int families[HOST_DENY_FAMILIES];
+        size_t n_families;
         int line;
 };
 
@@ -31,12 +36,15 @@ struct host_deny_list {
         size_t n;
 };
 
-/* Parse deny-list text: one syscall name per line, optional modifiers "enosys" and
- * "if-ns-flags", '#' comments. Every name must be known to libseccomp. source names the file
- * in messages ("file:line: ..."). On success *ret owns new storage (host_deny_list_free). */
+/* Parse deny-list text: one syscall name per line, optional modifiers "enosys",
+ * "if-ns-flags" and "if-family=NAME[,NAME...]", '#' comments. Every name must be known to
+ * libseccomp. source names the file in messages ("file:line: ..."). On success *ret owns new
+ * storage (host_deny_list_free). */
 int host_deny_parse(const char *text, size_t len, const char *source, struct host_deny_list *ret,
                     struct al_error *err);
 /* Read (at most HOST_DENY_FILE_MAX bytes) and parse a deny-list file. */
+/* The number of an address family name of if-family= ("vsock", "packet", ...), or -1. */
+int host_deny_family(const char *name, size_t len);
 int host_deny_load(const char *path, struct host_deny_list *ret, struct al_error *err);
 void host_deny_list_free(struct host_deny_list *l);
 
