@@ -36,8 +36,9 @@ int workspace_set_prepare(struct workspace_set *s, const char *root, const char 
 
 struct workspace_usage {
         char agent[65];
-        int64_t used_bytes;  /* what the agent's files take, with ext4's own metadata */
         int64_t limit_bytes; /* the image's size: the cap */
+        int64_t free_bytes;  /* what the agent can still write */
+        int64_t used_bytes;  /* limit - free: its files and ext4's own metadata */
 };
 
 /* The usage of every mounted workspace, in *ret (caller frees), their number in *ret_n. */

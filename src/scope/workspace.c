@@ -176,7 +176,7 @@ int workspace_mountinfo_line(const char *line, char *out, size_t out_size, char 
 /* --- tools and loop devices --------------------------------------------------------------- */
 
 /* Run argv (found on PATH) with stdout discarded; its stderr becomes the error message. */
-static int run_tool(char *const argv[], struct al_error *err)
+static int run_tool(char *const argv[], int ok_max, struct al_error *err)
 {
         posix_spawn_file_actions_t fa;
         char msg[TOOL_STDERR_MAX + 1];
@@ -219,7 +219,7 @@ static int run_tool(char *const argv[], struct al_error *err)
         while (waitpid(pid, &status, 0) < 0)
                 if (errno != EINTR)
                         return al_err_errno(err, -errno, "waitpid %s", argv[0]);
-        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        if (!WIFEXITED(status) || WEXITSTATUS(status) > ok_max)
                 return al_err(err, -EIO, "%s failed (status %d): %s", argv[0],
                               WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status),
                               got ? msg : "no message");
@@ -368,7 +368,7 @@ struct ws_mount {
         char agent[65];
         char *path;         /* the mount point */
         char *image;        /* its image */
-        int64_t refused_mb; /* the shrink last refused (reported once) */
+        int64_t noticed_mb; /* the size last reported as not applied (once) */
         struct ws_mount *next;
 };
 
@@ -433,11 +433,15 @@ static int mounted_loop(int dirfd, const char *image)
         return (int)minor(st.st_dev);
 }
 
-/* Grow the image of a mounted workspace (loop device n) to want_mb. */
-static int grow(const char *image, int n, int64_t want_mb, struct al_error *err)
+/* Grow the image of a mounted workspace (loop device n) from cur to want_mb. Online growth
+ * needs CAP_SYS_RESOURCE: without it the image keeps its size and -EPERM says so; it then grows
+ * when next mounted (grow_offline). */
+static int grow_online(const char *image, int n, off_t cur, int64_t want_mb, struct al_error *err)
 {
         _cleanup_close_ int img = -1, fd = -1;
         char dev[32];
+        char *argv[] = {"resize2fs", dev, NULL};
+        int r;
 
         snprintf(dev, sizeof(dev), "/dev/loop%d", n);
         img = open(image, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
@@ -446,13 +450,34 @@ static int grow(const char *image, int n, int64_t want_mb, struct al_error *err)
                 return al_err_errno(err, -errno, "cannot open '%s' to grow it", image);
         if (ftruncate(img, (off_t)(want_mb * MIB)) < 0)
                 return al_err_errno(err, -errno, "cannot grow '%s'", image);
-        if (ioctl(fd, LOOP_SET_CAPACITY, 0) < 0)
-                return al_err_errno(err, -errno, "cannot grow %s", dev);
-        {
-                char *argv[] = {"resize2fs", dev, NULL};
-
-                return run_tool(argv, err);
+        if (ioctl(fd, LOOP_SET_CAPACITY, 0) < 0) {
+                r = al_err_errno(err, -errno, "cannot grow %s", dev);
+                goto undo;
         }
+        r = run_tool(argv, 0, err);
+        if (r == 0)
+                return 0;
+        r = -EPERM;
+undo:
+        /* The file system did not grow: the file may shrink back to what it uses. */
+        if (ftruncate(img, cur) == 0)
+                (void)ioctl(fd, LOOP_SET_CAPACITY, 0);
+        return r;
+}
+
+/* Grow an image that nothing mounts: check it, then let resize2fs fill the new size. */
+static int grow_offline(const char *image, int64_t want_mb, struct al_error *err)
+{
+        char *fsck[] = {"e2fsck", "-f", "-p", (char *)image, NULL};
+        char *resize[] = {"resize2fs", (char *)image, NULL};
+        int r;
+
+        if (truncate(image, (off_t)(want_mb * MIB)) < 0)
+                return al_err_errno(err, -errno, "cannot grow '%s'", image);
+        r = run_tool(fsck, 1, err); /* 1: errors were corrected */
+        if (r < 0)
+                return r;
+        return run_tool(resize, 0, err);
 }
 
 static bool dir_empty(int dirfd)
@@ -504,7 +529,7 @@ static int make_image(const char *image, const char *dir, bool populate, int64_t
         }
         argv[i++] = (char *)image;
         argv[i] = NULL;
-        r = run_tool(argv, err);
+        r = run_tool(argv, 0, err);
         if (r < 0) {
                 unlink(image);
                 return al_err_wrap(err,
@@ -522,6 +547,7 @@ int workspace_set_prepare(struct workspace_set *s, const char *root, const char 
 {
         _cleanup_free_ char *real_root = NULL, *path = NULL, *image = NULL;
         _cleanup_close_ int rootfd = -1, dirfd = -1, loopfd = -1;
+        char backing[PATH_MAX];
         struct ws_mount *m;
         struct stat st;
         bool fresh = false;
@@ -564,11 +590,19 @@ int workspace_set_prepare(struct workspace_set *s, const char *root, const char 
                 } else if (!S_ISREG(st.st_mode)) {
                         r = al_err(err, -EINVAL, "workspace image '%s' is not a file", image);
                         goto out;
+                } else if (size_mb > 0 && workspace_size_plan(st.st_size, size_mb) > 0 &&
+                           loop_next(image, 0, backing, sizeof(backing)) < 0) {
+                        r = grow_offline(image, size_mb, err);
+                        if (r < 0) {
+                                al_err_wrap(err, "cannot grow workspace image '%s' to %lld MiB",
+                                            image, (long long)size_mb);
+                                goto out;
+                        }
                 }
                 /* A kept sandbox may hold the image's loop device still: mount that one, never
                  * a second device on the same file. */
                 {
-                        char backing[PATH_MAX], dev[32], target[64];
+                        char dev[32], target[64];
 
                         n = loop_next(image, 0, backing, sizeof(backing));
                         if (n >= 0) {
@@ -622,16 +656,26 @@ int workspace_set_prepare(struct workspace_set *s, const char *root, const char 
         if (size_mb > 0) {
                 switch (workspace_size_plan(st.st_size, size_mb)) {
                 case 1:
-                        r = grow(image, n, size_mb, err);
-                        if (r < 0) {
+                        if (m->noticed_mb == size_mb)
+                                break; /* tried and reported: waits for the next mount */
+                        r = grow_online(image, n, st.st_size, size_mb, err);
+                        if (r == -EPERM && m->noticed_mb != size_mb) {
+                                m->noticed_mb = size_mb;
+                                al_err(err, -EPERM,
+                                       "workspace '%s' stays at %lld MiB while mounted (growing a "
+                                       "mounted ext4 needs CAP_SYS_RESOURCE): it grows to "
+                                       "workspace_mb = %lld when next mounted, at the next start",
+                                       path, (long long)(st.st_size / MIB), (long long)size_mb);
+                                ret = 1;
+                        } else if (r < 0 && r != -EPERM) {
                                 al_err_wrap(err, "cannot grow workspace '%s' to %lld MiB", path,
                                             (long long)size_mb);
                                 goto out;
                         }
                         break;
                 case -1:
-                        if (m->refused_mb != size_mb) {
-                                m->refused_mb = size_mb;
+                        if (m->noticed_mb != size_mb) {
+                                m->noticed_mb = size_mb;
                                 al_err(err, -EFBIG,
                                        "workspace '%s' stays at %lld MiB: shrinking it to "
                                        "workspace_mb = %lld is refused, its data is kept",
@@ -678,8 +722,11 @@ int workspace_set_usage(struct workspace_set *s, struct workspace_usage **ret, s
                 if (statvfs(m->path, &vfs) < 0 || stat(m->image, &st) < 0)
                         continue;
                 snprintf(u[i].agent, sizeof(u[i].agent), "%s", m->agent);
-                u[i].used_bytes = (int64_t)(vfs.f_blocks - vfs.f_bfree) * (int64_t)vfs.f_frsize;
                 u[i].limit_bytes = (int64_t)st.st_size;
+                u[i].free_bytes = (int64_t)vfs.f_bavail * (int64_t)vfs.f_frsize;
+                if (u[i].free_bytes > u[i].limit_bytes)
+                        u[i].free_bytes = u[i].limit_bytes;
+                u[i].used_bytes = u[i].limit_bytes - u[i].free_bytes;
                 i++;
         }
         pthread_mutex_unlock(&s->lock);
