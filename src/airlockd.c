@@ -17,6 +17,7 @@
 #include "airlock/host_backend.h"
 #include "airlock/log.h"
 #include "airlock/util.h"
+#include "airlock/workspace.h"
 
 #define DRAIN_SECONDS_DEFAULT 30
 #define CANCEL_GRACE_SECONDS  10
@@ -300,6 +301,16 @@ int main(int argc, char **argv)
                 log_error("%s", err.msg);
                 goto out;
         }
+        {
+                char dir[4096];
+
+                snprintf(dir, sizeof(dir), "%s/workspace-images", pol->state_dir);
+                ctx.workspaces = workspace_set_new(dir, &err);
+                if (!ctx.workspaces) {
+                        log_error("%s", err.msg);
+                        goto out;
+                }
+        }
         ctx.engine = engine_new(pol->engine_socket, pol->engine_kind, &err);
         if (!ctx.engine) {
                 log_error("%s", err.msg);
@@ -452,6 +463,10 @@ out:
                 log_warn("cannot remove this instance's containers: %s", err.msg);
         monitor_stop(monitor);
         api_server_stop(server);
+        /* After the sandboxes: a workspace leaves with nothing mounted from its image. */
+        r = workspace_set_free(ctx.workspaces);
+        if (r > 0)
+                log_warn("%d workspace(s) still in use at exit: detached lazily", r);
         /* ctx.policy, not pol: a reload may have freed the policy read at start (the socket
          * path itself never changes on reload). */
         if (socket_made)

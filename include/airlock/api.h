@@ -11,6 +11,7 @@
 #include "airlock/policy.h"
 #include "airlock/scope.h"
 #include "airlock/store.h"
+#include "airlock/workspace.h"
 
 /* Everything a request may reach. Owned by airlockd's main; the API borrows it. */
 struct airlock_ctx {
@@ -20,8 +21,9 @@ struct airlock_ctx {
         struct backend *containers; /* docker or podman */
         struct backend *host;       /* direct execution; NULL when unavailable */
         struct scope_registry *scopes;
-        struct store *store;        /* the audit log and what must survive a restart */
-        struct rules_holder *rules; /* SELECTIVE rules, swapped with the policy */
+        struct store *store;              /* the audit log and what must survive a restart */
+        struct workspace_set *workspaces; /* the capped workspaces mounted by this run */
+        struct rules_holder *rules;       /* SELECTIVE rules, swapped with the policy */
         char instance_id[33];
         char *seccomp_path;
         int64_t started_ms; /* wall clock at start, for metrics and health */

@@ -33,6 +33,7 @@ struct limits {
         int64_t max_processes; /* pids cgroup limit */
         int64_t timeout_s;     /* default and maximum per exec */
         int64_t output_bytes;  /* cap per stream (stdout, stderr) */
+        int64_t workspace_mb;  /* size of the agent's workspace image; 0: no cap */
 };
 
 struct runtime {
@@ -64,6 +65,7 @@ enum policy_agent_key {
         POLICY_AGENT_NETWORK = 1u << 9,
         POLICY_AGENT_DEFAULT_RUNTIME = 1u << 10,
         POLICY_AGENT_RUNTIMES = 1u << 11,
+        POLICY_AGENT_WORKSPACE_MB = 1u << 12,
 };
 
 /* [agent "name"]: per-agent overrides. A field counts only when its POLICY_AGENT_* bit is in

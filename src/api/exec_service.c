@@ -99,9 +99,14 @@ static int fill_spec(struct airlock_ctx *ctx, const struct policy_effective *eff
          * host backend's unprivileged user. */
         if (host)
                 host_backend_user(ctx->host, &uid, &gid);
-        r = workspace_prepare(eff->workspace_root, req->agent, uid, gid, ret_workspace, err);
+        r = workspace_set_prepare(ctx->workspaces, eff->workspace_root, req->agent, uid, gid,
+                                  eff->limits.workspace_mb, ret_workspace, err);
         if (r < 0)
                 return r;
+        if (r > 0) {
+                log_warn("%s", err->msg);
+                al_err_clear(err);
+        }
         spec->workspace_dir = *ret_workspace;
         return 0;
 }

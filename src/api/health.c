@@ -28,6 +28,7 @@
 #define DISK_LOW_PERCENT        5.0
 #define DISK_LOW_BYTES          (512LL << 20)
 #define MESSAGE_MAX             512
+#define WORKSPACE_FULL_PERCENT  95
 
 /* The status of one check; UNKNOWN when it could not run (it never sets the overall one). */
 enum health_status { HEALTH_OK = 0, HEALTH_DEGRADED, HEALTH_DOWN, HEALTH_UNKNOWN };
@@ -385,6 +386,44 @@ static void check_disk(const struct policy *pol, struct check *c)
                           pol->workspace_root);
 }
 
+/* ---- workspaces ---- */
+
+/* Each mounted workspace's use of its cap. A full workspace is its agent's business (its
+ * writes get ENOSPC, nobody else's do), so it is named here but does not degrade the daemon. */
+static void check_workspaces(struct airlock_ctx *ctx, const struct policy *pol, struct check *c)
+{
+        struct workspace_usage *u = NULL;
+        json_t *list = json_array();
+        size_t n = 0, full = 0;
+        char names[256] = "";
+
+        put(c->doc, "workspace_mb", json_integer(pol->limits.workspace_mb));
+        put(c->doc, "agents", list);
+        if (workspace_set_usage(ctx->workspaces, &u, &n) < 0) {
+                check_set(c, HEALTH_UNKNOWN, "out of memory");
+                return;
+        }
+        for (size_t i = 0; i < n; i++) {
+                bool near_full =
+                    u[i].free_bytes < u[i].limit_bytes / 100 * (100 - WORKSPACE_FULL_PERCENT);
+
+                json_array_append_new(
+                    list, json_pack("{s:s, s:I, s:I, s:I, s:b}", "agent", u[i].agent, "used_bytes",
+                                    (json_int_t)u[i].used_bytes, "free_bytes",
+                                    (json_int_t)u[i].free_bytes, "limit_bytes",
+                                    (json_int_t)u[i].limit_bytes, "near_full", near_full));
+                if (near_full && full++ < 4)
+                        snprintf(names + strlen(names), sizeof(names) - strlen(names), "%s%s",
+                                 full > 1 ? ", " : "", u[i].agent);
+        }
+        free(u);
+        if (full)
+                check_set(c, HEALTH_OK, "%zu of %zu mounted workspace(s) at least %d%% full: %s%s",
+                          full, n, WORKSPACE_FULL_PERCENT, names, full > 4 ? ", ..." : "");
+        else
+                check_set(c, HEALTH_OK, "%zu workspace(s) mounted, none near its cap", n);
+}
+
 /* ---- the policy ---- */
 
 static void check_policy(struct airlock_ctx *ctx, const struct policy *pol, struct check *c)
@@ -513,6 +552,9 @@ static json_t *health_run(struct airlock_ctx *ctx, enum health_status *ret_overa
         check_init(&c);
         check_disk(pol, &c);
         check_done(checks, "disk", &c, &overall);
+        check_init(&c);
+        check_workspaces(ctx, pol, &c);
+        check_done(checks, "workspaces", &c, &overall);
         check_init(&c);
         check_policy(ctx, pol, &c);
         check_done(checks, "policy", &c, &overall);

@@ -89,6 +89,7 @@ enum key_id {
         K_MAX_PROCESSES,
         K_TIMEOUT_S,
         K_OUTPUT_KB,
+        K_WORKSPACE_MB,
         K_TIER,
         K_ALLOWED_DOMAINS,
         K_BLOCKED_DOMAINS,
@@ -132,6 +133,7 @@ enum key_id {
         K_A_NETWORK,
         K_A_DEFAULT_RUNTIME,
         K_A_RUNTIMES,
+        K_A_WORKSPACE_MB,
         /* [client "NAME"] */
         K_C_UIDS,
         K_C_GROUPS,
@@ -144,7 +146,7 @@ enum key_id {
 #define K_RUNTIME_FIRST K_IMAGE
 #define K_RUNTIME_KEYS  (K_SHELL - K_IMAGE + 1)
 #define K_AGENT_FIRST   K_A_MODE
-#define K_AGENT_KEYS    (K_A_RUNTIMES - K_A_MODE + 1)
+#define K_AGENT_KEYS    (K_A_WORKSPACE_MB - K_A_MODE + 1)
 #define K_CLIENT_FIRST  K_C_UIDS
 #define K_CLIENT_KEYS   (K_C_MAX_CONCURRENT - K_C_UIDS + 1)
 
@@ -226,6 +228,8 @@ static const struct key_def keys[K__MAX] = {
     [K_MAX_PROCESSES] = {SEC_LIMITS, "max_processes", V_INT, 8, 65536, 1},
     [K_TIMEOUT_S] = {SEC_LIMITS, "timeout_s", V_INT, 1, 86400, 1},
     [K_OUTPUT_KB] = {SEC_LIMITS, "output_kb", V_INT, 1, 65536, 1024},
+    /* 0: no cap (a host without loop devices); at most 16 TiB, ext4's limit with 4 KiB blocks. */
+    [K_WORKSPACE_MB] = {SEC_LIMITS, "workspace_mb", V_INT, 0, 16777216, 1},
     [K_TIER] = {SEC_NETWORK, "tier", V_ENUM, .choices = tiers},
     [K_ALLOWED_DOMAINS] = {SEC_NETWORK, "allowed_domains", V_DOMAINS},
     [K_BLOCKED_DOMAINS] = {SEC_NETWORK, "blocked_domains", V_DOMAINS},
@@ -267,6 +271,7 @@ static const struct key_def keys[K__MAX] = {
     [K_A_NETWORK] = {SEC_AGENT, "network", V_ENUM, .choices = tiers},
     [K_A_DEFAULT_RUNTIME] = {SEC_AGENT, "default_runtime", V_NAME, .max = POLICY_NAME_LEN_MAX},
     [K_A_RUNTIMES] = {SEC_AGENT, "runtimes", V_NAMES},
+    [K_A_WORKSPACE_MB] = {SEC_AGENT, "workspace_mb", V_INT, 0, 16777216, 1},
     [K_C_UIDS] = {SEC_CLIENT, "uids", V_UIDS},
     [K_C_GROUPS] = {SEC_CLIENT, "groups", V_GROUPS},
     [K_C_AGENTS] = {SEC_CLIENT, "agents", V_PATTERNS},
@@ -288,6 +293,7 @@ static const unsigned agent_bits[K_AGENT_KEYS] = {
     [K_A_NETWORK - K_AGENT_FIRST] = POLICY_AGENT_NETWORK,
     [K_A_DEFAULT_RUNTIME - K_AGENT_FIRST] = POLICY_AGENT_DEFAULT_RUNTIME,
     [K_A_RUNTIMES - K_AGENT_FIRST] = POLICY_AGENT_RUNTIMES,
+    [K_A_WORKSPACE_MB - K_AGENT_FIRST] = POLICY_AGENT_WORKSPACE_MB,
 };
 
 /* Per runtime entry: where each of its keys was set (0 = not set in the file). */
@@ -834,6 +840,10 @@ static void apply_int(struct parse_ctx *c, enum key_id id, int64_t v)
         case K_OUTPUT_KB:
         case K_A_OUTPUT_KB:
                 l->output_bytes = v;
+                break;
+        case K_WORKSPACE_MB:
+        case K_A_WORKSPACE_MB:
+                l->workspace_mb = v;
                 break;
         case K_H_PRESTART:
                 p->host->prestart = v;

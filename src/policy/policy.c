@@ -275,6 +275,7 @@ struct policy *policy_new_default(void)
             .max_processes = 128,
             .timeout_s = 60,
             .output_bytes = 1024 * 1024,
+            .workspace_mb = 1024,
         };
         if (!(p->socket_path = strdup("/run/airlock/airlock.sock")) ||
             !(p->socket_group = strdup("airlock")) ||
@@ -527,6 +528,8 @@ json_t *policy_agent_to_json(const struct policy_agent *a)
                 ok = set_new(o, "timeout_s", json_integer(a->limits.timeout_s));
         if (ok && (set & POLICY_AGENT_OUTPUT_KB))
                 ok = set_new(o, "output_kb", json_integer(a->limits.output_bytes / 1024));
+        if (ok && (set & POLICY_AGENT_WORKSPACE_MB))
+                ok = set_new(o, "workspace_mb", json_integer(a->limits.workspace_mb));
         if (ok && (set & POLICY_AGENT_NETWORK))
                 ok = set_new(o, "network", json_string(policy_network_tier_name(a->network)));
         if (ok && (set & POLICY_AGENT_DEFAULT_RUNTIME))
@@ -587,25 +590,25 @@ json_t *policy_to_json(const struct policy *p)
         if (!p)
                 return NULL;
         /* json_pack steals the "o" arguments, also when it fails. */
-        o = json_pack("{s:s?, s:s, s:{s:s, s:s, s:s, s:I, s:I, s:s}, s:{s:s, s:s, s:s},"
-                      " s:{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:s},"
-                      " s:{s:f, s:I, s:I, s:I, s:I, s:I}, s:o}",
-                      "source", p->source_path, "sha256", "", "daemon", "socket", p->socket_path,
-                      "socket_group", p->socket_group, "state_dir", p->state_dir, "max_body_kb",
-                      (json_int_t)(p->max_body_bytes / 1024), "max_connections",
-                      (json_int_t)p->max_connections, "log_level", p->log_level, "engine", "kind",
-                      engine_kind_name(p->engine_kind), "socket", p->engine_socket,
-                      "seccomp_profile", p->seccomp_profile, "sandbox", "mode",
-                      policy_mode_name(p->mode), "scope", policy_scope_name(p->scope), "workspace",
-                      policy_workspace_name(p->workspace), "workspace_root", p->workspace_root,
-                      "default_runtime", p->default_runtime, "exec_user", p->exec_user,
-                      "keeper_user", p->keeper_user, "idle_timeout_s",
-                      (json_int_t)p->idle_timeout_s, "selective_rules", p->selective_rules,
-                      "limits", "cpu_cores", p->limits.cpu_cores, "memory_mb",
-                      (json_int_t)p->limits.memory_mb, "disk_mb", (json_int_t)p->limits.disk_mb,
-                      "max_processes", (json_int_t)p->limits.max_processes, "timeout_s",
-                      (json_int_t)p->limits.timeout_s, "output_kb",
-                      (json_int_t)(p->limits.output_bytes / 1024), "runtimes", runtimes_to_json(p));
+        o = json_pack(
+            "{s:s?, s:s, s:{s:s, s:s, s:s, s:I, s:I, s:s}, s:{s:s, s:s, s:s},"
+            " s:{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:s},"
+            " s:{s:f, s:I, s:I, s:I, s:I, s:I, s:I}, s:o}",
+            "source", p->source_path, "sha256", "", "daemon", "socket", p->socket_path,
+            "socket_group", p->socket_group, "state_dir", p->state_dir, "max_body_kb",
+            (json_int_t)(p->max_body_bytes / 1024), "max_connections",
+            (json_int_t)p->max_connections, "log_level", p->log_level, "engine", "kind",
+            engine_kind_name(p->engine_kind), "socket", p->engine_socket, "seccomp_profile",
+            p->seccomp_profile, "sandbox", "mode", policy_mode_name(p->mode), "scope",
+            policy_scope_name(p->scope), "workspace", policy_workspace_name(p->workspace),
+            "workspace_root", p->workspace_root, "default_runtime", p->default_runtime, "exec_user",
+            p->exec_user, "keeper_user", p->keeper_user, "idle_timeout_s",
+            (json_int_t)p->idle_timeout_s, "selective_rules", p->selective_rules, "limits",
+            "cpu_cores", p->limits.cpu_cores, "memory_mb", (json_int_t)p->limits.memory_mb,
+            "disk_mb", (json_int_t)p->limits.disk_mb, "max_processes",
+            (json_int_t)p->limits.max_processes, "timeout_s", (json_int_t)p->limits.timeout_s,
+            "output_kb", (json_int_t)(p->limits.output_bytes / 1024), "workspace_mb",
+            (json_int_t)p->limits.workspace_mb, "runtimes", runtimes_to_json(p));
         if (o) {
                 char sha[65];
 

@@ -52,6 +52,8 @@ int policy_resolve(const struct policy *p, const char *agent, struct policy_effe
                 e.limits.timeout_s = a->limits.timeout_s;
         if (set & POLICY_AGENT_OUTPUT_KB)
                 e.limits.output_bytes = a->limits.output_bytes;
+        if (set & POLICY_AGENT_WORKSPACE_MB)
+                e.limits.workspace_mb = a->limits.workspace_mb;
         *ret = e;
         return 0;
 }
@@ -96,7 +98,7 @@ json_t *policy_effective_to_json(const struct policy_effective *e, const char *a
          * the agent's own section set; the rest is the global policy. */
         return json_pack(
             "{s:s?, s:o, s:{s:s, s:s, s:s, s:s, s:s}, s:{s:f, s:I, s:I, s:I, s:I, "
-            "s:I}, s:o, s:o, s:b}",
+            "s:I, s:I}, s:o, s:o, s:b}",
             "agent", agent, "overrides",
             e->section ? policy_agent_to_json(e->section) : json_object(), "sandbox", "mode",
             policy_mode_name(e->mode), "scope", policy_scope_name(e->scope), "workspace",
@@ -104,7 +106,8 @@ json_t *policy_effective_to_json(const struct policy_effective *e, const char *a
             "default_runtime", e->default_runtime, "limits", "cpu_cores", l->cpu_cores, "memory_mb",
             (json_int_t)l->memory_mb, "disk_mb", (json_int_t)l->disk_mb, "max_processes",
             (json_int_t)l->max_processes, "timeout_s", (json_int_t)l->timeout_s, "output_kb",
-            (json_int_t)(l->output_bytes / 1024), "network",
+            (json_int_t)(l->output_bytes / 1024), "workspace_mb", (json_int_t)l->workspace_mb,
+            "network",
             policy_network_to_json(e->network_tier, e->allowed_domains, e->blocked_domains),
             "runtimes", allowed_runtimes_to_json(e), "runtimes_restricted", e->runtimes != NULL);
 }

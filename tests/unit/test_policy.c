@@ -351,6 +351,9 @@ static const struct bad_case bad_cases[] = {
     {"[limits]\nmemory_mb = 1048577\n", 2, "memory_mb must be an integer"},
     {"[limits]\nmemory_mb = 512MB\n", 2, "memory_mb must be an integer"},
     {"[limits]\ndisk_mb = 0\n", 2, "disk_mb must be an integer between 1 and 1048576"},
+    {"[limits]\nworkspace_mb = -1\n", 2, "workspace_mb must be an integer between 0 and 16777216"},
+    {"[limits]\nworkspace_mb = 16777217\n", 2, "workspace_mb must be an integer"},
+    {"[limits]\nworkspace_mb = 1G\n", 2, "workspace_mb must be an integer"},
     {"[limits]\nmax_processes = 7\n", 2,
      "max_processes must be an integer between 8 and "
      "65536"},
@@ -432,6 +435,7 @@ static const struct bad_case bad_cases[] = {
     {"[agent \"a\"]\ncpu_cores = 100\n", 2, "cpu_cores must be a number between 0.01 and 64"},
     {"[agent \"a\"]\nmemory_mb = 1\n", 2, "memory_mb must be an integer between 16"},
     {"[agent \"a\"]\ndisk_mb = 0\n", 2, "disk_mb must be an integer"},
+    {"[agent \"a\"]\nworkspace_mb = -5\n", 2, "workspace_mb must be an integer"},
     {"[agent \"a\"]\nmax_processes = 1\n", 2, "max_processes must be an integer"},
     {"[agent \"a\"]\ntimeout_s = 0\n", 2, "timeout_s must be an integer between 1 and 86400"},
     {"[agent \"a\"]\noutput_kb = 0\n", 2, "output_kb must be an integer"},
@@ -1127,6 +1131,35 @@ START_TEST(test_helpers)
 }
 END_TEST
 
+/* The workspace cap: 1024 MiB by default, 0 allowed (no cap), overridable per agent. */
+START_TEST(test_workspace_mb)
+{
+        struct policy_effective e;
+        struct policy *p = parse_ok("[limits]\nworkspace_mb = 32\n"
+                                    "[agent \"big\"]\nworkspace_mb = 4096\n"
+                                    "[agent \"free\"]\nworkspace_mb = 0\n"
+                                    "[agent \"other\"]\ndisk_mb = 8\n");
+        json_t *j;
+
+        ck_assert_int_eq(p->limits.workspace_mb, 32);
+        ck_assert_int_eq(policy_resolve(p, "big", &e), 0);
+        ck_assert_int_eq(e.limits.workspace_mb, 4096);
+        ck_assert_int_eq(policy_resolve(p, "free", &e), 0);
+        ck_assert_int_eq(e.limits.workspace_mb, 0);
+        ck_assert_int_eq(policy_resolve(p, "other", &e), 0);
+        ck_assert_int_eq(e.limits.workspace_mb, 32);
+        ck_assert_int_eq(e.limits.disk_mb, 8);
+        j = policy_to_json(p);
+        ck_assert_int_eq(
+            json_integer_value(json_object_get(json_object_get(j, "limits"), "workspace_mb")), 32);
+        json_decref(j);
+        policy_unref(p);
+        p = parse_ok("");
+        ck_assert_int_eq(p->limits.workspace_mb, 1024);
+        policy_unref(p);
+}
+END_TEST
+
 static Suite *policy_suite(void)
 {
         Suite *s = suite_create("policy");
@@ -1153,6 +1186,7 @@ static Suite *policy_suite(void)
         tcase_add_test(tc, test_refcount);
         tcase_add_test(tc, test_to_json);
         tcase_add_test(tc, test_helpers);
+        tcase_add_test(tc, test_workspace_mb);
         suite_add_tcase(s, tc);
         return s;
 }
