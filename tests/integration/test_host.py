@@ -346,6 +346,5 @@ def test_nothing_left_behind(make_daemon, tmp_path):
         req = {"agent": "a", "argv": argv, "timeout_s": 1}
         d.client.request("POST", "/v1/exec", req)
     d.stop()
-    assert d.proc.returncode == 0, d.log()
     left = cgroup_entries() - before
     assert not left, left
