@@ -25,7 +25,7 @@ PACKAGES=(
 	libmicrohttpd-dev libinih-dev sqlite3
 	docker.io podman runc catatonit uidmap
 	busybox-static debootstrap
-	python3 python3-pytest curl ca-certificates iproute2 procps
+	python3 python3-pytest python3-pytest-xdist curl ca-certificates iproute2 procps
 	prometheus # for promtool: the metrics tests check /metrics with Prometheus' own parser
 )
 
