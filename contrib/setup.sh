@@ -26,7 +26,7 @@ PACKAGES=(
 	e2fsprogs # mkfs.ext4, e2fsck, resize2fs: the per-agent workspace images (workspace_mb)
 	docker.io podman runc catatonit uidmap
 	busybox-static debootstrap
-	python3 python3-pytest curl ca-certificates iproute2 procps
+	python3 python3-pytest python3-pytest-xdist curl ca-certificates iproute2 procps
 	prometheus # for promtool: the metrics tests check /metrics with Prometheus' own parser
 )
 

@@ -7,8 +7,9 @@
 # setup skips the rest); the summary at the end names what failed, and the exit status is 1 then.
 #
 # Environment: AIRLOCK_TEST_SKIP_ASAN=1 skips the sanitizer build; AIRLOCK_TEST_SKIP_FUZZ=1 the
-# fuzzers, AIRLOCK_FUZZ_SECONDS (default 30) sets their time per target; the AIRLOCK_SETUP_* switches
-# of contrib/setup.sh apply.
+# fuzzers, AIRLOCK_FUZZ_SECONDS (default 30) sets their time per target; AIRLOCK_TEST_WORKERS=N the
+# integration suite's parallel workers (default 2 with pytest-xdist, 0 for none); the
+# AIRLOCK_SETUP_* switches of contrib/setup.sh apply.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -60,7 +61,16 @@ setup() { AIRLOCK_WERROR=1 bash contrib/setup.sh; }
 
 unit() { ctest --test-dir build --output-on-failure -L unit; }
 
-integration() { "$PY" -m pytest -q tests/integration; }
+# Two workers when pytest-xdist is installed (python3-pytest-xdist; AIRLOCK_TEST_WORKERS=N sets
+# another count, 0 runs in one process). Whole files go to one worker (--dist loadfile): a
+# module's fixtures (its daemons, test_access.py's host users) are made once per module, and each
+# worker checks at its end that its own daemons left nothing behind.
+PARALLEL=()
+if "$PY" -c 'import xdist' 2>/dev/null && [ "${AIRLOCK_TEST_WORKERS:-2}" != 0 ]; then
+	PARALLEL=(-n "${AIRLOCK_TEST_WORKERS:-2}" --dist loadfile)
+fi
+
+integration() { "$PY" -m pytest -q "${PARALLEL[@]}" tests/integration; }
 
 # libFuzzer targets (clang), each for a short fixed time, then their recorded crash inputs.
 fuzz() { FUZZ_SECONDS="${AIRLOCK_FUZZ_SECONDS:-30}" bash tests/fuzz/run.sh; }
@@ -75,7 +85,7 @@ asan() {
 
 # The integration suite again, against the sanitizer build of airlockd and airlock: a report
 # (or a leak at exit) makes the daemon exit non-zero, which the suite checks on every stop.
-asan_integration() { AIRLOCK_BUILD_DIR="$ROOT/build-asan" "$PY" -m pytest -q tests/integration; }
+asan_integration() { AIRLOCK_BUILD_DIR="$ROOT/build-asan" "$PY" -m pytest -q "${PARALLEL[@]}" tests/integration; }
 
 if ! step setup setup; then
 	skip "unit tests" "setup failed"

@@ -34,6 +34,14 @@ struct exec_request {
         int64_t peer_pid;
 };
 
+struct json_t;
+
+/* The one parser of request bodies that must be a JSON object, for every route: duplicate keys
+ * are refused (a client and airlockd must never read different values from one body). NUL in
+ * strings only with allow_nul, for a caller whose fields refuse it themselves where it does not
+ * belong. On success *ret owns a reference; on failure err says what is wrong (-EINVAL). */
+int request_json_object(const char *body, size_t len, bool allow_nul, struct json_t **ret,
+                        struct al_error *err);
 /* Parse and validate a JSON request body. On failure err says what is wrong (-EINVAL). */
 int exec_request_parse(const char *body, size_t len, struct exec_request *ret,
                        struct al_error *err);

@@ -132,6 +132,7 @@ struct policy {
         enum policy_scope scope;
         enum policy_workspace workspace;
         char *workspace_root;
+        bool workspace_root_set; /* workspace_root came from the file, not from state_dir */
         char *default_runtime;
         char *exec_user;                 /* uid:gid the code runs as inside a sandbox */
         char *keeper_user;               /* uid:gid of the sandbox's init and keeper process */
@@ -174,6 +175,11 @@ struct policy_problems {
 
 /* The built-in defaults, as if from an empty file. Caller owns the result (policy_unref). */
 struct policy *policy_new_default(void);
+
+/* Sets p->state_dir to a copy of dir; unless the file placed the workspaces elsewhere
+ * (workspace_root_set), the workspaces follow it to DIR/workspaces. Used for the file's own
+ * state_dir and for the --state-dir flag, which wins over the file for both. */
+int policy_set_state_dir(struct policy *p, const char *dir);
 
 /* Parse and validate settings text. On success *ret gets a new policy (refs = 1).
  * Every problem found goes to problems, sorted by line (it is overwritten, may be NULL; caller

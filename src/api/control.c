@@ -24,7 +24,7 @@ static int replace_str(char **field, const char *value)
 int ctx_apply_overrides(struct airlock_ctx *ctx, struct policy *p, struct al_error *err)
 {
         if ((ctx->socket_override && replace_str(&p->socket_path, ctx->socket_override) < 0) ||
-            (ctx->state_dir_override && replace_str(&p->state_dir, ctx->state_dir_override) < 0))
+            (ctx->state_dir_override && policy_set_state_dir(p, ctx->state_dir_override) < 0))
                 return al_err(err, -ENOMEM, "out of memory");
         return 0;
 }
@@ -44,7 +44,7 @@ static int keep_startup_settings(struct policy *fresh, const struct policy *runn
         if (strcmp(fresh->monitor_listen, running->monitor_listen) != 0)
                 log_warn("[monitor] listen changed: %s", what);
         if (replace_str(&fresh->socket_path, running->socket_path) < 0 ||
-            replace_str(&fresh->state_dir, running->state_dir) < 0 ||
+            policy_set_state_dir(fresh, running->state_dir) < 0 ||
             replace_str(&fresh->engine_socket, running->engine_socket) < 0 ||
             replace_str(&fresh->monitor_listen, running->monitor_listen) < 0)
                 return -ENOMEM;

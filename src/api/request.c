@@ -271,23 +271,38 @@ static int parse_fields(json_t *obj, struct exec_request *req, struct al_error *
         return 0;
 }
 
+int request_json_object(const char *body, size_t len, bool allow_nul, json_t **ret,
+                        struct al_error *err)
+{
+        json_t *obj;
+        json_error_t jerr;
+
+        obj = json_loadb(
+            body ? body : "", body ? len : 0,
+            JSON_REJECT_DUPLICATES | JSON_DECODE_ANY | (allow_nul ? JSON_ALLOW_NUL : 0), &jerr);
+        if (!obj)
+                return al_err(err, -EINVAL, "malformed JSON at line %d column %d: %s", jerr.line,
+                              jerr.column, jerr.text);
+        if (!json_is_object(obj)) {
+                json_decref(obj);
+                return al_err(err, -EINVAL, "the request body must be a JSON object");
+        }
+        *ret = obj;
+        return 0;
+}
+
 int exec_request_parse(const char *body, size_t len, struct exec_request *ret, struct al_error *err)
 {
         _cleanup_(json_decrefp) json_t *obj = NULL;
         struct exec_request req = {.network = -1};
-        json_error_t jerr;
         int r;
 
         memset(ret, 0, sizeof(*ret));
         ret->network = -1;
         /* NUL is allowed so that stdin may carry it; other fields reject it themselves. */
-        obj = json_loadb(body ? body : "", body ? len : 0,
-                         JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL | JSON_DECODE_ANY, &jerr);
-        if (!obj)
-                return al_err(err, -EINVAL, "malformed JSON at line %d column %d: %s", jerr.line,
-                              jerr.column, jerr.text);
-        if (!json_is_object(obj))
-                return al_err(err, -EINVAL, "the request body must be a JSON object");
+        r = request_json_object(body, len, true, &obj, err);
+        if (r < 0)
+                return r;
         r = parse_fields(obj, &req, err);
         if (r < 0) {
                 exec_request_clear(&req);

@@ -199,9 +199,10 @@ ROUTE_HANDLER(route_session_end)
         if (!util_name_valid(session, EXEC_NAME_MAX))
                 return api_send_error(conn, -EINVAL, "invalid session name");
         if (len > 0) {
-                doc = json_loadb(body, len, 0, NULL);
-                if (!json_is_object(doc) || (json_object_get(doc, "agent") &&
-                                             !json_is_string(json_object_get(doc, "agent")))) {
+                if (request_json_object(body, len, false, &doc, &err) < 0)
+                        return api_send_error(conn, err.code, err.msg);
+                if (json_object_get(doc, "agent") &&
+                    !json_is_string(json_object_get(doc, "agent"))) {
                         json_decref(doc);
                         return api_send_error(conn, -EINVAL,
                                               "body must be {\"agent\": NAME} or empty");

@@ -34,10 +34,10 @@ ROUTE_HANDLER(route_token_create)
                 return refuse_non_admin(conn, args->who, "issue a token");
         if (!ctx->store)
                 return api_send_error(conn, -EOPNOTSUPP, "tokens need the store");
-        doc = json_loadb(args->body, args->len, 0, NULL);
+        if (request_json_object(args->body, args->len, false, &doc, &err) < 0)
+                return api_send_error(conn, err.code, err.msg);
         agent = json_string_value(json_object_get(doc, "agent"));
-        if (!json_is_object(doc) || json_object_size(doc) != 1 || !agent ||
-            !util_name_valid(agent, EXEC_NAME_MAX)) {
+        if (json_object_size(doc) != 1 || !agent || !util_name_valid(agent, EXEC_NAME_MAX)) {
                 json_decref(doc);
                 return api_send_error(conn, -EINVAL,
                                       "body must be {\"agent\": NAME} with a name of "

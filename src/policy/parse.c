@@ -1653,16 +1653,9 @@ static void finish(struct parse_ctx *c)
                                                        : "/var/run/docker.sock") < 0)
                 return;
         /* The workspaces live under the state directory unless placed elsewhere. */
-        if (!c->seen[K_WORKSPACE_ROOT] && c->seen[K_STATE_DIR]) {
-                char *w;
-
-                if (asprintf(&w, "%s/workspaces", p->state_dir) < 0) {
-                        c->oom = -ENOMEM;
-                        return;
-                }
-                free(p->workspace_root);
-                p->workspace_root = w;
-        }
+        p->workspace_root_set = c->seen[K_WORKSPACE_ROOT];
+        if (c->seen[K_STATE_DIR] && policy_set_state_dir(p, p->state_dir) < 0)
+                c->oom = -ENOMEM;
 }
 
 static void parse_ctx_freep(struct parse_ctx **c)

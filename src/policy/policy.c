@@ -221,6 +221,23 @@ static struct host_options *policy_host_new(void)
         return &h->opt;
 }
 
+int policy_set_state_dir(struct policy *p, const char *dir)
+{
+        char *sd = strdup(dir), *ws = NULL;
+
+        if (!sd || (!p->workspace_root_set && asprintf(&ws, "%s/workspaces", dir) < 0)) {
+                free(sd);
+                return -ENOMEM;
+        }
+        free(p->state_dir);
+        p->state_dir = sd;
+        if (ws) {
+                free(p->workspace_root);
+                p->workspace_root = ws;
+        }
+        return 0;
+}
+
 static void policy_free(struct policy *p)
 {
         free(p->socket_path);

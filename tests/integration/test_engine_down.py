@@ -74,8 +74,7 @@ def test_crashed_daemon_leftovers_removed_on_restart(make_daemon):
     d.client.exec(agent="t", session="s", runtime="bash", command="true")
     inst = d.client.json("GET", "/v1/version")[1]["instance"]
     assert len(labelled_containers("docker", f"airlock.instance={inst}")) == 1
-    d.proc.kill()
-    d.proc.wait()
+    d.kill()
     assert len(labelled_containers("docker", f"airlock.instance={inst}")) == 1
     d.start()  # same state dir: same instance id, leftovers removed at start
     assert d.client.json("GET", "/v1/version")[1]["instance"] == inst

@@ -277,7 +277,9 @@ def test_network_request_is_refused(daemon):
 
 
 def test_client_disconnect_mid_exec_leaves_nothing(daemon):
-    before = set(labelled_containers(daemon.engine))
+    # This daemon's containers only: parallel test workers run daemons of their own.
+    mine = f"airlock.instance={daemon.instance()}"
+    before = set(labelled_containers(daemon.engine, mine))
     s = socket.socket(socket.AF_UNIX)
     s.connect(daemon.sock)
     body = json.dumps({"agent": "t", "runtime": "bash", "command": "sleep 30"}).encode()
@@ -286,9 +288,9 @@ def test_client_disconnect_mid_exec_leaves_nothing(daemon):
     time.sleep(1.0)
     s.close()
     deadline = time.time() + 10
-    while time.time() < deadline and set(labelled_containers(daemon.engine)) - before:
+    while time.time() < deadline and set(labelled_containers(daemon.engine, mine)) - before:
         time.sleep(0.2)
-    assert not set(labelled_containers(daemon.engine)) - before
+    assert not set(labelled_containers(daemon.engine, mine)) - before
     # a half-sent request, then gone
     s = socket.socket(socket.AF_UNIX)
     s.connect(daemon.sock)

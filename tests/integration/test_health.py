@@ -342,7 +342,7 @@ def test_monitor_refuses_non_loopback(tmp_path, listen):
     r = subprocess.run([str(AIRLOCKD), "--config", str(conf), "--socket",
                         str(tmp_path / "a.sock"), "--state-dir", str(tmp_path / "state")],
                        capture_output=True, text=True, timeout=30)
-    assert r.returncode != 0
+    assert r.returncode == 1, r.stderr
     assert f"{conf}:5:" in r.stderr and "listen" in r.stderr, r.stderr
     assert not (tmp_path / "a.sock").exists()
 
@@ -355,7 +355,8 @@ def test_monitor_port_taken_fails_start(make_daemon, tmp_path):
     try:
         d = make_daemon(conf_extra=f"\n[monitor]\nlisten = 127.0.0.1:{port}\n", start=False)
         d.start(wait=False)
-        assert d.proc.wait(timeout=30) != 0
+        d.expect_exit = 1
+        assert d.proc.wait(timeout=30) == 1, d.log()
         assert "monitor" in d.log() and str(port) in d.log()
         assert not os.path.exists(d.sock)
     finally:

@@ -268,8 +268,7 @@ def test_sigkill_mid_exec_loses_nothing(engine, make_daemon):
         time.sleep(0.1)
     assert rows, "the running exec was not recorded"
     running_id = rows[0]["id"]
-    d.proc.kill()
-    d.proc.wait()
+    d.kill()
     d.start()
     row = d.client.json("GET", f"/v1/executions/{done['execution_id']}")[1]
     assert row["state"] == "done" and row["stdout_bytes"] == len("acknowledged\n")
@@ -296,7 +295,8 @@ def test_corrupt_database_refuses_to_start(make_daemon):
     d.state.mkdir(parents=True, exist_ok=True)
     (d.state / "airlock.db").write_bytes(b"SQLite format 3\x00" + b"\xff" * 5000)
     d.start(wait=False)
-    assert d.proc.wait(timeout=30) != 0
+    d.expect_exit = 1
+    assert d.proc.wait(timeout=30) == 1, d.log()
     log = d.log()
     assert "airlock.db" in log and ("corrupt" in log.lower() or "not a database" in log.lower()), log
     assert (d.state / "airlock.db").read_bytes()[:16] == b"SQLite format 3\x00"

@@ -900,6 +900,34 @@ START_TEST(test_host_keys)
 }
 END_TEST
 
+/* --state-dir wins over the file's state_dir for the workspaces too, unless the file placed
+ * the workspaces elsewhere (issue 9, item 7). */
+START_TEST(test_state_dir_override)
+{
+        struct policy *p = policy_new_default();
+
+        ck_assert_ptr_nonnull(p);
+        ck_assert_int_eq(policy_set_state_dir(p, "/tmp/t/state"), 0);
+        ck_assert_str_eq(p->state_dir, "/tmp/t/state");
+        ck_assert_str_eq(p->workspace_root, "/tmp/t/state/workspaces");
+        policy_unref(p);
+
+        p = parse_ok("[daemon]\nstate_dir = /var/lib/airlock\n");
+        ck_assert(!p->workspace_root_set);
+        ck_assert_str_eq(p->workspace_root, "/var/lib/airlock/workspaces");
+        ck_assert_int_eq(policy_set_state_dir(p, "/tmp/t/state"), 0);
+        ck_assert_str_eq(p->workspace_root, "/tmp/t/state/workspaces");
+        policy_unref(p);
+
+        p = parse_ok("[daemon]\nstate_dir = /srv/a\n[sandbox]\nworkspace_root = /data/ws\n");
+        ck_assert(p->workspace_root_set);
+        ck_assert_int_eq(policy_set_state_dir(p, "/tmp/t/state"), 0);
+        ck_assert_str_eq(p->state_dir, "/tmp/t/state");
+        ck_assert_str_eq(p->workspace_root, "/data/ws");
+        policy_unref(p);
+}
+END_TEST
+
 START_TEST(test_text_sha256)
 {
         struct policy *p = policy_new_default();
@@ -1182,6 +1210,7 @@ static Suite *policy_suite(void)
         tcase_add_test(tc, test_every_problem_in_agents);
         tcase_add_test(tc, test_host_keys);
         tcase_add_test(tc, test_text_sha256);
+        tcase_add_test(tc, test_state_dir_override);
         tcase_add_test(tc, test_load);
         tcase_add_test(tc, test_refcount);
         tcase_add_test(tc, test_to_json);

@@ -1,5 +1,7 @@
 /* POST /v1/exec bodies: a table of good and bad bodies, the policy check and the argv built. */
 #include <check.h>
+#include <errno.h>
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -99,6 +101,27 @@ static const struct bad_body bad_bodies[] = {
     {"{\"code\":\"x\",\"untrusted\":0}", "field 'untrusted' must be true or false"},
     {"{\"code\":\"x\",\"stream\":\"true\"}", "field 'stream' must be true or false"},
 };
+
+/* The body parser every route shares (issue 9, item 7: /v1/sessions/{id}/end as /v1/exec). */
+START_TEST(test_json_object)
+{
+        static const char nul[] = "{\"agent\":\"a\\u0000b\"}";
+        struct al_error err = {0};
+        json_t *doc = NULL;
+
+        ck_assert_int_eq(
+            request_json_object("{\"agent\":\"a\",\"agent\":\"b\"}", 27, false, &doc, &err),
+            -EINVAL);
+        ck_assert_ptr_nonnull(strstr(err.msg, "duplicate object key"));
+        ck_assert_ptr_null(doc);
+        ck_assert_int_eq(request_json_object("[1]", 3, false, &doc, &err), -EINVAL);
+        ck_assert_str_eq(err.msg, "the request body must be a JSON object");
+        ck_assert_int_eq(request_json_object(nul, sizeof(nul) - 1, false, &doc, &err), -EINVAL);
+        ck_assert_int_eq(request_json_object(nul, sizeof(nul) - 1, true, &doc, &err), 0);
+        ck_assert_int_eq(json_string_length(json_object_get(doc, "agent")), 3);
+        json_decref(doc);
+}
+END_TEST
 
 START_TEST(test_bad_bodies)
 {
@@ -353,6 +376,7 @@ static Suite *request_suite(void)
         Suite *s = suite_create("request");
         TCase *tc = tcase_create("core");
 
+        tcase_add_test(tc, test_json_object);
         tcase_add_loop_test(tc, test_bad_bodies, 0, (int)ARRAY_SIZE(bad_bodies));
         tcase_add_test(tc, test_minimal);
         tcase_add_test(tc, test_full);

@@ -511,6 +511,43 @@ static bool is_real_dir(const char *p)
         return lstat(p, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
+/* Whether uid:gid may search (traverse) directory path, by its mode bits. */
+static bool searchable_by(const char *path, uid_t uid, gid_t gid)
+{
+        struct stat st;
+
+        if (stat(path, &st) < 0)
+                return false;
+        if (st.st_uid == uid)
+                return st.st_mode & S_IXUSR;
+        if (st.st_gid == gid)
+                return st.st_mode & S_IXGRP;
+        return st.st_mode & S_IXOTH;
+}
+
+/* The outermost directory above the workspace that the code's user cannot traverse and that
+ * no tmpfs covers already (a default state directory is root's, mode 0700), or NULL. Covering
+ * it with an empty tmpfs that holds only the way to the workspace shows the code nothing it
+ * could read before. Stored in the run. */
+static const char *blocking_ancestor(struct run *r, const char *ws, const char *const *cover,
+                                     size_t nc)
+{
+        const struct host_cfg *c = r->cfg;
+
+        for (const char *p = strchr(ws + 1, '/'); p; p = strchr(p + 1, '/')) {
+                char *a = run_str(r, strndup(ws, (size_t)(p - ws)));
+
+                if (!a)
+                        return NULL;
+                for (size_t i = 0; i < nc; i++)
+                        if (host_path_within(a, cover[i]))
+                                return NULL;
+                if (!searchable_by(a, c->uid, c->gid))
+                        return a;
+        }
+        return NULL;
+}
+
 /* The mount namespace: every mount private (nothing propagates back), the host read-only,
  * a minimal /dev, private tmpfs on /tmp, /var/tmp and /dev/shm, the host's /run (engine and
  * daemon sockets), the daemon's directories and other agents' workspaces behind empty tmpfs,
@@ -523,7 +560,7 @@ static int plan_mounts(struct run *r, const struct sandbox_spec *spec, bool want
          * /var/run is mostly a link to it, covered with it. */
         static const char *const runs[] = {"/run", "/var/run"};
         const struct host_cfg *c = r->cfg;
-        const char *cover[ARRAY_SIZE(tmps) + ARRAY_SIZE(runs) + HOST_HIDE_MAX + 2];
+        const char *cover[ARRAY_SIZE(tmps) + ARRAY_SIZE(runs) + HOST_HIDE_MAX + 3];
         bool cover_hide[ARRAY_SIZE(cover)];
         size_t nc = 0;
         char *tmp_data = NULL;
@@ -585,6 +622,14 @@ static int plan_mounts(struct run *r, const struct sandbox_spec *spec, bool want
         for (size_t i = 0; c->hide[i]; i++) {
                 cover_hide[nc] = true;
                 cover[nc++] = c->hide[i];
+        }
+        if (ws) {
+                const char *a = blocking_ancestor(r, ws, cover, nc);
+
+                if (a) {
+                        cover_hide[nc] = true;
+                        cover[nc++] = a;
+                }
         }
         for (size_t i = 0; i < nc; i++) {
                 bool nested = false;
