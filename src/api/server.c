@@ -75,7 +75,10 @@ int api_listen_unix(const char *path, const char *group, struct al_error *err)
                         return al_err_errno(err, -errno, "cannot give '%s' to group '%s'", path,
                                             group);
         }
-        if (listen(fd, 128) < 0)
+        /* A deep queue: a burst of connections (a flood's, whose uid is past its share and is
+         * closed at once) must not fill it, or a legitimate client's connect fails with EAGAIN
+         * before the server has even seen it. The kernel caps it at net.core.somaxconn. */
+        if (listen(fd, SOMAXCONN > 4096 ? SOMAXCONN : 4096) < 0)
                 return al_err_errno(err, -errno, "listen on '%s'", path);
         return TAKE_FD(fd);
 }
