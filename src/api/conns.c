@@ -23,10 +23,10 @@ struct conn_rec {
         struct conn_rec *prev, *next;
         int fd;
         uid_t uid;
-        bool counted;              /* holds one of its uid's places in the limiter */
-        bool health_only;          /* admitted to a reserved slot */
-        bool cut;                  /* shut down by the sweeper */
-        int64_t reading_since_ms;  /* atomic; 0 while a request is being answered */
+        bool counted;             /* holds one of its uid's places in the limiter */
+        bool health_only;         /* admitted to a reserved slot */
+        bool cut;                 /* shut down by the sweeper */
+        int64_t reading_since_ms; /* atomic; 0 while a request is being answered */
 };
 
 struct conns {

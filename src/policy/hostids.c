@@ -116,10 +116,9 @@ static int check_id(const char *setting, const char *kind, uint32_t id,
 
         r = lookup(id, name, sizeof(name));
         if (r < 0)
-                return al_err_errno(err, r,
-                                    "[sandbox] %s: cannot check whether %s %" PRIu32
-                                    " is a host account",
-                                    setting, kind, id);
+                return al_err_errno(
+                    err, r, "[sandbox] %s: cannot check whether %s %" PRIu32 " is a host account",
+                    setting, kind, id);
         if (r > 0)
                 return al_err(err, -EEXIST,
                               "[sandbox] %s: %s %" PRIu32 " is the host's %s '%s'; sandbox code "
@@ -146,10 +145,10 @@ static int check_id(const char *setting, const char *kind, uint32_t id,
 int policy_check_host_ids(const struct policy *p, const struct policy_id_db *db,
                           struct al_error *err)
 {
-        int (*user_of)(uint32_t, char *, size_t) = db && db->user_of_uid ? db->user_of_uid
-                                                                         : sys_user_of_uid;
-        int (*group_of)(uint32_t, char *, size_t) = db && db->group_of_gid ? db->group_of_gid
-                                                                           : sys_group_of_gid;
+        int (*user_of)(uint32_t, char *, size_t) =
+            db && db->user_of_uid ? db->user_of_uid : sys_user_of_uid;
+        int (*group_of)(uint32_t, char *, size_t) =
+            db && db->group_of_gid ? db->group_of_gid : sys_group_of_gid;
         const char *subuid = db && db->subuid_path ? db->subuid_path : "/etc/subuid";
         const char *subgid = db && db->subgid_path ? db->subgid_path : "/etc/subgid";
         int r;

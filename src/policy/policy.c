@@ -282,7 +282,8 @@ struct policy *policy_new_default(void)
             !(p->engine_socket = strdup("/var/run/docker.sock")) ||
             !(p->seccomp_profile = strdup("")) ||
             !(p->workspace_root = strdup("/var/lib/airlock/workspaces")) ||
-            !(p->default_runtime = strdup("bash")) || !(p->exec_user = strdup("2000100000:2000100000")) ||
+            !(p->default_runtime = strdup("bash")) ||
+            !(p->exec_user = strdup("2000100000:2000100000")) ||
             !(p->keeper_user = strdup("2000100001:2000100001")) || !(p->text = strdup("")) ||
             !(p->selective_rules = strdup("")) || !(p->monitor_listen = strdup("")) ||
             !(p->network.allowed = calloc(1, sizeof(char *))) ||

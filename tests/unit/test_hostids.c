@@ -97,7 +97,8 @@ START_TEST(test_host_user_refused)
         ck_assert_ptr_nonnull(strstr(err.msg, "exec_user"));
         ck_assert_ptr_nonnull(strstr(err.msg, "uid 1000 is the host's user 'alice'"));
         ck_assert_int_eq(check("[sandbox]\nkeeper_user = 65534:65534\n", &err), -EEXIST);
-        ck_assert_ptr_nonnull(strstr(err.msg, "keeper_user: uid 65534 is the host's user 'nobody'"));
+        ck_assert_ptr_nonnull(
+            strstr(err.msg, "keeper_user: uid 65534 is the host's user 'nobody'"));
 }
 END_TEST
 
