@@ -673,3 +673,40 @@ def test_reserved_slots_serve_health_only(make_access_daemon):
     exe = d.one("al_test_b", "POST", "/v1/exec",
                 {"agent": "beta", "runtime": "bash", "command": "echo back"})
     assert exe["status"] == 200 and exe["body"]["stdout"] == "back\n", exe
+
+
+def test_read_deadline_cuts_reading_not_answering(make_access_daemon):
+    """read_timeout_s times the reading of a request only: idle and kept-alive connections are
+    closed at it, execs and NDJSON streams that run longer are not."""
+    d = make_access_daemon(extra_daemon="read_timeout_s = 2\n")
+    # Answering for longer than the deadline, plain and streamed.
+    body = {"agent": "alpha", "session": "long", "runtime": "bash",
+            "command": "sleep 4; echo done"}
+    r = d.client.exec(**body)
+    assert r["stdout"] == "done\n" and r["exit_code"] == 0, r
+    events = d.client.exec_stream(**body)
+    assert events[-1]["type"] == "exit" and events[-1]["exit_code"] == 0, events
+    assert "".join(e.get("data", "") for e in events if e["type"] == "stdout") == "done\n"
+
+    def closed_after(s):
+        t0 = time.time()
+        s.settimeout(10)
+        data = s.recv(4096)
+        return data, time.time() - t0
+
+    # A connection that never sends anything.
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.connect(d.sock)
+    data, took = closed_after(s)
+    assert data == b"" and 1.5 < took < 3.5, (data, took)
+    s.close()
+    # A kept-alive connection, idle after its first answer.
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.connect(d.sock)
+    s.sendall(b"GET /v1/version HTTP/1.1\r\nHost: x\r\n\r\n")
+    s.settimeout(5)
+    assert s.recv(4096).startswith(b"HTTP/1.1 200")
+    data, took = closed_after(s)
+    assert data == b"" and 1.5 < took < 3.5, (data, took)
+    s.close()
+    d.client.json("POST", "/v1/sessions/long/end", {"agent": "alpha"})
