@@ -280,6 +280,12 @@ int main(int argc, char **argv)
         }
         if (log_level_parse(opt.log_level ? opt.log_level : pol->log_level, &lvl) == 0)
                 log_set_level(lvl);
+        /* The sandbox users must be nobody on the host; a clash is a refusal to start. */
+        if (policy_check_host_ids(pol, NULL, &err) < 0) {
+                log_error("refusing to start: %s", err.msg);
+                policy_unref(pol);
+                return 1;
+        }
 
         ctx.started_ms = util_wall_ms();
         pthread_rwlock_init(&ctx.policy_lock, NULL);

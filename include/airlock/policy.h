@@ -108,7 +108,9 @@ struct policy {
         char *log_level;
         /* [daemon]: caps on what clients may ask of the daemon (docs/security.md) */
         int64_t max_header_bytes;        /* request line and headers, per connection */
-        int64_t max_connections_per_uid; /* 0 = no cap of its own */
+        int64_t max_connections_per_uid; /* 0 = only the share (api/limits.h), root included */
+        int64_t reserved_connections;    /* the last slots: GET /v1/health and /v1/version only */
+        int64_t read_timeout_s;          /* to read a whole request, from accept or last answer */
         int64_t rate_per_min;            /* per client; 0 = unlimited */
         int64_t max_concurrent;          /* requests in progress per client; 0 = unlimited */
         int64_t max_execs;               /* execs running at once, daemon-wide */
@@ -172,6 +174,33 @@ struct policy_problems {
         struct policy_problem *items;
         size_t n;
 };
+
+/* The default sandbox users: no host account, above what useradd hands out for subordinate ids
+ * (SUB_UID_MAX 600100000) and inside what systemd leaves unused (1879048192-2147352575). */
+#define POLICY_EXEC_ID_DEFAULT   2000100000u
+#define POLICY_KEEPER_ID_DEFAULT 2000100001u
+
+/* The host's account databases as policy_check_host_ids sees them. NULL members mean the
+ * system's: getpwuid_r / getgrgid_r (NSS: /etc/passwd, /etc/group and whatever nsswitch.conf
+ * adds), /etc/subuid and /etc/subgid. */
+struct policy_id_db {
+        /* 1 with the account's name in name when id is one, 0 when not, < 0 (-errno) when the
+         * database cannot say. */
+        int (*user_of_uid)(uint32_t uid, char *name, size_t size);
+        int (*group_of_gid)(uint32_t gid, char *name, size_t size);
+        const char *subuid_path;
+        const char *subgid_path;
+};
+
+/* The sandbox users ([sandbox] exec_user and keeper_user) must be nobody on the host: no uid a
+ * host user has, no gid a host group has, no id inside a subordinate range of /etc/subuid or
+ * /etc/subgid (whose owner can become it in a user namespace), and the code's uid is not the
+ * keeper's. A process of a host account with the same uid could otherwise read a sandbox's
+ * files through /proc/PID/root and signal its processes. 0, or -EEXIST with err naming the
+ * setting, the id and the account; < 0 with err set when a database cannot be read. db may be
+ * NULL for the system's. */
+int policy_check_host_ids(const struct policy *p, const struct policy_id_db *db,
+                          struct al_error *err);
 
 /* The built-in defaults, as if from an empty file. Caller owns the result (policy_unref). */
 struct policy *policy_new_default(void);

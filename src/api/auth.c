@@ -521,57 +521,6 @@ void auth_release(struct airlock_ctx *ctx, const struct auth_identity *who, bool
                 limiter_leave(ctx->limiter, LIMITER_REQUESTS, who->key);
 }
 
-/* A flood must not become a flood of log lines: one warning per interval at most. */
-#define CONN_WARN_INTERVAL_MS 10000
-
-void auth_connection_notify(struct airlock_ctx *ctx, struct MHD_Connection *conn,
-                            void **socket_context, enum MHD_ConnectionNotificationCode toe)
-{
-        static int64_t last_warn_ms;
-        static unsigned long refused;
-        struct policy *pol;
-        struct ucred cred;
-        int64_t max, now;
-        char key[AUTH_KEY_MAX];
-
-        if (!ctx->limiter)
-                return;
-        if (toe == MHD_CONNECTION_NOTIFY_CLOSED) {
-                if (*socket_context) {
-                        snprintf(key, sizeof(key), "u:%lu",
-                                 (unsigned long)((uintptr_t)*socket_context - 1));
-                        limiter_leave(ctx->limiter, LIMITER_CONNECTIONS, key);
-                        *socket_context = NULL;
-                }
-                return;
-        }
-        *socket_context = NULL;
-        api_peer_of(conn, &cred);
-        if (cred.uid == (uid_t)-1 || cred.uid == 0 || cred.uid == geteuid())
-                return;
-        pol = ctx_policy(ctx);
-        max = pol->max_connections_per_uid;
-        policy_unref(pol);
-        snprintf(key, sizeof(key), "u:%lu", (unsigned long)cred.uid);
-        if (limiter_enter(ctx->limiter, LIMITER_CONNECTIONS, key, max) == 0) {
-                /* The uid, plus one so that uid 0 would not read as "not counted". */
-                *socket_context = (void *)((uintptr_t)cred.uid + 1);
-                return;
-        }
-        /* MHD owns the fd: shut it down and its thread sees the end at once. */
-        shutdown(api_connection_fd(conn), SHUT_RDWR);
-        metrics_rejected("too_many_connections");
-        now = util_now_ms();
-        __atomic_add_fetch(&refused, 1, __ATOMIC_RELAXED);
-        if (now - __atomic_load_n(&last_warn_ms, __ATOMIC_RELAXED) >= CONN_WARN_INTERVAL_MS) {
-                __atomic_store_n(&last_warn_ms, now, __ATOMIC_RELAXED);
-                log_warn("uid %lu has %lld connections open ([daemon] max_connections_per_uid); "
-                         "closing the ones past it (%lu so far)",
-                         (unsigned long)cred.uid, (long long)max,
-                         __atomic_load_n(&refused, __ATOMIC_RELAXED));
-        }
-}
-
 int auth_check_exec(struct airlock_ctx *ctx, const struct auth_identity *who,
                     const struct exec_request *req, struct al_error *err)
 {

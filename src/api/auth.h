@@ -123,11 +123,6 @@ bool auth_admit(struct airlock_ctx *ctx, struct MHD_Connection *conn, const char
 enum MHD_Result auth_send_refusal(struct MHD_Connection *conn, const struct auth_refusal *r);
 void auth_release(struct airlock_ctx *ctx, const struct auth_identity *who, bool counted);
 
-/* MHD_OPTION_NOTIFY_CONNECTION: counts each uid's open connections and closes at once those
- * past [daemon] max_connections_per_uid (root and the daemon's uid are not capped). */
-void auth_connection_notify(struct airlock_ctx *ctx, struct MHD_Connection *conn,
-                            void **socket_context, enum MHD_ConnectionNotificationCode toe);
-
 /* An exec's agent must be one the caller may act as: else auth_refuse (logged, recorded in the
  * audit log under that agent) and -AL_E_FORBIDDEN. */
 int auth_check_exec(struct airlock_ctx *ctx, const struct auth_identity *who,

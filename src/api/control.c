@@ -109,6 +109,8 @@ int ctx_reload_policy(struct airlock_ctx *ctx, const char *who, struct policy_pr
         r = policy_load(ctx->config_path, &fresh, problems, err);
         if (r >= 0)
                 r = ctx_apply_overrides(ctx, fresh, err);
+        if (r >= 0)
+                r = policy_check_host_ids(fresh, NULL, err);
         if (r >= 0) {
                 old = ctx_policy(ctx);
                 r = keep_startup_settings(fresh, old);

@@ -260,3 +260,29 @@ int limiter_keys(struct limiter *l)
         pthread_mutex_unlock(&l->lock);
         return n;
 }
+
+int64_t limits_conn_reserve(int64_t max, int64_t reserved)
+{
+        if (max <= 0 || reserved <= 0)
+                return 0;
+        return reserved < max / 4 ? reserved : max / 4;
+}
+
+int64_t limits_conn_uid_cap(int64_t max, int64_t reserved, int64_t per_uid)
+{
+        int64_t share = (max - limits_conn_reserve(max, reserved)) / 2;
+
+        if (share < 1)
+                share = 1;
+        return per_uid > 0 && per_uid < share ? per_uid : share;
+}
+
+enum limits_conn limits_conn_admit(int64_t max, int64_t reserved, int64_t per_uid,
+                                   int64_t open_total, int64_t open_uid)
+{
+        if (open_total >= max || open_uid >= limits_conn_uid_cap(max, reserved, per_uid))
+                return LIMITS_CONN_REFUSE;
+        if (open_total >= max - limits_conn_reserve(max, reserved))
+                return LIMITS_CONN_HEALTH_ONLY;
+        return LIMITS_CONN_ADMIT;
+}

@@ -53,3 +53,22 @@ void limiter_slot_leave(struct limiter *l);
 void limiter_slot_stats(struct limiter *l, int64_t *ret_running, int64_t *ret_waiting);
 /* Keys tracked, for tests. */
 int limiter_keys(struct limiter *l);
+
+/* Connection slots. Of max connections, the last `reserved` (at most a quarter of them) serve
+ * only GET /v1/health and /v1/version, so that many uids together cannot lock out a monitor;
+ * one uid, root and the daemon's own included, holds at most half of the rest and at most
+ * per_uid (0: only that half), so that one uid cannot lock out the others. */
+enum limits_conn {
+        LIMITS_CONN_ADMIT,       /* a general slot */
+        LIMITS_CONN_HEALTH_ONLY, /* a reserved slot: health and version only */
+        LIMITS_CONN_REFUSE,      /* past the uid's cap, or past max */
+};
+
+/* The reserved slots: min(reserved, max / 4). */
+int64_t limits_conn_reserve(int64_t max, int64_t reserved);
+/* The most one uid may hold: half the general slots (at least 1), and per_uid when > 0. */
+int64_t limits_conn_uid_cap(int64_t max, int64_t reserved, int64_t per_uid);
+/* Whether a new connection is admitted, with open_total connections open in all and open_uid
+ * of its uid (this one not counted). */
+enum limits_conn limits_conn_admit(int64_t max, int64_t reserved, int64_t per_uid,
+                                   int64_t open_total, int64_t open_uid);

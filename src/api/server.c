@@ -21,12 +21,14 @@
 #include "airlock/metrics.h"
 #include "airlock/util.h"
 #include "auth.h"
+#include "conns.h"
 #include "limits.h"
 #include "routes.h"
 
 struct api_server {
         struct MHD_Daemon *mhd;
         struct airlock_ctx *ctx;
+        struct conns *conns;
         int listen_fd;
         bool quiesced;
 };
@@ -73,7 +75,10 @@ int api_listen_unix(const char *path, const char *group, struct al_error *err)
                         return al_err_errno(err, -errno, "cannot give '%s' to group '%s'", path,
                                             group);
         }
-        if (listen(fd, 128) < 0)
+        /* A deep queue: a burst of connections (a flood's, whose uid is past its share and is
+         * closed at once) must not fill it, or a legitimate client's connect fails with EAGAIN
+         * before the server has even seen it. The kernel caps it at net.core.somaxconn. */
+        if (listen(fd, SOMAXCONN > 4096 ? SOMAXCONN : 4096) < 0)
                 return al_err_errno(err, -errno, "listen on '%s'", path);
         return TAKE_FD(fd);
 }
@@ -160,6 +165,23 @@ static enum MHD_Result send_too_large(struct MHD_Connection *conn)
                                 true);
 }
 
+/* A connection in one of the reserved slots may ask for health and version only. */
+static bool health_only_refused(struct MHD_Connection *conn, const char *url, const char *method,
+                                struct auth_refusal *ret)
+{
+        if (!conns_health_only(conn) ||
+            (strcmp(method, "GET") == 0 &&
+             (strcmp(url, "/v1/health") == 0 || strcmp(url, "/v1/version") == 0)))
+                return false;
+        metrics_rejected("too_many_connections");
+        ret->code = -AL_E_LIMITED;
+        ret->retry_s = 1;
+        snprintf(ret->msg, sizeof(ret->msg),
+                 "every general connection slot is taken; this one is reserved for GET "
+                 "/v1/health and /v1/version ([daemon] reserved_connections)");
+        return true;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version, const char *upload,
                                   size_t *upload_size, void **req_cls)
@@ -183,7 +205,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                 /* Who asks, and whether they may ask now: decided before any of the body is
                  * read. A body within the cap is read and dropped before the refusal goes
                  * out, so that the client reads the answer rather than a broken pipe. */
-                if (auth_admit(s->ctx, conn, url, method, &st->who, &st->counted, &st->refusal)) {
+                if (health_only_refused(conn, url, method, &st->refusal) ||
+                    auth_admit(s->ctx, conn, url, method, &st->who, &st->counted, &st->refusal)) {
                         st->refused = true;
                         if ((clen && strtoull(clen, NULL, 10) <= (unsigned long long)max_body &&
                              strtoull(clen, NULL, 10) > 0) ||
@@ -191,15 +214,21 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                                                                   "Transfer-Encoding")))
                                 return MHD_YES;
                         st->answered = true;
+                        conns_request_read(conn);
                         return auth_send_refusal(conn, &st->refusal);
                 }
                 /* Refuse an announced oversized body before reading any of it. */
                 if (clen && strtoull(clen, NULL, 10) > (unsigned long long)max_body) {
                         st->rejected = st->answered = true;
+                        conns_request_read(conn);
                         return send_too_large(conn);
                 }
                 return MHD_YES;
         }
+        /* The request is whole: from here on the connection is answering, not reading, and
+         * its read deadline no longer applies (an exec may run for minutes). */
+        if (*upload_size == 0)
+                conns_request_read(conn);
         if (*upload_size > 0 && st->refused) {
                 st->body.dropped += *upload_size;
                 *upload_size = 0;
@@ -239,6 +268,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
         struct api_server *s = cls;
         struct req_state *st = *req_cls;
 
+        /* A kept-alive connection reads its next request against a fresh deadline. */
+        conns_request_done(conn);
         if (!st)
                 return;
         auth_release(s->ctx, &st->who, st->counted);
@@ -253,7 +284,7 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
 {
         struct api_server *s = cls;
 
-        auth_connection_notify(s->ctx, conn, socket_context, toe);
+        conns_notify(s->conns, conn, socket_context, toe);
 }
 
 /* A flood repeats MHD's messages once per connection: each is logged at most once per
@@ -361,6 +392,12 @@ struct api_server *api_server_start(struct airlock_ctx *ctx, int listen_fd, stru
         }
         s->ctx = ctx;
         s->listen_fd = listen_fd;
+        s->conns = conns_new(ctx, limit, err);
+        if (!s->conns) {
+                close(listen_fd);
+                free(s);
+                return NULL;
+        }
         s->mhd = MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL_INTERNAL_THREAD |
                                       MHD_USE_ITC | MHD_USE_ERROR_LOG,
                                   0, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER,
@@ -373,6 +410,7 @@ struct api_server *api_server_start(struct airlock_ctx *ctx, int listen_fd, stru
                                   MHD_OPTION_NOTIFY_CONNECTION, on_connection, s, MHD_OPTION_END);
         if (!s->mhd) {
                 close(listen_fd);
+                conns_free(s->conns);
                 free(s);
                 al_err(err, -EIO, "cannot start the HTTP server");
                 return NULL;
@@ -395,6 +433,7 @@ void api_server_stop(struct api_server *s)
                 return;
         api_server_quiesce(s);
         MHD_stop_daemon(s->mhd);
+        conns_free(s->conns);
         close(s->listen_fd);
         /* A stream worker still running past the drain gives its exec slot back later. */
         pthread_mutex_lock(&s->ctx->inflight_lock);

@@ -62,6 +62,12 @@ static int policy_check(const char *path)
                 policy_problems_free(&probs);
                 return CLI_POLICY_INVALID;
         }
+        /* What the daemon would refuse to start with, though the file itself is fine. */
+        if (policy_check_host_ids(p, NULL, &err) < 0) {
+                fflush(stdout);
+                fprintf(stderr, "%s: %s\n", path, err.msg);
+                return CLI_POLICY_INVALID;
+        }
         printf("%s: ok (mode %s, scope %s, %zu runtimes, %zu agents)\n", path,
                policy_mode_name(p->mode), policy_scope_name(p->scope), p->n_runtimes, p->n_agents);
         return 0;

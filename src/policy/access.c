@@ -14,6 +14,8 @@ int policy_access_init(struct policy *p)
 {
         p->max_header_bytes = 32 * 1024;
         p->max_connections_per_uid = 64;
+        p->reserved_connections = 16;
+        p->read_timeout_s = 10;
         p->rate_per_min = 600;
         p->max_concurrent = 32;
         p->max_execs = 64;
@@ -177,6 +179,10 @@ bool policy_access_to_json(const struct policy *p, json_t *o)
                                    json_integer((json_int_t)(p->max_header_bytes / 1024))) == 0 &&
                json_object_set_new(daemon, "max_connections_per_uid",
                                    json_integer((json_int_t)p->max_connections_per_uid)) == 0 &&
+               json_object_set_new(daemon, "reserved_connections",
+                                   json_integer((json_int_t)p->reserved_connections)) == 0 &&
+               json_object_set_new(daemon, "read_timeout_s",
+                                   json_integer((json_int_t)p->read_timeout_s)) == 0 &&
                json_object_set_new(daemon, "rate_per_min",
                                    json_integer((json_int_t)p->rate_per_min)) == 0 &&
                json_object_set_new(daemon, "max_concurrent",

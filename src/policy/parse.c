@@ -61,6 +61,8 @@ enum key_id {
         K_LOG_LEVEL,
         K_MAX_HEADER_KB,
         K_MAX_CONNECTIONS_PER_UID,
+        K_RESERVED_CONNECTIONS,
+        K_READ_TIMEOUT_S,
         K_RATE_PER_MIN,
         K_MAX_CONCURRENT,
         K_MAX_EXECS,
@@ -201,6 +203,8 @@ static const struct key_def keys[K__MAX] = {
     /* The caps on clients: docs/security.md. */
     [K_MAX_HEADER_KB] = {SEC_DAEMON, "max_header_kb", V_INT, 4, 1024, 1024},
     [K_MAX_CONNECTIONS_PER_UID] = {SEC_DAEMON, "max_connections_per_uid", V_INT, 0, 65536, 1},
+    [K_RESERVED_CONNECTIONS] = {SEC_DAEMON, "reserved_connections", V_INT, 0, 16384, 1},
+    [K_READ_TIMEOUT_S] = {SEC_DAEMON, "read_timeout_s", V_INT, 1, 3600, 1},
     [K_RATE_PER_MIN] = {SEC_DAEMON, "rate_per_min", V_INT, 0, 1000000, 1},
     [K_MAX_CONCURRENT] = {SEC_DAEMON, "max_concurrent", V_INT, 0, 65536, 1},
     [K_MAX_EXECS] = {SEC_DAEMON, "max_execs", V_INT, 1, 65536, 1},
@@ -790,6 +794,12 @@ static void apply_int(struct parse_ctx *c, enum key_id id, int64_t v)
                 break;
         case K_MAX_CONNECTIONS_PER_UID:
                 p->max_connections_per_uid = v;
+                break;
+        case K_RESERVED_CONNECTIONS:
+                p->reserved_connections = v;
+                break;
+        case K_READ_TIMEOUT_S:
+                p->read_timeout_s = v;
                 break;
         case K_RATE_PER_MIN:
                 p->rate_per_min = v;

@@ -282,8 +282,8 @@ struct policy *policy_new_default(void)
         p->mode = MODE_ALL;
         p->scope = SCOPE_SESSION;
         p->workspace = WORKSPACE_NONE;
-        p->exec_uid = p->exec_gid = 1000;
-        p->keeper_uid = p->keeper_gid = 65534;
+        p->exec_uid = p->exec_gid = POLICY_EXEC_ID_DEFAULT;
+        p->keeper_uid = p->keeper_gid = POLICY_KEEPER_ID_DEFAULT;
         p->idle_timeout_s = 1800;
         p->limits = (struct limits){
             .cpu_cores = 1.0,
@@ -300,8 +300,9 @@ struct policy *policy_new_default(void)
             !(p->engine_socket = strdup("/var/run/docker.sock")) ||
             !(p->seccomp_profile = strdup("")) ||
             !(p->workspace_root = strdup("/var/lib/airlock/workspaces")) ||
-            !(p->default_runtime = strdup("bash")) || !(p->exec_user = strdup("1000:1000")) ||
-            !(p->keeper_user = strdup("65534:65534")) || !(p->text = strdup("")) ||
+            !(p->default_runtime = strdup("bash")) ||
+            !(p->exec_user = strdup("2000100000:2000100000")) ||
+            !(p->keeper_user = strdup("2000100001:2000100001")) || !(p->text = strdup("")) ||
             !(p->selective_rules = strdup("")) || !(p->monitor_listen = strdup("")) ||
             !(p->network.allowed = calloc(1, sizeof(char *))) ||
             !(p->network.blocked = calloc(1, sizeof(char *))) || !(p->host = policy_host_new()))

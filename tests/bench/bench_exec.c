@@ -43,8 +43,8 @@
 #define LIM_DISK_MB   64
 #define LIM_PROCESSES 64
 #define LIM_NANO_CPUS 1000000000LL
-#define EXEC_USER     "1000:1000"
-#define KEEPER_USER   "65534:65534"
+#define EXEC_USER     "2000100000:2000100000"
+#define KEEPER_USER   "2000100001:2000100001"
 
 enum variant {
         V_AL_WARM,

@@ -126,8 +126,8 @@ seccomp_profile = $SECCOMP
 [sandbox]
 mode = all
 scope = session
-exec_user = 1000:1000
-keeper_user = 65534:65534
+exec_user = 2000100000:2000100000
+keeper_user = 2000100001:2000100001
 
 [limits]
 cpu_cores = 1

@@ -546,3 +546,172 @@ def test_out_of_file_descriptors_pauses_instead_of_spinning(make_access_daemon):
         assert time.time() < deadline, "airlockd did not recover after the flood"
         time.sleep(0.2)
     assert d.proc.poll() is None
+
+
+# Slowloris: keeps argv[2] connections open for argv[3] seconds, each sending a request's
+# headers one byte a second and never finishing them; a connection the server closes is
+# replaced at once. Prints the most it held at once for over a second, and the longest any
+# connection lived (from connect until the client saw it closed, seen to within a second).
+SLOWLORIS = r"""
+import json, socket, sys, time
+path, n, duration = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+HEAD = b"GET /v1/health HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"s" * 4096
+conns = {}  # socket -> [connected at, bytes sent]
+made = closed = 0
+longest = 0.0
+def connect():
+    global made
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.setblocking(False)
+    try:
+        s.connect(path)
+    except OSError:
+        s.close()
+        return
+    made += 1
+    conns[s] = [time.monotonic(), 0]
+end = time.monotonic() + duration
+for _ in range(n):
+    connect()
+held = 0
+while time.monotonic() < end:
+    time.sleep(1)
+    now = time.monotonic()
+    for s, st in list(conns.items()):
+        gone = False
+        try:
+            gone = s.recv(1) == b""
+        except BlockingIOError:
+            pass
+        except OSError:
+            gone = True
+        if not gone:
+            try:
+                s.send(HEAD[st[1]:st[1] + 1])
+                st[1] += 1
+            except BlockingIOError:
+                pass
+            except OSError:
+                gone = True
+        if gone:
+            longest = max(longest, now - st[0])
+            closed += 1
+            s.close()
+            del conns[s]
+    held = max(held, sum(now - st[0] >= 1.0 for st in conns.values()))
+    while len(conns) < n and made < 20 * n:
+        before = len(conns)
+        connect()
+        if len(conns) == before:
+            break
+now = time.monotonic()
+still = max((now - st[0] for st in conns.values()), default=0.0)
+print(json.dumps({"held": held, "made": made, "closed": closed,
+                  "longest": longest, "oldest_still_open": still}), flush=True)
+"""
+
+
+def test_slowloris_as_root_and_another_uid_cannot_lock_others_out(make_access_daemon):
+    """Issue 9 item 5: 300 slow connections as root and 300 as another uid; a third uid keeps
+    getting health and exec answers, and the server closes the slow ones at the deadline."""
+    d = make_access_daemon(extra_daemon="read_timeout_s = 3\n")
+    duration = 14
+    floods = [subprocess.Popen(cmd + [PY, "-c", SLOWLORIS, d.sock, "300", str(duration)],
+                               stdout=subprocess.PIPE, text=True)
+              for cmd in ([], as_user("al_test_a"))]
+    try:
+        time.sleep(1.5)
+        answered = []
+        t_end = time.time() + duration - 3
+        while time.time() < t_end:
+            t0 = time.time()
+            health, exe = d.call("al_test_b", {"method": "GET", "path": "/v1/health"},
+                                 {"method": "POST", "path": "/v1/exec",
+                                  "body": {"agent": "beta", "session": "slow", "runtime": "bash",
+                                           "command": "echo still-served"}})
+            took = time.time() - t0
+            answered.append(took)
+            assert health["status"] in (200, 503) and "status" in health["body"], health
+            assert exe["status"] == 200, exe
+            assert exe["body"]["stdout"] == "still-served\n", exe
+            assert took < 5, f"health and an exec took {took:.1f}s during the flood"
+            time.sleep(0.3)
+        assert len(answered) >= 5, answered
+    finally:
+        seen = [json.loads(f.communicate(timeout=60)[0]) for f in floods]
+    for who, s in zip(("root", "al_test_a"), seen):
+        # Each uid got at most its share (max_connections_per_uid = 64) at once...
+        assert 0 < s["held"] <= 64, (who, s)
+        # ...and the server closed every slow connection at the deadline (3 s, swept every
+        # 0.25 s, seen by the client within a second), while the clients kept replacing them.
+        assert s["closed"] >= 64, (who, s)
+        assert s["longest"] < 3 + 2.5, (who, s)
+        assert s["oldest_still_open"] < 3 + 2.5, (who, s)
+    assert "read_timeout_s" in d.log()
+    d.client.json("POST", "/v1/sessions/slow/end", {"agent": "beta"})
+
+
+def test_reserved_slots_serve_health_only(make_access_daemon):
+    """When many uids together hold every general slot, the reserved ones still answer
+    GET /v1/health (and only that)."""
+    d = make_access_daemon(extra_daemon="max_connections = 32\nreserved_connections = 8\n"
+                                        "max_connections_per_uid = 0\nread_timeout_s = 30\n")
+    # Half of the 24 general slots a uid: root and al_test_a take them all.
+    held = []
+    for cmd in ([], as_user("al_test_a")):
+        held.append(subprocess.Popen(cmd + [PY, "-c", FLOOD, d.sock, "40", "0"],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True))
+    try:
+        seen = [json.loads(f.stdout.readline()) for f in held]
+        assert [s["alive"] for s in seen] == [12, 12], seen
+        health, exe = d.call("al_test_b", {"method": "GET", "path": "/v1/health"},
+                             {"method": "POST", "path": "/v1/exec",
+                              "body": {"agent": "beta", "runtime": "bash", "command": "true"}})
+        assert health["status"] in (200, 503) and "status" in health["body"], health
+        assert exe["status"] == 429, exe
+        assert "reserved_connections" in exe["body"]["error"]["message"], exe
+    finally:
+        for f in held:
+            f.stdin.close()
+            f.wait(30)
+    # Once the general slots are free again, the same client is served.
+    exe = d.one("al_test_b", "POST", "/v1/exec",
+                {"agent": "beta", "runtime": "bash", "command": "echo back"})
+    assert exe["status"] == 200 and exe["body"]["stdout"] == "back\n", exe
+
+
+def test_read_deadline_cuts_reading_not_answering(make_access_daemon):
+    """read_timeout_s times the reading of a request only: idle and kept-alive connections are
+    closed at it, execs and NDJSON streams that run longer are not."""
+    d = make_access_daemon(extra_daemon="read_timeout_s = 2\n")
+    # Answering for longer than the deadline, plain and streamed.
+    body = {"agent": "alpha", "session": "long", "runtime": "bash",
+            "command": "sleep 4; echo done"}
+    r = d.client.exec(**body)
+    assert r["stdout"] == "done\n" and r["exit_code"] == 0, r
+    events = d.client.exec_stream(**body)
+    assert events[-1]["type"] == "exit" and events[-1]["exit_code"] == 0, events
+    assert "".join(e.get("data", "") for e in events if e["type"] == "stdout") == "done\n"
+
+    def closed_after(s):
+        t0 = time.time()
+        s.settimeout(10)
+        data = s.recv(4096)
+        return data, time.time() - t0
+
+    # A connection that never sends anything.
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.connect(d.sock)
+    data, took = closed_after(s)
+    assert data == b"" and 1.5 < took < 3.5, (data, took)
+    s.close()
+    # A kept-alive connection, idle after its first answer.
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.connect(d.sock)
+    s.sendall(b"GET /v1/version HTTP/1.1\r\nHost: x\r\n\r\n")
+    s.settimeout(5)
+    assert s.recv(4096).startswith(b"HTTP/1.1 200")
+    data, took = closed_after(s)
+    assert data == b"" and 1.5 < took < 3.5, (data, took)
+    s.close()
+    d.client.json("POST", "/v1/sessions/long/end", {"agent": "alpha"})

@@ -77,7 +77,7 @@ def test_hardening_visible_in_engine_inspect(daemon):
     assert "CapEff:\t0000000000000000" in out
     assert "NoNewPrivs:\t1" in out
     assert "Seccomp:\t2" in out
-    assert "\n1000\n" in out  # not root
+    assert "\n2000100000\n" in out  # not root, and no host account (exec_user)
     assert "Read-only file system" in out
     # network none: only the loopback interface exists
     assert "eth0" not in out
@@ -93,7 +93,7 @@ def test_hardening_visible_in_engine_inspect(daemon):
     assert hc["Memory"] == 256 * 1024 * 1024
     assert hc["PidsLimit"] == 64
     assert "/tmp" in hc["Tmpfs"]
-    assert info["Config"]["User"] == "65534:65534"
+    assert info["Config"]["User"] == "2000100001:2000100001"  # keeper_user
     assert info["Config"]["Labels"]["airlock.managed"] == "true"
     if daemon.engine == "docker":
         assert hc["CapDrop"] == ["ALL"]
@@ -127,9 +127,9 @@ def test_timeout_kills_the_whole_tree(daemon):
     r2 = daemon.client.exec(agent="t", session="to", runtime="bash",
                             command="for p in /proc/[0-9]*; do echo $(stat -c %u $p) $(cat $p/comm); done")
     procs = [line.split() for line in r2["stdout"].splitlines()]
-    # the keeper (uid 65534) stays; nothing of the code's uid but this very listing
-    assert ["65534", "sleep"] in procs, procs
-    assert not [p for p in procs if p[0] == "1000" and p[1] == "sleep"], procs
+    # the keeper (uid 2000100001) stays; nothing of the code's uid but this very listing
+    assert ["2000100001", "sleep"] in procs, procs
+    assert not [p for p in procs if p[0] == "2000100000" and p[1] == "sleep"], procs
     assert r2["sandbox_id"] == r["sandbox_id"]
 
 

@@ -283,7 +283,7 @@ def test_sigkill_mid_exec_loses_nothing(engine, make_daemon):
                       command="for p in /proc/[0-9]*; do echo $(stat -c %u $p) $(cat $p/comm); done")
     assert r["sandbox_id"] == done["sandbox_id"]
     procs = [line.split() for line in r["stdout"].splitlines()]
-    assert not [p for p in procs if p[0] == "1000" and p[1] == "sleep"], procs
+    assert not [p for p in procs if p[0] == "2000100000" and p[1] == "sleep"], procs
     assert d.stop() == 0
     assert labelled_containers(engine, f"airlock.instance={inst}") != []  # agent sandbox kept
     d.start()

@@ -208,6 +208,41 @@ START_TEST(test_slots_queue)
 }
 END_TEST
 
+START_TEST(test_connection_shares)
+{
+        /* The defaults: 256 slots, 16 reserved, 64 a uid. */
+        ck_assert_int_eq(limits_conn_reserve(256, 16), 16);
+        ck_assert_int_eq(limits_conn_uid_cap(256, 16, 64), 64);
+        /* 0 per uid: half of the general slots, never all of them. */
+        ck_assert_int_eq(limits_conn_uid_cap(256, 16, 0), 120);
+        /* A per-uid cap above the share is cut to the share. */
+        ck_assert_int_eq(limits_conn_uid_cap(256, 16, 1000), 120);
+        /* The reserve is at most a quarter; tiny servers still admit one a uid. */
+        ck_assert_int_eq(limits_conn_reserve(8, 100), 2);
+        ck_assert_int_eq(limits_conn_reserve(256, 0), 0);
+        ck_assert_int_eq(limits_conn_uid_cap(1, 16, 0), 1);
+        ck_assert_int_eq(limits_conn_uid_cap(3, 16, 0), 1);
+
+        /* One uid (root is no exception: the caller passes its count like any other's). */
+        ck_assert_int_eq(limits_conn_admit(256, 16, 64, 0, 0), LIMITS_CONN_ADMIT);
+        ck_assert_int_eq(limits_conn_admit(256, 16, 64, 63, 63), LIMITS_CONN_ADMIT);
+        ck_assert_int_eq(limits_conn_admit(256, 16, 64, 64, 64), LIMITS_CONN_REFUSE);
+        ck_assert_int_eq(limits_conn_admit(256, 16, 0, 119, 119), LIMITS_CONN_ADMIT);
+        ck_assert_int_eq(limits_conn_admit(256, 16, 0, 120, 120), LIMITS_CONN_REFUSE);
+        /* Two uids hold their shares: a third still gets a general slot. */
+        ck_assert_int_eq(limits_conn_admit(256, 16, 0, 239, 0), LIMITS_CONN_ADMIT);
+        /* Many uids together: the last 16 slots are for health only... */
+        ck_assert_int_eq(limits_conn_admit(256, 16, 0, 240, 0), LIMITS_CONN_HEALTH_ONLY);
+        ck_assert_int_eq(limits_conn_admit(256, 16, 0, 255, 3), LIMITS_CONN_HEALTH_ONLY);
+        /* ...and past them nothing. */
+        ck_assert_int_eq(limits_conn_admit(256, 16, 0, 256, 0), LIMITS_CONN_REFUSE);
+        /* The uid's cap counts its reserved slots too. */
+        ck_assert_int_eq(limits_conn_admit(256, 16, 64, 250, 64), LIMITS_CONN_REFUSE);
+        /* No reserve: every slot is general. */
+        ck_assert_int_eq(limits_conn_admit(256, 0, 0, 255, 0), LIMITS_CONN_ADMIT);
+}
+END_TEST
+
 static Suite *limits_suite(void)
 {
         Suite *s = suite_create("limits");
@@ -219,6 +254,7 @@ static Suite *limits_suite(void)
         tcase_add_test(tc, test_counters);
         tcase_add_test(tc, test_key_table_bounded);
         tcase_add_test(tc, test_slots_queue);
+        tcase_add_test(tc, test_connection_shares);
         suite_add_tcase(s, tc);
         return s;
 }
