@@ -96,7 +96,7 @@ static int sub_range_of(const char *path, uint32_t id, char *owner, size_t size,
                 if (errno || end == count_s || (*end && *end != '\n'))
                         continue;
                 if (id >= start && id - start < count) {
-                        snprintf(owner, size, "%s", line);
+                        snprintf(owner, size, "%.200s", line);
                         *ret_start = start;
                         *ret_count = count;
                         return 1;
@@ -111,7 +111,7 @@ static int check_id(const char *setting, const char *kind, uint32_t id,
                     struct al_error *err)
 {
         char name[256];
-        uint64_t start, count;
+        uint64_t start = 0, count = 0;
         int r;
 
         r = lookup(id, name, sizeof(name));
