@@ -124,16 +124,20 @@ finalize_tree() {
 	if [ -d "$t/usr/lib/python3" ]; then
 		printf '[global]\ndisable-pip-version-check = true\nroot-user-action = ignore\n' >"$t/etc/pip.conf"
 	fi
-	# Users: code runs as a numeric uid; give 1000 and 65534 names so whoami, pip, ssh-less git
-	# and friends find a passwd entry and a writable home.
+	# Users: code runs as a numeric uid that is no host account (exec_user, 2000100000 by
+	# default; the keeper is 2000100001); give them names so whoami, pip, ssh-less git and
+	# friends find a passwd entry and a writable home.
 	touch "$t/etc/passwd" "$t/etc/group"
 	grep -q '^root:' "$t/etc/passwd" || echo 'root:x:0:0:root:/root:/bin/sh' >>"$t/etc/passwd"
-	grep -q '^[^:]*:[^:]*:1000:' "$t/etc/passwd" ||
-		echo 'sandbox:x:1000:1000:sandbox:/tmp:/bin/sh' >>"$t/etc/passwd"
+	grep -q '^[^:]*:[^:]*:2000100000:' "$t/etc/passwd" ||
+		echo 'sandbox:x:2000100000:2000100000:sandbox:/tmp:/bin/sh' >>"$t/etc/passwd"
+	grep -q '^[^:]*:[^:]*:2000100001:' "$t/etc/passwd" ||
+		echo 'keeper:x:2000100001:2000100001:keeper:/nonexistent:/usr/sbin/nologin' >>"$t/etc/passwd"
 	grep -q '^[^:]*:[^:]*:65534:' "$t/etc/passwd" ||
 		echo 'nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin' >>"$t/etc/passwd"
 	grep -q '^root:' "$t/etc/group" || echo 'root:x:0:' >>"$t/etc/group"
-	grep -q '^[^:]*:[^:]*:1000:' "$t/etc/group" || echo 'sandbox:x:1000:' >>"$t/etc/group"
+	grep -q '^[^:]*:[^:]*:2000100000:' "$t/etc/group" || echo 'sandbox:x:2000100000:' >>"$t/etc/group"
+	grep -q '^[^:]*:[^:]*:2000100001:' "$t/etc/group" || echo 'keeper:x:2000100001:' >>"$t/etc/group"
 	grep -q '^[^:]*:[^:]*:65534:' "$t/etc/group" || echo 'nogroup:x:65534:' >>"$t/etc/group"
 	if [ -f "$t/etc/shadow" ] && ! grep -q '^sandbox:' "$t/etc/shadow"; then
 		echo 'sandbox:*:19000:0:99999:7:::' >>"$t/etc/shadow"
