@@ -207,7 +207,7 @@ def test_per_agent_override_and_stale_mount_cleanup(make_daemon, tmp_path):
     st, pol = d.client.json("GET", "/v1/policy")
     assert pol["limits"]["workspace_mb"] == CAP_MB, pol
     # a crash leaves its mounts; the next start of the same state directory undoes them
-    d.proc.kill()
+    d.kill()
     d.proc.wait()
     assert mounted_at(root / "a")
     d2 = restart(d)
