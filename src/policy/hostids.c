@@ -15,6 +15,23 @@
 #define ID_BUF_MIN 1024
 #define ID_BUF_MAX (1024 * 1024)
 
+/* What a getpwuid_r/getgrgid_r call said: 1 found (its name copied), 0 not found, 2 try a
+ * larger buffer, < 0 an error. */
+static int nss_result(int r, bool found, const char *found_name, char *name, size_t size)
+{
+        if (r == ERANGE)
+                return 2;
+        /* "Not found" comes as 0 or as one of these, depending on the NSS module. */
+        if (r == ENOENT || r == ESRCH || r == EBADF || r == EPERM)
+                return 0;
+        if (r != 0)
+                return -r;
+        if (!found)
+                return 0;
+        snprintf(name, size, "%s", found_name);
+        return 1;
+}
+
 static int sys_user_of_uid(uint32_t uid, char *name, size_t size)
 {
         for (size_t len = ID_BUF_MIN; len <= ID_BUF_MAX; len *= 4) {
@@ -25,17 +42,9 @@ static int sys_user_of_uid(uint32_t uid, char *name, size_t size)
                 if (!buf)
                         return -ENOMEM;
                 r = getpwuid_r((uid_t)uid, &pw, buf, len, &res);
-                if (r == ERANGE)
-                        continue;
-                /* "Not found" comes as 0 or as one of these, depending on the NSS module. */
-                if (r == ENOENT || r == ESRCH || r == EBADF || r == EPERM)
-                        return 0;
-                if (r != 0)
-                        return -r;
-                if (!res)
-                        return 0;
-                snprintf(name, size, "%s", pw.pw_name);
-                return 1;
+                r = nss_result(r, res != NULL, res ? pw.pw_name : NULL, name, size);
+                if (r != 2)
+                        return r;
         }
         return -ERANGE;
 }
@@ -50,16 +59,9 @@ static int sys_group_of_gid(uint32_t gid, char *name, size_t size)
                 if (!buf)
                         return -ENOMEM;
                 r = getgrgid_r((gid_t)gid, &gr, buf, len, &res);
-                if (r == ERANGE)
-                        continue;
-                if (r == ENOENT || r == ESRCH || r == EBADF || r == EPERM)
-                        return 0;
-                if (r != 0)
-                        return -r;
-                if (!res)
-                        return 0;
-                snprintf(name, size, "%s", gr.gr_name);
-                return 1;
+                r = nss_result(r, res != NULL, res ? gr.gr_name : NULL, name, size);
+                if (r != 2)
+                        return r;
         }
         return -ERANGE;
 }
