@@ -26,6 +26,7 @@
 
 #include "airlock/cleanup.h"
 #include "airlock/util.h"
+#include "airlock/watch.h"
 #include "backend/host/host_internal.h"
 #include "backend/host/host_validate.h"
 
@@ -918,15 +919,23 @@ static void reap(struct pump *p)
 
 static void read_report(struct pump *p);
 
+/* Kill the tree once and give it HOST_KILL_WAIT_MS to be gone. */
+static void pump_kill(struct pump *p, struct watch *w)
+{
+        if (p->killed)
+                return;
+        kill_tree(p);
+        watch_end(w, HOST_KILL_WAIT_MS);
+}
+
 static int pump(struct pump *p, const struct exec_spec *x, int64_t start, int64_t timeout_ms,
                 struct al_error *err)
 {
         struct run *r = p->r;
         const struct exec_sink *sink = p->sink;
-        int watch_fd = sink ? sink->watch_fd : -1;
-        int cancel_fd = sink && sink->cancel_fd > 0 ? sink->cancel_fd : -1;
-        int64_t deadline = start + timeout_ms, end_by = 0;
+        struct watch w;
         size_t in_off = 0;
+        int rr;
 
         if (!x->stdin_data || x->stdin_len == 0)
                 close_fd(&r->in[1]);
@@ -935,20 +944,41 @@ static int pump(struct pump *p, const struct exec_spec *x, int64_t start, int64_
         (void)fcntl(r->out[0], F_SETFL, O_NONBLOCK);
         (void)fcntl(r->errp[0], F_SETFL, O_NONBLOCK);
         (void)fcntl(r->report[0], F_SETFL, O_NONBLOCK);
+        /* After the deadline or a cancel the tree is killed and must be gone within
+         * HOST_KILL_WAIT_MS. */
+        watch_init(&w, start + timeout_ms, HOST_KILL_WAIT_MS, sink ? sink->watch_fd : -1,
+                   sink ? sink->cancel_fd : -1);
 
         while (r->out[0] >= 0 || r->errp[0] >= 0 || r->report[0] >= 0 || !r->reaped) {
-                struct pollfd pf[7];
-                int idx_out = -1, idx_err = -1, idx_in = -1, idx_pid = -1, idx_watch = -1;
-                int idx_rep = -1, idx_cancel = -1;
-                int n = 0, timeout, pr;
-                int64_t now = util_now_ms(), until;
+                struct pollfd pf[5 + WATCH_FDS];
+                int idx_out = -1, idx_err = -1, idx_in = -1, idx_pid = -1, idx_rep = -1;
+                size_t n = 0;
+                enum watch_event ev;
 
-                if (!p->killed && now >= deadline) {
-                        p->res->timed_out = true;
-                        kill_tree(p);
-                        end_by = now + HOST_KILL_WAIT_MS;
+                if (r->out[0] >= 0) {
+                        idx_out = (int)n;
+                        pf[n++] = (struct pollfd){.fd = r->out[0], .events = POLLIN};
                 }
-                if (end_by && now >= end_by) {
+                if (r->errp[0] >= 0) {
+                        idx_err = (int)n;
+                        pf[n++] = (struct pollfd){.fd = r->errp[0], .events = POLLIN};
+                }
+                if (r->in[1] >= 0) {
+                        idx_in = (int)n;
+                        pf[n++] = (struct pollfd){.fd = r->in[1], .events = POLLOUT};
+                }
+                if (!r->reaped) {
+                        idx_pid = (int)n;
+                        pf[n++] = (struct pollfd){.fd = r->pidfd, .events = POLLIN};
+                }
+                if (r->report[0] >= 0) {
+                        idx_rep = (int)n;
+                        pf[n++] = (struct pollfd){.fd = r->report[0], .events = POLLIN};
+                }
+                rr = watch_poll(&w, pf, n, &ev, err);
+                if (rr < 0)
+                        return rr;
+                if (ev == WATCH_DRAINED) {
                         if (!r->reaped)
                                 return al_err(err, -ESTALE,
                                               "the process tree did not end "
@@ -956,46 +986,9 @@ static int pump(struct pump *p, const struct exec_spec *x, int64_t start, int64_
                                               HOST_KILL_WAIT_MS);
                         break; /* something that escaped holds the pipes: stop reading */
                 }
-                until = end_by ? end_by : deadline;
-                if (!p->killed && end_by == 0)
-                        until = deadline;
-                timeout = (int)(until - now > 0 ? until - now : 0);
-
-                if (r->out[0] >= 0) {
-                        idx_out = n;
-                        pf[n++] = (struct pollfd){.fd = r->out[0], .events = POLLIN};
-                }
-                if (r->errp[0] >= 0) {
-                        idx_err = n;
-                        pf[n++] = (struct pollfd){.fd = r->errp[0], .events = POLLIN};
-                }
-                if (r->in[1] >= 0) {
-                        idx_in = n;
-                        pf[n++] = (struct pollfd){.fd = r->in[1], .events = POLLOUT};
-                }
-                if (!r->reaped) {
-                        idx_pid = n;
-                        pf[n++] = (struct pollfd){.fd = r->pidfd, .events = POLLIN};
-                }
-                if (r->report[0] >= 0) {
-                        idx_rep = n;
-                        pf[n++] = (struct pollfd){.fd = r->report[0], .events = POLLIN};
-                }
-                if (watch_fd >= 0 && !p->res->aborted) {
-                        idx_watch = n;
-                        /* Not POLLIN: a pipelined request must not wake us in a loop. */
-                        pf[n++] = (struct pollfd){.fd = watch_fd, .events = POLLRDHUP};
-                }
-                if (cancel_fd >= 0 && !p->killed) {
-                        /* The daemon's drain deadline: readable once, for every exec. */
-                        idx_cancel = n;
-                        pf[n++] = (struct pollfd){.fd = cancel_fd, .events = POLLIN};
-                }
-                pr = poll(pf, (nfds_t)n, timeout);
-                if (pr < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return al_err_errno(err, -errno, "poll");
+                if (ev == WATCH_DEADLINE && !p->killed) {
+                        p->res->timed_out = true;
+                        kill_tree(p);
                 }
                 if (idx_rep >= 0 && pf[idx_rep].revents)
                         read_report(p);
@@ -1009,24 +1002,19 @@ static int pump(struct pump *p, const struct exec_spec *x, int64_t start, int64_
                                 close_fd(&r->in[1]);
                         } else {
                                 size_t left = x->stdin_len - in_off;
-                                ssize_t w = write(r->in[1], x->stdin_data + in_off,
-                                                  left > HOST_CHUNK ? HOST_CHUNK : left);
+                                ssize_t wr = write(r->in[1], x->stdin_data + in_off,
+                                                   left > HOST_CHUNK ? HOST_CHUNK : left);
 
-                                if (w > 0)
-                                        in_off += (size_t)w;
-                                if ((w < 0 && errno != EAGAIN && errno != EINTR) ||
+                                if (wr > 0)
+                                        in_off += (size_t)wr;
+                                if ((wr < 0 && errno != EAGAIN && errno != EINTR) ||
                                     in_off >= x->stdin_len)
                                         close_fd(&r->in[1]);
                         }
                 }
-                if ((idx_watch >= 0 &&
-                     (pf[idx_watch].revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL))) ||
-                    (idx_cancel >= 0 && pf[idx_cancel].revents)) {
+                if (ev == WATCH_HANGUP || ev == WATCH_CANCEL) {
                         p->res->aborted = true;
-                        if (!p->killed) {
-                                kill_tree(p);
-                                end_by = util_now_ms() + HOST_KILL_WAIT_MS;
-                        }
+                        pump_kill(p, &w);
                 }
                 if (idx_pid >= 0 && (pf[idx_pid].revents & POLLIN)) {
                         reap(p);
@@ -1034,20 +1022,12 @@ static int pump(struct pump *p, const struct exec_spec *x, int64_t start, int64_
                         /* The tree is dead: the pipes reach EOF at once unless something
                          * escaped it; do not wait long for that. */
                         close_fd(&r->in[1]);
-                        {
-                                int64_t e = util_now_ms() + HOST_DRAIN_MS;
-
-                                if (!end_by || e < end_by)
-                                        end_by = e;
-                        }
+                        watch_end(&w, HOST_DRAIN_MS);
                 }
                 continue;
         abort:
                 p->res->aborted = true;
-                if (!p->killed) {
-                        kill_tree(p);
-                        end_by = util_now_ms() + HOST_KILL_WAIT_MS;
-                }
+                pump_kill(p, &w);
                 close_fd(&r->out[0]);
                 close_fd(&r->errp[0]);
         }
