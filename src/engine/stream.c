@@ -2,8 +2,8 @@
  * cannot hand back an upgraded connection. The response header is read before any stdin is
  * sent, because Docker 20.10 drops stdin that arrives ahead of its "101 UPGRADED". Output and
  * stdin are then interleaved on one poll loop so neither side can deadlock the other, reads go
- * through one fixed buffer, and the deadline, the watched client fd and the output callback
- * may each end the stream. */
+ * through one fixed buffer, and the deadline, the watched client fd, the cancel fd
+ * (airlock/watch.h) and the output callback may each end the stream. */
 #include "engine_private.h"
 
 #include <errno.h>
@@ -18,6 +18,7 @@
 
 #include "airlock/cleanup.h"
 #include "airlock/util.h"
+#include "airlock/watch.h"
 #include "http.h"
 
 #define STREAM_BUF_SIZE     (64 * 1024)
@@ -261,9 +262,9 @@ static int stream_pump(int fd, char *buf, size_t pending, struct engine_stream_i
                        const char *what, enum engine_stream_end *ret_end, struct al_error *err)
 {
         struct pump p = {.io = io};
+        struct watch w;
         size_t in_off = 0;
-        bool in_open = true, fired = false, cancelled = false;
-        int64_t drain_until = 0;
+        bool in_open = true;
         enum engine_stream_end end;
         int r;
 
@@ -275,10 +276,10 @@ static int stream_pump(int fd, char *buf, size_t pending, struct engine_stream_i
                 *ret_end = STREAM_ABORTED;
                 return 0;
         }
+        watch_init(&w, io->deadline_ms, io->drain_ms, io->watch_fd, io->cancel_fd);
         for (;;) {
-                struct pollfd pfd[3];
-                int64_t now = util_now_ms();
-                int timeout = -1, nfds = 1, cancel_at = -1;
+                struct pollfd pfd[1 + WATCH_FDS];
+                enum watch_event ev;
                 ssize_t n;
 
                 if (in_open && in_off >= io->stdin_len) {
@@ -286,52 +287,24 @@ static int stream_pump(int fd, char *buf, size_t pending, struct engine_stream_i
                         shutdown(fd, SHUT_WR);
                         in_open = false;
                 }
-                if (!fired && io->deadline_ms > 0 && now >= io->deadline_ms) {
-                        fired = true;
-                        drain_until = now + (io->drain_ms > 0 ? io->drain_ms : 0);
-                        /* Stdin the process did not take by now is given up. */
-                        if (in_open) {
-                                shutdown(fd, SHUT_WR);
-                                in_open = false;
-                        }
-                        if (io->on_deadline)
-                                io->on_deadline(io->ctx);
-                        now = util_now_ms();
-                }
-                if (fired) {
-                        if (now >= drain_until) {
-                                end = cancelled ? STREAM_CANCELLED : STREAM_DEADLINE;
-                                break;
-                        }
-                        timeout = poll_timeout(drain_until, now);
-                } else if (io->deadline_ms > 0) {
-                        timeout = poll_timeout(io->deadline_ms, now);
-                }
                 pfd[0] = (struct pollfd){.fd = fd, .events = POLLIN | (in_open ? POLLOUT : 0)};
-                if (io->watch_fd >= 0) {
-                        pfd[1] = (struct pollfd){.fd = io->watch_fd, .events = POLLRDHUP};
-                        nfds = 2;
-                }
-                if (io->cancel_fd > 0 && !fired) {
-                        cancel_at = nfds;
-                        pfd[nfds++] = (struct pollfd){.fd = io->cancel_fd, .events = POLLIN};
-                }
-                r = poll(pfd, (nfds_t)nfds, timeout);
+                r = watch_poll(&w, pfd, 1, &ev, err);
                 if (r < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return al_err_errno(err, -errno, "%s: poll", what);
+                        al_err_wrap(err, "%s", what);
+                        return r;
                 }
-                if (nfds >= 2 && cancel_at != 1 &&
-                    (pfd[1].revents & (POLLHUP | POLLRDHUP | POLLERR | POLLNVAL))) {
-                        end = fired ? (cancelled ? STREAM_CANCELLED : STREAM_DEADLINE)
-                                    : STREAM_WATCH_HUP;
+                if (ev == WATCH_DRAINED) {
+                        end = w.cancelled ? STREAM_CANCELLED : STREAM_DEADLINE;
                         break;
                 }
-                if (cancel_at > 0 && (pfd[cancel_at].revents & POLLIN)) {
-                        /* Shutdown: end the process like at a deadline, then drain. */
-                        cancelled = fired = true;
-                        drain_until = util_now_ms() + (io->drain_ms > 0 ? io->drain_ms : 0);
+                if (ev == WATCH_HANGUP) {
+                        end = !w.draining   ? STREAM_WATCH_HUP
+                              : w.cancelled ? STREAM_CANCELLED
+                                            : STREAM_DEADLINE;
+                        break;
+                }
+                if (ev == WATCH_DEADLINE || ev == WATCH_CANCEL) {
+                        /* Stdin the process did not take by now is given up. */
                         if (in_open) {
                                 shutdown(fd, SHUT_WR);
                                 in_open = false;
@@ -359,9 +332,9 @@ static int stream_pump(int fd, char *buf, size_t pending, struct engine_stream_i
                                 continue;
                         /* A reset comes after the data queued before it: treat it as EOF. */
                         if (n == 0 || (n < 0 && (errno == ECONNRESET || errno == EPIPE))) {
-                                end = cancelled ? STREAM_CANCELLED
-                                      : fired   ? STREAM_DEADLINE
-                                                : STREAM_EOF;
+                                end = w.cancelled  ? STREAM_CANCELLED
+                                      : w.draining ? STREAM_DEADLINE
+                                                   : STREAM_EOF;
                                 break;
                         }
                         if (n < 0)

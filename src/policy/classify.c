@@ -20,6 +20,7 @@
 
 #include "airlock/cleanup.h"
 #include "airlock/util.h"
+#include "policy/shell_tokens.h"
 
 #define EXCERPT_MAX 40 /* bytes of a command quoted in a reason */
 
@@ -321,308 +322,6 @@ int classify_rules_load(const char *path, struct classify_rules **ret,
         return r < 0 ? r : classify_rules_parse(text, path, ret, problems, err);
 }
 
-/* ---- reading a command ---- */
-
-/* One simple command: words[first .. first+n) of the parsed text. */
-struct cl_cmd {
-        size_t first, n;
-        const char *norm; /* canonical words joined by single spaces */
-        bool word0_plain; /* the command word had no quotes or backslashes */
-        bool active;      /* a substitution, redirection or grouping outside single quotes */
-};
-
-struct cl_parsed {
-        const char *raw; /* what regex and metachar rules see first: the text or quoted argv */
-        size_t raw_len;
-        const char *words[CLASSIFY_WORDS_MAX];
-        size_t n_words;
-        struct cl_cmd cmds[CLASSIFY_CMDS_MAX];
-        size_t n_cmds;
-        char *buf;     /* canonical words */
-        char *normbuf; /* canonical simple commands */
-        char *joined;  /* the quoted argv */
-};
-
-static void cl_parsed_free(struct cl_parsed *p)
-{
-        if (!p)
-                return;
-        free(p->buf);
-        free(p->normbuf);
-        free(p->joined);
-        free(p);
-}
-
-static void cl_parsed_freep(struct cl_parsed **p)
-{
-        cl_parsed_free(*p);
-}
-
-/* Characters a shell word may hold without quoting and mean themselves. */
-static bool char_plain(unsigned char c)
-{
-        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-               c >= 0x80 || (c != '\0' && strchr("_./=:,+%@-", c));
-}
-
-struct tok {
-        struct cl_parsed *p;
-        char *o; /* output cursor in p->buf */
-        bool in_word;
-        bool word_quoted; /* the current word had quotes or backslashes */
-        bool cmd_open;
-        const char *error;
-};
-
-static void tok_word_begin(struct tok *t)
-{
-        struct cl_parsed *p = t->p;
-
-        if (t->in_word || t->error)
-                return;
-        if (p->n_words == CLASSIFY_WORDS_MAX) {
-                t->error = "more words than the classifier reads";
-                return;
-        }
-        if (!t->cmd_open) {
-                if (p->n_cmds == CLASSIFY_CMDS_MAX) {
-                        t->error = "more commands than the classifier reads";
-                        return;
-                }
-                p->cmds[p->n_cmds] = (struct cl_cmd){.first = p->n_words};
-                t->cmd_open = true;
-        }
-        p->words[p->n_words] = t->o;
-        t->in_word = true;
-        t->word_quoted = false;
-}
-
-/* Append c to the current word; a quoted character the shell would otherwise interpret is
- * written backslash-escaped, so that the canonical word means what the shell reads. */
-static void tok_put(struct tok *t, char c, bool quoted)
-{
-        tok_word_begin(t);
-        if (t->error)
-                return;
-        if (quoted) {
-                t->word_quoted = true;
-                if (!char_plain((unsigned char)c))
-                        *t->o++ = '\\';
-        }
-        *t->o++ = c;
-}
-
-static void tok_word_end(struct tok *t)
-{
-        struct cl_parsed *p = t->p;
-        struct cl_cmd *cmd = &p->cmds[p->n_cmds];
-
-        if (!t->in_word || t->error)
-                return;
-        *t->o++ = '\0';
-        if (cmd->n == 0)
-                cmd->word0_plain = !t->word_quoted;
-        cmd->n++;
-        p->n_words++;
-        t->in_word = false;
-}
-
-static void tok_cmd_end(struct tok *t)
-{
-        tok_word_end(t);
-        if (t->cmd_open && !t->error) {
-                t->p->n_cmds++;
-                t->cmd_open = false;
-        }
-}
-
-static void tok_active(struct tok *t)
-{
-        if (t->cmd_open && !t->error)
-                t->p->cmds[t->p->n_cmds].active = true;
-}
-
-/* Split shell text into simple commands on ; & && | || |& and newlines, honouring single and
- * double quotes and backslashes. Everything else the shell interprets ($ ` < > ( ) { }) is
- * kept in the word and marks the command active. '#' is not a comment here: reading more
- * than the shell runs can only sandbox more. */
-static const char *tokenize(struct cl_parsed *p, const char *s, size_t len)
-{
-        enum { ST_NORMAL, ST_SQ, ST_DQ } st = ST_NORMAL;
-        struct tok t = {.p = p, .o = p->buf};
-
-        for (size_t i = 0; i < len && !t.error; i++) {
-                char c = s[i];
-
-                if (st == ST_SQ) {
-                        if (c == '\'')
-                                st = ST_NORMAL;
-                        else
-                                tok_put(&t, c, true);
-                        continue;
-                }
-                if (st == ST_DQ) {
-                        if (c == '"') {
-                                st = ST_NORMAL;
-                        } else if (c == '\\' && i + 1 < len && strchr("$`\"\\\n", s[i + 1])) {
-                                i++;
-                                if (s[i] != '\n')
-                                        tok_put(&t, s[i], true);
-                        } else {
-                                tok_put(&t, c, true);
-                                if (c == '$' || c == '`')
-                                        tok_active(&t);
-                        }
-                        continue;
-                }
-                switch (c) {
-                case '\'':
-                case '"':
-                        st = c == '\'' ? ST_SQ : ST_DQ;
-                        tok_word_begin(&t);
-                        t.word_quoted = true;
-                        break;
-                case '\\':
-                        if (i + 1 == len)
-                                return "it ends with a backslash";
-                        i++;
-                        if (s[i] == '\n') {
-                                /* A line continuation splices the word: obfuscation at best. */
-                                tok_word_begin(&t);
-                                t.word_quoted = true;
-                        } else {
-                                tok_put(&t, s[i], true);
-                        }
-                        break;
-                case ' ':
-                case '\t':
-                        tok_word_end(&t);
-                        break;
-                case '\n':
-                case ';':
-                        tok_cmd_end(&t);
-                        break;
-                case '&':
-                case '|':
-                        tok_cmd_end(&t);
-                        if (i + 1 < len && (s[i + 1] == c || (c == '|' && s[i + 1] == '&')))
-                                i++;
-                        break;
-                case '$':
-                case '`':
-                case '<':
-                case '>':
-                case '(':
-                case ')':
-                case '{':
-                case '}':
-                        tok_put(&t, c, false);
-                        tok_active(&t);
-                        break;
-                default:
-                        tok_put(&t, c, false);
-                        break;
-                }
-        }
-        if (t.error)
-                return t.error;
-        if (st != ST_NORMAL)
-                return "a quote is not closed";
-        tok_cmd_end(&t);
-        return t.error;
-}
-
-/* argv as one simple command, each word written as a shell word that means the same. */
-static const char *tokenize_argv(struct cl_parsed *p, char *const *argv)
-{
-        struct tok t = {.p = p, .o = p->buf};
-
-        for (size_t i = 0; argv[i] && !t.error; i++) {
-                tok_word_begin(&t);
-                for (const char *s = argv[i]; *s && !t.error; s++)
-                        tok_put(&t, *s, true);
-                t.word_quoted = false; /* literal, not obfuscated */
-                tok_word_end(&t);
-        }
-        tok_cmd_end(&t);
-        return t.error;
-}
-
-static void build_norms(struct cl_parsed *p)
-{
-        char *o = p->normbuf;
-
-        for (size_t c = 0; c < p->n_cmds; c++) {
-                struct cl_cmd *cmd = &p->cmds[c];
-
-                cmd->norm = o;
-                for (size_t w = 0; w < cmd->n; w++) {
-                        size_t n = strlen(p->words[cmd->first + w]);
-
-                        if (w > 0)
-                                *o++ = ' ';
-                        memcpy(o, p->words[cmd->first + w], n);
-                        o += n;
-                }
-                *o++ = '\0';
-        }
-}
-
-/* Strict UTF-8: no overlong forms, surrogates or code points past U+10FFFF. */
-static bool utf8_valid(const unsigned char *s, size_t len)
-{
-        for (size_t i = 0; i < len;) {
-                unsigned char c = s[i];
-                size_t n;
-                uint32_t cp;
-
-                if (c < 0x80) {
-                        i++;
-                        continue;
-                }
-                if (c >= 0xc2 && c <= 0xdf) {
-                        n = 1;
-                        cp = c & 0x1f;
-                } else if (c >= 0xe0 && c <= 0xef) {
-                        n = 2;
-                        cp = c & 0x0f;
-                } else if (c >= 0xf0 && c <= 0xf4) {
-                        n = 3;
-                        cp = c & 0x07;
-                } else {
-                        return false;
-                }
-                if (len - i <= n)
-                        return false;
-                for (size_t k = 1; k <= n; k++) {
-                        if ((s[i + k] & 0xc0) != 0x80)
-                                return false;
-                        cp = (cp << 6) | (s[i + k] & 0x3f);
-                }
-                if ((n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) || cp > 0x10ffff ||
-                    (cp >= 0xd800 && cp <= 0xdfff))
-                        return false;
-                i += n + 1;
-        }
-        return true;
-}
-
-/* NULL when s may be classified, else why not. */
-static const char *text_unreadable(const char *s, size_t len)
-{
-        if (len > CLASSIFY_TEXT_MAX)
-                return "longer than the classifier reads";
-        if (!utf8_valid((const unsigned char *)s, len))
-                return "not valid UTF-8";
-        for (size_t i = 0; i < len; i++) {
-                unsigned char c = (unsigned char)s[i];
-
-                if ((c < 0x20 && c != '\n' && c != '\t') || c == 0x7f)
-                        return "has control characters";
-        }
-        return NULL;
-}
-
 /* ---- the decision ---- */
 
 struct verdict {
@@ -688,7 +387,7 @@ static bool program_trusted(const char *w)
         const char *slash = strrchr(w, '/');
 
         for (const char *s = w; *s; s++)
-                if (!char_plain((unsigned char)*s))
+                if (!shell_char_plain((unsigned char)*s))
                         return false;
         if (!slash)
                 return true;
@@ -738,7 +437,7 @@ static bool regex_match(const struct cl_rule *rule, const char *s, char *ex, siz
 }
 
 /* Does a sandbox rule match anywhere in the exec? */
-static bool sandbox_rule_matches(const struct cl_rule *rule, const struct cl_parsed *p, char *ex,
+static bool sandbox_rule_matches(const struct cl_rule *rule, const struct shell_parsed *p, char *ex,
                                  size_t ex_size)
 {
         const char *tok;
@@ -772,7 +471,8 @@ static bool sandbox_rule_matches(const struct cl_rule *rule, const struct cl_par
 
 /* The first host rule that vouches for this command, or NULL. */
 static const struct cl_rule *host_rule_for(const struct classify_rules *r,
-                                           const struct cl_parsed *p, const struct cl_cmd *cmd)
+                                           const struct shell_parsed *p,
+                                           const struct shell_cmd *cmd)
 {
         const char *tok;
         char ex[8];
@@ -806,7 +506,7 @@ static bool list_has(const char *list, const char *name)
         return false;
 }
 
-static bool decide_text(const struct classify_rules *r, struct cl_parsed *p, struct verdict *v)
+static bool decide_text(const struct classify_rules *r, struct shell_parsed *p, struct verdict *v)
 {
         const char *src = r ? r->source_name : "";
         const struct cl_rule *first = NULL;
@@ -824,7 +524,7 @@ static bool decide_text(const struct classify_rules *r, struct cl_parsed *p, str
         }
         list[0] = '\0';
         for (size_t c = 0; c < p->n_cmds; c++) {
-                const struct cl_cmd *cmd = &p->cmds[c];
+                const struct shell_cmd *cmd = &p->cmds[c];
                 const char *w = p->words[cmd->first];
                 const struct cl_rule *rule;
 
@@ -884,7 +584,7 @@ static const char *argv_shell_text(char *const *argv)
 static bool decide(const struct classify_rules *r, const struct exec_request *req,
                    const char *runtime_name, struct verdict *v)
 {
-        _cleanup_(cl_parsed_freep) struct cl_parsed *p = NULL;
+        _cleanup_(shell_parsed_freep) struct shell_parsed *p = NULL;
         const char *text = NULL, *why;
         char ex[EXCERPT_MAX + 8];
         size_t len = 0, cap;
@@ -918,7 +618,7 @@ static bool decide(const struct classify_rules *r, const struct exec_request *re
 
         if (text) {
                 len = strlen(text);
-                if ((why = text_unreadable(text, len)))
+                if ((why = shell_text_unreadable(text, len)))
                         return sandbox(v, "the command is %s; sandboxed", why);
                 cap = len;
         } else {
@@ -927,7 +627,7 @@ static bool decide(const struct classify_rules *r, const struct exec_request *re
                 for (; req->argv[n]; n++) {
                         size_t l = strlen(req->argv[n]);
 
-                        if ((why = text_unreadable(req->argv[n], l)))
+                        if ((why = shell_text_unreadable(req->argv[n], l)))
                                 return sandbox(v, "argv[%zu] is %s; sandboxed", n, why);
                         len += l + 1;
                         if (len > CLASSIFY_TEXT_MAX || n >= CLASSIFY_WORDS_MAX)
@@ -937,20 +637,18 @@ static bool decide(const struct classify_rules *r, const struct exec_request *re
                 cap = len;
         }
 
-        /* A canonical word is at most twice its text plus a NUL. */
-        p = calloc(1, sizeof(*p));
-        if (!p || !(p->buf = malloc(2 * cap + CLASSIFY_WORDS_MAX + 2)) ||
-            !(p->normbuf = malloc(2 * cap + CLASSIFY_WORDS_MAX + 2)))
+        p = shell_parsed_new(cap);
+        if (!p)
                 return sandbox(v, "out of memory while classifying; sandboxed");
         if (text) {
                 p->raw = text;
                 p->raw_len = len;
-                why = tokenize(p, text, len);
+                why = shell_tokenize(p, text, len);
         } else {
-                why = tokenize_argv(p, req->argv);
+                why = shell_tokenize_argv(p, req->argv);
                 if (!why) {
                         /* Rules see argv as the shell command that would mean the same. */
-                        build_norms(p);
+                        shell_norms_build(p);
                         p->joined = strdup(p->n_cmds ? p->cmds[0].norm : "");
                         if (!p->joined)
                                 return sandbox(v, "out of memory while classifying; sandboxed");
@@ -960,7 +658,7 @@ static bool decide(const struct classify_rules *r, const struct exec_request *re
         }
         if (why)
                 return sandbox(v, "cannot read the command: %s; sandboxed", why);
-        build_norms(p);
+        shell_norms_build(p);
         return decide_text(r, p, v);
 }
 

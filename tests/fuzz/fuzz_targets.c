@@ -8,10 +8,12 @@
 
 #include <jansson.h>
 
+#include "airlock/classify.h"
 #include "airlock/exec.h"
 #include "airlock/policy.h"
 #include "airlock/util.h"
 #include "api/auth.h"
+#include "policy/shell_tokens.h"
 
 /* Bytes of input that are looked at: the daemon caps bodies and settings files too. */
 #define REQUEST_MAX (1u << 20)
@@ -132,6 +134,71 @@ int fuzz_policy_one(const uint8_t *data, size_t size)
                 auth_identity_clear(&id);
         }
         policy_unref(p);
+        free(text);
+        return 0;
+}
+
+/* What the tokenizer must hold to whatever it reads: its counts within their caps, every
+ * command's words within the parsed words, every canonical word within the buffer it was
+ * sized for. A break is a bug the classifier would build on: crash loudly. */
+static void tokens_check(const struct shell_parsed *p, size_t text_len)
+{
+        size_t cap = 2 * text_len + CLASSIFY_WORDS_MAX + 2, used = 0;
+
+        if (p->n_words > CLASSIFY_WORDS_MAX || p->n_cmds > CLASSIFY_CMDS_MAX)
+                abort();
+        for (size_t c = 0; c < p->n_cmds; c++) {
+                if (p->cmds[c].first + p->cmds[c].n > p->n_words || p->cmds[c].n == 0)
+                        abort();
+                used += strlen(p->cmds[c].norm) + 1;
+        }
+        for (size_t w = 0; w < p->n_words; w++)
+                if (p->words[w] < p->buf || p->words[w] >= p->buf + cap)
+                        abort();
+        if (used > cap)
+                abort();
+}
+
+int fuzz_tokens_one(const uint8_t *data, size_t size)
+{
+        struct shell_parsed *p;
+        char *text, *argv[CLASSIFY_WORDS_MAX + 1];
+        size_t argc = 0;
+
+        if (size > CLASSIFY_TEXT_MAX)
+                size = CLASSIFY_TEXT_MAX;
+        (void)shell_text_unreadable((const char *)data, size);
+        /* The bytes as shell text, whether or not the classifier would read them. */
+        p = shell_parsed_new(size);
+        if (p && !shell_tokenize(p, (const char *)data, size)) {
+                shell_norms_build(p);
+                tokens_check(p, size);
+        }
+        shell_parsed_free(p);
+        /* The same bytes as an argv, split at NULs. */
+        text = nul_terminated(data, size, CLASSIFY_TEXT_MAX);
+        if (!text)
+                return 0;
+        for (size_t i = 0; i <= size && argc < CLASSIFY_WORDS_MAX; i++)
+                if (i == 0 || text[i - 1] == '\0')
+                        argv[argc++] = text + i;
+        argv[argc] = NULL;
+        p = shell_parsed_new(size + 1);
+        if (p && !shell_tokenize_argv(p, argv)) {
+                shell_norms_build(p);
+                tokens_check(p, size + 1);
+        }
+        shell_parsed_free(p);
+        /* And as a command through the whole classifier, with no rules (all sandboxed). */
+        {
+                struct exec_request req = {.command = text};
+                char reason[CLASSIFY_REASON_MAX];
+                bool sandbox = false;
+
+                if (classify_exec(NULL, &req, "bash", &sandbox, reason, sizeof(reason)) < 0 ||
+                    !sandbox)
+                        abort();
+        }
         free(text);
         return 0;
 }

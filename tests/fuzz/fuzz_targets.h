@@ -1,6 +1,6 @@
 /* The fuzz targets' entry points, shared by the libFuzzer programs (fuzz_request.c,
- * fuzz_policy.c) and by the unit test that replays tests/fuzz/regressions in every build.
- * Each takes any bytes, must neither crash nor leak, and returns 0. */
+ * fuzz_policy.c, fuzz_tokens.c) and by the unit test that replays tests/fuzz/regressions in every
+ * build. Each takes any bytes, must neither crash nor leak, and returns 0. */
 #pragma once
 #include <stddef.h>
 #include <stdint.h>
@@ -13,3 +13,7 @@ int fuzz_request_one(const uint8_t *data, size_t size);
 /* Settings text through the parser (policy_parse), and what reads a parsed policy: its JSON
  * view, each agent's effective policy, each client's role. */
 int fuzz_policy_one(const uint8_t *data, size_t size);
+
+/* Bytes through the SELECTIVE classifier's shell tokenizer (shell_tokenize, and split at NULs,
+ * shell_tokenize_argv), then as a command through classify_exec without rules. */
+int fuzz_tokens_one(const uint8_t *data, size_t size);

@@ -1,5 +1,5 @@
-/* Shared between the host backend's files: the configuration an exec runs with, and the pool
- * of spawner slots (host_pool.c). */
+/* Shared between the host backend's files: the configuration an exec runs with
+ * (host_config.c), the pool of spawner slots (host_pool.c), and one exec (host_run.c). */
 #pragma once
 #include <pthread.h>
 #include <stdatomic.h>
@@ -40,8 +40,16 @@ struct host_cfg {
         int cap_last;
 };
 
+/* Build a configuration from the options (probing the host, loading the seccomp deny list);
+ * *ret gets the only reference. */
+int host_cfg_new(const struct host_options *o, struct host_cfg **ret, struct al_error *err);
 struct host_cfg *host_cfg_ref(struct host_cfg *c);
+/* host_cfg_unref(NULL) is a no-op. */
 void host_cfg_unref(struct host_cfg *c);
+static inline void host_cfg_unrefp(struct host_cfg **c)
+{
+        host_cfg_unref(*c);
+}
 /* The per-configuration part of a launch: user, capabilities, seccomp. */
 void host_cfg_template(const struct host_cfg *c, struct host_launch *l);
 
@@ -88,3 +96,9 @@ void host_pool_drop(struct host_pool *p, struct host_slot *s);
 void host_pool_clear(struct host_pool *p, const char *instance);
 /* Set the exec's limits on a slot and note its OOM counter. */
 int host_slot_prepare(struct host_slot *s, const struct limits *lim, struct al_error *err);
+
+/* Run one exec with cfg (the caller's reference is taken over) and pool's slots; fills res.
+ * sandbox_id names the sandbox in the result. */
+int host_run(struct host_pool *pool, struct host_cfg *cfg, const struct sandbox_spec *spec,
+             const struct exec_spec *x, const struct exec_sink *sink, struct exec_result *res,
+             const char *sandbox_id, struct al_error *err);

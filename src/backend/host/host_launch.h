@@ -136,3 +136,15 @@ struct host_probe {
         bool dev; /* HOST_MOP_DEV works: tmpfs on /dev, binds of the nodes, devpts newinstance */
 };
 void host_launch_probe(struct host_probe *ret);
+
+/* The child side, for the spawner (host_spawner.c) only: they run in a forked child of the
+ * multi-threaded daemon (system calls only, no allocation, no locks). */
+/* Close every fd but keep[0..n). */
+void host_child_close_all_except(int *keep, size_t n);
+/* Bring the loopback of a fresh network namespace up; < 0 on failure. */
+int host_child_loopback_up(void);
+/* Write v to /proc/self/oom_score_adj, ignoring failure. */
+void host_child_oom_score_adj(const char *v);
+/* The init of an exec's PID namespace: sets up l's namespaces, forks the command and waits for
+ * it, writing its wait status to l->status_fd. */
+_Noreturn void host_child_init_main(const struct host_launch *l);
