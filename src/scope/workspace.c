@@ -15,6 +15,7 @@
 #include <sys/statvfs.h>
 #include <sys/sysmacros.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "airlock/cleanup.h"
@@ -346,6 +347,16 @@ static int loop_release(int n)
                 fd = open(path, O_RDWR | O_CLOEXEC);
                 if (fd >= 0)
                         (void)ioctl(fd, LOOP_CLR_FD, 0);
+        }
+        /* The kernel detaches an auto-clearing device from a work queue once its last user is
+         * gone: wait (up to 1 s) so that what this returns to is really released. */
+        if (lazy == 0) {
+                char path[64], file[PATH_MAX];
+                struct timespec pause = {0, 5 * 1000 * 1000};
+
+                snprintf(path, sizeof(path), "/sys/block/loop%d/loop/backing_file", n);
+                for (int i = 0; i < 200 && read_line(path, file, sizeof(file)) == 0; i++)
+                        nanosleep(&pause, NULL);
         }
         return lazy;
 }
