@@ -65,6 +65,8 @@ print(json.dumps(out))
 FLOOD = r"""
 import json, socket, sys, time
 path, n, big = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+# How long the daemon gets to accept (and refuse) what waits in its listen queue.
+settle = float(sys.argv[4]) if len(sys.argv) > 4 else 0.5
 held, refused = [], 0
 statuses = []
 for i in range(big):
@@ -98,7 +100,7 @@ for _ in range(n):
     except OSError:
         refused += 1
         s.close()
-time.sleep(0.5)
+time.sleep(settle)
 alive = 0
 for s in held:
     s.setblocking(False)
@@ -477,7 +479,9 @@ def test_sandbox_caps(make_access_daemon):
 def test_flood_of_connections_and_oversized_requests(make_access_daemon):
     d = make_access_daemon(extra_daemon="max_connections_per_uid = 64\n")
     base = d.rss_kb()
-    flood = subprocess.Popen(as_user("al_test_a") + [PY, "-c", FLOOD, d.sock, "300", "50"],
+    # The sanitizer build accepts several times slower: give it time to drain its listen queue.
+    settle = "4" if d.sanitized() else "0.5"
+    flood = subprocess.Popen(as_user("al_test_a") + [PY, "-c", FLOOD, d.sock, "300", "50", settle],
                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
         seen = json.loads(flood.stdout.readline())
@@ -555,6 +559,9 @@ def test_out_of_file_descriptors_pauses_instead_of_spinning(make_access_daemon):
 SLOWLORIS = r"""
 import json, socket, sys, time
 path, n, duration = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+# A connection counts as held once it has been open this long (the daemon's time to accept and
+# refuse it from its listen queue; longer for the sanitizer build).
+grace = float(sys.argv[4]) if len(sys.argv) > 4 else 1.0
 HEAD = b"GET /v1/health HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"s" * 4096
 conns = {}  # socket -> [connected at, bytes sent]
 made = closed = 0
@@ -598,7 +605,7 @@ while time.monotonic() < end:
             closed += 1
             s.close()
             del conns[s]
-    held = max(held, sum(now - st[0] >= 1.0 for st in conns.values()))
+    held = max(held, sum(now - st[0] >= grace for st in conns.values()))
     while len(conns) < n and made < 20 * n:
         before = len(conns)
         connect()
@@ -616,7 +623,8 @@ def test_slowloris_as_root_and_another_uid_cannot_lock_others_out(make_access_da
     getting health and exec answers, and the server closes the slow ones at the deadline."""
     d = make_access_daemon(extra_daemon="read_timeout_s = 3\n")
     duration = 14
-    floods = [subprocess.Popen(cmd + [PY, "-c", SLOWLORIS, d.sock, "300", str(duration)],
+    grace = "2.5" if d.sanitized() else "1.0"
+    floods = [subprocess.Popen(cmd + [PY, "-c", SLOWLORIS, d.sock, "300", str(duration), grace],
                                stdout=subprocess.PIPE, text=True)
               for cmd in ([], as_user("al_test_a"))]
     try:

@@ -207,6 +207,7 @@ def test_daemon_refuses_host_accounts(host_user, make_daemon, setting, value, sa
     v = value.format(uid=host_user.pw_uid, gid=host_user.pw_gid)
     d = make_daemon(engine="docker", conf=conf("docker", f"{setting} = {v}"), start=False)
     d.start(wait=False)
+    d.expect_exit = 1  # a start meant to fail
     assert d.proc.wait(20) == 1, d.log()
     msg = says.format(uid=host_user.pw_uid, gid=host_user.pw_gid)
     assert "refusing to start" in d.log() and msg in d.log(), d.log()
