@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,7 +28,8 @@
 
 struct api_server {
         struct MHD_Daemon *mhd;
-        struct airlock_ctx *ctx;
+        struct api api; /* what handlers reach: the core and this server's limiter */
+        struct api *ctx;
         struct conns *conns;
         int listen_fd;
         bool quiesced;
@@ -196,7 +198,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                 st = calloc(1, sizeof(*st));
                 if (!st)
                         return MHD_NO;
-                pol = ctx_policy(s->ctx);
+                pol = daemon_policy(s->ctx->core);
                 max_body = pol->max_body_bytes;
                 policy_unref(pol);
                 buf_init(&st->body, (size_t)max_body);
@@ -374,17 +376,22 @@ static unsigned fit_connections(unsigned wanted)
         return (unsigned)fit;
 }
 
-struct api_server *api_server_start(struct airlock_ctx *ctx, int listen_fd, struct al_error *err)
+struct api_server *api_server_start(struct daemon *core, int listen_fd, struct al_error *err)
 {
         struct api_server *s = calloc(1, sizeof(*s));
-        struct policy *pol = ctx_policy(ctx);
+        struct policy *pol = daemon_policy(core);
         unsigned limit = fit_connections((unsigned)pol->max_connections);
         size_t header_cap = (size_t)pol->max_header_bytes;
+        struct api *ctx = s ? &s->api : NULL;
 
         policy_unref(pol);
-        if (!ctx->limiter)
-                ctx->limiter = limiter_new(NULL);
-        if (!s || !ctx->limiter) {
+        if (s) {
+                s->api.core = core;
+                s->api.limiter = limiter_new(NULL);
+        }
+        if (!s || !s->api.limiter) {
+                if (s)
+                        limiter_free(s->api.limiter);
                 free(s);
                 close(listen_fd);
                 al_err(err, -ENOMEM, "out of memory");
@@ -395,6 +402,7 @@ struct api_server *api_server_start(struct airlock_ctx *ctx, int listen_fd, stru
         s->conns = conns_new(ctx, limit, err);
         if (!s->conns) {
                 close(listen_fd);
+                limiter_free(s->api.limiter);
                 free(s);
                 return NULL;
         }
@@ -411,6 +419,7 @@ struct api_server *api_server_start(struct airlock_ctx *ctx, int listen_fd, stru
         if (!s->mhd) {
                 close(listen_fd);
                 conns_free(s->conns);
+                limiter_free(s->api.limiter);
                 free(s);
                 al_err(err, -EIO, "cannot start the HTTP server");
                 return NULL;
@@ -435,12 +444,15 @@ void api_server_stop(struct api_server *s)
         MHD_stop_daemon(s->mhd);
         conns_free(s->conns);
         close(s->listen_fd);
-        /* A stream worker still running past the drain gives its exec slot back later. */
-        pthread_mutex_lock(&s->ctx->inflight_lock);
-        if (s->ctx->inflight == 0) {
-                limiter_free(s->ctx->limiter);
-                s->ctx->limiter = NULL;
+        /* A stream worker still running past the drain gives its exec slot back later: then
+         * the server (and its limiter) is left to the process's exit. */
+        {
+                struct daemon_gauges g;
+
+                daemon_gauges(s->api.core, &g);
+                if (g.inflight > 0)
+                        return;
         }
-        pthread_mutex_unlock(&s->ctx->inflight_lock);
+        limiter_free(s->api.limiter);
         free(s);
 }
