@@ -15,25 +15,6 @@
 #include "airlock/util.h"
 #include "routes.h"
 
-int api_connection_fd(struct MHD_Connection *conn)
-{
-        const union MHD_ConnectionInfo *ci =
-            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
-
-        return ci ? ci->connect_fd : -1;
-}
-
-void api_peer_of(struct MHD_Connection *conn, struct ucred *ret)
-{
-        socklen_t len = sizeof(*ret);
-        int fd = api_connection_fd(conn);
-
-        ret->pid = 0;
-        ret->uid = ret->gid = (unsigned)-1;
-        if (fd >= 0)
-                getsockopt(fd, SOL_SOCKET, SO_PEERCRED, ret, &len);
-}
-
 ROUTE_HANDLER(route_version)
 {
         json_t *doc = json_pack("{s:s, s:s, s:s, s:{s:s, s:s}}", "version", AIRLOCK_VERSION, "api",

@@ -27,6 +27,8 @@ enum MHD_Result api_send_json_ex(struct MHD_Connection *conn, unsigned status, j
 /* Queue {"error":{"code","message"}} with the status that fits code. */
 enum MHD_Result api_send_error(struct MHD_Connection *conn, int code, const char *msg);
 unsigned api_status_for(int code);
+/* {"error":{"code","message"}} for an error code (new reference). */
+json_t *api_error_doc(int code, const char *msg);
 
 /* The client connection's socket (borrowed), and its peer credentials. */
 int api_connection_fd(struct MHD_Connection *conn);

@@ -85,85 +85,13 @@ int api_listen_unix(const char *path, const char *group, struct al_error *err)
         return TAKE_FD(fd);
 }
 
-enum MHD_Result api_send_json(struct MHD_Connection *conn, unsigned status, json_t *doc)
-{
-        return api_send_json_ex(conn, status, doc, false);
-}
-
-enum MHD_Result api_send_json_ex(struct MHD_Connection *conn, unsigned status, json_t *doc,
-                                 bool close_after)
-{
-        char *text = json_dumps(doc, JSON_COMPACT);
-        struct MHD_Response *resp;
-        enum MHD_Result ret;
-
-        json_decref(doc);
-        if (!text)
-                return MHD_NO;
-        resp = MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
-        if (!resp) {
-                free(text);
-                return MHD_NO;
-        }
-        MHD_add_response_header(resp, "Content-Type", "application/json");
-        if (close_after)
-                MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
-        ret = MHD_queue_response(conn, status, resp);
-        MHD_destroy_response(resp);
-        return ret;
-}
-
-unsigned api_status_for(int code)
-{
-        switch (-code) {
-        case EINVAL:
-        case E2BIG:
-        case ENAMETOOLONG:
-                return 400;
-        case EPERM:
-        case EACCES:
-        case AL_E_FORBIDDEN:
-                return 403;
-        case ENOENT:
-                return 404;
-        case EEXIST:
-        case EBUSY:
-        case AL_E_CONFLICT:
-                return 409;
-        case AL_E_TOO_LARGE:
-        case EMSGSIZE:
-                return 413;
-        case AL_E_LIMITED:
-                return 429;
-        case AL_E_ENGINE:
-                return 502;
-        case AL_E_ENGINE_DOWN:
-        case EOPNOTSUPP:
-                return 503;
-        default:
-                return 500;
-        }
-}
-
-static json_t *error_doc(int code, const char *msg)
-{
-        return json_pack("{s:{s:s, s:s}}", "error", "code", al_err_name(code), "message", msg);
-}
-
-enum MHD_Result api_send_error(struct MHD_Connection *conn, int code, const char *msg)
-{
-        /* Every error answer passes here: one place counts them all, by their error code. */
-        metrics_rejected(al_err_name(code));
-        return api_send_json(conn, api_status_for(code), error_doc(code, msg));
-}
-
 /* An oversized body: answer and close, so the client need not send the rest. */
 static enum MHD_Result send_too_large(struct MHD_Connection *conn)
 {
         metrics_rejected(al_err_name(-AL_E_TOO_LARGE));
         return api_send_json_ex(conn, 413,
-                                error_doc(-AL_E_TOO_LARGE, "request body exceeds the limit of "
-                                                           "the [daemon] max_body_kb setting"),
+                                api_error_doc(-AL_E_TOO_LARGE, "request body exceeds the limit of "
+                                                               "the [daemon] max_body_kb setting"),
                                 true);
 }
 

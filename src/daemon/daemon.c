@@ -300,16 +300,6 @@ void daemon_free(struct daemon *d)
         free(d);
 }
 
-struct policy *daemon_policy(struct daemon *d)
-{
-        struct policy *p;
-
-        pthread_rwlock_rdlock(&d->policy_lock);
-        p = policy_ref(d->policy);
-        pthread_rwlock_unlock(&d->policy_lock);
-        return p;
-}
-
 /* ---- execs in flight ---- */
 
 bool daemon_inflight_enter(struct daemon *d)
