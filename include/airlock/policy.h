@@ -95,7 +95,7 @@ struct policy_client {
         int64_t max_concurrent; /* requests at once; -1: [daemon] max_concurrent */
 };
 
-struct host_options; /* airlock/host_backend.h */
+struct host_options; /* airlock/host_options.h */
 
 struct policy {
         int refs;

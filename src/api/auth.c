@@ -226,7 +226,7 @@ static void peer_groups(int fd, struct auth_peer *peer)
         }
 }
 
-int auth_identify(struct airlock_ctx *ctx, struct MHD_Connection *conn, struct auth_identity *ret,
+int auth_identify(struct api *ctx, struct MHD_Connection *conn, struct auth_identity *ret,
                   struct al_error *err)
 {
         _cleanup_(policy_unrefp) struct policy *pol = NULL;
@@ -248,16 +248,16 @@ int auth_identify(struct airlock_ctx *ctx, struct MHD_Connection *conn, struct a
                 r = auth_parse_bearer(authz, hash, err);
                 if (r < 0)
                         return r;
-                if (!ctx->store)
+                if (!daemon_store(ctx->core))
                         return al_err(err, -EKEYREJECTED, "tokens need the store");
-                r = store_token_lookup(ctx->store, hash, &agent, err);
+                r = store_token_lookup(daemon_store(ctx->core), hash, &agent, err);
                 if (r == -ENOENT)
                         return al_err(err, -EKEYREJECTED, "unknown or revoked token");
                 if (r < 0)
                         return r;
                 have_token = true;
         }
-        pol = ctx_policy(ctx);
+        pol = daemon_policy(ctx->core);
         r = auth_resolve(pol, &peer, geteuid(), have_token ? agent : NULL, have_token ? hash : NULL,
                          NULL, ret);
         if (r < 0)
@@ -333,9 +333,8 @@ const char *auth_label(const struct auth_identity *id, char *buf, size_t size)
 
 /* The refused exec in the audit log, under the agent it named, so that the agent's owner and
  * the admins see the attempt. A failure to record is logged, not fatal: the refusal stands. */
-static void record_refusal(struct airlock_ctx *ctx, const struct auth_identity *id,
-                           const char *agent, const char *session, const char *code,
-                           const char *reason)
+static void record_refusal(struct api *ctx, const struct auth_identity *id, const char *agent,
+                           const char *session, const char *code, const char *reason)
 {
         struct store_execution e = {0};
         struct al_error err = {0};
@@ -348,12 +347,12 @@ static void record_refusal(struct airlock_ctx *ctx, const struct auth_identity *
         e.reason = reason;
         e.code = code;
         e.code_len = strlen(code);
-        if (store_execution_begin(ctx->store, &e, &err) < 0 ||
-            store_execution_fail(ctx->store, e.id, reason, 0, 0, &err) < 0)
+        if (store_execution_begin(daemon_store(ctx->core), &e, &err) < 0 ||
+            store_execution_fail(daemon_store(ctx->core), e.id, reason, 0, 0, &err) < 0)
                 log_warn("recording a refused exec: %s", err.msg);
 }
 
-int auth_refuse(struct airlock_ctx *ctx, const struct auth_identity *id, const char *what,
+int auth_refuse(struct api *ctx, const struct auth_identity *id, const char *what,
                 const char *agent, const char *session, const char *code, struct al_error *err)
 {
         char label[160], reason[320];
@@ -361,7 +360,7 @@ int auth_refuse(struct airlock_ctx *ctx, const struct auth_identity *id, const c
         auth_label(id, label, sizeof(label));
         snprintf(reason, sizeof(reason), "refused: %s may not %s agent '%s'", label, what, agent);
         log_warn("%s", reason);
-        if (code && ctx->store)
+        if (code && daemon_store(ctx->core))
                 record_refusal(ctx, id, agent, session, code, reason);
         if (id->token)
                 return al_err(err, -AL_E_FORBIDDEN,
@@ -421,9 +420,8 @@ static bool route_is_open(const char *url, const char *method)
                (strcmp(url, "/v1/version") == 0 || strcmp(url, "/v1/health") == 0);
 }
 
-bool auth_admit(struct airlock_ctx *ctx, struct MHD_Connection *conn, const char *url,
-                const char *method, struct auth_identity *who, bool *ret_counted,
-                struct auth_refusal *ret)
+bool auth_admit(struct api *ctx, struct MHD_Connection *conn, const char *url, const char *method,
+                struct auth_identity *who, bool *ret_counted, struct auth_refusal *ret)
 {
         struct al_error err = {0};
         char label[160];
@@ -443,7 +441,7 @@ bool auth_admit(struct airlock_ctx *ctx, struct MHD_Connection *conn, const char
                 api_peer_of(conn, &cred);
                 /* Guessing tokens costs the uid's requests like anything else, and a flood
                  * of bad ones cannot flood the log. */
-                pol = ctx_policy(ctx);
+                pol = daemon_policy(ctx->core);
                 rate = pol->rate_per_min;
                 policy_unref(pol);
                 snprintf(key, sizeof(key), "u:%lu", (unsigned long)cred.uid);
@@ -515,13 +513,13 @@ enum MHD_Result auth_send_refusal(struct MHD_Connection *conn, const struct auth
         return api_send_error(conn, r->code, r->msg);
 }
 
-void auth_release(struct airlock_ctx *ctx, const struct auth_identity *who, bool counted)
+void auth_release(struct api *ctx, const struct auth_identity *who, bool counted)
 {
         if (counted && ctx->limiter)
                 limiter_leave(ctx->limiter, LIMITER_REQUESTS, who->key);
 }
 
-int auth_check_exec(struct airlock_ctx *ctx, const struct auth_identity *who,
+int auth_check_exec(struct api *ctx, const struct auth_identity *who,
                     const struct exec_request *req, struct al_error *err)
 {
         const char *code = req->code                   ? req->code
@@ -534,14 +532,14 @@ int auth_check_exec(struct airlock_ctx *ctx, const struct auth_identity *who,
         return auth_refuse(ctx, who, "exec as", req->agent, req->session, code, err);
 }
 
-int auth_exec_slot_enter(struct airlock_ctx *ctx, struct al_error *err)
+int auth_exec_slot_enter(struct api *ctx, struct al_error *err)
 {
         struct policy *pol;
         int64_t max, queue, timeout_s;
 
         if (!ctx->limiter)
                 return 0;
-        pol = ctx_policy(ctx);
+        pol = daemon_policy(ctx->core);
         max = pol->max_execs;
         queue = pol->queue_max;
         timeout_s = pol->queue_timeout_s;
@@ -549,7 +547,7 @@ int auth_exec_slot_enter(struct airlock_ctx *ctx, struct al_error *err)
         return limiter_slot_enter(ctx->limiter, max, queue, timeout_s * 1000, err);
 }
 
-void auth_exec_slot_leave(struct airlock_ctx *ctx)
+void auth_exec_slot_leave(struct api *ctx)
 {
         if (ctx->limiter)
                 limiter_slot_leave(ctx->limiter);

@@ -19,6 +19,8 @@
 #include "airlock/api.h"
 #include "airlock/sha256.h"
 
+struct api; /* routes.h */
+
 #define AUTH_TOKEN_PREFIX "alk_"
 #define AUTH_TOKEN_LEN    (4 + 64) /* the prefix and 32 random bytes in hex */
 #define AUTH_GROUPS_MAX   256      /* supplementary groups of a peer that are considered */
@@ -76,7 +78,7 @@ int auth_token_new(char ret_token[AUTH_TOKEN_LEN + 1], char ret_hash[SHA256_HEX_
 /* Identify the caller of conn: its credentials, its bearer token (looked up in the store) and
  * its role under the current policy. -EKEYREJECTED for a bad, unknown or revoked token,
  * -ENOMEM. Free ret with auth_identity_clear. */
-int auth_identify(struct airlock_ctx *ctx, struct MHD_Connection *conn, struct auth_identity *ret,
+int auth_identify(struct api *ctx, struct MHD_Connection *conn, struct auth_identity *ret,
                   struct al_error *err);
 
 /* The agents a listing may show the caller. *ret_all: no filter. Otherwise *ret_names (caller
@@ -92,7 +94,7 @@ void auth_filter_rows(const struct auth_identity *id, json_t *rows, bool keep_nu
  * uid, pid and agent, and for an exec (code not NULL) an audit row of the refused exec
  * (api_send_error counts the 403 in the metrics). Returns -AL_E_FORBIDDEN with err set. what:
  * "exec", "end a session of", ... */
-int auth_refuse(struct airlock_ctx *ctx, const struct auth_identity *id, const char *what,
+int auth_refuse(struct api *ctx, const struct auth_identity *id, const char *what,
                 const char *agent, const char *session, const char *code, struct al_error *err);
 
 /* The caller's label for logs and records: "uid 1000 pid 42" plus " client NAME" or
@@ -117,18 +119,17 @@ struct auth_refusal {
  * refused, with *ret saying how (answer with auth_send_refusal). who is filled in either way
  * (clear it with auth_identity_clear); *ret_counted says it holds one of the caller's
  * concurrency places, to give back with auth_release when the request completes. */
-bool auth_admit(struct airlock_ctx *ctx, struct MHD_Connection *conn, const char *url,
-                const char *method, struct auth_identity *who, bool *ret_counted,
-                struct auth_refusal *ret);
+bool auth_admit(struct api *ctx, struct MHD_Connection *conn, const char *url, const char *method,
+                struct auth_identity *who, bool *ret_counted, struct auth_refusal *ret);
 enum MHD_Result auth_send_refusal(struct MHD_Connection *conn, const struct auth_refusal *r);
-void auth_release(struct airlock_ctx *ctx, const struct auth_identity *who, bool counted);
+void auth_release(struct api *ctx, const struct auth_identity *who, bool counted);
 
 /* An exec's agent must be one the caller may act as: else auth_refuse (logged, recorded in the
  * audit log under that agent) and -AL_E_FORBIDDEN. */
-int auth_check_exec(struct airlock_ctx *ctx, const struct auth_identity *who,
+int auth_check_exec(struct api *ctx, const struct auth_identity *who,
                     const struct exec_request *req, struct al_error *err);
 /* One of the daemon's exec slots ([daemon] max_execs), waiting in the bounded queue
  * (queue_max, queue_timeout_s) when all are taken: -AL_E_LIMITED with err set when the queue is
  * full or the wait too long. Every 0 return needs one auth_exec_slot_leave. */
-int auth_exec_slot_enter(struct airlock_ctx *ctx, struct al_error *err);
-void auth_exec_slot_leave(struct airlock_ctx *ctx);
+int auth_exec_slot_enter(struct api *ctx, struct al_error *err);
+void auth_exec_slot_leave(struct api *ctx);

@@ -30,7 +30,7 @@ struct conn_rec {
 };
 
 struct conns {
-        struct airlock_ctx *ctx;
+        struct api *ctx;
         int64_t max;
         pthread_mutex_t lock; /* the list, open, stop */
         pthread_cond_t wake;
@@ -82,7 +82,7 @@ static void *sweeper_main(void *arg)
 
         pthread_mutex_lock(&c->lock);
         while (!c->stop) {
-                struct policy *pol = ctx_policy(c->ctx);
+                struct policy *pol = daemon_policy(c->ctx->core);
                 int64_t timeout_ms = pol->read_timeout_s * 1000;
                 struct timespec ts;
 
@@ -100,7 +100,7 @@ static void *sweeper_main(void *arg)
         return NULL;
 }
 
-struct conns *conns_new(struct airlock_ctx *ctx, int64_t max, struct al_error *err)
+struct conns *conns_new(struct api *ctx, int64_t max, struct al_error *err)
 {
         struct conns *c = calloc(1, sizeof(*c));
         int r;
@@ -174,7 +174,7 @@ static void opened(struct conns *c, struct MHD_Connection *conn, void **socket_c
 
         *socket_context = NULL;
         api_peer_of(conn, &cred);
-        pol = ctx_policy(c->ctx);
+        pol = daemon_policy(c->ctx->core);
         per_uid = pol->max_connections_per_uid;
         reserved = pol->reserved_connections;
         policy_unref(pol);

@@ -12,10 +12,12 @@
 #include "airlock/api.h"
 #include "airlock/error.h"
 
+struct api; /* routes.h */
+
 struct conns;
 
 /* max: the server's connection limit. Starts the sweeper. NULL with err set on failure. */
-struct conns *conns_new(struct airlock_ctx *ctx, int64_t max, struct al_error *err);
+struct conns *conns_new(struct api *ctx, int64_t max, struct al_error *err);
 /* Stops the sweeper; every connection must have been closed (MHD_stop_daemon). NULL: no-op. */
 void conns_free(struct conns *c);
 

@@ -121,11 +121,11 @@ struct engine_probe {
         json_t *info; /* GET /info, or NULL */
 };
 
-static void check_engine(struct airlock_ctx *ctx, const struct policy *pol, double deadline,
+static void check_engine(struct api *ctx, const struct policy *pol, double deadline,
                          struct engine_probe *probe, struct check *c)
 {
-        const char *sock = engine_socket(ctx->engine);
-        enum engine_kind kind = engine_kind(ctx->engine);
+        const char *sock = engine_socket(daemon_engine(ctx->core));
+        enum engine_kind kind = engine_kind(daemon_engine(ctx->core));
         struct al_error err = {0};
         long budget = remaining_ms(deadline);
         double t0 = now_ms_precise(), rtt;
@@ -133,8 +133,8 @@ static void check_engine(struct airlock_ctx *ctx, const struct policy *pol, doub
 
         put(c->doc, "kind", json_string(engine_kind_name(kind)));
         put(c->doc, "socket", json_string(sock));
-        r = engine_ping_within(ctx->engine, budget < HEALTH_PING_MS ? budget : HEALTH_PING_MS,
-                               &err);
+        r = engine_ping_within(daemon_engine(ctx->core),
+                               budget < HEALTH_PING_MS ? budget : HEALTH_PING_MS, &err);
         rtt = now_ms_precise() - t0;
         put(c->doc, "reachable", json_boolean(r == 0));
         if (r < 0) {
@@ -146,7 +146,8 @@ static void check_engine(struct airlock_ctx *ctx, const struct policy *pol, doub
         }
         put(c->doc, "rtt_ms", json_real((double)(int64_t)(rtt * 100) / 100));
         probe->reachable = true;
-        r = engine_version_within(ctx->engine, remaining_ms(deadline), &probe->ver, &err);
+        r = engine_version_within(daemon_engine(ctx->core), remaining_ms(deadline), &probe->ver,
+                                  &err);
         if (r < 0) {
                 check_set(c, HEALTH_DOWN, "%s", err.msg);
                 return;
@@ -155,7 +156,8 @@ static void check_engine(struct airlock_ctx *ctx, const struct policy *pol, doub
         put(c->doc, "api_version", json_string(probe->ver.api_version));
         put(c->doc, "used_api", json_string(probe->ver.used_api));
         put(c->doc, "podman", json_boolean(probe->ver.is_podman));
-        if (engine_info_within(ctx->engine, remaining_ms(deadline), &probe->info, &err) < 0)
+        if (engine_info_within(daemon_engine(ctx->core), remaining_ms(deadline), &probe->info,
+                               &err) < 0)
                 probe->info = NULL;
         /* Podman needs the ulimits airlock sets only for it; a mismatch breaks execs. */
         if (kind == ENGINE_PODMAN && !probe->ver.is_podman)
@@ -174,7 +176,7 @@ static void check_engine(struct airlock_ctx *ctx, const struct policy *pol, doub
                           probe->ver.api_version, sock, rtt);
 }
 
-static void check_images(struct airlock_ctx *ctx, const struct policy *pol, double deadline,
+static void check_images(struct api *ctx, const struct policy *pol, double deadline,
                          const struct engine_probe *probe, struct check *c)
 {
         json_t *list = json_array();
@@ -193,7 +195,8 @@ static void check_images(struct airlock_ctx *ctx, const struct policy *pol, doub
                         unchecked++;
                         present = json_null();
                 } else {
-                        r = engine_image_inspect_within(ctx->engine, rt->image, left, NULL, &err);
+                        r = engine_image_inspect_within(daemon_engine(ctx->core), rt->image, left,
+                                                        NULL, &err);
                         if (r == -ENOENT) {
                                 if (!missing++) {
                                         first_rt = rt->name;
@@ -284,7 +287,7 @@ static void check_oci(const struct engine_probe *probe, struct check *c)
 
 /* ---- the database ---- */
 
-static void check_database(struct airlock_ctx *ctx, const struct policy *pol, struct check *c)
+static void check_database(struct api *ctx, const struct policy *pol, struct check *c)
 {
         struct store_stats st = {0};
         struct al_error err = {0};
@@ -292,13 +295,13 @@ static void check_database(struct airlock_ctx *ctx, const struct policy *pol, st
 
         snprintf(path, sizeof(path), "%s/airlock.db", pol->state_dir);
         put(c->doc, "path", json_string(path));
-        put(c->doc, "open", json_boolean(ctx->store != NULL));
-        if (!ctx->store) {
+        put(c->doc, "open", json_boolean(daemon_store(ctx->core) != NULL));
+        if (!daemon_store(ctx->core)) {
                 put(c->doc, "writable", json_false());
                 check_set(c, HEALTH_DOWN, "the database is not open; see the daemon's log");
                 return;
         }
-        if (store_stats(ctx->store, &st, &err) < 0) {
+        if (store_stats(daemon_store(ctx->core), &st, &err) < 0) {
                 check_set(c, HEALTH_DOWN, "cannot read the database: %s", err.msg);
         } else {
                 put(c->doc, "schema_version", json_integer(st.schema_version));
@@ -306,7 +309,7 @@ static void check_database(struct airlock_ctx *ctx, const struct policy *pol, st
                 put(c->doc, "wal_bytes", json_integer(st.wal_bytes));
                 put(c->doc, "executions", json_integer(st.executions));
         }
-        if (store_check_writable(ctx->store, HEALTH_DB_WAIT_MS, &err) < 0) {
+        if (store_check_writable(daemon_store(ctx->core), HEALTH_DB_WAIT_MS, &err) < 0) {
                 put(c->doc, "writable", json_false());
                 check_set(c, HEALTH_DOWN,
                           "the database is not writable (%s): execs are refused because they "
@@ -390,7 +393,7 @@ static void check_disk(const struct policy *pol, struct check *c)
 
 /* Each mounted workspace's use of its cap. A full workspace is its agent's business (its
  * writes get ENOSPC, nobody else's do), so it is named here but does not degrade the daemon. */
-static void check_workspaces(struct airlock_ctx *ctx, const struct policy *pol, struct check *c)
+static void check_workspaces(struct api *ctx, const struct policy *pol, struct check *c)
 {
         struct workspace_usage *u = NULL;
         json_t *list = json_array();
@@ -399,7 +402,7 @@ static void check_workspaces(struct airlock_ctx *ctx, const struct policy *pol, 
 
         put(c->doc, "workspace_mb", json_integer(pol->limits.workspace_mb));
         put(c->doc, "agents", list);
-        if (workspace_set_usage(ctx->workspaces, &u, &n) < 0) {
+        if (workspace_set_usage(daemon_workspaces(ctx->core), &u, &n) < 0) {
                 check_set(c, HEALTH_UNKNOWN, "out of memory");
                 return;
         }
@@ -426,23 +429,24 @@ static void check_workspaces(struct airlock_ctx *ctx, const struct policy *pol, 
 
 /* ---- the policy ---- */
 
-static void check_policy(struct airlock_ctx *ctx, const struct policy *pol, struct check *c)
+static void check_policy(struct api *ctx, const struct policy *pol, struct check *c)
 {
-        char last_error[sizeof(ctx->last_reload_error)], sha[65];
+        struct daemon_gauges g;
+        const char *last_error;
+        char sha[65];
         unsigned long reloads, failures;
         int64_t loaded_ms, revision = -1;
         struct al_error err = {0};
         json_t *rev = NULL;
 
-        pthread_rwlock_rdlock(&ctx->policy_lock);
-        reloads = ctx->reloads;
-        failures = ctx->reload_failures;
-        loaded_ms = ctx->policy_loaded_ms;
-        memcpy(last_error, ctx->last_reload_error, sizeof(last_error));
-        pthread_rwlock_unlock(&ctx->policy_lock);
-        last_error[sizeof(last_error) - 1] = '\0';
+        daemon_gauges(ctx->core, &g);
+        reloads = g.reloads;
+        failures = g.reload_failures;
+        loaded_ms = g.policy_loaded_ms;
+        last_error = g.last_reload_error;
         policy_text_sha256(pol, sha);
-        if (ctx->store && store_policy_revision_latest(ctx->store, &rev, &err) == 0)
+        if (daemon_store(ctx->core) &&
+            store_policy_revision_latest(daemon_store(ctx->core), &rev, &err) == 0)
                 revision = json_integer_value(json_object_get(rev, "revision"));
         json_decref(rev);
         put(c->doc, "revision", revision >= 0 ? json_integer(revision) : json_null());
@@ -450,7 +454,7 @@ static void check_policy(struct airlock_ctx *ctx, const struct policy *pol, stru
         put(c->doc, "source", pol->source_path ? json_string(pol->source_path) : json_null());
         put(c->doc, "mode", json_string(policy_mode_name(pol->mode)));
         /* Until a reload, the policy in force is the one read at start. */
-        put(c->doc, "loaded_at", json_integer(loaded_ms ? loaded_ms : ctx->started_ms));
+        put(c->doc, "loaded_at", json_integer(loaded_ms ? loaded_ms : g.started_ms));
         put(c->doc, "reloads", json_integer((json_int_t)reloads));
         put(c->doc, "reload_failures", json_integer((json_int_t)failures));
         put(c->doc, "last_reload_error", last_error[0] ? json_string(last_error) : json_null());
@@ -479,15 +483,15 @@ static bool host_needed(const struct policy *pol)
         return false;
 }
 
-static void check_host(struct airlock_ctx *ctx, const struct policy *pol, struct check *c)
+static void check_host(struct api *ctx, const struct policy *pol, struct check *c)
 {
         const char *prot[32];
         json_t *list = json_array();
         size_t n;
 
-        put(c->doc, "available", json_boolean(ctx->host != NULL));
+        put(c->doc, "available", json_boolean(daemon_host(ctx->core) != NULL));
         put(c->doc, "protections", list);
-        if (!ctx->host) {
+        if (!daemon_host(ctx->core)) {
                 if (host_needed(pol))
                         check_set(c, HEALTH_DEGRADED,
                                   "the host backend is not available (the reason is in the "
@@ -498,26 +502,26 @@ static void check_host(struct airlock_ctx *ctx, const struct policy *pol, struct
                                   "the host backend is not available; not needed in mode all");
                 return;
         }
-        n = host_backend_available(ctx->host, prot, ARRAY_SIZE(prot));
+        n = host_backend_available(daemon_host(ctx->core), prot, ARRAY_SIZE(prot));
         for (size_t i = 0; i < n; i++)
                 json_array_append_new(list, json_string(prot[i]));
         check_set(c, HEALTH_OK, "available with %zu protections", n);
 }
 
-static void check_sandboxes(struct airlock_ctx *ctx, struct check *c)
+static void check_sandboxes(struct api *ctx, struct check *c)
 {
         json_t *live = json_object();
+        struct daemon_gauges g;
         int total = 0, inflight;
 
         for (int s = SCOPE_SESSION; s <= SCOPE_SHARED; s++) {
-                int n = ctx->scopes ? scope_count(ctx->scopes, s) : 0;
+                int n = daemon_scopes(ctx->core) ? scope_count(daemon_scopes(ctx->core), s) : 0;
 
                 total += n;
                 put(live, policy_scope_name((enum policy_scope)s), json_integer(n));
         }
-        pthread_mutex_lock(&ctx->inflight_lock);
-        inflight = ctx->inflight;
-        pthread_mutex_unlock(&ctx->inflight_lock);
+        daemon_gauges(ctx->core, &g);
+        inflight = g.inflight;
         put(c->doc, "live", live);
         put(c->doc, "total", json_integer(total));
         put(c->doc, "executions_in_flight", json_integer(inflight));
@@ -527,13 +531,15 @@ static void check_sandboxes(struct airlock_ctx *ctx, struct check *c)
 
 /* ---- the document ---- */
 
-static json_t *health_run(struct airlock_ctx *ctx, enum health_status *ret_overall)
+static json_t *health_run(struct api *ctx, enum health_status *ret_overall)
 {
-        _cleanup_(policy_unrefp) struct policy *pol = ctx_policy(ctx);
+        _cleanup_(policy_unrefp) struct policy *pol = daemon_policy(ctx->core);
         struct overall overall = {HEALTH_OK, "every subsystem is ok"};
         struct engine_probe probe = {0};
         double t0 = now_ms_precise(), deadline = t0 + HEALTH_ENGINE_BUDGET_MS;
         json_t *checks = json_object(), *doc;
+        struct daemon_gauges g;
+        int64_t started_ms;
         struct check c;
 
         check_init(&c);
@@ -564,12 +570,14 @@ static json_t *health_run(struct airlock_ctx *ctx, enum health_status *ret_overa
         check_init(&c);
         check_sandboxes(ctx, &c);
         check_done(checks, "sandboxes", &c, &overall);
+        daemon_gauges(ctx->core, &g);
+        started_ms = g.started_ms;
 
         doc = json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:f, s:o}", "status",
                         status_names[overall.status], "message", overall.message, "version",
-                        AIRLOCK_VERSION, "instance", ctx->instance_id, "checked_at",
+                        AIRLOCK_VERSION, "instance", daemon_instance_id(ctx->core), "checked_at",
                         (json_int_t)util_wall_ms(), "uptime_s",
-                        (json_int_t)((util_wall_ms() - ctx->started_ms) / 1000), "took_ms",
+                        (json_int_t)((util_wall_ms() - started_ms) / 1000), "took_ms",
                         (double)(int64_t)((now_ms_precise() - t0) * 10) / 10, "checks", checks);
         *ret_overall = overall.status;
         return doc;
@@ -581,7 +589,7 @@ static int64_t cache_at_ms;
 static unsigned cache_status;
 
 /* The health document as text, from the cache when fresh; caller frees. */
-static char *health_text(struct airlock_ctx *ctx, unsigned *ret_status)
+static char *health_text(struct api *ctx, unsigned *ret_status)
 {
         enum health_status overall;
         char *text = NULL;

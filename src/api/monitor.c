@@ -25,7 +25,8 @@
 
 struct monitor_server {
         struct MHD_Daemon *mhd;
-        struct airlock_ctx *ctx;
+        struct api api; /* the core; no limiter: the routes here are read-only */
+        struct api *ctx;
 };
 
 static const struct {
@@ -163,7 +164,7 @@ static void on_mhd_error(void *cls, const char *fmt, va_list ap)
         log_warn("monitor http: %s", msg);
 }
 
-struct monitor_server *monitor_start(struct airlock_ctx *ctx, const char *listen_addr,
+struct monitor_server *monitor_start(struct daemon *core, const char *listen_addr,
                                      struct al_error *err)
 {
         struct monitor_server *m;
@@ -177,7 +178,8 @@ struct monitor_server *monitor_start(struct airlock_ctx *ctx, const char *listen
                 al_err(err, -ENOMEM, "out of memory");
                 return NULL;
         }
-        m->ctx = ctx;
+        m->api.core = core;
+        m->ctx = &m->api;
         /* One thread per connection: a health check may wait seconds on a hung engine and
          * must not hold up a metrics scrape. */
         m->mhd = MHD_start_daemon(

@@ -16,12 +16,70 @@
 #include "routes.h"
 
 /* Every exec ends here, run or failed: it is logged and counted once. */
-static void log_exec(struct airlock_ctx *ctx, const struct exec_request *req,
-                     const struct exec_result *res, const struct ucred *peer, int r,
-                     const struct al_error *err)
+static json_t *output_json(const struct buf *b)
+{
+        _cleanup_free_ char *s = util_utf8_sanitize(b->data ? b->data : "", b->len, NULL, NULL);
+
+        return s ? json_string(s) : json_string("");
+}
+
+static json_t *exec_result_to_json(const struct exec_result *res, bool for_stream)
+{
+        json_t *o, *iso;
+
+        /* A background process has no outcome yet: where it runs and its pid. */
+        if (res->background_pid > 0) {
+                o = json_pack("{s:s, s:b, s:I, s:b, s:s, s:s?, s:{s:s?, s:b, s:s}}", "execution_id",
+                              res->execution_id, "background", 1, "pid",
+                              (json_int_t)res->background_pid, "sandboxed", res->sandboxed,
+                              "backend", res->backend ? res->backend : "none", "sandbox_id",
+                              res->sandbox_id[0] ? res->sandbox_id : NULL, "decision", "mode",
+                              res->decision.mode, "sandboxed", res->decision.sandboxed, "reason",
+                              res->decision.reason);
+                if (o && res->sandbox_replaced[0])
+                        json_object_set_new(o, "sandbox_replaced",
+                                            json_string(res->sandbox_replaced));
+                return o;
+        }
+
+        o = json_pack("{s:s, s:o, s:o, s:b, s:b, s:b, s:b, s:I, s:b, s:s, s:s?,"
+                      " s:{s:s?, s:b, s:s}}",
+                      "execution_id", res->execution_id, "exit_code",
+                      json_integer(res->signal ? 128 + res->signal : res->exit_code), "signal",
+                      res->signal ? json_integer(res->signal) : json_null(), "stdout_truncated",
+                      buf_truncated(&res->out), "stderr_truncated", buf_truncated(&res->err),
+                      "timed_out", res->timed_out, "oom_killed", res->oom_killed, "duration_ms",
+                      (json_int_t)res->duration_ms, "sandboxed", res->sandboxed, "backend",
+                      res->backend ? res->backend : "none", "sandbox_id",
+                      res->sandbox_id[0] ? res->sandbox_id : NULL, "decision", "mode",
+                      res->decision.mode, "sandboxed", res->decision.sandboxed, "reason",
+                      res->decision.reason);
+        if (!o)
+                return NULL;
+        if (res->aborted)
+                json_object_set_new(o, "aborted", json_true());
+        if (res->sandbox_lost[0])
+                json_object_set_new(o, "sandbox_lost", json_string(res->sandbox_lost));
+        if (res->sandbox_replaced[0])
+                json_object_set_new(o, "sandbox_replaced", json_string(res->sandbox_replaced));
+        if (res->n_isolation > 0) {
+                iso = json_array();
+                for (size_t i = 0; i < res->n_isolation; i++)
+                        json_array_append_new(iso, json_string(res->isolation[i]));
+                json_object_set_new(o, "isolation", iso);
+        }
+        if (!for_stream) {
+                json_object_set_new(o, "stdout", output_json(&res->out));
+                json_object_set_new(o, "stderr", output_json(&res->err));
+        }
+        return o;
+}
+
+static void log_exec(struct api *ctx, const struct exec_request *req, const struct exec_result *res,
+                     const struct ucred *peer, int r, const struct al_error *err)
 {
         const char *ekind = r < 0 ? metrics_engine_error_kind(r) : NULL;
-        struct policy *pol = ctx_policy(ctx);
+        struct policy *pol = daemon_policy(ctx->core);
 
         metrics_exec_done(metrics_exec_outcome(r, res), res->decision.mode, res->backend,
                           req->runtime ? req->runtime : pol->default_runtime,
@@ -43,7 +101,7 @@ static void log_exec(struct airlock_ctx *ctx, const struct exec_request *req,
 /* Streaming: a worker runs the exec and writes NDJSON events into a pipe that MHD sends as a
  * chunked response. A full pipe slows the exec's output reads: backpressure, flat memory. */
 struct stream_job {
-        struct airlock_ctx *ctx;
+        struct api *ctx;
         struct exec_request req;
         struct ucred peer;
         bool slot;    /* holds an exec slot (auth_exec_slot_enter) */
@@ -120,15 +178,15 @@ static void *stream_worker(void *arg)
                                  .started = stream_started,
                                  .ctx = job,
                                  .watch_fd = job->watch_fd,
-                                 .cancel_fd = job->ctx->cancel_fd};
+                                 .cancel_fd = daemon_cancel_fd(job->ctx->core)};
         struct exec_result res;
         struct al_error err = {0};
-        struct policy *pol = ctx_policy(job->ctx);
+        struct policy *pol = daemon_policy(job->ctx->core);
         int r;
 
         exec_result_init(&res, (size_t)pol->limits.output_bytes);
         policy_unref(pol);
-        r = exec_service_run(job->ctx, &job->req, &sink, &res, &err);
+        r = daemon_exec(job->ctx->core, &job->req, &sink, &res, &err);
         log_exec(job->ctx, &job->req, &res, &job->peer, r, &err);
         if (r < 0) {
                 write_event(job->out_fd, json_pack("{s:s, s:{s:s, s:s}}", "type", "error", "error",
@@ -145,14 +203,14 @@ static void *stream_worker(void *arg)
         close(job->watch_fd);
         if (job->slot)
                 auth_exec_slot_leave(job->ctx);
-        api_inflight_leave(job->ctx);
+        daemon_inflight_leave(job->ctx->core);
         exec_request_clear(&job->req);
         free(job);
         return NULL;
 }
 
 /* *slot_held: the caller's exec slot, which passes to the worker when it starts. */
-static enum MHD_Result start_stream(struct airlock_ctx *ctx, struct MHD_Connection *conn,
+static enum MHD_Result start_stream(struct api *ctx, struct MHD_Connection *conn,
                                     struct exec_request *req, const struct ucred *peer,
                                     bool *slot_held)
 {
@@ -186,7 +244,7 @@ static enum MHD_Result start_stream(struct airlock_ctx *ctx, struct MHD_Connecti
                 return api_send_error(conn, -ENOMEM, "cannot start a stream");
         }
         MHD_add_response_header(resp, "Content-Type", "application/x-ndjson");
-        if (!api_inflight_enter(ctx)) {
+        if (!daemon_inflight_enter(ctx->core)) {
                 MHD_destroy_response(resp);
                 close(p[1]);
                 if (job->watch_fd >= 0)
@@ -206,7 +264,7 @@ static enum MHD_Result start_stream(struct airlock_ctx *ctx, struct MHD_Connecti
                         close(job->watch_fd);
                 exec_request_clear(&job->req);
                 free(job);
-                api_inflight_leave(ctx);
+                daemon_inflight_leave(ctx->core);
                 return api_send_error(conn, -EAGAIN, "cannot start a worker");
         }
         pthread_attr_destroy(&attr);
@@ -244,7 +302,7 @@ ROUTE_HANDLER(route_exec)
         }
         req.peer_uid = peer.uid;
         req.peer_pid = peer.pid;
-        pol = ctx_policy(ctx);
+        pol = daemon_policy(ctx->core);
         r = exec_request_check(&req, pol, &err);
         exec_result_init(&res, (size_t)pol->limits.output_bytes);
         policy_unref(pol);
@@ -269,17 +327,17 @@ ROUTE_HANDLER(route_exec)
                 ret = start_stream(ctx, conn, &req, &peer, &slot);
                 goto out;
         }
-        if (!api_inflight_enter(ctx)) {
+        if (!daemon_inflight_enter(ctx->core)) {
                 ret = api_send_error(conn, -EOPNOTSUPP, "airlockd is shutting down");
                 goto out;
         }
         {
                 struct exec_sink sink = {.watch_fd = api_connection_fd(conn),
-                                         .cancel_fd = ctx->cancel_fd};
+                                         .cancel_fd = daemon_cancel_fd(ctx->core)};
 
-                r = exec_service_run(ctx, &req, &sink, &res, &err);
+                r = daemon_exec(ctx->core, &req, &sink, &res, &err);
         }
-        api_inflight_leave(ctx);
+        daemon_inflight_leave(ctx->core);
         log_exec(ctx, &req, &res, &peer, r, &err);
         /* A sandbox cap: sandboxes go when sessions end or idle out, so ask again later. */
         if (r == -AL_E_LIMITED)

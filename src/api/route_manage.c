@@ -27,7 +27,7 @@ static int agent_arg(struct MHD_Connection *conn, const char **ret, struct al_er
 
 /* An optional ?agent=NAME that the caller must be allowed to act as: 403 (recorded) when it
  * may not. what says what was refused, for the record. */
-static int agent_arg_allowed(struct airlock_ctx *ctx, struct MHD_Connection *conn,
+static int agent_arg_allowed(struct api *ctx, struct MHD_Connection *conn,
                              const struct auth_identity *who, const char *what, const char **ret,
                              struct al_error *err)
 {
@@ -53,7 +53,7 @@ static int listing_filter(const struct auth_identity *who, bool *ret_all, const 
 
 ROUTE_HANDLER(route_policy_get)
 {
-        _cleanup_(policy_unrefp) struct policy *pol = ctx_policy(ctx);
+        _cleanup_(policy_unrefp) struct policy *pol = daemon_policy(ctx->core);
         struct al_error err = {0};
         const char *agent = NULL;
         json_t *doc;
@@ -92,8 +92,8 @@ ROUTE_HANDLER(route_policy_reload)
                 return api_send_error(conn, -AL_E_FORBIDDEN, "only admins may reload the policy");
         }
         snprintf(who, sizeof(who), "uid %d", (int)args->who->peer.uid);
-        if (ctx_reload_policy(ctx, who, &problems, &err) == 0) {
-                _cleanup_(policy_unrefp) struct policy *pol = ctx_policy(ctx);
+        if (daemon_reload(ctx->core, who, &problems, &err) == 0) {
+                _cleanup_(policy_unrefp) struct policy *pol = daemon_policy(ctx->core);
 
                 policy_problems_free(&problems);
                 return api_send_json(conn, MHD_HTTP_OK,
@@ -120,17 +120,17 @@ ROUTE_HANDLER(route_sandboxes_get)
 
         if (agent_arg_allowed(ctx, conn, args->who, "list the sandboxes of", &agent, &err) < 0)
                 return api_send_error(conn, err.code, err.msg);
-        rows = scope_list(ctx->scopes, agent);
+        rows = scope_list(daemon_scopes(ctx->core), agent);
         /* Others' sandboxes stay hidden; SHARED ones serve every agent and are listed. */
         if (!args->who->admin)
                 auth_filter_rows(args->who, rows, true);
         return api_send_json(conn, MHD_HTTP_OK, json_pack("{s:o}", "sandboxes", rows));
 }
 
-int api_sandbox_of(struct airlock_ctx *ctx, const struct auth_identity *who, const char *prefix,
+int api_sandbox_of(struct api *ctx, const struct auth_identity *who, const char *prefix,
                    bool shared_ok, char **ret_id, char **ret_agent)
 {
-        json_t *rows = scope_list(ctx->scopes, NULL), *row;
+        json_t *rows = scope_list(daemon_scopes(ctx->core), NULL), *row;
         size_t i;
         int r = -ENOENT;
 
@@ -179,7 +179,7 @@ ROUTE_HANDLER(route_sandbox_delete)
                         return api_send_error(conn, -ENOENT, "no such sandbox");
                 agent = owner;
         }
-        r = scope_remove_handle(ctx->scopes, id, agent, &err);
+        r = scope_remove_handle(daemon_scopes(ctx->core), id, agent, &err);
         if (r < 0)
                 return api_send_error(conn, r, err.msg);
         log_info("sandbox %.12s removed on request", id);
@@ -225,8 +225,9 @@ ROUTE_HANDLER(route_session_end)
                 json_decref(doc);
                 return api_send_error(conn, err.code, err.msg);
         }
-        n = scope_end_session(ctx->scopes, agent, session);
-        if (store_session_end(ctx->store, agent, session, 0, &err) < 0 && err.code != -ENOENT)
+        n = scope_end_session(daemon_scopes(ctx->core), agent, session);
+        if (store_session_end(daemon_store(ctx->core), agent, session, 0, &err) < 0 &&
+            err.code != -ENOENT)
                 log_warn("recording the end of session '%s': %s", session, err.msg);
         log_info("session '%s' of agent '%s' ended: %d sandbox(es) removed", session, agent, n);
         ret = api_send_json(conn, MHD_HTTP_OK,
@@ -277,7 +278,7 @@ ROUTE_HANDLER(route_executions_get)
         /* Without ?agent, only the caller's agents; with patterns, a page may come out short
          * (next_cursor still leads on). */
         q.agents = names;
-        r = store_executions_query(ctx->store, &q, &rows, &next, &err);
+        r = store_executions_query(daemon_store(ctx->core), &q, &rows, &next, &err);
         if (r < 0)
                 return api_send_error(conn, r, err.msg);
         if (rowwise)
@@ -294,7 +295,7 @@ ROUTE_HANDLER(route_execution_get)
         json_t *row = NULL;
         int r;
 
-        r = store_execution_get(ctx->store, args->param, &row, &err);
+        r = store_execution_get(daemon_store(ctx->core), args->param, &row, &err);
         if (r < 0)
                 return api_send_error(conn, r, err.msg);
         /* Another agent's execution reads exactly as an unknown one. */
@@ -319,8 +320,8 @@ ROUTE_HANDLER(route_sessions_get)
             (!agent && listing_filter(args->who, &all, &names, &rowwise, &err) < 0))
                 return api_send_error(conn, err.code, err.msg);
         agents[0] = agent;
-        r = store_sessions_list(ctx->store, agent ? agents : names, query(conn, "ended") != NULL,
-                                &rows, &err);
+        r = store_sessions_list(daemon_store(ctx->core), agent ? agents : names,
+                                query(conn, "ended") != NULL, &rows, &err);
         if (r < 0)
                 return api_send_error(conn, r, err.msg);
         if (rowwise)

@@ -8,7 +8,7 @@
 #include "routes.h"
 
 /* The sandbox named by the path, when the caller may use it; else an error is sent. */
-static enum MHD_Result find_sandbox(struct airlock_ctx *ctx, struct MHD_Connection *conn,
+static enum MHD_Result find_sandbox(struct api *ctx, struct MHD_Connection *conn,
                                     const struct route_args *args, bool for_kill, char **ret_id,
                                     bool *ret_sent)
 {
@@ -36,9 +36,9 @@ static int parse_pid(const char *s, long long *ret)
         return 0;
 }
 
-static bool has_procs(struct airlock_ctx *ctx)
+static bool has_procs(struct api *ctx)
 {
-        return ctx->containers && ctx->containers->ops->proc_list;
+        return daemon_containers(ctx->core) && daemon_containers(ctx->core)->ops->proc_list;
 }
 
 ROUTE_HANDLER(route_procs_get)
@@ -55,7 +55,8 @@ ROUTE_HANDLER(route_procs_get)
         if (!has_procs(ctx))
                 return api_send_error(conn, -EOPNOTSUPP,
                                       "this backend has no background processes");
-        list = ctx->containers->ops->proc_list(ctx->containers, id, -1, &err);
+        list = daemon_containers(ctx->core)->ops->proc_list(daemon_containers(ctx->core), id, -1,
+                                                            &err);
         if (!list)
                 return api_send_error(conn, err.code ? err.code : -ENOENT, err.msg);
         return api_send_json(conn, MHD_HTTP_OK,
@@ -79,7 +80,8 @@ ROUTE_HANDLER(route_proc_get)
         if (!has_procs(ctx))
                 return api_send_error(conn, -EOPNOTSUPP,
                                       "this backend has no background processes");
-        p = ctx->containers->ops->proc_list(ctx->containers, id, pid, &err);
+        p = daemon_containers(ctx->core)->ops->proc_list(daemon_containers(ctx->core), id, pid,
+                                                         &err);
         if (!p)
                 return api_send_error(conn, err.code ? err.code : -ENOENT, err.msg);
         return api_send_json(conn, MHD_HTTP_OK, p);
@@ -102,7 +104,8 @@ ROUTE_HANDLER(route_proc_delete)
         if (!has_procs(ctx))
                 return api_send_error(conn, -EOPNOTSUPP,
                                       "this backend has no background processes");
-        r = ctx->containers->ops->proc_kill(ctx->containers, id, pid, &err);
+        r = daemon_containers(ctx->core)->ops->proc_kill(daemon_containers(ctx->core), id, pid,
+                                                         &err);
         if (r < 0)
                 return api_send_error(conn, r, err.msg);
         log_info("background process %lld of sandbox %.12s ended on request", pid, id);

@@ -32,7 +32,7 @@ ROUTE_HANDLER(route_token_create)
 
         if (!args->who->admin)
                 return refuse_non_admin(conn, args->who, "issue a token");
-        if (!ctx->store)
+        if (!daemon_store(ctx->core))
                 return api_send_error(conn, -EOPNOTSUPP, "tokens need the store");
         if (request_json_object(args->body, args->len, false, &doc, &err) < 0)
                 return api_send_error(conn, err.code, err.msg);
@@ -45,7 +45,7 @@ ROUTE_HANDLER(route_token_create)
         }
         r = auth_token_new(token, hash, &err);
         if (r >= 0)
-                r = store_token_add(ctx->store, agent, hash, 0, &id, &err);
+                r = store_token_add(daemon_store(ctx->core), agent, hash, 0, &id, &err);
         if (r < 0) {
                 json_decref(doc);
                 return api_send_error(conn, r, err.msg);
@@ -68,9 +68,9 @@ ROUTE_HANDLER(route_tokens_get)
 
         if (!args->who->admin)
                 return refuse_non_admin(conn, args->who, "list tokens");
-        if (!ctx->store)
+        if (!daemon_store(ctx->core))
                 return api_send_json(conn, MHD_HTTP_OK, json_pack("{s:[]}", "tokens"));
-        r = store_tokens_list(ctx->store, NULL, &rows, &err);
+        r = store_tokens_list(daemon_store(ctx->core), NULL, &rows, &err);
         if (r < 0)
                 return api_send_error(conn, r, err.msg);
         return api_send_json(conn, MHD_HTTP_OK, json_pack("{s:o}", "tokens", rows));
@@ -84,9 +84,9 @@ ROUTE_HANDLER(route_token_delete)
 
         if (!args->who->admin)
                 return refuse_non_admin(conn, args->who, "revoke a token");
-        if (!ctx->store)
+        if (!daemon_store(ctx->core))
                 return api_send_error(conn, -ENOENT, "no such token");
-        r = store_token_revoke(ctx->store, args->param, 0, &err);
+        r = store_token_revoke(daemon_store(ctx->core), args->param, 0, &err);
         if (r < 0)
                 return api_send_error(conn, r, err.msg);
         log_info("token %s revoked by %s", args->param,

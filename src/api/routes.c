@@ -15,51 +15,12 @@
 #include "airlock/util.h"
 #include "routes.h"
 
-int api_connection_fd(struct MHD_Connection *conn)
-{
-        const union MHD_ConnectionInfo *ci =
-            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
-
-        return ci ? ci->connect_fd : -1;
-}
-
-void api_peer_of(struct MHD_Connection *conn, struct ucred *ret)
-{
-        socklen_t len = sizeof(*ret);
-        int fd = api_connection_fd(conn);
-
-        ret->pid = 0;
-        ret->uid = ret->gid = (unsigned)-1;
-        if (fd >= 0)
-                getsockopt(fd, SOL_SOCKET, SO_PEERCRED, ret, &len);
-}
-
-bool api_inflight_enter(struct airlock_ctx *ctx)
-{
-        bool ok;
-
-        pthread_mutex_lock(&ctx->inflight_lock);
-        ok = !ctx->draining;
-        if (ok)
-                ctx->inflight++;
-        pthread_mutex_unlock(&ctx->inflight_lock);
-        return ok;
-}
-
-void api_inflight_leave(struct airlock_ctx *ctx)
-{
-        pthread_mutex_lock(&ctx->inflight_lock);
-        if (--ctx->inflight == 0)
-                pthread_cond_broadcast(&ctx->inflight_done);
-        pthread_mutex_unlock(&ctx->inflight_lock);
-}
-
 ROUTE_HANDLER(route_version)
 {
         json_t *doc = json_pack("{s:s, s:s, s:s, s:{s:s, s:s}}", "version", AIRLOCK_VERSION, "api",
-                                "v1", "instance", ctx->instance_id, "engine", "kind",
-                                engine_kind_name(engine_kind(ctx->engine)), "socket",
-                                engine_socket(ctx->engine));
+                                "v1", "instance", daemon_instance_id(ctx->core), "engine", "kind",
+                                engine_kind_name(engine_kind(daemon_engine(ctx->core))), "socket",
+                                engine_socket(daemon_engine(ctx->core)));
 
         return api_send_json(conn, MHD_HTTP_OK, doc);
 }
@@ -129,7 +90,7 @@ static bool route_match(const struct route *rt, const char *url, char *param, ch
         return true;
 }
 
-enum MHD_Result api_route(struct airlock_ctx *ctx, struct MHD_Connection *conn, const char *url,
+enum MHD_Result api_route(struct api *ctx, struct MHD_Connection *conn, const char *url,
                           const char *method, const char *body, size_t len,
                           const struct auth_identity *who)
 {

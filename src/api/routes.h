@@ -7,9 +7,16 @@
 #include "airlock/api.h"
 
 struct auth_identity; /* auth.h */
+struct limiter;       /* limits.h */
+
+/* What a request handler reaches: the core, and the API's own per-client limits. */
+struct api {
+        struct daemon *core;
+        struct limiter *limiter; /* NULL on the monitor listener */
+};
 
 /* Dispatch a request whose caller who (never NULL) was identified by the server. */
-enum MHD_Result api_route(struct airlock_ctx *ctx, struct MHD_Connection *conn, const char *url,
+enum MHD_Result api_route(struct api *ctx, struct MHD_Connection *conn, const char *url,
                           const char *method, const char *body, size_t len,
                           const struct auth_identity *who);
 /* Queue doc (reference stolen) as the JSON response with status. */
@@ -20,19 +27,17 @@ enum MHD_Result api_send_json_ex(struct MHD_Connection *conn, unsigned status, j
 /* Queue {"error":{"code","message"}} with the status that fits code. */
 enum MHD_Result api_send_error(struct MHD_Connection *conn, int code, const char *msg);
 unsigned api_status_for(int code);
+/* {"error":{"code","message"}} for an error code (new reference). */
+json_t *api_error_doc(int code, const char *msg);
 
 /* The client connection's socket (borrowed), and its peer credentials. */
 int api_connection_fd(struct MHD_Connection *conn);
 void api_peer_of(struct MHD_Connection *conn, struct ucred *ret);
-/* Count an exec in flight; false when the daemon is draining (then nothing is counted). */
-bool api_inflight_enter(struct airlock_ctx *ctx);
-void api_inflight_leave(struct airlock_ctx *ctx);
-
 /* The live sandbox whose id starts with prefix (at least 12 characters, else -EINVAL) that
  * who may use: admins any, others their agents' (and SHARED ones when shared_ok). *ret_id and
  * *ret_agent (NULL for SHARED) are new strings. -ENOENT when none, so that others' ids cannot
  * be probed. */
-int api_sandbox_of(struct airlock_ctx *ctx, const struct auth_identity *who, const char *prefix,
+int api_sandbox_of(struct api *ctx, const struct auth_identity *who, const char *prefix,
                    bool shared_ok, char **ret_id, char **ret_agent);
 
 /* What a route handler gets: the path parameter (the {id} segment, or NULL) and the body. */
@@ -46,7 +51,7 @@ struct route_args {
 };
 
 #define ROUTE_HANDLER(name)                                                                        \
-        enum MHD_Result name(struct airlock_ctx *ctx, struct MHD_Connection *conn,                 \
+        enum MHD_Result name(struct api *ctx, struct MHD_Connection *conn,                         \
                              const struct route_args *args)
 
 ROUTE_HANDLER(route_exec);

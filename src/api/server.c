@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,7 +28,8 @@
 
 struct api_server {
         struct MHD_Daemon *mhd;
-        struct airlock_ctx *ctx;
+        struct api api; /* what handlers reach: the core and this server's limiter */
+        struct api *ctx;
         struct conns *conns;
         int listen_fd;
         bool quiesced;
@@ -83,85 +85,13 @@ int api_listen_unix(const char *path, const char *group, struct al_error *err)
         return TAKE_FD(fd);
 }
 
-enum MHD_Result api_send_json(struct MHD_Connection *conn, unsigned status, json_t *doc)
-{
-        return api_send_json_ex(conn, status, doc, false);
-}
-
-enum MHD_Result api_send_json_ex(struct MHD_Connection *conn, unsigned status, json_t *doc,
-                                 bool close_after)
-{
-        char *text = json_dumps(doc, JSON_COMPACT);
-        struct MHD_Response *resp;
-        enum MHD_Result ret;
-
-        json_decref(doc);
-        if (!text)
-                return MHD_NO;
-        resp = MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
-        if (!resp) {
-                free(text);
-                return MHD_NO;
-        }
-        MHD_add_response_header(resp, "Content-Type", "application/json");
-        if (close_after)
-                MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
-        ret = MHD_queue_response(conn, status, resp);
-        MHD_destroy_response(resp);
-        return ret;
-}
-
-unsigned api_status_for(int code)
-{
-        switch (-code) {
-        case EINVAL:
-        case E2BIG:
-        case ENAMETOOLONG:
-                return 400;
-        case EPERM:
-        case EACCES:
-        case AL_E_FORBIDDEN:
-                return 403;
-        case ENOENT:
-                return 404;
-        case EEXIST:
-        case EBUSY:
-        case AL_E_CONFLICT:
-                return 409;
-        case AL_E_TOO_LARGE:
-        case EMSGSIZE:
-                return 413;
-        case AL_E_LIMITED:
-                return 429;
-        case AL_E_ENGINE:
-                return 502;
-        case AL_E_ENGINE_DOWN:
-        case EOPNOTSUPP:
-                return 503;
-        default:
-                return 500;
-        }
-}
-
-static json_t *error_doc(int code, const char *msg)
-{
-        return json_pack("{s:{s:s, s:s}}", "error", "code", al_err_name(code), "message", msg);
-}
-
-enum MHD_Result api_send_error(struct MHD_Connection *conn, int code, const char *msg)
-{
-        /* Every error answer passes here: one place counts them all, by their error code. */
-        metrics_rejected(al_err_name(code));
-        return api_send_json(conn, api_status_for(code), error_doc(code, msg));
-}
-
 /* An oversized body: answer and close, so the client need not send the rest. */
 static enum MHD_Result send_too_large(struct MHD_Connection *conn)
 {
         metrics_rejected(al_err_name(-AL_E_TOO_LARGE));
         return api_send_json_ex(conn, 413,
-                                error_doc(-AL_E_TOO_LARGE, "request body exceeds the limit of "
-                                                           "the [daemon] max_body_kb setting"),
+                                api_error_doc(-AL_E_TOO_LARGE, "request body exceeds the limit of "
+                                                               "the [daemon] max_body_kb setting"),
                                 true);
 }
 
@@ -196,7 +126,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                 st = calloc(1, sizeof(*st));
                 if (!st)
                         return MHD_NO;
-                pol = ctx_policy(s->ctx);
+                pol = daemon_policy(s->ctx->core);
                 max_body = pol->max_body_bytes;
                 policy_unref(pol);
                 buf_init(&st->body, (size_t)max_body);
@@ -374,17 +304,22 @@ static unsigned fit_connections(unsigned wanted)
         return (unsigned)fit;
 }
 
-struct api_server *api_server_start(struct airlock_ctx *ctx, int listen_fd, struct al_error *err)
+struct api_server *api_server_start(struct daemon *core, int listen_fd, struct al_error *err)
 {
         struct api_server *s = calloc(1, sizeof(*s));
-        struct policy *pol = ctx_policy(ctx);
+        struct policy *pol = daemon_policy(core);
         unsigned limit = fit_connections((unsigned)pol->max_connections);
         size_t header_cap = (size_t)pol->max_header_bytes;
+        struct api *ctx = s ? &s->api : NULL;
 
         policy_unref(pol);
-        if (!ctx->limiter)
-                ctx->limiter = limiter_new(NULL);
-        if (!s || !ctx->limiter) {
+        if (s) {
+                s->api.core = core;
+                s->api.limiter = limiter_new(NULL);
+        }
+        if (!s || !s->api.limiter) {
+                if (s)
+                        limiter_free(s->api.limiter);
                 free(s);
                 close(listen_fd);
                 al_err(err, -ENOMEM, "out of memory");
@@ -395,6 +330,7 @@ struct api_server *api_server_start(struct airlock_ctx *ctx, int listen_fd, stru
         s->conns = conns_new(ctx, limit, err);
         if (!s->conns) {
                 close(listen_fd);
+                limiter_free(s->api.limiter);
                 free(s);
                 return NULL;
         }
@@ -411,6 +347,7 @@ struct api_server *api_server_start(struct airlock_ctx *ctx, int listen_fd, stru
         if (!s->mhd) {
                 close(listen_fd);
                 conns_free(s->conns);
+                limiter_free(s->api.limiter);
                 free(s);
                 al_err(err, -EIO, "cannot start the HTTP server");
                 return NULL;
@@ -435,12 +372,15 @@ void api_server_stop(struct api_server *s)
         MHD_stop_daemon(s->mhd);
         conns_free(s->conns);
         close(s->listen_fd);
-        /* A stream worker still running past the drain gives its exec slot back later. */
-        pthread_mutex_lock(&s->ctx->inflight_lock);
-        if (s->ctx->inflight == 0) {
-                limiter_free(s->ctx->limiter);
-                s->ctx->limiter = NULL;
+        /* A stream worker still running past the drain gives its exec slot back later: then
+         * the server (and its limiter) is left to the process's exit. */
+        {
+                struct daemon_gauges g;
+
+                daemon_gauges(s->api.core, &g);
+                if (g.inflight > 0)
+                        return;
         }
-        pthread_mutex_unlock(&s->ctx->inflight_lock);
+        limiter_free(s->api.limiter);
         free(s);
 }

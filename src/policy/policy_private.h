@@ -2,7 +2,7 @@
 #pragma once
 #include <jansson.h>
 
-#include "airlock/host_backend.h"
+#include "airlock/host_options.h"
 #include "airlock/policy.h"
 
 /* Append a runtime to the catalog; any of image, run, shell may be NULL (filled in later).

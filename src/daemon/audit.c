@@ -25,7 +25,7 @@ static char *code_text(const struct exec_request *req)
         return b.data ? buf_steal(&b, NULL) : strdup("");
 }
 
-int audit_begin(struct airlock_ctx *ctx, const struct exec_request *req, struct exec_result *res,
+int audit_begin(struct daemon *ctx, const struct exec_request *req, struct exec_result *res,
                 const struct runtime *rt, const char *id, bool host, struct store_execution *a,
                 struct al_error *err)
 {
@@ -57,7 +57,7 @@ int audit_begin(struct airlock_ctx *ctx, const struct exec_request *req, struct 
         return 0;
 }
 
-int audit_finish(struct airlock_ctx *ctx, struct store_execution *a, const struct exec_result *res,
+int audit_finish(struct daemon *ctx, struct store_execution *a, const struct exec_result *res,
                  int run_r, struct al_error *err)
 {
         struct al_error serr = {0};

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "airlock/api.h"
+#include "daemon_private.h"
 #include "airlock/cleanup.h"
 #include "airlock/host_backend.h"
 #include "airlock/log.h"
@@ -13,23 +13,13 @@
 #include "airlock/workspace.h"
 #include "audit.h"
 
-struct policy *ctx_policy(struct airlock_ctx *ctx)
-{
-        struct policy *p;
-
-        pthread_rwlock_rdlock(&ctx->policy_lock);
-        p = policy_ref(ctx->policy);
-        pthread_rwlock_unlock(&ctx->policy_lock);
-        return p;
-}
-
 static void strv_freep(char ***v)
 {
         util_strv_free(*v);
 }
 
 /* Where this exec runs and why. Until the classifier arrives, SELECTIVE errs to the sandbox. */
-static int decide(struct airlock_ctx *ctx, const struct policy_effective *pol,
+static int decide(struct daemon *ctx, const struct policy_effective *pol,
                   const struct exec_request *req, struct exec_result *res, bool *ret_host,
                   struct al_error *err)
 {
@@ -41,7 +31,7 @@ static int decide(struct airlock_ctx *ctx, const struct policy_effective *pol,
                          "mode all: every exec runs in a sandbox");
                 break;
         case MODE_SELECTIVE: {
-                struct rules_holder *h = ctx_rules(ctx);
+                struct rules_holder *h = daemon_rules(ctx);
                 bool sandbox = true;
 
                 classify_exec(h ? h->rules : NULL, req,
@@ -73,7 +63,7 @@ static int decide(struct airlock_ctx *ctx, const struct policy_effective *pol,
         return 0;
 }
 
-static int fill_spec(struct airlock_ctx *ctx, const struct policy_effective *eff,
+static int fill_spec(struct daemon *ctx, const struct policy_effective *eff,
                      const struct exec_request *req, const struct runtime *rt, bool host,
                      struct sandbox_spec *spec, char **ret_workspace, struct al_error *err)
 {
@@ -148,7 +138,7 @@ static void notify_started(const struct exec_sink *sink, const struct exec_resul
 
 /* A background process: its audit row is finished when it ends, from the backend's thread. */
 struct background {
-        struct airlock_ctx *ctx;
+        struct daemon *ctx;
         struct store_execution audit;
         char sandbox_id[80];
         const char *backend;
@@ -167,10 +157,10 @@ static void background_done(void *arg, const struct exec_result *res)
         free(bg);
 }
 
-static int start_background(struct airlock_ctx *ctx, const char *handle,
-                            const struct sandbox_spec *spec, const struct exec_spec *x,
-                            const struct exec_sink *sink, const struct store_execution *audit,
-                            struct exec_result *res, struct al_error *err)
+static int start_background(struct daemon *ctx, const char *handle, const struct sandbox_spec *spec,
+                            const struct exec_spec *x, const struct exec_sink *sink,
+                            const struct store_execution *audit, struct exec_result *res,
+                            struct al_error *err)
 {
         struct background *bg = calloc(1, sizeof(*bg));
         struct proc_hooks hooks = {.done = background_done,
@@ -194,7 +184,7 @@ static int start_background(struct airlock_ctx *ctx, const char *handle,
         return r;
 }
 
-static int run_in_scope(struct airlock_ctx *ctx, const char *key, const struct sandbox_spec *spec,
+static int run_in_scope(struct daemon *ctx, const char *key, const struct sandbox_spec *spec,
                         const struct exec_spec *x, const struct exec_sink *sink,
                         const struct store_execution *audit, bool background,
                         struct exec_result *res, struct al_error *err)
@@ -247,10 +237,10 @@ static int run_in_scope(struct airlock_ctx *ctx, const char *key, const struct s
         return r;
 }
 
-int exec_service_run(struct airlock_ctx *ctx, const struct exec_request *req,
-                     const struct exec_sink *sink, struct exec_result *res, struct al_error *err)
+int daemon_exec(struct daemon *ctx, const struct exec_request *req, const struct exec_sink *sink,
+                struct exec_result *res, struct al_error *err)
 {
-        _cleanup_(policy_unrefp) struct policy *pol = ctx_policy(ctx);
+        _cleanup_(policy_unrefp) struct policy *pol = daemon_policy(ctx);
         _cleanup_(strv_freep) char **argv = NULL;
         _cleanup_free_ char *workspace = NULL;
         const struct runtime *rt;
@@ -332,63 +322,4 @@ int exec_service_run(struct airlock_ctx *ctx, const struct exec_request *req,
         if (audit_finish(ctx, &audit, res, r, err) < 0 && r >= 0)
                 r = err->code;
         return r;
-}
-
-static json_t *output_json(const struct buf *b)
-{
-        _cleanup_free_ char *s = util_utf8_sanitize(b->data ? b->data : "", b->len, NULL, NULL);
-
-        return s ? json_string(s) : json_string("");
-}
-
-json_t *exec_result_to_json(const struct exec_result *res, bool for_stream)
-{
-        json_t *o, *iso;
-
-        /* A background process has no outcome yet: where it runs and its pid. */
-        if (res->background_pid > 0) {
-                o = json_pack("{s:s, s:b, s:I, s:b, s:s, s:s?, s:{s:s?, s:b, s:s}}", "execution_id",
-                              res->execution_id, "background", 1, "pid",
-                              (json_int_t)res->background_pid, "sandboxed", res->sandboxed,
-                              "backend", res->backend ? res->backend : "none", "sandbox_id",
-                              res->sandbox_id[0] ? res->sandbox_id : NULL, "decision", "mode",
-                              res->decision.mode, "sandboxed", res->decision.sandboxed, "reason",
-                              res->decision.reason);
-                if (o && res->sandbox_replaced[0])
-                        json_object_set_new(o, "sandbox_replaced",
-                                            json_string(res->sandbox_replaced));
-                return o;
-        }
-
-        o = json_pack("{s:s, s:o, s:o, s:b, s:b, s:b, s:b, s:I, s:b, s:s, s:s?,"
-                      " s:{s:s?, s:b, s:s}}",
-                      "execution_id", res->execution_id, "exit_code",
-                      json_integer(res->signal ? 128 + res->signal : res->exit_code), "signal",
-                      res->signal ? json_integer(res->signal) : json_null(), "stdout_truncated",
-                      buf_truncated(&res->out), "stderr_truncated", buf_truncated(&res->err),
-                      "timed_out", res->timed_out, "oom_killed", res->oom_killed, "duration_ms",
-                      (json_int_t)res->duration_ms, "sandboxed", res->sandboxed, "backend",
-                      res->backend ? res->backend : "none", "sandbox_id",
-                      res->sandbox_id[0] ? res->sandbox_id : NULL, "decision", "mode",
-                      res->decision.mode, "sandboxed", res->decision.sandboxed, "reason",
-                      res->decision.reason);
-        if (!o)
-                return NULL;
-        if (res->aborted)
-                json_object_set_new(o, "aborted", json_true());
-        if (res->sandbox_lost[0])
-                json_object_set_new(o, "sandbox_lost", json_string(res->sandbox_lost));
-        if (res->sandbox_replaced[0])
-                json_object_set_new(o, "sandbox_replaced", json_string(res->sandbox_replaced));
-        if (res->n_isolation > 0) {
-                iso = json_array();
-                for (size_t i = 0; i < res->n_isolation; i++)
-                        json_array_append_new(iso, json_string(res->isolation[i]));
-                json_object_set_new(o, "isolation", iso);
-        }
-        if (!for_stream) {
-                json_object_set_new(o, "stdout", output_json(&res->out));
-                json_object_set_new(o, "stderr", output_json(&res->err));
-        }
-        return o;
 }

@@ -1,12 +1,12 @@
 /* Private to api/: recording executions. Both are no-ops when the daemon has no store. */
 #pragma once
-#include "airlock/api.h"
+#include "daemon_private.h"
 
 /* Record the exec as running (durable). a is filled for audit_finish. */
-int audit_begin(struct airlock_ctx *ctx, const struct exec_request *req, struct exec_result *res,
+int audit_begin(struct daemon *ctx, const struct exec_request *req, struct exec_result *res,
                 const struct runtime *rt, const char *id, bool host, struct store_execution *a,
                 struct al_error *err);
 /* Record how it ended: the result when run_r >= 0, else the failure in err. Returns < 0 (and
  * sets err) only when a result could not be recorded. */
-int audit_finish(struct airlock_ctx *ctx, struct store_execution *a, const struct exec_result *res,
+int audit_finish(struct daemon *ctx, struct store_execution *a, const struct exec_result *res,
                  int run_r, struct al_error *err);

@@ -2,14 +2,14 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "airlock/api.h"
+#include "daemon_private.h"
 #include "airlock/log.h"
 #include "airlock/metrics.h"
 #include "airlock/util.h"
 
 static void on_created(void *cls, const struct scope_info *info)
 {
-        struct airlock_ctx *ctx = cls;
+        struct daemon *ctx = cls;
         struct store_sandbox sb = {
             .id = info->handle,
             .backend = ctx->containers->ops->name,
@@ -30,14 +30,14 @@ static void on_created(void *cls, const struct scope_info *info)
 
 static void on_removed(void *cls, const struct scope_info *info)
 {
-        struct airlock_ctx *ctx = cls;
+        struct daemon *ctx = cls;
         struct al_error err;
 
         if (ctx->store && store_sandbox_remove(ctx->store, info->handle, 0, &err) < 0)
                 log_warn("recording removal of sandbox %.12s: %s", info->handle, err.msg);
 }
 
-struct scope_hooks ctx_scope_hooks(struct airlock_ctx *ctx)
+struct scope_hooks daemon_scope_hooks(struct daemon *ctx)
 {
         struct scope_hooks h = {.created = on_created, .removed = on_removed, .ctx = ctx};
 
@@ -55,7 +55,7 @@ static enum policy_scope scope_from_name(const char *s)
 
 /* Take back the AGENT and SHARED sandboxes the store knows and the engine still runs; forget
  * the rest. Containers of this instance nobody took back are then removed as orphans. */
-static int adopt_known(struct airlock_ctx *ctx, const struct policy *pol, int *ret_adopted,
+static int adopt_known(struct daemon *ctx, const struct policy *pol, int *ret_adopted,
                        struct al_error *err)
 {
         json_t *rows = NULL, *row;
@@ -103,9 +103,9 @@ static int adopt_known(struct airlock_ctx *ctx, const struct policy *pol, int *r
         return 0;
 }
 
-int ctx_recover(struct airlock_ctx *ctx, struct al_error *err)
+int daemon_recover(struct daemon *ctx, struct al_error *err)
 {
-        struct policy *pol = ctx_policy(ctx);
+        struct policy *pol = daemon_policy(ctx);
         int64_t aborted = 0;
         int adopted = 0, r;
 
@@ -129,9 +129,9 @@ out:
         return r;
 }
 
-int ctx_record_policy(struct airlock_ctx *ctx, const char *who)
+int daemon_record_policy(struct daemon *ctx, const char *who)
 {
-        struct policy *pol = ctx_policy(ctx);
+        struct policy *pol = daemon_policy(ctx);
         char hash[65];
         struct al_error err;
         int64_t rev = 0;

@@ -1,10 +1,10 @@
-/* Policy reloads: a bad file never replaces the running policy. */
+/* Policy reloads: a bad file never replaces the running policy; the rules go with it. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "airlock/api.h"
+#include "daemon_private.h"
 #include "airlock/cleanup.h"
 #include "airlock/host_backend.h"
 #include "airlock/log.h"
@@ -21,10 +21,12 @@ static int replace_str(char **field, const char *value)
         return 0;
 }
 
-int ctx_apply_overrides(struct airlock_ctx *ctx, struct policy *p, struct al_error *err)
+int daemon_apply_overrides(struct daemon *ctx, struct policy *p, struct al_error *err)
 {
-        if ((ctx->socket_override && replace_str(&p->socket_path, ctx->socket_override) < 0) ||
-            (ctx->state_dir_override && policy_set_state_dir(p, ctx->state_dir_override) < 0))
+        if ((ctx->cfg.socket_override &&
+             replace_str(&p->socket_path, ctx->cfg.socket_override) < 0) ||
+            (ctx->cfg.state_dir_override &&
+             policy_set_state_dir(p, ctx->cfg.state_dir_override) < 0))
                 return al_err(err, -ENOMEM, "out of memory");
         return 0;
 }
@@ -52,67 +54,33 @@ static int keep_startup_settings(struct policy *fresh, const struct policy *runn
         return 0;
 }
 
-struct rules_holder *ctx_rules(struct airlock_ctx *ctx)
+void daemon_host_options(struct daemon *ctx, const struct policy *pol, struct host_options *ret)
 {
-        struct rules_holder *h;
-
-        pthread_rwlock_rdlock(&ctx->policy_lock);
-        h = ctx->rules;
-        if (h)
-                __atomic_add_fetch(&h->refs, 1, __ATOMIC_RELAXED);
-        pthread_rwlock_unlock(&ctx->policy_lock);
-        return h;
+        *ret = *pol->host;
+        ret->workspace_root = pol->workspace_root;
+        ret->hide_paths[0] = pol->state_dir;
+        ret->hide_paths[1] = ctx->socket_dir;
+        ret->hide_paths[2] = NULL;
 }
 
-void rules_holder_unref(struct rules_holder *h)
-{
-        if (h && __atomic_sub_fetch(&h->refs, 1, __ATOMIC_ACQ_REL) == 0) {
-                classify_rules_free(h->rules);
-                free(h);
-        }
-}
-
-int rules_holder_load(const char *path, struct rules_holder **ret, struct policy_problems *problems,
-                      struct al_error *err)
-{
-        struct rules_holder *h = calloc(1, sizeof(*h));
-        int r;
-
-        if (!h)
-                return al_err(err, -ENOMEM, "out of memory");
-        r = classify_rules_load(path, &h->rules, problems, err);
-        if (r < 0) {
-                free(h);
-                return r;
-        }
-        h->refs = 1;
-        *ret = h;
-        return 0;
-}
-
-char *ctx_policy_file(const char *configured, const char *name)
-{
-        return util_policy_file(configured, name);
-}
-
-int ctx_reload_policy(struct airlock_ctx *ctx, const char *who, struct policy_problems *problems,
-                      struct al_error *err)
+int daemon_reload(struct daemon *ctx, const char *who, struct policy_problems *problems,
+                  struct al_error *err)
 {
         struct policy *fresh = NULL, *old;
         struct rules_holder *rules = NULL, *old_rules;
         int r;
 
-        if (!ctx->config_path)
+        if (!ctx->cfg.config_path)
                 return al_err(err, -ENOENT,
                               "airlockd runs on built-in defaults (no settings "
                               "file); there is nothing to reload");
-        r = policy_load(ctx->config_path, &fresh, problems, err);
+        r = policy_load(ctx->cfg.config_path, &fresh, problems, err);
         if (r >= 0)
-                r = ctx_apply_overrides(ctx, fresh, err);
+                r = daemon_apply_overrides(ctx, fresh, err);
         if (r >= 0)
                 r = policy_check_host_ids(fresh, NULL, err);
         if (r >= 0) {
-                old = ctx_policy(ctx);
+                old = daemon_policy(ctx);
                 r = keep_startup_settings(fresh, old);
                 policy_unref(old);
                 if (r < 0)
@@ -121,18 +89,15 @@ int ctx_reload_policy(struct airlock_ctx *ctx, const char *who, struct policy_pr
         /* The rules and the host backend's settings go with the policy: all apply, or none. */
         if (r >= 0) {
                 _cleanup_free_ char *path =
-                    ctx_policy_file(fresh->selective_rules, "selective.rules");
+                    util_policy_file(fresh->selective_rules, "selective.rules");
 
                 r = path ? rules_holder_load(path, &rules, problems, err)
                          : al_err(err, -ENOMEM, "out of memory");
         }
         if (r >= 0 && ctx->host) {
-                struct host_options ho = *fresh->host;
+                struct host_options ho;
 
-                ho.workspace_root = fresh->workspace_root;
-                ho.hide_paths[0] = fresh->state_dir;
-                ho.hide_paths[1] = ctx->socket_dir;
-                ho.hide_paths[2] = NULL;
+                daemon_host_options(ctx, fresh, &ho);
                 r = host_backend_reload(ctx->host, &ho, err);
                 if (r < 0)
                         al_err_wrap(err, "[host]");
@@ -157,9 +122,9 @@ int ctx_reload_policy(struct airlock_ctx *ctx, const char *who, struct policy_pr
         pthread_rwlock_unlock(&ctx->policy_lock);
         policy_unref(old);
         rules_holder_unref(old_rules);
-        log_info("policy reloaded from '%s' (asked by %s): mode %s, scope %s", ctx->config_path,
+        log_info("policy reloaded from '%s' (asked by %s): mode %s, scope %s", ctx->cfg.config_path,
                  who, policy_mode_name(fresh->mode), policy_scope_name(fresh->scope));
         if (ctx->store)
-                ctx_record_policy(ctx, who);
+                daemon_record_policy(ctx, who);
         return 0;
 }

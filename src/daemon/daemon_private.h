@@ -1,0 +1,48 @@
+/* Private to daemon/: the core object and what its files share. */
+#pragma once
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "airlock/daemon.h"
+
+struct daemon {
+        pthread_rwlock_t policy_lock;
+        struct policy *policy;      /* current; take a reference with daemon_policy() */
+        struct rules_holder *rules; /* SELECTIVE rules, swapped with the policy */
+        struct engine *engine;
+        struct backend *containers; /* docker or podman */
+        struct backend *host;       /* direct execution; NULL when unavailable */
+        struct scope_registry *scopes;
+        struct store *store;              /* the audit log and what must survive a restart */
+        struct workspace_set *workspaces; /* the capped workspaces mounted by this run */
+        char instance_id[33];
+        char *seccomp_path;
+        int64_t started_ms; /* wall clock at start, for metrics and health */
+        struct daemon_config cfg;
+        char socket_dir[4096]; /* hidden from host execs */
+        /* Reload bookkeeping (under policy_lock). */
+        int64_t policy_loaded_ms;
+        unsigned long reloads, reload_failures;
+        char last_reload_error[512];
+        /* Execs in flight, for draining on shutdown. */
+        pthread_mutex_t inflight_lock;
+        pthread_cond_t inflight_done;
+        int inflight;
+        bool draining;
+        int cancel_fd; /* eventfd written when the drain deadline passes: running execs end */
+        /* The idle-session reaper. */
+        pthread_t reaper;
+        bool reaper_started, reaper_stop;
+        pthread_mutex_t reaper_lock;
+        pthread_cond_t reaper_wake;
+};
+
+/* reload.c: the command line's overrides on a freshly loaded policy. */
+int daemon_apply_overrides(struct daemon *ctx, struct policy *p, struct al_error *err);
+/* recover.c: scope hooks that keep the store's sandbox records in step with the registry. */
+struct scope_hooks daemon_scope_hooks(struct daemon *ctx);
+/* recover.c: record the running policy as a revision (deduplicated by its hash). */
+int daemon_record_policy(struct daemon *ctx, const char *who);
+/* reload.c: the host backend's options for pol, with the paths execs must not see. */
+void daemon_host_options(struct daemon *ctx, const struct policy *pol, struct host_options *ret);
