@@ -105,6 +105,7 @@ struct engine *daemon_engine(struct daemon *d);      /* NULL when started withou
 struct backend *daemon_containers(struct daemon *d); /* docker or podman */
 struct backend *daemon_host(struct daemon *d);       /* NULL when unavailable */
 struct scope_registry *daemon_scopes(struct daemon *d);
+struct pool *daemon_pool(struct daemon *d);   /* NULL when no pool runs */
 struct store *daemon_store(struct daemon *d); /* NULL when none */
 struct workspace_set *daemon_workspaces(struct daemon *d);
 const char *daemon_seccomp_path(struct daemon *d);

@@ -48,6 +48,9 @@ struct metrics_gauges {
         uint64_t policy_reloads;                /* successful reloads */
         uint64_t policy_reload_failures;        /* refused reloads */
         int64_t execs_in_flight;                /* airlock_executions_in_flight */
+        int64_t pool_ready;                     /* airlock_pool_ready */
+        uint64_t pool_claimed, pool_missed;     /* airlock_pool_claims_total{result} */
+        uint64_t pool_made, pool_died, pool_drained, pool_failed; /* airlock_pool_*_total */
 };
 
 /* The registry and the gauges as exposition text; *ret (caller frees, NUL-terminated) and

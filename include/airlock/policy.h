@@ -42,6 +42,7 @@ struct runtime {
         char **run;   /* argv prefix the code is appended to, e.g. {"python3","-c",NULL} */
         char **shell; /* argv prefix for "command", e.g. {"sh","-c",NULL} */
         int line;     /* where it was defined, for messages */
+        int pool;     /* [runtime] pool: ready sandboxes to keep; -1 when not set */
 };
 
 /* [network]. Domain patterns are lower case: "pypi.org" or "*.github.com". */
@@ -141,6 +142,7 @@ struct policy {
         uint32_t exec_uid, exec_gid;     /* exec_user, parsed (never 0) */
         uint32_t keeper_uid, keeper_gid; /* keeper_user, parsed (never 0) */
         int64_t idle_timeout_s;
+        int64_t pool_size;     /* [sandbox] pool_size: ready sandboxes of the default runtime */
         char *selective_rules; /* SELECTIVE rule file; "" = the shipped one (the daemon finds it) */
         /* [limits] */
         struct limits limits;
@@ -241,6 +243,9 @@ static inline void policy_unrefp(struct policy **p)
 
 /* The runtime entry named name, or NULL. */
 const struct runtime *policy_runtime(const struct policy *p, const char *name);
+/* How many ready sandboxes of rt the warm pool keeps: its [runtime] pool, else [sandbox]
+ * pool_size for the default runtime and 0 for the others. */
+int policy_runtime_pool(const struct policy *p, const struct runtime *rt);
 
 const char *policy_mode_name(enum policy_mode m);
 const char *policy_scope_name(enum policy_scope s);

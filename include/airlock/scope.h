@@ -48,6 +48,11 @@ struct scope_registry *scope_registry_new(struct backend *backend, const struct 
 /* Frees the bookkeeping only; remove sandboxes first with scope_remove_all. */
 void scope_registry_free(struct scope_registry *reg);
 
+struct pool;
+/* New SESSION sandboxes are claimed from pool (borrowed; NULL: none) when one fits; pooled
+ * sandboxes count against the caps below. */
+void scope_set_pool(struct scope_registry *reg, struct pool *pool);
+
 /* Caps on live sandboxes, in all and per agent (SHARED ones count in all only); 0 for none.
  * scope_acquire fails with -AL_E_LIMITED when it would have to make one past either. */
 void scope_set_limits(struct scope_registry *reg, int64_t max_total, int64_t max_per_agent);
@@ -85,5 +90,8 @@ int scope_remove_all(struct scope_registry *reg, bool keep_persistent);
 json_t *scope_list(struct scope_registry *reg, const char *agent);
 /* Number of live sandboxes of one agent (SHARED ones not counted). */
 int scope_count_agent(struct scope_registry *reg, const char *agent);
+/* How many more sandboxes [daemon] max_sandboxes allows now, pooled ones counted (INT_MAX
+ * without a cap). */
+int scope_room(struct scope_registry *reg);
 /* Number of live sandboxes, in all (scope < 0) or of one scope. */
 int scope_count(struct scope_registry *reg, int scope);

@@ -19,6 +19,7 @@
 #include "airlock/cleanup.h"
 #include "airlock/host_backend.h"
 #include "airlock/util.h"
+#include "airlock/pool.h"
 #include "routes.h"
 
 #define HEALTH_ENGINE_BUDGET_MS 6000
@@ -525,8 +526,11 @@ static void check_sandboxes(struct api *ctx, struct check *c)
         put(c->doc, "live", live);
         put(c->doc, "total", json_integer(total));
         put(c->doc, "executions_in_flight", json_integer(inflight));
-        check_set(c, HEALTH_OK, "%d live sandbox%s, %d exec%s running", total,
-                  total == 1 ? "" : "es", inflight, inflight == 1 ? "" : "s");
+        put(c->doc, "pooled", json_integer(pool_count(daemon_pool(ctx->core))));
+        put(c->doc, "pools", pool_status(daemon_pool(ctx->core)));
+        check_set(c, HEALTH_OK, "%d live sandbox%s (and %d pooled), %d exec%s running", total,
+                  total == 1 ? "" : "es", pool_count(daemon_pool(ctx->core)), inflight,
+                  inflight == 1 ? "" : "s");
 }
 
 /* ---- the document ---- */

@@ -4,6 +4,7 @@
 
 #include "airlock/daemon.h"
 #include "airlock/metrics.h"
+#include "airlock/pool.h"
 #include "routes.h"
 
 /* ---- GET /metrics ---- */
@@ -22,6 +23,18 @@ static void gauges_from(struct api *ctx, struct metrics_gauges *g)
         g->policy_reloads = dg.reloads;
         g->policy_reload_failures = dg.reload_failures;
         g->execs_in_flight = dg.inflight;
+        if (daemon_pool(ctx->core)) {
+                struct pool_counts pc;
+
+                pool_counts(daemon_pool(ctx->core), &pc);
+                g->pool_ready = pool_count(daemon_pool(ctx->core));
+                g->pool_claimed = (uint64_t)pc.claimed;
+                g->pool_missed = (uint64_t)pc.missed;
+                g->pool_made = (uint64_t)pc.made;
+                g->pool_died = (uint64_t)pc.died;
+                g->pool_drained = (uint64_t)pc.drained;
+                g->pool_failed = (uint64_t)pc.failed;
+        }
 }
 
 ROUTE_HANDLER(route_metrics)

@@ -16,6 +16,7 @@
 #include "airlock/log.h"
 #include "airlock/util.h"
 #include "daemon_private.h"
+#include "airlock/pool.h"
 
 #define CANCEL_GRACE_SECONDS 10
 
@@ -154,6 +155,13 @@ int daemon_attach(struct daemon *d, const struct daemon_parts *parts, struct al_
         return 0;
 }
 
+static int pool_room(void *arg)
+{
+        struct daemon *d = arg;
+
+        return scope_room(d->scopes);
+}
+
 int daemon_start(struct daemon *d, struct al_error *err)
 {
         struct daemon_parts parts = {0};
@@ -232,6 +240,18 @@ int daemon_start(struct daemon *d, struct al_error *err)
                 return al_err_wrap(err, "recovery failed");
         if (strcmp(d->socket_dir, pol->socket_path) != 0)
                 mkdir_p(d->socket_dir, 0755);
+        /* Warm pools, after recovery: what a previous run pooled was removed as orphans. */
+        d->pool = pool_new(d->containers, 0);
+        if (!d->pool || pool_start(d->pool, err) < 0) {
+                pool_free(d->pool);
+                d->pool = NULL;
+                log_warn("warm pools unavailable: %s", d->pool ? err->msg : "out of memory");
+        } else {
+                scope_set_limits(d->scopes, pol->max_sandboxes, pol->max_sandboxes_per_agent);
+                pool_set_room(d->pool, pool_room, d);
+                daemon_pool_configure(d, pol);
+                scope_set_pool(d->scopes, d->pool);
+        }
         if (pthread_create(&d->reaper, NULL, reaper_main, d) == 0)
                 d->reaper_started = true;
         return 0;
@@ -258,6 +278,12 @@ void daemon_stop(struct daemon *d)
                 pthread_mutex_unlock(&d->reaper_lock);
                 pthread_join(d->reaper, NULL);
                 d->reaper_started = false;
+        }
+        if (d->pool) {
+                scope_set_pool(d->scopes, NULL);
+                log_info("removing %d pooled sandbox(es)", pool_count(d->pool));
+                pool_free(d->pool);
+                d->pool = NULL;
         }
         if (d->scopes) {
                 /* SESSION sandboxes end with the daemon; AGENT and SHARED ones are kept for
@@ -388,6 +414,45 @@ struct backend *daemon_containers(struct daemon *d)
 struct backend *daemon_host(struct daemon *d)
 {
         return d->host;
+}
+
+void daemon_pool_configure(struct daemon *ctx, const struct policy *pol)
+{
+        struct pool_target t[POLICY_RUNTIMES_MAX];
+        struct al_error err = {0};
+        size_t n = 0;
+
+        if (!ctx->pool)
+                return;
+        /* Mode off runs every exec on the host: no sandbox would ever be claimed. */
+        for (size_t i = 0; pol->mode != MODE_OFF && i < pol->n_runtimes && n < ARRAY_SIZE(t); i++) {
+                const struct runtime *rt = &pol->runtimes[i];
+                int size = policy_runtime_pool(pol, rt);
+
+                if (size <= 0 || !rt->image)
+                        continue;
+                /* Exactly what an exec without overrides, network or workspace asks for. */
+                t[n++] = (struct pool_target){
+                    .runtime = rt->name,
+                    .size = size,
+                    .spec = {.image = rt->image,
+                             .limits = pol->limits,
+                             .instance_id = ctx->instance_id,
+                             .keeper_user = pol->keeper_user,
+                             .exec_user = pol->exec_user,
+                             .seccomp_profile = ctx->seccomp_path,
+                             .workspace = WORKSPACE_NONE,
+                             .scope = SCOPE_SESSION},
+                };
+        }
+        scope_set_limits(ctx->scopes, pol->max_sandboxes, pol->max_sandboxes_per_agent);
+        if (pool_configure(ctx->pool, t, n, &err) < 0)
+                log_warn("configuring the warm pools: %s", err.msg);
+}
+
+struct pool *daemon_pool(struct daemon *d)
+{
+        return d->pool;
 }
 
 struct scope_registry *daemon_scopes(struct daemon *d)

@@ -14,6 +14,7 @@ struct daemon {
         struct backend *containers; /* docker or podman */
         struct backend *host;       /* direct execution; NULL when unavailable */
         struct scope_registry *scopes;
+        struct pool *pool; /* warm sandboxes per runtime; NULL when none is started */
         struct store *store;              /* the audit log and what must survive a restart */
         struct workspace_set *workspaces; /* the capped workspaces mounted by this run */
         char instance_id[33];
@@ -38,6 +39,8 @@ struct daemon {
         pthread_cond_t reaper_wake;
 };
 
+/* daemon.c: give the pool pol's targets (start-up and reload). */
+void daemon_pool_configure(struct daemon *ctx, const struct policy *pol);
 /* reload.c: the command line's overrides on a freshly loaded policy. */
 int daemon_apply_overrides(struct daemon *ctx, struct policy *p, struct al_error *err);
 /* recover.c: scope hooks that keep the store's sandbox records in step with the registry. */

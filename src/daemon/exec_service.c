@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "daemon_private.h"
+#include "airlock/pool.h"
 #include "airlock/cleanup.h"
 #include "airlock/host_backend.h"
 #include "airlock/log.h"
@@ -303,9 +304,24 @@ int daemon_exec(struct daemon *ctx, const struct exec_request *req, const struct
                         err->code = r = -EINVAL;
         } else if (scope_key(key, sizeof(key), eff.scope, req->agent, req->session, spec.image) <
                    0) {
-                /* SESSION scope without a session: a fresh one-off sandbox. */
+                /* SESSION scope without a session: a fresh one-off sandbox, from the pool when
+                 * one is ready. */
+                _cleanup_free_ char *pooled = pool_claim(ctx->pool, &spec);
+
+                if (pooled)
+                        snprintf(res->sandbox_id, sizeof(res->sandbox_id), "%.12s", pooled);
                 notify_started(sink, res, &started);
-                r = ctx->containers->ops->run_once(ctx->containers, &spec, &x, sink, res, err);
+                if (pooled) {
+                        r = ctx->containers->ops->sandbox_exec(ctx->containers, pooled, &x, sink,
+                                                               res, err);
+                        /* Whatever happened, a one-off's sandbox goes with its exec. */
+                        if (r == -ESTALE)
+                                r = 0;
+                        ctx->containers->ops->sandbox_remove(ctx->containers, pooled, NULL);
+                } else {
+                        r = ctx->containers->ops->run_once(ctx->containers, &spec, &x, sink, res,
+                                                           err);
+                }
                 res->backend = ctx->containers->ops->name;
         } else {
                 /* The caps of the policy this exec runs under ([daemon] max_sandboxes...). */

@@ -366,6 +366,20 @@ static void put_gauges(struct out *o, const struct metrics_gauges *g)
                 put_label(o, true, "scope", policy_scope_name((enum policy_scope)s));
                 outf(o, "} %" PRId64 "\n", g->sandboxes_live[s]);
         }
+        put_header(o, "airlock_pool_ready", "gauge",
+                   "Ready sandboxes held in the warm pools (they count against the caps).");
+        outf(o, "airlock_pool_ready %" PRId64 "\n", g->pool_ready);
+        put_header(o, "airlock_pool_claims_total", "counter",
+                   "New sandboxes asked of the warm pools: served from one (hit) or made (miss).");
+        outf(o, "airlock_pool_claims_total{result=\"hit\"} %" PRIu64 "\n", g->pool_claimed);
+        outf(o, "airlock_pool_claims_total{result=\"miss\"} %" PRIu64 "\n", g->pool_missed);
+        put_header(o, "airlock_pool_sandboxes_total", "counter",
+                   "Pooled sandboxes by what happened to them: made, died while pooled, drained "
+                   "(a reload changed their spec), failed (could not be made).");
+        outf(o, "airlock_pool_sandboxes_total{event=\"made\"} %" PRIu64 "\n", g->pool_made);
+        outf(o, "airlock_pool_sandboxes_total{event=\"died\"} %" PRIu64 "\n", g->pool_died);
+        outf(o, "airlock_pool_sandboxes_total{event=\"drained\"} %" PRIu64 "\n", g->pool_drained);
+        outf(o, "airlock_pool_sandboxes_total{event=\"failed\"} %" PRIu64 "\n", g->pool_failed);
         put_header(o, "airlock_executions_in_flight", "gauge", "Executions running now.");
         outf(o, "airlock_executions_in_flight %" PRId64 "\n", g->execs_in_flight);
         put_header(o, "airlock_policy_reloads_total", "counter",

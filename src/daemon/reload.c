@@ -122,6 +122,8 @@ int daemon_reload(struct daemon *ctx, const char *who, struct policy_problems *p
         pthread_rwlock_unlock(&ctx->policy_lock);
         policy_unref(old);
         rules_holder_unref(old_rules);
+        /* Pools follow: members made from what changed (image, limits) are drained. */
+        daemon_pool_configure(ctx, fresh);
         log_info("policy reloaded from '%s' (asked by %s): mode %s, scope %s", ctx->cfg.config_path,
                  who, policy_mode_name(fresh->mode), policy_scope_name(fresh->scope));
         if (ctx->store)

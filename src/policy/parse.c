@@ -89,6 +89,7 @@ enum key_id {
         K_EXEC_USER,
         K_KEEPER_USER,
         K_IDLE_TIMEOUT,
+        K_POOL_SIZE,
         K_SELECTIVE_RULES,
         K_CPU_CORES,
         K_MEMORY_MB,
@@ -127,6 +128,7 @@ enum key_id {
         K_IMAGE,
         K_RUN,
         K_SHELL,
+        K_RT_POOL,
         /* [agent "NAME"] */
         K_A_MODE,
         K_A_SCOPE,
@@ -230,6 +232,7 @@ static const struct key_def keys[K__MAX] = {
     [K_EXEC_USER] = {SEC_SANDBOX, "exec_user", V_USER},
     [K_KEEPER_USER] = {SEC_SANDBOX, "keeper_user", V_USER},
     [K_IDLE_TIMEOUT] = {SEC_SANDBOX, "idle_timeout_s", V_INT, 0, 604800, 1},
+    [K_POOL_SIZE] = {SEC_SANDBOX, "pool_size", V_INT, 0, 64, 1},
     [K_SELECTIVE_RULES] = {SEC_SANDBOX, "selective_rules", V_PATH_OR_EMPTY},
     [K_CPU_CORES] = {SEC_LIMITS, "cpu_cores", V_DOUBLE, .dmin = 0.01, .dmax = 64},
     [K_MEMORY_MB] = {SEC_LIMITS, "memory_mb", V_INT, 16, 1048576, 1},
@@ -267,6 +270,7 @@ static const struct key_def keys[K__MAX] = {
     [K_IMAGE] = {SEC_RUNTIME, "image", V_IMAGE},
     [K_RUN] = {SEC_RUNTIME, "run", V_WORDS},
     [K_SHELL] = {SEC_RUNTIME, "shell", V_WORDS},
+    [K_RT_POOL] = {SEC_RUNTIME, "pool", V_INT, 0, 64, 1},
     /* The same checks as the global keys they override. */
     [K_A_MODE] = {SEC_AGENT, "mode", V_ENUM, .choices = modes},
     [K_A_SCOPE] = {SEC_AGENT, "scope", V_ENUM, .choices = scopes},
@@ -836,6 +840,12 @@ static void apply_int(struct parse_ctx *c, enum key_id id, int64_t v)
         case K_IDLE_TIMEOUT:
                 p->idle_timeout_s = v;
                 break;
+        case K_POOL_SIZE:
+                p->pool_size = v;
+                break;
+        case K_RT_POOL:
+                p->runtimes[c->runtime].pool = (int)v;
+                return;
         case K_MEMORY_MB:
         case K_A_MEMORY_MB:
                 l->memory_mb = v;

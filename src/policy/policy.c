@@ -41,6 +41,14 @@ int policy_runtime_index(const struct policy *p, const char *name)
         return -1;
 }
 
+int policy_runtime_pool(const struct policy *p, const struct runtime *rt)
+{
+        if (rt->pool >= 0)
+                return rt->pool;
+        return p->default_runtime && strcmp(rt->name, p->default_runtime) == 0 ? (int)p->pool_size
+                                                                               : 0;
+}
+
 const struct runtime *policy_runtime(const struct policy *p, const char *name)
 {
         int i = policy_runtime_index(p, name);
@@ -71,6 +79,7 @@ int policy_runtime_add(struct policy *p, const char *name, const char *image, co
         rt = &p->runtimes[p->n_runtimes];
         memset(rt, 0, sizeof(*rt));
         rt->line = line;
+        rt->pool = -1;
         rt->name = strdup(name);
         if (!rt->name)
                 goto oom;
@@ -285,6 +294,7 @@ struct policy *policy_new_default(void)
         p->exec_uid = p->exec_gid = POLICY_EXEC_ID_DEFAULT;
         p->keeper_uid = p->keeper_gid = POLICY_KEEPER_ID_DEFAULT;
         p->idle_timeout_s = 1800;
+        p->pool_size = 1;
         p->limits = (struct limits){
             .cpu_cores = 1.0,
             .memory_mb = 512,
@@ -496,9 +506,10 @@ static json_t *runtimes_to_json(const struct policy *p)
                 return NULL;
         for (size_t i = 0; i < p->n_runtimes; i++) {
                 const struct runtime *rt = &p->runtimes[i];
-                json_t *e = json_pack("{s:s?, s:o?, s:o?, s:b}", "image", rt->image, "run",
-                                      policy_strv_to_json(rt->run), "shell",
-                                      policy_strv_to_json(rt->shell), "builtin", rt->line == 0);
+                json_t *e =
+                    json_pack("{s:s?, s:o?, s:o?, s:b, s:i}", "image", rt->image, "run",
+                              policy_strv_to_json(rt->run), "shell", policy_strv_to_json(rt->shell),
+                              "builtin", rt->line == 0, "pool", policy_runtime_pool(p, rt));
 
                 if (!e || json_object_set_new(o, rt->name, e) < 0) {
                         json_decref(o);
@@ -610,7 +621,7 @@ json_t *policy_to_json(const struct policy *p)
         /* json_pack steals the "o" arguments, also when it fails. */
         o = json_pack(
             "{s:s?, s:s, s:{s:s, s:s, s:s, s:I, s:I, s:s}, s:{s:s, s:s, s:s},"
-            " s:{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:s},"
+            " s:{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:s},"
             " s:{s:f, s:I, s:I, s:I, s:I, s:I, s:I}, s:o}",
             "source", p->source_path, "sha256", "", "daemon", "socket", p->socket_path,
             "socket_group", p->socket_group, "state_dir", p->state_dir, "max_body_kb",
@@ -621,11 +632,12 @@ json_t *policy_to_json(const struct policy *p)
             policy_scope_name(p->scope), "workspace", policy_workspace_name(p->workspace),
             "workspace_root", p->workspace_root, "default_runtime", p->default_runtime, "exec_user",
             p->exec_user, "keeper_user", p->keeper_user, "idle_timeout_s",
-            (json_int_t)p->idle_timeout_s, "selective_rules", p->selective_rules, "limits",
-            "cpu_cores", p->limits.cpu_cores, "memory_mb", (json_int_t)p->limits.memory_mb,
-            "disk_mb", (json_int_t)p->limits.disk_mb, "max_processes",
-            (json_int_t)p->limits.max_processes, "timeout_s", (json_int_t)p->limits.timeout_s,
-            "output_kb", (json_int_t)(p->limits.output_bytes / 1024), "workspace_mb",
+            (json_int_t)p->idle_timeout_s, "pool_size", (json_int_t)p->pool_size, "selective_rules",
+            p->selective_rules, "limits", "cpu_cores", p->limits.cpu_cores, "memory_mb",
+            (json_int_t)p->limits.memory_mb, "disk_mb", (json_int_t)p->limits.disk_mb,
+            "max_processes", (json_int_t)p->limits.max_processes, "timeout_s",
+            (json_int_t)p->limits.timeout_s, "output_kb",
+            (json_int_t)(p->limits.output_bytes / 1024), "workspace_mb",
             (json_int_t)p->limits.workspace_mb, "runtimes", runtimes_to_json(p));
         if (o) {
                 char sha[65];

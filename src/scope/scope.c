@@ -1,12 +1,14 @@
 #include "airlock/scope.h"
 #include "airlock/cleanup.h"
 
+#include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "airlock/log.h"
+#include "airlock/pool.h"
 #include "airlock/util.h"
 
 enum entry_state { ENTRY_CREATING, ENTRY_READY, ENTRY_BROKEN };
@@ -45,6 +47,7 @@ struct scope_registry {
         int64_t max_total, max_per_agent; /* 0: no cap */
         struct lost_note *lost;
         int n_lost;
+        struct pool *pool; /* ready sandboxes for new SESSION entries; may be NULL */
 };
 
 static void note_free(struct lost_note *n)
@@ -240,13 +243,22 @@ void scope_set_limits(struct scope_registry *reg, int64_t max_total, int64_t max
         pthread_mutex_unlock(&reg->lock);
 }
 
-/* Whether one more sandbox fits the caps, counting those being made (called locked). Broken
- * ones are on their way out and do not count. */
-static int check_caps(struct scope_registry *reg, enum policy_scope scope, const char *agent,
-                      struct al_error *err)
+void scope_set_pool(struct scope_registry *reg, struct pool *pool)
 {
-        int64_t total = 0, mine = 0;
+        pthread_mutex_lock(&reg->lock);
+        reg->pool = pool;
+        pthread_mutex_unlock(&reg->lock);
+}
 
+/* Whether one more sandbox fits the caps, counting those being made and the pooled ones
+ * (called locked); from_pool: it is a pooled one changing hands, which adds nothing to the
+ * total. Broken ones are on their way out and do not count. */
+static int check_caps(struct scope_registry *reg, enum policy_scope scope, const char *agent,
+                      bool from_pool, struct al_error *err)
+{
+        int64_t total = from_pool ? -1 : 0, mine = 0;
+
+        total += pool_count(reg->pool);
         for (struct scope_entry *e = reg->entries; e; e = e->next) {
                 if (e->state == ENTRY_BROKEN)
                         continue;
@@ -289,15 +301,17 @@ int scope_acquire(struct scope_registry *reg, const char *key, enum policy_scope
                 *ret = e;
                 return 0;
         }
-        r = check_caps(reg, scope, spec->agent, err);
-        if (r < 0) {
-                pthread_mutex_unlock(&reg->lock);
-                return r;
-        }
-        e = entry_new(key, scope, spec->agent, spec->session, spec->image);
+        /* A new session's sandbox comes ready from the pool when one fits its spec. */
+        if (scope == SCOPE_SESSION)
+                handle = pool_claim(reg->pool, spec);
+        r = check_caps(reg, scope, spec->agent, handle != NULL, err);
+        e = r < 0 ? NULL : entry_new(key, scope, spec->agent, spec->session, spec->image);
         if (!e) {
                 pthread_mutex_unlock(&reg->lock);
-                return al_err(err, -ENOMEM, "out of memory");
+                if (handle)
+                        reg->backend->ops->sandbox_remove(reg->backend, handle, NULL);
+                free(handle);
+                return r < 0 ? r : al_err(err, -ENOMEM, "out of memory");
         }
         e->state = ENTRY_CREATING;
         e->holds = 1;
@@ -307,7 +321,8 @@ int scope_acquire(struct scope_registry *reg, const char *key, enum policy_scope
         pthread_mutex_unlock(&reg->lock);
 
         /* Create outside the lock: it takes the engine's time, and other keys must not wait. */
-        r = reg->backend->ops->sandbox_create(reg->backend, spec, &handle, err);
+        if (!handle)
+                r = reg->backend->ops->sandbox_create(reg->backend, spec, &handle, err);
 
         pthread_mutex_lock(&reg->lock);
         if (r < 0) {
@@ -585,4 +600,19 @@ int scope_count(struct scope_registry *reg, int scope)
                 n += e->state == ENTRY_READY && (scope < 0 || (int)e->scope == scope);
         pthread_mutex_unlock(&reg->lock);
         return n;
+}
+
+int scope_room(struct scope_registry *reg)
+{
+        int64_t total = 0, max;
+
+        pthread_mutex_lock(&reg->lock);
+        max = reg->max_total;
+        for (struct scope_entry *e = reg->entries; e; e = e->next)
+                total += e->state != ENTRY_BROKEN;
+        total += pool_count(reg->pool);
+        pthread_mutex_unlock(&reg->lock);
+        if (max <= 0)
+                return INT_MAX;
+        return total >= max ? 0 : (int)(max - total);
 }

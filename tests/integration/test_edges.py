@@ -25,7 +25,7 @@ def settings(backend, extra=""):
     if backend == "host":
         return f"[sandbox]\nmode = off\nworkspace = rw\n{extra}"
     return (f"[engine]\nkind = {backend}\nsocket = {ENGINE_SOCKETS[backend]}\n"
-            f"[sandbox]\nmode = all\nworkspace = rw\n{extra}\n"
+            f"[sandbox]\nmode = all\nworkspace = rw\npool_size = 0\n{extra}\n"
             "[limits]\nmemory_mb = 256\ndisk_mb = 64\ntimeout_s = 20\n")
 
 

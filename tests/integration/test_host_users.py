@@ -28,6 +28,7 @@ kind = {engine}
 socket = {socket}
 
 [sandbox]
+pool_size = 0
 mode = all
 {sandbox}
 

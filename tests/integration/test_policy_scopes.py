@@ -18,6 +18,7 @@ kind = {engine}
 socket = {ENGINE_SOCKETS[engine]}
 
 [sandbox]
+pool_size = 0
 {sandbox}
 
 [limits]

@@ -15,6 +15,7 @@ def conf(engine, scope):
 kind = {engine}
 socket = {ENGINE_SOCKETS[engine]}
 [sandbox]
+pool_size = 0
 scope = {scope}
 [limits]
 timeout_s = 60

@@ -22,6 +22,7 @@ kind = {engine}
 socket = {socket}
 
 [sandbox]
+pool_size = 0
 mode = {mode}
 scope = session
 workspace = rw
