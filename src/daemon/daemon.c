@@ -207,7 +207,8 @@ int daemon_start(struct daemon *d, struct al_error *err)
                         goto fail;
                 }
         }
-        parts.containers = docker_backend_new(parts.engine, d->seccomp_path, err);
+        snprintf(path, sizeof(path), "%s/run", pol->state_dir);
+        parts.containers = docker_backend_new(parts.engine, d->seccomp_path, path, err);
         if (!parts.containers)
                 goto fail;
         {

@@ -62,7 +62,7 @@ static json_t *ulimit_named(json_t *hc, const char *name)
 START_TEST(sandbox_is_hardened)
 {
         struct sandbox_spec s = spec();
-        json_t *body = hostconfig_sandbox_body(&s, &docker_env);
+        json_t *body = hostconfig_sandbox_body(&s, &docker_env, NULL);
         json_t *hc = json_object_get(body, "HostConfig");
 
         ck_assert_ptr_nonnull(body);
@@ -97,7 +97,7 @@ START_TEST(only_the_shim_is_mounted)
         json_t *body, *m, *mounts;
 
         env.exec_shim = "/usr/local/libexec/airlock/airlock-exec";
-        body = hostconfig_sandbox_body(&s, &env);
+        body = hostconfig_sandbox_body(&s, &env, NULL);
         mounts = json_object_get(json_object_get(body, "HostConfig"), "Mounts");
         ck_assert_int_eq(json_array_size(mounts), 1);
         m = json_array_get(mounts, 0);
@@ -106,7 +106,7 @@ START_TEST(only_the_shim_is_mounted)
         ck_assert(json_is_true(json_object_get(m, "ReadOnly")));
         json_decref(body);
         /* Without a shim path (unit tests), nothing at all. */
-        body = hostconfig_sandbox_body(&s, &docker_env);
+        body = hostconfig_sandbox_body(&s, &docker_env, NULL);
         ck_assert_int_eq(
             json_array_size(json_object_get(json_object_get(body, "HostConfig"), "Mounts")), 0);
         json_decref(body);
@@ -116,7 +116,7 @@ END_TEST
 START_TEST(limits_land_in_hostconfig)
 {
         struct sandbox_spec s = spec();
-        json_t *body = hostconfig_sandbox_body(&s, &docker_env);
+        json_t *body = hostconfig_sandbox_body(&s, &docker_env, NULL);
         json_t *hc = json_object_get(body, "HostConfig");
         json_t *tmpfs = json_object_get(hc, "Tmpfs");
 
@@ -145,8 +145,8 @@ START_TEST(seccomp_by_engine)
         json_t *d, *p;
 
         podman.kind = ENGINE_PODMAN;
-        d = hostconfig_sandbox_body(&s, &docker_env);
-        p = hostconfig_sandbox_body(&s, &podman);
+        d = hostconfig_sandbox_body(&s, &docker_env, NULL);
+        p = hostconfig_sandbox_body(&s, &podman, NULL);
         /* Docker takes the profile's text, Podman's compat API a path. */
         ck_assert(array_has(json_object_get(json_object_get(d, "HostConfig"), "SecurityOpt"),
                             "seccomp={\"defaultAction\":\"SCMP_ACT_ERRNO\"}"));
@@ -165,7 +165,7 @@ START_TEST(small_host_limits_are_respected)
 
         env.ulimits.nofile = 512;
         env.ulimits.nproc = 300;
-        body = hostconfig_sandbox_body(&s, &env);
+        body = hostconfig_sandbox_body(&s, &env, NULL);
         hc = json_object_get(body, "HostConfig");
         ck_assert_int_eq(json_integer_value(json_object_get(ulimit_named(hc, "nofile"), "Hard")),
                          512);
@@ -181,7 +181,7 @@ START_TEST(network_when_asked)
         json_t *body;
 
         s.network = true;
-        body = hostconfig_sandbox_body(&s, &docker_env);
+        body = hostconfig_sandbox_body(&s, &docker_env, NULL);
         ck_assert_str_eq(
             json_string_value(json_object_get(json_object_get(body, "HostConfig"), "NetworkMode")),
             "bridge");

@@ -3,20 +3,26 @@
  * one-off runs through attach + start + wait. */
 #include "airlock/docker_backend.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
+#include <time.h>
 
 #include "airlock/cleanup.h"
 #include "../exec_cgroup.h"
+#include "airlock/log.h"
 #include "airlock/util.h"
 #include "docker_private.h"
 
 #define SECCOMP_MAX (512 * 1024)
-#define SWEEP_MS    3000
+#define SWEEP_MS       3000
+#define AGENT_START_MS 10000 /* a new sandbox's agent answers within this */
+#define AGENT_PING_MS  2000
 
 static struct dbackend *priv(struct backend *b)
 {
@@ -69,6 +75,8 @@ static void dsandbox_free(struct dsandbox *s)
         free(s->exec_user);
         free(s->oom_path);
         free(s->cg_root);
+        free(s->run_dir);
+        free(s->workdir);
         free(s);
 }
 
@@ -85,6 +93,8 @@ void dsandbox_ref_clear(struct dsandbox_ref *ref)
         free(ref->exec_user);
         free(ref->oom_path);
         free(ref->cg_root);
+        free(ref->run_dir);
+        free(ref->workdir);
         *ref = (struct dsandbox_ref){0};
 }
 
@@ -99,7 +109,13 @@ int dsandbox_ref_get(struct dbackend *d, const char *id, struct dsandbox_ref *re
                 ret->exec_user = strdup(s->exec_user);
                 ret->oom_path = s->oom_path ? strdup(s->oom_path) : NULL;
                 ret->cg_root = strdup(s->cg_root);
-                r = ret->exec_user && ret->cg_root ? 0 : -ENOMEM;
+                ret->run_dir = s->run_dir ? strdup(s->run_dir) : NULL;
+                ret->workdir = strdup(s->workdir ? s->workdir : SANDBOX_WORKDIR);
+                ret->init_pid = s->init_pid;
+                r = ret->exec_user && ret->cg_root && ret->workdir &&
+                            (!s->run_dir || ret->run_dir)
+                        ? 0
+                        : -ENOMEM;
         }
         pthread_mutex_unlock(&d->lock);
         if (r < 0)
@@ -126,10 +142,13 @@ static void dsandbox_forget(struct dbackend *d, const char *id)
         }
 }
 
-/* Remember a live container as a sandbox: who runs the code and where its OOM counter is. */
+/* Remember a live container as a sandbox: who runs the code, where its OOM counter and its
+ * cgroups are, and its agent (run_dir, NULL for none). */
 static int dsandbox_register(struct dbackend *d, const char *id, const char *exec_user,
-                             json_t *insp, struct al_error *err)
+                             const char *run_dir, json_t *insp, struct al_error *err)
 {
+        const char *wd =
+            json_string_value(json_object_get(json_object_get(insp, "Config"), "WorkingDir"));
         struct dsandbox *s = calloc(1, sizeof(*s));
         long long pid;
         int r;
@@ -138,9 +157,12 @@ static int dsandbox_register(struct dbackend *d, const char *id, const char *exe
                 return al_err(err, -ENOMEM, "out of memory");
         s->id = strdup(id);
         s->exec_user = strdup(exec_user);
+        s->run_dir = run_dir ? strdup(run_dir) : NULL;
+        s->workdir = strdup(wd && *wd ? wd : SANDBOX_WORKDIR);
         pid = json_integer_value(json_object_get(json_object_get(insp, "State"), "Pid"));
+        s->init_pid = pid;
         s->oom_path = oom_path_for_pid(pid);
-        if (!s->id || !s->exec_user) {
+        if (!s->id || !s->exec_user || !s->workdir || (run_dir && !s->run_dir)) {
                 dsandbox_free(s);
                 return al_err(err, -ENOMEM, "out of memory");
         }
@@ -183,6 +205,35 @@ static bool has_exec_shim(json_t *insp)
         return false;
 }
 
+/* The agent directory a container of ours names in its labels, when it is one of this
+ * backend's run directories and still there; NULL otherwise (made without an agent). */
+static const char *agent_dir_of(struct dbackend *d, json_t *insp)
+{
+        const char *dir = json_string_value(json_object_get(
+            json_object_get(json_object_get(insp, "Config"), "Labels"), "airlock.rundir"));
+        size_t n = strlen(d->run_root);
+        struct stat st;
+
+        if (!dir || strncmp(dir, d->run_root, n) != 0 || dir[n] != '/' || strchr(dir + n + 1, '/') ||
+            lstat(dir, &st) < 0 || !S_ISDIR(st.st_mode))
+                return NULL;
+        return dir;
+}
+
+/* Forget a sandbox's agent: its execs go through the engine from now on. */
+static void dsandbox_drop_agent(struct dbackend *d, const char *id)
+{
+        struct dsandbox *s;
+
+        pthread_mutex_lock(&d->lock);
+        s = dsandbox_find_locked(d, id);
+        if (s) {
+                free(s->run_dir);
+                s->run_dir = NULL;
+        }
+        pthread_mutex_unlock(&d->lock);
+}
+
 static int d_sandbox_adopt(struct backend *b, const char *handle, const struct sandbox_spec *spec,
                            struct al_error *err)
 {
@@ -207,12 +258,18 @@ static int d_sandbox_adopt(struct backend *b, const char *handle, const struct s
                               handle);
         }
         id = json_string_value(json_object_get(insp, "Id")) ?: handle;
-        r = dsandbox_register(d, id, spec->exec_user, insp, err);
+        r = dsandbox_register(d, id, spec->exec_user, agent_dir_of(d, insp), insp, err);
         if (r >= 0)
                 r = dsandbox_ref_get(d, id, &ref);
         json_decref(insp);
         if (r < 0)
                 return r;
+        /* An agent that does not answer leaves the sandbox to the engine's exec API. */
+        if (ref.run_dir && dagent_ping(ref.run_dir, ref.init_pid, AGENT_PING_MS, err) < 0) {
+                log_warn("sandbox %.12s: its agent does not answer (%s); engine execs", handle,
+                         err->msg);
+                dsandbox_drop_agent(d, id);
+        }
         /* Whatever the code was running when the last daemon died has nobody to report to. */
         r = exec_cgroup_sweep(ref.cg_root, SWEEP_MS);
         dsandbox_ref_clear(&ref);
@@ -221,32 +278,101 @@ static int d_sandbox_adopt(struct backend *b, const char *handle, const struct s
         return 0;
 }
 
+/* A fresh agent directory under the run root, owned by the exec user ("uid:gid"). */
+static int run_dir_make(struct dbackend *d, const char *exec_user, char **ret,
+                        struct al_error *err)
+{
+        char name[17];
+        unsigned uid, gid;
+        char *dir = NULL;
+
+        if (sscanf(exec_user, "%u:%u", &uid, &gid) != 2)
+                return al_err(err, -EINVAL, "exec user '%s' is not uid:gid", exec_user);
+        util_random_hex(name, 8);
+        if (asprintf(&dir, "%s/%s", d->run_root, name) < 0)
+                return al_err(err, -ENOMEM, "out of memory");
+        if (mkdir(dir, 0700) < 0 || chown(dir, uid, gid) < 0) {
+                int r = al_err_errno(err, -errno, "making the agent directory '%s'", dir);
+
+                rmdir(dir);
+                free(dir);
+                return r;
+        }
+        *ret = dir;
+        return 0;
+}
+
+/* Remove an agent directory and the socket in it; NULL is a no-op. */
+static void run_dir_remove(const char *dir)
+{
+        char path[4096];
+
+        if (!dir)
+                return;
+        snprintf(path, sizeof(path), "%s/agent.sock", dir);
+        unlink(path);
+        rmdir(dir);
+}
+
+static int wait_agent(const char *run_dir, long long pid, struct al_error *err)
+{
+        int64_t until = util_now_ms() + AGENT_START_MS;
+        struct timespec pause = {0, 2 * 1000 * 1000};
+        int r;
+
+        for (;;) {
+                r = dagent_ping(run_dir, pid, AGENT_PING_MS, err);
+                if (r == 0 || util_now_ms() >= until)
+                        break;
+                nanosleep(&pause, NULL);
+        }
+        if (r < 0)
+                return al_err_wrap(err, "the sandbox's agent did not start");
+        return 0;
+}
+
 static int d_sandbox_create(struct backend *b, const struct sandbox_spec *spec, char **ret_handle,
                             struct al_error *err)
 {
         struct dbackend *d = priv(b);
-        _cleanup_free_ char *id = NULL;
+        _cleanup_free_ char *id = NULL, *run_dir = NULL;
         json_t *body, *insp = NULL;
+        long long pid;
         int r;
 
-        body = hostconfig_sandbox_body(spec, &d->env);
-        if (!body)
+        r = run_dir_make(d, spec->exec_user, &run_dir, err);
+        if (r < 0)
+                return r;
+        body = hostconfig_sandbox_body(spec, &d->env, run_dir);
+        if (!body) {
+                run_dir_remove(run_dir);
                 return al_err(err, -ENOMEM, "cannot build the container body");
+        }
         r = engine_container_create(d->engine, NULL, body, &id, err);
         json_decref(body);
-        if (r < 0)
+        if (r < 0) {
+                run_dir_remove(run_dir);
                 return al_err_wrap(err, "creating a sandbox from image '%s'", spec->image);
+        }
         r = engine_container_start(d->engine, id, err);
         if (r >= 0)
                 r = engine_container_inspect(d->engine, id, &insp, err);
         if (r < 0) {
                 engine_container_remove(d->engine, id, NULL);
+                run_dir_remove(run_dir);
                 return al_err_wrap(err, "starting sandbox %.12s", id);
         }
-        r = dsandbox_register(d, id, spec->exec_user, insp, err);
+        pid = json_integer_value(json_object_get(json_object_get(insp, "State"), "Pid"));
+        r = dsandbox_register(d, id, spec->exec_user, run_dir, insp, err);
         json_decref(insp);
+        /* The agent is up within a few milliseconds of the start; the sandbox is handed out
+         * only once it answers. */
+        if (r >= 0)
+                r = wait_agent(run_dir, pid, err);
         if (r < 0) {
+                dsandbox_forget(d, id);
                 engine_container_remove(d->engine, id, NULL);
+                run_dir_remove(run_dir);
                 return r;
         }
         *ret_handle = TAKE_PTR(id);
@@ -270,6 +396,9 @@ static int d_sandbox_exec(struct backend *b, const char *handle, const struct ex
         r = dexec_pump(&e, x, &io, err);
         if (r >= 0)
                 r = dexec_finish(&e, err);
+        else if (e.agent_failed)
+                /* A misbehaving agent costs its sandbox: the caller removes it and says so. */
+                r = al_err(err, -ESTALE, "the sandbox's agent failed: %.300s", err->msg);
         dexec_clear(&e);
         return r;
 }
@@ -291,8 +420,31 @@ static void on_deadline_oneshot(void *ctx)
 
 static int d_sandbox_remove(struct backend *b, const char *handle, struct al_error *err)
 {
-        dsandbox_forget(priv(b), handle);
-        return engine_container_remove(priv(b)->engine, handle, err);
+        struct dbackend *d = priv(b);
+        _cleanup_free_ char *run_dir = NULL;
+        json_t *insp = NULL;
+        int r;
+
+        /* Its agent directory, from the record or (a sandbox not held) its labels. */
+        pthread_mutex_lock(&d->lock);
+        {
+                struct dsandbox *s = dsandbox_find_locked(d, handle);
+
+                if (s && s->run_dir)
+                        run_dir = strdup(s->run_dir);
+        }
+        pthread_mutex_unlock(&d->lock);
+        if (!run_dir && engine_container_inspect(d->engine, handle, &insp, NULL) == 0) {
+                const char *dir = agent_dir_of(d, insp);
+
+                run_dir = dir ? strdup(dir) : NULL;
+                json_decref(insp);
+        }
+        dsandbox_forget(d, handle);
+        r = engine_container_remove(d->engine, handle, err);
+        if (r >= 0)
+                run_dir_remove(run_dir);
+        return r;
 }
 
 /* A one-off through a short-lived sandbox: its memory cgroup outlives the exec, so an OOM kill
@@ -390,6 +542,31 @@ static int d_sandbox_alive(struct backend *b, const char *handle, struct al_erro
         return r;
 }
 
+/* Agent directories no sandbox of this backend holds (left by a crash) go. */
+static void sweep_run_dirs(struct dbackend *d)
+{
+        DIR *dir = opendir(d->run_root);
+        struct dirent *de;
+
+        if (!dir)
+                return;
+        while ((de = readdir(dir))) {
+                char path[4096];
+                bool held = false;
+
+                if (de->d_name[0] == '.')
+                        continue;
+                snprintf(path, sizeof(path), "%s/%s", d->run_root, de->d_name);
+                pthread_mutex_lock(&d->lock);
+                for (struct dsandbox *s = d->sandboxes; s && !held; s = s->next)
+                        held = s->run_dir && strcmp(s->run_dir, path) == 0;
+                pthread_mutex_unlock(&d->lock);
+                if (!held)
+                        run_dir_remove(path);
+        }
+        closedir(dir);
+}
+
 static int d_remove_instance(struct backend *b, const char *instance_id, struct al_error *err)
 {
         struct dbackend *d = priv(b);
@@ -408,11 +585,12 @@ static int d_remove_instance(struct backend *b, const char *instance_id, struct 
 
                 if (!id || dsandbox_known(d, id))
                         continue;
-                r = engine_container_remove(d->engine, id, err);
+                r = d_sandbox_remove(b, id, err);
                 if (r < 0 && first == 0)
                         first = r;
         }
         json_decref(list);
+        sweep_run_dirs(d);
         return first;
 }
 
@@ -431,6 +609,8 @@ static void d_free(struct backend *b)
         free(d->seccomp_text);
         free(d->seccomp_path);
         free(d->exec_shim);
+        free(d->agent_bin);
+        free(d->run_root);
         free(d);
         free(b);
 }
@@ -451,8 +631,22 @@ static const struct backend_ops docker_ops = {
     .free = d_free,
 };
 
+/* Where program NAME of airlock is, executable, or NULL with err set. */
+static char *find_program(const char *name, const char *what, struct al_error *err)
+{
+        char *path = util_program_file(name);
+
+        if (path && access(path, X_OK) == 0)
+                return path;
+        al_err(err, -ENOENT,
+               "the %s '%s' is missing (build it, or set AIRLOCK_LIBEXEC_DIR to where %s is)", what,
+               path ? path : name, name);
+        free(path);
+        return NULL;
+}
+
 struct backend *docker_backend_new(struct engine *engine, const char *seccomp_path,
-                                   struct al_error *err)
+                                   const char *run_root, struct al_error *err)
 {
         struct backend *b = calloc(1, sizeof(*b));
         struct dbackend *d = calloc(1, sizeof(*d));
@@ -465,31 +659,30 @@ struct backend *docker_backend_new(struct engine *engine, const char *seccomp_pa
                 return NULL;
         }
         pthread_mutex_init(&d->lock, NULL);
+        b->priv = d;
         d->engine = engine;
         d->env.kind = engine_kind(engine);
         if (util_read_file(seccomp_path, SECCOMP_MAX, &d->seccomp_text, NULL, NULL, err) < 0) {
                 al_err_wrap(err, "loading the seccomp profile");
-                pthread_mutex_destroy(&d->lock);
-                free(d);
-                free(b);
-                return NULL;
+                goto fail;
         }
         d->seccomp_path = realpath(seccomp_path, NULL);
-        d->exec_shim = util_program_file("airlock-exec");
-        if (!d->exec_shim || access(d->exec_shim, X_OK) != 0) {
-                al_err(err, -ENOENT,
-                       "the in-sandbox exec shim '%s' is missing (build it, or set "
-                       "AIRLOCK_LIBEXEC_DIR to where airlock-exec is)",
-                       d->exec_shim ? d->exec_shim : "airlock-exec");
-                free(d->exec_shim);
-                free(d->seccomp_text);
-                free(d->seccomp_path);
-                pthread_mutex_destroy(&d->lock);
-                free(d);
-                free(b);
-                return NULL;
+        d->exec_shim = find_program("airlock-exec", "in-sandbox exec shim", err);
+        d->agent_bin = d->exec_shim ? find_program("airlock-agent", "in-sandbox agent", err) : NULL;
+        if (!d->agent_bin)
+                goto fail;
+        /* Agent directories: root's, and searchable so the engine can bind them. */
+        if (mkdir(run_root, 0711) < 0 && errno != EEXIST) {
+                al_err_errno(err, -errno, "making '%s'", run_root);
+                goto fail;
+        }
+        d->run_root = realpath(run_root, NULL);
+        if (!d->run_root) {
+                al_err_errno(err, -errno, "resolving '%s'", run_root);
+                goto fail;
         }
         d->env.exec_shim = d->exec_shim;
+        d->env.agent = d->agent_bin;
         d->env.seccomp_text = d->seccomp_text;
         d->env.seccomp_path = d->seccomp_path;
         /* Podman starts a container only when its ulimits fit within the host's hard limits. */
@@ -499,6 +692,8 @@ struct backend *docker_backend_new(struct engine *engine, const char *seccomp_pa
         if (d->env.kind == ENGINE_PODMAN)
                 d->ops.name = "podman";
         b->ops = &d->ops;
-        b->priv = d;
         return b;
+fail:
+        d_free(b);
+        return NULL;
 }

@@ -19,6 +19,9 @@ struct dsandbox {
         char *exec_user;
         char *oom_path; /* memory.oom_control (v1) or memory.events (v2), or NULL */
         char *cg_root;  /* where its per-exec cgroups are made */
+        char *run_dir;  /* host directory of its agent's socket; NULL: no agent (engine execs) */
+        char *workdir;  /* where execs start: /workspace or /tmp */
+        long long init_pid; /* host pid of its first process (the agent) */
         struct dproc *procs;
         int n_procs;
         struct dsandbox *next;
@@ -30,6 +33,8 @@ struct dbackend {
         char *seccomp_text;
         char *seccomp_path;
         char *exec_shim;
+        char *agent_bin; /* airlock-agent, bound into every sandbox */
+        char *run_root;  /* where sandboxes' agent directories are made */
         pthread_mutex_t lock; /* the sandbox list and every process record */
         struct dsandbox *sandboxes;
         struct backend_ops ops; /* docker_ops, named for the engine */
@@ -40,6 +45,9 @@ struct dsandbox_ref {
         char *exec_user;
         char *oom_path;
         char *cg_root;
+        char *run_dir; /* NULL: no agent */
+        char *workdir;
+        long long init_pid;
 };
 
 int dsandbox_ref_get(struct dbackend *d, const char *id, struct dsandbox_ref *ret);
@@ -52,7 +60,11 @@ struct dsandbox *dsandbox_find_locked(struct dbackend *d, const char *id);
 struct dexec {
         struct dbackend *d;
         const char *container_id;
-        char *exec_id;
+        char *exec_id;   /* the engine's exec (fallback path), or NULL */
+        int agent_fd;    /* the connection to the sandbox's agent (hot path), or -1 */
+        long long init_pid;
+        char *workdir;   /* default working directory */
+        bool agent_failed; /* the agent misbehaved or went away: the sandbox is unusable */
         struct exec_cgroup *cg;
         long long pid;   /* host pid of the shim, once placed */
         long long nspid; /* its pid inside the sandbox */
@@ -86,6 +98,20 @@ void dexec_kill(struct dexec *e);
 int dexec_output(void *ctx, int stream, const char *data, size_t len);
 /* The exit as engines report it (128+N for signal N) into res. */
 void dexec_set_exit(struct exec_result *res, long long code);
+/* The pid inside its innermost PID namespace of host pid; -1 when unknown. */
+long long dexec_ns_pid(long long pid);
+/* The OOM-kill counter in the cgroup file at path; -1 when unknown. */
+long long dexec_oom_kills(const char *path);
+
+/* The in-sandbox agent (docker_agent.c). */
+/* Connect to the agent whose socket is in run_dir and check that it is init_pid. */
+int dagent_connect(const char *run_dir, long long init_pid, int *ret_fd, struct al_error *err);
+/* PING, and a PONG within timeout_ms. */
+int dagent_ping(const char *run_dir, long long init_pid, int timeout_ms, struct al_error *err);
+/* Run e (opened on an agent connection) to its end, like dexec_pump. */
+int dagent_pump(struct dexec *e, const struct exec_spec *x, struct engine_stream_io *io,
+                struct al_error *err);
+
 /* How long output is still read after an exec was killed. */
 #define DEXEC_DRAIN_MS 1500
 

@@ -29,9 +29,21 @@ static json_t *base_env(void)
 
 /* Nothing of the host is mounted but airlock's exec shim (read-only) and the agent's workspace,
  * and the workspace only when the policy says. */
-static json_t *mounts_json(const struct sandbox_spec *spec, const struct hostconfig_env *env)
+static json_t *bind_json(const char *src, const char *dst, bool ro)
+{
+        return json_pack("{s:s, s:s, s:s, s:b, s:{s:s}}", "Type", "bind", "Source", src, "Target",
+                         dst, "ReadOnly", ro, "BindOptions", "Propagation", "rprivate");
+}
+
+static json_t *mounts_json(const struct sandbox_spec *spec, const struct hostconfig_env *env,
+                           const char *run_dir)
 {
         json_t *m = json_array();
+
+        if (run_dir && env->agent) {
+                json_array_append_new(m, bind_json(env->agent, SANDBOX_AGENT, true));
+                json_array_append_new(m, bind_json(run_dir, SANDBOX_RUN_DIR, false));
+        }
 
         if (env->exec_shim)
                 json_array_append_new(m, json_pack("{s:s, s:s, s:s, s:b, s:{s:s}}", "Type", "bind",
@@ -66,8 +78,11 @@ static long long min_ll(long long a, long long b)
 }
 
 /* The fixed hardening: every field here is airlock's decision, never a client's. */
-static json_t *host_config(const struct sandbox_spec *spec, const struct hostconfig_env *env)
+static json_t *host_config(const struct sandbox_spec *spec, const struct hostconfig_env *env,
+                           const char *run_dir)
 {
+        /* With the agent, it is the sandbox's first process and reaps; otherwise an init does. */
+        bool agent = run_dir && env->agent;
         const struct limits *l = &spec->limits;
         char tmpfs_opts[96], seccomp[32 + 4096];
         json_t *hc, *secopt;
@@ -89,7 +104,7 @@ static json_t *host_config(const struct sandbox_spec *spec, const struct hostcon
         hc = json_pack(
             "{s:b, s:[s], s:[], s:o, s:b, s:{s:s}, s:s, s:s, s:b, s:I, s:I, s:I, s:I,"
             " s:[o,o,o], s:{s:s, s:{}}, s:{s:s}, s:b, s:I, s:[], s:o, s:b, s:I}",
-            "Init", 1, "CapDrop", "ALL", "CapAdd", "SecurityOpt", secopt, "ReadonlyRootfs", 1,
+            "Init", !agent, "CapDrop", "ALL", "CapAdd", "SecurityOpt", secopt, "ReadonlyRootfs", 1,
             "Tmpfs", SANDBOX_WORKDIR, tmpfs_opts, "NetworkMode", spec->network ? "bridge" : "none",
             "IpcMode", "private", "Privileged", 0, "Memory", (json_int_t)mem, "MemorySwap",
             (json_int_t)mem, "NanoCpus", (json_int_t)llround(l->cpu_cores * 1e9), "PidsLimit",
@@ -97,33 +112,45 @@ static json_t *host_config(const struct sandbox_spec *spec, const struct hostcon
             ulimit("nproc", nproc), ulimit("core", 0), "LogConfig", "Type", "none", "Config",
             "RestartPolicy", "Name", "no", "AutoRemove", 0, "ShmSize",
             (json_int_t)(min_ll(l->disk_mb, 64) * 1024 * 1024), "Devices", "Mounts",
-            mounts_json(spec, env), "PublishAllPorts", 0, "OomScoreAdj", (json_int_t)500);
+            mounts_json(spec, env, run_dir), "PublishAllPorts", 0, "OomScoreAdj", (json_int_t)500);
         return hc;
 }
 
 static json_t *container_body(const struct sandbox_spec *spec, const struct hostconfig_env *env,
-                              const char *user, json_t *cmd, const char *kind)
+                              const char *user, json_t *cmd, const char *kind, const char *run_dir)
 {
         json_t *body =
             json_pack("{s:s, s:o, s:s, s:o, s:s, s:o, s:b, s:I, s:o}", "Image", spec->image, "Cmd",
                       cmd, "User", user, "Env", base_env(), "WorkingDir", workdir_of(spec),
                       "Labels", labels_json(spec, kind), "NetworkDisabled", !spec->network,
-                      "StopTimeout", (json_int_t)1, "HostConfig", host_config(spec, env));
+                      "StopTimeout", (json_int_t)1, "HostConfig", host_config(spec, env, run_dir));
         return body;
 }
 
-json_t *hostconfig_sandbox_body(const struct sandbox_spec *spec, const struct hostconfig_env *env)
+json_t *hostconfig_sandbox_body(const struct sandbox_spec *spec, const struct hostconfig_env *env,
+                                const char *run_dir)
 {
-        /* The keeper runs as a different uid from the code, which cannot signal it. */
-        json_t *cmd = json_pack("[s,s]", "sleep", "2147483647");
+        json_t *cmd, *body;
 
-        return container_body(spec, env, spec->keeper_user, cmd, "sandbox");
+        if (run_dir && env->agent) {
+                /* The agent is PID 1, which code cannot signal (docs/agent-protocol.md). */
+                cmd = json_pack("[s,s]", SANDBOX_AGENT, SANDBOX_AGENT_SOCK);
+                body = container_body(spec, env, spec->exec_user, cmd, "sandbox", run_dir);
+                if (body)
+                        json_object_set_new(json_object_get(body, "Labels"), "airlock.rundir",
+                                            json_string(run_dir));
+                return body;
+        }
+        /* The keeper runs as a different uid from the code, which cannot signal it. */
+        cmd = json_pack("[s,s]", "sleep", "2147483647");
+        return container_body(spec, env, spec->keeper_user, cmd, "sandbox", NULL);
 }
 
 json_t *hostconfig_oneshot_body(const struct sandbox_spec *spec, const struct hostconfig_env *env,
                                 const struct exec_spec *x)
 {
-        json_t *body = container_body(spec, env, spec->exec_user, strv_json(x->argv), "oneshot");
+        json_t *body =
+            container_body(spec, env, spec->exec_user, strv_json(x->argv), "oneshot", NULL);
         json_t *envs = json_object_get(body, "Env");
 
         for (size_t i = 0; x->env && x->env[i]; i++)

@@ -22,11 +22,16 @@ struct hostconfig_env {
         struct host_ulimits ulimits;
         /* Host path of airlock-exec, bind-mounted read-only at SANDBOX_EXEC_SHIM. */
         const char *exec_shim;
+        /* Host path of airlock-agent, bind-mounted read-only at SANDBOX_AGENT; NULL: none. */
+        const char *agent;
 };
 
-/* Body for POST /containers/create of a long-lived sandbox whose main process is a keeper
- * under an init; execs run in it later. Returns a new reference or NULL on ENOMEM. */
-json_t *hostconfig_sandbox_body(const struct sandbox_spec *spec, const struct hostconfig_env *env);
+/* Body for POST /containers/create of a long-lived sandbox; execs run in it later. With
+ * run_dir (a host directory for the agent's socket, bound at SANDBOX_RUN_DIR) and env->agent,
+ * the sandbox's first process is the in-sandbox agent, as the exec user (docs/agent-protocol.md);
+ * otherwise a keeper under an init. Returns a new reference or NULL on ENOMEM. */
+json_t *hostconfig_sandbox_body(const struct sandbox_spec *spec, const struct hostconfig_env *env,
+                                const char *run_dir);
 
 /* Body for a one-off container that runs argv directly (attached, stdin open once). */
 json_t *hostconfig_oneshot_body(const struct sandbox_spec *spec, const struct hostconfig_env *env,
@@ -40,4 +45,7 @@ json_t *hostconfig_exec_body(const struct sandbox_spec *spec, const struct exec_
 /* The working directory and environment every sandbox process starts with. */
 #define SANDBOX_WORKDIR   "/tmp"
 #define SANDBOX_EXEC_SHIM "/.airlock/exec"
+#define SANDBOX_AGENT     "/.airlock/agent"
+#define SANDBOX_RUN_DIR   "/.airlock/run"
+#define SANDBOX_AGENT_SOCK SANDBOX_RUN_DIR "/agent.sock"
 #define SANDBOX_PATH      "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"

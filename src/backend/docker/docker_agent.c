@@ -1,0 +1,373 @@
+/* The daemon's side of the in-sandbox agent (docs/agent-protocol.md): connect to a sandbox's
+ * agent and check it is the sandbox's first process, ping it, and run an exec through it. The
+ * agent is untrusted: every frame is bounded by the decoder, a frame out of sequence ends the
+ * exec with an error, and the exec's processes are placed in and ended through its own cgroup
+ * by the daemon, whatever the agent says. */
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "../exec_cgroup.h"
+#include "airlock/agent_proto.h"
+#include "airlock/cleanup.h"
+#include "airlock/util.h"
+#include "airlock/watch.h"
+#include "docker_private.h"
+
+#define RECV_BUF    65536
+#define STDIN_CHUNK 65536
+
+int dagent_connect(const char *run_dir, long long init_pid, int *ret_fd, struct al_error *err)
+{
+        struct sockaddr_un sa = {.sun_family = AF_UNIX};
+        _cleanup_close_ int dfd = -1, fd = -1;
+        struct ucred peer;
+        socklen_t len = sizeof(peer);
+
+        /* Through the directory's descriptor: a state directory's path may be longer than a
+         * socket address holds. */
+        dfd = open(run_dir, O_PATH | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+        if (dfd < 0)
+                return al_err_errno(err, -errno, "agent directory '%s'", run_dir);
+        snprintf(sa.sun_path, sizeof(sa.sun_path), "/proc/self/fd/%d/agent.sock", dfd);
+        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        if (fd < 0)
+                return al_err_errno(err, -errno, "socket");
+        if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+                return al_err_errno(err, -errno, "connecting to the agent");
+        /* Whoever listens there must be the sandbox's first process: code of the sandbox could
+         * have put a socket of its own in the directory. */
+        if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &peer, &len) < 0)
+                return al_err_errno(err, -errno, "the agent's credentials");
+        if ((long long)peer.pid != init_pid)
+                return al_err(err, -EPERM,
+                              "the agent socket is held by pid %d, not by the sandbox's first "
+                              "process (%lld)",
+                              (int)peer.pid, init_pid);
+        *ret_fd = TAKE_FD(fd);
+        return 0;
+}
+
+/* Queued bytes to send, whole frames, written as the socket takes them. */
+struct outq {
+        uint8_t *data;
+        size_t len, off;
+};
+
+static int outq_frame(struct outq *q, unsigned type, const void *payload, size_t len)
+{
+        uint8_t *nd;
+
+        if (len > AGENT_PAYLOAD_MAX)
+                return -EMSGSIZE;
+        nd = realloc(q->data, q->len + AGENT_HEADER_LEN + len);
+        if (!nd)
+                return -ENOMEM;
+        q->data = nd;
+        agent_frame_header(q->data + q->len, type, len);
+        if (len)
+                memcpy(q->data + q->len + AGENT_HEADER_LEN, payload, len);
+        q->len += AGENT_HEADER_LEN + len;
+        return 0;
+}
+
+static int outq_send(struct outq *q, int fd)
+{
+        while (q->off < q->len) {
+                ssize_t n = send(fd, q->data + q->off, q->len - q->off, MSG_NOSIGNAL);
+
+                if (n < 0 && (errno == EAGAIN || errno == EINTR))
+                        return 0;
+                if (n < 0)
+                        return -errno;
+                q->off += (size_t)n;
+        }
+        return 0;
+}
+
+static int on_pong(void *ctx, unsigned type, const uint8_t *p, size_t len)
+{
+        unsigned *got = ctx;
+
+        *got = type;
+        return 1; /* one frame is the whole answer */
+}
+
+int dagent_ping(const char *run_dir, long long init_pid, int timeout_ms, struct al_error *err)
+{
+        _cleanup_close_ int fd = -1;
+        struct agent_decoder dec;
+        struct outq q = {0};
+        uint8_t buf[512];
+        int64_t until = util_now_ms() + timeout_ms;
+        unsigned got = 0;
+        int r;
+
+        r = dagent_connect(run_dir, init_pid, &fd, err);
+        if (r < 0)
+                return r;
+        r = outq_frame(&q, AGENT_PING, NULL, 0);
+        if (r == 0)
+                r = outq_send(&q, fd);
+        free(q.data);
+        if (r < 0)
+                return al_err_errno(err, r, "pinging the agent");
+        agent_decoder_init(&dec, sizeof(buf));
+        while (got == 0) {
+                struct pollfd pf = {.fd = fd, .events = POLLIN};
+                int64_t left = until - util_now_ms();
+                ssize_t n;
+
+                if (left <= 0 || poll(&pf, 1, (int)left) <= 0) {
+                        r = al_err(err, -ETIMEDOUT, "the agent did not answer a ping");
+                        break;
+                }
+                n = recv(fd, buf, sizeof(buf), 0);
+                if (n <= 0) {
+                        r = al_err(err, -ECONNRESET, "the agent closed the connection");
+                        break;
+                }
+                r = agent_decoder_feed(&dec, buf, (size_t)n, on_pong, &got);
+                if (r < 0) {
+                        al_err(err, r, "the agent answered a ping with a malformed frame");
+                        break;
+                }
+        }
+        agent_decoder_free(&dec);
+        if (r < 0)
+                return r;
+        if (got != AGENT_PONG)
+                return al_err(err, -EPROTO, "the agent answered a ping with frame type 0x%02x",
+                              got);
+        return 0;
+}
+
+/* The host pid of the agent's child whose pid in the sandbox is nspid. */
+static long long child_host_pid(long long init_pid, long long nspid)
+{
+        char path[96], text[4096], *p, *end;
+        _cleanup_close_ int fd = -1;
+        ssize_t n;
+
+        snprintf(path, sizeof(path), "/proc/%lld/task/%lld/children", init_pid, init_pid);
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return -1;
+        n = read(fd, text, sizeof(text) - 1);
+        if (n <= 0)
+                return -1;
+        text[n] = '\0';
+        for (p = text;; p = end) {
+                long long pid = strtoll(p, &end, 10);
+
+                if (end == p)
+                        break;
+                if (dexec_ns_pid(pid) == nspid)
+                        return pid;
+        }
+        return -1;
+}
+
+enum astate { A_WAIT_STARTED, A_RUNNING, A_DONE };
+
+struct apump {
+        struct dexec *e;
+        const struct exec_spec *x;
+        struct outq q;
+        enum astate state;
+        bool sink_failed;
+        struct al_error *err;
+};
+
+static int exec_json(const struct dexec *e, const struct exec_spec *x, char **ret)
+{
+        json_t *o, *argv = json_array(), *env = json_array();
+
+        for (size_t i = 0; x->argv && x->argv[i]; i++)
+                json_array_append_new(argv, json_string(x->argv[i]));
+        json_array_append_new(env, json_string("HOME=" SANDBOX_WORKDIR));
+        json_array_append_new(env, json_string("PATH=" SANDBOX_PATH));
+        json_array_append_new(env, json_string("LANG=C.UTF-8"));
+        for (size_t i = 0; x->env && x->env[i]; i++)
+                json_array_append_new(env, json_string(x->env[i]));
+        o = json_pack("{s:o, s:o, s:s, s:{s:i, s:i}, s:b}", "argv", argv, "env", env, "cwd",
+                      x->workdir ? x->workdir : e->workdir, "rlimits", "nofile", 1024, "core", 0,
+                      "stdin", x->stdin_len > 0);
+        if (!o)
+                return -EINVAL;
+        *ret = json_dumps(o, JSON_COMPACT);
+        json_decref(o);
+        return *ret ? 0 : -ENOMEM;
+}
+
+/* STARTED: move the exec's process into its cgroup, then let it run and give it its stdin. */
+static int on_started(struct apump *a, const uint8_t *p, size_t len)
+{
+        struct dexec *e = a->e;
+        json_t *o = json_loadb((const char *)p, len, 0, NULL);
+        long long nspid = json_integer_value(json_object_get(o, "pid"));
+        int r;
+
+        json_decref(o);
+        if (nspid <= 0)
+                return al_err(a->err, -EPROTO, "the agent's STARTED names no pid");
+        e->nspid = nspid;
+        e->pid = child_host_pid(e->init_pid, nspid);
+        if (e->pid <= 0)
+                return al_err(a->err, -EPROTO, "the agent's STARTED names pid %lld, which is "
+                                               "not its child",
+                              nspid);
+        r = exec_cgroup_place(e->cg, e->pid, a->err);
+        if (r < 0)
+                return r;
+        e->oom_before = dexec_oom_kills(e->oom_path);
+        if (e->on_placed && (r = e->on_placed(e->placed_ctx)) < 0)
+                return r;
+        r = outq_frame(&a->q, AGENT_GO, NULL, 0);
+        for (size_t off = 0; r == 0 && off < a->x->stdin_len; off += STDIN_CHUNK) {
+                size_t n = a->x->stdin_len - off < STDIN_CHUNK ? a->x->stdin_len - off
+                                                                : STDIN_CHUNK;
+
+                r = outq_frame(&a->q, AGENT_STDIN, a->x->stdin_data + off, n);
+        }
+        if (r == 0 && a->x->stdin_len > 0)
+                r = outq_frame(&a->q, AGENT_STDIN_EOF, NULL, 0);
+        a->state = A_RUNNING;
+        return r < 0 ? al_err(a->err, r, "out of memory") : 0;
+}
+
+static int on_frame(void *ctx, unsigned type, const uint8_t *p, size_t len)
+{
+        struct apump *a = ctx;
+        struct dexec *e = a->e;
+        json_t *o;
+
+        if (a->state == A_WAIT_STARTED && type == AGENT_STARTED)
+                return on_started(a, p, len);
+        if (a->state == A_RUNNING && (type == AGENT_STDOUT || type == AGENT_STDERR)) {
+                if (!a->sink_failed &&
+                    dexec_output(e, type == AGENT_STDERR ? 2 : 1, (const char *)p, len) < 0)
+                        a->sink_failed = true;
+                return 0;
+        }
+        if (a->state == A_RUNNING && type == AGENT_EXIT) {
+                o = json_loadb((const char *)p, len, 0, NULL);
+                if (json_is_integer(json_object_get(o, "signal")))
+                        dexec_set_exit(e->res,
+                                       128 + json_integer_value(json_object_get(o, "signal")));
+                else if (json_is_integer(json_object_get(o, "exit_code")))
+                        dexec_set_exit(e->res, json_integer_value(json_object_get(o, "exit_code")));
+                else
+                        a->state = A_WAIT_STARTED; /* neither: malformed */
+                json_decref(o);
+                if (a->state == A_WAIT_STARTED)
+                        return al_err(a->err, -EPROTO, "the agent's EXIT is malformed");
+                a->state = A_DONE;
+                return 0;
+        }
+        if (type == AGENT_ERROR) {
+                o = json_loadb((const char *)p, len, 0, NULL);
+                al_err(a->err, -EIO, "the agent could not run the exec: %.200s",
+                       json_string_value(json_object_get(o, "message")) ?: "(no message)");
+                json_decref(o);
+                return a->err->code;
+        }
+        return al_err(a->err, -EPROTO, "the agent sent frame type 0x%02x out of sequence", type);
+}
+
+int dagent_pump(struct dexec *e, const struct exec_spec *x, struct engine_stream_io *io,
+                struct al_error *err)
+{
+        struct apump a = {.e = e, .x = x, .err = err};
+        struct agent_decoder dec;
+        _cleanup_free_ char *json = NULL;
+        _cleanup_free_ uint8_t *buf = malloc(RECV_BUF);
+        struct watch w;
+        int r;
+
+        e->t0 = util_now_ms();
+        if (!buf)
+                return al_err(err, -ENOMEM, "out of memory");
+        r = exec_json(e, x, &json);
+        if (r < 0)
+                return al_err(err, r, "cannot encode the exec (is every string UTF-8?)");
+        r = outq_frame(&a.q, AGENT_EXEC, json, strlen(json));
+        if (r < 0) {
+                free(a.q.data);
+                return al_err(err, r, "the exec does not fit one frame");
+        }
+        agent_decoder_init(&dec, AGENT_PAYLOAD_MAX);
+        watch_init(&w, x->timeout_ms > 0 ? e->t0 + x->timeout_ms : 0, DEXEC_DRAIN_MS, io->watch_fd,
+                   io->cancel_fd);
+        while (a.state != A_DONE) {
+                struct pollfd pf[1 + WATCH_FDS];
+                enum watch_event ev;
+
+                r = outq_send(&a.q, e->agent_fd);
+                if (r < 0) {
+                        al_err_errno(err, r, "writing to the agent");
+                        break;
+                }
+                pf[0] = (struct pollfd){.fd = e->agent_fd,
+                                        .events = POLLIN | (a.q.off < a.q.len ? POLLOUT : 0)};
+                r = watch_poll(&w, pf, 1, &ev, err);
+                if (r < 0)
+                        break;
+                if (ev == WATCH_DEADLINE) {
+                        e->res->timed_out = true;
+                        dexec_kill(e);
+                        continue;
+                }
+                if (ev == WATCH_CANCEL || ev == WATCH_HANGUP) {
+                        /* Shutdown, or the client is gone: end what it started. */
+                        e->res->aborted = true;
+                        e->res->timed_out = false;
+                        dexec_kill(e);
+                        watch_end(&w, DEXEC_DRAIN_MS);
+                        continue;
+                }
+                if (ev == WATCH_DRAINED) {
+                        /* Killed, and the agent did not report the end in time. */
+                        dexec_set_exit(e->res, 128 + SIGKILL);
+                        a.state = A_DONE;
+                        break;
+                }
+                if (pf[0].revents & (POLLIN | POLLHUP | POLLERR)) {
+                        ssize_t n = recv(e->agent_fd, buf, RECV_BUF, 0);
+
+                        if (n < 0 && (errno == EAGAIN || errno == EINTR))
+                                continue;
+                        if (n <= 0) {
+                                r = al_err(err, -ECONNRESET,
+                                           "the agent closed the connection before the exec "
+                                           "ended");
+                                break;
+                        }
+                        r = agent_decoder_feed(&dec, buf, (size_t)n, on_frame, &a);
+                        if (r < 0) {
+                                if (r == -EPROTO && err->code == 0)
+                                        al_err(err, r, "the agent sent a malformed frame");
+                                break;
+                        }
+                        if (a.sink_failed && !e->res->aborted) {
+                                e->res->aborted = true;
+                                dexec_kill(e);
+                                watch_end(&w, DEXEC_DRAIN_MS);
+                        }
+                }
+        }
+        agent_decoder_free(&dec);
+        free(a.q.data);
+        if (a.state == A_DONE)
+                return 0;
+        /* Whatever the agent did, the exec's processes end. */
+        dexec_kill(e);
+        e->agent_failed = true;
+        return r < 0 ? r : al_err(err, -EIO, "the exec through the agent failed");
+}
