@@ -19,7 +19,7 @@
 #include "airlock/util.h"
 #include "docker_private.h"
 
-#define SECCOMP_MAX (512 * 1024)
+#define SECCOMP_MAX    (512 * 1024)
 #define SWEEP_MS       3000
 #define AGENT_START_MS 10000 /* a new sandbox's agent answers within this */
 #define AGENT_PING_MS  2000
@@ -112,8 +112,7 @@ int dsandbox_ref_get(struct dbackend *d, const char *id, struct dsandbox_ref *re
                 ret->run_dir = s->run_dir ? strdup(s->run_dir) : NULL;
                 ret->workdir = strdup(s->workdir ? s->workdir : SANDBOX_WORKDIR);
                 ret->init_pid = s->init_pid;
-                r = ret->exec_user && ret->cg_root && ret->workdir &&
-                            (!s->run_dir || ret->run_dir)
+                r = ret->exec_user && ret->cg_root && ret->workdir && (!s->run_dir || ret->run_dir)
                         ? 0
                         : -ENOMEM;
         }
@@ -214,8 +213,8 @@ static const char *agent_dir_of(struct dbackend *d, json_t *insp)
         size_t n = strlen(d->run_root);
         struct stat st;
 
-        if (!dir || strncmp(dir, d->run_root, n) != 0 || dir[n] != '/' || strchr(dir + n + 1, '/') ||
-            lstat(dir, &st) < 0 || !S_ISDIR(st.st_mode))
+        if (!dir || strncmp(dir, d->run_root, n) != 0 || dir[n] != '/' ||
+            strchr(dir + n + 1, '/') || lstat(dir, &st) < 0 || !S_ISDIR(st.st_mode))
                 return NULL;
         return dir;
 }
@@ -279,8 +278,7 @@ static int d_sandbox_adopt(struct backend *b, const char *handle, const struct s
 }
 
 /* A fresh agent directory under the run root, owned by the exec user ("uid:gid"). */
-static int run_dir_make(struct dbackend *d, const char *exec_user, char **ret,
-                        struct al_error *err)
+static int run_dir_make(struct dbackend *d, const char *exec_user, char **ret, struct al_error *err)
 {
         char name[17];
         unsigned uid, gid;
@@ -305,12 +303,12 @@ static int run_dir_make(struct dbackend *d, const char *exec_user, char **ret,
 /* Remove an agent directory and the socket in it; NULL is a no-op. */
 static void run_dir_remove(const char *dir)
 {
-        char path[4096];
+        _cleanup_free_ char *path = NULL;
 
         if (!dir)
                 return;
-        snprintf(path, sizeof(path), "%s/agent.sock", dir);
-        unlink(path);
+        if (asprintf(&path, "%s/agent.sock", dir) >= 0)
+                unlink(path);
         rmdir(dir);
 }
 

@@ -185,7 +185,7 @@ struct apump {
         struct al_error *err;
 };
 
-static int exec_json(const struct dexec *e, const struct exec_spec *x, char **ret)
+int dagent_exec_json(const struct dexec *e, const struct exec_spec *x, char **ret)
 {
         json_t *o, *argv = json_array(), *env = json_array();
 
@@ -220,8 +220,9 @@ static int on_started(struct apump *a, const uint8_t *p, size_t len)
         e->nspid = nspid;
         e->pid = child_host_pid(e->init_pid, nspid);
         if (e->pid <= 0)
-                return al_err(a->err, -EPROTO, "the agent's STARTED names pid %lld, which is "
-                                               "not its child",
+                return al_err(a->err, -EPROTO,
+                              "the agent's STARTED names pid %lld, which is "
+                              "not its child",
                               nspid);
         r = exec_cgroup_place(e->cg, e->pid, a->err);
         if (r < 0)
@@ -231,8 +232,8 @@ static int on_started(struct apump *a, const uint8_t *p, size_t len)
                 return r;
         r = outq_frame(&a->q, AGENT_GO, NULL, 0);
         for (size_t off = 0; r == 0 && off < a->x->stdin_len; off += STDIN_CHUNK) {
-                size_t n = a->x->stdin_len - off < STDIN_CHUNK ? a->x->stdin_len - off
-                                                                : STDIN_CHUNK;
+                size_t n =
+                    a->x->stdin_len - off < STDIN_CHUNK ? a->x->stdin_len - off : STDIN_CHUNK;
 
                 r = outq_frame(&a->q, AGENT_STDIN, a->x->stdin_data + off, n);
         }
@@ -286,7 +287,6 @@ int dagent_pump(struct dexec *e, const struct exec_spec *x, struct engine_stream
 {
         struct apump a = {.e = e, .x = x, .err = err};
         struct agent_decoder dec;
-        _cleanup_free_ char *json = NULL;
         _cleanup_free_ uint8_t *buf = malloc(RECV_BUF);
         struct watch w;
         int r;
@@ -294,10 +294,7 @@ int dagent_pump(struct dexec *e, const struct exec_spec *x, struct engine_stream
         e->t0 = util_now_ms();
         if (!buf)
                 return al_err(err, -ENOMEM, "out of memory");
-        r = exec_json(e, x, &json);
-        if (r < 0)
-                return al_err(err, r, "cannot encode the exec (is every string UTF-8?)");
-        r = outq_frame(&a.q, AGENT_EXEC, json, strlen(json));
+        r = outq_frame(&a.q, AGENT_EXEC, e->agent_exec, strlen(e->agent_exec));
         if (r < 0) {
                 free(a.q.data);
                 return al_err(err, r, "the exec does not fit one frame");

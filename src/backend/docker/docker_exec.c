@@ -80,6 +80,8 @@ void dexec_clear(struct dexec *e)
         }
         free(e->workdir);
         e->workdir = NULL;
+        free(e->agent_exec);
+        e->agent_exec = NULL;
         if (e->cg) {
                 exec_cgroup_kill(e->cg, KILL_WAIT_MS);
                 exec_cgroup_free(e->cg);
@@ -100,8 +102,7 @@ int dexec_open(struct dbackend *d, const char *id, const struct exec_spec *x, st
         json_t *body;
         int r;
 
-        *ret = (struct dexec){
-            .d = d, .container_id = id, .pid = -1, .nspid = -1, .agent_fd = -1};
+        *ret = (struct dexec){.d = d, .container_id = id, .pid = -1, .nspid = -1, .agent_fd = -1};
         r = dsandbox_ref_get(d, id, &ref);
         if (r < 0)
                 return al_err(err, r, "sandbox %.12s is not known to this backend", id);
@@ -120,7 +121,12 @@ int dexec_open(struct dbackend *d, const char *id, const struct exec_spec *x, st
          * engine's exec API through the shim. */
         if (ref.run_dir && dagent_connect(ref.run_dir, ref.init_pid, &ret->agent_fd, NULL) == 0) {
                 dsandbox_ref_clear(&ref);
-                return 0;
+                r = dagent_exec_json(ret, x, &ret->agent_exec);
+                if (r < 0) {
+                        al_err(err, -EINVAL, "cannot encode the exec (is every string UTF-8?)");
+                        dexec_clear(ret);
+                }
+                return r < 0 ? -EINVAL : 0;
         }
         es.exec_user = ref.exec_user;
         body = hostconfig_exec_body(&es, x, name);

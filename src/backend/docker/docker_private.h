@@ -33,8 +33,8 @@ struct dbackend {
         char *seccomp_text;
         char *seccomp_path;
         char *exec_shim;
-        char *agent_bin; /* airlock-agent, bound into every sandbox */
-        char *run_root;  /* where sandboxes' agent directories are made */
+        char *agent_bin;      /* airlock-agent, bound into every sandbox */
+        char *run_root;       /* where sandboxes' agent directories are made */
         pthread_mutex_t lock; /* the sandbox list and every process record */
         struct dsandbox *sandboxes;
         struct backend_ops ops; /* docker_ops, named for the engine */
@@ -60,10 +60,11 @@ struct dsandbox *dsandbox_find_locked(struct dbackend *d, const char *id);
 struct dexec {
         struct dbackend *d;
         const char *container_id;
-        char *exec_id;   /* the engine's exec (fallback path), or NULL */
-        int agent_fd;    /* the connection to the sandbox's agent (hot path), or -1 */
+        char *exec_id;    /* the engine's exec (fallback path), or NULL */
+        int agent_fd;     /* the connection to the sandbox's agent (hot path), or -1 */
+        char *agent_exec; /* its EXEC frame's JSON, made when the exec is opened */
         long long init_pid;
-        char *workdir;   /* default working directory */
+        char *workdir;     /* default working directory */
         bool agent_failed; /* the agent misbehaved or went away: the sandbox is unusable */
         struct exec_cgroup *cg;
         long long pid;   /* host pid of the shim, once placed */
@@ -108,6 +109,8 @@ long long dexec_oom_kills(const char *path);
 int dagent_connect(const char *run_dir, long long init_pid, int *ret_fd, struct al_error *err);
 /* PING, and a PONG within timeout_ms. */
 int dagent_ping(const char *run_dir, long long init_pid, int timeout_ms, struct al_error *err);
+/* The EXEC frame's JSON for x in e (the sandbox's default working directory filled in). */
+int dagent_exec_json(const struct dexec *e, const struct exec_spec *x, char **ret);
 /* Run e (opened on an agent connection) to its end, like dexec_pump. */
 int dagent_pump(struct dexec *e, const struct exec_spec *x, struct engine_stream_io *io,
                 struct al_error *err);

@@ -43,9 +43,9 @@ json_t *hostconfig_exec_body(const struct sandbox_spec *spec, const struct exec_
                              const char *cgroup_name);
 
 /* The working directory and environment every sandbox process starts with. */
-#define SANDBOX_WORKDIR   "/tmp"
-#define SANDBOX_EXEC_SHIM "/.airlock/exec"
-#define SANDBOX_AGENT     "/.airlock/agent"
-#define SANDBOX_RUN_DIR   "/.airlock/run"
+#define SANDBOX_WORKDIR    "/tmp"
+#define SANDBOX_EXEC_SHIM  "/.airlock/exec"
+#define SANDBOX_AGENT      "/.airlock/agent"
+#define SANDBOX_RUN_DIR    "/.airlock/run"
 #define SANDBOX_AGENT_SOCK SANDBOX_RUN_DIR "/agent.sock"
-#define SANDBOX_PATH      "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+#define SANDBOX_PATH       "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
