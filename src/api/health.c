@@ -177,6 +177,55 @@ static void check_engine(struct api *ctx, const struct policy *pol, double deadl
                           probe->ver.api_version, sock, rtt);
 }
 
+/* What the engine last said of an image: images come and go rarely, so a fresh answer is
+ * reused (IMAGE_FRESH_MS), and an older one stands in when a slow engine does not answer in
+ * time (IMAGE_STALE_MS), rather than calling a present image unknown. */
+#define IMAGE_CACHE_MAX 32
+#define IMAGE_FRESH_MS  30000
+#define IMAGE_STALE_MS  600000
+
+static struct {
+        char image[256];
+        int64_t at; /* monotonic ms */
+        bool present;
+} image_cache[IMAGE_CACHE_MAX];
+static pthread_mutex_t image_cache_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* 1 present, 0 missing, -1 unknown (nothing younger than max_age_ms). */
+static int image_cached(const char *image, int64_t max_age_ms)
+{
+        int v = -1;
+
+        pthread_mutex_lock(&image_cache_lock);
+        for (size_t i = 0; i < IMAGE_CACHE_MAX; i++)
+                if (image_cache[i].at > 0 && strcmp(image_cache[i].image, image) == 0 &&
+                    util_now_ms() - image_cache[i].at <= max_age_ms)
+                        v = image_cache[i].present;
+        pthread_mutex_unlock(&image_cache_lock);
+        return v;
+}
+
+static void image_remember(const char *image, bool present)
+{
+        size_t slot = 0;
+
+        if (strlen(image) >= sizeof(image_cache[0].image))
+                return;
+        pthread_mutex_lock(&image_cache_lock);
+        for (size_t i = 0; i < IMAGE_CACHE_MAX; i++) {
+                if (strcmp(image_cache[i].image, image) == 0) {
+                        slot = i;
+                        break;
+                }
+                if (image_cache[i].at < image_cache[slot].at)
+                        slot = i;
+        }
+        snprintf(image_cache[slot].image, sizeof(image_cache[slot].image), "%s", image);
+        image_cache[slot].at = util_now_ms();
+        image_cache[slot].present = present;
+        pthread_mutex_unlock(&image_cache_lock);
+}
+
 static void check_images(struct api *ctx, const struct policy *pol, double deadline,
                          const struct engine_probe *probe, struct check *c)
 {
@@ -192,12 +241,24 @@ static void check_images(struct api *ctx, const struct policy *pol, double deadl
                 long left = remaining_ms(deadline);
                 int r;
 
-                if (!probe->reachable || left <= 1) {
+                r = probe->reachable ? image_cached(rt->image, IMAGE_FRESH_MS) : -1;
+                if (r >= 0) {
+                        present = json_boolean(r);
+                        if (!r && !missing++) {
+                                first_rt = rt->name;
+                                first_img = rt->image;
+                        }
+                } else if (!probe->reachable || left <= 1) {
                         unchecked++;
                         present = json_null();
                 } else {
                         r = engine_image_inspect_within(daemon_engine(ctx->core), rt->image, left,
                                                         NULL, &err);
+                        if (r == -ENOENT || r >= 0)
+                                image_remember(rt->image, r >= 0);
+                        /* A slow engine: what it said not long ago stands in. */
+                        if (r < 0 && r != -ENOENT && image_cached(rt->image, IMAGE_STALE_MS) == 1)
+                                r = 0;
                         if (r == -ENOENT) {
                                 if (!missing++) {
                                         first_rt = rt->name;

@@ -40,6 +40,8 @@ def test_engine_down_then_back(tmp_path, make_daemon):
 [engine]
 kind = podman
 socket = {sock}
+[sandbox]
+pool_size = 0
 [limits]
 timeout_s = 20
 """

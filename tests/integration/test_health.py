@@ -127,6 +127,8 @@ def test_engine_down_then_back(tmp_path, make_daemon):
 [engine]
 kind = podman
 socket = {sock}
+[sandbox]
+pool_size = 0
 [limits]
 timeout_s = 20
 """
@@ -181,7 +183,7 @@ def test_hung_engine_is_down_within_seconds(tmp_path, make_daemon):
     svc = start_podman_service(sock)
     hung = None
     try:
-        d = make_daemon(conf=f"[engine]\nkind = podman\nsocket = {sock}\n")
+        d = make_daemon(conf=f"[engine]\nkind = podman\nsocket = {sock}\n[sandbox]\npool_size = 0\n")
         assert health(d)[1]["status"] == "ok"
         stop_service(svc)
         svc = None

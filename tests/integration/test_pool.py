@@ -119,14 +119,15 @@ def test_reload_drains_stale_pool_members(make_daemon, engine):
     d.conf_path.write_text(d.conf_path.read_text().replace("memory_mb = 256", "memory_mb = 192"))
     st, doc = d.client.json("POST", "/v1/policy/reload")
     assert st == 200, doc
+    # The reload gave the pool a new target: its first member is made from the new spec.
     deadline = time.time() + 30
-    new = set()
     while time.time() < deadline:
-        new = pooled_ids(engine, d)
-        if new and old not in new:
+        p = pools(d)["pools"][0]
+        if p["made"] >= 1 and p["ready"] == 1:
             break
         time.sleep(0.3)
-    assert new and old not in new, (old, new)
+    new = pooled_ids(engine, d)
+    assert new and old not in new, (old, new, pools(d))
     (cid,) = new
     assert engine_inspect(engine, cid)["HostConfig"]["Memory"] == 192 << 20
     r = d.client.exec(session="fresh", command="true")
