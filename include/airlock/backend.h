@@ -79,6 +79,9 @@ struct backend_ops {
         /* End a background process (its whole tree); -ENOENT when unknown. */
         int (*proc_kill)(struct backend *b, const char *handle, long long pid,
                          struct al_error *err);
+        /* What health reports of the backend's sandboxes (a new JSON object), e.g. how many
+         * have no live in-sandbox agent. May be NULL. */
+        json_t *(*status)(struct backend *b);
         /* Run one exec in a fresh sandbox made for it and removed after it. */
         int (*run_once)(struct backend *b, const struct sandbox_spec *spec,
                         const struct exec_spec *x, const struct exec_sink *sink,

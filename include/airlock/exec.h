@@ -89,6 +89,9 @@ struct exec_result {
          * made to replace a lost one (why that one was lost); empty otherwise. */
         char sandbox_lost[200];
         char sandbox_replaced[200];
+        /* How a sandbox exec reached its sandbox: "agent" (the in-sandbox agent) or "engine"
+         * (the engine's exec API: a sandbox without a live agent); NULL otherwise. */
+        const char *transport;
         long long background_pid; /* > 0: started in the background, this is its pid */
         /* Protections in force for this exec (static strings), e.g. "seccomp", "netns". */
         const char *isolation[24];

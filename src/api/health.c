@@ -588,6 +588,15 @@ static void check_sandboxes(struct api *ctx, struct check *c)
         put(c->doc, "total", json_integer(total));
         put(c->doc, "executions_in_flight", json_integer(inflight));
         put(c->doc, "pooled", json_integer(pool_count(daemon_pool(ctx->core))));
+        {
+                struct backend *b = daemon_containers(ctx->core);
+                json_t *st = b && b->ops->status ? b->ops->status(b) : NULL;
+
+                /* Sandboxes whose agent is gone run execs through the engine, slowly. */
+                put(c->doc, "without_agent",
+                    json_integer(json_integer_value(json_object_get(st, "without_agent"))));
+                json_decref(st);
+        }
         put(c->doc, "pools", pool_status(daemon_pool(ctx->core)));
         check_set(c, HEALTH_OK, "%d live sandbox%s (and %d pooled), %d exec%s running", total,
                   total == 1 ? "" : "es", pool_count(daemon_pool(ctx->core)), inflight,

@@ -62,6 +62,8 @@ static json_t *exec_result_to_json(const struct exec_result *res, bool for_strea
                 json_object_set_new(o, "sandbox_lost", json_string(res->sandbox_lost));
         if (res->sandbox_replaced[0])
                 json_object_set_new(o, "sandbox_replaced", json_string(res->sandbox_replaced));
+        if (res->transport)
+                json_object_set_new(o, "transport", json_string(res->transport));
         if (res->n_isolation > 0) {
                 iso = json_array();
                 for (size_t i = 0; i < res->n_isolation; i++)

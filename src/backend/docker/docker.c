@@ -122,6 +122,23 @@ int dsandbox_ref_get(struct dbackend *d, const char *id, struct dsandbox_ref *re
         return r;
 }
 
+void dsandbox_agent_seen(struct dbackend *d, const char *id, bool up)
+{
+        struct dsandbox *s;
+        bool changed = false;
+
+        pthread_mutex_lock(&d->lock);
+        s = dsandbox_find_locked(d, id);
+        if (s && s->agent_down == up) {
+                s->agent_down = !up;
+                changed = true;
+        }
+        pthread_mutex_unlock(&d->lock);
+        if (changed)
+                log_warn("sandbox %.12s: %s", id,
+                         up ? "its agent answers again" : "its agent does not answer; engine execs");
+}
+
 /* Take the record of id out of the list, ending its background processes; gone is fine. */
 static void dsandbox_forget(struct dbackend *d, const char *id)
 {
@@ -614,6 +631,20 @@ static void d_free(struct backend *b)
 }
 
 /* One set of operations for both engines; only the name differs (it shows in results). */
+static json_t *d_status(struct backend *b)
+{
+        struct dbackend *d = priv(b);
+        int n = 0, without = 0;
+
+        pthread_mutex_lock(&d->lock);
+        for (struct dsandbox *s = d->sandboxes; s; s = s->next) {
+                n++;
+                without += s->run_dir == NULL || s->agent_down;
+        }
+        pthread_mutex_unlock(&d->lock);
+        return json_pack("{s:i, s:i}", "sandboxes", n, "without_agent", without);
+}
+
 static const struct backend_ops docker_ops = {
     .name = "docker",
     .sandbox_create = d_sandbox_create,
@@ -621,6 +652,7 @@ static const struct backend_ops docker_ops = {
     .proc_start = dprocs_start,
     .proc_list = dprocs_list,
     .proc_kill = dprocs_kill,
+    .status = d_status,
     .run_once = d_run_once,
     .sandbox_alive = d_sandbox_alive,
     .sandbox_remove = d_sandbox_remove,

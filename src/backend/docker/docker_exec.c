@@ -121,6 +121,7 @@ int dexec_open(struct dbackend *d, const char *id, const struct exec_spec *x, st
          * engine's exec API through the shim. */
         if (ref.run_dir && dagent_connect(ref.run_dir, ref.init_pid, &ret->agent_fd, NULL) == 0) {
                 dsandbox_ref_clear(&ref);
+                dsandbox_agent_seen(d, id, true);
                 r = dagent_exec_json(ret, x, &ret->agent_exec);
                 if (r < 0) {
                         al_err(err, -EINVAL, "cannot encode the exec (is every string UTF-8?)");
@@ -128,6 +129,8 @@ int dexec_open(struct dbackend *d, const char *id, const struct exec_spec *x, st
                 }
                 return r < 0 ? -EINVAL : 0;
         }
+        if (ref.run_dir)
+                dsandbox_agent_seen(d, id, false);
         es.exec_user = ref.exec_user;
         body = hostconfig_exec_body(&es, x, name);
         if (!body) {
@@ -227,6 +230,7 @@ int dexec_pump(struct dexec *e, const struct exec_spec *x, struct engine_stream_
         enum engine_stream_end end = STREAM_EOF;
         int r;
 
+        e->res->transport = e->agent_fd >= 0 ? "agent" : "engine";
         if (e->agent_fd >= 0)
                 return dagent_pump(e, x, io, err);
         e->t0 = util_now_ms();

@@ -22,6 +22,7 @@ struct dsandbox {
         char *run_dir;  /* host directory of its agent's socket; NULL: no agent (engine execs) */
         char *workdir;  /* where execs start: /workspace or /tmp */
         long long init_pid; /* host pid of its first process (the agent) */
+        bool agent_down;    /* its agent did not take the last exec: engine execs */
         struct dproc *procs;
         int n_procs;
         struct dsandbox *next;
@@ -52,6 +53,8 @@ struct dsandbox_ref {
 
 int dsandbox_ref_get(struct dbackend *d, const char *id, struct dsandbox_ref *ret);
 void dsandbox_ref_clear(struct dsandbox_ref *ref);
+/* Note whether the sandbox's agent took an exec (health counts those whose agent did not). */
+void dsandbox_agent_seen(struct dbackend *d, const char *id, bool up);
 /* The sandbox record of id; call with d->lock held. NULL when unknown. */
 struct dsandbox *dsandbox_find_locked(struct dbackend *d, const char *id);
 
