@@ -49,25 +49,6 @@ struct daemon *daemon_new(const struct daemon_config *cfg, struct policy *pol, s
         return d;
 }
 
-static int mkdir_p(const char *path, mode_t mode)
-{
-        char tmp[4096];
-
-        if (strlen(path) >= sizeof(tmp))
-                return -ENAMETOOLONG;
-        strcpy(tmp, path);
-        for (char *p = tmp + 1; *p; p++)
-                if (*p == '/') {
-                        *p = '\0';
-                        if (mkdir(tmp, 0755) < 0 && errno != EEXIST)
-                                return -errno;
-                        *p = '/';
-                }
-        if (mkdir(tmp, mode) < 0 && errno != EEXIST)
-                return -errno;
-        return 0;
-}
-
 /* The instance id names everything this daemon (with this state directory) creates, so that
  * after a crash the next start finds and removes what the last one left. */
 static int load_instance_id(const char *state_dir, char out[33], struct al_error *err)
@@ -162,7 +143,7 @@ int daemon_start(struct daemon *d, struct al_error *err)
         char instance_id[33], path[4096], *slash;
         int r;
 
-        r = mkdir_p(pol->state_dir, 0700);
+        r = util_mkdir_p(pol->state_dir, 0700);
         if (r < 0)
                 return al_err(err, r, "cannot create state directory '%s': %s", pol->state_dir,
                               strerror(-r));
@@ -192,10 +173,11 @@ int daemon_start(struct daemon *d, struct al_error *err)
                         al_err(err, -ENOMEM, "out of memory");
                         goto fail;
                 }
-                if (rules_holder_load(rules, &parts.rules, &rp, err) < 0) {
+                r = rules_holder_load(rules, &parts.rules, &rp, err);
+                if (r < 0) {
                         log_problems("selective.rules", &rp);
                         policy_problems_free(&rp);
-                        al_err_wrap(err, "cannot load the SELECTIVE rules");
+                        al_err_wrap(err, r, "cannot load the SELECTIVE rules");
                         goto fail;
                 }
         }
@@ -229,9 +211,9 @@ int daemon_start(struct daemon *d, struct al_error *err)
                 log_warn("cannot clean the host backend's leftovers: %s", err->msg);
         r = daemon_recover(d, err);
         if (r < 0)
-                return al_err_wrap(err, "recovery failed");
+                return al_err_wrap(err, r, "recovery failed");
         if (strcmp(d->socket_dir, pol->socket_path) != 0)
-                mkdir_p(d->socket_dir, 0755);
+                util_mkdir_p(d->socket_dir, 0755);
         if (pthread_create(&d->reaper, NULL, reaper_main, d) == 0)
                 d->reaper_started = true;
         return 0;

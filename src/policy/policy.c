@@ -656,7 +656,6 @@ int policy_read_admin_file(const char *path, size_t max, char **ret_text,
                            struct policy_problems *problems, struct al_error *err)
 {
         _cleanup_free_ char *text = NULL;
-        unsigned mode = 0;
         size_t len = 0;
         const char *nul;
         int r, line = 1;
@@ -665,11 +664,9 @@ int policy_read_admin_file(const char *path, size_t max, char **ret_text,
                 problems->items = NULL;
                 problems->n = 0;
         }
-        r = util_read_file(path, max, &text, &len, &mode, err);
+        r = util_read_admin_file(path, max, &text, &len, err);
         if (r < 0)
                 return r;
-        if (mode & S_IWOTH)
-                return al_err(err, -EPERM, "%s: writable by every user, refused (chmod o-w)", path);
         nul = memchr(text, '\0', len);
         if (!nul) {
                 *ret_text = TAKE_PTR(text);

@@ -147,7 +147,7 @@ static int dsandbox_register(struct dbackend *d, const char *id, const char *exe
         r = exec_cgroup_root(pid, &s->cg_root, err);
         if (r < 0) {
                 dsandbox_free(s);
-                return al_err_wrap(err, "sandbox %.12s", id);
+                return al_err_wrap(err, r, "sandbox %.12s", id);
         }
         pthread_mutex_lock(&d->lock);
         s->next = d->sandboxes;
@@ -235,13 +235,13 @@ static int d_sandbox_create(struct backend *b, const struct sandbox_spec *spec, 
         r = engine_container_create(d->engine, NULL, body, &id, err);
         json_decref(body);
         if (r < 0)
-                return al_err_wrap(err, "creating a sandbox from image '%s'", spec->image);
+                return al_err_wrap(err, r, "creating a sandbox from image '%s'", spec->image);
         r = engine_container_start(d->engine, id, err);
         if (r >= 0)
                 r = engine_container_inspect(d->engine, id, &insp, err);
         if (r < 0) {
                 engine_container_remove(d->engine, id, NULL);
-                return al_err_wrap(err, "starting sandbox %.12s", id);
+                return al_err_wrap(err, r, "starting sandbox %.12s", id);
         }
         r = dsandbox_register(d, id, spec->exec_user, insp, err);
         json_decref(insp);
@@ -338,7 +338,7 @@ static int d_run_once(struct backend *b, const struct sandbox_spec *spec, const 
         r = engine_container_create(d->engine, NULL, body, &id, err);
         json_decref(body);
         if (r < 0)
-                return al_err_wrap(err, "creating a sandbox from image '%s'", spec->image);
+                return al_err_wrap(err, r, "creating a sandbox from image '%s'", spec->image);
         c.container_id = id;
         io.stdin_data = x->stdin_data;
         io.stdin_len = x->stdin_len;
@@ -457,6 +457,7 @@ struct backend *docker_backend_new(struct engine *engine, const char *seccomp_pa
         struct backend *b = calloc(1, sizeof(*b));
         struct dbackend *d = calloc(1, sizeof(*d));
         struct rlimit rl;
+        int r;
 
         if (!b || !d) {
                 free(b);
@@ -467,8 +468,9 @@ struct backend *docker_backend_new(struct engine *engine, const char *seccomp_pa
         pthread_mutex_init(&d->lock, NULL);
         d->engine = engine;
         d->env.kind = engine_kind(engine);
-        if (util_read_file(seccomp_path, SECCOMP_MAX, &d->seccomp_text, NULL, NULL, err) < 0) {
-                al_err_wrap(err, "loading the seccomp profile");
+        r = util_read_admin_file(seccomp_path, SECCOMP_MAX, &d->seccomp_text, NULL, err);
+        if (r < 0) {
+                al_err_wrap(err, r, "loading the seccomp profile");
                 pthread_mutex_destroy(&d->lock);
                 free(d);
                 free(b);
