@@ -21,6 +21,12 @@ char *util_utf8_sanitize(const char *s, size_t len, char *carry, size_t *carry_l
 /* True when s[0..len) is strict UTF-8: no overlong forms, surrogates, code points past
  * U+10FFFF or a sequence cut short by the end. */
 bool util_utf8_valid(const char *s, size_t len);
+/* A user's or client's string repeated in a message, inside '...': at most UTIL_QUOTE_MAX bytes
+ * of s copied into dst (UTIL_QUOTE_SIZE bytes fit any s), control bytes, DEL, the single quote
+ * and the backslash written as \xNN, "..." when cut. Returns dst. */
+#define UTIL_QUOTE_MAX  64
+#define UTIL_QUOTE_SIZE (4 * UTIL_QUOTE_MAX + 8)
+const char *util_quote(char *dst, size_t size, const char *s);
 /* Parse a strict non-negative decimal integer within [min,max]; returns < 0 on anything else. */
 int util_parse_int64(const char *s, int64_t min, int64_t max, int64_t *ret);
 /* Read a whole regular file of at most max bytes into a new NUL-terminated buffer (caller

@@ -110,10 +110,14 @@ static void *reaper_main(void *arg)
         return NULL;
 }
 
-static void log_problems(const char *path, const struct policy_problems *pp)
+void daemon_log_problems(const char *path, const struct policy_problems *pp)
 {
-        for (size_t i = 0; i < pp->n; i++)
-                log_error("%s:%d: %s", path, pp->items[i].line, pp->items[i].msg);
+        for (size_t i = 0; i < pp->n; i++) {
+                if (pp->items[i].line > 0)
+                        log_error("%s:%d: %s", path, pp->items[i].line, pp->items[i].msg);
+                else
+                        log_error("%s: %s", path, pp->items[i].msg);
+        }
 }
 
 int daemon_attach(struct daemon *d, const struct daemon_parts *parts, struct al_error *err)
@@ -175,7 +179,7 @@ int daemon_start(struct daemon *d, struct al_error *err)
                 }
                 r = rules_holder_load(rules, &parts.rules, &rp, err);
                 if (r < 0) {
-                        log_problems("selective.rules", &rp);
+                        daemon_log_problems("selective.rules", &rp);
                         policy_problems_free(&rp);
                         al_err_wrap(err, r, "cannot load the SELECTIVE rules");
                         goto fail;

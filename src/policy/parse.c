@@ -31,7 +31,6 @@
 #define SOCKET_PATH_MAX 107  /* sizeof(sun_path) - 1 */
 #define PATH_LEN_MAX    4095 /* PATH_MAX - 1 */
 #define IMAGE_LEN_MAX   255
-#define QUOTE_MAX       64 /* bytes of a user's value repeated in a message */
 
 enum section_kind {
         SEC_NONE = 0, /* before the first header */
@@ -356,27 +355,6 @@ struct parse_ctx {
         size_t n_refs;
 };
 
-/* Copy at most QUOTE_MAX bytes of s into dst for a message, control bytes escaped. */
-static const char *quote(char *dst, size_t size, const char *s)
-{
-        size_t o = 0, i;
-
-        for (i = 0; i < QUOTE_MAX && s[i] && o + 5 < size; i++) {
-                unsigned char ch = (unsigned char)s[i];
-
-                if (ch < 0x20 || ch == 0x7f)
-                        o += (size_t)snprintf(dst + o, size - o, "\\x%02x", ch);
-                else
-                        dst[o++] = (char)ch;
-        }
-        if (s[i] && o + 4 < size) {
-                memcpy(dst + o, "...", 3);
-                o += 3;
-        }
-        dst[o] = '\0';
-        return dst;
-}
-
 __attribute__((format(printf, 3, 4))) static void problem(struct parse_ctx *c, int line,
                                                           const char *fmt, ...)
 {
@@ -434,13 +412,13 @@ static void trim(const char **s, const char **end)
 
 static void enter_runtime(struct parse_ctx *c, const char *name)
 {
-        char q[4 * QUOTE_MAX + 8];
+        char q[UTIL_QUOTE_SIZE];
         int i;
 
         if (!util_name_valid(name, 64)) {
                 problem(c, c->line,
                         "runtime name '%s' must be 1 to 64 characters from [A-Za-z0-9._-]",
-                        quote(q, sizeof(q), name));
+                        util_quote(q, sizeof(q), name));
                 return;
         }
         i = policy_runtime_index(c->p, name);
@@ -468,14 +446,14 @@ static void enter_runtime(struct parse_ctx *c, const char *name)
 
 static void enter_agent(struct parse_ctx *c, const char *name)
 {
-        char q[4 * QUOTE_MAX + 8];
+        char q[UTIL_QUOTE_SIZE];
         struct agent_state *nv;
         int i;
 
         if (!util_name_valid(name, POLICY_NAME_LEN_MAX)) {
                 problem(c, c->line,
                         "agent name '%s' must be 1 to %d characters from [A-Za-z0-9._-]",
-                        quote(q, sizeof(q), name), POLICY_NAME_LEN_MAX);
+                        util_quote(q, sizeof(q), name), POLICY_NAME_LEN_MAX);
                 return;
         }
         i = policy_agent_index(c->p, name);
@@ -508,14 +486,14 @@ static void enter_agent(struct parse_ctx *c, const char *name)
 
 static void enter_client(struct parse_ctx *c, const char *name)
 {
-        char q[4 * QUOTE_MAX + 8];
+        char q[UTIL_QUOTE_SIZE];
         struct client_state *nv;
         int i;
 
         if (!util_name_valid(name, POLICY_NAME_LEN_MAX)) {
                 problem(c, c->line,
                         "client name '%s' must be 1 to %d characters from [A-Za-z0-9._-]",
-                        quote(q, sizeof(q), name), POLICY_NAME_LEN_MAX);
+                        util_quote(q, sizeof(q), name), POLICY_NAME_LEN_MAX);
                 return;
         }
         i = policy_client_index(c->p, name);
@@ -552,7 +530,7 @@ static bool enter_named(struct parse_ctx *c, const char *name, enum section_kind
         const char *label = section_names[kind];
         size_t n = strlen(label);
         const char *rn, *rn_end;
-        char q[4 * QUOTE_MAX + 8], inner[160];
+        char q[UTIL_QUOTE_SIZE], inner[160];
 
         if (strncmp(name, label, n) != 0 || (name[n] != '\0' && !isspace((unsigned char)name[n])))
                 return false;
@@ -572,14 +550,14 @@ static bool enter_named(struct parse_ctx *c, const char *name, enum section_kind
                 return true;
         }
         problem(c, c->line, "a%s %s section is written [%s \"NAME\"], got [%s]",
-                kind == SEC_AGENT ? "n" : "", label, label, quote(q, sizeof(q), name));
+                kind == SEC_AGENT ? "n" : "", label, label, util_quote(q, sizeof(q), name));
         return true;
 }
 
 /* A "[...]" line that inih accepts as a header (it found the ']'): s..end is the header. */
 static void enter_section(struct parse_ctx *c, const char *s, const char *close, const char *end)
 {
-        char q[4 * QUOTE_MAX + 8], name[160];
+        char q[UTIL_QUOTE_SIZE], name[160];
         const char *in = s + 1, *in_end = close, *rest = close + 1;
 
         c->section = SEC_BAD;
@@ -611,7 +589,7 @@ static void enter_section(struct parse_ctx *c, const char *s, const char *close,
                 "unknown section [%s] (known: [daemon], [engine], [sandbox], [limits], "
                 "[network], [host], [access], [monitor], [runtime \"NAME\"], [agent \"NAME\"], "
                 "[client \"NAME\"])",
-                quote(q, sizeof(q), name));
+                util_quote(q, sizeof(q), name));
 }
 
 /* Decide what inih will make of the line just handed out, in inih's order of rules. */
@@ -1030,9 +1008,9 @@ static void add_domain(struct parse_ctx *c, enum key_id id, const char *item)
         const char *name = keys[id].name,
                    *other_name =
                        keys[id == K_ALLOWED_DOMAINS ? K_BLOCKED_DOMAINS : K_ALLOWED_DOMAINS].name;
-        char q[4 * QUOTE_MAX + 8];
+        char q[UTIL_QUOTE_SIZE];
 
-        quote(q, sizeof(q), item);
+        util_quote(q, sizeof(q), item);
         if (!policy_domain_valid(item)) {
                 problem(c, c->line,
                         "%s: '%s' is not a domain pattern (lower-case letters, digits, '-' and "
@@ -1061,9 +1039,9 @@ static void add_runtime_name(struct parse_ctx *c, const char *item)
 {
         struct policy_agent *a = cur_agent(c);
         struct runtime_ref *nv;
-        char q[4 * QUOTE_MAX + 8];
+        char q[UTIL_QUOTE_SIZE];
 
-        quote(q, sizeof(q), item);
+        util_quote(q, sizeof(q), item);
         if (!util_name_valid(item, POLICY_NAME_LEN_MAX)) {
                 problem(c, c->line,
                         "runtimes: '%s' is not a runtime name (1 to %d characters from "
@@ -1097,13 +1075,13 @@ static void add_access_item(struct parse_ctx *c, enum key_id id, const char *ite
         struct policy *p = c->p;
         struct policy_client *cl = c->section == SEC_CLIENT ? &p->clients[c->client] : NULL;
         const char *name = keys[id].name;
-        char q[4 * QUOTE_MAX + 8];
+        char q[UTIL_QUOTE_SIZE];
         char ***strv = NULL;
         int64_t uid;
         uint32_t **uids;
         size_t *n_uids;
 
-        quote(q, sizeof(q), item);
+        util_quote(q, sizeof(q), item);
         switch (keys[id].type) {
         case V_UIDS:
                 uids = cl ? &cl->uids : &p->admin_uids;
@@ -1198,14 +1176,14 @@ static void set_value(struct parse_ctx *c, enum key_id id, const char *v)
 {
         const struct key_def *k = &keys[id];
         struct policy *p = c->p;
-        char q[4 * QUOTE_MAX + 8], list[128];
+        char q[UTIL_QUOTE_SIZE], list[128];
         uint32_t uid, gid;
         int64_t i;
         double d;
         char *end;
         int r;
 
-        quote(q, sizeof(q), v);
+        util_quote(q, sizeof(q), v);
         switch (k->type) {
         case V_PATH:
         case V_PATH_OR_EMPTY:
@@ -1451,11 +1429,11 @@ static const char *agent_keys_text(char *dst, size_t size)
 static int handler(void *user, const char *section, const char *name, const char *value)
 {
         struct parse_ctx *c = user;
-        char q[4 * QUOTE_MAX + 8], label[QUOTE_MAX + 32], allowed[256];
+        char q[UTIL_QUOTE_SIZE], label[UTIL_QUOTE_MAX + 32], allowed[256];
         int *seen = NULL;
 
         c->handled = true;
-        quote(q, sizeof(q), name);
+        util_quote(q, sizeof(q), name);
         if (c->continuation) {
                 problem(c, c->line,
                         "indented line is read as a continuation of '%s', which is not "
@@ -1730,30 +1708,9 @@ int policy_parse(const char *text, const char *source, struct policy **ret,
                 return al_err(err, -ENOMEM, "%s: out of memory", source);
         }
         if (problems->n > 0) {
-                /* By line; a stable insertion sort keeps the order found within a line. */
-                for (size_t i = 1; i < problems->n; i++) {
-                        struct policy_problem tmp = problems->items[i];
-                        size_t j = i;
-
-                        while (j > 0 && problems->items[j - 1].line > tmp.line) {
-                                problems->items[j] = problems->items[j - 1];
-                                j--;
-                        }
-                        problems->items[j] = tmp;
-                }
-                if (problems->items[0].line > 0)
-                        al_err(err, -EINVAL, "%s:%d: %s", source, problems->items[0].line,
-                               problems->items[0].msg);
-                else
-                        al_err(err, -EINVAL, "%s: %s", source, problems->items[0].msg);
-                if (problems->n > 1 && err) {
-                        size_t n = strlen(err->msg);
-
-                        snprintf(err->msg + n, sizeof(err->msg) - n, " (%zu problems)",
-                                 problems->n);
-                }
+                r = policy_problems_fail(problems, source, err);
                 policy_problems_free(&local);
-                return -EINVAL;
+                return r;
         }
         *ret = TAKE_PTR(p);
         return 0;

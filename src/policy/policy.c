@@ -686,6 +686,31 @@ int policy_read_admin_file(const char *path, size_t max, char **ret_text,
         return al_err(err, -EINVAL, "%s:%d: contains a NUL byte", path, line);
 }
 
+int policy_problems_fail(struct policy_problems *ps, const char *source, struct al_error *err)
+{
+        /* By line; a stable insertion sort keeps the order found within a line. */
+        for (size_t i = 1; i < ps->n; i++) {
+                struct policy_problem tmp = ps->items[i];
+                size_t j = i;
+
+                while (j > 0 && ps->items[j - 1].line > tmp.line) {
+                        ps->items[j] = ps->items[j - 1];
+                        j--;
+                }
+                ps->items[j] = tmp;
+        }
+        if (ps->items[0].line > 0)
+                al_err(err, -EINVAL, "%s:%d: %s", source, ps->items[0].line, ps->items[0].msg);
+        else
+                al_err(err, -EINVAL, "%s: %s", source, ps->items[0].msg);
+        if (ps->n > 1 && err) {
+                size_t n = strlen(err->msg);
+
+                snprintf(err->msg + n, sizeof(err->msg) - n, " (%zu problems)", ps->n);
+        }
+        return -EINVAL;
+}
+
 int policy_problems_addv(struct policy_problems *ps, int line, const char *fmt, va_list ap)
 {
         struct policy_problem *nv;

@@ -279,6 +279,26 @@ int util_read_file(const char *path, size_t max, char **ret, size_t *ret_len, un
         return 0;
 }
 
+const char *util_quote(char *dst, size_t size, const char *s)
+{
+        size_t o = 0, i;
+
+        for (i = 0; i < UTIL_QUOTE_MAX && s[i] && o + 5 < size; i++) {
+                unsigned char ch = (unsigned char)s[i];
+
+                if (ch < 0x20 || ch == 0x7f || ch == '\'' || ch == '\\')
+                        o += (size_t)snprintf(dst + o, size - o, "\\x%02x", ch);
+                else
+                        dst[o++] = (char)ch;
+        }
+        if (s[i] && o + 4 < size) {
+                memcpy(dst + o, "...", 3);
+                o += 3;
+        }
+        dst[o] = '\0';
+        return dst;
+}
+
 int util_mkdir_p(const char *path, unsigned mode)
 {
         char tmp[PATH_MAX];
