@@ -156,12 +156,14 @@ int daemon_start(struct daemon *d, struct al_error *err)
                 return r;
         parts.instance_id = instance_id;
         snprintf(path, sizeof(path), "%s/workspace-images", pol->state_dir);
+        /* The constructors return NULL with err set: their code is in err. */
+        r = -EINVAL;
         parts.workspaces = workspace_set_new(path, err);
         if (!parts.workspaces)
-                goto fail;
+                goto fail_err;
         parts.engine = engine_new(pol->engine_socket, pol->engine_kind, err);
         if (!parts.engine)
-                goto fail;
+                goto fail_err;
         if (engine_version(parts.engine, &ver, err) < 0)
                 log_warn("%s; requests will get 503 until it answers", err->msg);
         else
@@ -174,20 +176,20 @@ int daemon_start(struct daemon *d, struct al_error *err)
                     util_policy_file(pol->selective_rules, "selective.rules");
 
                 if (!rules || !d->seccomp_path) {
-                        al_err(err, -ENOMEM, "out of memory");
+                        r = al_err(err, -ENOMEM, "out of memory");
                         goto fail;
                 }
                 r = rules_holder_load(rules, &parts.rules, &rp, err);
                 if (r < 0) {
                         daemon_log_problems("selective.rules", &rp);
                         policy_problems_free(&rp);
-                        al_err_wrap(err, r, "cannot load the SELECTIVE rules");
+                        r = al_err_wrap(err, r, "cannot load the SELECTIVE rules");
                         goto fail;
                 }
         }
         parts.containers = docker_backend_new(parts.engine, d->seccomp_path, err);
         if (!parts.containers)
-                goto fail;
+                goto fail_err;
         {
                 struct host_options ho;
 
@@ -203,7 +205,8 @@ int daemon_start(struct daemon *d, struct al_error *err)
                                  err->msg);
         }
         snprintf(path, sizeof(path), "%s/airlock.db", pol->state_dir);
-        if (store_open(path, &parts.store, err) < 0)
+        r = store_open(path, &parts.store, err);
+        if (r < 0)
                 goto fail;
         r = daemon_attach(d, &parts, err);
         memset(&parts, 0, sizeof(parts)); /* the daemon owns them now */
@@ -221,8 +224,10 @@ int daemon_start(struct daemon *d, struct al_error *err)
         if (pthread_create(&d->reaper, NULL, reaper_main, d) == 0)
                 d->reaper_started = true;
         return 0;
+fail_err:
+        if (err->code < 0)
+                r = err->code;
 fail:
-        r = err->code < 0 ? err->code : -EINVAL;
         backend_free(parts.containers);
         engine_free(parts.engine);
         rules_holder_unref(parts.rules);
