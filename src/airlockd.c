@@ -94,12 +94,6 @@ static int parse_args(int argc, char **argv, struct options *o)
         return 0;
 }
 
-static void print_problems(const char *path, const struct policy_problems *pp)
-{
-        for (size_t i = 0; i < pp->n; i++)
-                log_error("%s:%d: %s", path, pp->items[i].line, pp->items[i].msg);
-}
-
 int main(int argc, char **argv)
 {
         struct options opt = {0};
@@ -128,7 +122,7 @@ int main(int argc, char **argv)
         if (access(opt.config, F_OK) == 0) {
                 r = policy_load(opt.config, &pol, &problems, &err);
                 if (r < 0) {
-                        print_problems(opt.config, &problems);
+                        daemon_log_problems(opt.config, &problems);
                         policy_problems_free(&problems);
                         log_error("cannot load settings: %s", err.msg);
                         return 1;

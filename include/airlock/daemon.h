@@ -72,6 +72,8 @@ void rules_holder_unref(struct rules_holder *h);
 int rules_holder_load(const char *path, struct rules_holder **ret, struct policy_problems *problems,
                       struct al_error *err);
 
+/* Log each problem as "<path>:<line>: <message>" at error level (for a file that did not load). */
+void daemon_log_problems(const char *path, const struct policy_problems *pp);
 /* Load the settings file anew and swap it in whole, or change nothing. who says who asked
  * ("SIGHUP", "uid 0"). Problems (file:line) go to problems when not NULL. Settings that only
  * take effect at start (socket, state directory, engine) keep their running values. */

@@ -30,8 +30,10 @@ int al_err(struct al_error *err, int code, const char *fmt, ...)
 int al_err_errno(struct al_error *err, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-/* Prefix the existing message with context ("context: old message"); returns err->code. */
-int al_err_wrap(struct al_error *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Prefix the existing message with context ("context: old message") and set the code to code,
+ * the callee's return value; returns code (which must be < 0). */
+int al_err_wrap(struct al_error *err, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 /* Reset to "no error". */
 void al_err_clear(struct al_error *err);

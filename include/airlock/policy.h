@@ -228,6 +228,10 @@ void policy_problems_free(struct policy_problems *p);
  * further ones are dropped. Returns 0, or -ENOMEM (nothing added). */
 int policy_problems_addv(struct policy_problems *ps, int line, const char *fmt, va_list ap)
     __attribute__((format(printf, 3, 0)));
+/* The parsers' end when problems (n > 0) were found: sorts them by line (stable), sets err to
+ * "<source>:<line>: <first>" ("<source>: <first>" for line 0) with " (N problems)" appended when
+ * there are several, and returns -EINVAL. */
+int policy_problems_fail(struct policy_problems *ps, const char *source, struct al_error *err);
 /* Read a file admins edit (settings, rules): a regular file of at most max bytes, not writable
  * by every user (whoever can write it decides what runs), without NUL bytes (reported as a
  * problem with its line). problems is reset first; may be NULL. Caller frees *ret_text. */

@@ -18,12 +18,29 @@ bool util_name_valid(const char *s, size_t max);
  * invalid sequence by U+FFFD. If carry is not NULL, an incomplete sequence at the end is not
  * emitted but stored in carry[0..*carry_len) (at most 3 bytes) for the next call. Caller frees. */
 char *util_utf8_sanitize(const char *s, size_t len, char *carry, size_t *carry_len);
+/* True when s[0..len) is strict UTF-8: no overlong forms, surrogates, code points past
+ * U+10FFFF or a sequence cut short by the end. */
+bool util_utf8_valid(const char *s, size_t len);
+/* A user's or client's string repeated in a message, inside '...': at most UTIL_QUOTE_MAX bytes
+ * of s copied into dst (UTIL_QUOTE_SIZE bytes fit any s), control bytes, DEL, the single quote
+ * and the backslash written as \xNN, "..." when cut. Returns dst. */
+#define UTIL_QUOTE_MAX  64
+#define UTIL_QUOTE_SIZE (4 * UTIL_QUOTE_MAX + 8)
+const char *util_quote(char *dst, size_t size, const char *s);
 /* Parse a strict non-negative decimal integer within [min,max]; returns < 0 on anything else. */
 int util_parse_int64(const char *s, int64_t min, int64_t max, int64_t *ret);
 /* Read a whole regular file of at most max bytes into a new NUL-terminated buffer (caller
  * frees). ret_len and ret_mode (the file's st_mode) may be NULL. -AL_E_TOO_LARGE past max. */
 int util_read_file(const char *path, size_t max, char **ret, size_t *ret_len, unsigned *ret_mode,
                    struct al_error *err);
+/* util_read_file for a file an administrator edits (the settings, the SELECTIVE rules, the
+ * seccomp profile, the host deny-list): one that every user may write is refused (-EPERM),
+ * since what it says is trusted. ret_len may be NULL. */
+int util_read_admin_file(const char *path, size_t max, char **ret, size_t *ret_len,
+                         struct al_error *err);
+/* mkdir -p: make path and its missing parents (0755), path itself with mode; an existing
+ * directory is fine. Returns 0 or -errno (-ENAMETOOLONG past PATH_MAX). */
+int util_mkdir_p(const char *path, unsigned mode);
 /* Where a shipped policy file NAME is: configured when not empty, else the first readable of
  * $AIRLOCK_POLICY_DIR (a developer's or the tests' override), /etc/airlock, the installed
  * policies directory, the source tree's policies. Caller frees; NULL when out of memory. */

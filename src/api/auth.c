@@ -371,35 +371,12 @@ int auth_refuse(struct api *ctx, const struct auth_identity *id, const char *wha
                       (long)id->peer.uid, agent);
 }
 
-static enum MHD_Result send_with_header(struct MHD_Connection *conn, unsigned status,
-                                        const char *code, const char *msg, const char *header,
-                                        const char *value)
-{
-        json_t *doc = json_pack("{s:{s:s, s:s}}", "error", "code", code, "message", msg);
-        char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
-        struct MHD_Response *resp;
-        enum MHD_Result ret;
-
-        json_decref(doc);
-        if (!text)
-                return MHD_NO;
-        resp = MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
-        if (!resp) {
-                free(text);
-                return MHD_NO;
-        }
-        MHD_add_response_header(resp, "Content-Type", "application/json");
-        MHD_add_response_header(resp, header, value);
-        ret = MHD_queue_response(conn, status, resp);
-        MHD_destroy_response(resp);
-        return ret;
-}
-
 enum MHD_Result auth_send_unauthorized(struct MHD_Connection *conn, const char *msg)
 {
         metrics_rejected("unauthorized");
-        return send_with_header(conn, MHD_HTTP_UNAUTHORIZED, "unauthorized", msg,
-                                MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
+        return api_send_json_with(
+            conn, MHD_HTTP_UNAUTHORIZED, api_error_doc_named("unauthorized", msg),
+            (const char *const[]){MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer", NULL});
 }
 
 enum MHD_Result auth_send_limited(struct MHD_Connection *conn, int64_t retry_s, const char *msg)
@@ -408,8 +385,8 @@ enum MHD_Result auth_send_limited(struct MHD_Connection *conn, int64_t retry_s, 
 
         metrics_rejected("rate_limited");
         snprintf(v, sizeof(v), "%lld", (long long)(retry_s > 0 ? retry_s : 1));
-        return send_with_header(conn, 429, al_err_name(-AL_E_LIMITED), msg,
-                                MHD_HTTP_HEADER_RETRY_AFTER, v);
+        return api_send_json_with(conn, 429, api_error_doc(-AL_E_LIMITED, msg),
+                                  (const char *const[]){MHD_HTTP_HEADER_RETRY_AFTER, v, NULL});
 }
 
 /* Routes open to every caller that can reach the socket, and never capped: they hold nothing

@@ -690,21 +690,11 @@ static char *health_text(struct api *ctx, unsigned *ret_status)
 
 ROUTE_HANDLER(route_health)
 {
-        struct MHD_Response *resp;
-        enum MHD_Result ret;
         unsigned status;
         char *text = health_text(ctx, &status);
 
         if (!text)
                 return api_send_error(conn, -ENOMEM, "cannot build the health document");
-        resp = MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
-        if (!resp) {
-                free(text);
-                return MHD_NO;
-        }
-        MHD_add_response_header(resp, "Content-Type", "application/json");
-        MHD_add_response_header(resp, "Cache-Control", "no-store");
-        ret = MHD_queue_response(conn, status, resp);
-        MHD_destroy_response(resp);
-        return ret;
+        return api_send_text(conn, status, text, strlen(text), "application/json",
+                             (const char *const[]){"Cache-Control", "no-store", NULL});
 }

@@ -40,8 +40,6 @@ static void gauges_from(struct api *ctx, struct metrics_gauges *g)
 ROUTE_HANDLER(route_metrics)
 {
         struct metrics_gauges g;
-        struct MHD_Response *resp;
-        enum MHD_Result ret;
         char *text = NULL;
         size_t len = 0;
         int r;
@@ -50,13 +48,6 @@ ROUTE_HANDLER(route_metrics)
         r = metrics_render(&g, &text, &len);
         if (r < 0)
                 return api_send_error(conn, r, "cannot render the metrics");
-        resp = MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
-        if (!resp) {
-                free(text);
-                return MHD_NO;
-        }
-        MHD_add_response_header(resp, "Content-Type", "text/plain; version=0.0.4; charset=utf-8");
-        ret = MHD_queue_response(conn, MHD_HTTP_OK, resp);
-        MHD_destroy_response(resp);
-        return ret;
+        return api_send_text(conn, MHD_HTTP_OK, text, len,
+                             "text/plain; version=0.0.4; charset=utf-8", NULL);
 }

@@ -86,28 +86,14 @@ static int listen_tcp(const char *listen_addr, struct al_error *err)
 static enum MHD_Result send_plain_error(struct MHD_Connection *conn, unsigned status,
                                         const char *code, const char *msg, bool allow_get)
 {
-        json_t *doc = json_pack("{s:{s:s, s:s}}", "error", "code", code, "message", msg);
-        char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
-        struct MHD_Response *resp;
-        enum MHD_Result ret;
-
-        json_decref(doc);
-        if (!text)
-                return MHD_NO;
-        resp = MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
-        if (!resp) {
-                free(text);
-                return MHD_NO;
-        }
-        MHD_add_response_header(resp, "Content-Type", "application/json");
-        if (allow_get)
-                MHD_add_response_header(resp, "Allow", "GET, HEAD");
         /* Whatever body the client meant to send is not wanted: do not read it; a client that
          * asks for what is not here is not worth a kept connection either. */
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
-        ret = MHD_queue_response(conn, status, resp);
-        MHD_destroy_response(resp);
-        return ret;
+        static const char *const close_only[] = {MHD_HTTP_HEADER_CONNECTION, "close", NULL};
+        static const char *const close_allow[] = {MHD_HTTP_HEADER_CONNECTION, "close", "Allow",
+                                                  "GET, HEAD", NULL};
+
+        return api_send_json_with(conn, status, api_error_doc_named(code, msg),
+                                  allow_get ? close_allow : close_only);
 }
 
 /* Request states kept in MHD's closure pointer: nothing to free. */

@@ -28,32 +28,40 @@ void api_peer_of(struct MHD_Connection *conn, struct ucred *ret)
                 getsockopt(fd, SOL_SOCKET, SO_PEERCRED, ret, &len);
 }
 
-enum MHD_Result api_send_json(struct MHD_Connection *conn, unsigned status, json_t *doc)
+enum MHD_Result api_send_text(struct MHD_Connection *conn, unsigned status, char *text, size_t len,
+                              const char *content_type, const char *const *headers)
 {
-        return api_send_json_ex(conn, status, doc, false);
-}
-
-enum MHD_Result api_send_json_ex(struct MHD_Connection *conn, unsigned status, json_t *doc,
-                                 bool close_after)
-{
-        char *text = json_dumps(doc, JSON_COMPACT);
         struct MHD_Response *resp;
         enum MHD_Result ret;
 
-        json_decref(doc);
         if (!text)
                 return MHD_NO;
-        resp = MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
+        resp = MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
         if (!resp) {
                 free(text);
                 return MHD_NO;
         }
-        MHD_add_response_header(resp, "Content-Type", "application/json");
-        if (close_after)
-                MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
+        MHD_add_response_header(resp, "Content-Type", content_type);
+        for (size_t i = 0; headers && headers[i] && headers[i + 1]; i += 2)
+                MHD_add_response_header(resp, headers[i], headers[i + 1]);
         ret = MHD_queue_response(conn, status, resp);
         MHD_destroy_response(resp);
         return ret;
+}
+
+enum MHD_Result api_send_json_with(struct MHD_Connection *conn, unsigned status, json_t *doc,
+                                   const char *const *headers)
+{
+        char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+
+        json_decref(doc);
+        return api_send_text(conn, status, text, text ? strlen(text) : 0, "application/json",
+                             headers);
+}
+
+enum MHD_Result api_send_json(struct MHD_Connection *conn, unsigned status, json_t *doc)
+{
+        return api_send_json_with(conn, status, doc, NULL);
 }
 
 unsigned api_status_for(int code)
@@ -88,9 +96,14 @@ unsigned api_status_for(int code)
         }
 }
 
+json_t *api_error_doc_named(const char *name, const char *msg)
+{
+        return json_pack("{s:{s:s, s:s}}", "error", "code", name, "message", msg);
+}
+
 json_t *api_error_doc(int code, const char *msg)
 {
-        return json_pack("{s:{s:s, s:s}}", "error", "code", al_err_name(code), "message", msg);
+        return api_error_doc_named(al_err_name(code), msg);
 }
 
 enum MHD_Result api_send_error(struct MHD_Connection *conn, int code, const char *msg)

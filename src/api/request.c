@@ -10,33 +10,10 @@
 #include "airlock/cleanup.h"
 #include "airlock/util.h"
 
-#define FIELD_QUOTE_MAX 64 /* bytes of a client's field name repeated in a message */
-
 static const char *const known_fields[] = {
     "agent", "session",   "runtime", "code",      "argv",   "command",    "stdin",
     "env",   "timeout_s", "network", "untrusted", "stream", "background",
 };
-
-/* A client's string for a message: at most FIELD_QUOTE_MAX bytes, control bytes escaped. */
-static const char *quote(char *dst, size_t size, const char *s)
-{
-        size_t o = 0, i;
-
-        for (i = 0; i < FIELD_QUOTE_MAX && s[i] && o + 5 < size; i++) {
-                unsigned char ch = (unsigned char)s[i];
-
-                if (ch < 0x20 || ch == 0x7f || ch == '\'' || ch == '\\')
-                        o += (size_t)snprintf(dst + o, size - o, "\\x%02x", ch);
-                else
-                        dst[o++] = (char)ch;
-        }
-        if (s[i] && o + 4 < size) {
-                memcpy(dst + o, "...", 3);
-                o += 3;
-        }
-        dst[o] = '\0';
-        return dst;
-}
 
 /* The field's value, or NULL when absent or null: null counts as "not given". */
 static json_t *field(json_t *obj, const char *name)
@@ -146,7 +123,7 @@ static bool env_key_valid(const char *k)
 
 static int get_env(json_t *obj, char ***ret, struct al_error *err)
 {
-        char q[4 * FIELD_QUOTE_MAX + 8];
+        char q[UTIL_QUOTE_SIZE];
         json_t *v = field(obj, "env"), *val;
         const char *key;
         size_t n, i = 0;
@@ -168,7 +145,7 @@ static int get_env(json_t *obj, char ***ret, struct al_error *err)
                         return al_err(err, -EINVAL,
                                       "field 'env' has an invalid name '%s' (expected "
                                       "[A-Za-z_][A-Za-z0-9_]*)",
-                                      quote(q, sizeof(q), key));
+                                      util_quote(q, sizeof(q), key));
                 if (!json_is_string(val))
                         return al_err(err, -EINVAL, "field 'env' value of '%s' must be a string",
                                       key);
@@ -196,7 +173,7 @@ static int get_env(json_t *obj, char ***ret, struct al_error *err)
 
 static int parse_fields(json_t *obj, struct exec_request *req, struct al_error *err)
 {
-        char q[4 * FIELD_QUOTE_MAX + 8];
+        char q[UTIL_QUOTE_SIZE];
         const char *key;
         json_t *v;
         int given, r;
@@ -208,7 +185,8 @@ static int parse_fields(json_t *obj, struct exec_request *req, struct al_error *
                 for (size_t i = 0; i < ARRAY_SIZE(known_fields) && !known; i++)
                         known = strcmp(key, known_fields[i]) == 0;
                 if (!known)
-                        return al_err(err, -EINVAL, "unknown field '%s'", quote(q, sizeof(q), key));
+                        return al_err(err, -EINVAL, "unknown field '%s'",
+                                      util_quote(q, sizeof(q), key));
         }
         if ((r = get_name(obj, "agent", &req->agent, err)) < 0 ||
             (r = get_name(obj, "session", &req->session, err)) < 0 ||

@@ -21,14 +21,21 @@ enum MHD_Result api_route(struct api *ctx, struct MHD_Connection *conn, const ch
                           const struct auth_identity *who);
 /* Queue doc (reference stolen) as the JSON response with status. */
 enum MHD_Result api_send_json(struct MHD_Connection *conn, unsigned status, json_t *doc);
-/* The same, with "Connection: close" when close_after. */
-enum MHD_Result api_send_json_ex(struct MHD_Connection *conn, unsigned status, json_t *doc,
-                                 bool close_after);
+/* The same, with more headers: headers is a NULL-terminated list of name, value pairs (NULL
+ * for none). */
+enum MHD_Result api_send_json_with(struct MHD_Connection *conn, unsigned status, json_t *doc,
+                                   const char *const *headers);
+/* Queue text (malloc'd, len bytes, ownership taken even on failure) with content_type and the
+ * headers as above. Every reply of api/ is made here. */
+enum MHD_Result api_send_text(struct MHD_Connection *conn, unsigned status, char *text, size_t len,
+                              const char *content_type, const char *const *headers);
 /* Queue {"error":{"code","message"}} with the status that fits code. */
 enum MHD_Result api_send_error(struct MHD_Connection *conn, int code, const char *msg);
 unsigned api_status_for(int code);
 /* {"error":{"code","message"}} for an error code (new reference). */
 json_t *api_error_doc(int code, const char *msg);
+/* The same with the code's name given ("unauthorized", "not_found"). */
+json_t *api_error_doc_named(const char *name, const char *msg);
 
 /* The client connection's socket (borrowed), and its peer credentials. */
 int api_connection_fd(struct MHD_Connection *conn);

@@ -89,10 +89,11 @@ int api_listen_unix(const char *path, const char *group, struct al_error *err)
 static enum MHD_Result send_too_large(struct MHD_Connection *conn)
 {
         metrics_rejected(al_err_name(-AL_E_TOO_LARGE));
-        return api_send_json_ex(conn, 413,
-                                api_error_doc(-AL_E_TOO_LARGE, "request body exceeds the limit of "
-                                                               "the [daemon] max_body_kb setting"),
-                                true);
+        return api_send_json_with(conn, 413,
+                                  api_error_doc(-AL_E_TOO_LARGE,
+                                                "request body exceeds the limit of "
+                                                "the [daemon] max_body_kb setting"),
+                                  (const char *const[]){MHD_HTTP_HEADER_CONNECTION, "close", NULL});
 }
 
 /* A connection in one of the reserved slots may ask for health and version only. */

@@ -30,7 +30,7 @@ struct xfer {
         struct cli_reply *reply;
         struct al_error *err;
         bool decided; /* status and Content-Type looked at */
-        bool failed;  /* the write side set err and aborted the transfer */
+        int failed;   /* < 0: the write side set err, aborted the transfer with this code */
 };
 
 /* True when the media type of a Content-Type header (parameters after ';' ignored) equals want. */
@@ -70,21 +70,19 @@ static size_t xfer_write(char *p, size_t size, size_t nmemb, void *userdata)
         if (x->reply->streamed) {
                 r = x->req->on_body(x->req->userdata, p, n, x->err);
                 if (r < 0) {
-                        x->failed = true;
+                        x->failed = r;
                         return 0;
                 }
                 return n;
         }
         r = buf_append(&x->reply->body, p, n);
         if (r < 0) {
-                al_err_errno(x->err, r, "reading the reply");
-                x->failed = true;
+                x->failed = al_err_errno(x->err, r, "reading the reply");
                 return 0;
         }
         if (buf_truncated(&x->reply->body)) {
-                al_err(x->err, -AL_E_TOO_LARGE, "the reply of airlockd exceeds %u MiB",
-                       (unsigned)(CLI_BODY_MAX >> 20));
-                x->failed = true;
+                x->failed = al_err(x->err, -AL_E_TOO_LARGE, "the reply of airlockd exceeds %u MiB",
+                                   (unsigned)(CLI_BODY_MAX >> 20));
                 return 0;
         }
         return n;
@@ -203,8 +201,8 @@ int cli_http(struct cli_ctx *ctx, const struct cli_request *req, struct cli_repl
 
         rc = curl_easy_perform(curl);
         if (rc != CURLE_OK) {
-                if (x.failed)
-                        return err ? err->code : -EIO;
+                if (x.failed < 0)
+                        return x.failed;
                 return transfer_error(ctx, curl, rc, errbuf, err);
         }
         /* A reply without a body never reached the write callback. */

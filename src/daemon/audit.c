@@ -51,7 +51,7 @@ int audit_begin(struct daemon *ctx, const struct exec_request *req, struct exec_
         r = store_execution_begin(ctx->store, a, err);
         a->code = NULL;
         if (r < 0)
-                return al_err_wrap(err, "recording the execution");
+                return al_err_wrap(err, r, "recording the execution");
         if (req->session && store_session_touch(ctx->store, req->agent, req->session, 0, err) < 0)
                 log_warn("recording session '%s': %s", req->session, err->msg);
         return 0;

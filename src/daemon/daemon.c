@@ -50,25 +50,6 @@ struct daemon *daemon_new(const struct daemon_config *cfg, struct policy *pol, s
         return d;
 }
 
-static int mkdir_p(const char *path, mode_t mode)
-{
-        char tmp[4096];
-
-        if (strlen(path) >= sizeof(tmp))
-                return -ENAMETOOLONG;
-        strcpy(tmp, path);
-        for (char *p = tmp + 1; *p; p++)
-                if (*p == '/') {
-                        *p = '\0';
-                        if (mkdir(tmp, 0755) < 0 && errno != EEXIST)
-                                return -errno;
-                        *p = '/';
-                }
-        if (mkdir(tmp, mode) < 0 && errno != EEXIST)
-                return -errno;
-        return 0;
-}
-
 /* The instance id names everything this daemon (with this state directory) creates, so that
  * after a crash the next start finds and removes what the last one left. */
 static int load_instance_id(const char *state_dir, char out[33], struct al_error *err)
@@ -130,10 +111,14 @@ static void *reaper_main(void *arg)
         return NULL;
 }
 
-static void log_problems(const char *path, const struct policy_problems *pp)
+void daemon_log_problems(const char *path, const struct policy_problems *pp)
 {
-        for (size_t i = 0; i < pp->n; i++)
-                log_error("%s:%d: %s", path, pp->items[i].line, pp->items[i].msg);
+        for (size_t i = 0; i < pp->n; i++) {
+                if (pp->items[i].line > 0)
+                        log_error("%s:%d: %s", path, pp->items[i].line, pp->items[i].msg);
+                else
+                        log_error("%s: %s", path, pp->items[i].msg);
+        }
 }
 
 int daemon_attach(struct daemon *d, const struct daemon_parts *parts, struct al_error *err)
@@ -170,7 +155,7 @@ int daemon_start(struct daemon *d, struct al_error *err)
         char instance_id[33], path[4096], *slash;
         int r;
 
-        r = mkdir_p(pol->state_dir, 0700);
+        r = util_mkdir_p(pol->state_dir, 0700);
         if (r < 0)
                 return al_err(err, r, "cannot create state directory '%s': %s", pol->state_dir,
                               strerror(-r));
@@ -179,12 +164,14 @@ int daemon_start(struct daemon *d, struct al_error *err)
                 return r;
         parts.instance_id = instance_id;
         snprintf(path, sizeof(path), "%s/workspace-images", pol->state_dir);
+        /* The constructors return NULL with err set: their code is in err. */
+        r = -EINVAL;
         parts.workspaces = workspace_set_new(path, err);
         if (!parts.workspaces)
-                goto fail;
+                goto fail_err;
         parts.engine = engine_new(pol->engine_socket, pol->engine_kind, err);
         if (!parts.engine)
-                goto fail;
+                goto fail_err;
         if (engine_version(parts.engine, &ver, err) < 0)
                 log_warn("%s; requests will get 503 until it answers", err->msg);
         else
@@ -197,20 +184,21 @@ int daemon_start(struct daemon *d, struct al_error *err)
                     util_policy_file(pol->selective_rules, "selective.rules");
 
                 if (!rules || !d->seccomp_path) {
-                        al_err(err, -ENOMEM, "out of memory");
+                        r = al_err(err, -ENOMEM, "out of memory");
                         goto fail;
                 }
-                if (rules_holder_load(rules, &parts.rules, &rp, err) < 0) {
-                        log_problems("selective.rules", &rp);
+                r = rules_holder_load(rules, &parts.rules, &rp, err);
+                if (r < 0) {
+                        daemon_log_problems("selective.rules", &rp);
                         policy_problems_free(&rp);
-                        al_err_wrap(err, "cannot load the SELECTIVE rules");
+                        r = al_err_wrap(err, r, "cannot load the SELECTIVE rules");
                         goto fail;
                 }
         }
         snprintf(path, sizeof(path), "%s/run", pol->state_dir);
         parts.containers = docker_backend_new(parts.engine, d->seccomp_path, path, err);
         if (!parts.containers)
-                goto fail;
+                goto fail_err;
         {
                 struct host_options ho;
 
@@ -226,7 +214,8 @@ int daemon_start(struct daemon *d, struct al_error *err)
                                  err->msg);
         }
         snprintf(path, sizeof(path), "%s/airlock.db", pol->state_dir);
-        if (store_open(path, &parts.store, err) < 0)
+        r = store_open(path, &parts.store, err);
+        if (r < 0)
                 goto fail;
         r = daemon_attach(d, &parts, err);
         memset(&parts, 0, sizeof(parts)); /* the daemon owns them now */
@@ -238,15 +227,15 @@ int daemon_start(struct daemon *d, struct al_error *err)
                 log_warn("cannot clean the host backend's leftovers: %s", err->msg);
         r = daemon_recover(d, err);
         if (r < 0)
-                return al_err_wrap(err, "recovery failed");
+                return al_err_wrap(err, r, "recovery failed");
         if (strcmp(d->socket_dir, pol->socket_path) != 0)
-                mkdir_p(d->socket_dir, 0755);
+                util_mkdir_p(d->socket_dir, 0755);
         /* Warm pools, after recovery: what a previous run pooled was removed as orphans. */
         d->pool = pool_new(d->containers, 0);
         if (!d->pool || pool_start(d->pool, err) < 0) {
+                log_warn("warm pools unavailable: %s", d->pool ? err->msg : "out of memory");
                 pool_free(d->pool);
                 d->pool = NULL;
-                log_warn("warm pools unavailable: %s", d->pool ? err->msg : "out of memory");
         } else {
                 scope_set_limits(d->scopes, pol->max_sandboxes, pol->max_sandboxes_per_agent);
                 pool_set_room(d->pool, pool_room, d);
@@ -256,8 +245,10 @@ int daemon_start(struct daemon *d, struct al_error *err)
         if (pthread_create(&d->reaper, NULL, reaper_main, d) == 0)
                 d->reaper_started = true;
         return 0;
+fail_err:
+        if (err->code < 0)
+                r = err->code;
 fail:
-        r = err->code < 0 ? err->code : -EINVAL;
         backend_free(parts.containers);
         engine_free(parts.engine);
         rules_holder_unref(parts.rules);

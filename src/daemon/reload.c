@@ -100,7 +100,7 @@ int daemon_reload(struct daemon *ctx, const char *who, struct policy_problems *p
                 daemon_host_options(ctx, fresh, &ho);
                 r = host_backend_reload(ctx->host, &ho, err);
                 if (r < 0)
-                        al_err_wrap(err, "[host]");
+                        al_err_wrap(err, r, "[host]");
         }
         pthread_rwlock_wrlock(&ctx->policy_lock);
         if (r < 0) {

@@ -180,7 +180,7 @@ static int stream_open(struct engine *e, const char *path, const char *body, cha
         }
         r = stream_connect(e, &fd, err);
         if (r < 0) {
-                al_err_wrap(err, "%s", what);
+                al_err_wrap(err, r, "%s", what);
                 return r;
         }
         r = write_all(e, fd, req, (size_t)n, until, what, err);
@@ -290,7 +290,7 @@ static int stream_pump(int fd, char *buf, size_t pending, struct engine_stream_i
                 pfd[0] = (struct pollfd){.fd = fd, .events = POLLIN | (in_open ? POLLOUT : 0)};
                 r = watch_poll(&w, pfd, 1, &ev, err);
                 if (r < 0) {
-                        al_err_wrap(err, "%s", what);
+                        al_err_wrap(err, r, "%s", what);
                         return r;
                 }
                 if (ev == WATCH_DRAINED) {

@@ -298,16 +298,10 @@ int classify_rules_parse(const char *text, const char *source, struct classify_r
                 return al_err(err, -ENOMEM, "%s: out of memory", source);
         }
         if (problems->n > 0) {
-                al_err(err, -EINVAL, "%s:%d: %s", source, problems->items[0].line,
-                       problems->items[0].msg);
-                if (problems->n > 1 && err) {
-                        size_t m = strlen(err->msg);
+                int failed = policy_problems_fail(problems, source, err);
 
-                        snprintf(err->msg + m, sizeof(err->msg) - m, " (%zu problems)",
-                                 problems->n);
-                }
                 policy_problems_free(&local);
-                return -EINVAL;
+                return failed;
         }
         *ret = TAKE_PTR(r);
         return 0;

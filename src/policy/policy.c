@@ -668,7 +668,6 @@ int policy_read_admin_file(const char *path, size_t max, char **ret_text,
                            struct policy_problems *problems, struct al_error *err)
 {
         _cleanup_free_ char *text = NULL;
-        unsigned mode = 0;
         size_t len = 0;
         const char *nul;
         int r, line = 1;
@@ -677,11 +676,9 @@ int policy_read_admin_file(const char *path, size_t max, char **ret_text,
                 problems->items = NULL;
                 problems->n = 0;
         }
-        r = util_read_file(path, max, &text, &len, &mode, err);
+        r = util_read_admin_file(path, max, &text, &len, err);
         if (r < 0)
                 return r;
-        if (mode & S_IWOTH)
-                return al_err(err, -EPERM, "%s: writable by every user, refused (chmod o-w)", path);
         nul = memchr(text, '\0', len);
         if (!nul) {
                 *ret_text = TAKE_PTR(text);
@@ -699,6 +696,31 @@ int policy_read_admin_file(const char *path, size_t max, char **ret_text,
                 }
         }
         return al_err(err, -EINVAL, "%s:%d: contains a NUL byte", path, line);
+}
+
+int policy_problems_fail(struct policy_problems *ps, const char *source, struct al_error *err)
+{
+        /* By line; a stable insertion sort keeps the order found within a line. */
+        for (size_t i = 1; i < ps->n; i++) {
+                struct policy_problem tmp = ps->items[i];
+                size_t j = i;
+
+                while (j > 0 && ps->items[j - 1].line > tmp.line) {
+                        ps->items[j] = ps->items[j - 1];
+                        j--;
+                }
+                ps->items[j] = tmp;
+        }
+        if (ps->items[0].line > 0)
+                al_err(err, -EINVAL, "%s:%d: %s", source, ps->items[0].line, ps->items[0].msg);
+        else
+                al_err(err, -EINVAL, "%s: %s", source, ps->items[0].msg);
+        if (ps->n > 1 && err) {
+                size_t n = strlen(err->msg);
+
+                snprintf(err->msg + n, sizeof(err->msg) - n, " (%zu problems)", ps->n);
+        }
+        return -EINVAL;
 }
 
 int policy_problems_addv(struct policy_problems *ps, int line, const char *fmt, va_list ap)

@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "airlock/util.h"
+
 struct shell_parsed *shell_parsed_new(size_t text_len)
 {
         struct shell_parsed *p = calloc(1, sizeof(*p));
@@ -240,51 +242,12 @@ void shell_norms_build(struct shell_parsed *p)
         }
 }
 
-/* Strict UTF-8: no overlong forms, surrogates or code points past U+10FFFF. */
-static bool utf8_valid(const unsigned char *s, size_t len)
-{
-        for (size_t i = 0; i < len;) {
-                unsigned char c = s[i];
-                size_t n;
-                uint32_t cp;
-
-                if (c < 0x80) {
-                        i++;
-                        continue;
-                }
-                if (c >= 0xc2 && c <= 0xdf) {
-                        n = 1;
-                        cp = c & 0x1f;
-                } else if (c >= 0xe0 && c <= 0xef) {
-                        n = 2;
-                        cp = c & 0x0f;
-                } else if (c >= 0xf0 && c <= 0xf4) {
-                        n = 3;
-                        cp = c & 0x07;
-                } else {
-                        return false;
-                }
-                if (len - i <= n)
-                        return false;
-                for (size_t k = 1; k <= n; k++) {
-                        if ((s[i + k] & 0xc0) != 0x80)
-                                return false;
-                        cp = (cp << 6) | (s[i + k] & 0x3f);
-                }
-                if ((n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) || cp > 0x10ffff ||
-                    (cp >= 0xd800 && cp <= 0xdfff))
-                        return false;
-                i += n + 1;
-        }
-        return true;
-}
-
 /* NULL when s may be classified, else why not. */
 const char *shell_text_unreadable(const char *s, size_t len)
 {
         if (len > CLASSIFY_TEXT_MAX)
                 return "longer than the classifier reads";
-        if (!utf8_valid((const unsigned char *)s, len))
+        if (!util_utf8_valid(s, len))
                 return "not valid UTF-8";
         for (size_t i = 0; i < len; i++) {
                 unsigned char c = (unsigned char)s[i];

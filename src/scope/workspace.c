@@ -33,25 +33,6 @@ static void closedirp(DIR **d)
                 closedir(*d);
 }
 
-static int mkdir_parents(const char *path, mode_t mode)
-{
-        char tmp[PATH_MAX];
-
-        if (strlen(path) >= sizeof(tmp))
-                return -ENAMETOOLONG;
-        strcpy(tmp, path);
-        for (char *p = tmp + 1; *p; p++)
-                if (*p == '/') {
-                        *p = '\0';
-                        if (mkdir(tmp, 0755) < 0 && errno != EEXIST)
-                                return -errno;
-                        *p = '/';
-                }
-        if (mkdir(tmp, mode) < 0 && errno != EEXIST)
-                return -errno;
-        return 0;
-}
-
 /* <root>/<agent>: made when missing, opened without following a symlink. */
 static int open_agent_dir(const char *root, const char *agent, char **ret_root, int *ret_rootfd,
                           int *ret_dirfd, struct al_error *err)
@@ -62,7 +43,7 @@ static int open_agent_dir(const char *root, const char *agent, char **ret_root, 
 
         if (!util_name_valid(agent, 64))
                 return al_err(err, -EINVAL, "invalid agent name for a workspace");
-        r = mkdir_parents(root, 0755);
+        r = util_mkdir_p(root, 0755);
         if (r < 0)
                 return al_err_errno(err, r, "cannot create workspace root '%s'", root);
         real_root = realpath(root, NULL);
@@ -395,7 +376,7 @@ struct workspace_set *workspace_set_new(const char *images_dir, struct al_error 
         char *real;
         int r;
 
-        r = mkdir_parents(images_dir, 0700);
+        r = util_mkdir_p(images_dir, 0700);
         if (r < 0) {
                 al_err_errno(err, r, "cannot create '%s'", images_dir);
                 return NULL;
@@ -543,7 +524,7 @@ static int make_image(const char *image, const char *dir, bool populate, int64_t
         r = run_tool(argv, 0, err);
         if (r < 0) {
                 unlink(image);
-                return al_err_wrap(err,
+                return al_err_wrap(err, r,
                                    populate ? "cannot make the workspace image (does what "
                                               "'%s' holds exceed workspace_mb?)"
                                             : "cannot make the workspace image%s",
@@ -605,7 +586,7 @@ int workspace_set_prepare(struct workspace_set *s, const char *root, const char 
                            loop_next(image, 0, backing, sizeof(backing)) < 0) {
                         r = grow_offline(image, size_mb, err);
                         if (r < 0) {
-                                al_err_wrap(err, "cannot grow workspace image '%s' to %lld MiB",
+                                al_err_wrap(err, r, "cannot grow workspace image '%s' to %lld MiB",
                                             image, (long long)size_mb);
                                 goto out;
                         }
@@ -679,7 +660,7 @@ int workspace_set_prepare(struct workspace_set *s, const char *root, const char 
                                        path, (long long)(st.st_size / MIB), (long long)size_mb);
                                 ret = 1;
                         } else if (r < 0 && r != -EPERM) {
-                                al_err_wrap(err, "cannot grow workspace '%s' to %lld MiB", path,
+                                al_err_wrap(err, r, "cannot grow workspace '%s' to %lld MiB", path,
                                             (long long)size_mb);
                                 goto out;
                         }

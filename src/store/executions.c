@@ -53,10 +53,13 @@ static int check_names(const struct store_execution *e, struct al_error *err)
             {"mode", e->mode, true},       {"backend", e->backend, true},
             {"runtime", e->runtime, true}, {"sandbox_id", e->sandbox_id, true},
         };
+        int r;
 
-        for (size_t i = 0; i < ARRAY_SIZE(names); i++)
-                if (store_check_name(names[i].what, names[i].value, names[i].optional, err) < 0)
-                        return err ? err->code : -EINVAL;
+        for (size_t i = 0; i < ARRAY_SIZE(names); i++) {
+                r = store_check_name(names[i].what, names[i].value, names[i].optional, err);
+                if (r < 0)
+                        return r;
+        }
         return 0;
 }
 
@@ -151,10 +154,10 @@ int store_execution_finish(struct store *s, const struct store_execution *e, str
 
         if (!id_valid(e->id))
                 return al_err(err, -EINVAL, "execution id must be 32 lowercase hex characters");
-        if (store_check_name("backend", e->backend, true, err) < 0 ||
-            store_check_name("runtime", e->runtime, true, err) < 0 ||
-            store_check_name("sandbox_id", e->sandbox_id, true, err) < 0)
-                return err ? err->code : -EINVAL;
+        if ((r = store_check_name("backend", e->backend, true, err)) < 0 ||
+            (r = store_check_name("runtime", e->runtime, true, err)) < 0 ||
+            (r = store_check_name("sandbox_id", e->sandbox_id, true, err)) < 0)
+                return r;
 
         if (e->sandbox_lost) {
                 lost = store_cut_text(e->sandbox_lost, STORE_TEXT_MAX);
@@ -320,11 +323,11 @@ int store_executions_query(struct store *s, const struct store_exec_query *q, js
 
         if (limit < 1 || limit > STORE_QUERY_LIMIT_MAX)
                 return al_err(err, -EINVAL, "limit must be 1 to %d", STORE_QUERY_LIMIT_MAX);
-        if (store_check_name("agent", q->agent, true, err) < 0 ||
-            store_check_name("session", q->session, true, err) < 0 ||
-            store_check_name("backend", q->backend, true, err) < 0 ||
-            store_check_agents(q->agents, err) < 0)
-                return err ? err->code : -EINVAL;
+        if ((r = store_check_name("agent", q->agent, true, err)) < 0 ||
+            (r = store_check_name("session", q->session, true, err)) < 0 ||
+            (r = store_check_name("backend", q->backend, true, err)) < 0 ||
+            (r = store_check_agents(q->agents, err)) < 0)
+                return r;
         if (q->state && !state_valid(q->state))
                 return al_err(err, -EINVAL, "state must be running, done, failed or aborted");
         if (q->since < 0 || q->until < 0)

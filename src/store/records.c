@@ -65,8 +65,8 @@ int store_policy_revision_add(struct store *s, const char *text, const char *sha
         if (len > STORE_POLICY_TEXT_MAX)
                 return al_err(err, -AL_E_TOO_LARGE, "policy text exceeds %d bytes",
                               STORE_POLICY_TEXT_MAX);
-        if (store_check_name("who", who, false, err) < 0)
-                return err ? err->code : -EINVAL;
+        if ((r = store_check_name("who", who, false, err)) < 0)
+                return r;
         if (sha256) {
                 if (!hex64_valid(sha256))
                         return al_err(err, -EINVAL, "sha256 must be 64 lowercase hex characters");
@@ -176,13 +176,13 @@ int store_sandbox_put(struct store *s, const struct store_sandbox *sb, struct al
         int64_t created;
         int r;
 
-        if (store_check_name("sandbox id", sb->id, false, err) < 0 ||
-            store_check_name("backend", sb->backend, false, err) < 0 ||
-            store_check_name("scope_key", sb->scope_key, false, err) < 0 ||
-            store_check_name("agent", sb->agent, true, err) < 0 ||
-            store_check_name("session", sb->session, true, err) < 0 ||
-            store_check_name("image", sb->image, true, err) < 0)
-                return err ? err->code : -EINVAL;
+        if ((r = store_check_name("sandbox id", sb->id, false, err)) < 0 ||
+            (r = store_check_name("backend", sb->backend, false, err)) < 0 ||
+            (r = store_check_name("scope_key", sb->scope_key, false, err)) < 0 ||
+            (r = store_check_name("agent", sb->agent, true, err)) < 0 ||
+            (r = store_check_name("session", sb->session, true, err)) < 0 ||
+            (r = store_check_name("image", sb->image, true, err)) < 0)
+                return r;
         if (!sb->scope || (strcmp(sb->scope, "session") != 0 && strcmp(sb->scope, "agent") != 0 &&
                            strcmp(sb->scope, "shared") != 0))
                 return al_err(err, -EINVAL, "scope must be session, agent or shared");
@@ -237,13 +237,14 @@ static int update_one(struct store *s, sqlite3_stmt *st, sqlite3_stmt *exists, s
 
 int store_sandbox_touch(struct store *s, const char *id, int64_t last_used_at, struct al_error *err)
 {
-        if (store_check_name("sandbox id", id, false, err) < 0)
-                return err ? err->code : -EINVAL;
+        int r = store_check_name("sandbox id", id, false, err);
+
+        if (r < 0)
+                return r;
 
         STORE_LOCKED(s);
         _cleanup_stmt_ sqlite3_stmt *st = NULL;
         _cleanup_stmt_ sqlite3_stmt *ex = NULL;
-        int r;
 
         r = store_prepare(
             s, "UPDATE sandboxes SET last_used_at = ? WHERE id = ? AND last_used_at < ?", &st, err);
@@ -262,13 +263,14 @@ int store_sandbox_touch(struct store *s, const char *id, int64_t last_used_at, s
 
 int store_sandbox_remove(struct store *s, const char *id, int64_t removed_at, struct al_error *err)
 {
-        if (store_check_name("sandbox id", id, false, err) < 0)
-                return err ? err->code : -EINVAL;
+        int r = store_check_name("sandbox id", id, false, err);
+
+        if (r < 0)
+                return r;
 
         STORE_LOCKED(s);
         _cleanup_stmt_ sqlite3_stmt *st = NULL;
         _cleanup_stmt_ sqlite3_stmt *ex = NULL;
-        int r;
 
         r = store_prepare(s,
                           "UPDATE sandboxes SET state = 'removed', removed_at = ? "
@@ -317,14 +319,15 @@ int store_sandboxes_live(struct store *s, const char *const *agents, json_t **re
 int store_session_touch(struct store *s, const char *agent, const char *session, int64_t now,
                         struct al_error *err)
 {
-        if (store_check_name("agent", agent, false, err) < 0 ||
-            store_check_name("session", session, false, err) < 0)
-                return err ? err->code : -EINVAL;
+        int r;
+
+        if ((r = store_check_name("agent", agent, false, err)) < 0 ||
+            (r = store_check_name("session", session, false, err)) < 0)
+                return r;
         now = store_time(now);
 
         STORE_LOCKED(s);
         _cleanup_stmt_ sqlite3_stmt *st = NULL;
-        int r;
 
         r = store_prepare(s,
                           "INSERT INTO sessions (agent, session, created_at, last_used_at) "
@@ -344,14 +347,15 @@ int store_session_touch(struct store *s, const char *agent, const char *session,
 int store_session_end(struct store *s, const char *agent, const char *session, int64_t ended_at,
                       struct al_error *err)
 {
-        if (store_check_name("agent", agent, false, err) < 0 ||
-            store_check_name("session", session, false, err) < 0)
-                return err ? err->code : -EINVAL;
+        int r;
+
+        if ((r = store_check_name("agent", agent, false, err)) < 0 ||
+            (r = store_check_name("session", session, false, err)) < 0)
+                return r;
 
         STORE_LOCKED(s);
         _cleanup_stmt_ sqlite3_stmt *st = NULL;
         _cleanup_stmt_ sqlite3_stmt *ex = NULL;
-        int r;
 
         r = store_prepare(s,
                           "UPDATE sessions SET ended_at = ? "
@@ -425,8 +429,8 @@ int store_token_add(struct store *s, const char *agent, const char *token_hash, 
         _cleanup_free_ char *out = NULL;
         int r;
 
-        if (store_check_name("agent", agent, false, err) < 0)
-                return err ? err->code : -EINVAL;
+        if ((r = store_check_name("agent", agent, false, err)) < 0)
+                return r;
         if (!hex64_valid(token_hash))
                 return al_err(err, -EINVAL, "token hash must be 64 lowercase hex characters");
         r = util_random_hex(id, (STORE_ID_LEN - 1) / 2);
@@ -510,13 +514,14 @@ int store_token_lookup(struct store *s, const char *token_hash, char **ret_agent
 
 int store_token_revoke(struct store *s, const char *id, int64_t revoked_at, struct al_error *err)
 {
-        if (store_check_name("token id", id, false, err) < 0)
-                return err ? err->code : -EINVAL;
+        int r = store_check_name("token id", id, false, err);
+
+        if (r < 0)
+                return r;
 
         STORE_LOCKED(s);
         _cleanup_stmt_ sqlite3_stmt *st = NULL;
         _cleanup_stmt_ sqlite3_stmt *ex = NULL;
-        int r;
 
         r = store_prepare(s, "UPDATE tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
                           &st, err);

@@ -168,7 +168,7 @@ static int migrate_one(struct store *s, struct al_error *err)
         }
         r = store_exec(s, migrations[v + 1], err);
         if (r < 0) {
-                al_err_wrap(err, "migrating the schema to version %" PRId64, v + 1);
+                al_err_wrap(err, r, "migrating the schema to version %" PRId64, v + 1);
                 goto fail;
         }
         snprintf(sql, sizeof(sql), "PRAGMA user_version = %" PRId64 "; PRAGMA application_id = %d",

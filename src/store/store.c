@@ -147,6 +147,7 @@ int store_check_name(const char *what, const char *name, bool optional, struct a
 int store_check_agents(const char *const *agents, struct al_error *err)
 {
         size_t i;
+        int r;
 
         if (!agents)
                 return 0;
@@ -154,8 +155,8 @@ int store_check_agents(const char *const *agents, struct al_error *err)
                 if (i >= STORE_AGENTS_MAX)
                         return al_err(err, -EINVAL, "agent filter lists at most %d agents",
                                       STORE_AGENTS_MAX);
-                if (store_check_name("agent", agents[i], false, err) < 0)
-                        return err ? err->code : -EINVAL;
+                if ((r = store_check_name("agent", agents[i], false, err)) < 0)
+                        return r;
         }
         return 0;
 }

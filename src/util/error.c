@@ -38,13 +38,14 @@ int al_err_errno(struct al_error *err, int code, const char *fmt, ...)
         return code;
 }
 
-int al_err_wrap(struct al_error *err, const char *fmt, ...)
+int al_err_wrap(struct al_error *err, int code, const char *fmt, ...)
 {
         char prefix[AL_ERR_MSG_MAX], old[AL_ERR_MSG_MAX];
         va_list ap;
 
         if (!err)
-                return -EIO;
+                return code;
+        err->code = code;
         va_start(ap, fmt);
         vsnprintf(prefix, sizeof(prefix), fmt, ap);
         va_end(ap);
@@ -62,7 +63,7 @@ int al_err_wrap(struct al_error *err, const char *fmt, ...)
                 memcpy(err->msg + at, old, o);
                 err->msg[at + o] = '\0';
         }
-        return err->code;
+        return code;
 }
 
 void al_err_clear(struct al_error *err)

@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <stdio.h>
@@ -105,6 +106,18 @@ static int utf8_seq(const unsigned char *s, size_t avail)
             (cp >= 0xd800 && cp <= 0xdfff))
                 return 0;
         return need;
+}
+
+bool util_utf8_valid(const char *s, size_t len)
+{
+        for (size_t i = 0; i < len;) {
+                int n = utf8_seq((const unsigned char *)s + i, len - i);
+
+                if (n <= 0)
+                        return false;
+                i += (size_t)n;
+        }
+        return true;
 }
 
 char *util_utf8_sanitize(const char *in, size_t len, char *carry, size_t *carry_len)
@@ -262,6 +275,63 @@ int util_read_file(const char *path, size_t max, char **ret, size_t *ret_len, un
                 *ret_len = got;
         if (ret_mode)
                 *ret_mode = st.st_mode;
+        *ret = TAKE_PTR(text);
+        return 0;
+}
+
+const char *util_quote(char *dst, size_t size, const char *s)
+{
+        size_t o = 0, i;
+
+        for (i = 0; i < UTIL_QUOTE_MAX && s[i] && o + 5 < size; i++) {
+                unsigned char ch = (unsigned char)s[i];
+
+                if (ch < 0x20 || ch == 0x7f || ch == '\'' || ch == '\\')
+                        o += (size_t)snprintf(dst + o, size - o, "\\x%02x", ch);
+                else
+                        dst[o++] = (char)ch;
+        }
+        if (s[i] && o + 4 < size) {
+                memcpy(dst + o, "...", 3);
+                o += 3;
+        }
+        dst[o] = '\0';
+        return dst;
+}
+
+int util_mkdir_p(const char *path, unsigned mode)
+{
+        char tmp[PATH_MAX];
+
+        if (strlen(path) >= sizeof(tmp))
+                return -ENAMETOOLONG;
+        strcpy(tmp, path);
+        for (char *p = tmp + 1; *p; p++)
+                if (*p == '/') {
+                        *p = '\0';
+                        if (mkdir(tmp, 0755) < 0 && errno != EEXIST)
+                                return -errno;
+                        *p = '/';
+                }
+        if (mkdir(tmp, (mode_t)mode) < 0 && errno != EEXIST)
+                return -errno;
+        return 0;
+}
+
+int util_read_admin_file(const char *path, size_t max, char **ret, size_t *ret_len,
+                         struct al_error *err)
+{
+        _cleanup_free_ char *text = NULL;
+        unsigned mode = 0;
+        size_t len = 0;
+        int r = util_read_file(path, max, &text, &len, &mode, err);
+
+        if (r < 0)
+                return r;
+        if (mode & S_IWOTH)
+                return al_err(err, -EPERM, "%s: writable by every user, refused (chmod o-w)", path);
+        if (ret_len)
+                *ret_len = len;
         *ret = TAKE_PTR(text);
         return 0;
 }

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -118,6 +119,30 @@ START_TEST(test_parse_limits)
         ck_assert_msg(strstr(err.msg, "more than 256 rules"), "%s", err.msg);
         free(big);
         ck_assert_int_eq(host_deny_load("/nonexistent/deny", &l, &err), -ENOENT);
+}
+END_TEST
+
+/* The deny-list is an admin-edited file: one every user may write is refused, like the
+ * settings; the same file with o-w loads. */
+START_TEST(test_world_writable_refused)
+{
+        char path[] = "/tmp/airlock-deny-XXXXXX";
+        struct host_deny_list l = {0};
+        struct al_error err = {0};
+        int fd = mkstemp(path);
+
+        ck_assert_int_ge(fd, 0);
+        ck_assert_int_eq(write(fd, "reboot\n", 7), 7);
+        close(fd);
+        ck_assert_int_eq(chmod(path, 0666), 0);
+        ck_assert_int_eq(host_deny_load(path, &l, &err), -EPERM);
+        ck_assert_msg(strstr(err.msg, "writable by every user"), "%s", err.msg);
+        ck_assert_uint_eq(l.n, 0);
+        ck_assert_int_eq(chmod(path, 0644), 0);
+        ck_assert_msg(host_deny_load(path, &l, &err) == 0, "%s", err.msg);
+        ck_assert_uint_eq(l.n, 1);
+        host_deny_list_free(&l);
+        unlink(path);
 }
 END_TEST
 
@@ -304,6 +329,7 @@ static Suite *host_seccomp_suite(void)
         tcase_add_loop_test(tc, test_parse_bad, 0, (int)(sizeof(bad) / sizeof(bad[0])));
         tcase_add_test(tc, test_parse_limits);
         tcase_add_test(tc, test_shipped_file);
+        tcase_add_test(tc, test_world_writable_refused);
         tcase_add_test(tc, test_filter_denies);
         tcase_add_test(tc, test_parse_families);
         tcase_add_test(tc, test_filter_families);

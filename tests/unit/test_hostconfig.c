@@ -1,9 +1,14 @@
 /* The HostConfig builder: the fixed hardening is present whatever the spec, and the spec's
  * values land where they should. */
 #include <check.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include "airlock/docker_backend.h"
+#include "airlock/engine.h"
 #include "backend/docker/hostconfig.h"
 
 static struct sandbox_spec spec(void)
@@ -221,6 +226,32 @@ START_TEST(exec_and_oneshot_run_as_exec_user)
 }
 END_TEST
 
+/* The seccomp profile is an admin-edited file: the Docker backend refuses one that every user
+ * may write (before it asks the engine anything: none answers here). */
+START_TEST(world_writable_seccomp_profile_refused)
+{
+        char path[] = "/tmp/airlock-seccomp-XXXXXX";
+        struct al_error err = {0};
+        struct engine *e = engine_new("/nonexistent/engine.sock", ENGINE_DOCKER, &err);
+        struct backend *b;
+        int fd = mkstemp(path);
+
+        ck_assert_ptr_nonnull(e);
+        ck_assert_int_ge(fd, 0);
+        ck_assert_int_eq(write(fd, "{}", 2), 2);
+        close(fd);
+        ck_assert_int_eq(chmod(path, 0646), 0);
+        b = docker_backend_new(e, path, &err);
+        ck_assert_ptr_null(b);
+        ck_assert_int_eq(err.code, -EPERM);
+        ck_assert_msg(strstr(err.msg, "seccomp profile") &&
+                          strstr(err.msg, "writable by every user"),
+                      "%s", err.msg);
+        unlink(path);
+        engine_free(e);
+}
+END_TEST
+
 int main(void)
 {
         Suite *s = suite_create("hostconfig");
@@ -235,6 +266,7 @@ int main(void)
         tcase_add_test(tc, small_host_limits_are_respected);
         tcase_add_test(tc, network_when_asked);
         tcase_add_test(tc, exec_and_oneshot_run_as_exec_user);
+        tcase_add_test(tc, world_writable_seccomp_profile_refused);
         suite_add_tcase(s, tc);
         sr = srunner_create(s);
         srunner_run_all(sr, CK_NORMAL);

@@ -185,7 +185,7 @@ static int dsandbox_register(struct dbackend *d, const char *id, const char *exe
         r = exec_cgroup_root(pid, &s->cg_root, err);
         if (r < 0) {
                 dsandbox_free(s);
-                return al_err_wrap(err, "sandbox %.12s", id);
+                return al_err_wrap(err, r, "sandbox %.12s", id);
         }
         pthread_mutex_lock(&d->lock);
         s->next = d->sandboxes;
@@ -342,7 +342,7 @@ static int wait_agent(const char *run_dir, long long pid, struct al_error *err)
                 nanosleep(&pause, NULL);
         }
         if (r < 0)
-                return al_err_wrap(err, "the sandbox's agent did not start");
+                return al_err_wrap(err, r, "the sandbox's agent did not start");
         return 0;
 }
 
@@ -367,7 +367,7 @@ static int d_sandbox_create(struct backend *b, const struct sandbox_spec *spec, 
         json_decref(body);
         if (r < 0) {
                 run_dir_remove(run_dir);
-                return al_err_wrap(err, "creating a sandbox from image '%s'", spec->image);
+                return al_err_wrap(err, r, "creating a sandbox from image '%s'", spec->image);
         }
         r = engine_container_start(d->engine, id, err);
         if (r >= 0)
@@ -375,7 +375,7 @@ static int d_sandbox_create(struct backend *b, const struct sandbox_spec *spec, 
         if (r < 0) {
                 engine_container_remove(d->engine, id, NULL);
                 run_dir_remove(run_dir);
-                return al_err_wrap(err, "starting sandbox %.12s", id);
+                return al_err_wrap(err, r, "starting sandbox %.12s", id);
         }
         pid = json_integer_value(json_object_get(json_object_get(insp, "State"), "Pid"));
         r = dsandbox_register(d, id, spec->exec_user, run_dir, insp, err);
@@ -505,7 +505,7 @@ static int d_run_once(struct backend *b, const struct sandbox_spec *spec, const 
         r = engine_container_create(d->engine, NULL, body, &id, err);
         json_decref(body);
         if (r < 0)
-                return al_err_wrap(err, "creating a sandbox from image '%s'", spec->image);
+                return al_err_wrap(err, r, "creating a sandbox from image '%s'", spec->image);
         c.container_id = id;
         io.stdin_data = x->stdin_data;
         io.stdin_len = x->stdin_len;
@@ -681,6 +681,7 @@ struct backend *docker_backend_new(struct engine *engine, const char *seccomp_pa
         struct backend *b = calloc(1, sizeof(*b));
         struct dbackend *d = calloc(1, sizeof(*d));
         struct rlimit rl;
+        int r;
 
         if (!b || !d) {
                 free(b);
@@ -692,8 +693,9 @@ struct backend *docker_backend_new(struct engine *engine, const char *seccomp_pa
         b->priv = d;
         d->engine = engine;
         d->env.kind = engine_kind(engine);
-        if (util_read_file(seccomp_path, SECCOMP_MAX, &d->seccomp_text, NULL, NULL, err) < 0) {
-                al_err_wrap(err, "loading the seccomp profile");
+        r = util_read_admin_file(seccomp_path, SECCOMP_MAX, &d->seccomp_text, NULL, err);
+        if (r < 0) {
+                al_err_wrap(err, r, "loading the seccomp profile");
                 goto fail;
         }
         d->seccomp_path = realpath(seccomp_path, NULL);

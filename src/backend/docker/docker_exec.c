@@ -178,7 +178,7 @@ static int on_open(void *ctx, struct al_error *err)
         r = exec_cgroup_place(e->cg, e->pid, err);
         if (r < 0) {
                 kill((pid_t)e->pid, SIGKILL);
-                return al_err_wrap(err, "exec %.12s", e->exec_id);
+                return al_err_wrap(err, r, "exec %.12s", e->exec_id);
         }
         e->oom_before = dexec_oom_kills(e->oom_path);
         return e->on_placed ? e->on_placed(e->placed_ctx) : 0;

@@ -133,7 +133,7 @@ static int copy_path(const char *in, const char *what, char **ret, struct al_err
         int r = host_path_normalize(in, ret, err);
 
         if (r < 0)
-                return al_err_wrap(err, "%s", what);
+                return al_err_wrap(err, r, "%s", what);
         return 0;
 }
 

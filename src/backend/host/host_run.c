@@ -609,7 +609,7 @@ static int setup_cgroups(struct host_pool *pool, struct run *r, const struct san
         snprintf(name, sizeof(name), "%s-%s", inst, hex);
         rr = host_cg_create(&r->cfg->cg, name, &spec->limits, 0, 0, &r->cg, err);
         if (rr < 0)
-                return al_err_wrap(err, "host cgroup");
+                return al_err_wrap(err, rr, "host cgroup");
         r->has_cg = true;
         iso_cgroup(r, &r->cg);
         return 0;
@@ -682,7 +682,7 @@ int host_run(struct host_pool *pool, struct host_cfg *cfg, const struct sandbox_
                 rr = host_launch_start(&l, &r.pidfd, &r.pid, err);
         }
         if (rr < 0)
-                return al_err_wrap(err, "host launch");
+                return al_err_wrap(err, rr, "host launch");
         /* Only the child holds these now: EOF tells us when it has gone. */
         close_fd(&r.in[0]);
         close_fd(&r.out[1]);

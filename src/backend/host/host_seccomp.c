@@ -13,6 +13,7 @@
 #include <seccomp.h>
 
 #include "airlock/cleanup.h"
+#include "airlock/util.h"
 
 /* The namespace flags clone(2) may carry; clone3 hides its flags in memory seccomp cannot
  * read, which is why the shipped list makes clone3 fail with ENOSYS. */
@@ -194,30 +195,12 @@ int host_deny_parse(const char *text, size_t len, const char *source, struct hos
 
 int host_deny_load(const char *path, struct host_deny_list *ret, struct al_error *err)
 {
-        _cleanup_close_ int fd = -1;
         _cleanup_free_ char *text = NULL;
         size_t len = 0;
+        int r = util_read_admin_file(path, HOST_DENY_FILE_MAX, &text, &len, err);
 
-        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-        if (fd < 0)
-                return al_err_errno(err, -errno, "seccomp deny-list '%s'", path);
-        text = malloc(HOST_DENY_FILE_MAX + 1);
-        if (!text)
-                return al_err(err, -ENOMEM, "out of memory");
-        for (;;) {
-                ssize_t n = read(fd, text + len, HOST_DENY_FILE_MAX + 1 - len);
-
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n < 0)
-                        return al_err_errno(err, -errno, "read '%s'", path);
-                if (n == 0)
-                        break;
-                len += (size_t)n;
-                if (len > HOST_DENY_FILE_MAX)
-                        return al_err(err, -AL_E_TOO_LARGE, "%s: larger than %d bytes", path,
-                                      HOST_DENY_FILE_MAX);
-        }
+        if (r < 0)
+                return al_err_wrap(err, r, "seccomp deny-list");
         return host_deny_parse(text, len, path, ret, err);
 }
 

@@ -218,7 +218,7 @@ int host_workdir_resolve(const char *workdir, const char *workspace_dir, const c
         }
         r = host_path_normalize(workdir, &norm, err);
         if (r < 0)
-                return al_err_wrap(err, "workdir");
+                return al_err_wrap(err, r, "workdir");
         if (!host_path_within(norm, workspace_dir))
                 return al_err(err, -EINVAL, "workdir '%s' is outside the workspace '%s'", norm,
                               workspace_dir);
