@@ -36,6 +36,7 @@
 #include <jansson.h>
 
 #include "airlock/agent_proto.h"
+#include "sandbox.h"
 
 #define OUTQ_MAX     (256u << 10) /* frames queued to the daemon before the pipes pause */
 #define INQ_MAX      (256u << 10) /* stdin bytes queued before the connection pauses */
@@ -109,21 +110,6 @@ static unsigned long long n_refused;
 static long long accept_resume_at; /* 0: accepting is not paused for an error */
 static struct rlimit nofile_orig;
 static uint8_t io_buf[READ_MAX + AGENT_HEADER_LEN];
-
-static void say(const char *msg)
-{
-        ssize_t r = write(STDERR_FILENO, msg, strlen(msg));
-
-        (void)r;
-}
-
-static long long now_ms(void)
-{
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* Puts the watch in the epoll set with events, or takes it out (events 0, unless keep). */
 static void watch_set(struct watch *w, uint32_t events)

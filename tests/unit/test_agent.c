@@ -179,17 +179,13 @@ struct result {
         int exit_code, signal;
 };
 
-/* EXEC spec, GO, optional stdin, then frames until EXIT; the connection must then close. With
- * slow_ms, waits that long after GO before reading anything. */
-static void run_exec(json_t *spec, const char *in, int slow_ms, struct result *r)
+/* A connection with EXEC spec (taken) sent and STARTED read; then GO when go. */
+static int exec_begin(json_t *spec, bool go)
 {
-        char *s = json_dumps(spec, JSON_COMPACT), *p;
-        int fd = conn_open(), t;
+        char *s = json_dumps(spec, JSON_COMPACT);
+        int fd = conn_open();
         json_t *j;
-        size_t n;
 
-        memset(r, 0, sizeof(*r));
-        r->exit_code = r->signal = -1;
         ck_assert_int_ge(fd, 0);
         ck_assert_int_eq(agent_frame_write(fd, AGENT_EXEC, s, strlen(s)), 0);
         free(s);
@@ -197,7 +193,23 @@ static void run_exec(json_t *spec, const char *in, int slow_ms, struct result *r
         j = frame_json(fd, AGENT_STARTED);
         ck_assert_int_gt(json_integer_value(json_object_get(j, "pid")), 1);
         json_decref(j);
-        ck_assert_int_eq(agent_frame_write(fd, AGENT_GO, NULL, 0), 0);
+        if (go)
+                ck_assert_int_eq(agent_frame_write(fd, AGENT_GO, NULL, 0), 0);
+        return fd;
+}
+
+/* EXEC spec, GO, optional stdin, then frames until EXIT; the connection must then close. With
+ * slow_ms, waits that long after GO before reading anything. */
+static void run_exec(json_t *spec, const char *in, int slow_ms, struct result *r)
+{
+        int fd, t;
+        json_t *j;
+        size_t n;
+        char *p;
+
+        memset(r, 0, sizeof(*r));
+        r->exit_code = r->signal = -1;
+        fd = exec_begin(spec, true);
         if (in) {
                 ck_assert_int_eq(agent_frame_write(fd, AGENT_STDIN, in, strlen(in)), 0);
                 ck_assert_int_eq(agent_frame_write(fd, AGENT_STDIN_EOF, NULL, 0), 0);
@@ -415,19 +427,13 @@ static void wait_processes(int want, int ms)
 /* The daemon hangs up mid-exec: the exec's whole process group is killed, and reaped. */
 START_TEST(test_hangup_kills)
 {
-        char *s, *p;
+        char *p;
         int fd;
         json_t *j;
 
         if (!agent_start())
                 return;
-        fd = conn_open();
-        s = json_dumps(cmd("sh", "-c", "sleep 100 & sleep 100"), JSON_COMPACT);
-        ck_assert_int_eq(agent_frame_write(fd, AGENT_EXEC, s, strlen(s)), 0);
-        free(s);
-        j = frame_json(fd, AGENT_STARTED);
-        json_decref(j);
-        ck_assert_int_eq(agent_frame_write(fd, AGENT_GO, NULL, 0), 0);
+        fd = exec_begin(cmd("sh", "-c", "sleep 100 & sleep 100"), true);
         wait_processes(4, 3000); /* agent, sh, two sleeps */
         j = ping();
         ck_assert_int_eq(json_integer_value(json_object_get(j, "execs")), 1);
@@ -435,21 +441,12 @@ START_TEST(test_hangup_kills)
         close(fd);
         wait_processes(1, 3000);
         /* Held and never released: a hang-up ends it too. */
-        fd = conn_open();
-        s = json_dumps(cmd("true", NULL, NULL), JSON_COMPACT);
-        ck_assert_int_eq(agent_frame_write(fd, AGENT_EXEC, s, strlen(s)), 0);
-        free(s);
-        json_decref(frame_json(fd, AGENT_STARTED));
+        fd = exec_begin(cmd("true", NULL, NULL), false);
         wait_processes(2, 3000);
         close(fd);
         wait_processes(1, 3000);
         /* KILL: a signal to the group, then EXIT says so. */
-        fd = conn_open();
-        s = json_dumps(cmd("sleep", "100", NULL), JSON_COMPACT);
-        ck_assert_int_eq(agent_frame_write(fd, AGENT_EXEC, s, strlen(s)), 0);
-        free(s);
-        json_decref(frame_json(fd, AGENT_STARTED));
-        ck_assert_int_eq(agent_frame_write(fd, AGENT_GO, NULL, 0), 0);
+        fd = exec_begin(cmd("sleep", "100", NULL), true);
         ck_assert_int_eq(agent_frame_write(fd, AGENT_KILL, "\x0f", 1), 0);
         j = frame_json(fd, AGENT_EXIT);
         ck_assert_int_eq(json_integer_value(json_object_get(j, "signal")), SIGTERM);
@@ -556,12 +553,9 @@ START_TEST(test_socket_deleted)
         if (!agent_start())
                 return;
         {
-                int fd = conn_open();
-                char *s = json_dumps(cmd("sh", "-c", "sleep 0.3; echo late"), JSON_COMPACT);
+                int fd = exec_begin(cmd("sh", "-c", "sleep 0.3; echo late"), false);
+                char *s;
 
-                ck_assert_int_eq(agent_frame_write(fd, AGENT_EXEC, s, strlen(s)), 0);
-                free(s);
-                json_decref(frame_json(fd, AGENT_STARTED));
                 ck_assert_int_eq(unlink(sock_path), 0);
                 ck_assert_int_eq(agent_frame_write(fd, AGENT_GO, NULL, 0), 0);
                 ck_assert_int_eq(frame_read(fd, &s, NULL), AGENT_STDOUT);
