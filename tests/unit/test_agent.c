@@ -1,7 +1,8 @@
 /* The real airlock-agent ($AIRLOCK_AGENT), started as PID 1 of a new PID namespace the way a
  * sandbox starts it, driven over its socket as the daemon would: this test process stays outside
- * the namespace, so the agent sees its pid as 0 and serves it; a process forked inside is
- * refused. Needs root (unshare); without it the tests say so and pass. */
+ * the namespace (a helper process makes it), so the agent sees its pid as 0 and serves it; a
+ * process that joins the namespace is refused. Needs root (unshare, setns); without it the tests
+ * say so and pass. */
 #include <check.h>
 #include <dirent.h>
 #include <errno.h>
@@ -13,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -132,21 +134,42 @@ static bool agent_start(void)
         const char *bin = getenv("AIRLOCK_AGENT");
         long long until;
 
+        int p[2], st;
+        pid_t helper;
+
         ck_assert_msg(bin != NULL, "AIRLOCK_AGENT is not set (run through ctest)");
-        if (unshare(CLONE_NEWPID) < 0) {
-                ck_assert_int_eq(errno, EPERM);
-                printf("test_agent: not root, the agent is not tested\n");
-                return false;
-        }
         snprintf(dir, sizeof(dir), "/tmp/airlock-agent-test.XXXXXX");
         ck_assert_ptr_nonnull(mkdtemp(dir));
         snprintf(sock_path, sizeof(sock_path), "%s/agent.sock", dir);
-        agent_pid = fork();
-        ck_assert_int_ge(agent_pid, 0);
-        if (agent_pid == 0) {
-                execl(bin, "airlock-agent", sock_path, (char *)NULL);
-                _exit(99);
+        /* The helper's next child is PID 1 of its new namespace; orphaned, it comes back here.
+         * This process stays in its namespace (LeakSanitizer forks at exit). */
+        ck_assert_int_eq(prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
+        ck_assert_int_eq(pipe2(p, O_CLOEXEC), 0);
+        helper = fork();
+        ck_assert_int_ge(helper, 0);
+        if (helper == 0) {
+                pid_t a;
+
+                if (unshare(CLONE_NEWPID) < 0)
+                        _exit(errno == EPERM ? 77 : 1);
+                a = fork();
+                if (a == 0) {
+                        execl(bin, "airlock-agent", sock_path, (char *)NULL);
+                        _exit(99);
+                }
+                _exit(a > 0 && write(p[1], &a, sizeof(a)) == sizeof(a) ? 0 : 1);
         }
+        close(p[1]);
+        ck_assert_int_eq(waitpid(helper, &st, 0), helper);
+        if (WIFEXITED(st) && WEXITSTATUS(st) == 77) {
+                close(p[0]);
+                rmdir(dir);
+                printf("test_agent: not root, the agent is not tested\n");
+                return false;
+        }
+        ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "helper status %d", st);
+        ck_assert_int_eq(read(p[0], &agent_pid, sizeof(agent_pid)), sizeof(agent_pid));
+        close(p[0]);
         until = now_ms() + 5000;
         for (;;) {
                 int fd = conn_open();
@@ -457,6 +480,29 @@ START_TEST(test_hangup_kills)
 }
 END_TEST
 
+/* A child of this process born inside the agent's namespace (as code is); -1 in it. */
+static pid_t fork_inside(void)
+{
+        char path[64];
+        pid_t pid;
+        int fd, st;
+
+        pid = fork();
+        ck_assert_int_ge(pid, 0);
+        if (pid > 0)
+                return pid;
+        snprintf(path, sizeof(path), "/proc/%d/ns/pid", (int)agent_pid);
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0 || setns(fd, CLONE_NEWPID) < 0)
+                _exit(3);
+        pid = fork();
+        if (pid == 0)
+                return -1;
+        if (pid < 0 || waitpid(pid, &st, 0) != pid)
+                _exit(3);
+        _exit(WIFEXITED(st) ? WEXITSTATUS(st) : 4);
+}
+
 /* A process inside the namespace (the code's side) is closed on at once, and counted. */
 START_TEST(test_inside_refused)
 {
@@ -466,9 +512,8 @@ START_TEST(test_inside_refused)
 
         if (!agent_start())
                 return;
-        pid = fork(); /* born inside the agent's namespace */
-        ck_assert_int_ge(pid, 0);
-        if (pid == 0) {
+        pid = fork_inside();
+        if (pid < 0) {
                 int fd = conn_open(), ok = 1;
                 char *p;
 
