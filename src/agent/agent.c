@@ -36,6 +36,7 @@
 #include <jansson.h>
 
 #include "airlock/agent_proto.h"
+#include "sandbox.h"
 
 #define OUTQ_MAX     (256u << 10) /* frames queued to the daemon before the pipes pause */
 #define INQ_MAX      (256u << 10) /* stdin bytes queued before the connection pauses */
@@ -49,7 +50,7 @@
 
 extern char **environ;
 
-enum watch_kind { W_LISTEN, W_SIGNAL, W_CONN, W_OUT, W_ERR, W_IN };
+enum watch_kind { W_LISTEN, W_SIGNAL, W_CONN, W_OUT, W_ERR, W_IN, W_GO };
 
 struct conn;
 
@@ -69,11 +70,13 @@ struct queue {
         size_t head, len, cap;
 };
 
-enum conn_state { C_REQUEST, C_HELD, C_RUNNING };
+/* C_STARTING: forked, until the child says it leads its own session (so that its process
+ * group exists before the daemon learns its pid); C_HELD: STARTED sent, waiting for GO. */
+enum conn_state { C_REQUEST, C_STARTING, C_HELD, C_RUNNING };
 
 struct conn {
         struct watch sock, out, err, in;
-        int go_fd;
+        struct watch go; /* a socketpair with the held child: "R"eady from it, "G"o to it */
         struct agent_decoder dec;
         struct queue q;   /* frames to the daemon */
         struct queue inq; /* bytes to the exec's stdin */
@@ -107,21 +110,6 @@ static unsigned long long n_refused;
 static long long accept_resume_at; /* 0: accepting is not paused for an error */
 static struct rlimit nofile_orig;
 static uint8_t io_buf[READ_MAX + AGENT_HEADER_LEN];
-
-static void say(const char *msg)
-{
-        ssize_t r = write(STDERR_FILENO, msg, strlen(msg));
-
-        (void)r;
-}
-
-static long long now_ms(void)
-{
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* Puts the watch in the epoll set with events, or takes it out (events 0, unless keep). */
 static void watch_set(struct watch *w, uint32_t events)
@@ -208,6 +196,8 @@ static void queue_free(struct queue *q)
         *q = (struct queue){0};
 }
 
+static void conn_gone(struct conn *c);
+
 /* Queues one frame to the daemon. A connection that cannot queue (no memory) is ended. */
 static void conn_frame(struct conn *c, unsigned type, const void *payload, size_t len)
 {
@@ -215,8 +205,7 @@ static void conn_frame(struct conn *c, unsigned type, const void *payload, size_
 
         agent_frame_header(hdr, type, len);
         if (queue_reserve(&c->q, sizeof(hdr) + len) < 0) {
-                c->closing = true;
-                c->dead = true;
+                conn_gone(c);
                 return;
         }
         queue_put(&c->q, hdr, sizeof(hdr));
@@ -235,11 +224,22 @@ static void conn_json(struct conn *c, unsigned type, json_t *j)
         json_decref(j);
 }
 
+/* Sends sig to the exec's process group, and to its process while that may not lead the group
+ * yet. */
+static void conn_signal(struct conn *c, int sig)
+{
+        if (c->pid <= 0)
+                return;
+        kill(-c->pid, sig);
+        if (c->state == C_STARTING && !c->exited)
+                kill(c->pid, sig);
+}
+
 /* Ends the exec's process group while the daemon has not had its EXIT. */
 static void conn_kill_group(struct conn *c)
 {
-        if (c->pid > 0 && !c->exit_sent)
-                kill(-c->pid, SIGKILL);
+        if (!c->exit_sent)
+                conn_signal(c, SIGKILL);
 }
 
 static void conn_close_exec_fds(struct conn *c)
@@ -248,9 +248,7 @@ static void conn_close_exec_fds(struct conn *c)
         watch_close(&c->err);
         watch_close(&c->in);
         queue_free(&c->inq);
-        if (c->go_fd >= 0)
-                close(c->go_fd);
-        c->go_fd = -1;
+        watch_close(&c->go);
 }
 
 /* The connection went away (or broke): nothing more is sent; the exec is killed unless its
@@ -268,7 +266,7 @@ static void conn_gone(struct conn *c)
 /* The request cannot go on: ERROR, the exec (if any) killed, then close once sent. */
 static void conn_fail(struct conn *c, const char *msg)
 {
-        if (c->closing)
+        if (c->closing || c->dead)
                 return;
         conn_kill_group(c);
         c->exit_sent = true; /* no EXIT will follow */
@@ -439,6 +437,10 @@ static void child_run(const struct exec_spec *s, int in_fd, int out_fd, int err_
                 fail_arg = s->cwd;
                 fail_errno = errno;
         }
+        /* Ready: the agent may now tell the daemon this pid, whose group exists. */
+        do
+                n = write(3, "R", 1);
+        while (n < 0 && errno == EINTR);
         do
                 n = read(3, &go, 1);
         while (n < 0 && errno == EINTR);
@@ -481,7 +483,8 @@ static void conn_exec(struct conn *c, const uint8_t *payload, size_t len)
                 conn_fail(c, bad);
                 goto out;
         }
-        if (pipe2(outp, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0 || pipe2(gop, O_CLOEXEC) < 0 ||
+        if (pipe2(outp, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0 ||
+            socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, gop) < 0 ||
             (spec.stdin && pipe2(inp, O_CLOEXEC) < 0)) {
                 snprintf(msg, sizeof(msg), "cannot make pipes: %s", strerror(errno));
                 conn_fail(c, msg);
@@ -496,18 +499,18 @@ static void conn_exec(struct conn *c, const uint8_t *payload, size_t len)
         if (pid == 0)
                 child_run(&spec, inp[0], outp[1], errp[1], gop[0]);
         c->pid = pid;
-        c->state = C_HELD;
+        c->state = C_STARTING;
         c->want_stdin = spec.stdin;
         c->out.fd = outp[0];
         c->err.fd = errp[0];
         c->in.fd = inp[1];
-        c->go_fd = gop[1];
+        c->go.fd = gop[1];
         outp[0] = errp[0] = inp[1] = gop[1] = -1;
         fcntl(c->out.fd, F_SETFL, O_NONBLOCK);
         fcntl(c->err.fd, F_SETFL, O_NONBLOCK);
         if (c->in.fd >= 0)
                 fcntl(c->in.fd, F_SETFL, O_NONBLOCK);
-        conn_json(c, AGENT_STARTED, json_pack("{s:i}", "pid", (int)pid));
+        fcntl(c->go.fd, F_SETFL, O_NONBLOCK);
 out:
         close_pair(outp);
         close_pair(errp);
@@ -542,11 +545,11 @@ static int conn_on_frame(void *ctx, unsigned type, const uint8_t *payload, size_
         if (c->state == C_HELD && type == AGENT_GO) {
                 ssize_t w;
 
+                /* One byte into an empty socket buffer; a child already gone is its EXIT. */
                 do
-                        w = write(c->go_fd, "G", 1);
+                        w = send(c->go.fd, "G", 1, MSG_NOSIGNAL);
                 while (w < 0 && errno == EINTR);
-                close(c->go_fd);
-                c->go_fd = -1;
+                watch_close(&c->go);
                 c->state = C_RUNNING;
                 return 0;
         }
@@ -565,7 +568,7 @@ static int conn_on_frame(void *ctx, unsigned type, const uint8_t *payload, size_
         if (c->state != C_REQUEST && type == AGENT_KILL && len == 1 && payload[0] >= 1 &&
             payload[0] <= 64) {
                 if (!c->exit_sent)
-                        kill(-c->pid, payload[0]);
+                        conn_signal(c, payload[0]);
                 return 0;
         }
         snprintf(msg, sizeof(msg), "unexpected %s frame", agent_frame_type_name(type));
@@ -630,6 +633,22 @@ static void pipe_read(struct conn *c, struct watch *w)
         agent_frame_header(io_buf, w->kind == W_OUT ? AGENT_STDOUT : AGENT_STDERR, (size_t)n);
         if (queue_put(&c->q, io_buf, (size_t)n + AGENT_HEADER_LEN) < 0)
                 conn_fail(c, "out of memory");
+}
+
+/* The held child is ready (or died first: then its exit is reported as a failed start). */
+static void go_ready(struct conn *c)
+{
+        char b;
+        ssize_t n = read(c->go.fd, &b, 1);
+
+        if (n < 0 && (errno == EINTR || errno == EAGAIN))
+                return;
+        if (n != 1) {
+                watch_close(&c->go);
+                return;
+        }
+        c->state = C_HELD;
+        conn_json(c, AGENT_STARTED, json_pack("{s:i}", "pid", (int)c->pid));
 }
 
 static void stdin_write(struct conn *c)
@@ -704,7 +723,7 @@ static void accept_some(void)
                 c->out = (struct watch){.kind = W_OUT, .fd = -1, .c = c};
                 c->err = (struct watch){.kind = W_ERR, .fd = -1, .c = c};
                 c->in = (struct watch){.kind = W_IN, .fd = -1, .c = c};
-                c->go_fd = -1;
+                c->go = (struct watch){.kind = W_GO, .fd = -1, .c = c};
                 agent_decoder_init(&c->dec, AGENT_PAYLOAD_MAX);
                 c->next = conns;
                 conns = c;
@@ -723,6 +742,12 @@ static int conns_update(void)
                 struct conn *c = *pc;
                 bool reading;
 
+                if (!c->dead && c->exited && c->state == C_STARTING) {
+                        if (c->go.fd >= 0)
+                                go_ready(c); /* its "R" may still be unread */
+                        if (c->state == C_STARTING)
+                                conn_fail(c, "the exec's process ended before it started");
+                }
                 if (!c->dead && c->exited && !c->exit_sent) {
                         if (c->drain_reading)
                                 c->drain_left -= now - c->drain_mark;
@@ -762,6 +787,7 @@ static int conns_update(void)
                 if (c->in.fd >= 0 && c->inq.len == 0 && c->stdin_eof)
                         watch_close(&c->in);
                 watch_set(&c->in, c->inq.len ? EPOLLOUT : 0);
+                watch_set(&c->go, c->state == C_STARTING ? EPOLLIN : 0);
                 watch_set(&c->sock, (!c->rd_closed && !c->closing && c->inq.len < INQ_MAX
                                          ? EPOLLIN | EPOLLRDHUP
                                          : 0) |
@@ -806,6 +832,10 @@ static void dispatch(struct watch *w, uint32_t ev)
         case W_ERR:
                 if (!c->dead && !c->closing && w->fd >= 0)
                         pipe_read(c, w);
+                return;
+        case W_GO:
+                if (!c->dead && !c->closing && w->fd >= 0 && c->state == C_STARTING)
+                        go_ready(c);
                 return;
         case W_IN:
                 if (c->dead || w->fd < 0)

@@ -28,25 +28,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "sandbox.h"
+
 #define PLACE_WAIT_MS   10000
 #define RELAY_BUF       65536
 #define EXIT_NOT_PLACED 125
 #define DRAIN_MS        100
-
-static void say(const char *msg)
-{
-        ssize_t r = write(STDERR_FILENO, msg, strlen(msg));
-
-        (void)r;
-}
-
-static long long now_ms(void)
-{
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* True when a line of /proc/self/cgroup ends in "/TOKEN". */
 static bool placed(const char *token)

@@ -8,6 +8,7 @@
 
 #include <jansson.h>
 
+#include "airlock/agent_proto.h"
 #include "airlock/classify.h"
 #include "airlock/exec.h"
 #include "airlock/policy.h"
@@ -200,5 +201,73 @@ int fuzz_tokens_one(const uint8_t *data, size_t size)
                         abort();
         }
         free(text);
+        return 0;
+}
+
+/* What a decode produced, as a running digest, so that two cuts of the same bytes compare. */
+struct agent_digest {
+        size_t max_payload;
+        unsigned frames;
+        uint64_t hash;
+};
+
+static int agent_digest_frame(void *ctx, unsigned type, const uint8_t *payload, size_t len)
+{
+        struct agent_digest *g = ctx;
+
+        if (len > g->max_payload || !agent_frame_type_name(type) || (len == 0) != !payload)
+                abort();
+        g->frames++;
+        g->hash = (g->hash ^ type ^ len) * 1099511628211u;
+        for (size_t i = 0; i < len; i++)
+                g->hash = (g->hash ^ payload[i]) * 1099511628211u;
+        if (type == AGENT_EXIT || type == AGENT_STARTED || type == AGENT_PONG ||
+            type == AGENT_ERROR) {
+                json_t *j = json_loadb((const char *)payload, len, 0, NULL);
+
+                json_decref(j);
+        }
+        /* A frame of type KILL stops the decode, as a daemon's callback may. */
+        return type == AGENT_KILL ? -ECANCELED : 0;
+}
+
+static int agent_decode(const uint8_t *data, size_t size, size_t cut, size_t max,
+                        struct agent_digest *g)
+{
+        struct agent_decoder d;
+        int r;
+
+        *g = (struct agent_digest){.max_payload = max, .hash = 14695981039346656037u};
+        agent_decoder_init(&d, max);
+        r = agent_decoder_feed(&d, data, cut, agent_digest_frame, g);
+        if (r == 0)
+                r = agent_decoder_feed(&d, data + cut, size - cut, agent_digest_frame, g);
+        else if (agent_decoder_feed(&d, data + cut, size - cut, agent_digest_frame, g) != r)
+                abort(); /* errors are sticky */
+        if (d.buf_cap > max)
+                abort();
+        agent_decoder_free(&d);
+        return r;
+}
+
+int fuzz_agent_one(const uint8_t *data, size_t size)
+{
+        static const size_t maxes[] = {16, AGENT_PAYLOAD_MAX};
+        size_t cut;
+
+        if (size < 2)
+                return 0;
+        /* The first two bytes choose the cut; the rest is the stream. */
+        cut = ((size_t)data[0] << 8 | data[1]) % (size - 1);
+        data += 2;
+        size -= 2;
+        for (size_t m = 0; m < sizeof(maxes) / sizeof(maxes[0]); m++) {
+                struct agent_digest whole, split;
+                int a = agent_decode(data, size, size, maxes[m], &whole),
+                    b = agent_decode(data, size, cut, maxes[m], &split);
+
+                if (a != b || whole.frames != split.frames || whole.hash != split.hash)
+                        abort();
+        }
         return 0;
 }

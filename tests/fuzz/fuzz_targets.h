@@ -1,5 +1,6 @@
 /* The fuzz targets' entry points, shared by the libFuzzer programs (fuzz_request.c,
- * fuzz_policy.c, fuzz_tokens.c) and by the unit test that replays tests/fuzz/regressions in every
+ * fuzz_policy.c, fuzz_tokens.c,
+ * fuzz_agent.c) and by the unit test that replays tests/fuzz/regressions in every
  * build. Each takes any bytes, must neither crash nor leak, and returns 0. */
 #pragma once
 #include <stddef.h>
@@ -17,3 +18,8 @@ int fuzz_policy_one(const uint8_t *data, size_t size);
 /* Bytes through the SELECTIVE classifier's shell tokenizer (shell_tokenize, and split at NULs,
  * shell_tokenize_argv), then as a command through classify_exec without rules. */
 int fuzz_tokens_one(const uint8_t *data, size_t size);
+
+/* Bytes from an agent through the frame decoder (agent_decoder_feed), whole and cut at a point
+ * the input chooses, with small and full payload caps: the same frames in both cuts, payloads
+ * within the cap, and a frame's JSON through jansson as the daemon reads it. */
+int fuzz_agent_one(const uint8_t *data, size_t size);

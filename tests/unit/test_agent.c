@@ -1,7 +1,8 @@
 /* The real airlock-agent ($AIRLOCK_AGENT), started as PID 1 of a new PID namespace the way a
  * sandbox starts it, driven over its socket as the daemon would: this test process stays outside
- * the namespace, so the agent sees its pid as 0 and serves it; a process forked inside is
- * refused. Needs root (unshare); without it the tests say so and pass. */
+ * the namespace (a helper process makes it), so the agent sees its pid as 0 and serves it; a
+ * process that joins the namespace is refused. Needs root (unshare, setns); without it the tests
+ * say so and pass. */
 #include <check.h>
 #include <dirent.h>
 #include <errno.h>
@@ -13,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -132,21 +134,42 @@ static bool agent_start(void)
         const char *bin = getenv("AIRLOCK_AGENT");
         long long until;
 
+        int p[2], st;
+        pid_t helper;
+
         ck_assert_msg(bin != NULL, "AIRLOCK_AGENT is not set (run through ctest)");
-        if (unshare(CLONE_NEWPID) < 0) {
-                ck_assert_int_eq(errno, EPERM);
-                printf("test_agent: not root, the agent is not tested\n");
-                return false;
-        }
         snprintf(dir, sizeof(dir), "/tmp/airlock-agent-test.XXXXXX");
         ck_assert_ptr_nonnull(mkdtemp(dir));
         snprintf(sock_path, sizeof(sock_path), "%s/agent.sock", dir);
-        agent_pid = fork();
-        ck_assert_int_ge(agent_pid, 0);
-        if (agent_pid == 0) {
-                execl(bin, "airlock-agent", sock_path, (char *)NULL);
-                _exit(99);
+        /* The helper's next child is PID 1 of its new namespace; orphaned, it comes back here.
+         * This process stays in its namespace (LeakSanitizer forks at exit). */
+        ck_assert_int_eq(prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
+        ck_assert_int_eq(pipe2(p, O_CLOEXEC), 0);
+        helper = fork();
+        ck_assert_int_ge(helper, 0);
+        if (helper == 0) {
+                pid_t a;
+
+                if (unshare(CLONE_NEWPID) < 0)
+                        _exit(errno == EPERM ? 77 : 1);
+                a = fork();
+                if (a == 0) {
+                        execl(bin, "airlock-agent", sock_path, (char *)NULL);
+                        _exit(99);
+                }
+                _exit(a > 0 && write(p[1], &a, sizeof(a)) == sizeof(a) ? 0 : 1);
         }
+        close(p[1]);
+        ck_assert_int_eq(waitpid(helper, &st, 0), helper);
+        if (WIFEXITED(st) && WEXITSTATUS(st) == 77) {
+                close(p[0]);
+                rmdir(dir);
+                printf("test_agent: not root, the agent is not tested\n");
+                return false;
+        }
+        ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "helper status %d", st);
+        ck_assert_int_eq(read(p[0], &agent_pid, sizeof(agent_pid)), sizeof(agent_pid));
+        close(p[0]);
         until = now_ms() + 5000;
         for (;;) {
                 int fd = conn_open();
@@ -179,17 +202,13 @@ struct result {
         int exit_code, signal;
 };
 
-/* EXEC spec, GO, optional stdin, then frames until EXIT; the connection must then close. With
- * slow_ms, waits that long after GO before reading anything. */
-static void run_exec(json_t *spec, const char *in, int slow_ms, struct result *r)
+/* A connection with EXEC spec (taken) sent and STARTED read; then GO when go. */
+static int exec_begin(json_t *spec, bool go)
 {
-        char *s = json_dumps(spec, JSON_COMPACT), *p;
-        int fd = conn_open(), t;
+        char *s = json_dumps(spec, JSON_COMPACT);
+        int fd = conn_open();
         json_t *j;
-        size_t n;
 
-        memset(r, 0, sizeof(*r));
-        r->exit_code = r->signal = -1;
         ck_assert_int_ge(fd, 0);
         ck_assert_int_eq(agent_frame_write(fd, AGENT_EXEC, s, strlen(s)), 0);
         free(s);
@@ -197,7 +216,23 @@ static void run_exec(json_t *spec, const char *in, int slow_ms, struct result *r
         j = frame_json(fd, AGENT_STARTED);
         ck_assert_int_gt(json_integer_value(json_object_get(j, "pid")), 1);
         json_decref(j);
-        ck_assert_int_eq(agent_frame_write(fd, AGENT_GO, NULL, 0), 0);
+        if (go)
+                ck_assert_int_eq(agent_frame_write(fd, AGENT_GO, NULL, 0), 0);
+        return fd;
+}
+
+/* EXEC spec, GO, optional stdin, then frames until EXIT; the connection must then close. With
+ * slow_ms, waits that long after GO before reading anything. */
+static void run_exec(json_t *spec, const char *in, int slow_ms, struct result *r)
+{
+        int fd, t;
+        json_t *j;
+        size_t n;
+        char *p;
+
+        memset(r, 0, sizeof(*r));
+        r->exit_code = r->signal = -1;
+        fd = exec_begin(spec, true);
         if (in) {
                 ck_assert_int_eq(agent_frame_write(fd, AGENT_STDIN, in, strlen(in)), 0);
                 ck_assert_int_eq(agent_frame_write(fd, AGENT_STDIN_EOF, NULL, 0), 0);
@@ -415,19 +450,13 @@ static void wait_processes(int want, int ms)
 /* The daemon hangs up mid-exec: the exec's whole process group is killed, and reaped. */
 START_TEST(test_hangup_kills)
 {
-        char *s, *p;
+        char *p;
         int fd;
         json_t *j;
 
         if (!agent_start())
                 return;
-        fd = conn_open();
-        s = json_dumps(cmd("sh", "-c", "sleep 100 & sleep 100"), JSON_COMPACT);
-        ck_assert_int_eq(agent_frame_write(fd, AGENT_EXEC, s, strlen(s)), 0);
-        free(s);
-        j = frame_json(fd, AGENT_STARTED);
-        json_decref(j);
-        ck_assert_int_eq(agent_frame_write(fd, AGENT_GO, NULL, 0), 0);
+        fd = exec_begin(cmd("sh", "-c", "sleep 100 & sleep 100"), true);
         wait_processes(4, 3000); /* agent, sh, two sleeps */
         j = ping();
         ck_assert_int_eq(json_integer_value(json_object_get(j, "execs")), 1);
@@ -435,21 +464,12 @@ START_TEST(test_hangup_kills)
         close(fd);
         wait_processes(1, 3000);
         /* Held and never released: a hang-up ends it too. */
-        fd = conn_open();
-        s = json_dumps(cmd("true", NULL, NULL), JSON_COMPACT);
-        ck_assert_int_eq(agent_frame_write(fd, AGENT_EXEC, s, strlen(s)), 0);
-        free(s);
-        json_decref(frame_json(fd, AGENT_STARTED));
+        fd = exec_begin(cmd("true", NULL, NULL), false);
         wait_processes(2, 3000);
         close(fd);
         wait_processes(1, 3000);
         /* KILL: a signal to the group, then EXIT says so. */
-        fd = conn_open();
-        s = json_dumps(cmd("sleep", "100", NULL), JSON_COMPACT);
-        ck_assert_int_eq(agent_frame_write(fd, AGENT_EXEC, s, strlen(s)), 0);
-        free(s);
-        json_decref(frame_json(fd, AGENT_STARTED));
-        ck_assert_int_eq(agent_frame_write(fd, AGENT_GO, NULL, 0), 0);
+        fd = exec_begin(cmd("sleep", "100", NULL), true);
         ck_assert_int_eq(agent_frame_write(fd, AGENT_KILL, "\x0f", 1), 0);
         j = frame_json(fd, AGENT_EXIT);
         ck_assert_int_eq(json_integer_value(json_object_get(j, "signal")), SIGTERM);
@@ -460,6 +480,29 @@ START_TEST(test_hangup_kills)
 }
 END_TEST
 
+/* A child of this process born inside the agent's namespace (as code is); -1 in it. */
+static pid_t fork_inside(void)
+{
+        char path[64];
+        pid_t pid;
+        int fd, st;
+
+        pid = fork();
+        ck_assert_int_ge(pid, 0);
+        if (pid > 0)
+                return pid;
+        snprintf(path, sizeof(path), "/proc/%d/ns/pid", (int)agent_pid);
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0 || setns(fd, CLONE_NEWPID) < 0)
+                _exit(3);
+        pid = fork();
+        if (pid == 0)
+                return -1;
+        if (pid < 0 || waitpid(pid, &st, 0) != pid)
+                _exit(3);
+        _exit(WIFEXITED(st) ? WEXITSTATUS(st) : 4);
+}
+
 /* A process inside the namespace (the code's side) is closed on at once, and counted. */
 START_TEST(test_inside_refused)
 {
@@ -469,9 +512,8 @@ START_TEST(test_inside_refused)
 
         if (!agent_start())
                 return;
-        pid = fork(); /* born inside the agent's namespace */
-        ck_assert_int_ge(pid, 0);
-        if (pid == 0) {
+        pid = fork_inside();
+        if (pid < 0) {
                 int fd = conn_open(), ok = 1;
                 char *p;
 
@@ -556,12 +598,9 @@ START_TEST(test_socket_deleted)
         if (!agent_start())
                 return;
         {
-                int fd = conn_open();
-                char *s = json_dumps(cmd("sh", "-c", "sleep 0.3; echo late"), JSON_COMPACT);
+                int fd = exec_begin(cmd("sh", "-c", "sleep 0.3; echo late"), false);
+                char *s;
 
-                ck_assert_int_eq(agent_frame_write(fd, AGENT_EXEC, s, strlen(s)), 0);
-                free(s);
-                json_decref(frame_json(fd, AGENT_STARTED));
                 ck_assert_int_eq(unlink(sock_path), 0);
                 ck_assert_int_eq(agent_frame_write(fd, AGENT_GO, NULL, 0), 0);
                 ck_assert_int_eq(frame_read(fd, &s, NULL), AGENT_STDOUT);

@@ -46,7 +46,8 @@ static void got_free(struct got *g)
 static size_t put_frame(uint8_t *out, unsigned type, const void *payload, size_t len)
 {
         agent_frame_header(out, type, len);
-        memcpy(out + AGENT_HEADER_LEN, payload, len);
+        if (len)
+                memcpy(out + AGENT_HEADER_LEN, payload, len);
         return AGENT_HEADER_LEN + len;
 }
 
@@ -80,7 +81,8 @@ static void check_sample(const struct got *g, size_t big)
         ck_assert_uint_eq(g->type[2], AGENT_STDOUT);
         ck_assert_uint_eq(g->len[2], big);
         for (size_t i = 0; i < big; i++)
-                ck_assert_uint_eq(g->payload[2][i], (uint8_t)(i * 7 + 1));
+                if (g->payload[2][i] != (uint8_t)(i * 7 + 1))
+                        ck_abort_msg("payload byte %zu differs", i);
         ck_assert_uint_eq(g->type[3], AGENT_STDIN_EOF);
         ck_assert_uint_eq(g->type[4], AGENT_STDERR);
         ck_assert_mem_eq(g->payload[4], "err", 3);

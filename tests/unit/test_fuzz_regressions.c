@@ -24,6 +24,7 @@ static const struct {
     {"request", fuzz_request_one},
     {"policy", fuzz_policy_one},
     {"tokens", fuzz_tokens_one},
+    {"agent", fuzz_agent_one},
 };
 
 static uint8_t *read_input(const char *path, size_t *ret_size)

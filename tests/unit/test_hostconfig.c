@@ -241,7 +241,7 @@ START_TEST(world_writable_seccomp_profile_refused)
         ck_assert_int_eq(write(fd, "{}", 2), 2);
         close(fd);
         ck_assert_int_eq(chmod(path, 0646), 0);
-        b = docker_backend_new(e, path, &err);
+        b = docker_backend_new(e, path, "/nonexistent/run", &err);
         ck_assert_ptr_null(b);
         ck_assert_int_eq(err.code, -EPERM);
         ck_assert_msg(strstr(err.msg, "seccomp profile") &&
