@@ -51,7 +51,11 @@ timeout_s = 20
         assert r["stdout"] == "up\n"
         stop_service(svc)
         svc = None
-        st, doc = d.client.json("POST", "/v1/exec", {"agent": "t", "session": "s", "runtime": "bash",
+        # A live sandbox keeps serving through its agent: the engine is off the exec path.
+        r = d.client.exec(agent="t", session="s", runtime="bash", command="echo still up")
+        assert r["stdout"] == "still up\n" and r["transport"] == "agent", r
+        # A new sandbox needs the engine: 503, with the reason.
+        st, doc = d.client.json("POST", "/v1/exec", {"agent": "t", "session": "new", "runtime": "bash",
                                                       "command": "echo up"})
         assert st == 503, doc
         assert doc["error"]["code"] == "engine_unavailable"

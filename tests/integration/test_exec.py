@@ -93,11 +93,14 @@ def test_hardening_visible_in_engine_inspect(daemon):
     assert hc["Memory"] == 256 * 1024 * 1024
     assert hc["PidsLimit"] == 64
     assert "/tmp" in hc["Tmpfs"]
-    assert info["Config"]["User"] == "2000100001:2000100001"  # keeper_user
+    # The sandbox's first process is airlock's agent, as the exec user (no keeper).
+    assert info["Config"]["User"] == "2000100000:2000100000"
+    assert info["Config"]["Cmd"] == ["/.airlock/agent", "/.airlock/run/agent.sock"]
     assert info["Config"]["Labels"]["airlock.managed"] == "true"
     if daemon.engine == "docker":
         assert hc["CapDrop"] == ["ALL"]
-        assert hc["Init"] is True
+        assert not hc.get("CapAdd")
+        assert hc["Init"] is False  # the agent is PID 1 and reaps
     else:
         # Podman lists the dropped capabilities one by one: every one of its default set
         for cap in ("CHOWN", "DAC_OVERRIDE", "FOWNER", "KILL", "NET_RAW", "SETUID", "SETGID",
@@ -127,8 +130,8 @@ def test_timeout_kills_the_whole_tree(daemon):
     r2 = daemon.client.exec(agent="t", session="to", runtime="bash",
                             command="for p in /proc/[0-9]*; do echo $(stat -c %u $p) $(cat $p/comm); done")
     procs = [line.split() for line in r2["stdout"].splitlines()]
-    # the keeper (uid 2000100001) stays; nothing of the code's uid but this very listing
-    assert ["2000100001", "sleep"] in procs, procs
+    # the agent (PID 1) stays; nothing of the code's but this very listing
+    assert ["2000100000", "agent"] in procs, procs
     assert not [p for p in procs if p[0] == "2000100000" and p[1] == "sleep"], procs
     assert r2["sandbox_id"] == r["sandbox_id"]
 

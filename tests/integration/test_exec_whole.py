@@ -46,6 +46,7 @@ def procs_in(d, agent):
                       "tr '\\0' ' ' < $p/cmdline 2>/dev/null; echo; done")
     lines = [ln for ln in r["stdout"].splitlines() if ln.strip()]
     return [ln for ln in lines if "sleep 2147483647" not in ln and "docker-init" not in ln
+            and "/.airlock/agent" not in ln
             and "catatonit" not in ln and "/proc/[0-9]" not in ln and "cmdline" not in ln]
 
 
