@@ -87,6 +87,18 @@ RESTARTED = []
 
 
 @pytest.fixture(autouse=True)
+def unmount_after_a_failure(tmp_path):
+    """A failed assertion must not leave its mounts to the next tests: whatever is still mounted
+    under this test's directory after its daemons stopped is unmounted (a passing test has
+    checked already that nothing is)."""
+    yield
+    for line in Path("/proc/self/mountinfo").read_text().splitlines():
+        target = line.split()[4]
+        if target.startswith(str(tmp_path)):
+            subprocess.run(["umount", "-l", target], check=False)
+
+
+@pytest.fixture(autouse=True)
 def stop_restarted():
     yield
     while RESTARTED:
