@@ -1,3 +1,6 @@
+/* Agents' workspaces: symlink-safe preparation, and the size cap (an ext4 image per agent on an
+ * auto-clearing loop device, mounted on the workspace directory). Slightly over 800 lines:
+ * the loop-device and mount bookkeeping must be read together with the set that owns it. */
 #include "airlock/workspace.h"
 
 #include <dirent.h>

@@ -19,10 +19,8 @@
 #include "airlock/util.h"
 #include "docker_private.h"
 
-#define SECCOMP_MAX    (512 * 1024)
-#define SWEEP_MS       3000
-#define AGENT_START_MS 10000 /* a new sandbox's agent answers within this */
-#define AGENT_PING_MS  2000
+#define SECCOMP_MAX (512 * 1024)
+#define SWEEP_MS    3000
 
 static struct dbackend *priv(struct backend *b)
 {
@@ -136,7 +134,8 @@ void dsandbox_agent_seen(struct dbackend *d, const char *id, bool up)
         pthread_mutex_unlock(&d->lock);
         if (changed)
                 log_warn("sandbox %.12s: %s", id,
-                         up ? "its agent answers again" : "its agent does not answer; engine execs");
+                         up ? "its agent answers again"
+                            : "its agent does not answer; engine execs");
 }
 
 /* Take the record of id out of the list, ending its background processes; gone is fine. */
@@ -221,21 +220,6 @@ static bool has_exec_shim(json_t *insp)
         return false;
 }
 
-/* The agent directory a container of ours names in its labels, when it is one of this
- * backend's run directories and still there; NULL otherwise (made without an agent). */
-static const char *agent_dir_of(struct dbackend *d, json_t *insp)
-{
-        const char *dir = json_string_value(json_object_get(
-            json_object_get(json_object_get(insp, "Config"), "Labels"), "airlock.rundir"));
-        size_t n = strlen(d->run_root);
-        struct stat st;
-
-        if (!dir || strncmp(dir, d->run_root, n) != 0 || dir[n] != '/' ||
-            strchr(dir + n + 1, '/') || lstat(dir, &st) < 0 || !S_ISDIR(st.st_mode))
-                return NULL;
-        return dir;
-}
-
 /* Forget a sandbox's agent: its execs go through the engine from now on. */
 static void dsandbox_drop_agent(struct dbackend *d, const char *id)
 {
@@ -274,7 +258,7 @@ static int d_sandbox_adopt(struct backend *b, const char *handle, const struct s
                               handle);
         }
         id = json_string_value(json_object_get(insp, "Id")) ?: handle;
-        r = dsandbox_register(d, id, spec->exec_user, agent_dir_of(d, insp), insp, err);
+        r = dsandbox_register(d, id, spec->exec_user, dagent_dir_of(d, insp), insp, err);
         if (r >= 0)
                 r = dsandbox_ref_get(d, id, &ref);
         json_decref(insp);
@@ -294,58 +278,6 @@ static int d_sandbox_adopt(struct backend *b, const char *handle, const struct s
         return 0;
 }
 
-/* A fresh agent directory under the run root, owned by the exec user ("uid:gid"). */
-static int run_dir_make(struct dbackend *d, const char *exec_user, char **ret, struct al_error *err)
-{
-        char name[17];
-        unsigned uid, gid;
-        char *dir = NULL;
-
-        if (sscanf(exec_user, "%u:%u", &uid, &gid) != 2)
-                return al_err(err, -EINVAL, "exec user '%s' is not uid:gid", exec_user);
-        util_random_hex(name, 8);
-        if (asprintf(&dir, "%s/%s", d->run_root, name) < 0)
-                return al_err(err, -ENOMEM, "out of memory");
-        if (mkdir(dir, 0700) < 0 || chown(dir, uid, gid) < 0) {
-                int r = al_err_errno(err, -errno, "making the agent directory '%s'", dir);
-
-                rmdir(dir);
-                free(dir);
-                return r;
-        }
-        *ret = dir;
-        return 0;
-}
-
-/* Remove an agent directory and the socket in it; NULL is a no-op. */
-static void run_dir_remove(const char *dir)
-{
-        _cleanup_free_ char *path = NULL;
-
-        if (!dir)
-                return;
-        if (asprintf(&path, "%s/agent.sock", dir) >= 0)
-                unlink(path);
-        rmdir(dir);
-}
-
-static int wait_agent(const char *run_dir, long long pid, struct al_error *err)
-{
-        int64_t until = util_now_ms() + AGENT_START_MS;
-        struct timespec pause = {0, 2 * 1000 * 1000};
-        int r;
-
-        for (;;) {
-                r = dagent_ping(run_dir, pid, AGENT_PING_MS, err);
-                if (r == 0 || util_now_ms() >= until)
-                        break;
-                nanosleep(&pause, NULL);
-        }
-        if (r < 0)
-                return al_err_wrap(err, r, "the sandbox's agent did not start");
-        return 0;
-}
-
 static int d_sandbox_create(struct backend *b, const struct sandbox_spec *spec, char **ret_handle,
                             struct al_error *err)
 {
@@ -355,18 +287,18 @@ static int d_sandbox_create(struct backend *b, const struct sandbox_spec *spec, 
         long long pid;
         int r;
 
-        r = run_dir_make(d, spec->exec_user, &run_dir, err);
+        r = dagent_dir_make(d, spec->exec_user, &run_dir, err);
         if (r < 0)
                 return r;
         body = hostconfig_sandbox_body(spec, &d->env, run_dir);
         if (!body) {
-                run_dir_remove(run_dir);
+                dagent_dir_remove(run_dir);
                 return al_err(err, -ENOMEM, "cannot build the container body");
         }
         r = engine_container_create(d->engine, NULL, body, &id, err);
         json_decref(body);
         if (r < 0) {
-                run_dir_remove(run_dir);
+                dagent_dir_remove(run_dir);
                 return al_err_wrap(err, r, "creating a sandbox from image '%s'", spec->image);
         }
         r = engine_container_start(d->engine, id, err);
@@ -374,7 +306,7 @@ static int d_sandbox_create(struct backend *b, const struct sandbox_spec *spec, 
                 r = engine_container_inspect(d->engine, id, &insp, err);
         if (r < 0) {
                 engine_container_remove(d->engine, id, NULL);
-                run_dir_remove(run_dir);
+                dagent_dir_remove(run_dir);
                 return al_err_wrap(err, r, "starting sandbox %.12s", id);
         }
         pid = json_integer_value(json_object_get(json_object_get(insp, "State"), "Pid"));
@@ -383,11 +315,11 @@ static int d_sandbox_create(struct backend *b, const struct sandbox_spec *spec, 
         /* The agent is up within a few milliseconds of the start; the sandbox is handed out
          * only once it answers. */
         if (r >= 0)
-                r = wait_agent(run_dir, pid, err);
+                r = dagent_wait(run_dir, pid, err);
         if (r < 0) {
                 dsandbox_forget(d, id);
                 engine_container_remove(d->engine, id, NULL);
-                run_dir_remove(run_dir);
+                dagent_dir_remove(run_dir);
                 return r;
         }
         *ret_handle = TAKE_PTR(id);
@@ -450,7 +382,7 @@ static int d_sandbox_remove(struct backend *b, const char *handle, struct al_err
         }
         pthread_mutex_unlock(&d->lock);
         if (!run_dir && engine_container_inspect(d->engine, handle, &insp, NULL) == 0) {
-                const char *dir = agent_dir_of(d, insp);
+                const char *dir = dagent_dir_of(d, insp);
 
                 run_dir = dir ? strdup(dir) : NULL;
                 json_decref(insp);
@@ -458,7 +390,7 @@ static int d_sandbox_remove(struct backend *b, const char *handle, struct al_err
         dsandbox_forget(d, handle);
         r = engine_container_remove(d->engine, handle, err);
         if (r >= 0)
-                run_dir_remove(run_dir);
+                dagent_dir_remove(run_dir);
         return r;
 }
 
@@ -557,31 +489,6 @@ static int d_sandbox_alive(struct backend *b, const char *handle, struct al_erro
         return r;
 }
 
-/* Agent directories no sandbox of this backend holds (left by a crash) go. */
-static void sweep_run_dirs(struct dbackend *d)
-{
-        DIR *dir = opendir(d->run_root);
-        struct dirent *de;
-
-        if (!dir)
-                return;
-        while ((de = readdir(dir))) {
-                char path[4096];
-                bool held = false;
-
-                if (de->d_name[0] == '.')
-                        continue;
-                snprintf(path, sizeof(path), "%s/%s", d->run_root, de->d_name);
-                pthread_mutex_lock(&d->lock);
-                for (struct dsandbox *s = d->sandboxes; s && !held; s = s->next)
-                        held = s->run_dir && strcmp(s->run_dir, path) == 0;
-                pthread_mutex_unlock(&d->lock);
-                if (!held)
-                        run_dir_remove(path);
-        }
-        closedir(dir);
-}
-
 static int d_remove_instance(struct backend *b, const char *instance_id, struct al_error *err)
 {
         struct dbackend *d = priv(b);
@@ -605,7 +512,7 @@ static int d_remove_instance(struct backend *b, const char *instance_id, struct 
                         first = r;
         }
         json_decref(list);
-        sweep_run_dirs(d);
+        dagent_dir_sweep(d);
         return first;
 }
 

@@ -3,6 +3,7 @@
  * agent is untrusted: every frame is bounded by the decoder, a frame out of sequence ends the
  * exec with an error, and the exec's processes are placed in and ended through its own cgroup
  * by the daemon, whatever the agent says. */
+#include <dirent.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -10,7 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "../exec_cgroup.h"
@@ -367,4 +370,98 @@ int dagent_pump(struct dexec *e, const struct exec_spec *x, struct engine_stream
         dexec_kill(e);
         e->agent_failed = true;
         return r < 0 ? r : al_err(err, -EIO, "the exec through the agent failed");
+}
+
+/* ---- agent directories and start-up ---- */
+
+/* The agent directory a container of ours names in its labels, when it is one of this
+ * backend's run directories and still there; NULL otherwise (made without an agent). */
+const char *dagent_dir_of(struct dbackend *d, json_t *insp)
+{
+        const char *dir = json_string_value(json_object_get(
+            json_object_get(json_object_get(insp, "Config"), "Labels"), "airlock.rundir"));
+        size_t n = strlen(d->run_root);
+        struct stat st;
+
+        if (!dir || strncmp(dir, d->run_root, n) != 0 || dir[n] != '/' ||
+            strchr(dir + n + 1, '/') || lstat(dir, &st) < 0 || !S_ISDIR(st.st_mode))
+                return NULL;
+        return dir;
+}
+
+/* A fresh agent directory under the run root, owned by the exec user ("uid:gid"). */
+int dagent_dir_make(struct dbackend *d, const char *exec_user, char **ret, struct al_error *err)
+{
+        char name[17];
+        unsigned uid, gid;
+        char *dir = NULL;
+
+        if (sscanf(exec_user, "%u:%u", &uid, &gid) != 2)
+                return al_err(err, -EINVAL, "exec user '%s' is not uid:gid", exec_user);
+        util_random_hex(name, 8);
+        if (asprintf(&dir, "%s/%s", d->run_root, name) < 0)
+                return al_err(err, -ENOMEM, "out of memory");
+        if (mkdir(dir, 0700) < 0 || chown(dir, uid, gid) < 0) {
+                int r = al_err_errno(err, -errno, "making the agent directory '%s'", dir);
+
+                rmdir(dir);
+                free(dir);
+                return r;
+        }
+        *ret = dir;
+        return 0;
+}
+
+/* Remove an agent directory and the socket in it; NULL is a no-op. */
+void dagent_dir_remove(const char *dir)
+{
+        _cleanup_free_ char *path = NULL;
+
+        if (!dir)
+                return;
+        if (asprintf(&path, "%s/agent.sock", dir) >= 0)
+                unlink(path);
+        rmdir(dir);
+}
+
+int dagent_wait(const char *run_dir, long long pid, struct al_error *err)
+{
+        int64_t until = util_now_ms() + AGENT_START_MS;
+        struct timespec pause = {0, 2 * 1000 * 1000};
+        int r;
+
+        for (;;) {
+                r = dagent_ping(run_dir, pid, AGENT_PING_MS, err);
+                if (r == 0 || util_now_ms() >= until)
+                        break;
+                nanosleep(&pause, NULL);
+        }
+        if (r < 0)
+                return al_err_wrap(err, r, "the sandbox's agent did not start");
+        return 0;
+}
+
+/* Agent directories no sandbox of this backend holds (left by a crash) go. */
+void dagent_dir_sweep(struct dbackend *d)
+{
+        DIR *dir = opendir(d->run_root);
+        struct dirent *de;
+
+        if (!dir)
+                return;
+        while ((de = readdir(dir))) {
+                char path[4096];
+                bool held = false;
+
+                if (de->d_name[0] == '.')
+                        continue;
+                snprintf(path, sizeof(path), "%s/%s", d->run_root, de->d_name);
+                pthread_mutex_lock(&d->lock);
+                for (struct dsandbox *s = d->sandboxes; s && !held; s = s->next)
+                        held = s->run_dir && strcmp(s->run_dir, path) == 0;
+                pthread_mutex_unlock(&d->lock);
+                if (!held)
+                        dagent_dir_remove(path);
+        }
+        closedir(dir);
 }

@@ -112,6 +112,19 @@ long long dexec_oom_kills(const char *path);
 int dagent_connect(const char *run_dir, long long init_pid, int *ret_fd, struct al_error *err);
 /* PING, and a PONG within timeout_ms. */
 int dagent_ping(const char *run_dir, long long init_pid, int timeout_ms, struct al_error *err);
+/* A fresh agent directory under d->run_root owned by exec_user ("uid:gid"); remove one (and
+ * its socket; NULL is a no-op); remove those no sandbox of d holds (after a crash). */
+int dagent_dir_make(struct dbackend *d, const char *exec_user, char **ret, struct al_error *err);
+void dagent_dir_remove(const char *dir);
+void dagent_dir_sweep(struct dbackend *d);
+/* The agent directory a container of d names in its labels (from its inspect document) when it
+ * is one of d's and still there; NULL otherwise (made without an agent). */
+const char *dagent_dir_of(struct dbackend *d, json_t *insp);
+/* Wait until the agent of a new sandbox answers (AGENT_START_MS). */
+int dagent_wait(const char *run_dir, long long pid, struct al_error *err);
+#define AGENT_START_MS 10000 /* a new sandbox's agent answers within this */
+#define AGENT_PING_MS  2000
+
 /* The EXEC frame's JSON for x in e (the sandbox's default working directory filled in). */
 int dagent_exec_json(const struct dexec *e, const struct exec_spec *x, char **ret);
 /* Run e (opened on an agent connection) to its end, like dexec_pump. */
