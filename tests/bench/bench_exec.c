@@ -72,6 +72,8 @@ enum variant {
         V_AL_WARM_KA,
         V_RAW_EXEC,
         V_CLI_EXEC,
+        V_AGENT,        /* the sandbox's agent spoken to directly, no airlockd */
+        V_HOST_FORK,    /* fork + exec of /bin/true on the host: the floor of any exec */
         V_AL_NEW,       /* first exec of a new session */
         V_AL_FRESH,     /* one-off exec */
         V_RAW_FRESH,    /* create + start + wait */
@@ -86,6 +88,8 @@ static const char *const variant_names[V_COUNT] = {
     [V_AL_WARM_KA] = "airlockd-warm-keepalive",
     [V_RAW_EXEC] = "raw-exec",
     [V_CLI_EXEC] = "cli-exec",
+    [V_AGENT] = "agent-direct",
+    [V_HOST_FORK] = "host-fork-exec",
     [V_AL_NEW] = "airlockd-new-session",
     [V_AL_FRESH] = "airlockd-fresh",
     [V_RAW_FRESH] = "raw-create-start-wait",
@@ -99,6 +103,8 @@ static const char *const variant_desc[V_COUNT] = {
     [V_AL_WARM_KA] = "airlockd exec, session sandbox, kept-alive connection",
     [V_RAW_EXEC] = "Engine API exec create+start+inspect",
     [V_CLI_EXEC] = "CLI exec",
+    [V_AGENT] = "the session sandbox's agent socket, EXEC/STARTED/GO/EXIT, no airlockd",
+    [V_HOST_FORK] = "fork + exec /bin/true + wait on the host, the machine's floor",
     [V_AL_NEW] = "airlockd first exec of a new session, pool full before",
     [V_AL_FRESH] = "airlockd one-off exec, pool full before",
     [V_RAW_FRESH] = "Engine API create+start+wait",
@@ -162,6 +168,7 @@ struct bench {
         CURL *al_ka;  /* kept-alive connection to airlockd */
         CURL *al_aux; /* /metrics, session ends: untimed */
         char warm_id[128];
+        char agent_sock[4200]; /* the airlockd-warm session sandbox's agent socket */
         char fresh_id[128]; /* a raw fresh container in flight, removed on the way out */
         struct samples s[V_COUNT];
         struct samples hit[V_COUNT]; /* phase 2: the samples that claimed a pooled sandbox */
@@ -733,6 +740,149 @@ static const struct rss_point *rss_at(const struct bench *b, const char *phase)
         return NULL;
 }
 
+/* ---- the sandbox's agent, spoken to directly ------------------------------------------------ */
+
+/* Find the agent socket of session "warm": its container's mount at /.airlock/run. */
+static void agent_find(struct bench *b)
+{
+        struct resp r = {0};
+        json_t *j, *sb, *m;
+        const char *cid = NULL;
+        char url[512];
+        size_t i;
+
+        http_call(b->al_aux, b->o.socket, "GET", AL "/v1/sandboxes", NULL, false, &r);
+        expect_status(&r, 200, "GET /v1/sandboxes");
+        j = resp_json(&r, "GET /v1/sandboxes");
+        json_array_foreach(json_object_get(j, "sandboxes"), i, sb) {
+                const char *sess = json_string_value(json_object_get(sb, "session"));
+
+                if (sess && strcmp(sess, "warm") == 0)
+                        cid = json_string_value(json_object_get(sb, "id"));
+        }
+        if (!cid)
+                die("no sandbox for session warm in GET /v1/sandboxes");
+        snprintf(url, sizeof(url), API "/containers/%s/json", cid);
+        json_decref(j);
+        resp_clear(&r);
+        http_call(b->engine, b->o.engine_socket, "GET", url, NULL, false, &r);
+        expect_status(&r, 200, "inspect the warm sandbox");
+        j = resp_json(&r, "inspect the warm sandbox");
+        json_array_foreach(json_object_get(j, "Mounts"), i, m) {
+                const char *dst = json_string_value(json_object_get(m, "Destination"));
+                const char *src = json_string_value(json_object_get(m, "Source"));
+
+                if (dst && src && strcmp(dst, "/.airlock/run") == 0)
+                        snprintf(b->agent_sock, sizeof(b->agent_sock), "%s/agent.sock", src);
+        }
+        json_decref(j);
+        resp_clear(&r);
+        if (!b->agent_sock[0])
+                die("the warm sandbox has no /.airlock/run mount (no agent?)");
+}
+
+static void send_all(int fd, const void *p, size_t n)
+{
+        for (size_t k = 0; k < n;) {
+                ssize_t w = send(fd, (const char *)p + k, n - k, MSG_NOSIGNAL);
+
+                if (w < 0 && errno == EINTR)
+                        continue;
+                if (w <= 0)
+                        die("agent: send: %s", strerror(errno));
+                k += (size_t)w;
+        }
+}
+
+static void send_frame(int fd, int type, const char *payload)
+{
+        size_t n = payload ? strlen(payload) : 0;
+        unsigned char h[5] = {(unsigned char)((n + 1) >> 24), (unsigned char)((n + 1) >> 16),
+                              (unsigned char)((n + 1) >> 8), (unsigned char)(n + 1),
+                              (unsigned char)type};
+
+        send_all(fd, h, sizeof(h));
+        if (n)
+                send_all(fd, payload, n);
+}
+
+/* Read one frame's type (its payload, at most 64 KiB + a little, is skipped). */
+static int recv_frame(int fd)
+{
+        unsigned char h[5];
+        char skip[4096];
+        size_t got = 0, len;
+
+        while (got < sizeof(h)) {
+                ssize_t k = recv(fd, h + got, sizeof(h) - got, 0);
+
+                if (k < 0 && errno == EINTR)
+                        continue;
+                if (k <= 0)
+                        die("agent: connection closed mid-exec");
+                got += (size_t)k;
+        }
+        len = ((size_t)h[0] << 24 | (size_t)h[1] << 16 | (size_t)h[2] << 8 | h[3]) - 1;
+        if (len > 70000)
+                die("agent: frame of %zu bytes", len);
+        while (len) {
+                ssize_t k = recv(fd, skip, len < sizeof(skip) ? len : sizeof(skip), 0);
+
+                if (k < 0 && errno == EINTR)
+                        continue;
+                if (k <= 0)
+                        die("agent: connection closed mid-frame");
+                len -= (size_t)k;
+        }
+        return h[4];
+}
+
+/* One exec of `true` through the agent, as airlockd sends it (less the cgroup placement). */
+static void agent_exec(struct bench *b)
+{
+        static const char exec[] =
+            "{\"argv\":[\"true\"],\"env\":[\"HOME=/tmp\",\"PATH=/usr/local/sbin:/usr/local/bin:"
+            "/usr/sbin:/usr/bin:/sbin:/bin\",\"LANG=C.UTF-8\"],\"cwd\":\"/tmp\",\"rlimits\":"
+            "{\"nofile\":1024,\"core\":0},\"stdin\":false}";
+        struct sockaddr_un sa = {.sun_family = AF_UNIX};
+        struct timeval tv = {.tv_sec = IO_TIMEOUT_S};
+        int fd, t;
+
+        if (strlen(b->agent_sock) >= sizeof(sa.sun_path))
+                die("agent socket path too long: %s", b->agent_sock);
+        snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", b->agent_sock);
+        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+                die("connect %s: %s", b->agent_sock, strerror(errno));
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+        send_frame(fd, 0x02, exec);
+        if ((t = recv_frame(fd)) != 0x82)
+                die("agent: frame 0x%02x instead of STARTED", t);
+        send_frame(fd, 0x03, NULL);
+        while ((t = recv_frame(fd)) != 0x85)
+                if (t == 0x86)
+                        die("agent: ERROR frame");
+        close(fd);
+}
+
+static void host_fork_exec(void)
+{
+        int status;
+        pid_t pid = fork();
+
+        if (pid < 0)
+                die("fork: %s", strerror(errno));
+        if (pid == 0) {
+                execl("/bin/true", "true", (char *)NULL);
+                _exit(127);
+        }
+        while (waitpid(pid, &status, 0) < 0)
+                if (errno != EINTR)
+                        die("waitpid: %s", strerror(errno));
+        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+                die("/bin/true failed on the host");
+}
+
 /* ---- phase 1: warm execs ------------------------------------------------------------------- */
 
 static void check_code(long code, const char *what)
@@ -778,6 +928,17 @@ static void warm_variant(struct bench *b, int v, bool record)
                 check_code(cli_exec(b), "cli exec");
                 add(s, now_ms() - t0);
                 break;
+        case V_AGENT:
+        case V_HOST_FORK:
+                for (int i = 0; i < b->o.reps; i++) {
+                        t0 = now_ms();
+                        if (v == V_AGENT)
+                                agent_exec(b);
+                        else
+                                host_fork_exec();
+                        add(s, now_ms() - t0);
+                }
+                break;
         default:
                 break;
         }
@@ -785,8 +946,13 @@ static void warm_variant(struct bench *b, int v, bool record)
 
 static void phase_warm(struct bench *b)
 {
-        static const int order[] = {V_AL_WARM, V_AL_WARM_KA, V_RAW_EXEC, V_CLI_EXEC};
+        static const int order[] = {V_AL_WARM, V_AL_WARM_KA, V_AGENT,
+                                    V_HOST_FORK, V_RAW_EXEC, V_CLI_EXEC};
         const int n_order = (int)(sizeof(order) / sizeof(order[0]));
+
+        /* The session's sandbox first, to find its agent. */
+        airlockd_exec(b, b->al_ka, false, "warm", "airlockd warm");
+        agent_find(b);
 
         /* Warm-up rounds first (the first airlockd call makes the session's sandbox), then the
          * measured ones; each round starts one further along so no variant always follows
@@ -1048,6 +1214,8 @@ static const struct ratio ratios[] = {
     {"raw-exec / airlockd-warm", V_RAW_EXEC, V_AL_WARM},
     {"raw-exec / airlockd-warm-keepalive", V_RAW_EXEC, V_AL_WARM_KA},
     {"cli-exec / airlockd-warm", V_CLI_EXEC, V_AL_WARM},
+    {"agent-direct / airlockd-warm", V_AGENT, V_AL_WARM},
+    {"host-fork-exec / airlockd-warm", V_HOST_FORK, V_AL_WARM},
     {"raw-create-start-wait / airlockd-new-session", V_RAW_FRESH, V_AL_NEW},
     {"raw-create-start-wait-remove / airlockd-fresh", V_RAW_FRESH_RM, V_AL_FRESH},
     {"raw-exec-load / airlockd-load", V_RAW_LOAD, V_AL_LOAD},
