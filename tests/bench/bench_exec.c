@@ -7,6 +7,9 @@
  *                airlockd-warm-keepalive  the same on a kept-alive connection
  *                raw-exec                 Engine API exec create + start (hijacked) + inspect
  *                cli-exec                 docker exec / podman exec
+ *                agent-direct             the warm sandbox's agent spoken to directly (EXEC,
+ *                                         STARTED, GO, EXIT): what airlockd adds is the rest
+ *                host-fork-exec           fork + exec of /bin/true on the host: the floor
  *   2 first    the first exec of a new session with the warm pool full (paced: each airlockd
  *              call waits, untimed, until the pool is full again; a hit or miss is read from
  *              /metrics around each call), interleaved with:
@@ -1320,6 +1323,10 @@ static void report_json(struct bench *b, struct goal *g, int n_goals, bool all_m
                 json_object_set_new(rats, "airlockd-load / raw-exec-load execs/s",
                                     jnum(per_s(&b->load) / per_s(&b->raw_load), 0.01));
         json_object_set_new(out, "ratios", rats);
+        if (b->s[V_AGENT].n && b->s[V_AL_WARM].n)
+                json_object_set_new(out, "airlockd_share_p50_ms",
+                                    jnum(pct(&b->s[V_AL_WARM], 0.5) - pct(&b->s[V_AGENT], 0.5),
+                                         0.01));
         if (b->load.done) {
                 json_object_set_new(out, "load", load_json(b, &b->load, V_AL_LOAD));
                 json_object_set_new(out, "make_sandboxes_s", jnum(b->make_s, 0.01));
@@ -1403,6 +1410,9 @@ static void report(struct bench *b)
                         continue;
                 printf("%-48s %7.1fx %7.1fx\n", r->name, ratio_at(b, r, 0.5), ratio_at(b, r, 0.9));
         }
+        if (b->s[V_AGENT].n && b->s[V_AL_WARM].n)
+                printf("%-48s %7.2f ms\n", "airlockd's share: airlockd-warm - agent-direct",
+                       pct(&b->s[V_AL_WARM], 0.5) - pct(&b->s[V_AGENT], 0.5));
         if (b->load.done && b->raw_load.done)
                 printf("%-48s %7.1fx\n", "airlockd-load / raw-exec-load, execs/s",
                        per_s(&b->load) / per_s(&b->raw_load));
