@@ -1107,13 +1107,18 @@ static void *worker_main(void *arg)
         return NULL;
 }
 
-/* Run n workers (each filled in by the caller), join them, merge their samples into s. */
+/* Run n workers (each filled in by the caller), join them, merge their samples into s. With
+ * mid_ms > 0, airlockd's memory is read that long after the start, as "mid load". */
 static void run_workers(struct bench *b, struct worker *w, int n, struct samples *s,
-                        struct load_result *res)
+                        struct load_result *res, double mid_ms)
 {
         for (int i = 0; i < n; i++)
                 if (pthread_create(&w[i].tid, NULL, worker_main, &w[i]) != 0)
                         die("pthread_create failed");
+        if (mid_ms > 0) {
+                usleep((useconds_t)(mid_ms * 1000));
+                rss_mark(b, "mid load");
+        }
         for (int i = 0; i < n; i++) {
                 pthread_join(w[i].tid, NULL);
                 for (int k = 0; k < w[i].s.n; k++)
@@ -1139,7 +1144,7 @@ static void load_run(struct bench *b, bool raw, double seconds, int v, struct lo
         until = t0 + seconds * 1000;
         for (int i = 0; i < b->o.clients; i++)
                 w[i] = (struct worker){.b = b, .index = i, .raw = raw, .stride = 1, .until = until};
-        run_workers(b, w, b->o.clients, &b->s[v], res);
+        run_workers(b, w, b->o.clients, &b->s[v], res, raw ? 0 : seconds * 500);
         res->seconds = (now_ms() - t0) / 1000;
         res->clients = b->o.clients;
         res->sandboxes = raw ? 1 : b->o.sandboxes;
@@ -1157,7 +1162,7 @@ static void phase_load(struct bench *b)
         for (int i = 0; i < b->o.make_parallel; i++)
                 w[i] = (struct worker){
                     .b = b, .index = i, .make = true, .stride = b->o.make_parallel};
-        run_workers(b, w, b->o.make_parallel, NULL, &made);
+        run_workers(b, w, b->o.make_parallel, NULL, &made, 0);
         free(w);
         b->make_s = (now_ms() - t0) / 1000;
         if (made.errors)
@@ -1244,7 +1249,7 @@ struct goal {
 static int goals_eval(struct bench *b, struct goal *g)
 {
         int n = 0;
-        const struct rss_point *made = rss_at(b, "sandboxes made"), *after = rss_at(b, "after load");
+        const struct rss_point *made = rss_at(b, "mid load"), *after = rss_at(b, "after load");
         const struct rss_point *s0 = rss_at(b, "start"), *s1 = rss_at(b, "after warm");
 
         g[n++] = (struct goal){"warm exec p50 (airlockd-warm)", pct(&b->s[V_AL_WARM], 0.5),
@@ -1262,7 +1267,7 @@ static int goals_eval(struct bench *b, struct goal *g)
         g[n++] = (struct goal){"RSS growth over the warm phase",
                                s0 && s1 ? (double)(s1->rss_kb - s0->rss_kb) : NAN,
                                GOAL_RSS_GROWTH_KB, true, false, false, "KiB"};
-        g[n++] = (struct goal){"RSS growth over the load phase",
+        g[n++] = (struct goal){"RSS growth, 2nd half of the load",
                                made && after ? (double)(after->rss_kb - made->rss_kb) : NAN,
                                GOAL_RSS_GROWTH_KB, true, false, false, "KiB"};
         for (int i = 0; i < n; i++) {
