@@ -154,6 +154,7 @@ struct rss_point {
         const char *phase;
         long rss_kb, hwm_kb;
         int fds;
+        double cpu_ms; /* airlockd's user + system CPU time so far */
 };
 
 struct load_result {
@@ -726,6 +727,18 @@ static void rss_mark(struct bench *b, const char *phase)
                 sscanf(line, "VmHWM: %ld", &p->hwm_kb);
         }
         fclose(f);
+        snprintf(path, sizeof(path), "/proc/%d/stat", b->o.daemon_pid);
+        f = fopen(path, "re");
+        if (f) {
+                unsigned long ut = 0, st = 0;
+                char *close_paren;
+
+                if (fgets(line, sizeof(line), f) && (close_paren = strrchr(line, ')')) &&
+                    sscanf(close_paren + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu",
+                           &ut, &st) == 2)
+                        p->cpu_ms = (double)(ut + st) * 1000.0 / (double)sysconf(_SC_CLK_TCK);
+                fclose(f);
+        }
         snprintf(path, sizeof(path), "/proc/%d/fd", b->o.daemon_pid);
         d = opendir(path);
         if (d) {
@@ -1239,6 +1252,16 @@ static double per_s(const struct load_result *l)
         return l->seconds > 0 ? (double)l->ok / l->seconds : NAN;
 }
 
+/* airlockd's CPU time per exec over the load phase, or NAN. */
+static double load_cpu_per_exec(const struct bench *b)
+{
+        const struct rss_point *made = rss_at(b, "sandboxes made"), *after = rss_at(b, "after load");
+
+        if (!made || !after || b->load.ok == 0)
+                return NAN;
+        return (after->cpu_ms - made->cpu_ms) / (double)b->load.ok;
+}
+
 struct goal {
         const char *name;
         double value, target;
@@ -1335,16 +1358,18 @@ static void report_json(struct bench *b, struct goal *g, int n_goals, bool all_m
         if (b->load.done) {
                 json_object_set_new(out, "load", load_json(b, &b->load, V_AL_LOAD));
                 json_object_set_new(out, "make_sandboxes_s", jnum(b->make_s, 0.01));
+                json_object_set_new(out, "load_airlockd_cpu_ms_per_exec",
+                                    jnum(load_cpu_per_exec(b), 0.01));
         }
         if (b->raw_load.done)
                 json_object_set_new(out, "raw_load", load_json(b, &b->raw_load, V_RAW_LOAD));
         rss = json_array();
         for (int i = 0; i < b->n_rss; i++)
-                json_array_append_new(rss, json_pack("{s:s, s:I, s:I, s:i}", "phase",
-                                                     b->rss[i].phase, "rss_kib",
-                                                     (json_int_t)b->rss[i].rss_kb, "hwm_kib",
-                                                     (json_int_t)b->rss[i].hwm_kb, "fds",
-                                                     b->rss[i].fds));
+                json_array_append_new(
+                    rss, json_pack("{s:s, s:I, s:I, s:i, s:o}", "phase", b->rss[i].phase,
+                                   "rss_kib", (json_int_t)b->rss[i].rss_kb, "hwm_kib",
+                                   (json_int_t)b->rss[i].hwm_kb, "fds", b->rss[i].fds, "cpu_ms",
+                                   jnum(b->rss[i].cpu_ms, 1)));
         json_object_set_new(out, "daemon_memory", rss);
         goals = json_object();
         for (int i = 0; i < n_goals; i++)
@@ -1404,6 +1429,9 @@ static void report(struct bench *b)
                 printf("\n%d sandboxes made in %.1f s (%d at a time)\n", b->o.sandboxes,
                        b->make_s, b->o.make_parallel);
                 report_load(b, "airlockd-load", &b->load, V_AL_LOAD);
+                if (!isnan(load_cpu_per_exec(b)))
+                        printf("airlockd CPU time per exec under load: %.2f ms\n",
+                               load_cpu_per_exec(b));
         }
         if (b->raw_load.done)
                 report_load(b, "raw-exec-load", &b->raw_load, V_RAW_LOAD);
@@ -1424,9 +1452,9 @@ static void report(struct bench *b)
         if (b->n_rss) {
                 printf("\nairlockd memory (pid %d):\n", b->o.daemon_pid);
                 for (int i = 0; i < b->n_rss; i++)
-                        printf("  %-16s VmRSS %7ld KiB  VmHWM %7ld KiB  fds %4d\n",
+                        printf("  %-16s VmRSS %7ld KiB  VmHWM %7ld KiB  fds %4d  CPU %8.0f ms\n",
                                b->rss[i].phase, b->rss[i].rss_kb, b->rss[i].hwm_kb,
-                               b->rss[i].fds);
+                               b->rss[i].fds, b->rss[i].cpu_ms);
         }
         printf("\ngoals:\n");
         for (int i = 0; i < n_goals; i++)

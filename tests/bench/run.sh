@@ -116,7 +116,7 @@ for engine in "${ENGINES[@]}"; do
 	fi
 
 	# --- a private airlockd ------------------------------------------------------------
-	TMP=$(mktemp -d /tmp/airlock-bench.XXXXXX)
+	TMP=$(mktemp -d "${TMPDIR:-/tmp}/airlock-bench.XXXXXX")
 	# The limits match the raw containers bench_exec makes (LIM_* in bench_exec.c).
 	cat >"$TMP/airlock.conf" <<EOF
 [daemon]
