@@ -162,7 +162,7 @@ struct load_result {
         int clients, sandboxes;
         double seconds;
         long ok, errors;
-        char first_error[300];
+        char first_error[400];
 };
 
 struct bench {
@@ -638,7 +638,18 @@ static long airlockd_try(const char *sock, const char *runtime, CURL *c, bool fr
         tr = json_string_value(json_object_get(j, "transport"));
         *ret_engine = tr && strcmp(tr, "engine") == 0;
         if (code != 0)
-                snprintf(err, err_size, "airlockd exec: `true` exited %ld: %.120s", code, r.data);
+                snprintf(err, err_size,
+                         "airlockd exec: `true` exited %ld (timed_out %d, aborted %d, transport "
+                         "%s, sandbox_lost '%.60s', duration_ms %lld, stderr '%.100s')",
+                         code, json_is_true(json_object_get(j, "timed_out")),
+                         json_is_true(json_object_get(j, "aborted")), tr ? tr : "-",
+                         json_string_value(json_object_get(j, "sandbox_lost"))
+                             ? json_string_value(json_object_get(j, "sandbox_lost"))
+                             : "",
+                         (long long)json_integer_value(json_object_get(j, "duration_ms")),
+                         json_string_value(json_object_get(j, "stderr"))
+                             ? json_string_value(json_object_get(j, "stderr"))
+                             : "");
 out:
         json_decref(j);
         resp_clear(&r);
@@ -1061,7 +1072,7 @@ struct worker {
         struct samples s;
         long ok, errors;
         int retries;
-        char first_error[300];
+        char first_error[400];
 };
 
 static void worker_error(struct worker *w, const char *err)
@@ -1075,7 +1086,7 @@ static void *worker_main(void *arg)
         struct worker *w = arg;
         struct bench *b = w->b;
         CURL *c = curl_easy_init();
-        char session[64], err[300];
+        char session[64], err[400];
         bool engine = false;
         long code;
 
