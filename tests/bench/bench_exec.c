@@ -124,10 +124,10 @@ struct opts {
         const char *runtime;
         const char *cli;
         const char *seccomp;
-        int n;        /* phase 1 rounds */
-        int reps;     /* airlockd execs per variant per round in phase 1 */
-        int n_first;  /* phase 2 rounds */
-        int pool;     /* airlockd's pool size for the runtime */
+        int n;       /* phase 1 rounds */
+        int reps;    /* airlockd execs per variant per round in phase 1 */
+        int n_first; /* phase 2 rounds */
+        int pool;    /* airlockd's pool size for the runtime */
         int sandboxes;
         int clients;
         double seconds;
@@ -173,7 +173,7 @@ struct bench {
         CURL *al_aux; /* /metrics, session ends: untimed */
         char warm_id[128];
         char agent_sock[4200]; /* the airlockd-warm session sandbox's agent socket */
-        char fresh_id[128]; /* a raw fresh container in flight, removed on the way out */
+        char fresh_id[128];    /* a raw fresh container in flight, removed on the way out */
         struct samples s[V_COUNT];
         struct samples hit[V_COUNT]; /* phase 2: the samples that claimed a pooled sandbox */
         int hits[V_COUNT], misses[V_COUNT], pool_not_full;
@@ -527,8 +527,8 @@ out:
 
 /* Exec create + start + inspect in container cid on handle c; returns the exit code, or -1000
  * with a message in err when a call failed. *retries counts inspects that still said Running. */
-static long raw_exec(CURL *c, const char *engine_socket, const char *cid, int *retries,
-                     char *err, size_t err_size)
+static long raw_exec(CURL *c, const char *engine_socket, const char *cid, int *retries, char *err,
+                     size_t err_size)
 {
         char url[256], exec_id[128];
         struct resp r = {0};
@@ -542,8 +542,8 @@ static long raw_exec(CURL *c, const char *engine_socket, const char *cid, int *r
                       "\"AttachStdout\":true,\"AttachStderr\":true,\"Tty\":false}",
                       false, &r);
         if (cc != CURLE_OK || r.status != 201) {
-                snprintf(err, err_size, "exec create: %s, HTTP %ld: %.100s",
-                         curl_easy_strerror(cc), r.status, r.data ? r.data : "");
+                snprintf(err, err_size, "exec create: %s, HTTP %ld: %.100s", curl_easy_strerror(cc),
+                         r.status, r.data ? r.data : "");
                 goto out;
         }
         j = json_loadb(r.data, r.len, 0, NULL);
@@ -677,7 +677,8 @@ static void pool_metrics(struct bench *b, long *ret_ready, long *ret_hit, long *
         *ret_ready = *ret_hit = *ret_miss = -1;
         http_call(b->al_aux, b->o.socket, "GET", AL "/metrics", NULL, false, &r);
         expect_status(&r, 200, "GET /metrics");
-        for (line = r.data; line && *line; line = strchr(line, '\n'), line = line ? line + 1 : NULL) {
+        for (line = r.data; line && *line;
+             line = strchr(line, '\n'), line = line ? line + 1 : NULL) {
                 sscanf(line, "airlock_pool_ready %ld", ret_ready);
                 sscanf(line, "airlock_pool_claims_total{result=\"hit\"} %ld", ret_hit);
                 sscanf(line, "airlock_pool_claims_total{result=\"miss\"} %ld", ret_miss);
@@ -781,7 +782,8 @@ static void agent_find(struct bench *b)
         http_call(b->al_aux, b->o.socket, "GET", AL "/v1/sandboxes", NULL, false, &r);
         expect_status(&r, 200, "GET /v1/sandboxes");
         j = resp_json(&r, "GET /v1/sandboxes");
-        json_array_foreach(json_object_get(j, "sandboxes"), i, sb) {
+        json_array_foreach(json_object_get(j, "sandboxes"), i, sb)
+        {
                 const char *sess = json_string_value(json_object_get(sb, "session"));
 
                 if (sess && strcmp(sess, "warm") == 0)
@@ -795,7 +797,8 @@ static void agent_find(struct bench *b)
         http_call(b->engine, b->o.engine_socket, "GET", url, NULL, false, &r);
         expect_status(&r, 200, "inspect the warm sandbox");
         j = resp_json(&r, "inspect the warm sandbox");
-        json_array_foreach(json_object_get(j, "Mounts"), i, m) {
+        json_array_foreach(json_object_get(j, "Mounts"), i, m)
+        {
                 const char *dst = json_string_value(json_object_get(m, "Destination"));
                 const char *src = json_string_value(json_object_get(m, "Source"));
 
@@ -943,8 +946,8 @@ static void warm_variant(struct bench *b, int v, bool record)
                 break;
         case V_RAW_EXEC:
                 t0 = now_ms();
-                code = raw_exec(b->engine, b->o.engine_socket, b->warm_id, &b->inspect_retries,
-                                err, sizeof(err));
+                code = raw_exec(b->engine, b->o.engine_socket, b->warm_id, &b->inspect_retries, err,
+                                sizeof(err));
                 if (code == -1000)
                         die("raw exec: %s", err);
                 check_code(code, "raw exec");
@@ -973,8 +976,8 @@ static void warm_variant(struct bench *b, int v, bool record)
 
 static void phase_warm(struct bench *b)
 {
-        static const int order[] = {V_AL_WARM, V_AL_WARM_KA, V_AGENT,
-                                    V_HOST_FORK, V_RAW_EXEC, V_CLI_EXEC};
+        static const int order[] = {V_AL_WARM,   V_AL_WARM_KA, V_AGENT,
+                                    V_HOST_FORK, V_RAW_EXEC,   V_CLI_EXEC};
         const int n_order = (int)(sizeof(order) / sizeof(order[0]));
 
         /* The session's sandbox first, to find its agent. */
@@ -1010,8 +1013,7 @@ static void first_variant(struct bench *b, int v, bool record)
                 pool_metrics(b, &ready, &hit0, &miss0);
                 snprintf(session, sizeof(session), "new-%d", b->new_seq++);
                 t0 = now_ms();
-                airlockd_exec(b, b->al_ka, false, v == V_AL_NEW ? session : NULL,
-                              variant_names[v]);
+                airlockd_exec(b, b->al_ka, false, v == V_AL_NEW ? session : NULL, variant_names[v]);
                 t1 = now_ms();
                 pool_metrics(b, &ready, &hit1, &miss1);
                 if (v == V_AL_NEW)
@@ -1065,10 +1067,10 @@ struct worker {
         struct bench *b;
         pthread_t tid;
         int index;
-        bool raw;       /* raw Engine API execs instead of airlockd's */
-        bool make;      /* make sandboxes index, index + stride, ... instead */
+        bool raw;  /* raw Engine API execs instead of airlockd's */
+        bool make; /* make sandboxes index, index + stride, ... instead */
         int stride;
-        double until;   /* now_ms() deadline */
+        double until; /* now_ms() deadline */
         struct samples s;
         long ok, errors;
         int retries;
@@ -1095,8 +1097,8 @@ static void *worker_main(void *arg)
         if (w->make) {
                 for (int i = w->index; i < b->o.sandboxes && !interrupted; i += w->stride) {
                         snprintf(session, sizeof(session), "load-%d", i);
-                        if (airlockd_try(b->o.socket, b->o.runtime, c, false, session, &engine,
-                                         err, sizeof(err)) != 0)
+                        if (airlockd_try(b->o.socket, b->o.runtime, c, false, session, &engine, err,
+                                         sizeof(err)) != 0)
                                 worker_error(w, err);
                         else
                                 w->ok++;
@@ -1115,8 +1117,8 @@ static void *worker_main(void *arg)
                                 snprintf(err, sizeof(err), "raw exec: `true` exited %ld", code);
                 } else {
                         snprintf(session, sizeof(session), "load-%d", i % b->o.sandboxes);
-                        code = airlockd_try(b->o.socket, b->o.runtime, c, false, session,
-                                            &engine, err, sizeof(err));
+                        code = airlockd_try(b->o.socket, b->o.runtime, c, false, session, &engine,
+                                            err, sizeof(err));
                         if (engine)
                                 worker_error(w, "an exec went through the engine, not the agent");
                 }
@@ -1184,8 +1186,8 @@ static void phase_load(struct bench *b)
 
         /* Make the sandboxes: one exec in each new session, make_parallel at a time. */
         for (int i = 0; i < b->o.make_parallel; i++)
-                w[i] = (struct worker){
-                    .b = b, .index = i, .make = true, .stride = b->o.make_parallel};
+                w[i] =
+                    (struct worker){.b = b, .index = i, .make = true, .stride = b->o.make_parallel};
         run_workers(b, w, b->o.make_parallel, NULL, &made, 0);
         free(w);
         b->make_s = (now_ms() - t0) / 1000;
@@ -1266,7 +1268,8 @@ static double per_s(const struct load_result *l)
 /* airlockd's CPU time per exec over the load phase, or NAN. */
 static double load_cpu_per_exec(const struct bench *b)
 {
-        const struct rss_point *made = rss_at(b, "sandboxes made"), *after = rss_at(b, "after load");
+        const struct rss_point *made = rss_at(b, "sandboxes made"),
+                               *after = rss_at(b, "after load");
 
         if (!made || !after || b->load.ok == 0)
                 return NAN;
@@ -1286,24 +1289,52 @@ static int goals_eval(struct bench *b, struct goal *g)
         const struct rss_point *made = rss_at(b, "mid load"), *after = rss_at(b, "after load");
         const struct rss_point *s0 = rss_at(b, "start"), *s1 = rss_at(b, "after warm");
 
-        g[n++] = (struct goal){"warm exec p50 (airlockd-warm)", pct(&b->s[V_AL_WARM], 0.5),
-                               GOAL_WARM_MS, true, false, false, "ms"};
-        g[n++] = (struct goal){"raw-exec / airlockd-warm at p50", ratio_at(b, &ratios[0], 0.5),
-                               GOAL_WARM_SPEEDUP, false, false, false, "x"};
-        g[n++] = (struct goal){"new session first exec p50", pct(&b->s[V_AL_NEW], 0.5),
-                               GOAL_FIRST_MS, true, false, false, "ms"};
-        g[n++] = (struct goal){"load execs/s", b->load.done ? per_s(&b->load) : NAN,
-                               GOAL_LOAD_PER_S, false, false, false, "/s"};
-        g[n++] = (struct goal){"load p99", pct(&b->s[V_AL_LOAD], 0.99), GOAL_LOAD_P99_MS, true,
-                               false, false, "ms"};
-        g[n++] = (struct goal){"load errors", b->load.done ? (double)b->load.errors : NAN, 0,
-                               true, false, false, ""};
+        g[n++] = (struct goal){"warm exec p50 (airlockd-warm)",
+                               pct(&b->s[V_AL_WARM], 0.5),
+                               GOAL_WARM_MS,
+                               true,
+                               false,
+                               false,
+                               "ms"};
+        g[n++] = (struct goal){"raw-exec / airlockd-warm at p50",
+                               ratio_at(b, &ratios[0], 0.5),
+                               GOAL_WARM_SPEEDUP,
+                               false,
+                               false,
+                               false,
+                               "x"};
+        g[n++] = (struct goal){"new session first exec p50",
+                               pct(&b->s[V_AL_NEW], 0.5),
+                               GOAL_FIRST_MS,
+                               true,
+                               false,
+                               false,
+                               "ms"};
+        g[n++] = (struct goal){"load execs/s",
+                               b->load.done ? per_s(&b->load) : NAN,
+                               GOAL_LOAD_PER_S,
+                               false,
+                               false,
+                               false,
+                               "/s"};
+        g[n++] = (struct goal){
+            "load p99", pct(&b->s[V_AL_LOAD], 0.99), GOAL_LOAD_P99_MS, true, false, false, "ms"};
+        g[n++] = (struct goal){
+            "load errors", b->load.done ? (double)b->load.errors : NAN, 0, true, false, false, ""};
         g[n++] = (struct goal){"RSS growth over the warm phase",
                                s0 && s1 ? (double)(s1->rss_kb - s0->rss_kb) : NAN,
-                               GOAL_RSS_GROWTH_KB, true, false, false, "KiB"};
+                               GOAL_RSS_GROWTH_KB,
+                               true,
+                               false,
+                               false,
+                               "KiB"};
         g[n++] = (struct goal){"RSS growth, 2nd half of the load",
                                made && after ? (double)(after->rss_kb - made->rss_kb) : NAN,
-                               GOAL_RSS_GROWTH_KB, true, false, false, "KiB"};
+                               GOAL_RSS_GROWTH_KB,
+                               true,
+                               false,
+                               false,
+                               "KiB"};
         for (int i = 0; i < n; i++) {
                 g[i].measured = !isnan(g[i].value);
                 g[i].met = g[i].measured &&
@@ -1316,11 +1347,10 @@ static json_t *load_json(struct bench *b, const struct load_result *l, int v)
 {
         return json_pack("{s:i, s:i, s:o, s:I, s:I, s:o, s:o, s:o, s:o, s:s}", "clients",
                          l->clients, "sandboxes", l->sandboxes, "seconds", jnum(l->seconds, 0.01),
-                         "execs", (json_int_t)l->ok, "errors", (json_int_t)l->errors,
-                         "execs_per_s", jnum(per_s(l), 0.1), "p50_ms",
-                         jnum(pct(&b->s[v], 0.5), 0.01), "p90_ms", jnum(pct(&b->s[v], 0.9), 0.01),
-                         "p99_ms", jnum(pct(&b->s[v], 0.99), 0.01), "first_error",
-                         l->first_error);
+                         "execs", (json_int_t)l->ok, "errors", (json_int_t)l->errors, "execs_per_s",
+                         jnum(per_s(l), 0.1), "p50_ms", jnum(pct(&b->s[v], 0.5), 0.01), "p90_ms",
+                         jnum(pct(&b->s[v], 0.9), 0.01), "p99_ms", jnum(pct(&b->s[v], 0.99), 0.01),
+                         "first_error", l->first_error);
 }
 
 static void report_json(struct bench *b, struct goal *g, int n_goals, bool all_met)
@@ -1336,8 +1366,8 @@ static void report_json(struct bench *b, struct goal *g, int n_goals, bool all_m
 
                 if (b->s[v].n == 0)
                         continue;
-                o = json_pack("{s:s, s:i, s:o, s:o, s:o}", "what", variant_desc[v], "n",
-                              b->s[v].n, "p50_ms", jnum(pct(&b->s[v], 0.5), 0.01), "p90_ms",
+                o = json_pack("{s:s, s:i, s:o, s:o, s:o}", "what", variant_desc[v], "n", b->s[v].n,
+                              "p50_ms", jnum(pct(&b->s[v], 0.5), 0.01), "p90_ms",
                               jnum(pct(&b->s[v], 0.9), 0.01), "p99_ms",
                               jnum(pct(&b->s[v], 0.99), 0.01));
                 if (v == V_AL_NEW || v == V_AL_FRESH) {
@@ -1363,9 +1393,9 @@ static void report_json(struct bench *b, struct goal *g, int n_goals, bool all_m
                                     jnum(per_s(&b->load) / per_s(&b->raw_load), 0.01));
         json_object_set_new(out, "ratios", rats);
         if (b->s[V_AGENT].n && b->s[V_AL_WARM].n)
-                json_object_set_new(out, "airlockd_share_p50_ms",
-                                    jnum(pct(&b->s[V_AL_WARM], 0.5) - pct(&b->s[V_AGENT], 0.5),
-                                         0.01));
+                json_object_set_new(
+                    out, "airlockd_share_p50_ms",
+                    jnum(pct(&b->s[V_AL_WARM], 0.5) - pct(&b->s[V_AGENT], 0.5), 0.01));
         if (b->load.done) {
                 json_object_set_new(out, "load", load_json(b, &b->load, V_AL_LOAD));
                 json_object_set_new(out, "make_sandboxes_s", jnum(b->make_s, 0.01));
@@ -1377,17 +1407,17 @@ static void report_json(struct bench *b, struct goal *g, int n_goals, bool all_m
         rss = json_array();
         for (int i = 0; i < b->n_rss; i++)
                 json_array_append_new(
-                    rss, json_pack("{s:s, s:I, s:I, s:i, s:o}", "phase", b->rss[i].phase,
-                                   "rss_kib", (json_int_t)b->rss[i].rss_kb, "hwm_kib",
-                                   (json_int_t)b->rss[i].hwm_kb, "fds", b->rss[i].fds, "cpu_ms",
-                                   jnum(b->rss[i].cpu_ms, 1)));
+                    rss,
+                    json_pack("{s:s, s:I, s:I, s:i, s:o}", "phase", b->rss[i].phase, "rss_kib",
+                              (json_int_t)b->rss[i].rss_kb, "hwm_kib", (json_int_t)b->rss[i].hwm_kb,
+                              "fds", b->rss[i].fds, "cpu_ms", jnum(b->rss[i].cpu_ms, 1)));
         json_object_set_new(out, "daemon_memory", rss);
         goals = json_object();
         for (int i = 0; i < n_goals; i++)
                 json_object_set_new(goals, g[i].name,
-                                    json_pack("{s:o, s:f, s:b, s:b}", "value", jnum(g[i].value, 0.01),
-                                              "target", g[i].target, "at_most", g[i].at_most,
-                                              "met", g[i].met));
+                                    json_pack("{s:o, s:f, s:b, s:b}", "value",
+                                              jnum(g[i].value, 0.01), "target", g[i].target,
+                                              "at_most", g[i].at_most, "met", g[i].met));
         json_object_set_new(out, "goals", goals);
         json_object_set_new(out, "goal_met", json_boolean(all_met));
         json_object_set_new(out, "pool_not_full", json_integer(b->pool_not_full));
@@ -1423,8 +1453,7 @@ static void report(struct bench *b)
         printf("warm: %d rounds x %d airlockd execs + %d warm-up; first exec: %d rounds + %d "
                "warm-up, pool %d; interleaved\n\n",
                b->o.n, b->o.reps, WARMUP, b->o.n_first, WARMUP, b->o.pool);
-        printf("%-30s %5s %9s %9s %9s  %s\n", "variant", "n", "p50 ms", "p90 ms", "p99 ms",
-               "what");
+        printf("%-30s %5s %9s %9s %9s  %s\n", "variant", "n", "p50 ms", "p90 ms", "p99 ms", "what");
         for (int v = 0; v < V_COUNT; v++) {
                 if (b->s[v].n == 0)
                         continue;
@@ -1437,8 +1466,8 @@ static void report(struct bench *b)
                 printf("\n");
         }
         if (b->load.done) {
-                printf("\n%d sandboxes made in %.1f s (%d at a time)\n", b->o.sandboxes,
-                       b->make_s, b->o.make_parallel);
+                printf("\n%d sandboxes made in %.1f s (%d at a time)\n", b->o.sandboxes, b->make_s,
+                       b->o.make_parallel);
                 report_load(b, "airlockd-load", &b->load, V_AL_LOAD);
                 if (!isnan(load_cpu_per_exec(b)))
                         printf("airlockd CPU time per exec under load: %.2f ms\n",
@@ -1464,14 +1493,16 @@ static void report(struct bench *b)
                 printf("\nairlockd memory (pid %d):\n", b->o.daemon_pid);
                 for (int i = 0; i < b->n_rss; i++)
                         printf("  %-16s VmRSS %7ld KiB  VmHWM %7ld KiB  fds %4d  CPU %8.0f ms\n",
-                               b->rss[i].phase, b->rss[i].rss_kb, b->rss[i].hwm_kb,
-                               b->rss[i].fds, b->rss[i].cpu_ms);
+                               b->rss[i].phase, b->rss[i].rss_kb, b->rss[i].hwm_kb, b->rss[i].fds,
+                               b->rss[i].cpu_ms);
         }
         printf("\ngoals:\n");
         for (int i = 0; i < n_goals; i++)
                 printf("  %-36s %10.2f %-4s %s %8.1f  %s\n", g[i].name, g[i].value, g[i].unit,
                        g[i].at_most ? "<=" : ">=", g[i].target,
-                       !g[i].measured ? "not measured" : g[i].met ? "met" : "NOT MET");
+                       !g[i].measured ? "not measured"
+                       : g[i].met     ? "met"
+                                      : "NOT MET");
         if (b->pool_not_full)
                 printf("note: the pool was not full after %d s %d time(s)\n", POOL_WAIT_MS / 1000,
                        b->pool_not_full);
@@ -1530,22 +1561,21 @@ static void cleanup(struct bench *b)
 
 static void usage(FILE *f)
 {
-        fprintf(f,
-                "usage: bench_exec --socket AIRLOCK_SOCK [--engine docker|podman]\n"
-                "         [--engine-socket PATH] [--image REF] [--runtime NAME] [--cli PATH]\n"
-                "         [--seccomp PROFILE.json] [--daemon-pid PID] [--phases wfl]\n"
-                "         [-n ROUNDS] [--reps N] [--first N] [--pool N]\n"
-                "         [--sandboxes N] [--clients N] [--seconds S] [--raw-seconds S]\n"
-                "         [--make-parallel N] [--json]\n"
-                "Measures airlockd's exec against the raw Engine API and the engine CLI:\n"
-                "  w  warm execs, ROUNDS rounds (30) of N airlockd execs (10) per variant\n"
-                "  f  first exec of a new session, N rounds (20), pool of N (4) kept full\n"
-                "  l  load: N sandboxes (100), N clients (20) for S seconds (10), then the raw\n"
-                "     Engine API for S seconds (5; 0 skips it)\n"
-                "--image defaults to airlock/busybox:latest (airlock/busybox:test if absent);\n"
-                "it must be the image of airlockd's runtime NAME (default sh), and NAME its\n"
-                "default_runtime with pool_size N. --seccomp gives the raw containers the\n"
-                "profile airlockd uses. --daemon-pid: airlockd's pid, for its VmRSS.\n");
+        fprintf(f, "usage: bench_exec --socket AIRLOCK_SOCK [--engine docker|podman]\n"
+                   "         [--engine-socket PATH] [--image REF] [--runtime NAME] [--cli PATH]\n"
+                   "         [--seccomp PROFILE.json] [--daemon-pid PID] [--phases wfl]\n"
+                   "         [-n ROUNDS] [--reps N] [--first N] [--pool N]\n"
+                   "         [--sandboxes N] [--clients N] [--seconds S] [--raw-seconds S]\n"
+                   "         [--make-parallel N] [--json]\n"
+                   "Measures airlockd's exec against the raw Engine API and the engine CLI:\n"
+                   "  w  warm execs, ROUNDS rounds (30) of N airlockd execs (10) per variant\n"
+                   "  f  first exec of a new session, N rounds (20), pool of N (4) kept full\n"
+                   "  l  load: N sandboxes (100), N clients (20) for S seconds (10), then the raw\n"
+                   "     Engine API for S seconds (5; 0 skips it)\n"
+                   "--image defaults to airlock/busybox:latest (airlock/busybox:test if absent);\n"
+                   "it must be the image of airlockd's runtime NAME (default sh), and NAME its\n"
+                   "default_runtime with pool_size N. --seccomp gives the raw containers the\n"
+                   "profile airlockd uses. --daemon-pid: airlockd's pid, for its VmRSS.\n");
 }
 
 static void parse_opts(int argc, char **argv, struct opts *o)
