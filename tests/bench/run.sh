@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The exec speed benchmark (docs/benchmark.md): for each engine, start a private airlockd on it
-# and run bench_exec, which measures airlockd's exec against the raw Engine API and the CLI.
+# (warm pool of AIRLOCK_BENCH_POOL for the benchmarked runtime, caps raised for 100 sandboxes and
+# 20 clients) and run bench_exec, which measures airlockd's exec against the raw Engine API and
+# the CLI: warm execs, a new session's first exec, load, and airlockd's memory.
 #
 # Usage: tests/bench/run.sh [docker|podman|all] [bench_exec options, e.g. -n 50 --json]
 #   With no engine (or "all"): docker, then podman.
@@ -8,6 +10,7 @@
 #   AIRLOCK_BENCH_BUILD_DIR  build directory (default: build-bench), built when needed
 #   AIRLOCKD, BENCH_EXEC     use these binaries instead of building
 #   AIRLOCK_BENCH_SECCOMP    seccomp profile (default: policies/seccomp.json)
+#   AIRLOCK_BENCH_POOL       airlockd's pool_size (default: 4)
 #   AIRLOCK_BENCH_KEEP=1     keep the temp directory (config, airlockd log)
 set -euo pipefail
 
@@ -32,6 +35,7 @@ BENCH_ARGS=("$@")
 
 BUILD=${AIRLOCK_BENCH_BUILD_DIR:-$ROOT/build-bench}
 SECCOMP=${AIRLOCK_BENCH_SECCOMP:-$ROOT/policies/seccomp.json}
+POOL=${AIRLOCK_BENCH_POOL:-4}
 
 # --- build -----------------------------------------------------------------------------------
 if [ -z "${AIRLOCKD:-}" ] || [ -z "${BENCH_EXEC:-}" ]; then
@@ -40,7 +44,7 @@ if [ -z "${AIRLOCKD:-}" ] || [ -z "${BENCH_EXEC:-}" ]; then
 		cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DAIRLOCK_WERROR=ON >&2
 	fi
 	# Up to date is a no-op; progress lines are noise.
-	if ! cmake --build "$BUILD" -j2 --target airlockd bench_exec 2>&1 |
+	if ! cmake --build "$BUILD" -j2 --target airlockd airlock-agent airlock-exec bench_exec 2>&1 |
 		{ grep -Ev '^\[ *[0-9]+%\] (Building|Linking|Built)' >&2 || true; }; then
 		al_die "build failed"
 	fi
@@ -112,11 +116,20 @@ for engine in "${ENGINES[@]}"; do
 	fi
 
 	# --- a private airlockd ------------------------------------------------------------
-	TMP=$(mktemp -d /tmp/airlock-bench.XXXXXX)
+	TMP=$(mktemp -d "${TMPDIR:-/tmp}/airlock-bench.XXXXXX")
 	# The limits match the raw containers bench_exec makes (LIM_* in bench_exec.c).
 	cat >"$TMP/airlock.conf" <<EOF
 [daemon]
 log_level = info
+# Room for the load phase: 100+ sandboxes of one agent, 20 clients of one uid, no rate limit.
+max_connections = 1024
+max_connections_per_uid = 512
+rate_per_min = 0
+max_concurrent = 0
+max_execs = 256
+queue_max = 1024
+max_sandboxes = 1024
+max_sandboxes_per_agent = 1024
 
 [engine]
 kind = $engine
@@ -126,6 +139,8 @@ seccomp_profile = $SECCOMP
 [sandbox]
 mode = all
 scope = session
+default_runtime = sh
+pool_size = $POOL
 exec_user = 2000100000:2000100000
 keeper_user = 2000100001:2000100001
 
@@ -160,7 +175,8 @@ EOF
 	# --- the benchmark -----------------------------------------------------------------
 	al_log "bench: $engine (airlockd pid $PID, instance $instance, image $image)"
 	if ! "$BENCH_EXEC" --socket "$TMP/airlock.sock" --engine "$engine" --engine-socket "$sock" \
-		--image "$image" --runtime sh --seccomp "$SECCOMP" ${BENCH_ARGS[@]+"${BENCH_ARGS[@]}"}; then
+		--image "$image" --runtime sh --seccomp "$SECCOMP" --daemon-pid "$PID" --pool "$POOL" \
+		${BENCH_ARGS[@]+"${BENCH_ARGS[@]}"}; then
 		al_log "bench: bench_exec failed on $engine; airlockd log:"
 		tail -n 30 "$TMP/airlockd.log" >&2
 		STATUS=1
