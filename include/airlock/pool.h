@@ -35,6 +35,9 @@ int pool_configure(struct pool *p, const struct pool_target *targets, size_t n,
 /* A ready sandbox made from a spec equal to spec, taken out of the pool (the caller owns
  * the handle and the sandbox from now on), or NULL when there is none. Wakes the refill. */
 char *pool_claim(struct pool *p, const struct sandbox_spec *spec);
+/* Hand back a sandbox to be removed in the background (a one-off's, after its exec): the
+ * caller answers without waiting for the engine. pool_free removes what is still waiting. */
+void pool_discard(struct pool *p, char *handle);
 /* Whether a sandbox made from spec could come from a pool (ignoring whether one is ready). */
 bool pool_spec_poolable(const struct sandbox_spec *spec);
 /* How many more sandboxes may exist now (the caps, pooled ones included); the pool makes one

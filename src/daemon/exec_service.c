@@ -314,10 +314,11 @@ int daemon_exec(struct daemon *ctx, const struct exec_request *req, const struct
                 if (pooled) {
                         r = ctx->containers->ops->sandbox_exec(ctx->containers, pooled, &x, sink,
                                                                res, err);
-                        /* Whatever happened, a one-off's sandbox goes with its exec. */
+                        /* Whatever happened, a one-off's sandbox goes with its exec: removed in
+                         * the background, so that the answer does not wait for the engine. */
                         if (r == -ESTALE)
                                 r = 0;
-                        ctx->containers->ops->sandbox_remove(ctx->containers, pooled, NULL);
+                        pool_discard(ctx->pool, TAKE_PTR(pooled));
                 } else {
                         r = ctx->containers->ops->run_once(ctx->containers, &spec, &x, sink, res,
                                                            err);

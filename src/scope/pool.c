@@ -39,6 +39,7 @@ struct pool {
         struct target *targets;
         size_t n_targets;
         struct member *members;
+        struct member *discards; /* to remove (key unused) */
         struct pool_counts counts;
         int (*room)(void *ctx);
         void *room_ctx;
@@ -277,6 +278,16 @@ static void *pool_main(void *arg)
                 int64_t now = util_now_ms(), wait;
                 struct target t;
 
+                if (p->discards) {
+                        struct member *m = p->discards;
+
+                        p->discards = m->next;
+                        pthread_mutex_unlock(&p->lock);
+                        remove_sandbox(p, m->handle);
+                        member_free(m);
+                        pthread_mutex_lock(&p->lock);
+                        continue;
+                }
                 if (now >= next_check) {
                         pthread_mutex_unlock(&p->lock);
                         check_alive(p);
@@ -421,6 +432,24 @@ void pool_set_room(struct pool *p, int (*room)(void *ctx), void *ctx)
         pthread_mutex_unlock(&p->lock);
 }
 
+void pool_discard(struct pool *p, char *handle)
+{
+        struct member *m = calloc(1, sizeof(*m));
+
+        if (!m) {
+                /* Out of memory: remove it now rather than lose it. */
+                remove_sandbox(p, handle);
+                free(handle);
+                return;
+        }
+        m->handle = handle;
+        pthread_mutex_lock(&p->lock);
+        m->next = p->discards;
+        p->discards = m;
+        pthread_cond_broadcast(&p->wake);
+        pthread_mutex_unlock(&p->lock);
+}
+
 int pool_count(struct pool *p)
 {
         int n = 0;
@@ -474,6 +503,13 @@ void pool_free(struct pool *p)
         pthread_mutex_unlock(&p->lock);
         if (p->started)
                 pthread_join(p->thread, NULL);
+        while (p->discards) {
+                struct member *m = p->discards;
+
+                p->discards = m->next;
+                remove_sandbox(p, m->handle);
+                member_free(m);
+        }
         while (p->members) {
                 struct member *m = p->members;
 
