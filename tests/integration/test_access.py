@@ -667,7 +667,8 @@ def test_reserved_slots_serve_health_only(make_access_daemon):
     # Half of the 24 general slots a uid: root and al_test_a take them all.
     held = []
     for cmd in ([], as_user("al_test_a")):
-        held.append(subprocess.Popen(cmd + [PY, "-c", FLOOD, d.sock, "40", "0"],
+        held.append(subprocess.Popen(cmd + [PY, "-c", FLOOD, d.sock, "40", "0",
+                                            "4" if d.sanitized() else "0.5"],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True))
     try:
         seen = [json.loads(f.stdout.readline()) for f in held]
