@@ -409,7 +409,7 @@ static void raw_start(struct bench *b, const char *id)
         char url[256];
         struct resp r = {0};
 
-        snprintf(url, sizeof(url), API "/containers/%s/start", id);
+        snprintf(url, sizeof(url), API "/containers/%.128s/start", id);
         http_call(b->engine, b->o.engine_socket, "POST", url, NULL, false, &r);
         expect_status(&r, 204, "container start");
         resp_clear(&r);
@@ -880,7 +880,7 @@ static void agent_exec(struct bench *b)
 
         if (strlen(b->agent_sock) >= sizeof(sa.sun_path))
                 die("agent socket path too long: %s", b->agent_sock);
-        snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", b->agent_sock);
+        memcpy(sa.sun_path, b->agent_sock, strlen(b->agent_sock) + 1);
         fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
         if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
                 die("connect %s: %s", b->agent_sock, strerror(errno));
