@@ -12,7 +12,7 @@
 
 #include "airlock/error.h"
 #include "airlock/exec.h"
-#include "airlock/policy.h"
+#include "airlock/types.h"
 
 struct sandbox_spec {
         const char *image;

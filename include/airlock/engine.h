@@ -11,7 +11,7 @@
 #include <jansson.h>
 
 #include "airlock/error.h"
-#include "airlock/policy.h"
+#include "airlock/types.h"
 
 struct engine;
 

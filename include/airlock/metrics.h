@@ -13,7 +13,7 @@
 #include <stdint.h>
 
 #include "airlock/exec.h"
-#include "airlock/policy.h"
+#include "airlock/types.h"
 
 #define METRICS_LABEL_MAX  64         /* bytes of a label value, NUL included */
 #define METRICS_RENDER_MAX (4u << 20) /* cap on the exposition text */

@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "airlock/error.h"
+#include "airlock/types.h"
 
 #define POLICY_FILE_MAX       (1024 * 1024) /* settings files larger than this are refused */
 #define POLICY_RUNTIMES_MAX   64            /* runtime catalog entries, built-ins included */
@@ -17,24 +18,6 @@
 #define POLICY_NAME_LEN_MAX   64   /* runtime and agent names */
 #define POLICY_CLIENTS_MAX    256  /* [client "name"] sections */
 #define POLICY_IDS_MAX        1024 /* entries in each uid, group or agent list */
-
-enum engine_kind { ENGINE_DOCKER = 0, ENGINE_PODMAN = 1 };
-enum policy_mode { MODE_OFF = 0, MODE_SELECTIVE, MODE_ALL };
-enum policy_scope { SCOPE_SESSION = 0, SCOPE_AGENT, SCOPE_SHARED };
-enum policy_workspace { WORKSPACE_NONE = 0, WORKSPACE_RO, WORKSPACE_RW };
-/* restricted: no outbound network; standard: only allowed_domains (less blocked_domains);
- * elevated: full outbound. Stored now; enforcement comes with the network issue. */
-enum policy_network_tier { NETWORK_RESTRICTED = 0, NETWORK_STANDARD, NETWORK_ELEVATED };
-
-struct limits {
-        double cpu_cores;      /* 0 < x <= 64 */
-        int64_t memory_mb;     /* container memory and swap cap */
-        int64_t disk_mb;       /* size of the writable tmpfs */
-        int64_t max_processes; /* pids cgroup limit */
-        int64_t timeout_s;     /* default and maximum per exec */
-        int64_t output_bytes;  /* cap per stream (stdout, stderr) */
-        int64_t workspace_mb;  /* size of the agent's workspace image; 0: no cap */
-};
 
 struct runtime {
         char *name;   /* "python" */

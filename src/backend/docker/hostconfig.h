@@ -5,7 +5,7 @@
 #include <jansson.h>
 
 #include "airlock/backend.h"
-#include "airlock/policy.h"
+#include "airlock/types.h"
 
 /* Host hard limits the Ulimits must stay within (Podman refuses to start otherwise). */
 struct host_ulimits {

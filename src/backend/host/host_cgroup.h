@@ -6,7 +6,7 @@
 #include <limits.h>
 
 #include "airlock/error.h"
-#include "airlock/policy.h"
+#include "airlock/types.h"
 
 #define HOST_CG_MAX_DIRS 4
 #define HOST_CG_NAME_MAX 96
