@@ -46,6 +46,10 @@ void cli_health_usage(FILE *out);
 
 /* Print "airlock: <message>" on stderr. */
 void cli_errorf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* The options of the small commands that take only --json, --socket and --help (name is the
+ * command's, for messages). 1: go on; 0: done (help printed); -1: a usage error, told. */
+int cli_parse_simple(struct cli_ctx *ctx, int argc, char **argv, const char *name,
+                     void (*usage)(FILE *out), bool *ret_json);
 
 /* --- HTTP client (http.c) --- */
 

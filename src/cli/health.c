@@ -64,13 +64,6 @@ static void print_table(json_t *doc)
 
 int cli_health_run(struct cli_ctx *ctx, int argc, char **argv)
 {
-        enum { OPT_JSON = 0x100 };
-        static const struct option opts[] = {
-            {"json", no_argument, NULL, OPT_JSON},
-            {"socket", required_argument, NULL, 's'},
-            {"help", no_argument, NULL, 'h'},
-            {0},
-        };
         struct cli_request req = {.method = "GET", .path = "/v1/health", .timeout_s = 30};
         struct cli_reply reply = {0};
         struct al_error err = {0};
@@ -78,26 +71,9 @@ int cli_health_run(struct cli_ctx *ctx, int argc, char **argv)
         bool as_json = false;
         int c, status = HEALTH_EXIT_UNKNOWN;
 
-        while ((c = getopt_long(argc, argv, "+s:h", opts, NULL)) != -1) {
-                switch (c) {
-                case OPT_JSON:
-                        as_json = true;
-                        break;
-                case 's':
-                        ctx->socket_path = optarg;
-                        break;
-                case 'h':
-                        cli_health_usage(stdout);
-                        return 0;
-                default:
-                        fputs("See 'airlock health --help'.\n", stderr);
-                        return HEALTH_EXIT_UNKNOWN;
-                }
-        }
-        if (optind < argc) {
-                cli_errorf("health: unexpected argument '%s'", argv[optind]);
-                return HEALTH_EXIT_UNKNOWN;
-        }
+        c = cli_parse_simple(ctx, argc, argv, "health", cli_health_usage, &as_json);
+        if (c <= 0)
+                return c == 0 ? 0 : HEALTH_EXIT_UNKNOWN;
         if (cli_http(ctx, &req, &reply, &err) < 0) {
                 cli_errorf("%s", err.msg);
                 goto out;

@@ -32,6 +32,41 @@ static const struct cli_command commands[] = {
     {"help", NULL, cli_help_run, NULL},
 };
 
+int cli_parse_simple(struct cli_ctx *ctx, int argc, char **argv, const char *name,
+                     void (*usage)(FILE *out), bool *ret_json)
+{
+        enum { OPT_JSON = 0x100 };
+        static const struct option opts[] = {
+            {"json", no_argument, NULL, OPT_JSON},
+            {"socket", required_argument, NULL, 's'},
+            {"help", no_argument, NULL, 'h'},
+            {0},
+        };
+        int c;
+
+        while ((c = getopt_long(argc, argv, "+s:h", opts, NULL)) != -1) {
+                switch (c) {
+                case OPT_JSON:
+                        *ret_json = true;
+                        break;
+                case 's':
+                        ctx->socket_path = optarg;
+                        break;
+                case 'h':
+                        usage(stdout);
+                        return 0;
+                default:
+                        fprintf(stderr, "See 'airlock %s --help'.\n", name);
+                        return -1;
+                }
+        }
+        if (optind < argc) {
+                cli_errorf("%s: unexpected argument '%s'", name, argv[optind]);
+                return -1;
+        }
+        return 1;
+}
+
 void cli_errorf(const char *fmt, ...)
 {
         va_list ap;

@@ -47,13 +47,6 @@ static void print_daemon(json_t *doc)
 
 int cli_version_run(struct cli_ctx *ctx, int argc, char **argv)
 {
-        enum { OPT_JSON = 0x100 };
-        static const struct option opts[] = {
-            {"json", no_argument, NULL, OPT_JSON},
-            {"socket", required_argument, NULL, 's'},
-            {"help", no_argument, NULL, 'h'},
-            {0},
-        };
         struct cli_request req = {.method = "GET", .path = "/v1/version", .timeout_s = 30};
         struct cli_reply reply = {0};
         struct al_error err = {0};
@@ -61,26 +54,9 @@ int cli_version_run(struct cli_ctx *ctx, int argc, char **argv)
         bool as_json = false;
         int c, status = CLI_EXIT_FAIL;
 
-        while ((c = getopt_long(argc, argv, "+s:h", opts, NULL)) != -1) {
-                switch (c) {
-                case OPT_JSON:
-                        as_json = true;
-                        break;
-                case 's':
-                        ctx->socket_path = optarg;
-                        break;
-                case 'h':
-                        cli_version_usage(stdout);
-                        return 0;
-                default:
-                        fputs("See 'airlock version --help'.\n", stderr);
-                        return CLI_EXIT_FAIL;
-                }
-        }
-        if (optind < argc) {
-                cli_errorf("version: unexpected argument '%s'", argv[optind]);
-                return CLI_EXIT_FAIL;
-        }
+        c = cli_parse_simple(ctx, argc, argv, "version", cli_version_usage, &as_json);
+        if (c <= 0)
+                return c == 0 ? 0 : CLI_EXIT_FAIL;
 
         if (!as_json)
                 printf("Client: airlock %s\n", AIRLOCK_VERSION);
