@@ -14,8 +14,8 @@ struct daemon {
         struct backend *containers; /* docker or podman */
         struct backend *host;       /* direct execution; NULL when unavailable */
         struct scope_registry *scopes;
-        struct pool *pool; /* warm sandboxes per runtime; NULL when none is started */
-        struct store *store;              /* the audit log and what must survive a restart */
+        struct pool *pool;   /* warm sandboxes per runtime; NULL when none is started */
+        struct store *store; /* the audit log and what must survive a restart */
         struct workspace_set *workspaces; /* the capped workspaces mounted by this run */
         char instance_id[33];
         char *seccomp_path;
