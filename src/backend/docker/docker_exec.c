@@ -83,7 +83,10 @@ void dexec_clear(struct dexec *e)
         free(e->agent_exec);
         e->agent_exec = NULL;
         if (e->cg) {
-                exec_cgroup_kill(e->cg, KILL_WAIT_MS);
+                /* Ended already by dexec_finish (or past hope: its sandbox goes): no second
+                 * pass over the cgroup. */
+                if (!e->emptied && !e->kill_failed)
+                        exec_cgroup_kill(e->cg, KILL_WAIT_MS);
                 exec_cgroup_free(e->cg);
                 e->cg = NULL;
         }
@@ -274,6 +277,7 @@ int dexec_finish(struct dexec *e, struct al_error *err)
         r = exec_cgroup_kill(e->cg, KILL_WAIT_MS);
         if (r == -ETIMEDOUT)
                 e->kill_failed = true;
+        e->emptied = r == 0;
         if (e->kill_failed)
                 return al_err(err, -ESTALE,
                               "processes of exec %.12s survived being killed for %d ms",

@@ -82,6 +82,7 @@ struct dexec {
         void *placed_ctx;
         bool killed; /* the cgroup was killed (deadline, cancel, request) */
         bool kill_failed;
+        bool emptied; /* dexec_finish saw its cgroup empty */
         int64_t t0;
 };
 
