@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Offline builder for airlock's runtime images. No registry is needed, only a Debian mirror:
-#   airlock/python:3.11     Debian bookworm minbase + python3, python3-pip
+#   airlock/python:3.11     Debian bookworm minbase + python3, pip, numpy, pandas, matplotlib, Pillow
 #   airlock/node:18         Debian bookworm minbase + nodejs
 #   airlock/bash:5.2        Debian bookworm minbase (bash, coreutils, dash)
 # The minbase tree is made once by debootstrap --variant=minbase and kept; each image is a copy
@@ -35,7 +35,7 @@ ENV_PATH='PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'
 
 # name|reference|runtime|builder|packages
 SPECS=(
-	"python|airlock/python:3.11|python|debian|python3,python3-pip"
+	"python|airlock/python:3.11|python|debian|python3,python3-pip,python3-numpy,python3-pandas,python3-matplotlib,python3-pil"
 	"node|airlock/node:18|node|debian|nodejs"
 	"bash|airlock/bash:5.2|bash|debian|"
 	"busybox|airlock/busybox:latest|busybox|busybox|"
