@@ -461,6 +461,8 @@ if [ ${#TO_BUILD[@]} -gt 0 ]; then
 			trap 'echo $? >"$CACHE/$name/.rc"' EXIT
 			t0=$SECONDS
 			build_tarball "$spec" "${STAMP[$name]}"
+			echo "CPU time (user, system) of the shell and of its children:"
+			times
 			echo "built in $((SECONDS - t0)) s"
 		) >"$CACHE/$name/build.log" 2>&1 &
 	done
