@@ -12,12 +12,24 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT
+from conftest import DEFAULT_CONF, ENGINE_SOCKETS, ROOT, Daemon
 
 BUILDER = ROOT / "images" / "build-local.sh"
 NPM_CACHE = Path("/var/cache/airlock/npm")
 
 PY_VERSION = "import sys; print('%d.%d' % sys.version_info[:2])"
+
+
+@pytest.fixture(scope="module")
+def daemon(engine, tmp_path_factory):
+    """The default settings, with room for what agents do in these images: importing pandas and
+    matplotlib or running npm takes seconds on a loaded machine, not the suite's usual 20."""
+    conf = DEFAULT_CONF.format(engine=engine, engine_socket=ENGINE_SOCKETS[engine])
+    conf = conf.replace("timeout_s = 20", "timeout_s = 180").replace("memory_mb = 256",
+                                                                     "memory_mb = 512")
+    d = Daemon(tmp_path_factory.mktemp(f"airlockd-rt-{engine}"), engine=engine, conf=conf).start()
+    yield d
+    d.stop()
 
 
 @pytest.mark.parametrize("runtime,code,expected", [
@@ -56,8 +68,8 @@ print(int(df.y.sum()), png[:8] == b"\\x89PNG\\r\\n\\x1a\\n", Image.open(io.Bytes
 
 @pytest.mark.parametrize("runtime", ["python", "python3.13"])
 def test_python_has_the_data_science_packages(daemon, runtime):
-    r = daemon.client.exec(agent="rt", runtime=runtime, code=DATA_SCIENCE)
-    assert r["exit_code"] == 0, r
+    r = daemon.client.exec(agent="rt", runtime=runtime, code=DATA_SCIENCE, timeout_s=180)
+    assert r["exit_code"] == 0 and not r["timed_out"] and not r["oom_killed"], r
     assert r["stdout"] == "30 True PNG\n", r
 
 
@@ -81,7 +93,7 @@ npm --version
     ("node18", "10"), ("node20", "10"), ("node22", "10")])
 def test_npm_installs_in_node_images(daemon, runtime, npm_major):
     r = daemon.client.exec(agent="rt", session="npm-" + runtime, runtime=runtime,
-                           command=NPM_FLOW, timeout_s=20)
+                           command=NPM_FLOW, timeout_s=180)
     assert r["exit_code"] == 0, r
     assert r["stdout"].split(".")[0] == npm_major, r
     r = daemon.client.exec(agent="rt", session="npm-" + runtime, runtime=runtime,
@@ -185,3 +197,37 @@ def test_builder_refuses_unknown_names():
     p = subprocess.run(["bash", str(BUILDER), "--fetch-only", "python3.12"],
                        capture_output=True, text=True, timeout=60)
     assert p.returncode != 0 and "unknown image 'python3.12'" in p.stderr, p.stderr
+
+
+# --- the Dockerfiles for registry users, built here on the local images as their base ----------
+
+@pytest.mark.parametrize("lang,base,probe,expected", [
+    ("python", "airlock/python:3.11", "import sys; print(sys.version_info[:2] >= (3, 10))", "True"),
+    ("node", "airlock/node:20", "console.log(typeof require('fs').readFileSync)", "function"),
+    ("bash", "airlock/bash:5.2", "echo ${BASH_VERSINFO[0]}", "5"),
+])
+def test_dockerfile_builds_a_sandbox_image(lang, base, probe, expected):
+    """No image registry is reachable here: each Dockerfile is built FROM the local image of
+    its language, which exercises its steps and the shared prepare-rootfs.sh inside a build."""
+    docker = "/usr/bin/docker"
+    tag = f"airlock-test/dockerfile-{lang}:{os.getpid()}"
+    args = ["--build-arg", f"BASE={base}"] + (["--build-arg", "EXTRAS="] if lang == "python" else [])
+    p = subprocess.run([docker, "build", "-q", "-t", tag, *args, "-f",
+                        str(ROOT / "images" / lang / "Dockerfile"), str(ROOT / "images")],
+                       capture_output=True, text=True, timeout=300,
+                       env=dict(os.environ, DOCKER_BUILDKIT="0"))
+    try:
+        assert p.returncode == 0, p.stderr
+        run = {"python": ["python3", "-c"], "node": ["node", "-e"], "bash": ["bash", "-c"]}[lang]
+        p = subprocess.run([docker, "run", "--rm", "--network", "none", "--user", "2000100000",
+                            tag, "sh", "-c", 'whoami; stat -c %a /tmp; test ! -e /workspace && '
+                            'echo no-workspace; "$@"', "sh", *run, probe],
+                           capture_output=True, text=True, timeout=120)
+        assert p.returncode == 0, p.stderr
+        assert p.stdout.split("\n")[:4] == ["sandbox", "1777", "no-workspace", expected], p.stdout
+        labels = json.loads(subprocess.run(
+            [docker, "image", "inspect", "-f", "{{json .Config.Labels}}", tag],
+            capture_output=True, text=True, check=True).stdout)
+        assert labels["org.airlock.runtime"] == lang
+    finally:
+        subprocess.run([docker, "rmi", "-f", tag], capture_output=True)
