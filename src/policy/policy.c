@@ -15,11 +15,18 @@
 #include "airlock/util.h"
 #include "policy/policy_private.h"
 
+/* The images images/build-local.sh makes. A bare name is the seed's default version: Python
+ * 3.11 with the data-science packages, Node 20; a versioned name pins one. */
 static const struct {
         const char *name, *image, *run, *shell;
 } builtin_runtimes[] = {
     {"python", "airlock/python:3.11", "python3 -c", "sh -c"},
-    {"node", "airlock/node:18", "node -e", "sh -c"},
+    {"python3.11", "airlock/python:3.11", "python3 -c", "sh -c"},
+    {"python3.13", "airlock/python:3.13", "python3 -c", "sh -c"},
+    {"node", "airlock/node:20", "node -e", "sh -c"},
+    {"node18", "airlock/node:18", "node -e", "sh -c"},
+    {"node20", "airlock/node:20", "node -e", "sh -c"},
+    {"node22", "airlock/node:22", "node -e", "sh -c"},
     {"bash", "airlock/bash:5.2", "bash -c", "bash -c"},
     {"sh", "airlock/busybox:latest", "sh -c", "sh -c"},
 };

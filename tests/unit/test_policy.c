@@ -129,12 +129,21 @@ static void assert_defaults(const struct policy *p)
         ck_assert_int_eq(p->limits.max_processes, 128);
         ck_assert_int_eq(p->limits.timeout_s, 60);
         ck_assert_int_eq(p->limits.output_bytes, 1024 * 1024);
-        ck_assert_uint_eq(p->n_runtimes, 4);
+        ck_assert_uint_eq(p->n_runtimes, 9);
         ck_assert_str_eq(policy_runtime(p, "python")->image, "airlock/python:3.11");
         assert_strv(policy_runtime(p, "python")->run, "python3 -c");
         assert_strv(policy_runtime(p, "python")->shell, "sh -c");
-        ck_assert_str_eq(policy_runtime(p, "node")->image, "airlock/node:18");
+        ck_assert_str_eq(policy_runtime(p, "python3.11")->image, "airlock/python:3.11");
+        ck_assert_str_eq(policy_runtime(p, "python3.13")->image, "airlock/python:3.13");
+        assert_strv(policy_runtime(p, "python3.13")->run, "python3 -c");
+        /* node is the seed's default version, 20 */
+        ck_assert_str_eq(policy_runtime(p, "node")->image, "airlock/node:20");
         assert_strv(policy_runtime(p, "node")->run, "node -e");
+        ck_assert_str_eq(policy_runtime(p, "node18")->image, "airlock/node:18");
+        ck_assert_str_eq(policy_runtime(p, "node20")->image, "airlock/node:20");
+        ck_assert_str_eq(policy_runtime(p, "node22")->image, "airlock/node:22");
+        assert_strv(policy_runtime(p, "node22")->run, "node -e");
+        ck_assert_ptr_null(policy_runtime(p, "python3.12"));
         ck_assert_str_eq(policy_runtime(p, "bash")->image, "airlock/bash:5.2");
         assert_strv(policy_runtime(p, "bash")->run, "bash -c");
         assert_strv(policy_runtime(p, "bash")->shell, "bash -c");
@@ -611,7 +620,7 @@ START_TEST(test_runtime_catalog_merge)
                                     "shell = bash -lc\n");
         const struct runtime *rt;
 
-        ck_assert_uint_eq(p->n_runtimes, 6);
+        ck_assert_uint_eq(p->n_runtimes, 11);
         /* an override keeps the built-in's run and shell */
         rt = policy_runtime(p, "python");
         ck_assert_str_eq(rt->image, "registry.local/python:3.12");
@@ -620,7 +629,7 @@ START_TEST(test_runtime_catalog_merge)
         ck_assert_int_eq(rt->line, 3);
         /* untouched built-ins stay */
         rt = policy_runtime(p, "node");
-        ck_assert_str_eq(rt->image, "airlock/node:18");
+        ck_assert_str_eq(rt->image, "airlock/node:20");
         ck_assert_int_eq(rt->line, 0);
         ck_assert_ptr_nonnull(policy_runtime(p, "bash"));
         ck_assert_ptr_nonnull(policy_runtime(p, "sh"));
@@ -826,9 +835,11 @@ START_TEST(test_every_problem_in_agents)
         ck_assert_uint_eq(probs.n, ARRAY_SIZE(lines));
         for (size_t i = 0; i < ARRAY_SIZE(lines); i++)
                 ck_assert_int_eq(probs.items[i].line, lines[i]);
-        ck_assert_ptr_nonnull(strstr(probs.items[0].msg, "unknown runtime 'nope' (catalog: python, "
-                                                         "node, bash, sh)"));
-        ck_assert_str_eq(err.msg, "f:2: unknown runtime 'nope' (catalog: python, node, bash, sh) "
+        ck_assert_ptr_nonnull(strstr(probs.items[0].msg,
+                                     "unknown runtime 'nope' (catalog: python, python3.11, "
+                                     "python3.13, node, node18, node20, node22, bash, sh)"));
+        ck_assert_str_eq(err.msg, "f:2: unknown runtime 'nope' (catalog: python, python3.11, "
+                                  "python3.13, node, node18, node20, node22, bash, sh) "
                                   "(5 problems)");
         policy_problems_free(&probs);
 }

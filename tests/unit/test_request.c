@@ -283,7 +283,8 @@ START_TEST(test_check)
 
         ck_assert_int_eq(parse("{\"code\":\"x\",\"runtime\":\"cobol\"}", &req, &err), 0);
         ck_assert_int_eq(exec_request_check(&req, pol, &err), -EINVAL);
-        ck_assert_str_eq(err.msg, "unknown runtime 'cobol' (available: python, node, bash, sh)");
+        ck_assert_str_eq(err.msg, "unknown runtime 'cobol' (available: python, python3.11, "
+                                  "python3.13, node, node18, node20, node22, bash, sh)");
         exec_request_clear(&req);
 
         ck_assert_int_eq(parse("{\"code\":\"x\",\"timeout_s\":999}", &req, &err), 0);

@@ -294,10 +294,10 @@ START_TEST(test_json_global)
         ck_assert_str_eq(jstr(j, "network", "tier"), "restricted");
         ck_assert_int_eq(jint(j, "limits", "timeout_s"), 60);
         ck_assert_uint_eq(json_object_size(json_object_get(j, "overrides")), 0);
-        /* every runtime of the catalog: 4 built-ins and ruby */
+        /* every runtime of the catalog: 9 built-ins and ruby */
         rts = json_object_get(j, "runtimes");
-        ck_assert_uint_eq(json_array_size(rts), 5);
-        ck_assert_str_eq(json_string_value(json_array_get(rts, 4)), "ruby");
+        ck_assert_uint_eq(json_array_size(rts), 10);
+        ck_assert_str_eq(json_string_value(json_array_get(rts, 9)), "ruby");
         ck_assert(json_is_false(json_object_get(j, "runtimes_restricted")));
         json_decref(j);
         ck_assert_ptr_null(policy_effective_to_json(NULL, NULL));
