@@ -43,6 +43,8 @@ int cli_version_run(struct cli_ctx *ctx, int argc, char **argv);
 void cli_version_usage(FILE *out);
 int cli_health_run(struct cli_ctx *ctx, int argc, char **argv);
 void cli_health_usage(FILE *out);
+int cli_mcp_run(struct cli_ctx *ctx, int argc, char **argv);
+void cli_mcp_usage(FILE *out);
 
 /* Print "airlock: <message>" on stderr. */
 void cli_errorf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -26,6 +26,8 @@ static const struct cli_command commands[] = {
      cli_policy_usage},
     {"health", "Show the health of airlockd and what it depends on (exit 0/1/2)", cli_health_run,
      cli_health_usage},
+    {"mcp", "Serve MCP on stdin/stdout for agent frameworks (relayed to airlockd)", cli_mcp_run,
+     cli_mcp_usage},
     {"token", "Issue, list and revoke bearer tokens of agents (admins)", cli_token_run,
      cli_token_usage},
     {"version", "Show the client and daemon versions", cli_version_run, cli_version_usage},
