@@ -68,7 +68,7 @@ static json_t *tools_call(const struct mcp_caller *c, json_t *id, json_t *params
         if (!res) {
                 char q[UTIL_QUOTE_SIZE];
 
-                snprintf(msg, sizeof(msg), "Unknown tool: %s", util_quote(q, sizeof(q), name));
+                snprintf(msg, sizeof(msg), "Unknown tool: '%s'", util_quote(q, sizeof(q), name));
                 return mcp_error_response(id, MCP_INVALID_PARAMS, msg);
         }
         return result_response(id, res);

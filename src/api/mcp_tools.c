@@ -84,7 +84,7 @@ static int args_known(json_t *args, const char *const *names, struct al_error *e
                 if (!names[i]) {
                         char q[UTIL_QUOTE_SIZE];
 
-                        return al_err(err, -EINVAL, "unknown argument %s",
+                        return al_err(err, -EINVAL, "unknown argument '%s'",
                                       util_quote(q, sizeof(q), key));
                 }
         }
