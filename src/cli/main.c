@@ -18,10 +18,16 @@ int cli_token_run(struct cli_ctx *ctx, int argc, char **argv);
 void cli_token_usage(FILE *out);
 /* src/cli/policy.c */
 
-/* Subcommands. session, sandbox and log join here as their API routes
- * land; a row with a NULL summary is callable but not listed. */
+/* Subcommands: one row each (name, summary, run, usage). The usage functions are the one
+ * source of the help text: --help, 'airlock help', the man page (contrib/gen-man.sh) and the
+ * bash completion read it. A row with a NULL summary is callable but not listed. */
 static const struct cli_command commands[] = {
     {"exec", "Run code, a command or a program in a sandbox", cli_exec_run, cli_exec_usage},
+    {"ps", "List sandboxes, or the background processes of one", cli_ps_run, cli_ps_usage},
+    {"sessions", "List sessions, or end one", cli_sessions_run, cli_sessions_usage},
+    {"history", "Show the audit log of executions, or one in full", cli_history_run,
+     cli_history_usage},
+    {"kill", "Remove a sandbox, or end a background process", cli_kill_run, cli_kill_usage},
     {"policy", "Check a settings file, or show the policy in force", cli_policy_run,
      cli_policy_usage},
     {"health", "Show the health of airlockd and what it depends on (exit 0/1/2)", cli_health_run,
