@@ -4,6 +4,7 @@ from the same help text."""
 import json
 import os
 import subprocess
+import time
 
 from conftest import AIRLOCK, BUILD, ROOT
 
@@ -68,8 +69,14 @@ def test_ps_sessions_history_kill(daemon):
     # kill SANDBOX PID ends the background process; kill SANDBOX removes the sandbox.
     out = ok(daemon, "kill", sid[:12], str(bg["pid"]))
     assert f"process {bg['pid']}" in out and "ended" in out, out
-    procs = json.loads(ok(daemon, "ps", sid, "--json"))["processes"]
-    assert [p["state"] for p in procs if p["pid"] == bg["pid"]] == ["killed"], procs
+    deadline = time.time() + 10
+    while True:
+        procs = json.loads(ok(daemon, "ps", sid, "--json"))["processes"]
+        states = [p["state"] for p in procs if p["pid"] == bg["pid"]]
+        if states != ["running"] or time.time() > deadline:
+            break
+        time.sleep(0.2)
+    assert states == ["killed"], procs
     out = ok(daemon, "kill", sid)
     assert "removed" in out
     assert json.loads(ok(daemon, "ps", "--agent", "cli-m", "--json"))["sandboxes"] == []

@@ -86,6 +86,10 @@ def test_sessions_sandboxes_processes_executions(ac, pyd):
         time.sleep(0.2)
     assert c.process(bg.sandbox_id, bg.pid).stdout == "started\n"
     c.kill_process(bg.sandbox_id, bg.pid)
+    # The kill is sent at once; the process's end is noticed within a moment.
+    deadline = time.time() + 10
+    while c.process(bg.sandbox_id, bg.pid).state == "running" and time.time() < deadline:
+        time.sleep(0.2)
     assert c.process(bg.sandbox_id, bg.pid).state == "killed"
 
     page = c.executions(agent="py2", limit=2)
