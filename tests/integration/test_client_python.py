@@ -1,6 +1,7 @@
 """The Python client (clients/python) against the real airlockd: installed with pip from the
 repository, then every call a framework makes, typed results and one exception per code."""
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -15,10 +16,12 @@ def ac(tmp_path_factory):
     """airlock_client as pip installs it from the repository (offline: the build backend is
     the system's setuptools), imported from the install, not from the source tree."""
     target = tmp_path_factory.mktemp("pyclient")
+    # From a copy: setuptools builds in the source folder, which must stay clean.
+    src = tmp_path_factory.mktemp("pyclient-src") / "python"
+    shutil.copytree(ROOT / "clients" / "python", src)
     p = subprocess.run([sys.executable, "-m", "pip", "install", "--no-build-isolation",
-                        "--no-deps", "--no-index", "--target", str(target),
-                        str(ROOT / "clients" / "python")], capture_output=True, text=True,
-                       timeout=300)
+                        "--no-deps", "--no-index", "--target", str(target), str(src)],
+                       capture_output=True, text=True, timeout=300)
     assert p.returncode == 0, p.stdout + p.stderr
     assert (target / "airlock_client.py").is_file()
     sys.path.insert(0, str(target))
