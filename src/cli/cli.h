@@ -99,6 +99,27 @@ json_t *cli_reply_json(const struct cli_reply *reply, struct al_error *err);
 
 /* --- output.c: what the listing commands share --- */
 
+#define CLI_NAME_MAX 64 /* agent, session and other names, as the API takes them */
+
+/* The options of the commands that list and end things; each command says which it
+ * accepts (CLI_O_*), --socket and --help always. */
+struct cli_opts {
+        bool json, all;
+        const char *agent, *session, *state, *backend, *since, *until, *limit;
+        int argc; /* the words left after the options */
+        char **argv;
+};
+enum {
+        CLI_O_JSON = 1 << 0,
+        CLI_O_AGENT = 1 << 1,
+        CLI_O_ALL = 1 << 2,
+        CLI_O_FILTERS = 1 << 3, /* history's: session, state, backend, since, until, limit */
+};
+/* Parse them (options and words may mix); names are checked against the safe alphabet.
+ * 1: go on; 0: help printed; -1: a usage error (told). */
+int cli_opts_parse(struct cli_ctx *ctx, int argc, char **argv, const char *name, unsigned accepted,
+                   void (*usage)(FILE *out), struct cli_opts *o);
+
 /* Send req; on 2xx the decoded body (caller json_decref's), else the failure is reported on
  * stderr and NULL returned. cli_get: the same for a GET of path. */
 json_t *cli_call(struct cli_ctx *ctx, const struct cli_request *req);

@@ -43,35 +43,20 @@ static const struct cli_command commands[] = {
 int cli_parse_simple(struct cli_ctx *ctx, int argc, char **argv, const char *name,
                      void (*usage)(FILE *out), bool *ret_json)
 {
-        enum { OPT_JSON = 0x100 };
-        static const struct option opts[] = {
-            {"json", no_argument, NULL, OPT_JSON},
-            {"socket", required_argument, NULL, 's'},
-            {"help", no_argument, NULL, 'h'},
-            {0},
-        };
-        int c;
+        struct cli_opts o;
+        char full[64];
+        int r;
 
-        while ((c = getopt_long(argc, argv, "+s:h", opts, NULL)) != -1) {
-                switch (c) {
-                case OPT_JSON:
-                        *ret_json = true;
-                        break;
-                case 's':
-                        ctx->socket_path = optarg;
-                        break;
-                case 'h':
-                        usage(stdout);
-                        return 0;
-                default:
-                        fprintf(stderr, "See 'airlock %s --help'.\n", name);
-                        return -1;
-                }
-        }
-        if (optind < argc) {
-                cli_errorf("%s: unexpected argument '%s'", name, argv[optind]);
+        snprintf(full, sizeof(full), "airlock %s", name);
+        r = cli_opts_parse(ctx, argc, argv, full, CLI_O_JSON, usage, &o);
+
+        if (r <= 0)
+                return r;
+        if (o.argc > 0) {
+                cli_errorf("%s: unexpected argument '%s'", name, o.argv[0]);
                 return -1;
         }
+        *ret_json = o.json;
         return 1;
 }
 

@@ -10,111 +10,6 @@
 #include "airlock/util.h"
 #include "cli.h"
 
-#define NAME_MAX_LEN 64 /* agent, session and other names, as the API takes them */
-
-/* The options every command here takes; each command says which it accepts. */
-struct opts {
-        bool json, all;
-        const char *agent, *session, *state, *backend, *since, *until, *limit;
-        int argc; /* the words left after the options */
-        char **argv;
-};
-
-enum {
-        O_JSON = 1 << 0,
-        O_AGENT = 1 << 1,
-        O_ALL = 1 << 2,
-        O_FILTERS = 1 << 3, /* history's: session, state, backend, since, until, limit */
-};
-
-/* 1: go on; 0: help printed; -1: a usage error (told). */
-static int parse_opts(struct cli_ctx *ctx, int argc, char **argv, const char *name,
-                      unsigned accepted, void (*usage)(FILE *out), struct opts *o)
-{
-        enum { OPT_JSON = 0x100, OPT_SINCE, OPT_UNTIL, OPT_STATE, OPT_BACKEND };
-        static const struct option all_opts[] = {
-            {"json", no_argument, NULL, OPT_JSON},
-            {"agent", required_argument, NULL, 'a'},
-            {"all", no_argument, NULL, 'A'},
-            {"session", required_argument, NULL, 'S'},
-            {"state", required_argument, NULL, OPT_STATE},
-            {"backend", required_argument, NULL, OPT_BACKEND},
-            {"since", required_argument, NULL, OPT_SINCE},
-            {"until", required_argument, NULL, OPT_UNTIL},
-            {"limit", required_argument, NULL, 'n'},
-            {"socket", required_argument, NULL, 's'},
-            {"help", no_argument, NULL, 'h'},
-            {0},
-        };
-        int c;
-
-        memset(o, 0, sizeof(*o));
-        while ((c = getopt_long(argc, argv, "a:AS:n:s:h", all_opts, NULL)) != -1) {
-                unsigned need = c == OPT_JSON                      ? O_JSON
-                                : c == 'a'                         ? O_AGENT
-                                : c == 'A'                         ? O_ALL
-                                : c == 's' || c == 'h' || c == '?' ? 0
-                                                                   : O_FILTERS;
-
-                if (need && !(accepted & need)) {
-                        cli_errorf("%s: option '%s' does not apply here", name, argv[optind - 1]);
-                        return -1;
-                }
-                switch (c) {
-                case OPT_JSON:
-                        o->json = true;
-                        break;
-                case 'a':
-                        o->agent = optarg;
-                        break;
-                case 'A':
-                        o->all = true;
-                        break;
-                case 'S':
-                        o->session = optarg;
-                        break;
-                case OPT_STATE:
-                        o->state = optarg;
-                        break;
-                case OPT_BACKEND:
-                        o->backend = optarg;
-                        break;
-                case OPT_SINCE:
-                        o->since = optarg;
-                        break;
-                case OPT_UNTIL:
-                        o->until = optarg;
-                        break;
-                case 'n':
-                        o->limit = optarg;
-                        break;
-                case 's':
-                        ctx->socket_path = optarg;
-                        break;
-                case 'h':
-                        usage(stdout);
-                        return 0;
-                default:
-                        fprintf(stderr, "See '%s --help'.\n", name);
-                        return -1;
-                }
-        }
-        /* Names go into paths and query strings as they are: only the safe alphabet. */
-        {
-                const char *names[] = {o->agent, o->session, o->state, o->backend, o->limit};
-
-                for (size_t i = 0; i < ARRAY_SIZE(names); i++)
-                        if (names[i] && !util_name_valid(names[i], NAME_MAX_LEN)) {
-                                cli_errorf("%s: '%s' is not a name of [A-Za-z0-9._-]", name,
-                                           names[i]);
-                                return -1;
-                        }
-        }
-        o->argc = argc - optind;
-        o->argv = argv + optind;
-        return 1;
-}
-
 /* A word that is a sandbox id, a session or an execution id: the safe alphabet only. */
 static bool word_ok(const char *name, const char *what, const char *w)
 {
@@ -212,9 +107,10 @@ static void processes_table(json_t *doc)
 
 int cli_ps_run(struct cli_ctx *ctx, int argc, char **argv)
 {
-        struct opts o;
+        struct cli_opts o;
         char path[256];
-        int r = parse_opts(ctx, argc, argv, "airlock ps", O_JSON | O_AGENT, cli_ps_usage, &o);
+        int r = cli_opts_parse(ctx, argc, argv, "airlock ps", CLI_O_JSON | CLI_O_AGENT,
+                               cli_ps_usage, &o);
 
         if (r <= 0)
                 return r < 0 ? CLI_EXIT_FAIL : 0;
@@ -280,10 +176,10 @@ static void ended_line(json_t *doc)
 int cli_sessions_run(struct cli_ctx *ctx, int argc, char **argv)
 {
         struct cli_request req = {.method = "POST", .timeout_s = 120};
-        struct opts o;
+        struct cli_opts o;
         char path[256];
-        int r = parse_opts(ctx, argc, argv, "airlock sessions", O_JSON | O_AGENT | O_ALL,
-                           cli_sessions_usage, &o);
+        int r = cli_opts_parse(ctx, argc, argv, "airlock sessions",
+                               CLI_O_JSON | CLI_O_AGENT | CLI_O_ALL, cli_sessions_usage, &o);
 
         if (r <= 0)
                 return r < 0 ? CLI_EXIT_FAIL : 0;
@@ -446,11 +342,11 @@ static void execution_full(json_t *doc)
 
 int cli_history_run(struct cli_ctx *ctx, int argc, char **argv)
 {
-        struct opts o;
+        struct cli_opts o;
         struct buf path;
         int64_t since = 0, until = 0;
-        int r = parse_opts(ctx, argc, argv, "airlock history", O_JSON | O_AGENT | O_FILTERS,
-                           cli_history_usage, &o);
+        int r = cli_opts_parse(ctx, argc, argv, "airlock history",
+                               CLI_O_JSON | CLI_O_AGENT | CLI_O_FILTERS, cli_history_usage, &o);
 
         if (r <= 0)
                 return r < 0 ? CLI_EXIT_FAIL : 0;
@@ -524,10 +420,10 @@ static void removed_line(json_t *doc)
 int cli_kill_run(struct cli_ctx *ctx, int argc, char **argv)
 {
         struct cli_request req = {.method = "DELETE", .timeout_s = 120};
-        struct opts o;
+        struct cli_opts o;
         char path[256];
         int64_t pid;
-        int r = parse_opts(ctx, argc, argv, "airlock kill", O_JSON, cli_kill_usage, &o);
+        int r = cli_opts_parse(ctx, argc, argv, "airlock kill", CLI_O_JSON, cli_kill_usage, &o);
 
         if (r <= 0)
                 return r < 0 ? CLI_EXIT_FAIL : 0;

@@ -2,6 +2,7 @@
  * --json output, times, and tables for people (columns as wide as their widest cell). */
 #include <errno.h>
 #include <stdarg.h>
+#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -140,4 +141,96 @@ void cli_table_print(const char *const *heads, size_t ncols, json_t *rows)
                 }
                 putchar('\n');
         }
+}
+
+int cli_opts_parse(struct cli_ctx *ctx, int argc, char **argv, const char *name, unsigned accepted,
+                   void (*usage)(FILE *out), struct cli_opts *o)
+{
+        enum { OPT_JSON = 0x100, OPT_SINCE, OPT_UNTIL, OPT_STATE, OPT_BACKEND };
+        static const struct option all_opts[] = {
+            {"json", no_argument, NULL, OPT_JSON},
+            {"agent", required_argument, NULL, 'a'},
+            {"all", no_argument, NULL, 'A'},
+            {"session", required_argument, NULL, 'S'},
+            {"state", required_argument, NULL, OPT_STATE},
+            {"backend", required_argument, NULL, OPT_BACKEND},
+            {"since", required_argument, NULL, OPT_SINCE},
+            {"until", required_argument, NULL, OPT_UNTIL},
+            {"limit", required_argument, NULL, 'n'},
+            {"socket", required_argument, NULL, 's'},
+            {"help", no_argument, NULL, 'h'},
+            {0},
+        };
+        int c;
+
+        memset(o, 0, sizeof(*o));
+        while ((c = getopt_long(argc, argv, "a:AS:n:s:h", all_opts, NULL)) != -1) {
+                unsigned need = c == OPT_JSON                      ? CLI_O_JSON
+                                : c == 'a'                         ? CLI_O_AGENT
+                                : c == 'A'                         ? CLI_O_ALL
+                                : c == 's' || c == 'h' || c == '?' ? 0
+                                                                   : CLI_O_FILTERS;
+
+                if (need && !(accepted & need)) {
+                        const char *opt = "?";
+
+                        for (size_t i = 0; all_opts[i].name; i++)
+                                if (all_opts[i].val == c)
+                                        opt = all_opts[i].name;
+                        cli_errorf("%s: option '--%s' does not apply here", name, opt);
+                        return -1;
+                }
+                switch (c) {
+                case OPT_JSON:
+                        o->json = true;
+                        break;
+                case 'a':
+                        o->agent = optarg;
+                        break;
+                case 'A':
+                        o->all = true;
+                        break;
+                case 'S':
+                        o->session = optarg;
+                        break;
+                case OPT_STATE:
+                        o->state = optarg;
+                        break;
+                case OPT_BACKEND:
+                        o->backend = optarg;
+                        break;
+                case OPT_SINCE:
+                        o->since = optarg;
+                        break;
+                case OPT_UNTIL:
+                        o->until = optarg;
+                        break;
+                case 'n':
+                        o->limit = optarg;
+                        break;
+                case 's':
+                        ctx->socket_path = optarg;
+                        break;
+                case 'h':
+                        usage(stdout);
+                        return 0;
+                default:
+                        fprintf(stderr, "See '%s --help'.\n", name);
+                        return -1;
+                }
+        }
+        /* Names go into paths and query strings as they are: only the safe alphabet. */
+        {
+                const char *names[] = {o->agent, o->session, o->state, o->backend, o->limit};
+
+                for (size_t i = 0; i < ARRAY_SIZE(names); i++)
+                        if (names[i] && !util_name_valid(names[i], CLI_NAME_MAX)) {
+                                cli_errorf("%s: '%s' is not a name of [A-Za-z0-9._-]", name,
+                                           names[i]);
+                                return -1;
+                        }
+        }
+        o->argc = argc - optind;
+        o->argv = argv + optind;
+        return 1;
 }
