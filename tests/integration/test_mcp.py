@@ -249,3 +249,24 @@ def test_mcp_listen_must_be_loopback(make_daemon):
     assert d.proc.wait(timeout=30) != 0
     d.expect_exit = None
     assert "must be a loopback address" in d.log() and "MCP" in d.log(), d.log()
+
+
+def test_stdio_default_session_and_agent(mcp_daemon):
+    """airlock mcp --agent A --session S: the tools act as A, and run_code calls that name no
+    session share S's sandbox."""
+    lines = "\n".join(json.dumps(m) for m in [
+        call("run_code", {"language": "bash", "code": "echo kept > /tmp/s"}, id=1),
+        call("run_code", {"language": "bash", "code": "cat /tmp/s"}, id=2),
+        call("end_session", {"session": "stdio-s"}, id=3),
+    ]) + "\n"
+    p = subprocess.run([str(AIRLOCK), "--socket", mcp_daemon.sock, "mcp", "--agent", "relay-a",
+                        "--session", "stdio-s"], input=lines, capture_output=True, text=True,
+                       timeout=120)
+    out = [json.loads(x) for x in p.stdout.splitlines()]
+    assert [o["id"] for o in out] == [1, 2, 3], out
+    assert out[1]["result"]["structuredContent"]["stdout"] == "kept\n", out[1]
+    assert out[2]["result"]["structuredContent"] == {
+        "agent": "relay-a", "session": "stdio-s", "ended": True, "sandboxes_removed": 1}, out[2]
+    p = subprocess.run([str(AIRLOCK), "mcp", "--agent", "bad name"], capture_output=True,
+                       text=True, timeout=30)
+    assert p.returncode == 125 and "names" in p.stderr, p
