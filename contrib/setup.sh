@@ -28,6 +28,7 @@ PACKAGES=(
 	busybox-static debootstrap
 	python3 python3-pytest python3-pytest-xdist curl ca-certificates iproute2 procps
 	prometheus # for promtool: the metrics tests check /metrics with Prometheus' own parser
+	nodejs     # the MCP SDK client tests (tests/mcp) and the JavaScript client (clients/js)
 )
 
 # --- 1. packages ------------------------------------------------------------------------------
@@ -46,6 +47,32 @@ install_packages() {
 	apt-get update -qq
 	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 	al_log "packages: installed ${#missing[@]}"
+}
+
+# npm comes with some nodejs packages (NodeSource's) and is a package of its own in Debian's.
+ensure_npm() {
+	if command -v npm >/dev/null; then
+		return
+	fi
+	al_log "packages: installing npm"
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends npm >/dev/null
+}
+
+# The npm packages the tests use, exactly as locked (npm ci), from npm's cache when it has them:
+# the official MCP SDK client (tests/mcp). Reinstalled only when the lock file changed.
+npm_deps() {
+	local dir
+	for dir in tests/mcp clients/js; do
+		[ -f "$dir/package-lock.json" ] || continue
+		if [ -f "$dir/node_modules/.package-lock.json" ] &&
+			[ "$dir/node_modules/.package-lock.json" -nt "$dir/package-lock.json" ]; then
+			al_log "npm: $dir up to date"
+			continue
+		fi
+		al_log "npm: installing $dir (npm ci)"
+		(cd "$dir" && npm ci --prefer-offline --no-audit --no-fund >/dev/null) ||
+			al_die "npm ci failed in $dir"
+	done
 }
 
 # --- 2. group ---------------------------------------------------------------------------------
@@ -112,6 +139,8 @@ build() {
 }
 
 install_packages
+ensure_npm
+npm_deps
 ensure_group
 if [ "${AIRLOCK_SETUP_ENGINES:-1}" != 0 ]; then
 	start_docker

@@ -101,6 +101,8 @@ int main(int argc, char **argv)
         struct policy_problems problems = {0};
         struct api_server *server = NULL;
         struct monitor_server *monitor = NULL;
+        struct api_server *mcp = NULL;
+        char mcp_listen[128] = "";
         struct daemon *d = NULL;
         struct al_error err = {0};
         struct policy *pol = NULL;
@@ -178,10 +180,20 @@ int main(int argc, char **argv)
         log_info("airlockd %s serving on '%s' (instance %s, mode %s, seccomp '%s')",
                  AIRLOCK_VERSION, pol->socket_path, daemon_instance_id(d),
                  policy_mode_name(pol->mode), daemon_seccomp_path(d));
+        snprintf(mcp_listen, sizeof(mcp_listen), "%s", pol->mcp_listen);
         server = api_server_start(d, fd, &err);
         if (!server) {
                 log_error("%s", err.msg);
                 goto out;
+        }
+        /* MCP over loopback TCP, for clients that cannot reach a UNIX socket (docs/mcp.md). */
+        if (mcp_listen[0]) {
+                mcp = api_mcp_start(server, mcp_listen, &err);
+                if (!mcp) {
+                        log_error("%s", err.msg);
+                        goto out;
+                }
+                log_info("MCP listener on %s (POST /mcp, bearer tokens only)", mcp_listen);
         }
 
         for (;;) {
@@ -197,11 +209,13 @@ int main(int argc, char **argv)
         status = 0;
         /* SIGTERM: stop accepting, let running execs finish until the deadline, then kill them
          * and wait for their replies to go out. */
+        api_server_quiesce(mcp);
         api_server_quiesce(server);
         daemon_drain(d, opt.drain_seconds);
 out:
         daemon_stop(d);
         monitor_stop(monitor);
+        api_server_stop(mcp);
         api_server_stop(server);
         /* The running policy, not pol: a reload may have freed the policy read at start (the
          * socket path itself never changes on reload). */

@@ -10,6 +10,11 @@ struct api_server;
 
 /* Serve on listen_fd (a bound, listening UNIX socket; ownership passes to the server). */
 struct api_server *api_server_start(struct daemon *core, int listen_fd, struct al_error *err);
+/* The MCP listener ([mcp] listen): MCP's Streamable HTTP transport at /mcp on a loopback TCP
+ * address, for requests with a bearer token only; it shares main's caps and exec slots. Stop
+ * it (before main) with api_server_stop. */
+struct api_server *api_mcp_start(struct api_server *main, const char *listen_addr,
+                                 struct al_error *err);
 /* Stop accepting new connections (draining); requests in progress go on. */
 void api_server_quiesce(struct api_server *s);
 /* Stop serving and free; close every connection. */

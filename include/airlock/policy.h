@@ -144,6 +144,9 @@ struct policy {
         /* [monitor] listen: loopback "host:port" of the health and metrics listener; "" is
          * off. Validated by policy_parse_listen. */
         char *monitor_listen;
+        /* [mcp] listen: loopback "host:port" of the MCP listener (Streamable HTTP, bearer
+         * tokens only); "" is off. */
+        char *mcp_listen;
         /* provenance */
         char *source_path; /* NULL for policy_new_default() */
         char *text;        /* the file as read ("" for the defaults) */

@@ -238,12 +238,22 @@ int auth_identify(struct api *ctx, struct MHD_Connection *conn, struct auth_iden
         bool have_token = false;
         int r;
 
-        api_peer_of(conn, &cred);
-        peer.uid = cred.uid;
-        peer.gid = cred.gid;
-        peer.pid = cred.pid;
-        peer_groups(api_connection_fd(conn), &peer);
         authz = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+        if (ctx->mcp_only) {
+                /* TCP has no peer credentials: the caller is nobody but its token's agent. */
+                peer.uid = (uid_t)-1;
+                peer.gid = (gid_t)-1;
+                if (!authz)
+                        return al_err(err, -EKEYREJECTED,
+                                      "the MCP listener needs 'Authorization: Bearer TOKEN' "
+                                      "(airlock token create AGENT)");
+        } else {
+                api_peer_of(conn, &cred);
+                peer.uid = cred.uid;
+                peer.gid = cred.gid;
+                peer.pid = cred.pid;
+                peer_groups(api_connection_fd(conn), &peer);
+        }
         if (authz) {
                 r = auth_parse_bearer(authz, hash, err);
                 if (r < 0)
@@ -262,6 +272,10 @@ int auth_identify(struct api *ctx, struct MHD_Connection *conn, struct auth_iden
                          NULL, ret);
         if (r < 0)
                 return al_err(err, r, "out of memory");
+        /* A valid token on the MCP listener is the admin's grant to its agent: an unknown uid
+         * there only means TCP, and the listener exists only when an admin turned it on. */
+        if (ctx->mcp_only)
+                ret->known = true;
         return 0;
 }
 

@@ -16,6 +16,10 @@ struct api; /* routes.h */
 
 struct conns;
 
+/* The uid that stands for every client of the MCP listener (TCP, no peer credentials) in the
+ * connection shares: (uid_t)-2, which no account has. */
+#define CONNS_TCP_UID ((uid_t)-2)
+
 /* max: the server's connection limit. Starts the sweeper. NULL with err set on failure. */
 struct conns *conns_new(struct api *ctx, int64_t max, struct al_error *err);
 /* Stops the sweeper; every connection must have been closed (MHD_stop_daemon). NULL: no-op. */

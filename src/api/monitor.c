@@ -37,8 +37,7 @@ static const struct {
     {"/metrics", route_metrics},
 };
 
-/* Make the listening TCP socket for a validated loopback "host:port". */
-static int listen_tcp(const char *listen_addr, struct al_error *err)
+int api_listen_tcp(const char *listen_addr, const char *what, struct al_error *err)
 {
         struct sockaddr_storage ss = {0};
         socklen_t len;
@@ -49,10 +48,9 @@ static int listen_tcp(const char *listen_addr, struct al_error *err)
 
         r = policy_parse_listen(listen_addr, host, sizeof(host), &port);
         if (r == -EPERM)
-                return al_err(err, -EPERM, "[monitor] listen '%s' is not a loopback address",
-                              listen_addr);
+                return al_err(err, -EPERM, "%s '%s' is not a loopback address", what, listen_addr);
         if (r < 0)
-                return al_err(err, -EINVAL, "[monitor] listen '%s' is not host:port", listen_addr);
+                return al_err(err, -EINVAL, "%s '%s' is not host:port", what, listen_addr);
         if (strchr(host, ':')) {
                 struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
 
@@ -70,14 +68,13 @@ static int listen_tcp(const char *listen_addr, struct al_error *err)
         }
         fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
         if (fd < 0)
-                return al_err_errno(err, -errno, "monitor socket");
+                return al_err_errno(err, -errno, "socket for %s", what);
         /* A restart must not wait for the last run's connections in TIME_WAIT. */
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
         if (ss.ss_family == AF_INET6)
                 setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
         if (bind(fd, (struct sockaddr *)&ss, len) < 0)
-                return al_err_errno(err, -errno, "cannot bind the monitor listener to %s",
-                                    listen_addr);
+                return al_err_errno(err, -errno, "cannot bind %s to %s", what, listen_addr);
         if (listen(fd, 64) < 0)
                 return al_err_errno(err, -errno, "listen on %s", listen_addr);
         return TAKE_FD(fd);
@@ -154,7 +151,7 @@ struct monitor_server *monitor_start(struct daemon *core, const char *listen_add
                                      struct al_error *err)
 {
         struct monitor_server *m;
-        int fd = listen_tcp(listen_addr, err);
+        int fd = api_listen_tcp(listen_addr, "[monitor] listen", err);
 
         if (fd < 0)
                 return NULL;

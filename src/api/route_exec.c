@@ -23,7 +23,7 @@ static json_t *output_json(const struct buf *b)
         return s ? json_string(s) : json_string("");
 }
 
-static json_t *exec_result_to_json(const struct exec_result *res, bool for_stream)
+json_t *api_exec_result_json(const struct exec_result *res, bool for_stream)
 {
         json_t *o, *iso;
 
@@ -194,7 +194,7 @@ static void *stream_worker(void *arg)
                 write_event(job->out_fd, json_pack("{s:s, s:{s:s, s:s}}", "type", "error", "error",
                                                    "code", al_err_name(r), "message", err.msg));
         } else {
-                json_t *ev = exec_result_to_json(&res, true);
+                json_t *ev = api_exec_result_json(&res, true);
 
                 if (ev)
                         json_object_set_new(ev, "type", json_string("exit"));
@@ -283,43 +283,83 @@ static bool wants_stream(struct MHD_Connection *conn, const struct exec_request 
         return req->stream || (accept && strstr(accept, "application/x-ndjson"));
 }
 
+/* Parse, check and authorize an exec for who, and take an exec slot (*ret_slot: one to give
+ * back). res is initialized in every case. */
+static int exec_prepare(struct api *ctx, const struct auth_identity *who, const char *body,
+                        size_t len, struct exec_request *req, struct exec_result *res,
+                        bool *ret_slot, struct al_error *err)
+{
+        struct policy *pol = daemon_policy(ctx->core);
+        int r;
+
+        *ret_slot = false;
+        exec_result_init(res, (size_t)pol->limits.output_bytes);
+        r = exec_request_parse(body, len, req, err);
+        if (r >= 0) {
+                req->peer_uid = who->peer.uid;
+                req->peer_pid = who->peer.pid;
+                r = exec_request_check(req, pol, err);
+        }
+        policy_unref(pol);
+        if (r < 0) {
+                log_info("rejected exec from uid=%d: %s", (int)who->peer.uid, err->msg);
+                return r;
+        }
+        /* Only as an agent the caller may act as; then only when a slot is free (or comes
+         * free soon): a full queue sheds the request instead of growing. */
+        r = auth_check_exec(ctx, who, req, err);
+        if (r >= 0) {
+                r = auth_exec_slot_enter(ctx, err);
+                *ret_slot = r >= 0;
+        }
+        return r;
+}
+
+/* Run a prepared request to its end through the core. */
+static int exec_blocking(struct api *ctx, const struct auth_identity *who, int watch_fd,
+                         const struct exec_request *req, struct exec_result *res,
+                         struct al_error *err)
+{
+        struct exec_sink sink = {.watch_fd = watch_fd, .cancel_fd = daemon_cancel_fd(ctx->core)};
+        struct ucred peer = {.pid = who->peer.pid, .uid = who->peer.uid, .gid = who->peer.gid};
+        int r;
+
+        if (!daemon_inflight_enter(ctx->core))
+                return al_err(err, -EOPNOTSUPP, "airlockd is shutting down");
+        r = daemon_exec(ctx->core, req, &sink, res, err);
+        daemon_inflight_leave(ctx->core);
+        log_exec(ctx, req, res, &peer, r, err);
+        return r;
+}
+
+int api_exec_run(struct api *ctx, const struct auth_identity *who, int watch_fd, const char *body,
+                 size_t len, struct exec_result *res, struct al_error *err)
+{
+        struct exec_request req = {0};
+        bool slot;
+        int r;
+
+        r = exec_prepare(ctx, who, body, len, &req, res, &slot, err);
+        if (r >= 0)
+                r = exec_blocking(ctx, who, watch_fd, &req, res, err);
+        if (slot)
+                auth_exec_slot_leave(ctx);
+        exec_request_clear(&req);
+        return r;
+}
+
 ROUTE_HANDLER(route_exec)
 {
-        const char *body = args->body;
-        size_t len = args->len;
         struct exec_request req = {0};
         struct exec_result res;
         struct al_error err = {0};
         struct ucred peer;
-        struct policy *pol;
         enum MHD_Result ret;
         bool slot = false;
         int r;
 
         api_peer_of(conn, &peer);
-        r = exec_request_parse(body, len, &req, &err);
-        if (r < 0) {
-                log_info("rejected exec from uid=%d: %s", (int)peer.uid, err.msg);
-                return api_send_error(conn, r, err.msg);
-        }
-        req.peer_uid = peer.uid;
-        req.peer_pid = peer.pid;
-        pol = daemon_policy(ctx->core);
-        r = exec_request_check(&req, pol, &err);
-        exec_result_init(&res, (size_t)pol->limits.output_bytes);
-        policy_unref(pol);
-        if (r < 0) {
-                log_info("rejected exec from uid=%d: %s", (int)peer.uid, err.msg);
-                ret = api_send_error(conn, r, err.msg);
-                goto out;
-        }
-        /* Only as an agent the caller may act as; then only when a slot is free (or comes
-         * free soon): a full queue sheds the request instead of growing. */
-        r = auth_check_exec(ctx, args->who, &req, &err);
-        if (r >= 0) {
-                r = auth_exec_slot_enter(ctx, &err);
-                slot = r >= 0;
-        }
+        r = exec_prepare(ctx, args->who, args->body, args->len, &req, &res, &slot, &err);
         if (r < 0) {
                 ret = r == -AL_E_LIMITED ? auth_send_limited(conn, 1, err.msg)
                                          : api_send_error(conn, r, err.msg);
@@ -329,25 +369,14 @@ ROUTE_HANDLER(route_exec)
                 ret = start_stream(ctx, conn, &req, &peer, &slot);
                 goto out;
         }
-        if (!daemon_inflight_enter(ctx->core)) {
-                ret = api_send_error(conn, -EOPNOTSUPP, "airlockd is shutting down");
-                goto out;
-        }
-        {
-                struct exec_sink sink = {.watch_fd = api_connection_fd(conn),
-                                         .cancel_fd = daemon_cancel_fd(ctx->core)};
-
-                r = daemon_exec(ctx->core, &req, &sink, &res, &err);
-        }
-        daemon_inflight_leave(ctx->core);
-        log_exec(ctx, &req, &res, &peer, r, &err);
+        r = exec_blocking(ctx, args->who, api_connection_fd(conn), &req, &res, &err);
         /* A sandbox cap: sandboxes go when sessions end or idle out, so ask again later. */
         if (r == -AL_E_LIMITED)
                 ret = auth_send_limited(conn, 10, err.msg);
         else if (r < 0)
                 ret = api_send_error(conn, r, err.msg);
         else
-                ret = api_send_json(conn, MHD_HTTP_OK, exec_result_to_json(&res, false));
+                ret = api_send_json(conn, MHD_HTTP_OK, api_exec_result_json(&res, false));
 out:
         if (slot)
                 auth_exec_slot_leave(ctx);

@@ -33,22 +33,7 @@ static int agent_arg_allowed(struct api *ctx, struct MHD_Connection *conn,
 {
         int r = agent_arg(conn, ret, err);
 
-        if (r < 0)
-                return r;
-        if (*ret && !auth_may_act_as(who, *ret))
-                return auth_refuse(ctx, who, what, *ret, NULL, NULL, err);
-        return 0;
-}
-
-/* The agents a listing may show: *ret_all, or a list of names (or NULL with *ret_rowwise
- * when the caller's agents are patterns, to filter row by row). */
-static int listing_filter(const struct auth_identity *who, bool *ret_all, const char ***ret_names,
-                          bool *ret_rowwise, struct al_error *err)
-{
-        if (auth_agent_filter(who, ret_all, ret_names) < 0)
-                return al_err(err, -ENOMEM, "out of memory");
-        *ret_rowwise = !*ret_all && !*ret_names;
-        return 0;
+        return r < 0 ? r : api_agent_allowed(ctx, who, what, *ret, err);
 }
 
 ROUTE_HANDLER(route_policy_get)
@@ -120,10 +105,7 @@ ROUTE_HANDLER(route_sandboxes_get)
 
         if (agent_arg_allowed(ctx, conn, args->who, "list the sandboxes of", &agent, &err) < 0)
                 return api_send_error(conn, err.code, err.msg);
-        rows = scope_list(daemon_scopes(ctx->core), agent);
-        /* Others' sandboxes stay hidden; SHARED ones serve every agent and are listed. */
-        if (!args->who->admin)
-                auth_filter_rows(args->who, rows, true);
+        rows = api_sandboxes_list(ctx, args->who, agent);
         return api_send_json(conn, MHD_HTTP_OK, json_pack("{s:o}", "sandboxes", rows));
 }
 
@@ -159,30 +141,12 @@ int api_sandbox_of(struct api *ctx, const struct auth_identity *who, const char 
 ROUTE_HANDLER(route_sandbox_delete)
 {
         const char *id = args->param;
-        _cleanup_free_ char *owner = NULL;
         struct al_error err = {0};
         const char *agent = NULL;
-        int r;
 
-        if (agent_arg_allowed(ctx, conn, args->who, "remove a sandbox of", &agent, &err) < 0)
+        if (agent_arg_allowed(ctx, conn, args->who, "remove a sandbox of", &agent, &err) < 0 ||
+            api_sandbox_remove(ctx, args->who, id, agent, &err) < 0)
                 return api_send_error(conn, err.code, err.msg);
-        if (!args->who->admin) {
-                /* Only sandboxes of the caller's agents, found by id: anything else reads as
-                 * unknown, so that ids of others' sandboxes cannot be probed. */
-                _cleanup_free_ char *full = NULL;
-
-                r = api_sandbox_of(ctx, args->who, id, false, &full, &owner);
-                if (r == -EINVAL)
-                        return api_send_error(conn, -EINVAL,
-                                              "a sandbox id has at least 12 characters");
-                if (r < 0 || !owner || (agent && strcmp(owner, agent) != 0))
-                        return api_send_error(conn, -ENOENT, "no such sandbox");
-                agent = owner;
-        }
-        r = scope_remove_handle(daemon_scopes(ctx->core), id, agent, &err);
-        if (r < 0)
-                return api_send_error(conn, r, err.msg);
-        log_info("sandbox %.12s removed on request", id);
         return api_send_json(conn, MHD_HTTP_OK, json_pack("{s:s, s:b}", "id", id, "removed", 1));
 }
 
@@ -192,12 +156,9 @@ ROUTE_HANDLER(route_session_end)
         size_t len = args->len;
         struct al_error err = {0};
         const char *agent = NULL;
-        json_t *doc = NULL;
+        json_t *doc = NULL, *out = NULL;
         enum MHD_Result ret;
-        int n;
 
-        if (!util_name_valid(session, EXEC_NAME_MAX))
-                return api_send_error(conn, -EINVAL, "invalid session name");
         if (len > 0) {
                 if (request_json_object(body, len, false, &doc, &err) < 0)
                         return api_send_error(conn, err.code, err.msg);
@@ -215,24 +176,10 @@ ROUTE_HANDLER(route_session_end)
         }
         if (!agent)
                 agent = "default";
-        if (!util_name_valid(agent, EXEC_NAME_MAX)) {
-                json_decref(doc);
-                return api_send_error(conn, -EINVAL, "invalid agent name");
-        }
-        /* Sessions are keyed by (agent, session): a session id alone opens nothing. */
-        if (!auth_may_act_as(args->who, agent)) {
-                auth_refuse(ctx, args->who, "end a session of", agent, session, NULL, &err);
-                json_decref(doc);
-                return api_send_error(conn, err.code, err.msg);
-        }
-        n = scope_end_session(daemon_scopes(ctx->core), agent, session);
-        if (store_session_end(daemon_store(ctx->core), agent, session, 0, &err) < 0 &&
-            err.code != -ENOENT)
-                log_warn("recording the end of session '%s': %s", session, err.msg);
-        log_info("session '%s' of agent '%s' ended: %d sandbox(es) removed", session, agent, n);
-        ret = api_send_json(conn, MHD_HTTP_OK,
-                            json_pack("{s:s, s:s, s:b, s:i}", "agent", agent, "session", session,
-                                      "ended", 1, "sandboxes_removed", n));
+        if (api_session_end(ctx, args->who, agent, session, &out, &err) < 0)
+                ret = api_send_error(conn, err.code, err.msg);
+        else
+                ret = api_send_json(conn, MHD_HTTP_OK, out);
         json_decref(doc);
         return ret;
 }
@@ -261,7 +208,7 @@ ROUTE_HANDLER(route_executions_get)
         int r;
 
         if (agent_arg_allowed(ctx, conn, args->who, "read the executions of", &q.agent, &err) < 0 ||
-            (!q.agent && listing_filter(args->who, &all, &names, &rowwise, &err) < 0) ||
+            (!q.agent && api_listing_filter(args->who, &all, &names, &rowwise, &err) < 0) ||
             int_arg(conn, "limit", 1, STORE_QUERY_LIMIT_MAX, &limit, &err) < 0 ||
             int_arg(conn, "since", 0, INT64_MAX, &since, &err) < 0 ||
             int_arg(conn, "until", 0, INT64_MAX, &until, &err) < 0)
@@ -310,21 +257,11 @@ ROUTE_HANDLER(route_execution_get)
 ROUTE_HANDLER(route_sessions_get)
 {
         struct al_error err = {0};
-        const char *agent = NULL, *agents[2] = {NULL, NULL};
-        _cleanup_free_ const char **names = NULL;
-        bool all = false, rowwise = false;
+        const char *agent = NULL;
         json_t *rows = NULL;
-        int r;
 
-        if (agent_arg_allowed(ctx, conn, args->who, "list the sessions of", &agent, &err) < 0 ||
-            (!agent && listing_filter(args->who, &all, &names, &rowwise, &err) < 0))
+        if (agent_arg(conn, &agent, &err) < 0 ||
+            api_sessions_list(ctx, args->who, agent, query(conn, "ended") != NULL, &rows, &err) < 0)
                 return api_send_error(conn, err.code, err.msg);
-        agents[0] = agent;
-        r = store_sessions_list(daemon_store(ctx->core), agent ? agents : names,
-                                query(conn, "ended") != NULL, &rows, &err);
-        if (r < 0)
-                return api_send_error(conn, r, err.msg);
-        if (rowwise)
-                auth_filter_rows(args->who, rows, false);
         return api_send_json(conn, MHD_HTTP_OK, json_pack("{s:o}", "sessions", rows));
 }

@@ -52,6 +52,7 @@ static const struct route {
     {"DELETE", "/v1/tokens/", true, "", route_token_delete},
     {"GET", "/v1/health", false, "", route_health},
     {"GET", "/metrics", false, "", route_metrics},
+    {"POST", "/mcp", false, "", route_mcp},
 };
 
 /* Match url against a route; a {param} is one non-empty segment, copied to param (and the
@@ -98,6 +99,9 @@ enum MHD_Result api_route(struct api *ctx, struct MHD_Connection *conn, const ch
         struct route_args args = {.body = body, .len = len, .who = who};
         bool path_known = false;
 
+        /* The MCP listener serves MCP and nothing else. */
+        if (ctx->mcp_only && strcmp(url, "/mcp") != 0)
+                return api_send_error(conn, -ENOENT, "the MCP listener serves only /mcp");
         for (size_t i = 0; i < ARRAY_SIZE(routes); i++) {
                 if (!route_match(&routes[i], url, param, param2, sizeof(param)))
                         continue;

@@ -13,6 +13,9 @@ struct limiter;       /* limits.h */
 struct api {
         struct daemon *core;
         struct limiter *limiter; /* NULL on the monitor listener */
+        /* The MCP listener ([mcp] listen, TCP): it serves /mcp only, and only to requests
+         * with a bearer token, which alone says who calls (there are no peer credentials). */
+        bool mcp_only;
 };
 
 /* Dispatch a request whose caller who (never NULL) was identified by the server. */
@@ -46,6 +49,52 @@ void api_peer_of(struct MHD_Connection *conn, struct ucred *ret);
  * be probed. */
 int api_sandbox_of(struct api *ctx, const struct auth_identity *who, const char *prefix,
                    bool shared_ok, char **ret_id, char **ret_agent);
+
+/* ---- ops.c: what the front ends do besides execs, with no HTTP (0 or < 0 with err) ---- */
+
+/* The agents a listing may show (auth_agent_filter), *ret_rowwise when rows must be filtered
+ * one by one (patterns). */
+int api_listing_filter(const struct auth_identity *who, bool *ret_all, const char ***ret_names,
+                       bool *ret_rowwise, struct al_error *err);
+/* An optional agent (NULL: none) must be a valid name the caller may act as: else -EINVAL, or
+ * 403 recorded by auth_refuse. what: "list the sandboxes of", ... */
+int api_agent_allowed(struct api *ctx, const struct auth_identity *who, const char *what,
+                      const char *agent, struct al_error *err);
+/* The live sandboxes the caller may see, of agent (NULL: all); a new JSON array. */
+json_t *api_sandboxes_list(struct api *ctx, const struct auth_identity *who, const char *agent);
+/* Remove the sandbox whose id starts with id (of agent when not NULL); others' read as
+ * unknown (-ENOENT). */
+int api_sandbox_remove(struct api *ctx, const struct auth_identity *who, const char *id,
+                       const char *agent, struct al_error *err);
+/* End (agent, session): its SESSION sandboxes go; *ret is the answer (new reference). */
+int api_session_end(struct api *ctx, const struct auth_identity *who, const char *agent,
+                    const char *session, json_t **ret, struct al_error *err);
+/* Sessions of agent (NULL: the caller's), ended ones too when ended; *ret a new array. */
+int api_sessions_list(struct api *ctx, const struct auth_identity *who, const char *agent,
+                      bool ended, json_t **ret, struct al_error *err);
+/* Background processes of a sandbox: pid < 0 lists them ({"sandbox_id","processes"}), else
+ * one with its output so far; kill ends one. *ret is a new reference. */
+int api_procs_get(struct api *ctx, const struct auth_identity *who, const char *sandbox,
+                  long long pid, json_t **ret, struct al_error *err);
+int api_proc_kill(struct api *ctx, const struct auth_identity *who, const char *sandbox,
+                  long long pid, json_t **ret, struct al_error *err);
+
+/* ---- route_exec.c: one exec for a front end ---- */
+
+/* Run the /v1/exec request body (len bytes) for who, whose connection is watch_fd (-1: none;
+ * the exec is cancelled when it closes): parse, check against the policy, authorize, take an
+ * exec slot, run through the core, log and count it. res is initialized here in every case
+ * (clear it with exec_result_clear). Returns daemon_exec's result or the refusal, err set. */
+int api_exec_run(struct api *ctx, const struct auth_identity *who, int watch_fd, const char *body,
+                 size_t len, struct exec_result *res, struct al_error *err);
+/* The result as /v1/exec answers it (new reference; NULL on allocation failure). */
+json_t *api_exec_result_json(const struct exec_result *res, bool for_stream);
+
+/* ---- the MCP front end (mcp.c, route_mcp.c) ---- */
+
+/* Make a listening TCP socket on a validated loopback "host:port"; what names the setting
+ * in messages ("[monitor] listen"). Returns the fd. */
+int api_listen_tcp(const char *listen_addr, const char *what, struct al_error *err);
 
 /* What a route handler gets: the path parameter (the {id} segment, or NULL) and the body. */
 struct route_args {
@@ -81,4 +130,6 @@ ROUTE_HANDLER(route_tokens_get);
 ROUTE_HANDLER(route_token_delete);
 /* health.c, metrics.c: also served by the monitor listener (monitor.c). */
 ROUTE_HANDLER(route_health);
+/* route_mcp.c: MCP's Streamable HTTP transport (POST /mcp). */
+ROUTE_HANDLER(route_mcp);
 ROUTE_HANDLER(route_metrics);

@@ -24,6 +24,7 @@
 #include "auth.h"
 #include "conns.h"
 #include "limits.h"
+#include "mcp.h"
 #include "routes.h"
 
 struct api_server {
@@ -33,6 +34,7 @@ struct api_server {
         struct conns *conns;
         int listen_fd;
         bool quiesced;
+        bool own_limiter; /* the MCP listener shares the main server's */
 };
 
 /* Per-request state, kept in MHD's request closure. */
@@ -85,14 +87,18 @@ int api_listen_unix(const char *path, const char *group, struct al_error *err)
         return TAKE_FD(fd);
 }
 
-/* An oversized body: answer and close, so the client need not send the rest. */
-static enum MHD_Result send_too_large(struct MHD_Connection *conn)
+/* An oversized body: answer and close, so the client need not send the rest. MCP clients
+ * read JSON-RPC errors. */
+static enum MHD_Result send_too_large(struct MHD_Connection *conn, const char *url)
 {
+        static const char msg[] = "request body exceeds the limit of the [daemon] max_body_kb "
+                                  "setting";
+
         metrics_rejected(al_err_name(-AL_E_TOO_LARGE));
         return api_send_json_with(conn, 413,
-                                  api_error_doc(-AL_E_TOO_LARGE,
-                                                "request body exceeds the limit of "
-                                                "the [daemon] max_body_kb setting"),
+                                  strcmp(url, "/mcp") == 0
+                                      ? mcp_error_response(NULL, MCP_INVALID_REQUEST, msg)
+                                      : api_error_doc(-AL_E_TOO_LARGE, msg),
                                   (const char *const[]){MHD_HTTP_HEADER_CONNECTION, "close", NULL});
 }
 
@@ -152,7 +158,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                 if (clen && strtoull(clen, NULL, 10) > (unsigned long long)max_body) {
                         st->rejected = st->answered = true;
                         conns_request_read(conn);
-                        return send_too_large(conn);
+                        return send_too_large(conn, url);
                 }
                 return MHD_YES;
         }
@@ -186,7 +192,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                 return MHD_YES;
         }
         if (st->rejected && !st->answered)
-                return send_too_large(conn);
+                return send_too_large(conn, url);
         if (st->rejected)
                 return MHD_YES;
         return api_route(s->ctx, conn, url, method, st->body.data ? st->body.data : "",
@@ -305,7 +311,10 @@ static unsigned fit_connections(unsigned wanted)
         return (unsigned)fit;
 }
 
-struct api_server *api_server_start(struct daemon *core, int listen_fd, struct al_error *err)
+/* A server on listen_fd (ownership passes). limiter: the main server's, to share its caps and
+ * exec slots (the MCP listener), or NULL for a new one. */
+static struct api_server *server_start(struct daemon *core, int listen_fd, struct limiter *limiter,
+                                       bool mcp_only, struct al_error *err)
 {
         struct api_server *s = calloc(1, sizeof(*s));
         struct policy *pol = daemon_policy(core);
@@ -316,11 +325,11 @@ struct api_server *api_server_start(struct daemon *core, int listen_fd, struct a
         policy_unref(pol);
         if (s) {
                 s->api.core = core;
-                s->api.limiter = limiter_new(NULL);
+                s->api.mcp_only = mcp_only;
+                s->own_limiter = !limiter;
+                s->api.limiter = limiter ? limiter : limiter_new(NULL);
         }
         if (!s || !s->api.limiter) {
-                if (s)
-                        limiter_free(s->api.limiter);
                 free(s);
                 close(listen_fd);
                 al_err(err, -ENOMEM, "out of memory");
@@ -331,7 +340,8 @@ struct api_server *api_server_start(struct daemon *core, int listen_fd, struct a
         s->conns = conns_new(ctx, limit, err);
         if (!s->conns) {
                 close(listen_fd);
-                limiter_free(s->api.limiter);
+                if (s->own_limiter)
+                        limiter_free(s->api.limiter);
                 free(s);
                 return NULL;
         }
@@ -348,12 +358,28 @@ struct api_server *api_server_start(struct daemon *core, int listen_fd, struct a
         if (!s->mhd) {
                 close(listen_fd);
                 conns_free(s->conns);
-                limiter_free(s->api.limiter);
+                if (s->own_limiter)
+                        limiter_free(s->api.limiter);
                 free(s);
                 al_err(err, -EIO, "cannot start the HTTP server");
                 return NULL;
         }
         return s;
+}
+
+struct api_server *api_server_start(struct daemon *core, int listen_fd, struct al_error *err)
+{
+        return server_start(core, listen_fd, NULL, false, err);
+}
+
+struct api_server *api_mcp_start(struct api_server *main, const char *listen_addr,
+                                 struct al_error *err)
+{
+        int fd = api_listen_tcp(listen_addr, "[mcp] listen", err);
+
+        if (fd < 0)
+                return NULL;
+        return server_start(main->api.core, fd, main->api.limiter, true, err);
 }
 
 void api_server_quiesce(struct api_server *s)
@@ -382,6 +408,7 @@ void api_server_stop(struct api_server *s)
                 if (g.inflight > 0)
                         return;
         }
-        limiter_free(s->api.limiter);
+        if (s->own_limiter)
+                limiter_free(s->api.limiter);
         free(s);
 }

@@ -43,6 +43,17 @@ int cli_version_run(struct cli_ctx *ctx, int argc, char **argv);
 void cli_version_usage(FILE *out);
 int cli_health_run(struct cli_ctx *ctx, int argc, char **argv);
 void cli_health_usage(FILE *out);
+int cli_mcp_run(struct cli_ctx *ctx, int argc, char **argv);
+void cli_mcp_usage(FILE *out);
+/* manage.c */
+int cli_ps_run(struct cli_ctx *ctx, int argc, char **argv);
+void cli_ps_usage(FILE *out);
+int cli_sessions_run(struct cli_ctx *ctx, int argc, char **argv);
+void cli_sessions_usage(FILE *out);
+int cli_history_run(struct cli_ctx *ctx, int argc, char **argv);
+void cli_history_usage(FILE *out);
+int cli_kill_run(struct cli_ctx *ctx, int argc, char **argv);
+void cli_kill_usage(FILE *out);
 
 /* Print "airlock: <message>" on stderr. */
 void cli_errorf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -85,6 +96,44 @@ void cli_reply_free(struct cli_reply *reply);
 /* Parse the buffered body of a reply as JSON (NUL bytes allowed in strings). New reference
  * or NULL with err set. */
 json_t *cli_reply_json(const struct cli_reply *reply, struct al_error *err);
+
+/* --- output.c: what the listing commands share --- */
+
+#define CLI_NAME_MAX 64 /* agent, session and other names, as the API takes them */
+
+/* The options of the commands that list and end things; each command says which it
+ * accepts (CLI_O_*), --socket and --help always. */
+struct cli_opts {
+        bool json, all;
+        const char *agent, *session, *state, *backend, *since, *until, *limit;
+        int argc; /* the words left after the options */
+        char **argv;
+};
+enum {
+        CLI_O_JSON = 1 << 0,
+        CLI_O_AGENT = 1 << 1,
+        CLI_O_ALL = 1 << 2,
+        CLI_O_FILTERS = 1 << 3, /* history's: session, state, backend, since, until, limit */
+};
+/* Parse them (options and words may mix); names are checked against the safe alphabet.
+ * 1: go on; 0: help printed; -1: a usage error (told). */
+int cli_opts_parse(struct cli_ctx *ctx, int argc, char **argv, const char *name, unsigned accepted,
+                   void (*usage)(FILE *out), struct cli_opts *o);
+
+/* Send req; on 2xx the decoded body (caller json_decref's), else the failure is reported on
+ * stderr and NULL returned. cli_get: the same for a GET of path. */
+json_t *cli_call(struct cli_ctx *ctx, const struct cli_request *req);
+json_t *cli_get(struct cli_ctx *ctx, const char *path);
+/* The daemon's JSON, indented, on stdout (--json). */
+int cli_print_json(json_t *doc);
+/* An API time (ms since the epoch, or null) as UTC, or how long ago; "-" for null. */
+const char *cli_when(json_t *v, char *buf, size_t size);
+const char *cli_ago(json_t *v, char *buf, size_t size);
+/* A table for people: rows is a JSON array that cli_table_add fills with ncols strings (NULL
+ * shows as "-"); printed with a header line, columns aligned. */
+#define CLI_TABLE_COLS_MAX 12
+int cli_table_add(json_t *rows, size_t ncols, ...);
+void cli_table_print(const char *const *heads, size_t ncols, json_t *rows);
 
 /* Print the daemon's error reply as "airlock: <message> (<code>)"; returns CLI_EXIT_FAIL. */
 int cli_report_api_error(const struct cli_reply *reply);

@@ -18,14 +18,22 @@ int cli_token_run(struct cli_ctx *ctx, int argc, char **argv);
 void cli_token_usage(FILE *out);
 /* src/cli/policy.c */
 
-/* Subcommands. session, sandbox and log join here as their API routes
- * land; a row with a NULL summary is callable but not listed. */
+/* Subcommands: one row each (name, summary, run, usage). The usage functions are the one
+ * source of the help text: --help, 'airlock help', the man page (contrib/gen-man.sh) and the
+ * bash completion read it. A row with a NULL summary is callable but not listed. */
 static const struct cli_command commands[] = {
     {"exec", "Run code, a command or a program in a sandbox", cli_exec_run, cli_exec_usage},
+    {"ps", "List sandboxes, or the background processes of one", cli_ps_run, cli_ps_usage},
+    {"sessions", "List sessions, or end one", cli_sessions_run, cli_sessions_usage},
+    {"history", "Show the audit log of executions, or one in full", cli_history_run,
+     cli_history_usage},
+    {"kill", "Remove a sandbox, or end a background process", cli_kill_run, cli_kill_usage},
     {"policy", "Check a settings file, or show the policy in force", cli_policy_run,
      cli_policy_usage},
     {"health", "Show the health of airlockd and what it depends on (exit 0/1/2)", cli_health_run,
      cli_health_usage},
+    {"mcp", "Serve MCP on stdin/stdout for agent frameworks (relayed to airlockd)", cli_mcp_run,
+     cli_mcp_usage},
     {"token", "Issue, list and revoke bearer tokens of agents (admins)", cli_token_run,
      cli_token_usage},
     {"version", "Show the client and daemon versions", cli_version_run, cli_version_usage},
@@ -35,35 +43,20 @@ static const struct cli_command commands[] = {
 int cli_parse_simple(struct cli_ctx *ctx, int argc, char **argv, const char *name,
                      void (*usage)(FILE *out), bool *ret_json)
 {
-        enum { OPT_JSON = 0x100 };
-        static const struct option opts[] = {
-            {"json", no_argument, NULL, OPT_JSON},
-            {"socket", required_argument, NULL, 's'},
-            {"help", no_argument, NULL, 'h'},
-            {0},
-        };
-        int c;
+        struct cli_opts o;
+        char full[64];
+        int r;
 
-        while ((c = getopt_long(argc, argv, "+s:h", opts, NULL)) != -1) {
-                switch (c) {
-                case OPT_JSON:
-                        *ret_json = true;
-                        break;
-                case 's':
-                        ctx->socket_path = optarg;
-                        break;
-                case 'h':
-                        usage(stdout);
-                        return 0;
-                default:
-                        fprintf(stderr, "See 'airlock %s --help'.\n", name);
-                        return -1;
-                }
-        }
-        if (optind < argc) {
-                cli_errorf("%s: unexpected argument '%s'", name, argv[optind]);
+        snprintf(full, sizeof(full), "airlock %s", name);
+        r = cli_opts_parse(ctx, argc, argv, full, CLI_O_JSON, usage, &o);
+
+        if (r <= 0)
+                return r;
+        if (o.argc > 0) {
+                cli_errorf("%s: unexpected argument '%s'", name, o.argv[0]);
                 return -1;
         }
+        *ret_json = o.json;
         return 1;
 }
 

@@ -39,51 +39,6 @@ void cli_token_usage(FILE *out)
               out);
 }
 
-/* Send req; on 2xx return the decoded body (caller json_decref's), else report and NULL. */
-static json_t *call(struct cli_ctx *ctx, const struct cli_request *req)
-{
-        struct cli_reply reply = {0};
-        struct al_error err = {0};
-        json_t *doc = NULL;
-
-        if (cli_http(ctx, req, &reply, &err) < 0) {
-                cli_errorf("%s", err.msg);
-                goto out;
-        }
-        if (reply.status < 200 || reply.status > 299) {
-                cli_report_api_error(&reply);
-                goto out;
-        }
-        doc = cli_reply_json(&reply, &err);
-        if (!doc)
-                cli_errorf("%s", err.msg);
-out:
-        cli_reply_free(&reply);
-        return doc;
-}
-
-static int print_json(json_t *doc)
-{
-        if (json_dumpf(doc, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER) < 0)
-                return CLI_EXIT_FAIL;
-        putchar('\n');
-        return 0;
-}
-
-/* A timestamp of the API (ms since the epoch, or null) as UTC, "-" when null. */
-static const char *when(json_t *v, char *buf, size_t size)
-{
-        time_t t;
-        struct tm tm;
-
-        if (!json_is_integer(v))
-                return "-";
-        t = (time_t)(json_integer_value(v) / 1000);
-        if (!gmtime_r(&t, &tm) || !strftime(buf, size, "%Y-%m-%d %H:%M:%SZ", &tm))
-                return "?";
-        return buf;
-}
-
 static int token_create(struct cli_ctx *ctx, const char *agent, bool as_json)
 {
         struct cli_request req = {.method = "POST", .path = "/v1/tokens", .timeout_s = 30};
@@ -106,11 +61,11 @@ static int token_create(struct cli_ctx *ctx, const char *agent, bool as_json)
         }
         req.body = body;
         req.body_len = strlen(body);
-        doc = call(ctx, &req);
+        doc = cli_call(ctx, &req);
         if (!doc)
                 return CLI_EXIT_FAIL;
         if (as_json) {
-                status = print_json(doc);
+                status = cli_print_json(doc);
         } else if (json_is_string(json_object_get(doc, "token"))) {
                 /* The token alone on stdout, for $(airlock token create ...). */
                 printf("%s\n", json_string_value(json_object_get(doc, "token")));
@@ -131,7 +86,7 @@ static int token_create(struct cli_ctx *ctx, const char *agent, bool as_json)
 static int token_list(struct cli_ctx *ctx, bool as_json)
 {
         struct cli_request req = {.method = "GET", .path = "/v1/tokens", .timeout_s = 30};
-        json_t *doc = call(ctx, &req), *row;
+        json_t *doc = cli_call(ctx, &req), *row;
         char c[32], u[32], r[32];
         size_t i;
         int status = 0;
@@ -139,7 +94,7 @@ static int token_list(struct cli_ctx *ctx, bool as_json)
         if (!doc)
                 return CLI_EXIT_FAIL;
         if (as_json) {
-                status = print_json(doc);
+                status = cli_print_json(doc);
                 json_decref(doc);
                 return status;
         }
@@ -151,9 +106,9 @@ static int token_list(struct cli_ctx *ctx, bool as_json)
                 const char *agent = json_string_value(json_object_get(row, "agent"));
 
                 printf("%-32s  %-20s  %-20s  %-20s  %s\n", id ? id : "?", agent ? agent : "?",
-                       when(json_object_get(row, "created_at"), c, sizeof(c)),
-                       when(json_object_get(row, "last_used_at"), u, sizeof(u)),
-                       when(json_object_get(row, "revoked_at"), r, sizeof(r)));
+                       cli_when(json_object_get(row, "created_at"), c, sizeof(c)),
+                       cli_when(json_object_get(row, "last_used_at"), u, sizeof(u)),
+                       cli_when(json_object_get(row, "revoked_at"), r, sizeof(r)));
         }
         json_decref(doc);
         return status;
@@ -172,7 +127,7 @@ static int token_revoke(struct cli_ctx *ctx, const char *id)
         }
         snprintf(path, sizeof(path), "/v1/tokens/%s", id);
         req.path = path;
-        doc = call(ctx, &req);
+        doc = cli_call(ctx, &req);
         if (!doc)
                 return CLI_EXIT_FAIL;
         fprintf(stderr, "airlock: token %s revoked\n", id);

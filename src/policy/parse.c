@@ -30,7 +30,7 @@ const char *const parse_section_names[SEC__MAX] = {
     [SEC_DAEMON] = "daemon",   [SEC_ENGINE] = "engine",   [SEC_SANDBOX] = "sandbox",
     [SEC_LIMITS] = "limits",   [SEC_NETWORK] = "network", [SEC_HOST] = "host",
     [SEC_RUNTIME] = "runtime", [SEC_AGENT] = "agent",     [SEC_ACCESS] = "access",
-    [SEC_CLIENT] = "client",   [SEC_MONITOR] = "monitor",
+    [SEC_CLIENT] = "client",   [SEC_MONITOR] = "monitor", [SEC_MCP] = "mcp",
 };
 
 void parse_problem(struct parse_ctx *c, int line, const char *fmt, ...)
@@ -266,7 +266,7 @@ static void enter_section(struct parse_ctx *c, const char *s, const char *close,
         parse_problem(
             c, c->line,
             "unknown section [%s] (known: [daemon], [engine], [sandbox], [limits], "
-            "[network], [host], [access], [monitor], [runtime \"NAME\"], [agent \"NAME\"], "
+            "[network], [host], [access], [monitor], [mcp], [runtime \"NAME\"], [agent \"NAME\"], "
             "[client \"NAME\"])",
             util_quote(q, sizeof(q), name));
 }

@@ -91,6 +91,7 @@ const struct key_def parse_keys[K__MAX] = {
     [K_H_RLIMIT_NPROC] = {SEC_HOST, "rlimit_nproc", V_RLIMIT, 0, 4194304},
     [K_H_PATH] = {SEC_HOST, "path", V_SEARCH_PATH},
     [K_MONITOR_LISTEN] = {SEC_MONITOR, "listen", V_LISTEN},
+    [K_MCP_LISTEN] = {SEC_MCP, "listen", V_LISTEN},
     [K_IMAGE] = {SEC_RUNTIME, "image", V_IMAGE},
     [K_RUN] = {SEC_RUNTIME, "run", V_WORDS},
     [K_SHELL] = {SEC_RUNTIME, "shell", V_WORDS},
@@ -379,6 +380,8 @@ static char **string_field(struct parse_ctx *c, enum key_id id)
                 return &p->keeper_user;
         case K_MONITOR_LISTEN:
                 return &p->monitor_listen;
+        case K_MCP_LISTEN:
+                return &p->mcp_listen;
         case K_SELECTIVE_RULES:
                 return &p->selective_rules;
         case K_A_DEFAULT_RUNTIME:
@@ -708,8 +711,11 @@ void parse_set_value(struct parse_ctx *c, enum key_id id, const char *v)
                         parse_problem(
                             c, c->line,
                             "%s must be a loopback address (127.0.0.1:PORT or [::1]:PORT): "
-                            "the monitor listener has no authentication, got '%s'",
-                            k->name, q);
+                            "%s, got '%s'",
+                            k->name,
+                            id == K_MCP_LISTEN ? "the MCP listener must never face a network"
+                                               : "the monitor listener has no authentication",
+                            q);
                         return;
                 }
                 if (r < 0) {

@@ -26,6 +26,7 @@ enum section_kind {
         SEC_HOST,
         SEC_ACCESS,
         SEC_MONITOR,
+        SEC_MCP,
         SEC_RUNTIME, /* the named sections from here on */
         SEC_AGENT,
         SEC_CLIENT,
@@ -99,6 +100,8 @@ enum key_id {
         K_H_PATH,
         /* [monitor] */
         K_MONITOR_LISTEN,
+        /* [mcp] */
+        K_MCP_LISTEN,
         /* [runtime "NAME"] */
         K_IMAGE,
         K_RUN,

@@ -269,6 +269,7 @@ static void policy_free(struct policy *p)
         free(p->keeper_user);
         free(p->selective_rules);
         free(p->monitor_listen);
+        free(p->mcp_listen);
         for (size_t i = 0; i < p->n_runtimes; i++)
                 runtime_clear(&p->runtimes[i]);
         free(p->runtimes);
@@ -322,7 +323,7 @@ struct policy *policy_new_default(void)
             !(p->exec_user = strdup("2000100000:2000100000")) ||
             !(p->keeper_user = strdup("2000100001:2000100001")) || !(p->text = strdup("")) ||
             !(p->selective_rules = strdup("")) || !(p->monitor_listen = strdup("")) ||
-            !(p->network.allowed = calloc(1, sizeof(char *))) ||
+            !(p->mcp_listen = strdup("")) || !(p->network.allowed = calloc(1, sizeof(char *))) ||
             !(p->network.blocked = calloc(1, sizeof(char *))) || !(p->host = policy_host_new()))
                 return NULL;
         p->network.tier = NETWORK_RESTRICTED;
@@ -657,6 +658,7 @@ json_t *policy_to_json(const struct policy *p)
                                                     p->network.blocked)) ||
                     !set_new(o, "agents", agents_to_json(p)) ||
                     !set_new(o, "monitor", json_pack("{s:s}", "listen", p->monitor_listen)) ||
+                    !set_new(o, "mcp", json_pack("{s:s}", "listen", p->mcp_listen)) ||
                     !set_new(o, "host", host_to_json(p->host)) || !policy_access_to_json(p, o)) {
                         json_decref(o);
                         return NULL;

@@ -14,6 +14,7 @@
 #include "airlock/policy.h"
 #include "airlock/util.h"
 #include "api/auth.h"
+#include "api/mcp.h"
 #include "policy/shell_tokens.h"
 
 /* Bytes of input that are looked at: the daemon caps bodies and settings files too. */
@@ -269,5 +270,50 @@ int fuzz_agent_one(const uint8_t *data, size_t size)
                 if (a != b || whole.frames != split.frames || whole.hash != split.hash)
                         abort();
         }
+        return 0;
+}
+
+/* Whether msg calls a tool that the tool list names: those reach the core. */
+static bool calls_a_real_tool(json_t *msg)
+{
+        const char *method = json_string_value(json_object_get(msg, "method"));
+        const char *name =
+            json_string_value(json_object_get(json_object_get(msg, "params"), "name"));
+        json_t *list, *t;
+        bool found = false;
+        size_t i;
+
+        if (!method || strcmp(method, "tools/call") != 0 || !name)
+                return false;
+        list = mcp_tools_list();
+        json_array_foreach(json_object_get(list, "tools"), i, t)
+        {
+                if (strcmp(json_string_value(json_object_get(t, "name")), name) == 0)
+                        found = true;
+        }
+        json_decref(list);
+        return found;
+}
+
+int fuzz_mcp_one(const uint8_t *data, size_t size)
+{
+        static const struct mcp_caller caller = {.agent = "default", .watch_fd = -1};
+        json_t *msg = size <= REQUEST_MAX ? json_loadb((const char *)data, size, 0, NULL) : NULL;
+        json_t *res;
+
+        if (!msg || !json_is_object(msg) || calls_a_real_tool(msg)) {
+                json_decref(msg);
+                return 0;
+        }
+        res = mcp_handle(&caller, msg);
+        if (res) {
+                const char *v = json_string_value(json_object_get(res, "jsonrpc"));
+
+                if (!v || strcmp(v, "2.0") != 0 ||
+                    !!json_object_get(res, "result") == !!json_object_get(res, "error"))
+                        abort();
+        }
+        json_decref(res);
+        json_decref(msg);
         return 0;
 }

@@ -23,3 +23,8 @@ int fuzz_tokens_one(const uint8_t *data, size_t size);
  * the input chooses, with small and full payload caps: the same frames in both cuts, payloads
  * within the cap, and a frame's JSON through jansson as the daemon reads it. */
 int fuzz_agent_one(const uint8_t *data, size_t size);
+
+/* A POST /mcp body through MCP's JSON-RPC layer (mcp_handle): every answer must be JSON-RPC
+ * 2.0. Calls of the tools that reach the daemon core are left out (there is no core here;
+ * tests/integration/test_mcp.py drives those); unknown tools and every other method are fed. */
+int fuzz_mcp_one(const uint8_t *data, size_t size);

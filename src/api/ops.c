@@ -1,0 +1,170 @@
+/* What the front ends of api/ (the v1 routes, MCP) do for a caller besides execs, with no HTTP
+ * in sight: list and end sessions, list and remove sandboxes, list and end background
+ * processes. Each checks that the caller may do it and fills a JSON document or an error; the
+ * route handlers and the MCP tools only shape the answer. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "airlock/cleanup.h"
+#include "airlock/log.h"
+#include "airlock/util.h"
+#include "auth.h"
+#include "routes.h"
+
+int api_listing_filter(const struct auth_identity *who, bool *ret_all, const char ***ret_names,
+                       bool *ret_rowwise, struct al_error *err)
+{
+        if (auth_agent_filter(who, ret_all, ret_names) < 0)
+                return al_err(err, -ENOMEM, "out of memory");
+        *ret_rowwise = !*ret_all && !*ret_names;
+        return 0;
+}
+
+int api_agent_allowed(struct api *ctx, const struct auth_identity *who, const char *what,
+                      const char *agent, struct al_error *err)
+{
+        if (agent && !util_name_valid(agent, EXEC_NAME_MAX))
+                return al_err(err, -EINVAL, "'agent' must be a name of [A-Za-z0-9._-]");
+        if (agent && !auth_may_act_as(who, agent))
+                return auth_refuse(ctx, who, what, agent, NULL, NULL, err);
+        return 0;
+}
+
+json_t *api_sandboxes_list(struct api *ctx, const struct auth_identity *who, const char *agent)
+{
+        json_t *rows = scope_list(daemon_scopes(ctx->core), agent);
+
+        /* Others' sandboxes stay hidden; SHARED ones serve every agent and are listed. */
+        if (rows && !who->admin)
+                auth_filter_rows(who, rows, true);
+        return rows;
+}
+
+int api_sandbox_remove(struct api *ctx, const struct auth_identity *who, const char *id,
+                       const char *agent, struct al_error *err)
+{
+        _cleanup_free_ char *owner = NULL;
+        int r;
+
+        if (!who->admin) {
+                /* Only sandboxes of the caller's agents, found by id: anything else reads as
+                 * unknown, so that ids of others' sandboxes cannot be probed. */
+                _cleanup_free_ char *full = NULL;
+
+                r = api_sandbox_of(ctx, who, id, false, &full, &owner);
+                if (r == -EINVAL)
+                        return al_err(err, -EINVAL, "a sandbox id has at least 12 characters");
+                if (r < 0 || !owner || (agent && strcmp(owner, agent) != 0))
+                        return al_err(err, -ENOENT, "no such sandbox");
+                agent = owner;
+        }
+        r = scope_remove_handle(daemon_scopes(ctx->core), id, agent, err);
+        if (r < 0)
+                return r;
+        log_info("sandbox %.12s removed on request", id);
+        return 0;
+}
+
+int api_session_end(struct api *ctx, const struct auth_identity *who, const char *agent,
+                    const char *session, json_t **ret, struct al_error *err)
+{
+        int n;
+
+        if (!util_name_valid(session, EXEC_NAME_MAX))
+                return al_err(err, -EINVAL, "invalid session name");
+        if (!util_name_valid(agent, EXEC_NAME_MAX))
+                return al_err(err, -EINVAL, "invalid agent name");
+        /* Sessions are keyed by (agent, session): a session id alone opens nothing. */
+        if (!auth_may_act_as(who, agent))
+                return auth_refuse(ctx, who, "end a session of", agent, session, NULL, err);
+        n = scope_end_session(daemon_scopes(ctx->core), agent, session);
+        if (store_session_end(daemon_store(ctx->core), agent, session, 0, err) < 0 &&
+            err->code != -ENOENT)
+                log_warn("recording the end of session '%s': %s", session, err->msg);
+        log_info("session '%s' of agent '%s' ended: %d sandbox(es) removed", session, agent, n);
+        *ret = json_pack("{s:s, s:s, s:b, s:i}", "agent", agent, "session", session, "ended", 1,
+                         "sandboxes_removed", n);
+        return *ret ? 0 : al_err(err, -ENOMEM, "out of memory");
+}
+
+int api_sessions_list(struct api *ctx, const struct auth_identity *who, const char *agent,
+                      bool ended, json_t **ret, struct al_error *err)
+{
+        const char *agents[2] = {agent, NULL};
+        _cleanup_free_ const char **names = NULL;
+        bool all = false, rowwise = false;
+        int r;
+
+        if (api_agent_allowed(ctx, who, "list the sessions of", agent, err) < 0 ||
+            (!agent && api_listing_filter(who, &all, &names, &rowwise, err) < 0))
+                return err->code;
+        r = store_sessions_list(daemon_store(ctx->core), agent ? agents : names, ended, ret, err);
+        if (r < 0)
+                return r;
+        if (rowwise)
+                auth_filter_rows(who, *ret, false);
+        return 0;
+}
+
+/* The sandbox (when the caller may use it) whose background processes are asked for, and the
+ * backend that runs them. SHARED sandboxes serve every agent: anyone may look, only admins
+ * may end. */
+static int procs_target(struct api *ctx, const struct auth_identity *who, const char *sandbox,
+                        bool for_kill, char **ret_id, struct backend **ret_b, struct al_error *err)
+{
+        _cleanup_free_ char *agent = NULL;
+        struct backend *b = daemon_containers(ctx->core);
+        int r;
+
+        r = api_sandbox_of(ctx, who, sandbox, !for_kill, ret_id, &agent);
+        if (r == -EINVAL)
+                return al_err(err, -EINVAL, "a sandbox id has at least 12 characters");
+        if (r < 0)
+                return al_err(err, -ENOENT, "no such sandbox");
+        if (!b || !b->ops->proc_list) {
+                free(*ret_id);
+                *ret_id = NULL;
+                return al_err(err, -EOPNOTSUPP, "this backend has no background processes");
+        }
+        *ret_b = b;
+        return 0;
+}
+
+int api_procs_get(struct api *ctx, const struct auth_identity *who, const char *sandbox,
+                  long long pid, json_t **ret, struct al_error *err)
+{
+        _cleanup_free_ char *id = NULL;
+        struct backend *b;
+        json_t *doc;
+        int r;
+
+        r = procs_target(ctx, who, sandbox, false, &id, &b, err);
+        if (r < 0)
+                return r;
+        doc = b->ops->proc_list(b, id, pid, err);
+        if (!doc)
+                return err->code ? err->code : al_err(err, -ENOENT, "no such process");
+        if (pid < 0)
+                doc = json_pack("{s:s, s:o}", "sandbox_id", id, "processes", doc);
+        *ret = doc;
+        return doc ? 0 : al_err(err, -ENOMEM, "out of memory");
+}
+
+int api_proc_kill(struct api *ctx, const struct auth_identity *who, const char *sandbox,
+                  long long pid, json_t **ret, struct al_error *err)
+{
+        _cleanup_free_ char *id = NULL;
+        struct backend *b;
+        int r;
+
+        r = procs_target(ctx, who, sandbox, true, &id, &b, err);
+        if (r < 0)
+                return r;
+        r = b->ops->proc_kill(b, id, pid, err);
+        if (r < 0)
+                return r;
+        log_info("background process %lld of sandbox %.12s ended on request", pid, id);
+        *ret = json_pack("{s:s, s:I, s:b}", "sandbox_id", id, "pid", (json_int_t)pid, "killed", 1);
+        return *ret ? 0 : al_err(err, -ENOMEM, "out of memory");
+}
