@@ -1,0 +1,525 @@
+"""airlock's context driver: a live interpreter inside a sandbox (docs/contexts.md).
+
+Run by airlockd as a background process of the sandbox, in a cgroup of its own:
+
+    python3 /.airlock/lib/airlock_ctx.py SOCKET LANGUAGE
+
+It listens on the UNIX socket SOCKET (in /.airlock/run, where the daemon reaches it) and serves
+one cell per connection, in frames of airlock's agent protocol (include/airlock/agent_proto.h):
+
+    daemon -> driver  0x40 CTX_RUN     {"code": "..."}
+    driver -> daemon  0x83 STDOUT      bytes the code wrote to fd 1
+                      0x84 STDERR      bytes the code wrote to fd 2
+                      0xC0 CTX_RESULT  {"kind": "result"|"display", "data": {mime: text}}
+                      0xC1 CTX_DONE    {"execution_count": N, "status": "ok"|"error",
+                                        "error": {name, value, traceback}, "recovered": "..."}
+
+The code's stdout and stderr are pipes the driver reads: nothing the code prints can be taken for
+a frame. Only a peer outside the sandbox's PID namespace (SO_PEERCRED pid 0: the daemon) is
+served. The daemon trusts nothing said here; the code runs in this very process, so this file
+is a convenience for the code, not a boundary.
+
+LANGUAGE is python (the code runs in this interpreter), bash or node (the code goes to a
+persistent child interpreter: see Shell and Node below).
+"""
+import ast
+import base64
+import builtins
+import errno
+import fcntl
+import json
+import os
+import signal
+import socket
+import struct
+import sys
+import termios
+import threading
+import time
+import traceback
+import types
+
+CTX_RUN = 0x40
+STDOUT = 0x83
+STDERR = 0x84
+CTX_RESULT = 0xC0
+CTX_DONE = 0xC1
+PAYLOAD_MAX = 1 << 20
+CHUNK = 64 << 10
+REPR_MAX = 768 << 10  # one representation; a bundle must fit one frame
+DRAIN_MS = 300  # output still read after a cell before its DONE
+
+DRIVER_PID = os.getpid()
+
+
+class Channel:
+    """The connection of the cell that runs now, shared by the main thread and the readers."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.sock = None
+
+    def send(self, ftype, payload):
+        if len(payload) > PAYLOAD_MAX:
+            return
+        frame = struct.pack(">IB", len(payload) + 1, ftype) + payload
+        with self.lock:
+            if self.sock is None:
+                return
+            try:
+                self.sock.sendall(frame)
+            except OSError:
+                self.sock = None
+
+    def send_json(self, ftype, obj):
+        self.send(ftype, json.dumps(obj, ensure_ascii=False, default=str).encode("utf-8", "replace"))
+
+
+chan = Channel()
+READERS = []
+
+
+class Reader(threading.Thread):
+    """Reads one of the code's output pipes into STDOUT or STDERR frames (dropped between
+    cells)."""
+
+    def __init__(self, fd, ftype):
+        super().__init__(daemon=True)
+        self.fd, self.ftype, self.busy = fd, ftype, False
+
+    def run(self):
+        while True:
+            try:
+                data = os.read(self.fd, CHUNK)
+            except InterruptedError:
+                continue
+            if not data:
+                return
+            self.busy = True
+            chan.send(self.ftype, data)
+            self.busy = False
+
+    def pending(self):
+        n = struct.unpack("i", fcntl.ioctl(self.fd, termios.FIONREAD, b"\0\0\0\0"))[0]
+        return n > 0 or self.busy
+
+
+def read_exact(sock, n):
+    buf = b""
+    while len(buf) < n:
+        part = sock.recv(n - len(buf))
+        if not part:
+            return None
+        buf += part
+    return buf
+
+
+def read_request(sock):
+    hdr = read_exact(sock, 5)
+    if hdr is None:
+        return None
+    length, ftype = struct.unpack(">IB", hdr)
+    if ftype != CTX_RUN or length < 1 or length - 1 > PAYLOAD_MAX:
+        return None
+    payload = read_exact(sock, length - 1)
+    if payload is None:
+        return None
+    try:
+        req = json.loads(payload.decode("utf-8"))
+    except ValueError:
+        return None
+    return req if isinstance(req, dict) and isinstance(req.get("code"), str) else None
+
+
+def error_doc(exc):
+    """{name, value, traceback} of exc, without the driver's own frames."""
+    frames = [f for f in traceback.extract_tb(exc.__traceback__)
+              if f.filename != os.path.abspath(__file__)]
+    lines = traceback.format_list(frames)
+    text = ("Traceback (most recent call last):\n" + "".join(lines) if lines else "") + \
+        "".join(traceback.format_exception_only(type(exc), exc))
+    return {"name": type(exc).__name__, "value": str(exc)[:4096], "traceback": text[-65536:]}
+
+
+# ---- Python ----
+
+MIME_METHODS = (
+    ("text/html", "_repr_html_"),
+    ("text/markdown", "_repr_markdown_"),
+    ("image/svg+xml", "_repr_svg_"),
+    ("image/png", "_repr_png_"),
+    ("image/jpeg", "_repr_jpeg_"),
+    ("text/latex", "_repr_latex_"),
+    ("application/json", "_repr_json_"),
+)
+
+
+def as_text(mime, value):
+    if isinstance(value, tuple) and value:
+        value = value[0]  # (data, metadata)
+    if isinstance(value, (bytes, bytearray)):
+        return base64.b64encode(bytes(value)).decode("ascii")
+    if mime == "application/json" and not isinstance(value, str):
+        return json.dumps(value, default=str)
+    return value if isinstance(value, str) else None
+
+
+def mime_bundle(obj):
+    """The representations of obj keyed by MIME type, each bounded; text/plain always."""
+    data = {}
+    try:
+        mb = getattr(obj, "_repr_mimebundle_", None)
+        if callable(mb) and not isinstance(obj, type):
+            got = mb()
+            if isinstance(got, tuple):
+                got = got[0]
+            if isinstance(got, dict):
+                for mime, value in got.items():
+                    text = as_text(mime, value)
+                    if isinstance(mime, str) and text is not None:
+                        data[mime] = text
+    except Exception:
+        pass
+    for mime, name in MIME_METHODS:
+        if mime in data or isinstance(obj, type):
+            continue
+        try:
+            method = getattr(obj, name, None)
+            if callable(method):
+                text = as_text(mime, method())
+                if text is not None:
+                    data[mime] = text
+        except Exception:
+            pass
+    if "text/plain" not in data:
+        try:
+            data["text/plain"] = repr(obj)
+        except Exception as e:
+            data["text/plain"] = "<unrepresentable: %s>" % type(e).__name__
+    for mime in list(data):
+        if len(data[mime]) > REPR_MAX:
+            if mime == "text/plain":
+                data[mime] = data[mime][:REPR_MAX] + "..."
+            else:
+                del data[mime]
+    return data
+
+
+def drain():
+    """Waits (a little) until what the code wrote so far has been sent."""
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except Exception:
+        pass
+    until = time.monotonic() + DRAIN_MS / 1000
+    while any(r.pending() for r in READERS) and time.monotonic() < until:
+        time.sleep(0.002)
+
+
+def send_result(kind, obj):
+    drain()
+    chan.send_json(CTX_RESULT, {"kind": kind, "data": mime_bundle(obj)})
+
+
+def display(*objs, **_):
+    """Show objects as results, as a notebook would."""
+    for obj in objs:
+        send_result("display", obj)
+
+
+class Png:
+    def __init__(self, data):
+        self.data = data
+
+    def _repr_png_(self):
+        return self.data
+
+    def __repr__(self):
+        return "<Figure (PNG, %d bytes)>" % len(self.data)
+
+
+def show_figures():
+    """Every open matplotlib figure as a PNG display result, then closed. Only when the code
+    imported pyplot itself: the driver never imports matplotlib on its own."""
+    plt = sys.modules.get("matplotlib.pyplot")
+    if plt is None:
+        return
+    import io
+
+    try:
+        for num in plt.get_fignums():
+            fig = plt.figure(num)
+            buf = io.BytesIO()
+            fig.savefig(buf, format="png", bbox_inches="tight")
+            send_result("display", Png(buf.getvalue()))
+        plt.close("all")
+    except Exception as e:
+        chan.send(STDERR, ("airlock: cannot render a figure: %s\n" % e).encode())
+
+
+class PythonRunner:
+    def __init__(self):
+        self.module = types.ModuleType("__main__")
+        self.module.__dict__["__builtins__"] = builtins
+        self.module.__dict__["display"] = display
+        sys.modules["__main__"] = self.module
+        self.ns = self.module.__dict__
+
+    def run(self, code, state):
+        try:
+            tree = ast.parse(code, "<cell>", "exec")
+        except Exception as e:  # SyntaxError, or NUL in the source (ValueError)
+            return error_doc(e)
+        last = None
+        if tree.body and isinstance(tree.body[-1], ast.Expr):
+            last = ast.Expression(tree.body.pop().value)
+        try:
+            state.in_cell = True
+            if tree.body:
+                exec(compile(tree, "<cell>", "exec"), self.ns)
+            value = eval(compile(last, "<cell>", "eval"), self.ns) if last else None
+            state.in_cell = False
+            show_figures()
+            if value is not None:
+                self.ns["_"] = value
+                send_result("result", value)
+        except BaseException as e:  # KeyboardInterrupt and SystemExit are results too
+            state.in_cell = False
+            if os.getpid() != DRIVER_PID:
+                os._exit(0)
+            show_figures()
+            return error_doc(e)
+        return None
+
+
+# ---- bash and node: a persistent child interpreter ----
+
+
+class ChildRunner:
+    """A persistent bash or node process with the code's stdout and stderr; each cell is sent on
+    its stdin, and its end (with the status) comes back on a pipe of its own (fd 3 in the child),
+    which the code does not write to unless it means to."""
+
+    def __init__(self, language, out_w, err_w):
+        self.language = language
+        self.out_w, self.err_w = out_w, err_w
+        self.proc_pid = None
+        self.start()
+
+    def start(self):
+        in_r, self.in_w = os.pipe()
+        self.done_r, done_w = os.pipe()
+        here = os.path.dirname(os.path.abspath(__file__))
+        if self.language == "bash":
+            argv = ["bash", "--norc", "--noprofile", os.path.join(here, "airlock_ctx.sh")]
+        else:
+            argv = ["node", os.path.join(here, "airlock_ctx.js")]
+        pid = os.fork()
+        if pid == 0:
+            try:
+                os.setpgid(0, 0)
+                os.dup2(in_r, 0)
+                os.dup2(self.out_w, 1)
+                os.dup2(self.err_w, 2)
+                os.dup2(done_w, 3)
+                os.closerange(4, 65536)
+                signal.signal(signal.SIGINT, signal.SIG_DFL)
+                os.execvp(argv[0], argv)
+            except BaseException:
+                pass
+            os._exit(127)
+        os.close(in_r)
+        os.close(done_w)
+        self.proc_pid = pid
+        self.buf = b""
+
+    def run(self, code, state):
+        data = code.encode("utf-8", "surrogateescape")
+        try:
+            os.write(self.in_w, struct.pack(">I", len(data)) + data)
+        except OSError as e:
+            return {"name": "ContextEnded", "value": "the %s interpreter has ended (%s)"
+                    % (self.language, e), "traceback": ""}
+        state.in_cell = True
+        while b"\n" not in self.buf:
+            try:
+                part = os.read(self.done_r, 4096)
+            except InterruptedError:
+                continue
+            if not part:
+                state.in_cell = False
+                return {"name": "ContextEnded",
+                        "value": "the %s interpreter has ended" % self.language, "traceback": ""}
+            self.buf = (self.buf + part)[-65536:]
+        state.in_cell = False
+        line, self.buf = self.buf.split(b"\n", 1)
+        try:
+            doc = json.loads(line.decode("utf-8", "replace"))
+        except ValueError:
+            doc = {}
+        if not isinstance(doc, dict):
+            doc = {}
+        for r in doc.get("results") or []:
+            if isinstance(r, dict) and isinstance(r.get("data"), dict):
+                chan.send_json(CTX_RESULT, {"kind": str(r.get("kind", "result")),
+                                            "data": r["data"]})
+        err = doc.get("error")
+        if isinstance(err, dict):
+            return {k: str(err.get(k, ""))[:65536] for k in ("name", "value", "traceback")}
+        return None
+
+    def interrupt(self):
+        try:
+            os.killpg(self.proc_pid, signal.SIGINT)
+        except OSError:
+            pass
+
+
+class State:
+    in_cell = False
+
+
+def main():
+    if len(sys.argv) != 3 or sys.argv[2] not in ("python", "bash", "node"):
+        sys.stderr.write("usage: airlock_ctx.py SOCKET python|bash|node\n")
+        return 2
+    path, language = sys.argv[1], sys.argv[2]
+    state = State()
+    sys.modules["airlock_ctx"] = sys.modules[__name__]
+    # The code's output: pipes read by the driver, never the channel.
+    out_r, out_w = os.pipe()
+    err_r, err_w = os.pipe()
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.close(devnull)
+    os.dup2(out_w, 1)
+    os.dup2(err_w, 2)
+    for fd in (out_r, err_r, out_w, err_w):
+        os.set_inheritable(fd, False)
+    READERS[:] = [Reader(out_r, STDOUT), Reader(err_r, STDERR)]
+    for r in READERS:
+        r.start()
+
+    try:
+        st = os.lstat(path)
+        if (st.st_mode & 0o170000) == 0o140000:
+            os.unlink(path)
+    except FileNotFoundError:
+        pass
+    old = os.umask(0o177)
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(path)
+    os.umask(old)
+    listener.listen(4)
+
+    def on_sigint(signum, frame):
+        if state.in_cell:
+            if runner is not None and language != "python":
+                runner.interrupt()
+                return
+            raise KeyboardInterrupt
+
+    def in_child():
+        # A fork of the code: it must never speak for the context.
+        try:
+            listener.close()
+            if chan.sock is not None:
+                os.close(chan.sock.detach())
+        except OSError:
+            pass
+        chan.sock = None
+
+    os.register_at_fork(after_in_child=in_child)
+    os.environ["MPLBACKEND"] = "module://airlock_ctx_mpl"
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    runner = None
+    if language == "python":
+        sys.argv = [""]
+        # Line-buffered like a terminal's: what is printed before a fork is not printed twice.
+        sys.stdout = open(1, "w", buffering=1, closefd=False, errors="backslashreplace")
+        sys.stderr = open(2, "w", buffering=1, closefd=False, errors="backslashreplace")
+        sys.path = [p for p in sys.path if p != os.path.dirname(os.path.abspath(__file__))]
+        sys.path.append(os.path.dirname(os.path.abspath(__file__)))
+        runner = PythonRunner()
+    else:
+        runner = ChildRunner(language, out_w, err_w)
+    signal.signal(signal.SIGINT, on_sigint)
+    count = 0
+    while True:
+        try:
+            conn, _ = listener.accept()
+        except KeyboardInterrupt:
+            continue
+        except OSError as e:
+            if e.errno in (errno.EINTR, errno.ECONNABORTED, errno.EMFILE, errno.ENFILE):
+                time.sleep(0.05)
+                continue
+            return 1
+        try:
+            pid = struct.unpack("3i", conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12))[0]
+            req = read_request(conn) if pid == 0 else None
+        except (OSError, KeyboardInterrupt):
+            req = None
+        if req is None:
+            conn.close()
+            continue
+        count += 1
+        chan.sock = conn
+        error = recovered = None
+        try:
+            error = runner.run(req["code"], state)
+        except BaseException as e:  # an interrupt between the code and the driver
+            state.in_cell = False
+            if os.getpid() != DRIVER_PID:
+                os._exit(0)
+            error = {"name": type(e).__name__, "value": str(e)[:4096], "traceback": ""}
+        if os.getpid() != DRIVER_PID:
+            os._exit(0)
+        # The code may have closed or replaced its streams: put them back.
+        try:
+            sys.stdout.flush()
+            sys.stderr.flush()
+        except Exception:
+            pass
+        fixed = []
+        for fd, w, name in ((1, out_w, "stdout"), (2, err_w, "stderr")):
+            try:
+                same = os.path.sameopenfile(fd, w)
+            except OSError:
+                same = False
+            if not same:
+                os.dup2(w, fd)
+                fixed.append(name)
+        for name, fd in (("stdout", 1), ("stderr", 2)):
+            f = getattr(sys, name)
+            if f is None or getattr(f, "closed", True) or not hasattr(f, "write"):
+                setattr(sys, name, open(fd, "w", buffering=1, closefd=False,
+                                        errors="backslashreplace"))
+                if name not in fixed:
+                    fixed.append(name)
+        if signal.getsignal(signal.SIGINT) is not on_sigint:
+            signal.signal(signal.SIGINT, on_sigint)
+            fixed.append("the SIGINT handler")
+        if fixed:
+            recovered = "the code closed or replaced %s; restored" % " and ".join(fixed)
+        drain()
+        done = {"execution_count": count, "status": "error" if error else "ok"}
+        if error:
+            done["error"] = error
+        if recovered:
+            done["recovered"] = recovered
+        try:
+            chan.send_json(CTX_DONE, done)
+        except KeyboardInterrupt:
+            pass
+        with chan.lock:
+            chan.sock = None
+        try:
+            conn.close()
+        except OSError:
+            pass
+
+
+if __name__ == "__main__":
+    sys.exit(main())
