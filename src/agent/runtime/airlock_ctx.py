@@ -29,6 +29,7 @@ import errno
 import fcntl
 import json
 import os
+import select
 import signal
 import socket
 import struct
@@ -81,27 +82,34 @@ READERS = []
 
 class Reader(threading.Thread):
     """Reads one of the code's output pipes into STDOUT or STDERR frames (dropped between
-    cells)."""
+    cells). A read and its send happen under the lock, so that drain() knows that what left
+    the pipe has been sent."""
 
     def __init__(self, fd, ftype):
         super().__init__(daemon=True)
-        self.fd, self.ftype, self.busy = fd, ftype, False
+        self.fd, self.ftype = fd, ftype
+        self.lock = threading.Lock()
+        os.set_blocking(fd, False)
 
     def run(self):
         while True:
-            try:
-                data = os.read(self.fd, CHUNK)
-            except InterruptedError:
-                continue
-            if not data:
-                return
-            self.busy = True
-            chan.send(self.ftype, data)
-            self.busy = False
+            select.select([self.fd], [], [])
+            with self.lock:
+                try:
+                    data = os.read(self.fd, CHUNK)
+                except (BlockingIOError, InterruptedError):
+                    continue
+                if not data:
+                    return
+                chan.send(self.ftype, data)
 
     def pending(self):
         n = struct.unpack("i", fcntl.ioctl(self.fd, termios.FIONREAD, b"\0\0\0\0"))[0]
-        return n > 0 or self.busy
+        if n > 0:
+            return True
+        with self.lock:  # a read in progress is sent before this returns
+            n = struct.unpack("i", fcntl.ioctl(self.fd, termios.FIONREAD, b"\0\0\0\0"))[0]
+        return n > 0
 
 
 def read_exact(sock, n):

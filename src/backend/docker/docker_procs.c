@@ -288,6 +288,31 @@ int dprocs_kill(struct backend *b, const char *handle, long long pid, struct al_
         return 0;
 }
 
+int dprocs_host_pid(struct dbackend *d, const char *handle, long long pid, long long *ret_host,
+                    char **ret_run_dir, struct al_error *err)
+{
+        struct dsandbox *s;
+        int r = -ENOENT;
+
+        pthread_mutex_lock(&d->lock);
+        s = dsandbox_find_locked(d, handle);
+        for (struct dproc *p = s ? s->procs : NULL; p; p = p->next)
+                if (p->placed && p->pid == pid) {
+                        r = p->running && p->e.pid > 0 ? 0 : -ESRCH;
+                        if (r == 0) {
+                                *ret_host = p->e.pid;
+                                *ret_run_dir = s->run_dir ? strdup(s->run_dir) : NULL;
+                        }
+                        break;
+                }
+        pthread_mutex_unlock(&d->lock);
+        if (r == -ESRCH)
+                return al_err(err, r, "process %lld has ended", pid);
+        if (r < 0)
+                return al_err(err, r, "no background process %lld in sandbox %.12s", pid, handle);
+        return 0;
+}
+
 void dprocs_end_all(struct dbackend *d, struct dsandbox *s)
 {
         pthread_mutex_lock(&d->lock);
