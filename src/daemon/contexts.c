@@ -27,7 +27,8 @@
 #include "airlock/watch.h"
 #include "daemon_private.h"
 
-#define DRIVER_PATH     "/.airlock/lib/airlock_ctx.py"
+#define DRIVER_PATH      "/.airlock/lib/airlock_ctx.py" /* python and bash */
+#define DRIVER_NODE_PATH "/.airlock/lib/airlock_ctx.js"
 #define DRIVER_SOCK_DIR "/.airlock/run"
 #define START_MS        15000       /* a new driver listens within this */
 #define RESULTS_BYTES   (16u << 20) /* results of one cell, all representations */
@@ -248,8 +249,10 @@ static int driver_start(struct daemon *d, struct context *c, const char *handle,
         struct policy *pol = daemon_policy(d);
         long long max = pol->max_contexts_per_sandbox;
         char sock_path[128];
-        char *argv[] = {"python3", DRIVER_PATH, sock_path,
-                        (char *)context_language_name(c->language), NULL};
+        char *py_argv[] = {"python3", DRIVER_PATH, sock_path,
+                           (char *)context_language_name(c->language), NULL};
+        char *node_argv[] = {"node", DRIVER_NODE_PATH, sock_path, NULL};
+        char **argv = c->language == CONTEXT_NODE ? node_argv : py_argv;
         struct proc_hooks hooks = {.output_cap = DRIVER_OUT_CAP};
         struct exec_spec bx = *x;
         long long pid = 0;
@@ -294,9 +297,9 @@ static int driver_start(struct daemon *d, struct context *c, const char *handle,
 
                 driver_said(d, handle, pid, said, sizeof(said));
                 r = al_err(err, -EIO,
-                           "the context's interpreter ended at start (does image of runtime "
-                           "'%s' have python3?): %s",
-                           c->runtime, said);
+                           "the context's interpreter ended at start (does the image of "
+                           "runtime '%s' have %s?): %s",
+                           c->runtime, c->language == CONTEXT_NODE ? "node" : "python3", said);
         } else {
                 r = al_err_wrap(err, r, "the context's interpreter did not start");
         }
@@ -719,6 +722,9 @@ static char *runtime_for(struct daemon *d, const char *agent, const char *runtim
 
         if (runtime)
                 out = strdup(runtime);
+        else if (l == CONTEXT_BASH && policy_runtime(pol, "python"))
+                /* The bash driver is Python's: the python image has both. */
+                out = strdup("python");
         else if (policy_runtime(pol, lang))
                 out = strdup(lang);
         else

@@ -190,9 +190,15 @@ def test_restart_clears_state_and_delete_ends_it(d):
     assert status == 200
     status, doc = d.client.json("POST", "/v1/exec", {"context": ctx["id"], "code": "1"})
     assert status == 404, doc
-    procs = d.client.json("GET", f"/v1/sandboxes/{ctx['sandbox_id']}/processes")[1]
-    running = [p for p in procs["processes"] if p["state"] == "running"
-               and ctx["id"][:12] in p["command"]]
+    # Its interpreter is ended (the record follows within moments).
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        procs = d.client.json("GET", f"/v1/sandboxes/{ctx['sandbox_id']}/processes")[1]
+        running = [p for p in procs["processes"] if p["state"] == "running"
+                   and ctx["id"] in p["command"]]
+        if not running:
+            break
+        time.sleep(0.1)
     assert running == [], procs
 
 
@@ -260,3 +266,41 @@ def test_bad_requests_are_refused_clearly(d):
     assert status == 400
     status, doc = d.client.json("POST", "/v1/contexts/nope/restart")
     assert status == 404
+
+
+def test_bash_context_keeps_cwd_variables_and_functions(d):
+    ctx = create(d, language="bash")
+    assert ctx["runtime"] == "python"
+    r = run(d, ctx, "cd /tmp && mkdir -p deep && cd deep\nGREETING=hello\n"
+                    "greet() { echo \"$GREETING $1 from $(pwd)\"; }")
+    assert r["exit_code"] == 0 and r["context"]["status"] == "ok", r
+    r = run(d, ctx, "greet world")
+    assert r["stdout"] == "hello world from /tmp/deep\n", r
+    r = run(d, ctx, "export N=$((6 * 7)); echo $N; false")
+    assert r["stdout"] == "42\n" and r["context"]["error"]["name"] == "ExitStatus"
+    r = run(d, ctx, "sleep 30; echo not-reached", timeout_s=2)
+    assert r["timed_out"] and r["context"]["error"]["name"] == "KeyboardInterrupt", r
+    assert "not-reached" not in r["stdout"]
+    assert run(d, ctx, "echo $N $(pwd)")["stdout"] == "42 /tmp/deep\n"
+    r = run(d, ctx, "exit 4")
+    assert r["context"]["status"] == "ended" and "status 4" in r["context"]["ended"], r
+    r = run(d, ctx, "echo ${N:-gone}")
+    assert r["stdout"] == "gone\n" and "restarted" in r["context"]
+
+
+def test_node_context_keeps_state(d):
+    ctx = create(d, language="node")
+    assert ctx["runtime"] == "node"
+    r = run(d, ctx, "let n = 40; function add(a, b) { return a + b; }\nconsole.log('ready')")
+    assert r["stdout"] == "ready\n" and r["context"]["status"] == "ok", r
+    r = run(d, ctx, "n = add(n, 2); ({n, list: [1, 2]})")
+    data = r["results"][0]["data"]
+    assert json.loads(data["application/json"]) == {"n": 42, "list": [1, 2]}
+    assert "n: 42" in data["text/plain"]
+    r = run(d, ctx, "await new Promise((ok) => setTimeout(() => ok(n + 1), 100))")
+    assert texts(r) == ["43"], r
+    r = run(d, ctx, "null.x")
+    assert r["context"]["error"]["name"] == "TypeError", r
+    r = run(d, ctx, "while (true) {}", timeout_s=2)
+    assert r["timed_out"] and r["context"]["error"]["name"] == "KeyboardInterrupt", r
+    assert texts(run(d, ctx, "n")) == ["42"]

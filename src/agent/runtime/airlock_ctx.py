@@ -19,8 +19,8 @@ a frame. Only a peer outside the sandbox's PID namespace (SO_PEERCRED pid 0: the
 served. The daemon trusts nothing said here; the code runs in this very process, so this file
 is a convenience for the code, not a boundary.
 
-LANGUAGE is python (the code runs in this interpreter), bash or node (the code goes to a
-persistent child interpreter: see Shell and Node below).
+LANGUAGE is python (the code runs in this interpreter) or bash (the code goes to a persistent
+shell: see ChildRunner). Node contexts have a driver of their own, airlock_ctx.js.
 """
 import ast
 import base64
@@ -301,54 +301,53 @@ class PythonRunner:
         return None
 
 
-# ---- bash and node: a persistent child interpreter ----
+# ---- bash: a persistent shell ----
 
 
 class ChildRunner:
-    """A persistent bash or node process with the code's stdout and stderr; each cell is sent on
-    its stdin, and its end (with the status) comes back on a pipe of its own (fd 3 in the child),
-    which the code does not write to unless it means to."""
+    """A persistent bash process with the code's stdout and stderr. Each cell goes to it
+    NUL-terminated on a pipe of its own (its fd 4), and its status comes back as a JSON line on
+    another (its fd 3); its stdin is /dev/null. When it ends (exit in a cell), so does the
+    driver, with its status: the daemon reports the context ended."""
 
-    def __init__(self, language, out_w, err_w):
-        self.language = language
-        self.out_w, self.err_w = out_w, err_w
-        self.proc_pid = None
-        self.start()
-
-    def start(self):
-        in_r, self.in_w = os.pipe()
+    def __init__(self, out_w, err_w):
+        code_r, self.code_w = os.pipe()
         self.done_r, done_w = os.pipe()
         here = os.path.dirname(os.path.abspath(__file__))
-        if self.language == "bash":
-            argv = ["bash", "--norc", "--noprofile", os.path.join(here, "airlock_ctx.sh")]
-        else:
-            argv = ["node", os.path.join(here, "airlock_ctx.js")]
         pid = os.fork()
         if pid == 0:
             try:
                 os.setpgid(0, 0)
-                os.dup2(in_r, 0)
-                os.dup2(self.out_w, 1)
-                os.dup2(self.err_w, 2)
-                os.dup2(done_w, 3)
-                os.closerange(4, 65536)
+                null = os.open(os.devnull, os.O_RDONLY)
+                for src, dst in ((null, 0), (out_w, 1), (err_w, 2), (done_w, 3), (code_r, 4)):
+                    os.dup2(src, dst)
+                os.closerange(5, 65536)
                 signal.signal(signal.SIGINT, signal.SIG_DFL)
-                os.execvp(argv[0], argv)
+                os.execvp("bash", ["bash", "--norc", "--noprofile",
+                                   os.path.join(here, "airlock_ctx.sh")])
             except BaseException:
                 pass
             os._exit(127)
-        os.close(in_r)
+        os.close(code_r)
         os.close(done_w)
-        self.proc_pid = pid
+        self.pid = pid
         self.buf = b""
 
+    def ended(self):
+        """The shell is gone: the driver ends with its status."""
+        drain()
+        _, status = os.waitpid(self.pid, 0)
+        os._exit(os.waitstatus_to_exitcode(status) & 0xFF)
+
     def run(self, code, state):
-        data = code.encode("utf-8", "surrogateescape")
+        if "\0" in code:
+            return {"name": "ValueError", "value": "a bash cell cannot contain NUL",
+                    "traceback": ""}
+        data = code.encode("utf-8", "surrogateescape") + b"\0"
         try:
-            os.write(self.in_w, struct.pack(">I", len(data)) + data)
-        except OSError as e:
-            return {"name": "ContextEnded", "value": "the %s interpreter has ended (%s)"
-                    % (self.language, e), "traceback": ""}
+            os.write(self.code_w, data)
+        except OSError:
+            self.ended()
         state.in_cell = True
         while b"\n" not in self.buf:
             try:
@@ -357,29 +356,23 @@ class ChildRunner:
                 continue
             if not part:
                 state.in_cell = False
-                return {"name": "ContextEnded",
-                        "value": "the %s interpreter has ended" % self.language, "traceback": ""}
-            self.buf = (self.buf + part)[-65536:]
+                self.ended()
+            self.buf = (self.buf + part)[-4096:]
         state.in_cell = False
         line, self.buf = self.buf.split(b"\n", 1)
         try:
-            doc = json.loads(line.decode("utf-8", "replace"))
-        except ValueError:
-            doc = {}
-        if not isinstance(doc, dict):
-            doc = {}
-        for r in doc.get("results") or []:
-            if isinstance(r, dict) and isinstance(r.get("data"), dict):
-                chan.send_json(CTX_RESULT, {"kind": str(r.get("kind", "result")),
-                                            "data": r["data"]})
-        err = doc.get("error")
-        if isinstance(err, dict):
-            return {k: str(err.get(k, ""))[:65536] for k in ("name", "value", "traceback")}
+            status = int(json.loads(line.decode("utf-8", "replace")).get("status", 1))
+        except (ValueError, AttributeError):
+            status = 1
+        if status == 130:
+            return {"name": "KeyboardInterrupt", "value": "interrupted", "traceback": ""}
+        if status != 0:
+            return {"name": "ExitStatus", "value": str(status), "traceback": ""}
         return None
 
     def interrupt(self):
         try:
-            os.killpg(self.proc_pid, signal.SIGINT)
+            os.killpg(self.pid, signal.SIGINT)
         except OSError:
             pass
 
@@ -389,8 +382,8 @@ class State:
 
 
 def main():
-    if len(sys.argv) != 3 or sys.argv[2] not in ("python", "bash", "node"):
-        sys.stderr.write("usage: airlock_ctx.py SOCKET python|bash|node\n")
+    if len(sys.argv) != 3 or sys.argv[2] not in ("python", "bash"):
+        sys.stderr.write("usage: airlock_ctx.py SOCKET python|bash\n")
         return 2
     path, language = sys.argv[1], sys.argv[2]
     state = State()
@@ -439,10 +432,11 @@ def main():
         chan.sock = None
 
     os.register_at_fork(after_in_child=in_child)
-    os.environ["MPLBACKEND"] = "module://airlock_ctx_mpl"
-    os.environ.setdefault("PYTHONUNBUFFERED", "1")
     runner = None
     if language == "python":
+        # matplotlib, when the code imports it, draws with airlock's backend; the setting is
+        # taken back once it is read, so that the code's own subprocesses do not inherit it.
+        os.environ["MPLBACKEND"] = "module://airlock_ctx_mpl"
         sys.argv = [""]
         # Line-buffered like a terminal's: what is printed before a fork is not printed twice.
         sys.stdout = open(1, "w", buffering=1, closefd=False, errors="backslashreplace")
@@ -451,7 +445,7 @@ def main():
         sys.path.append(os.path.dirname(os.path.abspath(__file__)))
         runner = PythonRunner()
     else:
-        runner = ChildRunner(language, out_w, err_w)
+        runner = ChildRunner(out_w, err_w)
     signal.signal(signal.SIGINT, on_sigint)
     count = 0
     while True:
@@ -484,6 +478,8 @@ def main():
             error = {"name": type(e).__name__, "value": str(e)[:4096], "traceback": ""}
         if os.getpid() != DRIVER_PID:
             os._exit(0)
+        if "matplotlib" in sys.modules and os.environ.get("MPLBACKEND") == "module://airlock_ctx_mpl":
+            del os.environ["MPLBACKEND"]
         # The code may have closed or replaced its streams: put them back.
         try:
             sys.stdout.flush()
