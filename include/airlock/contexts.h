@@ -57,5 +57,7 @@ int daemon_context_exec(struct daemon *d, const struct exec_request *req,
 /* Forget contexts whose sandbox is gone; end those idle longer than idle_ms (> 0). Returns
  * how many were ended. */
 int daemon_contexts_reap(struct daemon *d, int64_t idle_ms);
+/* Each sandbox row (its "id") of rows gets "contexts": how many it holds. */
+void daemon_contexts_annotate(struct daemon *d, json_t *rows);
 /* Counts for health and metrics: contexts, cells running now. */
 void daemon_contexts_count(struct daemon *d, unsigned *ret_total, unsigned *ret_busy);

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "airlock/cleanup.h"
+#include "airlock/contexts.h"
 #include "airlock/log.h"
 #include "airlock/util.h"
 #include "auth.h"
@@ -121,6 +122,7 @@ ROUTE_HANDLER(route_sandboxes_get)
         if (agent_arg_allowed(ctx, conn, args->who, "list the sandboxes of", &agent, &err) < 0)
                 return api_send_error(conn, err.code, err.msg);
         rows = scope_list(daemon_scopes(ctx->core), agent);
+        daemon_contexts_annotate(ctx->core, rows);
         /* Others' sandboxes stay hidden; SHARED ones serve every agent and are listed. */
         if (!args->who->admin)
                 auth_filter_rows(args->who, rows, true);

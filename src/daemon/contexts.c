@@ -29,12 +29,12 @@
 
 #define DRIVER_PATH      "/.airlock/lib/airlock_ctx.py" /* python and bash */
 #define DRIVER_NODE_PATH "/.airlock/lib/airlock_ctx.js"
-#define DRIVER_SOCK_DIR "/.airlock/run"
-#define START_MS        15000       /* a new driver listens within this */
-#define RESULTS_BYTES   (16u << 20) /* results of one cell, all representations */
-#define RESULTS_COUNT   256
-#define DRIVER_OUT_CAP  (64u << 10) /* the driver's own stdout/stderr kept by the backend */
-#define RECV_BUF        65536
+#define DRIVER_SOCK_DIR  "/.airlock/run"
+#define START_MS         15000       /* a new driver listens within this */
+#define RESULTS_BYTES    (16u << 20) /* results of one cell, all representations */
+#define RESULTS_COUNT    256
+#define DRIVER_OUT_CAP   (64u << 10) /* the driver's own stdout/stderr kept by the backend */
+#define RECV_BUF         65536
 
 struct context {
         char id[CONTEXT_ID_LEN + 1];
@@ -1067,6 +1067,20 @@ int daemon_contexts_reap(struct daemon *d, int64_t idle_ms)
                 context_drop(d, victim);
                 release(d, victim);
                 n++;
+        }
+}
+
+void daemon_contexts_annotate(struct daemon *d, json_t *rows)
+{
+        json_t *row;
+        size_t i;
+
+        json_array_foreach(rows, i, row)
+        {
+                const char *id = json_string_value(json_object_get(row, "id"));
+
+                if (id)
+                        json_object_set_new(row, "contexts", json_integer(in_sandbox(d, id, NULL)));
         }
 }
 

@@ -304,3 +304,48 @@ def test_node_context_keeps_state(d):
     r = run(d, ctx, "while (true) {}", timeout_s=2)
     assert r["timed_out"] and r["context"]["error"]["name"] == "KeyboardInterrupt", r
     assert texts(run(d, ctx, "n")) == ["42"]
+
+
+def test_contexts_show_in_sandboxes_health_and_metrics(d):
+    ctx = create(d)
+    run(d, ctx, "1")
+    rows = d.client.json("GET", "/v1/sandboxes")[1]["sandboxes"]
+    mine = [s for s in rows if s["id"].startswith(ctx["sandbox_id"])]
+    assert mine and mine[0]["contexts"] == 1, mine
+    health = d.client.json("GET", "/v1/health")[1]
+    assert health["checks"]["sandboxes"]["contexts"]["total"] >= 1, health
+    _, _, text = d.client.request("GET", "/metrics")
+    assert b'airlock_contexts{state="idle"}' in text
+
+
+def test_cap_per_sandbox_and_idle_reaping(make_daemon, engine):
+    conf = CONF.format(engine=engine, engine_socket=ENGINE_SOCKETS[engine]).replace(
+        "pool_size = 0", "pool_size = 0\nmax_contexts_per_sandbox = 2\ncontext_idle_timeout_s = 3")
+    dm = make_daemon(engine=engine, conf=conf)
+    a = create(dm, session="cap")
+    create(dm, session="cap", language="bash")
+    status, doc = dm.client.json("POST", "/v1/contexts", {"session": "cap", "language": "python"})
+    assert status == 429 and "max_contexts_per_sandbox" in doc["error"]["message"], doc
+    # Idle past the setting: ended and forgotten; its sandbox stays.
+    deadline = time.time() + 20
+    while time.time() < deadline and dm.client.json("GET", "/v1/contexts")[1]["contexts"]:
+        time.sleep(0.5)
+    assert dm.client.json("GET", "/v1/contexts")[1]["contexts"] == []
+    status, _ = dm.client.json("POST", "/v1/exec", {"context": a["id"], "code": "1"})
+    assert status == 404
+    assert dm.client.exec(session="cap", runtime="python",
+                          command="echo alive")["sandbox_id"] == a["sandbox_id"]
+
+
+def test_a_context_ends_with_its_sandbox(d):
+    ctx = create(d, session="short")
+    status, _ = d.client.json("POST", "/v1/sessions/short/end")
+    assert status == 200
+    deadline = time.time() + 15
+    while time.time() < deadline:
+        if not [c for c in d.client.json("GET", "/v1/contexts")[1]["contexts"]
+                if c["id"] == ctx["id"]]:
+            break
+        time.sleep(0.5)
+    else:
+        raise AssertionError("the context outlived its sandbox")
