@@ -34,6 +34,15 @@ struct context_request {
         enum context_language language;
 };
 
+/* A driver's CTX_RESULT payload checked: {"kind": "result"|"display", "data": {mime: text}}
+ * with 1..16 MIME types (names up to 100 characters with a '/'); a new object, or NULL when
+ * it is not one. */
+json_t *context_result_parse(const uint8_t *p, size_t len);
+/* A driver's CTX_DONE payload checked: {"status": "ok"|"error", "execution_count" (> 0, when
+ * given), "error": {name, value, traceback} (bounded strings, when given), "recovered"
+ * (bounded, when given)}; a new object, or NULL when it is not a JSON object. */
+json_t *context_done_parse(const uint8_t *p, size_t len);
+
 /* Create a context and start its interpreter; *ret is its JSON (new reference). */
 int daemon_context_create(struct daemon *d, const struct context_request *req, json_t **ret,
                           struct al_error *err);

@@ -364,8 +364,7 @@ static json_t *bounded_string(json_t *o, const char *key, size_t max)
         return json_stringn(s, n < max ? n : max);
 }
 
-/* A CTX_RESULT from the driver, checked: {"kind": "result"|"display", "data": {mime: text}}. */
-static json_t *result_parse(const uint8_t *p, size_t len)
+json_t *context_result_parse(const uint8_t *p, size_t len)
 {
         json_t *o = json_loadb((const char *)p, len, 0, NULL), *data, *out, *v;
         const char *kind = json_string_value(json_object_get(o, "kind")), *mime;
@@ -415,7 +414,7 @@ static int on_frame(void *arg, unsigned type, const uint8_t *p, size_t len)
                         cr->sink_failed = true;
                 return 0;
         case AGENT_CTX_RESULT:
-                o = result_parse(p, len);
+                o = context_result_parse(p, len);
                 if (!o)
                         return -EPROTO;
                 if (json_array_size(cr->results) >= RESULTS_COUNT ||
@@ -431,8 +430,8 @@ static int on_frame(void *arg, unsigned type, const uint8_t *p, size_t len)
                 json_array_append_new(cr->results, o);
                 return 0;
         case AGENT_CTX_DONE:
-                o = json_loadb((const char *)p, len, 0, NULL);
-                if (!json_is_object(o) || cr->done) {
+                o = context_done_parse(p, len);
+                if (!o || cr->done) {
                         json_decref(o);
                         return -EPROTO;
                 }
@@ -443,35 +442,53 @@ static int on_frame(void *arg, unsigned type, const uint8_t *p, size_t len)
         }
 }
 
+json_t *context_done_parse(const uint8_t *p, size_t len)
+{
+        json_t *in = json_loadb((const char *)p, len, 0, NULL), *out, *e, *n;
+        const char *status;
+
+        if (!json_is_object(in)) {
+                json_decref(in);
+                return NULL;
+        }
+        status = json_string_value(json_object_get(in, "status"));
+        n = json_object_get(in, "execution_count");
+        e = json_object_get(in, "error");
+        out = json_pack("{s:s}", "status", status && strcmp(status, "ok") == 0 ? "ok" : "error");
+        if (json_is_integer(n) && json_integer_value(n) > 0)
+                json_object_set(out, "execution_count", n);
+        if (json_is_object(e)) {
+                json_object_set_new(
+                    out, "error",
+                    json_pack("{s:o, s:o, s:o}", "name",
+                              bounded_string(e, "name", 200) ?: json_string(""), "value",
+                              bounded_string(e, "value", 4096) ?: json_string(""), "traceback",
+                              bounded_string(e, "traceback", 65536) ?: json_string("")));
+        }
+        if (json_is_string(json_object_get(in, "recovered")))
+                json_object_set_new(out, "recovered", bounded_string(in, "recovered", 300));
+        json_decref(in);
+        return out;
+}
+
 /* The cell's outcome as the result's "context" object. */
 static json_t *cell_json(struct cell_run *cr, bool interrupted, const char *ended)
 {
         struct context *c = cr->cl->c;
-        json_t *o, *e = json_object_get(cr->done, "error"), *n;
+        json_t *o, *n = json_object_get(cr->done, "execution_count");
         const char *status = json_string_value(json_object_get(cr->done, "status"));
 
-        n = json_object_get(cr->done, "execution_count");
-        if (json_is_integer(n) && json_integer_value(n) > 0)
+        if (json_is_integer(n))
                 c->execution_count = json_integer_value(n);
-        o = json_pack("{s:s, s:s, s:I, s:s, s:b}", "id", c->id, "language",
+        o = json_pack("{s:s, s:s, s:I, s:s, s:b, s:O?}", "id", c->id, "language",
                       context_language_name(c->language), "execution_count",
                       (json_int_t)c->execution_count, "status",
                       ended ? "ended" : (status && strcmp(status, "ok") == 0 ? "ok" : "error"),
-                      "interrupted", interrupted);
-        if (json_is_object(e)) {
-                json_t *err = json_object();
-
-                json_object_set_new(err, "name", bounded_string(e, "name", 200) ?: json_string(""));
-                json_object_set_new(err, "value",
-                                    bounded_string(e, "value", 4096) ?: json_string(""));
-                json_object_set_new(err, "traceback",
-                                    bounded_string(e, "traceback", 65536) ?: json_string(""));
-                json_object_set_new(o, "error", err);
-        } else {
+                      "interrupted", interrupted, "error", json_object_get(cr->done, "error"));
+        if (o && !json_object_get(o, "error"))
                 json_object_set_new(o, "error", json_null());
-        }
-        if (json_is_string(json_object_get(cr->done, "recovered")))
-                json_object_set_new(o, "recovered", bounded_string(cr->done, "recovered", 300));
+        if (json_object_get(cr->done, "recovered"))
+                json_object_set(o, "recovered", json_object_get(cr->done, "recovered"));
         if (cr->cl->restarted[0])
                 json_object_set_new(o, "restarted", json_string(cr->cl->restarted));
         if (ended)

@@ -23,3 +23,8 @@ int fuzz_tokens_one(const uint8_t *data, size_t size);
  * the input chooses, with small and full payload caps: the same frames in both cuts, payloads
  * within the cap, and a frame's JSON through jansson as the daemon reads it. */
 int fuzz_agent_one(const uint8_t *data, size_t size);
+
+/* Bytes from a context driver through the frame decoder, each CTX_RESULT and CTX_DONE payload
+ * through the checks the daemon applies (context_result_parse, context_done_parse): what they
+ * accept has the promised shape. */
+int fuzz_context_one(const uint8_t *data, size_t size);
