@@ -255,6 +255,8 @@ static int driver_start(struct daemon *d, struct context *c, const char *handle,
         char **argv = c->language == CONTEXT_NODE ? node_argv : py_argv;
         struct proc_hooks hooks = {.output_cap = DRIVER_OUT_CAP};
         struct exec_spec bx = *x;
+        struct context_registry *g = registry(d);
+        _cleanup_free_ char *new_handle = NULL, *old_handle = NULL;
         long long pid = 0;
         int fd = -1, r;
 
@@ -274,19 +276,20 @@ static int driver_start(struct daemon *d, struct context *c, const char *handle,
         bx.stdin_data = NULL;
         bx.stdin_len = 0;
         bx.timeout_ms = 0;
+        new_handle = strdup(handle);
+        if (!new_handle)
+                return al_err(err, -ENOMEM, "out of memory");
         r = b->ops->proc_start(b, handle, &bx, &hooks, &pid, err);
         if (r < 0)
                 return al_err_wrap(err, r, "starting the context's interpreter");
-        free(c->handle);
-        c->handle = strdup(handle);
+        /* Listings read the record under the lock. */
+        pthread_mutex_lock(&g->lock);
+        old_handle = c->handle;
+        c->handle = TAKE_PTR(new_handle);
         c->pid = pid;
         c->ended[0] = '\0';
         c->execution_count = 0;
-        if (!c->handle) {
-                c->pid = 0;
-                b->ops->proc_kill(b, handle, pid, err);
-                return al_err(err, -ENOMEM, "out of memory");
-        }
+        pthread_mutex_unlock(&g->lock);
         r = driver_connect(d, c, util_now_ms() + START_MS, &fd, err);
         if (r == 0) {
                 close(fd); /* it listens: a connection without a request is dropped */
