@@ -29,11 +29,9 @@ int dctx_connect(struct backend *b, const char *handle, long long pid, const cha
 
 int dctx_signal(struct backend *b, const char *handle, long long pid, int sig, struct al_error *err)
 {
-        _cleanup_free_ char *run_dir = NULL;
         long long host_pid;
-        int r;
+        int r = dprocs_host_pid(b->priv, handle, pid, &host_pid, NULL, err);
 
-        r = dprocs_host_pid(b->priv, handle, pid, &host_pid, &run_dir, err);
         if (r < 0)
                 return r;
         /* The process, not its group: the interpreter's main thread takes the signal. */

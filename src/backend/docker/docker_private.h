@@ -145,8 +145,8 @@ int dprocs_start(struct backend *b, const char *handle, const struct exec_spec *
 json_t *dprocs_list(struct backend *b, const char *handle, long long pid, struct al_error *err);
 int dprocs_kill(struct backend *b, const char *handle, long long pid, struct al_error *err);
 /* The host pid of the running background process pid of sandbox handle, and the sandbox's
- * agent directory (a new string; NULL when it has none): -ENOENT when the sandbox or the
- * process is unknown, -ESRCH when it has ended. */
+ * agent directory (a new string, NULL when it has none; ret_run_dir may be NULL): -ENOENT when the
+ * sandbox or the process is unknown, -ESRCH when it has ended. */
 int dprocs_host_pid(struct dbackend *d, const char *handle, long long pid, long long *ret_host,
                     char **ret_run_dir, struct al_error *err);
 /* Contexts (docker_ctx.c): connect to a background process's socket, signal it. */
