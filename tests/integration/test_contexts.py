@@ -125,6 +125,16 @@ def test_a_timeout_interrupts_and_keeps_the_state(d):
     assert texts(run(d, ctx, "kept")) == ["'before'"]
 
 
+def test_an_interrupt_while_results_are_sent_keeps_the_protocol_whole(d):
+    ctx = create(d)
+    run(d, ctx, "kept = 3")
+    r = run(d, ctx, "for i in range(10**6): display('x' * 5000)", timeout_s=2)
+    assert r["context"]["error"]["name"] == "KeyboardInterrupt", r["context"]
+    assert "ended" not in r["context"] and r["context"].get("results_truncated") is True
+    assert len(r["results"]) == 256
+    assert texts(run(d, ctx, "kept")) == ["3"]
+
+
 def test_code_that_ignores_the_interrupt_gets_a_fresh_interpreter(d):
     ctx = create(d)
     run(d, ctx, "lost = 1")

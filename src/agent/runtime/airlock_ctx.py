@@ -64,18 +64,35 @@ class Channel:
         if len(payload) > PAYLOAD_MAX:
             return
         frame = struct.pack(">IB", len(payload) + 1, ftype) + payload
-        with self.lock:
-            if self.sock is None:
-                return
-            try:
-                self.sock.sendall(frame)
-            except OSError:
-                self.sock = None
+        main = threading.get_ident() == MAIN_THREAD
+        if main:
+            DEFER.sending = True  # an interrupt now must not cut a frame in half
+        try:
+            with self.lock:
+                if self.sock is None:
+                    return
+                try:
+                    self.sock.sendall(frame)
+                except OSError:
+                    self.sock = None
+        finally:
+            if main:
+                DEFER.sending = False
+                if DEFER.pending:
+                    DEFER.pending = False
+                    raise KeyboardInterrupt
 
     def send_json(self, ftype, obj):
         self.send(ftype, json.dumps(obj, ensure_ascii=False, default=str).encode("utf-8", "replace"))
 
 
+class DEFER:
+    """An interrupt that came while the main thread was sending a frame: raised after it."""
+    sending = False
+    pending = False
+
+
+MAIN_THREAD = threading.get_ident()
 chan = Channel()
 READERS = []
 
@@ -415,6 +432,9 @@ def main():
     listener.listen(4)
 
     def on_sigint(signum, frame):
+        if state.in_cell and DEFER.sending:
+            DEFER.pending = True
+            return
         if state.in_cell:
             if runner is not None and language != "python":
                 runner.interrupt()
