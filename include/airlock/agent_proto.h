@@ -28,6 +28,8 @@ enum agent_frame_type {
         AGENT_STDIN = 0x04,
         AGENT_STDIN_EOF = 0x05,
         AGENT_KILL = 0x06,
+        /* daemon -> context driver (docs/contexts.md): run a cell */
+        AGENT_CTX_RUN = 0x40,
         /* agent -> daemon */
         AGENT_PONG = 0x81,
         AGENT_STARTED = 0x82,
@@ -35,6 +37,9 @@ enum agent_frame_type {
         AGENT_STDERR = 0x84,
         AGENT_EXIT = 0x85,
         AGENT_ERROR = 0x86,
+        /* context driver -> daemon: a result (value or display), the cell's end */
+        AGENT_CTX_RESULT = 0xC0,
+        AGENT_CTX_DONE = 0xC1,
 };
 
 /* The frame type's name ("PING", ...), or NULL when type is not one of the protocol's. */

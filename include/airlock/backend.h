@@ -79,6 +79,13 @@ struct backend_ops {
         /* End a background process (its whole tree); -ENOENT when unknown. */
         int (*proc_kill)(struct backend *b, const char *handle, long long pid,
                          struct al_error *err);
+        /* Contexts (docs/contexts.md), whose driver is background process pid: connect to its
+         * socket sock_name in the sandbox's agent directory (the listener must be that very
+         * process), and send it a signal. May be NULL (no contexts). */
+        int (*ctx_connect)(struct backend *b, const char *handle, long long pid,
+                           const char *sock_name, int *ret_fd, struct al_error *err);
+        int (*proc_signal)(struct backend *b, const char *handle, long long pid, int sig,
+                           struct al_error *err);
         /* What health reports of the backend's sandboxes (a new JSON object), e.g. how many
          * have no live in-sandbox agent. May be NULL. */
         json_t *(*status)(struct backend *b);

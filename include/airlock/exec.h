@@ -14,6 +14,8 @@
 #define EXEC_ARGV_MAX    4096  /* argv entries */
 #define EXEC_TIMEOUT_MAX 86400 /* absolute ceiling for timeout_s, whatever the policy */
 
+struct exec_hook;
+
 struct exec_request {
         char *agent;   /* validated name, defaults to "default" */
         char *session; /* validated name or NULL for a fresh one-off sandbox */
@@ -29,6 +31,10 @@ struct exec_request {
         bool untrusted;
         bool stream;     /* NDJSON events wanted */
         bool background; /* start it as a background process of a kept sandbox */
+        char *context;   /* run the code in this context (docs/contexts.md), or NULL */
+        char *language;  /* run it in the default context of this language, or NULL */
+        /* Set by the core, never parsed: runs in the kept sandbox instead of a plain exec. */
+        const struct exec_hook *hook;
         /* Who asked: set by the API from the connection, never parsed from the body. */
         int64_t peer_uid;
         int64_t peer_pid;
@@ -71,6 +77,18 @@ struct exec_sink {
         /* Called once before the code runs, when the result's execution_id (and sandbox_id,
          * for a kept sandbox) are known; may be NULL. */
         void (*started)(void *ctx, const struct exec_result *res);
+        /* A context's result (an object {kind, data}) as it comes (borrowed); may be NULL. */
+        int (*result)(void *ctx, struct json_t *result);
+};
+
+struct exec_spec;
+
+/* Runs instead of the exec in the kept sandbox handle the request's scope resolved to (the
+ * contexts' cells and drivers): same policy, decision, audit and recovery as an exec. */
+struct exec_hook {
+        int (*run)(void *arg, const char *handle, const struct exec_spec *x,
+                   const struct exec_sink *sink, struct exec_result *res, struct al_error *err);
+        void *arg;
 };
 
 struct exec_result {
@@ -93,6 +111,10 @@ struct exec_result {
          * (the engine's exec API: a sandbox without a live agent); NULL otherwise. */
         const char *transport;
         long long background_pid; /* > 0: started in the background, this is its pid */
+        /* A context's cell: {id, language, execution_count, status, error, ...} and its
+         * results (owned; NULL for a plain exec). */
+        struct json_t *context;
+        struct json_t *results;
         /* Protections in force for this exec (static strings), e.g. "seccomp", "netns". */
         const char *isolation[24];
         size_t n_isolation;

@@ -51,6 +51,7 @@ struct metrics_gauges {
         int64_t pool_ready;                     /* airlock_pool_ready */
         uint64_t pool_claimed, pool_missed;     /* airlock_pool_claims_total{result} */
         uint64_t pool_made, pool_died, pool_drained, pool_failed; /* airlock_pool_*_total */
+        int64_t contexts_live, contexts_busy;                     /* airlock_contexts{state} */
 };
 
 /* The registry and the gauges as exposition text; *ret (caller frees, NUL-terminated) and

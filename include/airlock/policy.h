@@ -125,7 +125,9 @@ struct policy {
         uint32_t exec_uid, exec_gid;     /* exec_user, parsed (never 0) */
         uint32_t keeper_uid, keeper_gid; /* keeper_user, parsed (never 0) */
         int64_t idle_timeout_s;
-        int64_t pool_size;     /* [sandbox] pool_size: ready sandboxes of the default runtime */
+        int64_t pool_size; /* [sandbox] pool_size: ready sandboxes of the default runtime */
+        int64_t max_contexts_per_sandbox; /* live contexts (interpreters) in one sandbox */
+        int64_t context_idle_timeout_s;   /* a context idle this long ends; 0: never */
         char *selective_rules; /* SELECTIVE rule file; "" = the shipped one (the daemon finds it) */
         /* [limits] */
         struct limits limits;

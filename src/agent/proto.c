@@ -40,6 +40,12 @@ const char *agent_frame_type_name(unsigned type)
                 return "EXIT";
         case AGENT_ERROR:
                 return "ERROR";
+        case AGENT_CTX_RUN:
+                return "CTX_RUN";
+        case AGENT_CTX_RESULT:
+                return "CTX_RESULT";
+        case AGENT_CTX_DONE:
+                return "CTX_DONE";
         default:
                 return NULL;
         }

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "airlock/cleanup.h"
+#include "airlock/contexts.h"
 #include "airlock/host_backend.h"
 #include "airlock/util.h"
 #include "airlock/pool.h"
@@ -598,6 +599,13 @@ static void check_sandboxes(struct api *ctx, struct check *c)
                 json_decref(st);
         }
         put(c->doc, "pools", pool_status(daemon_pool(ctx->core)));
+        {
+                unsigned n_ctx, n_busy;
+
+                daemon_contexts_count(ctx->core, &n_ctx, &n_busy);
+                put(c->doc, "contexts",
+                    json_pack("{s:i, s:i}", "total", (int)n_ctx, "busy", (int)n_busy));
+        }
         check_set(c, HEALTH_OK, "%d live sandbox%s (and %d pooled), %d exec%s running", total,
                   total == 1 ? "" : "es", pool_count(daemon_pool(ctx->core)), inflight,
                   inflight == 1 ? "" : "s");

@@ -5,6 +5,7 @@
 #include "airlock/daemon.h"
 #include "airlock/metrics.h"
 #include "airlock/pool.h"
+#include "airlock/contexts.h"
 #include "routes.h"
 
 /* ---- GET /metrics ---- */
@@ -23,6 +24,13 @@ static void gauges_from(struct api *ctx, struct metrics_gauges *g)
         g->policy_reloads = dg.reloads;
         g->policy_reload_failures = dg.reload_failures;
         g->execs_in_flight = dg.inflight;
+        {
+                unsigned total, busy;
+
+                daemon_contexts_count(ctx->core, &total, &busy);
+                g->contexts_live = total;
+                g->contexts_busy = busy;
+        }
         if (daemon_pool(ctx->core)) {
                 struct pool_counts pc;
 

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "airlock/cleanup.h"
+#include "airlock/contexts.h"
 #include "airlock/log.h"
 #include "airlock/util.h"
 #include "auth.h"
@@ -35,6 +36,7 @@ json_t *api_sandboxes_list(struct api *ctx, const struct auth_identity *who, con
 {
         json_t *rows = scope_list(daemon_scopes(ctx->core), agent);
 
+        daemon_contexts_annotate(ctx->core, rows);
         /* Others' sandboxes stay hidden; SHARED ones serve every agent and are listed. */
         if (rows && !who->admin)
                 auth_filter_rows(who, rows, true);

@@ -11,8 +11,8 @@
 #include "airlock/util.h"
 
 static const char *const known_fields[] = {
-    "agent", "session",   "runtime", "code",      "argv",   "command",    "stdin",
-    "env",   "timeout_s", "network", "untrusted", "stream", "background",
+    "agent",     "session", "runtime",   "code",   "argv",       "command", "stdin",    "env",
+    "timeout_s", "network", "untrusted", "stream", "background", "context", "language",
 };
 
 /* The field's value, or NULL when absent or null: null counts as "not given". */
@@ -246,6 +246,17 @@ static int parse_fields(json_t *obj, struct exec_request *req, struct al_error *
                 req->stream = stream;
                 req->background = background;
         }
+        /* Contexts (docs/contexts.md): code only, in the foreground. */
+        if ((r = get_name(obj, "context", &req->context, err)) < 0 ||
+            (r = get_name(obj, "language", &req->language, err)) < 0)
+                return r;
+        if (req->context && req->language)
+                return al_err(err, -EINVAL,
+                              "give 'context' (an id) or 'language' (its default "
+                              "context), not both");
+        if ((req->context || req->language) && (!req->code || req->background || req->stdin_data))
+                return al_err(err, -EINVAL,
+                              "a context runs 'code' in the foreground, without 'stdin'");
         return 0;
 }
 

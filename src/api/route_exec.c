@@ -70,6 +70,12 @@ json_t *api_exec_result_json(const struct exec_result *res, bool for_stream)
                         json_array_append_new(iso, json_string(res->isolation[i]));
                 json_object_set_new(o, "isolation", iso);
         }
+        if (res->context) {
+                json_object_set(o, "context", res->context);
+                /* Streamed as they came; in a plain reply, here. */
+                if (!for_stream)
+                        json_object_set(o, "results", res->results ? res->results : json_null());
+        }
         if (!for_stream) {
                 json_object_set_new(o, "stdout", output_json(&res->out));
                 json_object_set_new(o, "stderr", output_json(&res->err));
@@ -163,6 +169,18 @@ static int stream_output(void *cls, enum exec_stream stream, const char *data, s
                            json_pack("{s:s, s:s}", "type", i ? "stderr" : "stdout", "data", text));
 }
 
+/* A context's result, as it comes. */
+static int stream_result(void *cls, json_t *result)
+{
+        struct stream_job *job = cls;
+        json_t *ev = json_deep_copy(result);
+
+        if (!ev)
+                return -ENOMEM;
+        json_object_set_new(ev, "type", json_string("result"));
+        return write_event(job->out_fd, ev);
+}
+
 /* The first event: where to find this exec's record if the stream is cut. */
 static void stream_started(void *cls, const struct exec_result *res)
 {
@@ -178,6 +196,7 @@ static void *stream_worker(void *arg)
         struct stream_job *job = arg;
         struct exec_sink sink = {.output = stream_output,
                                  .started = stream_started,
+                                 .result = stream_result,
                                  .ctx = job,
                                  .watch_fd = job->watch_fd,
                                  .cancel_fd = daemon_cancel_fd(job->ctx->core)};

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "airlock/cleanup.h"
+#include "airlock/contexts.h"
 #include "airlock/log.h"
 #include "airlock/util.h"
 #include "auth.h"

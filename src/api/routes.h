@@ -121,6 +121,13 @@ ROUTE_HANDLER(route_procs_get);
 ROUTE_HANDLER(route_proc_get);
 ROUTE_HANDLER(route_proc_delete);
 ROUTE_HANDLER(route_session_end);
+/* route_contexts.c: stateful code contexts. */
+ROUTE_HANDLER(route_context_create);
+ROUTE_HANDLER(route_contexts_get);
+ROUTE_HANDLER(route_context_get);
+ROUTE_HANDLER(route_context_delete);
+ROUTE_HANDLER(route_context_restart);
+ROUTE_HANDLER(route_context_interrupt);
 ROUTE_HANDLER(route_sessions_get);
 ROUTE_HANDLER(route_executions_get);
 ROUTE_HANDLER(route_execution_get);

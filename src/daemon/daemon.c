@@ -16,6 +16,7 @@
 #include "airlock/log.h"
 #include "airlock/util.h"
 #include "daemon_private.h"
+#include "airlock/contexts.h"
 #include "airlock/pool.h"
 
 #define CANCEL_GRACE_SECONDS 10
@@ -38,6 +39,12 @@ struct daemon *daemon_new(const struct daemon_config *cfg, struct policy *pol, s
         pthread_mutex_init(&d->reaper_lock, NULL);
         pthread_cond_init(&d->reaper_wake, NULL);
         d->cancel_fd = eventfd(0, EFD_CLOEXEC);
+        d->contexts = contexts_registry_new();
+        if (!d->contexts) {
+                al_err(err, -ENOMEM, "out of memory");
+                daemon_free(d);
+                return NULL;
+        }
         if (d->cancel_fd < 0) {
                 al_err_errno(err, -errno, "eventfd");
                 daemon_free(d);
@@ -89,12 +96,21 @@ static void *reaper_main(void *arg)
         while (!d->reaper_stop) {
                 struct policy *pol = daemon_policy(d);
                 int64_t idle_s = pol->idle_timeout_s, tick = idle_s > 0 && idle_s < 20 ? 1 : 5;
+                int64_t ctx_idle_s = pol->context_idle_timeout_s;
                 struct timespec until;
 
                 policy_unref(pol);
                 clock_gettime(CLOCK_REALTIME, &until);
                 until.tv_sec += tick;
                 pthread_cond_timedwait(&d->reaper_wake, &d->reaper_lock, &until);
+                if (d->reaper_stop)
+                        continue;
+                if (d->containers) {
+                        /* Contexts idle too long, or whose sandbox is gone. */
+                        pthread_mutex_unlock(&d->reaper_lock);
+                        daemon_contexts_reap(d, ctx_idle_s * 1000);
+                        pthread_mutex_lock(&d->reaper_lock);
+                }
                 if (d->reaper_stop || idle_s <= 0)
                         continue;
                 pthread_mutex_unlock(&d->reaper_lock);
@@ -303,6 +319,7 @@ void daemon_free(struct daemon *d)
         /* Backends first: background processes end there, and their records go to the store. */
         backend_free(d->containers);
         backend_free(d->host);
+        contexts_registry_free(d->contexts);
         store_close(d->store);
         rules_holder_unref(d->rules);
         free(d->seccomp_path);

@@ -16,7 +16,8 @@ struct daemon {
         struct scope_registry *scopes;
         struct pool *pool;   /* warm sandboxes per runtime; NULL when none is started */
         struct store *store; /* the audit log and what must survive a restart */
-        struct workspace_set *workspaces; /* the capped workspaces mounted by this run */
+        struct workspace_set *workspaces;  /* the capped workspaces mounted by this run */
+        struct context_registry *contexts; /* contexts.c: live interpreters in sandboxes */
         char instance_id[33];
         char *seccomp_path;
         int64_t started_ms; /* wall clock at start, for metrics and health */
@@ -39,6 +40,9 @@ struct daemon {
         pthread_cond_t reaper_wake;
 };
 
+/* contexts.c: the registry of contexts (NULL on ENOMEM); free: NULL is a no-op. */
+struct context_registry *contexts_registry_new(void);
+void contexts_registry_free(struct context_registry *g);
 /* daemon.c: give the pool pol's targets (start-up and reload). */
 void daemon_pool_configure(struct daemon *ctx, const struct policy *pol);
 /* reload.c: the command line's overrides on a freshly loaded policy. */

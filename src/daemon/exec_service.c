@@ -7,6 +7,7 @@
 #include "daemon_private.h"
 #include "airlock/pool.h"
 #include "airlock/cleanup.h"
+#include "airlock/contexts.h"
 #include "airlock/host_backend.h"
 #include "airlock/log.h"
 #include "airlock/store.h"
@@ -188,7 +189,7 @@ static int start_background(struct daemon *ctx, const char *handle, const struct
 static int run_in_scope(struct daemon *ctx, const char *key, const struct sandbox_spec *spec,
                         const struct exec_spec *x, const struct exec_sink *sink,
                         const struct store_execution *audit, bool background,
-                        struct exec_result *res, struct al_error *err)
+                        const struct exec_hook *hook, struct exec_result *res, struct al_error *err)
 {
         bool started = false;
         int r = 0;
@@ -208,7 +209,9 @@ static int run_in_scope(struct daemon *ctx, const char *key, const struct sandbo
                         snprintf(res->sandbox_replaced, sizeof(res->sandbox_replaced), "%.190s",
                                  replaced);
                 notify_started(sink, res, &started);
-                if (background)
+                if (hook)
+                        r = hook->run(hook->arg, scope_entry_handle(e), x, sink, res, err);
+                else if (background)
                         r = start_background(ctx, scope_entry_handle(e), spec, x, sink, audit, res,
                                              err);
                 else
@@ -253,6 +256,9 @@ int daemon_exec(struct daemon *ctx, const struct exec_request *req, const struct
         bool host = false, started = false;
         int r;
 
+        /* Code for a context: its cell runs through here again, with the context's hook. */
+        if ((req->context || req->language) && !req->hook)
+                return daemon_context_exec(ctx, req, sink, res, err);
         r = exec_request_check(req, pol, err);
         if (r < 0)
                 return r;
@@ -280,6 +286,12 @@ int daemon_exec(struct daemon *ctx, const struct exec_request *req, const struct
         x.stdin_len = req->stdin_len;
         x.timeout_ms = (req->timeout_s > 0 ? req->timeout_s : eff.limits.timeout_s) * 1000;
         util_random_hex(execution_id, 16);
+        if (req->hook && (host || scope_key(key, sizeof(key), eff.scope, req->agent, req->session,
+                                            spec.image) < 0))
+                return al_err(err, -EINVAL,
+                              host ? "contexts need a sandbox; this agent's code runs on the host"
+                                   : "contexts need a kept sandbox: give a session (or use scope "
+                                     "agent or shared)");
         if (req->background &&
             (host ||
              scope_key(key, sizeof(key), eff.scope, req->agent, req->session, spec.image) < 0 ||
@@ -327,7 +339,8 @@ int daemon_exec(struct daemon *ctx, const struct exec_request *req, const struct
         } else {
                 /* The caps of the policy this exec runs under ([daemon] max_sandboxes...). */
                 scope_set_limits(ctx->scopes, pol->max_sandboxes, pol->max_sandboxes_per_agent);
-                r = run_in_scope(ctx, key, &spec, &x, sink, &audit, req->background, res, err);
+                r = run_in_scope(ctx, key, &spec, &x, sink, &audit, req->background, req->hook, res,
+                                 err);
                 res->backend = ctx->containers->ops->name;
         }
         memcpy(res->execution_id, execution_id, sizeof(execution_id));

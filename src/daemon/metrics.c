@@ -380,6 +380,11 @@ static void put_gauges(struct out *o, const struct metrics_gauges *g)
         outf(o, "airlock_pool_sandboxes_total{event=\"died\"} %" PRIu64 "\n", g->pool_died);
         outf(o, "airlock_pool_sandboxes_total{event=\"drained\"} %" PRIu64 "\n", g->pool_drained);
         outf(o, "airlock_pool_sandboxes_total{event=\"failed\"} %" PRIu64 "\n", g->pool_failed);
+        put_header(o, "airlock_contexts", "gauge",
+                   "Code contexts (live interpreters in sandboxes), idle or running a cell.");
+        outf(o, "airlock_contexts{state=\"idle\"} %" PRId64 "\n",
+             g->contexts_live - g->contexts_busy);
+        outf(o, "airlock_contexts{state=\"busy\"} %" PRId64 "\n", g->contexts_busy);
         put_header(o, "airlock_executions_in_flight", "gauge", "Executions running now.");
         outf(o, "airlock_executions_in_flight %" PRId64 "\n", g->execs_in_flight);
         put_header(o, "airlock_policy_reloads_total", "counter",

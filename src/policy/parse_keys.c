@@ -57,6 +57,8 @@ const struct key_def parse_keys[K__MAX] = {
     [K_KEEPER_USER] = {SEC_SANDBOX, "keeper_user", V_USER},
     [K_IDLE_TIMEOUT] = {SEC_SANDBOX, "idle_timeout_s", V_INT, 0, 604800, 1},
     [K_POOL_SIZE] = {SEC_SANDBOX, "pool_size", V_INT, 0, 64, 1},
+    [K_MAX_CONTEXTS] = {SEC_SANDBOX, "max_contexts_per_sandbox", V_INT, 0, 32, 1},
+    [K_CONTEXT_IDLE_TIMEOUT] = {SEC_SANDBOX, "context_idle_timeout_s", V_INT, 0, 604800, 1},
     [K_SELECTIVE_RULES] = {SEC_SANDBOX, "selective_rules", V_PATH_OR_EMPTY},
     [K_CPU_CORES] = {SEC_LIMITS, "cpu_cores", V_DOUBLE, .dmin = 0.01, .dmax = 64},
     [K_MEMORY_MB] = {SEC_LIMITS, "memory_mb", V_INT, 16, 1048576, 1},
@@ -315,6 +317,12 @@ static void apply_int(struct parse_ctx *c, enum key_id id, int64_t v)
                 break;
         case K_POOL_SIZE:
                 p->pool_size = v;
+                break;
+        case K_MAX_CONTEXTS:
+                p->max_contexts_per_sandbox = v;
+                break;
+        case K_CONTEXT_IDLE_TIMEOUT:
+                p->context_idle_timeout_s = v;
                 break;
         case K_RT_POOL:
                 p->runtimes[c->runtime].pool = (int)v;

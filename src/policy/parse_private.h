@@ -66,6 +66,8 @@ enum key_id {
         K_KEEPER_USER,
         K_IDLE_TIMEOUT,
         K_POOL_SIZE,
+        K_MAX_CONTEXTS,
+        K_CONTEXT_IDLE_TIMEOUT,
         K_SELECTIVE_RULES,
         K_CPU_CORES,
         K_MEMORY_MB,

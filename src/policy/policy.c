@@ -304,6 +304,8 @@ struct policy *policy_new_default(void)
         p->keeper_uid = p->keeper_gid = POLICY_KEEPER_ID_DEFAULT;
         p->idle_timeout_s = 1800;
         p->pool_size = 1;
+        p->max_contexts_per_sandbox = 8;
+        p->context_idle_timeout_s = 1800;
         p->limits = (struct limits){
             .cpu_cores = 1.0,
             .memory_mb = 512,
@@ -630,7 +632,7 @@ json_t *policy_to_json(const struct policy *p)
         /* json_pack steals the "o" arguments, also when it fails. */
         o = json_pack(
             "{s:s?, s:s, s:{s:s, s:s, s:s, s:I, s:I, s:s}, s:{s:s, s:s, s:s},"
-            " s:{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:s},"
+            " s:{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:s},"
             " s:{s:f, s:I, s:I, s:I, s:I, s:I, s:I}, s:o}",
             "source", p->source_path, "sha256", "", "daemon", "socket", p->socket_path,
             "socket_group", p->socket_group, "state_dir", p->state_dir, "max_body_kb",
@@ -641,7 +643,9 @@ json_t *policy_to_json(const struct policy *p)
             policy_scope_name(p->scope), "workspace", policy_workspace_name(p->workspace),
             "workspace_root", p->workspace_root, "default_runtime", p->default_runtime, "exec_user",
             p->exec_user, "keeper_user", p->keeper_user, "idle_timeout_s",
-            (json_int_t)p->idle_timeout_s, "pool_size", (json_int_t)p->pool_size, "selective_rules",
+            (json_int_t)p->idle_timeout_s, "pool_size", (json_int_t)p->pool_size,
+            "max_contexts_per_sandbox", (json_int_t)p->max_contexts_per_sandbox,
+            "context_idle_timeout_s", (json_int_t)p->context_idle_timeout_s, "selective_rules",
             p->selective_rules, "limits", "cpu_cores", p->limits.cpu_cores, "memory_mb",
             (json_int_t)p->limits.memory_mb, "disk_mb", (json_int_t)p->limits.disk_mb,
             "max_processes", (json_int_t)p->limits.max_processes, "timeout_s",

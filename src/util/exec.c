@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+
 #include "airlock/exec.h"
 #include "airlock/util.h"
 
@@ -18,6 +20,8 @@ void exec_request_clear(struct exec_request *req)
         util_strv_free(req->argv);
         free(req->command);
         free(req->stdin_data);
+        free(req->context);
+        free(req->language);
         util_strv_free(req->env);
         memset(req, 0, sizeof(*req));
         req->network = -1;
@@ -81,4 +85,7 @@ void exec_result_clear(struct exec_result *r)
                 return;
         buf_free(&r->out);
         buf_free(&r->err);
+        json_decref(r->context);
+        json_decref(r->results);
+        r->context = r->results = NULL;
 }

@@ -9,6 +9,7 @@
 #include <jansson.h>
 
 #include "airlock/agent_proto.h"
+#include "airlock/contexts.h"
 #include "airlock/classify.h"
 #include "airlock/exec.h"
 #include "airlock/policy.h"
@@ -315,5 +316,48 @@ int fuzz_mcp_one(const uint8_t *data, size_t size)
         }
         json_decref(res);
         json_decref(msg);
+        return 0;
+}
+
+/* ---- context drivers' frames ---- */
+
+static int context_frame(void *ctx, unsigned type, const uint8_t *payload, size_t len)
+{
+        json_t *o, *v;
+        const char *k;
+
+        (void)ctx;
+        if (type == AGENT_CTX_RESULT && (o = context_result_parse(payload, len))) {
+                const char *kind = json_string_value(json_object_get(o, "kind"));
+
+                if (!kind || (strcmp(kind, "result") && strcmp(kind, "display")) ||
+                    json_object_size(json_object_get(o, "data")) == 0)
+                        abort();
+                json_object_foreach(json_object_get(o, "data"), k,
+                                    v) if (!json_is_string(v) || !strchr(k, '/')) abort();
+                json_decref(o);
+        }
+        if (type == AGENT_CTX_DONE && (o = context_done_parse(payload, len))) {
+                json_t *e = json_object_get(o, "error");
+
+                if (!json_is_string(json_object_get(o, "status")) ||
+                    (e && (!json_is_string(json_object_get(e, "name")) ||
+                           json_string_length(json_object_get(e, "traceback")) > 65536)))
+                        abort();
+                json_decref(o);
+        }
+        return 0;
+}
+
+int fuzz_context_one(const uint8_t *data, size_t size)
+{
+        struct agent_decoder dec;
+
+        agent_decoder_init(&dec, AGENT_PAYLOAD_MAX);
+        agent_decoder_feed(&dec, data, size, context_frame, NULL);
+        agent_decoder_free(&dec);
+        /* The same bytes as one payload of each kind. */
+        context_frame(NULL, AGENT_CTX_RESULT, data, size);
+        context_frame(NULL, AGENT_CTX_DONE, data, size);
         return 0;
 }

@@ -28,3 +28,8 @@ int fuzz_agent_one(const uint8_t *data, size_t size);
  * 2.0. Calls of the tools that reach the daemon core are left out (there is no core here;
  * tests/integration/test_mcp.py drives those); unknown tools and every other method are fed. */
 int fuzz_mcp_one(const uint8_t *data, size_t size);
+
+/* Bytes from a context driver through the frame decoder, each CTX_RESULT and CTX_DONE payload
+ * through the checks the daemon applies (context_result_parse, context_done_parse): what they
+ * accept has the promised shape. */
+int fuzz_context_one(const uint8_t *data, size_t size);

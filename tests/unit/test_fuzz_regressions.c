@@ -22,7 +22,7 @@ static const struct {
         int (*one)(const uint8_t *data, size_t size);
 } targets[] = {
     {"request", fuzz_request_one}, {"policy", fuzz_policy_one}, {"tokens", fuzz_tokens_one},
-    {"agent", fuzz_agent_one},     {"mcp", fuzz_mcp_one},
+    {"agent", fuzz_agent_one},     {"mcp", fuzz_mcp_one},       {"context", fuzz_context_one},
 };
 
 static uint8_t *read_input(const char *path, size_t *ret_size)

@@ -532,6 +532,7 @@ static void d_free(struct backend *b)
         free(d->seccomp_path);
         free(d->exec_shim);
         free(d->agent_bin);
+        free(d->lib_dir);
         free(d->run_root);
         free(d);
         free(b);
@@ -559,6 +560,8 @@ static const struct backend_ops docker_ops = {
     .proc_start = dprocs_start,
     .proc_list = dprocs_list,
     .proc_kill = dprocs_kill,
+    .ctx_connect = dctx_connect,
+    .proc_signal = dctx_signal,
     .status = d_status,
     .run_once = d_run_once,
     .sandbox_alive = d_sandbox_alive,
@@ -622,6 +625,13 @@ struct backend *docker_backend_new(struct engine *engine, const char *seccomp_pa
         }
         d->env.exec_shim = d->exec_shim;
         d->env.agent = d->agent_bin;
+        /* The contexts' interpreter driver: without it, sandboxes work but contexts do not. */
+        d->lib_dir = util_program_file("airlock-lib");
+        if (d->lib_dir && access(d->lib_dir, R_OK | X_OK) < 0) {
+                free(d->lib_dir);
+                d->lib_dir = NULL;
+        }
+        d->env.lib_dir = d->lib_dir;
         d->env.seccomp_text = d->seccomp_text;
         d->env.seccomp_path = d->seccomp_path;
         /* Podman starts a container only when its ulimits fit within the host's hard limits. */

@@ -28,6 +28,12 @@
 
 int dagent_connect(const char *run_dir, long long init_pid, int *ret_fd, struct al_error *err)
 {
+        return dagent_connect_to(run_dir, "agent.sock", init_pid, ret_fd, err);
+}
+
+int dagent_connect_to(const char *run_dir, const char *name, long long peer_pid, int *ret_fd,
+                      struct al_error *err)
+{
         struct sockaddr_un sa = {.sun_family = AF_UNIX};
         _cleanup_close_ int dfd = -1, fd = -1;
         struct ucred peer;
@@ -38,7 +44,9 @@ int dagent_connect(const char *run_dir, long long init_pid, int *ret_fd, struct 
         dfd = open(run_dir, O_PATH | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
         if (dfd < 0)
                 return al_err_errno(err, -errno, "agent directory '%s'", run_dir);
-        snprintf(sa.sun_path, sizeof(sa.sun_path), "/proc/self/fd/%d/agent.sock", dfd);
+        if ((size_t)snprintf(sa.sun_path, sizeof(sa.sun_path), "/proc/self/fd/%d/%s", dfd, name) >=
+            sizeof(sa.sun_path))
+                return al_err(err, -ENAMETOOLONG, "socket name '%s' is too long", name);
         fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
         if (fd < 0)
                 return al_err_errno(err, -errno, "socket");
@@ -48,11 +56,9 @@ int dagent_connect(const char *run_dir, long long init_pid, int *ret_fd, struct 
          * have put a socket of its own in the directory. */
         if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &peer, &len) < 0)
                 return al_err_errno(err, -errno, "the agent's credentials");
-        if ((long long)peer.pid != init_pid)
-                return al_err(err, -EPERM,
-                              "the agent socket is held by pid %d, not by the sandbox's first "
-                              "process (%lld)",
-                              (int)peer.pid, init_pid);
+        if ((long long)peer.pid != peer_pid)
+                return al_err(err, -EPERM, "socket %s is held by pid %d, not by pid %lld", name,
+                              (int)peer.pid, peer_pid);
         *ret_fd = TAKE_FD(fd);
         return 0;
 }

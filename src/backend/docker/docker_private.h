@@ -35,6 +35,7 @@ struct dbackend {
         char *seccomp_path;
         char *exec_shim;
         char *agent_bin;      /* airlock-agent, bound into every sandbox */
+        char *lib_dir;        /* airlock-lib (the context driver), bound read-only, or NULL */
         char *run_root;       /* where sandboxes' agent directories are made */
         pthread_mutex_t lock; /* the sandbox list and every process record */
         struct dsandbox *sandboxes;
@@ -111,6 +112,9 @@ long long dexec_oom_kills(const char *path);
 /* The in-sandbox agent (docker_agent.c). */
 /* Connect to the agent whose socket is in run_dir and check that it is init_pid. */
 int dagent_connect(const char *run_dir, long long init_pid, int *ret_fd, struct al_error *err);
+/* The same for the socket name in run_dir, held by host pid peer_pid. */
+int dagent_connect_to(const char *run_dir, const char *name, long long peer_pid, int *ret_fd,
+                      struct al_error *err);
 /* PING, and a PONG within timeout_ms. */
 int dagent_ping(const char *run_dir, long long init_pid, int timeout_ms, struct al_error *err);
 /* A fresh agent directory under d->run_root owned by exec_user ("uid:gid"); remove one (and
@@ -140,5 +144,15 @@ int dprocs_start(struct backend *b, const char *handle, const struct exec_spec *
                  const struct proc_hooks *hooks, long long *ret_pid, struct al_error *err);
 json_t *dprocs_list(struct backend *b, const char *handle, long long pid, struct al_error *err);
 int dprocs_kill(struct backend *b, const char *handle, long long pid, struct al_error *err);
+/* The host pid of the running background process pid of sandbox handle, and the sandbox's
+ * agent directory (a new string, NULL when it has none; ret_run_dir may be NULL): -ENOENT when the
+ * sandbox or the process is unknown, -ESRCH when it has ended. */
+int dprocs_host_pid(struct dbackend *d, const char *handle, long long pid, long long *ret_host,
+                    char **ret_run_dir, struct al_error *err);
+/* Contexts (docker_ctx.c): connect to a background process's socket, signal it. */
+int dctx_connect(struct backend *b, const char *handle, long long pid, const char *sock_name,
+                 int *ret_fd, struct al_error *err);
+int dctx_signal(struct backend *b, const char *handle, long long pid, int sig,
+                struct al_error *err);
 /* End and forget every background process of a sandbox record taken out of the list. */
 void dprocs_end_all(struct dbackend *d, struct dsandbox *s);

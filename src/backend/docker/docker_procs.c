@@ -265,26 +265,59 @@ json_t *dprocs_list(struct backend *b, const char *handle, long long pid, struct
         return out;
 }
 
+/* The listed process pid of sandbox handle (and the sandbox, in *ret_s); call with d->lock
+ * held. NULL when either is unknown. */
+static struct dproc *proc_find_locked(struct dbackend *d, const char *handle, long long pid,
+                                      struct dsandbox **ret_s)
+{
+        struct dsandbox *s = dsandbox_find_locked(d, handle);
+
+        *ret_s = s;
+        for (struct dproc *p = s ? s->procs : NULL; p; p = p->next)
+                if (p->placed && p->pid == pid)
+                        return p;
+        return NULL;
+}
+
 int dprocs_kill(struct backend *b, const char *handle, long long pid, struct al_error *err)
 {
         struct dbackend *d = b->priv;
         struct dsandbox *s;
+        struct dproc *p;
+
+        pthread_mutex_lock(&d->lock);
+        p = proc_find_locked(d, handle, pid, &s);
+        if (p && p->running) {
+                p->killed = true;
+                dexec_kill(&p->e);
+        }
+        pthread_mutex_unlock(&d->lock);
+        if (!p)
+                return al_err(err, -ENOENT, "no background process %lld in this sandbox", pid);
+        return 0;
+}
+
+int dprocs_host_pid(struct dbackend *d, const char *handle, long long pid, long long *ret_host,
+                    char **ret_run_dir, struct al_error *err)
+{
+        struct dsandbox *s;
+        struct dproc *p;
         int r = -ENOENT;
 
         pthread_mutex_lock(&d->lock);
-        s = dsandbox_find_locked(d, handle);
-        for (struct dproc *p = s ? s->procs : NULL; p; p = p->next)
-                if (p->placed && p->pid == pid) {
-                        if (p->running) {
-                                p->killed = true;
-                                dexec_kill(&p->e);
-                        }
-                        r = 0;
-                        break;
-                }
+        p = proc_find_locked(d, handle, pid, &s);
+        if (p)
+                r = p->running && p->e.pid > 0 ? 0 : -ESRCH;
+        if (r == 0) {
+                *ret_host = p->e.pid;
+                if (ret_run_dir)
+                        *ret_run_dir = s->run_dir ? strdup(s->run_dir) : NULL;
+        }
         pthread_mutex_unlock(&d->lock);
+        if (r == -ESRCH)
+                return al_err(err, r, "process %lld has ended", pid);
         if (r < 0)
-                return al_err(err, r, "no background process %lld in this sandbox", pid);
+                return al_err(err, r, "no background process %lld in sandbox %.12s", pid, handle);
         return 0;
 }
 

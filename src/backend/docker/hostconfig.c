@@ -43,6 +43,8 @@ static json_t *mounts_json(const struct sandbox_spec *spec, const struct hostcon
         if (run_dir && env->agent) {
                 json_array_append_new(m, bind_json(env->agent, SANDBOX_AGENT, true));
                 json_array_append_new(m, bind_json(run_dir, SANDBOX_RUN_DIR, false));
+                if (env->lib_dir)
+                        json_array_append_new(m, bind_json(env->lib_dir, SANDBOX_LIB, true));
         }
 
         if (env->exec_shim)

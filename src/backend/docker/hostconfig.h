@@ -24,6 +24,9 @@ struct hostconfig_env {
         const char *exec_shim;
         /* Host path of airlock-agent, bind-mounted read-only at SANDBOX_AGENT; NULL: none. */
         const char *agent;
+        /* Host directory of airlock's in-sandbox library (the context driver), bound
+         * read-only at SANDBOX_LIB with the agent; NULL: none. */
+        const char *lib_dir;
 };
 
 /* Body for POST /containers/create of a long-lived sandbox; execs run in it later. With
@@ -47,5 +50,6 @@ json_t *hostconfig_exec_body(const struct sandbox_spec *spec, const struct exec_
 #define SANDBOX_EXEC_SHIM  "/.airlock/exec"
 #define SANDBOX_AGENT      "/.airlock/agent"
 #define SANDBOX_RUN_DIR    "/.airlock/run"
+#define SANDBOX_LIB        "/.airlock/lib"
 #define SANDBOX_AGENT_SOCK SANDBOX_RUN_DIR "/agent.sock"
 #define SANDBOX_PATH       "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
