@@ -93,6 +93,10 @@ struct exec_result {
          * (the engine's exec API: a sandbox without a live agent); NULL otherwise. */
         const char *transport;
         long long background_pid; /* > 0: started in the background, this is its pid */
+        /* What the exec produced for a person to look at (docs/files.md): a JSON array of
+         * artifacts (owned; NULL when none), and how many were past the cap. */
+        struct json_t *artifacts;
+        size_t artifacts_dropped;
         /* Protections in force for this exec (static strings), e.g. "seccomp", "netns". */
         const char *isolation[24];
         size_t n_isolation;

@@ -30,7 +30,7 @@ const char *const parse_section_names[SEC__MAX] = {
     [SEC_DAEMON] = "daemon",   [SEC_ENGINE] = "engine",   [SEC_SANDBOX] = "sandbox",
     [SEC_LIMITS] = "limits",   [SEC_NETWORK] = "network", [SEC_HOST] = "host",
     [SEC_RUNTIME] = "runtime", [SEC_AGENT] = "agent",     [SEC_ACCESS] = "access",
-    [SEC_CLIENT] = "client",   [SEC_MONITOR] = "monitor",
+    [SEC_CLIENT] = "client",   [SEC_MONITOR] = "monitor", [SEC_FILES] = "files",
 };
 
 void parse_problem(struct parse_ctx *c, int line, const char *fmt, ...)

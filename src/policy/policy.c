@@ -285,6 +285,12 @@ struct policy *policy_new_default(void)
                 return NULL;
         p->refs = 1;
         p->max_body_bytes = 1024 * 1024;
+        p->files.upload_bytes = 64ll << 20;
+        p->files.download_bytes = 64ll << 20;
+        p->files.entries_max = 10000;
+        p->files.artifacts_max = 32;
+        p->files.artifact_inline_bytes = 1 << 20;
+        p->files.artifact_bytes = 64ll << 20;
         p->max_connections = 256;
         if (policy_access_init(p) < 0)
                 return NULL;

@@ -532,6 +532,7 @@ static void d_free(struct backend *b)
         free(d->seccomp_path);
         free(d->exec_shim);
         free(d->agent_bin);
+        free(d->pyshims);
         free(d->run_root);
         free(d);
         free(b);
@@ -622,6 +623,14 @@ struct backend *docker_backend_new(struct engine *engine, const char *seccomp_pa
         }
         d->env.exec_shim = d->exec_shim;
         d->env.agent = d->agent_bin;
+        /* The Python shims are optional: without them plots are not turned into artifacts. */
+        d->pyshims = util_program_file("airlock-python");
+        if (d->pyshims && access(d->pyshims, R_OK | X_OK) < 0) {
+                log_warn("no Python shims at '%s': plots will not become artifacts", d->pyshims);
+                free(d->pyshims);
+                d->pyshims = NULL;
+        }
+        d->env.pyshims = d->pyshims;
         d->env.seccomp_text = d->seccomp_text;
         d->env.seccomp_path = d->seccomp_path;
         /* Podman starts a container only when its ulimits fit within the host's hard limits. */

@@ -194,9 +194,8 @@ int dagent_exec_json(const struct dexec *e, const struct exec_spec *x, char **re
 
         for (size_t i = 0; x->argv && x->argv[i]; i++)
                 json_array_append_new(argv, json_string(x->argv[i]));
-        json_array_append_new(env, json_string("HOME=" SANDBOX_WORKDIR));
-        json_array_append_new(env, json_string("PATH=" SANDBOX_PATH));
-        json_array_append_new(env, json_string("LANG=C.UTF-8"));
+        for (size_t i = 0; hostconfig_base_env[i]; i++)
+                json_array_append_new(env, json_string(hostconfig_base_env[i]));
         for (size_t i = 0; x->env && x->env[i]; i++)
                 json_array_append_new(env, json_string(x->env[i]));
         o = json_pack("{s:o, s:o, s:s, s:{s:i, s:i}, s:b}", "argv", argv, "env", env, "cwd",

@@ -35,6 +35,7 @@ struct dbackend {
         char *seccomp_path;
         char *exec_shim;
         char *agent_bin;      /* airlock-agent, bound into every sandbox */
+        char *pyshims;        /* airlock-python/, bound when present (plot artifacts) */
         char *run_root;       /* where sandboxes' agent directories are made */
         pthread_mutex_t lock; /* the sandbox list and every process record */
         struct dsandbox *sandboxes;
