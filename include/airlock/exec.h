@@ -97,6 +97,7 @@ struct exec_result {
          * artifacts (owned; NULL when none), and how many were past the cap. */
         struct json_t *artifacts;
         size_t artifacts_dropped;
+        bool outputs; /* the sandbox says the exec left files in its outputs directory */
         /* Protections in force for this exec (static strings), e.g. "seccomp", "netns". */
         const char *isolation[24];
         size_t n_isolation;

@@ -866,3 +866,37 @@ void files_prepare_outputs(const char *const *envp)
                 return;
         }
 }
+
+char *files_outputs_dir(const char *const *envp)
+{
+        static const char key[] = FILES_OUTPUTS_ENV "=";
+
+        for (size_t i = 0; envp && envp[i]; i++)
+                if (strncmp(envp[i], key, sizeof(key) - 1) == 0)
+                        return strdup(envp[i] + sizeof(key) - 1);
+        return NULL;
+}
+
+bool files_outputs_present(const char *path)
+{
+        int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+        struct dirent *de;
+        bool any = false;
+        DIR *d;
+
+        if (fd < 0)
+                return false;
+        d = fdopendir(fd);
+        if (!d) {
+                close(fd);
+                return false;
+        }
+        /* At most a few entries are read: "." and ".." and one more. */
+        for (int i = 0; i < 3 && (de = readdir(d)); i++)
+                if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0) {
+                        any = true;
+                        break;
+                }
+        closedir(d);
+        return any;
+}

@@ -318,7 +318,7 @@ static int op_upload(struct api *ctx, struct MHD_Connection *conn, const struct 
                 if (!*mode_s || *end || m < 0 || m > 0777)
                         return al_err(err, -EINVAL, "'mode' is octal permission bits (0..777)");
         }
-        snprintf(mode, sizeof(mode), "%lo", (unsigned long)m);
+        snprintf(mode, sizeof(mode), "%ld", m); /* the helper reads decimal */
         snprintf(max, sizeof(max), "%lld", (long long)pol->files.upload_bytes);
         if (is_tar(conn)) {
                 struct buf recs;

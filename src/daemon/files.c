@@ -161,7 +161,7 @@ void daemon_artifacts_collect(struct daemon *ctx, const struct policy *pol, cons
         size_t dropped = 0;
         json_t *list;
 
-        if (pol->files.artifacts_max <= 0 || !res->transport || strcmp(res->transport, "agent"))
+        if (pol->files.artifacts_max <= 0 || !res->outputs)
                 return;
         snprintf(rel, sizeof(rel), "outputs/%s", res->execution_id);
         snprintf(dir, sizeof(dir), FILES_OUTPUTS_ROOT "/%s", res->execution_id);

@@ -268,6 +268,8 @@ static int on_frame(void *ctx, unsigned type, const uint8_t *p, size_t len)
                         dexec_set_exit(e->res, json_integer_value(json_object_get(o, "exit_code")));
                 else
                         a->state = A_WAIT_STARTED; /* neither: malformed */
+                /* A hint only: the outputs are collected (and checked) when it is set. */
+                e->res->outputs = json_is_true(json_object_get(o, "outputs"));
                 json_decref(o);
                 if (a->state == A_WAIT_STARTED)
                         return al_err(a->err, -EPROTO, "the agent's EXIT is malformed");

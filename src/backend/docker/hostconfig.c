@@ -119,7 +119,7 @@ static json_t *host_config(const struct sandbox_spec *spec, const struct hostcon
         /* With the agent, it is the sandbox's first process and reaps; otherwise an init does. */
         bool agent = run_dir && env->agent;
         const struct limits *l = &spec->limits;
-        char tmpfs_opts[96], home_opts[96], seccomp[32 + 4096];
+        char tmpfs_opts[96], home_opts[128], seccomp[32 + 4096];
         long long tmp_kb, home_kb;
         json_t *hc, *secopt;
         long long mem = l->memory_mb * 1024 * 1024;
@@ -131,8 +131,17 @@ static json_t *host_config(const struct sandbox_spec *spec, const struct hostcon
         hostconfig_disk_split(l->disk_mb, &tmp_kb, &home_kb);
         snprintf(tmpfs_opts, sizeof(tmpfs_opts), "rw,nosuid,nodev,size=%lldk,mode=1777", tmp_kb);
         /* The install home allows executing: packages' native extensions are loaded from it. */
-        snprintf(home_opts, sizeof(home_opts), "rw,exec,nosuid,nodev,size=%lldk,mode=1777",
-                 home_kb);
+        /* Owned by the code's user through uid= and gid=: a mode alone would not do, as the
+         * engine gives the tmpfs the mode of the working directory it made beneath. */
+        {
+                unsigned long uid = 0, gid = 0;
+
+                if (!spec->exec_user || sscanf(spec->exec_user, "%lu:%lu", &uid, &gid) != 2)
+                        uid = gid = 0;
+                snprintf(home_opts, sizeof(home_opts),
+                         "rw,exec,nosuid,nodev,size=%lldk,uid=%lu,gid=%lu,mode=0700", home_kb, uid,
+                         gid);
+        }
         secopt = json_pack("[s]", "no-new-privileges");
         if (env->kind == ENGINE_PODMAN && env->seccomp_path) {
                 snprintf(seccomp, sizeof(seccomp), "seccomp=%s", env->seccomp_path);
