@@ -30,6 +30,8 @@
 
 #define DEPTH_MAX 64
 #define IO_CHUNK  (64u << 10)
+/* Names read from one directory of outputs (the count reported stops there). */
+#define COLLECT_NAMES_MAX 65536
 
 static __attribute__((noreturn, format(printf, 2, 3))) void fail(int e, const char *fmt, ...)
 {
@@ -684,10 +686,6 @@ static void collect_file(struct collector *cl, int dirfd, const char *name, cons
 
         if (fd < 0)
                 return;
-        if (++cl->seen > cl->max_count) {
-                close(fd);
-                return;
-        }
         snprintf(path, sizeof(path), "%s/%s", cl->base, rel);
         o = json_pack("{s:s, s:s, s:I}", "name", rel, "path", path, "size", (json_int_t)st.st_size);
         if ((uint64_t)st.st_size > cl->max_size) {
@@ -747,7 +745,9 @@ static void collect_file(struct collector *cl, int dirfd, const char *name, cons
 static void collect_tree(struct collector *cl, int dirfd, const char *rel, int depth)
 {
         size_t n;
-        char **names = dir_names(dirfd, cl->max_count + 1, &n);
+        /* All the names (to a hard cap), sorted: the first max_count files are collected and
+         * the rest counted. */
+        char **names = dir_names(dirfd, COLLECT_NAMES_MAX, &n);
 
         for (size_t i = 0; i < n; i++) {
                 char sub[FILE_RECORD_PATH_MAX + 1];
@@ -757,7 +757,8 @@ static void collect_tree(struct collector *cl, int dirfd, const char *rel, int d
                         (int)sizeof(sub) &&
                     fstatat(dirfd, names[i], &st, AT_SYMLINK_NOFOLLOW) == 0) {
                         if (S_ISREG(st.st_mode)) {
-                                collect_file(cl, dirfd, names[i], sub);
+                                if (++cl->seen <= cl->max_count)
+                                        collect_file(cl, dirfd, names[i], sub);
                         } else if (S_ISDIR(st.st_mode) && depth < 8) {
                                 int fd = openat(dirfd, names[i],
                                                 O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
