@@ -1,6 +1,6 @@
 /* The fuzz targets' entry points, shared by the libFuzzer programs (fuzz_request.c,
  * fuzz_policy.c, fuzz_tokens.c,
- * fuzz_agent.c) and by the unit test that replays tests/fuzz/regressions in every
+ * fuzz_agent.c, fuzz_files.c) and by the unit test that replays tests/fuzz/regressions in every
  * build. Each takes any bytes, must neither crash nor leak, and returns 0. */
 #pragma once
 #include <stddef.h>
@@ -23,3 +23,9 @@ int fuzz_tokens_one(const uint8_t *data, size_t size);
  * the input chooses, with small and full payload caps: the same frames in both cuts, payloads
  * within the cap, and a frame's JSON through jansson as the daemon reads it. */
 int fuzz_agent_one(const uint8_t *data, size_t size);
+
+/* Bytes from a sandbox's files helper and from a client through the files API's decoders: as
+ * a record stream (file_record_next, and files_records_to_tar under a small cap), as the
+ * artifacts document (files_artifacts_check), as the helper's error (files_helper_error), as
+ * a client's path (files_path_parse) and as a client's tar (files_tar_to_records). */
+int fuzz_files_one(const uint8_t *data, size_t size);

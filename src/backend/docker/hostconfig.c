@@ -131,9 +131,13 @@ static json_t *host_config(const struct sandbox_spec *spec, const struct hostcon
         hostconfig_disk_split(l->disk_mb, &tmp_kb, &home_kb);
         snprintf(tmpfs_opts, sizeof(tmpfs_opts), "rw,nosuid,nodev,size=%lldk,mode=1777", tmp_kb);
         /* The install home allows executing: packages' native extensions are loaded from it. */
-        /* Owned by the code's user through uid= and gid=: a mode alone would not do, as the
-         * engine gives the tmpfs the mode of the working directory it made beneath. */
-        {
+        /* Docker: owned by the code's user through uid= and gid= (a mode alone would not do,
+         * as Docker gives the tmpfs the mode of the working directory it made beneath); Podman
+         * refuses those options but keeps the mode. */
+        if (env->kind == ENGINE_PODMAN) {
+                snprintf(home_opts, sizeof(home_opts), "rw,exec,nosuid,nodev,size=%lldk,mode=1777",
+                         home_kb);
+        } else {
                 unsigned long uid = 0, gid = 0;
 
                 if (!spec->exec_user || sscanf(spec->exec_user, "%lu:%lu", &uid, &gid) != 2)
