@@ -33,12 +33,28 @@
 /* Names read from one directory of outputs (the count reported stops there). */
 #define COLLECT_NAMES_MAX 65536
 
+/* Set while the operation reads stdin: a failure reads the rest first, so that the daemon
+ * can finish sending what it sends and then reads the error, not a broken pipe. */
+static bool drain_on_fail;
+
+static void drain_stdin(void)
+{
+        static char buf[IO_CHUNK];
+        ssize_t n;
+
+        while ((n = read(STDIN_FILENO, buf, sizeof(buf))) > 0 || (n < 0 && errno == EINTR))
+                ;
+}
+
 static __attribute__((noreturn, format(printf, 2, 3))) void fail(int e, const char *fmt, ...)
 {
         char msg[512];
         va_list ap;
         json_t *o;
         char *s;
+
+        if (drain_on_fail)
+                drain_stdin();
 
         va_start(ap, fmt);
         vsnprintf(msg, sizeof(msg), fmt, ap);
@@ -814,6 +830,7 @@ int files_main(int argc, char **argv)
         if (argc < 5)
                 fail(EINVAL, "usage: airlock-agent --files OP ROOT REL [ARGS...]");
         op = argv[2];
+        drain_on_fail = strcmp(op, "put") == 0 || strcmp(op, "unpack") == 0;
         if (strcmp(op, "unpack") == 0) {
                 if (argc != 6)
                         fail(EINVAL, "unpack ROOT REL MAX");
