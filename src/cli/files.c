@@ -249,14 +249,14 @@ static int untar_into(const char *dir, const void *data, size_t len, struct al_e
                 r = al_err(err, -EPROTO, "the daemon's tar is malformed");
                 goto out;
         }
+        /* Relative names under dir, so that the guards against absolute paths hold. */
+        if (chdir(dir) < 0) {
+                r = al_err(err, -errno, "cannot enter '%s'", dir);
+                goto out;
+        }
         while ((ar = archive_read_next_header(a, &e)) == ARCHIVE_OK) {
-                _cleanup_free_ char *full = NULL;
+                const char *full = archive_entry_pathname(e);
 
-                if (asprintf(&full, "%s/%s", dir, archive_entry_pathname(e)) < 0) {
-                        r = al_err(err, -ENOMEM, "out of memory");
-                        goto out;
-                }
-                archive_entry_set_pathname(e, full);
                 if (archive_write_header(disk, e) != ARCHIVE_OK) {
                         r = al_err(err, -EPERM, "refusing '%s': %s", full,
                                    archive_error_string(disk));

@@ -9,6 +9,7 @@ import hashlib
 import io
 import json
 import socket
+import subprocess
 import tarfile
 import uuid
 from urllib.parse import quote
@@ -16,7 +17,7 @@ from urllib.parse import quote
 import pytest
 
 import native_pkg
-from conftest import Daemon
+from conftest import AIRLOCK, Daemon
 
 PNG_SIG = b"\x89PNG\r\n\x1a\n"
 
@@ -30,7 +31,7 @@ def fd(engine, tmp_path_factory):
 
 
 def sess():
-    return "f" + uuid.uuid4().hex[:12]
+    return "s-" + uuid.uuid4().hex[:12]
 
 
 def url(route, session, path=None, runtime="python", **extra):
@@ -417,3 +418,38 @@ def test_pil_show_and_streamed_artifact_events(fd):
 def test_daemon_still_serves(fd):
     st, doc = fd.client.json("GET", "/v1/health")
     assert st == 200, doc
+
+
+def test_cli_cp_and_ls(fd, tmp_path):
+    s = sess()
+    cli = [str(AIRLOCK), "--socket", fd.sock]
+
+    def airlock(*args):
+        return subprocess.run(cli + list(args), capture_output=True, timeout=120)
+
+    src = tmp_path / "src"
+    (src / "sub").mkdir(parents=True)
+    (src / "sub" / "a.txt").write_text("alpha")
+    (src / "b.txt").write_text("beta")
+    try:
+        r = airlock("cp", "-r", "python", str(src / "b.txt"), f"{s}:/home/airlock/")
+        assert r.returncode == 0, r.stderr
+        r = airlock("cp", "-r", "python", str(src), f"{s}:/tmp/tree")
+        assert r.returncode == 0, r.stderr
+        r = airlock("ls", "-r", "python", f"{s}:/tmp/tree")
+        assert r.returncode == 0, r.stderr
+        lines = r.stdout.decode().splitlines()
+        assert [ln.split()[-1] for ln in lines] == ["b.txt", "sub"], lines
+        assert lines[1].startswith("0755 directory"), lines
+        r = airlock("cp", "-r", "python", f"{s}:/home/airlock/b.txt", "-")
+        assert r.returncode == 0 and r.stdout == b"beta", r
+        down = tmp_path / "down"
+        r = airlock("cp", "-r", "python", f"{s}:/tmp/tree", str(down))
+        assert r.returncode == 0, r.stderr
+        assert (down / "tree" / "sub" / "a.txt").read_text() == "alpha"
+        r = airlock("cp", "-r", "python", f"{s}:/etc/passwd", "-")
+        assert r.returncode == 125 and b"outside the sandbox's file areas" in r.stderr, r
+        r = airlock("cp", str(src / "b.txt"), str(tmp_path / "x"))
+        assert r.returncode == 125 and b"exactly one side" in r.stderr, r
+    finally:
+        end(fd, s)
