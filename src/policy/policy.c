@@ -656,6 +656,15 @@ json_t *policy_to_json(const struct policy *p)
                                                     p->network.blocked)) ||
                     !set_new(o, "agents", agents_to_json(p)) ||
                     !set_new(o, "monitor", json_pack("{s:s}", "listen", p->monitor_listen)) ||
+                    !set_new(o, "files",
+                             json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}", "upload_mb",
+                                       (json_int_t)(p->files.upload_bytes >> 20), "download_mb",
+                                       (json_int_t)(p->files.download_bytes >> 20), "entries_max",
+                                       (json_int_t)p->files.entries_max, "artifacts_max",
+                                       (json_int_t)p->files.artifacts_max, "artifact_inline_kb",
+                                       (json_int_t)(p->files.artifact_inline_bytes >> 10),
+                                       "artifact_mb",
+                                       (json_int_t)(p->files.artifact_bytes >> 20))) ||
                     !set_new(o, "host", host_to_json(p->host)) || !policy_access_to_json(p, o)) {
                         json_decref(o);
                         return NULL;
