@@ -916,5 +916,9 @@ bool files_outputs_present(const char *path)
                         break;
                 }
         closedir(d);
+        /* An exec that left nothing leaves no directory behind either (rmdir removes only an
+         * empty directory, and never follows a link). */
+        if (!any)
+                rmdir(path);
         return any;
 }

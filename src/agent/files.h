@@ -16,5 +16,5 @@ void files_prepare_outputs(const char *const *envp);
 char *files_outputs_dir(const char *const *envp);
 
 /* True when the outputs directory at path holds anything; never follows a link at its end and
- * never blocks (a FIFO there is not a directory). */
+ * never blocks (a FIFO there is not a directory). An empty one is removed. */
 bool files_outputs_present(const char *path);
