@@ -30,7 +30,7 @@
 
 #define DEPTH_MAX 64
 #define IO_CHUNK  (64u << 10)
-/* Names read from one directory of outputs (the count reported stops there). */
+/* Names looked at in an exec's outputs, in all (the count reported stops there). */
 #define COLLECT_NAMES_MAX 65536
 
 /* Set while the operation reads stdin: a failure reads the rest first, so that the daemon
@@ -686,6 +686,7 @@ struct collector {
         json_t *list;
         const char *base; /* the outputs directory's absolute path */
         size_t max_count, seen;
+        size_t visited; /* names looked at in all, up to COLLECT_NAMES_MAX */
         uint64_t max_inline, max_size;
 };
 
@@ -769,6 +770,11 @@ static void collect_tree(struct collector *cl, int dirfd, const char *rel, int d
                 char sub[FILE_RECORD_PATH_MAX + 1];
                 struct stat st;
 
+                /* A tree made to be slow to walk is walked only so far. */
+                if (++cl->visited > COLLECT_NAMES_MAX) {
+                        free(names[i]);
+                        continue;
+                }
                 if (snprintf(sub, sizeof(sub), "%s%s%s", rel, *rel ? "/" : "", names[i]) <
                         (int)sizeof(sub) &&
                     fstatat(dirfd, names[i], &st, AT_SYMLINK_NOFOLLOW) == 0) {

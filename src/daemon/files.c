@@ -54,7 +54,7 @@ int daemon_files_sandbox(struct daemon *d, const char *agent, const char *sessio
         if (policy_resolve(pol, agent, &eff) < 0)
                 return al_err(err, -EINVAL, "invalid agent name");
         if (eff.mode == MODE_OFF)
-                return al_err(err, -EOPNOTSUPP,
+                return al_err(err, -AL_E_FORBIDDEN,
                               "agent '%s' runs its code on the host (mode off): the files API "
                               "serves sandboxes only",
                               agent);

@@ -17,14 +17,18 @@ from urllib.parse import quote
 import pytest
 
 import native_pkg
-from conftest import AIRLOCK, Daemon
+from conftest import AIRLOCK, DEFAULT_CONF, ENGINE_SOCKETS, Daemon
 
 PNG_SIG = b"\x89PNG\r\n\x1a\n"
 
 
 @pytest.fixture(scope="module")
 def fd(engine, tmp_path_factory):
-    d = Daemon(tmp_path_factory.mktemp(f"files-{engine}"), engine=engine,
+    # Installs and the first matplotlib import (its font cache, in a fresh home) take their
+    # time on a loaded machine: a larger time limit than the suite's default.
+    conf = DEFAULT_CONF.format(engine=engine, engine_socket=ENGINE_SOCKETS[engine]).replace(
+        "timeout_s = 20", "timeout_s = 180")
+    d = Daemon(tmp_path_factory.mktemp(f"files-{engine}"), engine=engine, conf=conf,
                conf_extra="[files]\nartifacts_max = 8\nartifact_inline_kb = 512\n").start()
     yield d
     d.stop()
@@ -121,7 +125,7 @@ def test_seed_flow_csv_pandas_plot_download(fd):
         r = run(fd, s, code=(
             "import pandas as pd\nimport matplotlib.pyplot as plt\n"
             "df = pd.read_csv('data/points.csv')\nprint(int(df['y'].sum()))\n"
-            "df.plot(x='x', y='y')\nplt.show()\n"), timeout_s=20)
+            "df.plot(x='x', y='y')\nplt.show()\n"), timeout_s=150)
         assert r["exit_code"] == 0, r
         assert r["stdout"].strip() == "31"
         arts = r["artifacts"]
@@ -155,8 +159,7 @@ def test_native_wheel_installs_and_imports_in_the_next_exec(fd, tmp_path):
     try:
         st, _, data = put(fd, s, f"/tmp/{wheel.name}", wheel.read_bytes())
         assert st == 201, data
-        r = run(fd, s, command=f"pip install /tmp/{wheel.name}",
-                timeout_s=20)
+        r = run(fd, s, command=f"pip install /tmp/{wheel.name}", timeout_s=150)
         assert r["exit_code"] == 0, r
         r = run(fd, s, code="import airlock_native, os\nprint(airlock_native.answer())\n"
                             "print(airlock_native.__file__)")
@@ -178,7 +181,7 @@ def test_npm_package_from_tarball(fd):
         if "none" in has_npm["stdout"]:
             pytest.skip("the node image has no npm (the runtime images' work adds it)")
         r = run(fd, s, runtime="node", command="npm install /tmp/demo.tgz && "
-                                               "npm install -g /tmp/demo.tgz", timeout_s=20)
+                                               "npm install -g /tmp/demo.tgz", timeout_s=150)
         assert r["exit_code"] == 0, r
         r = run(fd, s, runtime="node",
                 code="console.log(require('airlock-npm-demo').answer())")
@@ -453,3 +456,27 @@ def test_cli_cp_and_ls(fd, tmp_path):
         assert r.returncode == 125 and b"exactly one side" in r.stderr, r
     finally:
         end(fd, s)
+
+
+def test_agent_sandbox_keeps_installs_across_restart(engine, make_daemon, tmp_path):
+    """An AGENT sandbox is adopted by the next daemon: its install home, and the native
+    package installed there, are still there and still load."""
+    conf = DEFAULT_CONF.format(engine=engine, engine_socket=ENGINE_SOCKETS[engine]).replace(
+        "timeout_s = 20", "timeout_s = 180").replace("mode = all", "mode = all\nscope = agent")
+    d = make_daemon(engine=engine, conf=conf)
+    wheel = native_pkg.build_wheel(tmp_path / "whl", name="airlock_kept", answer=7)
+    q = f"agent=keeper&runtime=python&path=/tmp/{wheel.name}"
+    st, _, data = d.client.request("PUT", f"/v1/files?{q}", body=wheel.read_bytes(),
+                                   headers={"Content-Type": "application/octet-stream"})
+    assert st == 201, data
+    a = d.client.exec(agent="keeper", runtime="python", command=f"pip install /tmp/{wheel.name}")
+    assert a["exit_code"] == 0, a
+    assert d.stop() == 0
+    d.start()
+    b = d.client.exec(agent="keeper", runtime="python",
+                      code="import airlock_kept; print(airlock_kept.answer())")
+    assert b["sandbox_id"] == a["sandbox_id"] and b["stdout"] == "7\n", b
+    st, doc = d.client.json("GET", "/v1/files/list?agent=keeper&runtime=python"
+                                   "&path=/home/airlock/.local/lib/python3.11/site-packages")
+    assert st == 200 and any(e["name"].startswith("airlock_kept") for e in doc["entries"]), doc
+    assert d.client.json("DELETE", f"/v1/sandboxes/{a['sandbox_id']}")[0] == 200

@@ -163,6 +163,20 @@ START_TEST(seccomp_by_engine)
                             "seccomp={\"defaultAction\":\"SCMP_ACT_ERRNO\"}"));
         ck_assert(array_has(json_object_get(json_object_get(p, "HostConfig"), "SecurityOpt"),
                             "seccomp=/etc/airlock/seccomp.json"));
+        /* The install home: Docker owns it to the exec user by uid=/gid=, which Podman
+         * refuses; Podman keeps a mode. */
+        ck_assert_ptr_nonnull(
+            strstr(json_string_value(json_object_get(
+                       json_object_get(json_object_get(d, "HostConfig"), "Tmpfs"), SANDBOX_HOME)),
+                   "uid=1000,gid=1000"));
+        ck_assert_ptr_null(
+            strstr(json_string_value(json_object_get(
+                       json_object_get(json_object_get(p, "HostConfig"), "Tmpfs"), SANDBOX_HOME)),
+                   "uid="));
+        ck_assert_ptr_nonnull(
+            strstr(json_string_value(json_object_get(
+                       json_object_get(json_object_get(p, "HostConfig"), "Tmpfs"), SANDBOX_HOME)),
+                   "mode=1777"));
         json_decref(d);
         json_decref(p);
 }
