@@ -21,11 +21,8 @@ static const struct {
         const char *name;
         int (*one)(const uint8_t *data, size_t size);
 } targets[] = {
-    {"request", fuzz_request_one},
-    {"policy", fuzz_policy_one},
-    {"tokens", fuzz_tokens_one},
-    {"agent", fuzz_agent_one},
-    {"files", fuzz_files_one},
+    {"request", fuzz_request_one}, {"policy", fuzz_policy_one}, {"tokens", fuzz_tokens_one},
+    {"agent", fuzz_agent_one},     {"files", fuzz_files_one},
 };
 
 static uint8_t *read_input(const char *path, size_t *ret_size)

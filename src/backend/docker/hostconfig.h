@@ -60,8 +60,8 @@ json_t *hostconfig_exec_body(const struct sandbox_spec *spec, const struct exec_
 #define SANDBOX_AGENT_SOCK SANDBOX_RUN_DIR "/agent.sock"
 #define SANDBOX_PATH                                                                               \
         SANDBOX_HOME                                                                               \
-            "/.local/bin:" SANDBOX_HOME "/.npm-global/bin:" SANDBOX_HOME                           \
-            "/node_modules/.bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+        "/.local/bin:" SANDBOX_HOME "/.npm-global/bin:" SANDBOX_HOME                               \
+        "/node_modules/.bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 /* The environment every sandbox process starts with (NULL-terminated): HOME and the package
  * managers' places in the install home. */
