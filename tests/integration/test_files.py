@@ -486,3 +486,42 @@ def test_agent_sandbox_keeps_installs_across_restart(engine, make_daemon, tmp_pa
                                    "&path=/home/airlock/.local/lib/python3.11/site-packages")
     assert st == 200 and any(e["name"].startswith("airlock_kept") for e in doc["entries"]), doc
     assert d.client.json("DELETE", f"/v1/sandboxes/{a['sandbox_id']}")[0] == 200
+
+
+def test_an_agent_cannot_reach_another_agents_files(fd):
+    """With a token for agent 'alice' (a caller that may act as alice only), bob's files are
+    refused by name (403) and unknown by sandbox id (404); alice's own are served."""
+    st, doc = fd.client.json("POST", "/v1/tokens", {"agent": "alice"})
+    assert st == 201, doc
+    alice = {"Authorization": f"Bearer {doc['token']}",
+             "Content-Type": "application/octet-stream"}
+    s = sess()
+    try:
+        bob = fd.client.exec(agent="bob", session=s, runtime="python",
+                             command="echo secret > /tmp/bob.txt")
+        st, _, data = fd.client.request(
+            "GET", f"/v1/files?agent=bob&session={s}&runtime=python&path=/tmp/bob.txt",
+            headers=alice)
+        assert st == 403, data
+        st, _, data = fd.client.request(
+            "GET", f"/v1/sandboxes/{bob['sandbox_id']}/files?path=/tmp/bob.txt", headers=alice)
+        assert st == 404 and b"secret" not in data, data
+        st, _, data = fd.client.request(
+            "PUT", f"/v1/sandboxes/{bob['sandbox_id']}/files?path=/tmp/bob.txt", body=b"x",
+            headers=alice)
+        assert st == 404, data
+        st, _, data = fd.client.request(
+            "PUT", f"/v1/files?agent=alice&session={s}&runtime=python&path=/tmp/a.txt",
+            body=b"mine", headers=alice)
+        assert st == 201, data
+        st, _, data = fd.client.request(
+            "GET", f"/v1/files?agent=alice&session={s}&runtime=python&path=/tmp/a.txt",
+            headers=alice)
+        assert st == 200 and data == b"mine"
+        # bob's file is untouched
+        st, _, data = fd.client.request(
+            "GET", f"/v1/files?agent=bob&session={s}&runtime=python&path=/tmp/bob.txt")
+        assert st == 200 and data == b"secret\n"
+    finally:
+        fd.client.json("POST", f"/v1/sessions/{s}/end", {"agent": "bob"})
+        fd.client.json("POST", f"/v1/sessions/{s}/end", {"agent": "alice"})
