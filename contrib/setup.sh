@@ -23,6 +23,8 @@ PACKAGES=(
 	build-essential cmake pkg-config clang clang-format
 	libcurl4-openssl-dev libjansson-dev libseccomp-dev libcap-dev libsqlite3-dev check
 	libmicrohttpd-dev libinih-dev sqlite3
+	libarchive-dev # tar uploads and downloads of the files API
+	python3-dev # tests: a native extension built on the host (tests/integration/native_pkg.py)
 	e2fsprogs # mkfs.ext4, e2fsck, resize2fs: the per-agent workspace images (workspace_mb)
 	docker.io podman runc catatonit uidmap
 	busybox-static debootstrap

@@ -115,6 +115,11 @@ struct exec_result {
          * results (owned; NULL for a plain exec). */
         struct json_t *context;
         struct json_t *results;
+        /* What the exec produced for a person to look at (docs/files.md): a JSON array of
+         * artifacts (owned; NULL when none), and how many were past the cap. */
+        struct json_t *artifacts;
+        size_t artifacts_dropped;
+        bool outputs; /* the sandbox says the exec left files in its outputs directory */
         /* Protections in force for this exec (static strings), e.g. "seccomp", "netns". */
         const char *isolation[24];
         size_t n_isolation;

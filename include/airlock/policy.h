@@ -88,6 +88,15 @@ struct policy {
         char *socket_group;
         char *state_dir;
         int64_t max_body_bytes;
+        /* [files]: the files API and artifacts (docs/files.md) */
+        struct {
+                int64_t upload_bytes;          /* one upload (a file or a tar) */
+                int64_t download_bytes;        /* one download (a file or a tar) */
+                int64_t entries_max;           /* entries of a listing or a tar */
+                int64_t artifacts_max;         /* artifacts of one exec; 0: none collected */
+                int64_t artifact_inline_bytes; /* inline (base64) at most this size */
+                int64_t artifact_bytes;        /* larger files are listed, not hashed */
+        } files;
         int64_t max_connections;
         char *log_level;
         /* [daemon]: caps on what clients may ask of the daemon (docs/security.md) */

@@ -86,6 +86,8 @@ unsigned api_status_for(int code)
                 return 413;
         case AL_E_LIMITED:
                 return 429;
+        case ENOSPC:
+                return 507; /* the sandbox's disk (or a file area of it) is full */
         case AL_E_ENGINE:
                 return 502;
         case AL_E_ENGINE_DOWN:

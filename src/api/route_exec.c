@@ -76,6 +76,12 @@ json_t *api_exec_result_json(const struct exec_result *res, bool for_stream)
                 if (!for_stream)
                         json_object_set(o, "results", res->results ? res->results : json_null());
         }
+        /* Inline in the result; a stream sends them as events before its end. */
+        if (res->artifacts && !for_stream)
+                json_object_set(o, "artifacts", res->artifacts);
+        if (res->artifacts_dropped)
+                json_object_set_new(o, "artifacts_dropped",
+                                    json_integer((json_int_t)res->artifacts_dropped));
         if (!for_stream) {
                 json_object_set_new(o, "stdout", output_json(&res->out));
                 json_object_set_new(o, "stderr", output_json(&res->err));
@@ -213,7 +219,17 @@ static void *stream_worker(void *arg)
                 write_event(job->out_fd, json_pack("{s:s, s:{s:s, s:s}}", "type", "error", "error",
                                                    "code", al_err_name(r), "message", err.msg));
         } else {
-                json_t *ev = api_exec_result_json(&res, true);
+                json_t *ev = api_exec_result_json(&res, true), *a;
+                size_t i;
+
+                json_array_foreach(res.artifacts, i, a)
+                {
+                        json_t *aev = json_deep_copy(a);
+
+                        if (aev)
+                                json_object_set_new(aev, "type", json_string("artifact"));
+                        write_event(job->out_fd, aev);
+                }
 
                 if (ev)
                         json_object_set_new(ev, "type", json_string("exit"));

@@ -120,6 +120,17 @@ ROUTE_HANDLER(route_sandbox_delete);
 ROUTE_HANDLER(route_procs_get);
 ROUTE_HANDLER(route_proc_get);
 ROUTE_HANDLER(route_proc_delete);
+/* route_files.c: the files API, by sandbox id or by agent, session and runtime. */
+ROUTE_HANDLER(route_files_download);
+ROUTE_HANDLER(route_files_upload);
+ROUTE_HANDLER(route_files_remove);
+ROUTE_HANDLER(route_files_list);
+ROUTE_HANDLER(route_files_stat);
+ROUTE_HANDLER(route_files_mkdir);
+ROUTE_HANDLER(route_files_move);
+/* The body cap of a request: uploads of the files API may be larger ([files] upload_mb). */
+struct policy;
+int64_t api_files_body_cap(const struct policy *pol, const char *url, const char *method);
 ROUTE_HANDLER(route_session_end);
 /* route_contexts.c: stateful code contexts. */
 ROUTE_HANDLER(route_context_create);

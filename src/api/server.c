@@ -134,7 +134,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                 if (!st)
                         return MHD_NO;
                 pol = daemon_policy(s->ctx->core);
-                max_body = pol->max_body_bytes;
+                max_body = api_files_body_cap(pol, url, method);
                 policy_unref(pol);
                 buf_init(&st->body, (size_t)max_body);
                 *req_cls = st;

@@ -54,6 +54,11 @@ int cli_history_run(struct cli_ctx *ctx, int argc, char **argv);
 void cli_history_usage(FILE *out);
 int cli_kill_run(struct cli_ctx *ctx, int argc, char **argv);
 void cli_kill_usage(FILE *out);
+/* files.c: the files API (airlock cp, airlock ls). */
+int cli_cp_run(struct cli_ctx *ctx, int argc, char **argv);
+void cli_cp_usage(FILE *out);
+int cli_ls_run(struct cli_ctx *ctx, int argc, char **argv);
+void cli_ls_usage(FILE *out);
 
 /* Print "airlock: <message>" on stderr. */
 void cli_errorf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -73,7 +78,8 @@ struct cli_request {
         const char *path;   /* "/v1/exec" */
         const char *body;   /* JSON request body or NULL */
         size_t body_len;
-        const char *accept;  /* Accept header; NULL means application/json */
+        const char *accept;       /* Accept header; NULL means application/json */
+        const char *content_type; /* of body; NULL means application/json */
         long timeout_s;      /* whole-transfer limit; 0 for none (exec runs as long as it runs) */
         cli_body_fn on_body; /* optional streaming consumer, see above */
         void *userdata;

@@ -159,8 +159,13 @@ int cli_http(struct cli_ctx *ctx, const struct cli_request *req, struct cli_repl
         /* Without this curl waits up to a second for "100 Continue" on bodies over 1 MiB. */
         if (h)
                 h = curl_slist_append(headers, "Expect:");
-        if (h && req->body)
-                h = curl_slist_append(headers, "Content-Type: application/json");
+        if (h && req->body) {
+                char ct[160];
+
+                snprintf(ct, sizeof(ct), "Content-Type: %s",
+                         req->content_type ? req->content_type : "application/json");
+                h = curl_slist_append(headers, ct);
+        }
         if (!h)
                 return al_err(err, -ENOMEM, "cannot build the request headers");
         /* A bearer token narrows the request to the token's agent (docs/security.md). */

@@ -36,6 +36,8 @@ static const struct cli_command commands[] = {
      cli_mcp_usage},
     {"token", "Issue, list and revoke bearer tokens of agents (admins)", cli_token_run,
      cli_token_usage},
+    {"cp", "Copy files between this machine and a sandbox", cli_cp_run, cli_cp_usage},
+    {"ls", "List a directory of a sandbox", cli_ls_run, cli_ls_usage},
     {"version", "Show the client and daemon versions", cli_version_run, cli_version_usage},
     {"help", NULL, cli_help_run, NULL},
 };

@@ -43,6 +43,18 @@ struct daemon {
 /* contexts.c: the registry of contexts (NULL on ENOMEM); free: NULL is a no-op. */
 struct context_registry *contexts_registry_new(void);
 void contexts_registry_free(struct context_registry *g);
+/* exec_service.c: the sandbox spec for req under eff (the workspace made ready: its host
+ * directory is *ret_workspace, a new string, NULL when none). */
+int daemon_fill_spec(struct daemon *ctx, const struct policy_effective *eff,
+                     const struct exec_request *req, const struct runtime *rt, bool host,
+                     struct sandbox_spec *spec, char **ret_workspace, struct al_error *err);
+/* files.c: an exec's artifacts. The environment of an exec that offers an outputs directory
+ * (req_env and AIRLOCK_OUTPUTS_DIR; a new vector, NULL when artifacts are off), and the
+ * collection after it, into res->artifacts (problems are logged, never the exec's failure). */
+char **daemon_artifacts_env(const struct policy *pol, char *const *req_env,
+                            const char *execution_id);
+void daemon_artifacts_collect(struct daemon *ctx, const struct policy *pol, const char *handle,
+                              struct exec_result *res);
 /* daemon.c: give the pool pol's targets (start-up and reload). */
 void daemon_pool_configure(struct daemon *ctx, const struct policy *pol);
 /* reload.c: the command line's overrides on a freshly loaded policy. */

@@ -65,7 +65,7 @@ static int decide(struct daemon *ctx, const struct policy_effective *pol,
         return 0;
 }
 
-static int fill_spec(struct daemon *ctx, const struct policy_effective *eff,
+int daemon_fill_spec(struct daemon *ctx, const struct policy_effective *eff,
                      const struct exec_request *req, const struct runtime *rt, bool host,
                      struct sandbox_spec *spec, char **ret_workspace, struct al_error *err)
 {
@@ -217,6 +217,12 @@ static int run_in_scope(struct daemon *ctx, const char *key, const struct sandbo
                 else
                         r = ctx->containers->ops->sandbox_exec(
                             ctx->containers, scope_entry_handle(e), x, sink, res, err);
+                if (r >= 0 && !background) {
+                        struct policy *pol = daemon_policy(ctx);
+
+                        daemon_artifacts_collect(ctx, pol, scope_entry_handle(e), res);
+                        policy_unref(pol);
+                }
                 if (r == -ESTALE) {
                         lost = why;
                         snprintf(why, sizeof(why), "%.190s", err->msg);
@@ -237,6 +243,7 @@ static int run_in_scope(struct daemon *ctx, const char *key, const struct sandbo
                 log_info("sandbox for '%s' is gone (%s); making a new one", key, err->msg);
                 exec_result_clear(res);
                 exec_result_init(res, (size_t)spec->limits.output_bytes);
+                memcpy(res->execution_id, audit->id, sizeof(res->execution_id));
         }
         return r;
 }
@@ -245,7 +252,7 @@ int daemon_exec(struct daemon *ctx, const struct exec_request *req, const struct
                 struct exec_result *res, struct al_error *err)
 {
         _cleanup_(policy_unrefp) struct policy *pol = daemon_policy(ctx);
-        _cleanup_(strv_freep) char **argv = NULL;
+        _cleanup_(strv_freep) char **argv = NULL, **artifacts_env = NULL;
         _cleanup_free_ char *workspace = NULL;
         const struct runtime *rt;
         struct sandbox_spec spec = {0};
@@ -277,7 +284,7 @@ int daemon_exec(struct daemon *ctx, const struct exec_request *req, const struct
         r = decide(ctx, &eff, req, res, &host, err);
         if (r < 0)
                 return r;
-        r = fill_spec(ctx, &eff, req, rt, host, &spec, &workspace, err);
+        r = daemon_fill_spec(ctx, &eff, req, rt, host, &spec, &workspace, err);
         if (r < 0)
                 return r;
         x.argv = argv;
@@ -292,6 +299,12 @@ int daemon_exec(struct daemon *ctx, const struct exec_request *req, const struct
                               host ? "contexts need a sandbox; this agent's code runs on the host"
                                    : "contexts need a kept sandbox: give a session (or use scope "
                                      "agent or shared)");
+        /* A sandboxed exec gets its own outputs directory: its artifacts are its own. */
+        if (!host) {
+                artifacts_env = daemon_artifacts_env(pol, req->env, execution_id);
+                if (artifacts_env)
+                        x.env = artifacts_env;
+        }
         if (req->background &&
             (host ||
              scope_key(key, sizeof(key), eff.scope, req->agent, req->session, spec.image) < 0 ||
@@ -326,6 +339,8 @@ int daemon_exec(struct daemon *ctx, const struct exec_request *req, const struct
                 if (pooled) {
                         r = ctx->containers->ops->sandbox_exec(ctx->containers, pooled, &x, sink,
                                                                res, err);
+                        if (r >= 0)
+                                daemon_artifacts_collect(ctx, pol, pooled, res);
                         /* Whatever happened, a one-off's sandbox goes with its exec: removed in
                          * the background, so that the answer does not wait for the engine. */
                         if (r == -ESTALE)

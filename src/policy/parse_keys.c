@@ -94,6 +94,12 @@ const struct key_def parse_keys[K__MAX] = {
     [K_H_PATH] = {SEC_HOST, "path", V_SEARCH_PATH},
     [K_MONITOR_LISTEN] = {SEC_MONITOR, "listen", V_LISTEN},
     [K_MCP_LISTEN] = {SEC_MCP, "listen", V_LISTEN},
+    [K_F_UPLOAD_MB] = {SEC_FILES, "upload_mb", V_INT, 1, 4096, 1024 * 1024},
+    [K_F_DOWNLOAD_MB] = {SEC_FILES, "download_mb", V_INT, 1, 4096, 1024 * 1024},
+    [K_F_ENTRIES_MAX] = {SEC_FILES, "entries_max", V_INT, 1, 1000000, 1},
+    [K_F_ARTIFACTS_MAX] = {SEC_FILES, "artifacts_max", V_INT, 0, 1000, 1},
+    [K_F_ARTIFACT_INLINE_KB] = {SEC_FILES, "artifact_inline_kb", V_INT, 0, 65536, 1024},
+    [K_F_ARTIFACT_MB] = {SEC_FILES, "artifact_mb", V_INT, 1, 4096, 1024 * 1024},
     [K_IMAGE] = {SEC_RUNTIME, "image", V_IMAGE},
     [K_RUN] = {SEC_RUNTIME, "run", V_WORDS},
     [K_SHELL] = {SEC_RUNTIME, "shell", V_WORDS},
@@ -269,6 +275,24 @@ static void apply_int(struct parse_ctx *c, enum key_id id, int64_t v)
         switch (id) {
         case K_MAX_BODY_KB:
                 p->max_body_bytes = v;
+                break;
+        case K_F_UPLOAD_MB:
+                p->files.upload_bytes = v;
+                break;
+        case K_F_DOWNLOAD_MB:
+                p->files.download_bytes = v;
+                break;
+        case K_F_ENTRIES_MAX:
+                p->files.entries_max = v;
+                break;
+        case K_F_ARTIFACTS_MAX:
+                p->files.artifacts_max = v;
+                break;
+        case K_F_ARTIFACT_INLINE_KB:
+                p->files.artifact_inline_bytes = v;
+                break;
+        case K_F_ARTIFACT_MB:
+                p->files.artifact_bytes = v;
                 break;
         case K_MAX_CONNECTIONS:
                 p->max_connections = v;

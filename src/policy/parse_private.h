@@ -27,6 +27,7 @@ enum section_kind {
         SEC_ACCESS,
         SEC_MONITOR,
         SEC_MCP,
+        SEC_FILES,
         SEC_RUNTIME, /* the named sections from here on */
         SEC_AGENT,
         SEC_CLIENT,
@@ -104,6 +105,13 @@ enum key_id {
         K_MONITOR_LISTEN,
         /* [mcp] */
         K_MCP_LISTEN,
+        /* [files]: the files API and artifacts (docs/files.md) */
+        K_F_UPLOAD_MB,
+        K_F_DOWNLOAD_MB,
+        K_F_ENTRIES_MAX,
+        K_F_ARTIFACTS_MAX,
+        K_F_ARTIFACT_INLINE_KB,
+        K_F_ARTIFACT_MB,
         /* [runtime "NAME"] */
         K_IMAGE,
         K_RUN,

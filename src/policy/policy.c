@@ -293,6 +293,12 @@ struct policy *policy_new_default(void)
                 return NULL;
         p->refs = 1;
         p->max_body_bytes = 1024 * 1024;
+        p->files.upload_bytes = 64ll << 20;
+        p->files.download_bytes = 64ll << 20;
+        p->files.entries_max = 10000;
+        p->files.artifacts_max = 32;
+        p->files.artifact_inline_bytes = 1 << 20;
+        p->files.artifact_bytes = 64ll << 20;
         p->max_connections = 256;
         if (policy_access_init(p) < 0)
                 return NULL;
@@ -663,6 +669,15 @@ json_t *policy_to_json(const struct policy *p)
                     !set_new(o, "agents", agents_to_json(p)) ||
                     !set_new(o, "monitor", json_pack("{s:s}", "listen", p->monitor_listen)) ||
                     !set_new(o, "mcp", json_pack("{s:s}", "listen", p->mcp_listen)) ||
+                    !set_new(o, "files",
+                             json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}", "upload_mb",
+                                       (json_int_t)(p->files.upload_bytes >> 20), "download_mb",
+                                       (json_int_t)(p->files.download_bytes >> 20), "entries_max",
+                                       (json_int_t)p->files.entries_max, "artifacts_max",
+                                       (json_int_t)p->files.artifacts_max, "artifact_inline_kb",
+                                       (json_int_t)(p->files.artifact_inline_bytes >> 10),
+                                       "artifact_mb",
+                                       (json_int_t)(p->files.artifact_bytes >> 20))) ||
                     !set_new(o, "host", host_to_json(p->host)) || !policy_access_to_json(p, o)) {
                         json_decref(o);
                         return NULL;

@@ -98,6 +98,8 @@ const char *al_err_name(int code)
         case AL_E_LIMITED:
         case EAGAIN:
                 return "rate_limited";
+        case ENOSPC:
+                return "insufficient_storage";
         case AL_E_ENGINE_DOWN:
                 return "engine_unavailable";
         case AL_E_ENGINE:

@@ -88,4 +88,6 @@ void exec_result_clear(struct exec_result *r)
         json_decref(r->context);
         json_decref(r->results);
         r->context = r->results = NULL;
+        json_decref(r->artifacts);
+        r->artifacts = NULL;
 }

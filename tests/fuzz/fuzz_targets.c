@@ -12,6 +12,8 @@
 #include "airlock/contexts.h"
 #include "airlock/classify.h"
 #include "airlock/exec.h"
+#include "airlock/file_records.h"
+#include "airlock/files.h"
 #include "airlock/policy.h"
 #include "airlock/util.h"
 #include "api/auth.h"
@@ -359,5 +361,42 @@ int fuzz_context_one(const uint8_t *data, size_t size)
         /* The same bytes as one payload of each kind. */
         context_frame(NULL, AGENT_CTX_RESULT, data, size);
         context_frame(NULL, AGENT_CTX_DONE, data, size);
+        return 0;
+}
+
+int fuzz_files_one(const uint8_t *data, size_t size)
+{
+        struct al_error err = {0};
+        struct file_record rec;
+        struct files_path p;
+        struct buf out;
+        size_t off = 0, dropped = 0;
+        json_t *arts;
+        int r;
+
+        if (size > REQUEST_MAX)
+                size = REQUEST_MAX;
+        /* Every record a stream yields is whole, in bounds and safely named. */
+        while ((r = file_record_next(data, size, &off, &rec)) > 0) {
+                if (off > size || rec.data < data || rec.data + rec.size > data + size ||
+                    !file_record_path_ok(rec.path, strlen(rec.path)))
+                        abort();
+        }
+        buf_init(&out, 64u << 10);
+        files_records_to_tar(data, size, &out, &err);
+        if (out.len > out.max)
+                abort();
+        buf_free(&out);
+        arts = files_artifacts_check((const char *)data, size, "/tmp/outputs/x", 8, &dropped, &err);
+        if (arts && json_array_size(arts) > 8)
+                abort();
+        json_decref(arts);
+        files_helper_error((const char *)data, size, &err);
+        if (files_path_parse((const char *)data, size, WORKSPACE_RW, true, &p, &err) == 0 &&
+            (p.full[0] != '/' || strstr(p.full, "/../") || strlen(p.full) > FILES_PATH_MAX))
+                abort();
+        buf_init(&out, 256u << 10);
+        files_tar_to_records(data, size, 64, &out, &err);
+        buf_free(&out);
         return 0;
 }

@@ -1,6 +1,6 @@
 /* The fuzz targets' entry points, shared by the libFuzzer programs (fuzz_request.c,
  * fuzz_policy.c, fuzz_tokens.c,
- * fuzz_agent.c) and by the unit test that replays tests/fuzz/regressions in every
+ * fuzz_agent.c, fuzz_files.c) and by the unit test that replays tests/fuzz/regressions in every
  * build. Each takes any bytes, must neither crash nor leak, and returns 0. */
 #pragma once
 #include <stddef.h>
@@ -33,3 +33,9 @@ int fuzz_mcp_one(const uint8_t *data, size_t size);
  * through the checks the daemon applies (context_result_parse, context_done_parse): what they
  * accept has the promised shape. */
 int fuzz_context_one(const uint8_t *data, size_t size);
+
+/* Bytes from a sandbox's files helper and from a client through the files API's decoders: as
+ * a record stream (file_record_next, and files_records_to_tar under a small cap), as the
+ * artifacts document (files_artifacts_check), as the helper's error (files_helper_error), as
+ * a client's path (files_path_parse) and as a client's tar (files_tar_to_records). */
+int fuzz_files_one(const uint8_t *data, size_t size);

@@ -130,9 +130,15 @@ START_TEST(limits_land_in_hostconfig)
         ck_assert_int_eq(json_integer_value(json_object_get(hc, "MemorySwap")), 256LL << 20);
         ck_assert_int_eq(json_integer_value(json_object_get(hc, "NanoCpus")), 1500000000LL);
         ck_assert_int_eq(json_integer_value(json_object_get(hc, "PidsLimit")), 50);
+        /* disk_mb is shared by /tmp and the install home, which alone allows executing. */
         ck_assert_ptr_nonnull(
-            strstr(json_string_value(json_object_get(tmpfs, "/tmp")), "size=64m"));
+            strstr(json_string_value(json_object_get(tmpfs, "/tmp")), "size=32768k"));
         ck_assert_ptr_nonnull(strstr(json_string_value(json_object_get(tmpfs, "/tmp")), "nosuid"));
+        ck_assert_ptr_null(strstr(json_string_value(json_object_get(tmpfs, "/tmp")), "exec"));
+        ck_assert_ptr_nonnull(
+            strstr(json_string_value(json_object_get(tmpfs, SANDBOX_HOME)), "size=32768k"));
+        ck_assert_ptr_nonnull(
+            strstr(json_string_value(json_object_get(tmpfs, SANDBOX_HOME)), ",exec,nosuid,"));
         /* Ulimits stay within the host's hard limits (Podman refuses otherwise). */
         ck_assert_int_le(json_integer_value(json_object_get(ulimit_named(hc, "nofile"), "Hard")),
                          1048576);
@@ -157,6 +163,20 @@ START_TEST(seccomp_by_engine)
                             "seccomp={\"defaultAction\":\"SCMP_ACT_ERRNO\"}"));
         ck_assert(array_has(json_object_get(json_object_get(p, "HostConfig"), "SecurityOpt"),
                             "seccomp=/etc/airlock/seccomp.json"));
+        /* The install home: Docker owns it to the exec user by uid=/gid=, which Podman
+         * refuses; Podman keeps a mode. */
+        ck_assert_ptr_nonnull(
+            strstr(json_string_value(json_object_get(
+                       json_object_get(json_object_get(d, "HostConfig"), "Tmpfs"), SANDBOX_HOME)),
+                   "uid=1000,gid=1000"));
+        ck_assert_ptr_null(
+            strstr(json_string_value(json_object_get(
+                       json_object_get(json_object_get(p, "HostConfig"), "Tmpfs"), SANDBOX_HOME)),
+                   "uid="));
+        ck_assert_ptr_nonnull(
+            strstr(json_string_value(json_object_get(
+                       json_object_get(json_object_get(p, "HostConfig"), "Tmpfs"), SANDBOX_HOME)),
+                   "mode=1777"));
         json_decref(d);
         json_decref(p);
 }

@@ -520,7 +520,30 @@ static const struct bad_case bad_cases[] = {
     {"[host]\npath =\n", 2, "path must be absolute directories"},
     {"[host]\nworkspace_root = /x\n", 2, "unknown key 'workspace_root' in [host]"},
     {"[host]\n[host]\n", 2, "duplicate section [host] (first at line 1)"},
+    {"[files]\nupload_mb = 0\n", 2, "upload_mb must be"},
+    {"[files]\nartifacts_max = 1001\n", 2, "artifacts_max must be"},
+    {"[files]\nnope = 1\n", 2, "unknown key 'nope' in [files]"},
 };
+
+START_TEST(test_files_section)
+{
+        struct policy *p = parse_ok("[files]\nupload_mb = 2\ndownload_mb = 3\nentries_max = 5\n"
+                                    "artifacts_max = 0\nartifact_inline_kb = 7\n"
+                                    "artifact_mb = 9\n");
+
+        ck_assert_int_eq(p->files.upload_bytes, 2 << 20);
+        ck_assert_int_eq(p->files.download_bytes, 3 << 20);
+        ck_assert_int_eq(p->files.entries_max, 5);
+        ck_assert_int_eq(p->files.artifacts_max, 0);
+        ck_assert_int_eq(p->files.artifact_inline_bytes, 7 << 10);
+        ck_assert_int_eq(p->files.artifact_bytes, 9 << 20);
+        policy_unref(p);
+        p = parse_ok("");
+        ck_assert_int_eq(p->files.upload_bytes, 64 << 20);
+        ck_assert_int_eq(p->files.artifacts_max, 32);
+        policy_unref(p);
+}
+END_TEST
 
 START_TEST(test_bad_values)
 {
@@ -1209,6 +1232,7 @@ static Suite *policy_suite(void)
         tcase_add_test(tc, test_defaults);
         tcase_add_test(tc, test_empty_text_is_defaults);
         tcase_add_test(tc, test_shipped_file);
+        tcase_add_test(tc, test_files_section);
         tcase_add_test(tc, test_good_values);
         tcase_add_loop_test(tc, test_bad_values, 0, (int)ARRAY_SIZE(bad_cases));
         tcase_add_test(tc, test_every_problem_reported);

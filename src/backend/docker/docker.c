@@ -533,6 +533,7 @@ static void d_free(struct backend *b)
         free(d->exec_shim);
         free(d->agent_bin);
         free(d->lib_dir);
+        free(d->pyshims);
         free(d->run_root);
         free(d);
         free(b);
@@ -632,6 +633,14 @@ struct backend *docker_backend_new(struct engine *engine, const char *seccomp_pa
                 d->lib_dir = NULL;
         }
         d->env.lib_dir = d->lib_dir;
+        /* The Python shims are optional: without them plots are not turned into artifacts. */
+        d->pyshims = util_program_file("airlock-python");
+        if (d->pyshims && access(d->pyshims, R_OK | X_OK) < 0) {
+                log_warn("no Python shims at '%s': plots will not become artifacts", d->pyshims);
+                free(d->pyshims);
+                d->pyshims = NULL;
+        }
+        d->env.pyshims = d->pyshims;
         d->env.seccomp_text = d->seccomp_text;
         d->env.seccomp_path = d->seccomp_path;
         /* Podman starts a container only when its ulimits fit within the host's hard limits. */

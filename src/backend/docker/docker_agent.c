@@ -200,9 +200,8 @@ int dagent_exec_json(const struct dexec *e, const struct exec_spec *x, char **re
 
         for (size_t i = 0; x->argv && x->argv[i]; i++)
                 json_array_append_new(argv, json_string(x->argv[i]));
-        json_array_append_new(env, json_string("HOME=" SANDBOX_WORKDIR));
-        json_array_append_new(env, json_string("PATH=" SANDBOX_PATH));
-        json_array_append_new(env, json_string("LANG=C.UTF-8"));
+        for (size_t i = 0; hostconfig_base_env[i]; i++)
+                json_array_append_new(env, json_string(hostconfig_base_env[i]));
         for (size_t i = 0; x->env && x->env[i]; i++)
                 json_array_append_new(env, json_string(x->env[i]));
         o = json_pack("{s:o, s:o, s:s, s:{s:i, s:i}, s:b}", "argv", argv, "env", env, "cwd",
@@ -275,6 +274,8 @@ static int on_frame(void *ctx, unsigned type, const uint8_t *p, size_t len)
                         dexec_set_exit(e->res, json_integer_value(json_object_get(o, "exit_code")));
                 else
                         a->state = A_WAIT_STARTED; /* neither: malformed */
+                /* A hint only: the outputs are collected (and checked) when it is set. */
+                e->res->outputs = json_is_true(json_object_get(o, "outputs"));
                 json_decref(o);
                 if (a->state == A_WAIT_STARTED)
                         return al_err(a->err, -EPROTO, "the agent's EXIT is malformed");

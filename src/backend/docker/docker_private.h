@@ -36,6 +36,7 @@ struct dbackend {
         char *exec_shim;
         char *agent_bin;      /* airlock-agent, bound into every sandbox */
         char *lib_dir;        /* airlock-lib (the context driver), bound read-only, or NULL */
+        char *pyshims;        /* airlock-python/, bound when present (plot artifacts) */
         char *run_root;       /* where sandboxes' agent directories are made */
         pthread_mutex_t lock; /* the sandbox list and every process record */
         struct dsandbox *sandboxes;

@@ -22,9 +22,41 @@ static json_t *labels_json(const struct sandbox_spec *spec, const char *kind)
                          policy_scope_name(spec->scope), "airlock.kind", kind);
 }
 
+const char *const hostconfig_base_env[] = {
+    "HOME=" SANDBOX_HOME,
+    "PATH=" SANDBOX_PATH,
+    "LANG=C.UTF-8",
+    /* Plain `pip install X` installs for the user, into the install home. */
+    "PYTHONUSERBASE=" SANDBOX_HOME "/.local",
+    "PIP_USER=1",
+    "PIP_DISABLE_PIP_VERSION_CHECK=1",
+    /* `npm install -g X` goes to the install home; require() finds global and home packages. */
+    "NPM_CONFIG_PREFIX=" SANDBOX_HOME "/.npm-global",
+    "NODE_PATH=" SANDBOX_HOME "/.npm-global/lib/node_modules:" SANDBOX_HOME "/node_modules",
+    "NPM_CONFIG_UPDATE_NOTIFIER=false",
+    "NPM_CONFIG_FUND=false",
+    "NPM_CONFIG_AUDIT=false",
+    /* Airlock's shims (plots and images become artifacts); harmless where not mounted. */
+    "PYTHONPATH=" SANDBOX_PYSHIMS,
+    NULL,
+};
+
 static json_t *base_env(void)
 {
-        return json_pack("[s,s,s]", "HOME=" SANDBOX_WORKDIR, "PATH=" SANDBOX_PATH, "LANG=C.UTF-8");
+        json_t *a = json_array();
+
+        for (size_t i = 0; hostconfig_base_env[i]; i++)
+                json_array_append_new(a, json_string(hostconfig_base_env[i]));
+        return a;
+}
+
+void hostconfig_disk_split(int64_t disk_mb, long long *ret_tmp_kb, long long *ret_home_kb)
+{
+        long long kb = (long long)disk_mb * 1024;
+
+        /* Half each; never 0, which a tmpfs reads as "no limit". */
+        *ret_home_kb = kb / 2 > 512 ? kb / 2 : 512;
+        *ret_tmp_kb = kb - *ret_home_kb > 512 ? kb - *ret_home_kb : 512;
 }
 
 /* Nothing of the host is mounted but airlock's exec shim (read-only) and the agent's workspace,
@@ -53,6 +85,9 @@ static json_t *mounts_json(const struct sandbox_spec *spec, const struct hostcon
                                                    SANDBOX_EXEC_SHIM, "ReadOnly", 1, "BindOptions",
                                                    "Propagation", "rprivate"));
 
+        if (env->pyshims)
+                json_array_append_new(m, bind_json(env->pyshims, SANDBOX_PYSHIMS, true));
+
         if (spec->workspace != WORKSPACE_NONE && spec->workspace_dir)
                 json_array_append_new(m, json_pack("{s:s, s:s, s:s, s:b, s:{s:s}}", "Type", "bind",
                                                    "Source", spec->workspace_dir, "Target",
@@ -65,7 +100,7 @@ static json_t *mounts_json(const struct sandbox_spec *spec, const struct hostcon
 static const char *workdir_of(const struct sandbox_spec *spec)
 {
         return spec->workspace != WORKSPACE_NONE && spec->workspace_dir ? SANDBOX_WORKSPACE
-                                                                        : SANDBOX_WORKDIR;
+                                                                        : SANDBOX_HOME;
 }
 
 static json_t *ulimit(const char *name, long long v)
@@ -86,7 +121,8 @@ static json_t *host_config(const struct sandbox_spec *spec, const struct hostcon
         /* With the agent, it is the sandbox's first process and reaps; otherwise an init does. */
         bool agent = run_dir && env->agent;
         const struct limits *l = &spec->limits;
-        char tmpfs_opts[96], seccomp[32 + 4096];
+        char tmpfs_opts[96], home_opts[128], seccomp[32 + 4096];
+        long long tmp_kb, home_kb;
         json_t *hc, *secopt;
         long long mem = l->memory_mb * 1024 * 1024;
         long long nofile = min_ll(env->ulimits.nofile > 0 ? env->ulimits.nofile : 1024, 1024);
@@ -94,8 +130,24 @@ static json_t *host_config(const struct sandbox_spec *spec, const struct hostcon
          * is the per-sandbox limit. Kept well under what an engine's own limits allow. */
         long long nproc = min_ll(env->ulimits.nproc > 0 ? env->ulimits.nproc : 8192, 8192);
 
-        snprintf(tmpfs_opts, sizeof(tmpfs_opts), "rw,nosuid,nodev,size=%lldm,mode=1777",
-                 (long long)l->disk_mb);
+        hostconfig_disk_split(l->disk_mb, &tmp_kb, &home_kb);
+        snprintf(tmpfs_opts, sizeof(tmpfs_opts), "rw,nosuid,nodev,size=%lldk,mode=1777", tmp_kb);
+        /* The install home allows executing: packages' native extensions are loaded from it. */
+        /* Docker: owned by the code's user through uid= and gid= (a mode alone would not do,
+         * as Docker gives the tmpfs the mode of the working directory it made beneath); Podman
+         * refuses those options but keeps the mode. */
+        if (env->kind == ENGINE_PODMAN) {
+                snprintf(home_opts, sizeof(home_opts), "rw,exec,nosuid,nodev,size=%lldk,mode=1777",
+                         home_kb);
+        } else {
+                unsigned long uid = 0, gid = 0;
+
+                if (!spec->exec_user || sscanf(spec->exec_user, "%lu:%lu", &uid, &gid) != 2)
+                        uid = gid = 0;
+                snprintf(home_opts, sizeof(home_opts),
+                         "rw,exec,nosuid,nodev,size=%lldk,uid=%lu,gid=%lu,mode=0700", home_kb, uid,
+                         gid);
+        }
         secopt = json_pack("[s]", "no-new-privileges");
         if (env->kind == ENGINE_PODMAN && env->seccomp_path) {
                 snprintf(seccomp, sizeof(seccomp), "seccomp=%s", env->seccomp_path);
@@ -104,16 +156,16 @@ static json_t *host_config(const struct sandbox_spec *spec, const struct hostcon
                 json_array_append_new(secopt, json_pack("s++", "seccomp=", env->seccomp_text, ""));
         }
         hc = json_pack(
-            "{s:b, s:[s], s:[], s:o, s:b, s:{s:s}, s:s, s:s, s:b, s:I, s:I, s:I, s:I,"
+            "{s:b, s:[s], s:[], s:o, s:b, s:{s:s, s:s}, s:s, s:s, s:b, s:I, s:I, s:I, s:I,"
             " s:[o,o,o], s:{s:s, s:{}}, s:{s:s}, s:b, s:I, s:[], s:o, s:b, s:I}",
             "Init", !agent, "CapDrop", "ALL", "CapAdd", "SecurityOpt", secopt, "ReadonlyRootfs", 1,
-            "Tmpfs", SANDBOX_WORKDIR, tmpfs_opts, "NetworkMode", spec->network ? "bridge" : "none",
-            "IpcMode", "private", "Privileged", 0, "Memory", (json_int_t)mem, "MemorySwap",
-            (json_int_t)mem, "NanoCpus", (json_int_t)llround(l->cpu_cores * 1e9), "PidsLimit",
-            (json_int_t)l->max_processes, "Ulimits", ulimit("nofile", nofile),
-            ulimit("nproc", nproc), ulimit("core", 0), "LogConfig", "Type", "none", "Config",
-            "RestartPolicy", "Name", "no", "AutoRemove", 0, "ShmSize",
-            (json_int_t)(min_ll(l->disk_mb, 64) * 1024 * 1024), "Devices", "Mounts",
+            "Tmpfs", SANDBOX_WORKDIR, tmpfs_opts, SANDBOX_HOME, home_opts, "NetworkMode",
+            spec->network ? "bridge" : "none", "IpcMode", "private", "Privileged", 0, "Memory",
+            (json_int_t)mem, "MemorySwap", (json_int_t)mem, "NanoCpus",
+            (json_int_t)llround(l->cpu_cores * 1e9), "PidsLimit", (json_int_t)l->max_processes,
+            "Ulimits", ulimit("nofile", nofile), ulimit("nproc", nproc), ulimit("core", 0),
+            "LogConfig", "Type", "none", "Config", "RestartPolicy", "Name", "no", "AutoRemove", 0,
+            "ShmSize", (json_int_t)(min_ll(l->disk_mb, 64) * 1024 * 1024), "Devices", "Mounts",
             mounts_json(spec, env, run_dir), "PublishAllPorts", 0, "OomScoreAdj", (json_int_t)500);
         return hc;
 }

@@ -5,6 +5,7 @@
 #include <jansson.h>
 
 #include "airlock/backend.h"
+#include "airlock/files.h"
 #include "airlock/types.h"
 
 /* Host hard limits the Ulimits must stay within (Podman refuses to start otherwise). */
@@ -27,6 +28,9 @@ struct hostconfig_env {
         /* Host directory of airlock's in-sandbox library (the context driver), bound
          * read-only at SANDBOX_LIB with the agent; NULL: none. */
         const char *lib_dir;
+        /* Host directory of airlock's Python shims, bound read-only at SANDBOX_PYSHIMS; NULL:
+         * none (no plot artifacts). */
+        const char *pyshims;
 };
 
 /* Body for POST /containers/create of a long-lived sandbox; execs run in it later. With
@@ -46,10 +50,26 @@ json_t *hostconfig_exec_body(const struct sandbox_spec *spec, const struct exec_
                              const char *cgroup_name);
 
 /* The working directory and environment every sandbox process starts with. */
-#define SANDBOX_WORKDIR    "/tmp"
+#define SANDBOX_WORKDIR "/tmp"
+/* The install home (docs/files.md): HOME, the working directory without a workspace, where
+ * pip --user and npm put packages; a tmpfs that allows executing (native extensions load),
+ * sized out of the sandbox's disk_mb with /tmp. */
+#define SANDBOX_HOME FILES_AREA_HOME
+/* Airlock's Python shims (artifacts: the matplotlib backend, the PIL viewer), read-only. */
+#define SANDBOX_PYSHIMS    "/.airlock/python"
 #define SANDBOX_EXEC_SHIM  "/.airlock/exec"
 #define SANDBOX_AGENT      "/.airlock/agent"
 #define SANDBOX_RUN_DIR    "/.airlock/run"
 #define SANDBOX_LIB        "/.airlock/lib"
 #define SANDBOX_AGENT_SOCK SANDBOX_RUN_DIR "/agent.sock"
-#define SANDBOX_PATH       "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+#define SANDBOX_PATH                                                                               \
+        SANDBOX_HOME                                                                               \
+        "/.local/bin:" SANDBOX_HOME "/.npm-global/bin:" SANDBOX_HOME                               \
+        "/node_modules/.bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+/* The environment every sandbox process starts with (NULL-terminated): HOME and the package
+ * managers' places in the install home. */
+extern const char *const hostconfig_base_env[];
+
+/* The sizes (KiB) of /tmp and of the install home, which together make the disk limit. */
+void hostconfig_disk_split(int64_t disk_mb, long long *ret_tmp_kb, long long *ret_home_kb);
