@@ -18,6 +18,10 @@ bool util_name_valid(const char *s, size_t max);
  * invalid sequence by U+FFFD. If carry is not NULL, an incomplete sequence at the end is not
  * emitted but stored in carry[0..*carry_len) (at most 3 bytes) for the next call. Caller frees. */
 char *util_utf8_sanitize(const char *s, size_t len, char *carry, size_t *carry_len);
+/* The same, and *ret_len (when not NULL) is the result's length: output may hold NUL bytes,
+ * which a JSON string carries as \u0000 (json_stringn), never cut at. */
+char *util_utf8_sanitize_n(const char *s, size_t len, char *carry, size_t *carry_len,
+                           size_t *ret_len);
 /* True when s[0..len) is strict UTF-8: no overlong forms, surrogates, code points past
  * U+10FFFF or a sequence cut short by the end. */
 bool util_utf8_valid(const char *s, size_t len);

@@ -18,9 +18,11 @@
 /* Every exec ends here, run or failed: it is logged and counted once. */
 static json_t *output_json(const struct buf *b)
 {
-        _cleanup_free_ char *s = util_utf8_sanitize(b->data ? b->data : "", b->len, NULL, NULL);
+        size_t n = 0;
+        _cleanup_free_ char *s =
+            util_utf8_sanitize_n(b->data ? b->data : "", b->len, NULL, NULL, &n);
 
-        return s ? json_string(s) : json_string("");
+        return s ? json_stringn(s, n) : json_string("");
 }
 
 json_t *api_exec_result_json(const struct exec_result *res, bool for_stream)
@@ -164,15 +166,16 @@ static int stream_output(void *cls, enum exec_stream stream, const char *data, s
         struct stream_job *job = cls;
         int i = stream == EXEC_STDERR ? 1 : 0;
         _cleanup_free_ char *text = NULL;
+        size_t n = 0;
 
         /* Keep multi-byte characters split across chunks whole. */
-        text = util_utf8_sanitize(data, len, job->carry[i], &job->carry_len[i]);
+        text = util_utf8_sanitize_n(data, len, job->carry[i], &job->carry_len[i], &n);
         if (!text)
                 return -ENOMEM;
-        if (!*text)
+        if (n == 0)
                 return 0;
-        return write_event(job->out_fd,
-                           json_pack("{s:s, s:s}", "type", i ? "stderr" : "stdout", "data", text));
+        return write_event(job->out_fd, json_pack("{s:s, s:s%}", "type", i ? "stderr" : "stdout",
+                                                  "data", text, n));
 }
 
 /* A context's result, as it comes. */

@@ -120,7 +120,8 @@ bool util_utf8_valid(const char *s, size_t len)
         return true;
 }
 
-char *util_utf8_sanitize(const char *in, size_t len, char *carry, size_t *carry_len)
+char *util_utf8_sanitize_n(const char *in, size_t len, char *carry, size_t *carry_len,
+                           size_t *ret_len)
 {
         size_t pre = carry_len ? *carry_len : 0, total = pre + len, i = 0;
         unsigned char *joined = NULL;
@@ -165,7 +166,14 @@ char *util_utf8_sanitize(const char *in, size_t len, char *carry, size_t *carry_
         }
         *o = '\0';
         free(joined);
+        if (ret_len)
+                *ret_len = (size_t)(o - out);
         return out;
+}
+
+char *util_utf8_sanitize(const char *in, size_t len, char *carry, size_t *carry_len)
+{
+        return util_utf8_sanitize_n(in, len, carry, carry_len, NULL);
 }
 
 int util_parse_int64(const char *s, int64_t min, int64_t max, int64_t *ret)

@@ -39,6 +39,14 @@ def test_argv_command_and_stdin(daemon):
     assert r["stdout"] == "SHOUT\n"
 
 
+def test_output_with_nul_bytes_is_not_cut(daemon):
+    # A NUL in the output is carried as \u0000, never where the text stops.
+    r = daemon.client.exec(agent="t", runtime="bash", command="printf 'a\\0b'; printf 'c\\0d' >&2")
+    assert r["stdout"] == "a\x00b" and r["stderr"] == "c\x00d", r
+    events = daemon.client.exec_stream(agent="t", runtime="bash", command="printf 'x\\0y'")
+    assert "".join(e["data"] for e in events if e["type"] == "stdout") == "x\x00y"
+
+
 def test_exit_codes_and_signals(daemon):
     r = daemon.client.exec(agent="t", runtime="bash", command="exit 7")
     assert r["exit_code"] == 7 and r["signal"] is None
