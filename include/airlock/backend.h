@@ -39,6 +39,15 @@ struct exec_spec {
         size_t stdin_len;
         int64_t timeout_ms;
         const char *workdir; /* NULL: the backend's default */
+        /* The exec has the network: the backend calls open with the sandbox's run directory
+         * (NULL when it has none: no way out) and exec user ("uid:gid") before the code runs.
+         * NULL: no network. */
+        const struct exec_egress *egress;
+};
+
+struct exec_egress {
+        int (*open)(void *ctx, const char *run_dir, const char *exec_user, struct al_error *err);
+        void *ctx;
 };
 
 struct backend;

@@ -93,6 +93,11 @@ struct exec_result {
          * (the engine's exec API: a sandbox without a live agent); NULL otherwise. */
         const char *transport;
         long long background_pid; /* > 0: started in the background, this is its pid */
+        /* With the network: what the egress proxy refused during the exec, a JSON array of
+         * {host, port, reason} (owned; NULL without the network), and why the exec had no
+         * way out at all ("" when it had one). */
+        struct json_t *egress_denied;
+        char egress_error[160];
         /* Protections in force for this exec (static strings), e.g. "seccomp", "netns". */
         const char *isolation[24];
         size_t n_isolation;

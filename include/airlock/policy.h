@@ -33,6 +33,7 @@ struct policy_network {
         enum policy_network_tier tier;
         char **allowed; /* NULL-terminated, never NULL (maybe empty) */
         char **blocked; /* NULL-terminated, never NULL (maybe empty) */
+        char **cidrs;   /* allowed_cidrs, as written ("10.9.0.0/16"); never NULL */
 };
 
 /* Which keys an [agent "name"] section set (struct policy_agent.set). */
@@ -272,6 +273,7 @@ struct policy_effective {
         enum policy_network_tier network_tier;
         char *const *allowed_domains; /* never NULL */
         char *const *blocked_domains; /* never NULL */
+        char *const *allowed_cidrs;   /* never NULL */
         const char *default_runtime;
         char *const *runtimes; /* the runtimes the agent may use; NULL = the whole catalog */
 };

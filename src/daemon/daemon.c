@@ -16,6 +16,7 @@
 #include "airlock/log.h"
 #include "airlock/util.h"
 #include "daemon_private.h"
+#include "egress_hook.h"
 #include "airlock/pool.h"
 
 #define CANCEL_GRACE_SECONDS 10
@@ -242,6 +243,12 @@ int daemon_start(struct daemon *d, struct al_error *err)
                 daemon_pool_configure(d, pol);
                 scope_set_pool(d->scopes, d->pool);
         }
+        /* The way out of sandboxes with the network. Without it they have none (fail closed),
+         * and their execs' results say so. */
+        if (daemon_egress_start(d, err) < 0) {
+                log_error("egress proxy unavailable, no sandbox will have a way out: %s", err->msg);
+                al_err_clear(err);
+        }
         if (pthread_create(&d->reaper, NULL, reaper_main, d) == 0)
                 d->reaper_started = true;
         return 0;
@@ -303,6 +310,8 @@ void daemon_free(struct daemon *d)
         /* Backends first: background processes end there, and their records go to the store. */
         backend_free(d->containers);
         backend_free(d->host);
+        /* Its last records go to the store. */
+        daemon_egress_stop(d);
         store_close(d->store);
         rules_holder_unref(d->rules);
         free(d->seccomp_path);

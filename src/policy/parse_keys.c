@@ -69,6 +69,7 @@ const struct key_def parse_keys[K__MAX] = {
     [K_TIER] = {SEC_NETWORK, "tier", V_ENUM, .choices = tiers},
     [K_ALLOWED_DOMAINS] = {SEC_NETWORK, "allowed_domains", V_DOMAINS},
     [K_BLOCKED_DOMAINS] = {SEC_NETWORK, "blocked_domains", V_DOMAINS},
+    [K_ALLOWED_CIDRS] = {SEC_NETWORK, "allowed_cidrs", V_DOMAINS},
     /* The host backend's settings: docs/host-backend.md. */
     [K_H_USER] = {SEC_HOST, "user", V_HOST_USER},
     [K_H_SECCOMP_DENY] = {SEC_HOST, "seccomp_deny", V_PATH_OR_EMPTY},

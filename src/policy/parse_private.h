@@ -76,6 +76,7 @@ enum key_id {
         K_TIER,
         K_ALLOWED_DOMAINS,
         K_BLOCKED_DOMAINS,
+        K_ALLOWED_CIDRS,
         /* [host] */
         K_H_USER,
         K_H_SECCOMP_DENY,

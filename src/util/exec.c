@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+
 #include "airlock/exec.h"
 #include "airlock/util.h"
 
@@ -81,4 +83,6 @@ void exec_result_clear(struct exec_result *r)
                 return;
         buf_free(&r->out);
         buf_free(&r->err);
+        json_decref(r->egress_denied);
+        r->egress_denied = NULL;
 }

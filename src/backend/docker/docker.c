@@ -429,7 +429,8 @@ static int d_run_once(struct backend *b, const struct sandbox_spec *spec, const 
         json_t *body, *insp = NULL;
         int r;
 
-        if (d->env.kind == ENGINE_PODMAN)
+        /* Podman, and execs with the network (whose way out is the sandbox's agent). */
+        if (d->env.kind == ENGINE_PODMAN || x->egress)
                 return run_once_via_sandbox(b, spec, x, sink, res, err);
         body = hostconfig_oneshot_body(spec, &d->env, x);
         if (!body)
