@@ -36,6 +36,7 @@ struct dbackend {
         char *exec_shim;
         char *agent_bin;      /* airlock-agent, bound into every sandbox */
         char *run_root;       /* where sandboxes' agent directories are made */
+        char *hosts_file;     /* env.hosts, or NULL */
         pthread_mutex_t lock; /* the sandbox list and every process record */
         struct dsandbox *sandboxes;
         struct backend_ops ops; /* docker_ops, named for the engine */

@@ -44,6 +44,8 @@ static json_t *mounts_json(const struct sandbox_spec *spec, const struct hostcon
                 json_array_append_new(m, bind_json(env->agent, SANDBOX_AGENT, true));
                 json_array_append_new(m, bind_json(run_dir, SANDBOX_RUN_DIR, false));
         }
+        if (env->hosts)
+                json_array_append_new(m, bind_json(env->hosts, "/etc/hosts", true));
 
         if (env->exec_shim)
                 json_array_append_new(m, json_pack("{s:s, s:s, s:s, s:b, s:{s:s}}", "Type", "bind",

@@ -24,6 +24,10 @@ struct hostconfig_env {
         const char *exec_shim;
         /* Host path of airlock-agent, bind-mounted read-only at SANDBOX_AGENT; NULL: none. */
         const char *agent;
+        /* A hosts file naming only localhost, bound read-only at /etc/hosts where the engine
+         * would copy the host's (Podman): names are the egress proxy's to resolve. NULL: the
+         * engine's own. */
+        const char *hosts;
 };
 
 /* Body for POST /containers/create of a long-lived sandbox; execs run in it later. With
