@@ -24,7 +24,7 @@ pool_size = 0
 {sandbox}
 
 [limits]
-timeout_s = 30
+timeout_s = 90
 memory_mb = 256
 
 [network]
@@ -283,3 +283,37 @@ def test_proxy_down_then_restart(engine, make_daemon):
         res, out = fetch(d, [url], agent="keeper")
         assert res["sandbox_id"] == cid
         assert out[url] == {"url": url, "status": 200, "body": "again"}
+
+
+def test_pip_install_native_package(engine, make_daemon, tmp_path):
+    """The seed's flow: pip install from a package index (a test host), allowed through the
+    standard tier, importable in the next exec of the same scope."""
+    from native_pkg import NAME, native_wheel
+    index = unique_name("pypi")
+    with upstream([index]) as u:
+        wheel = native_wheel(tmp_path / "wheel")
+        (u.www / "packages").mkdir()
+        (u.www / "packages" / wheel.name).write_bytes(wheel.read_bytes())
+        proj = u.www / "simple" / NAME.replace("_", "-")
+        proj.mkdir(parents=True)
+        (proj / "index.html").write_text(
+            f'<html><body><a href="../../packages/{wheel.name}">{wheel.name}</a></body></html>')
+        root = tmp_path / "ws"
+        d = make_daemon(conf=conf(engine, f"tier = standard\nallowed_domains = {index}\n"
+                                          f"allowed_cidrs = {TEST_CIDR}",
+                                  sandbox=f"scope = session\nworkspace = rw\n"
+                                          f"workspace_root = {root}"))
+        res = d.client.exec(agent="pip", session="s", runtime="python", network=True,
+                            timeout_s=60,
+                            command=f"pip install --no-cache-dir --index-url http://{index}/simple/"
+                                    f" --trusted-host {index} --target /workspace/pkgs {NAME} 2>&1")
+        assert res["exit_code"] == 0, res["stdout"]
+        assert f"Successfully installed {NAME}" in res["stdout"], res
+        assert res["egress_denied"] == [], res
+        res2 = d.client.exec(agent="pip", session="s", runtime="python",
+                             code=f"import sys; sys.path.insert(0, '/workspace/pkgs')\n"
+                                  f"import {NAME}; print({NAME}.answer())")
+        assert res2["stdout"] == "42\n", res2
+        assert res2["sandbox_id"] == res["sandbox_id"]
+        st, doc = d.client.json("GET", f"/v1/executions/{res['execution_id']}/egress")
+        assert any(c["host"] == index and c["allowed"] for c in doc["connections"]), doc
