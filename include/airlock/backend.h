@@ -47,6 +47,10 @@ struct exec_spec {
 
 struct exec_egress {
         int (*open)(void *ctx, const char *run_dir, const char *exec_user, struct al_error *err);
+        /* For code run on the host: a network namespace (fd, the caller closes it) whose
+         * loopback leads to the proxy, for the exec to join; -1 with no error when there is no
+         * way out (the exec then runs in an empty namespace of its own). */
+        int (*netns)(void *ctx, int *ret_fd, struct al_error *err);
         void *ctx;
 };
 

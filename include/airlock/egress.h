@@ -69,6 +69,15 @@ int egress_bind(struct egress *eg, const char *run_dir, unsigned uid, unsigned g
  * {host, port, reason} (new reference, maybe empty), NULL when out of memory. */
 json_t *egress_unbind(struct egress *eg, const char *run_dir, const char *execution_id);
 
+/* For code that runs on the host (the host backend): a fresh network namespace with only its
+ * loopback (up), where the proxy itself listens on 127.0.0.1:EGRESS_SANDBOX_PORT, bound to
+ * execution_id with rules as egress_bind does. Returns a new fd of the namespace (O_CLOEXEC)
+ * for the exec to setns() into; egress_netns_close(execution_id) ends it (and returns what was
+ * refused, as egress_unbind). */
+int egress_netns_open(struct egress *eg, const char *agent, const struct egress_rules *rules,
+                      const char *execution_id, int *ret_fd, struct al_error *err);
+json_t *egress_netns_close(struct egress *eg, const char *execution_id);
+
 /* New rules for every sandbox: rules_for(ctx, agent, &rules) fills them (borrowed until the
  * call returns); connections now refused are cut. */
 typedef int (*egress_rules_fn)(void *ctx, const char *agent, struct egress_rules *ret);

@@ -129,6 +129,34 @@ static int on_open(void *arg, const char *run_dir, const char *exec_user, struct
         return 0;
 }
 
+/* The host backend's way: a namespace where the proxy listens on loopback. */
+static int on_netns(void *arg, int *ret_fd, struct al_error *err)
+{
+        struct egress_exec *ee = arg;
+        struct egress_rules rules;
+        struct al_error e = {0};
+
+        *ret_fd = -1;
+        if (ee->host_ns) {
+                json_decref(egress_netns_close(ee->ctx->egress, ee->exec_id));
+                ee->host_ns = false;
+        }
+        if (!ee->ctx->egress) {
+                snprintf(ee->error, sizeof(ee->error), "the egress proxy is not running");
+                return 0;
+        }
+        rules_of(ee->eff, &rules);
+        if (egress_netns_open(ee->ctx->egress, ee->agent, &rules, ee->exec_id, ret_fd, &e) < 0) {
+                log_warn("egress for host exec %s: %s", ee->exec_id, e.msg);
+                snprintf(ee->error, sizeof(ee->error), "%.150s", e.msg);
+                return 0;
+        }
+        ee->host_ns = true;
+        ee->error[0] = '\0';
+        (void)err;
+        return 0;
+}
+
 /* The variables every common client reads (curl, wget, pip, git, Python, npm, Node >= 22.21
  * with NODE_USE_ENV_PROXY); the request's own values for these names are replaced. */
 static const char *const proxy_names[] = {
@@ -180,7 +208,7 @@ int daemon_egress_prepare(struct daemon *ctx, const struct policy_effective *eff
                 goto oom;
         *ee = (struct egress_exec){.ctx = ctx, .eff = eff, .agent = agent, .env = env};
         snprintf(ee->exec_id, sizeof(ee->exec_id), "%s", execution_id);
-        ee->hook = (struct exec_egress){.open = on_open, .ctx = ee};
+        ee->hook = (struct exec_egress){.open = on_open, .netns = on_netns, .ctx = ee};
         x->env = env;
         x->egress = &ee->hook;
         return 0;
@@ -193,7 +221,11 @@ void daemon_egress_finish(struct egress_exec *ee, struct exec_result *res)
 {
         if (!ee->ctx)
                 return;
-        if (ee->run_dir) {
+        if (ee->host_ns) {
+                json_decref(res->egress_denied);
+                res->egress_denied = egress_netns_close(ee->ctx->egress, ee->exec_id);
+                ee->host_ns = false;
+        } else if (ee->run_dir) {
                 json_decref(res->egress_denied);
                 res->egress_denied = egress_unbind(ee->ctx->egress, ee->run_dir, ee->exec_id);
         } else if (!res->egress_denied) {

@@ -12,6 +12,7 @@ struct egress_exec {
         const char *agent;
         char exec_id[33];
         char *run_dir; /* bound there, or NULL */
+        bool host_ns;  /* a host exec's namespace was made for it */
         char error[160];
         char **env; /* the exec's environment with the proxy variables (owned) */
         struct exec_egress hook;

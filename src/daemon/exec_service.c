@@ -60,7 +60,7 @@ static int decide(struct daemon *ctx, const struct policy_effective *pol,
         }
         if (*ret_host && req->network == 1)
                 snprintf(res->decision.reason, sizeof(res->decision.reason),
-                         "mode off: runs on the host with network");
+                         "mode off: runs on the host, its network through the egress proxy");
         res->decision.sandboxed = !*ret_host;
         return 0;
 }
@@ -291,7 +291,7 @@ int daemon_exec(struct daemon *ctx, const struct exec_request *req, const struct
                                      "the host"
                                    : "background processes need a kept sandbox: give a session "
                                      "(or use scope agent or shared)");
-        if (req->network == 1 && !host &&
+        if (req->network == 1 &&
             daemon_egress_prepare(ctx, &eff, req->agent, execution_id, req->env, &ee, &x) < 0)
                 return al_err(err, -ENOMEM, "out of memory");
         audit.background = req->background;

@@ -13,7 +13,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <net/if.h>
+#include <sched.h>
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -60,6 +63,7 @@ struct esandbox {
         struct econn *conns;
         unsigned n_conns;
         bool gone; /* its directory went: freed with its last connection */
+        bool host; /* a host exec's namespace: run_dir is a key, not a directory */
         struct esandbox *next;
 };
 
@@ -915,7 +919,7 @@ static void sweep(struct egress *eg)
                 struct esandbox *sb = *pp;
                 struct stat st;
 
-                if (sb->gone || stat(sb->run_dir, &st) == 0) {
+                if (sb->gone || sb->host || stat(sb->run_dir, &st) == 0) {
                         pp = &sb->next;
                         continue;
                 }
@@ -1091,6 +1095,8 @@ static bool listener_intact(const struct esandbox *sb)
 
         if (sb->lfd < 0)
                 return false;
+        if (sb->host)
+                return true;
         snprintf(path, sizeof(path), "%s/" EGRESS_SOCK_NAME, sb->run_dir);
         return lstat(path, &st) == 0 && st.st_dev == sb->dev && st.st_ino == sb->ino;
 }
@@ -1197,6 +1203,139 @@ json_t *egress_unbind(struct egress *eg, const char *run_dir, const char *execut
                 *pp = b->next;
                 denied = b->denied;
                 free(b);
+                break;
+        }
+        pthread_mutex_unlock(&eg->lock);
+        return denied ? denied : json_array();
+}
+
+/* ---- host execs: a network namespace of their own ---- */
+
+struct netns_job {
+        int lfd, nsfd, err;
+};
+
+/* On a thread of its own: network namespaces are per thread, and this one ends with it. */
+static void *netns_main(void *arg)
+{
+        struct netns_job *j = arg;
+        struct ifreq ifr = {0};
+        struct sockaddr_in in4 = {.sin_family = AF_INET,
+                                  .sin_port = htons(EGRESS_SANDBOX_PORT),
+                                  .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+        int s = -1, one = 1;
+
+        if (unshare(CLONE_NEWNET) < 0)
+                goto fail;
+        s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "lo");
+        if (s < 0 || ioctl(s, SIOCGIFFLAGS, &ifr) < 0)
+                goto fail;
+        ifr.ifr_flags |= IFF_UP;
+        if (ioctl(s, SIOCSIFFLAGS, &ifr) < 0)
+                goto fail;
+        close(s);
+        s = -1;
+        j->lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        if (j->lfd < 0)
+                goto fail;
+        (void)setsockopt(j->lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+        if (bind(j->lfd, (struct sockaddr *)&in4, sizeof(in4)) < 0 || listen(j->lfd, 128) < 0)
+                goto fail;
+        j->nsfd = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+        if (j->nsfd < 0)
+                goto fail;
+        return NULL;
+fail:
+        j->err = errno ? errno : EIO;
+        if (s >= 0)
+                close(s);
+        return NULL;
+}
+
+int egress_netns_open(struct egress *eg, const char *agent, const struct egress_rules *rules,
+                      const char *execution_id, int *ret_fd, struct al_error *err)
+{
+        struct netns_job j = {.lfd = -1, .nsfd = -1};
+        struct epoll_event ev = {.events = EPOLLIN};
+        struct ebinding *b = calloc(1, sizeof(*b));
+        struct esandbox *sb = calloc(1, sizeof(*sb));
+        pthread_t t;
+        int r;
+
+        if (!b || !sb || !(sb->run_dir = strdup(execution_id)) ||
+            !(sb->agent = strdup(agent ? agent : "")) || !(b->denied = json_array()) ||
+            rules_copy(rules, &sb->rules) < 0) {
+                r = al_err(err, -ENOMEM, "out of memory");
+                goto fail;
+        }
+        sb->lfd = -1;
+        sb->host = true;
+        snprintf(sb->name, sizeof(sb->name), "host-%.12s", execution_id);
+        snprintf(b->exec_id, sizeof(b->exec_id), "%s", execution_id);
+        if (pthread_create(&t, NULL, netns_main, &j) != 0) {
+                r = al_err(err, -EAGAIN, "egress: cannot start a thread");
+                goto fail;
+        }
+        pthread_join(t, NULL);
+        if (j.err) {
+                r = al_err_errno(err, -j.err, "egress: a network namespace for the exec");
+                goto fail;
+        }
+        sb->lfd = TAKE_FD(j.lfd);
+        sb->execs = b;
+        b = NULL;
+        ev.data.ptr = sb;
+        pthread_mutex_lock(&eg->lock);
+        if (epoll_ctl(eg->epfd, EPOLL_CTL_ADD, sb->lfd, &ev) < 0) {
+                pthread_mutex_unlock(&eg->lock);
+                r = al_err_errno(err, -errno, "egress: epoll");
+                goto fail;
+        }
+        sb->next = eg->sandboxes;
+        eg->sandboxes = sb;
+        pthread_mutex_unlock(&eg->lock);
+        *ret_fd = TAKE_FD(j.nsfd);
+        return 0;
+fail:
+        if (j.lfd >= 0)
+                close(j.lfd);
+        if (j.nsfd >= 0)
+                close(j.nsfd);
+        if (b)
+                json_decref(b->denied);
+        free(b);
+        sandbox_free(sb);
+        return r;
+}
+
+json_t *egress_netns_close(struct egress *eg, const char *execution_id)
+{
+        json_t *denied = NULL;
+
+        pthread_mutex_lock(&eg->lock);
+        for (struct esandbox **pp = &eg->sandboxes; *pp; pp = &(*pp)->next) {
+                struct esandbox *sb = *pp;
+
+                if (!sb->host || sb->gone || strcmp(sb->run_dir, execution_id) != 0)
+                        continue;
+                /* A copy: cuts below still note themselves in the original. */
+                if (sb->execs)
+                        denied = json_deep_copy(sb->execs->denied);
+                /* The exec is over: what its processes left open goes with it. */
+                sandbox_drop_listener(eg, sb);
+                for (struct econn *c = sb->conns; c; c = c->next) {
+                        c->cut = "exec_ended";
+                        shutdown(c->cfd, SHUT_RDWR);
+                        if (c->ufd >= 0)
+                                shutdown(c->ufd, SHUT_RDWR);
+                }
+                if (sb->n_conns == 0) {
+                        *pp = sb->next;
+                        sandbox_free(sb);
+                } else {
+                        sb->gone = true;
+                }
                 break;
         }
         pthread_mutex_unlock(&eg->lock);

@@ -317,3 +317,48 @@ def test_pip_install_native_package(engine, make_daemon, tmp_path):
         assert res2["sandbox_id"] == res["sandbox_id"]
         st, doc = d.client.json("GET", f"/v1/executions/{res['execution_id']}/egress")
         assert any(c["host"] == index and c["allowed"] for c in doc["connections"]), doc
+
+
+HOST_CONF = """
+[engine]
+kind = docker
+socket = {engine_socket}
+
+[sandbox]
+mode = off
+
+[limits]
+memory_mb = 256
+max_processes = 64
+timeout_s = 30
+
+[network]
+{network}
+"""
+
+
+def test_host_backend_through_proxy(make_daemon):
+    """mode off with "network": true: the code runs on the host in a namespace whose only way
+    out is the proxy, with the same decisions and records."""
+    allowed, other = unique_name("host"), unique_name("hostno")
+    with upstream([allowed, other]) as u:
+        (u.www / "hello.txt").write_text("host hello")
+        d = make_daemon(conf=HOST_CONF.format(
+            engine_socket=ENGINE_SOCKETS["docker"],
+            network=f"tier = standard\nallowed_domains = {allowed}\nallowed_cidrs = {TEST_CIDR}"))
+        ok, no = f"http://{allowed}/hello.txt", f"http://{other}/hello.txt"
+        res = d.client.exec(network=True, argv=["python3", "-c", FETCH, ok, no])
+        assert res["backend"] == "host" and "egress" in res["isolation"], res
+        out = {r["url"]: r for r in map(json.loads, res["stdout"].splitlines())}
+        assert out[ok]["status"] == 200 and out[ok]["body"] == "host hello", res
+        assert out[no]["status"] == 403 and out[no]["reason"] == "not_allowed", res
+        assert res["egress_denied"] == [{"host": other, "port": 80, "reason": "not_allowed"}]
+        # No way around: the upstream's address is not reachable directly, names do not
+        # resolve through the host's resolver... except /etc/hosts, which is a file, not DNS.
+        code = AROUND.replace("ADDR", repr(u.addr)).replace("NAME", repr("nonexistent.invalid"))
+        res = d.client.exec(network=True, code=code, runtime="python")
+        around = json.loads(res["stdout"])
+        assert around["ifaces"] == ["lo"] and around["tcp"] != "connected", around
+        assert around["dns"] == "failed", around
+        st, doc = d.client.json("GET", f"/v1/executions/{res['execution_id']}/egress")
+        assert doc["connections"] == []
