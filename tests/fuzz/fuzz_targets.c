@@ -10,6 +10,7 @@
 
 #include "airlock/agent_proto.h"
 #include "airlock/classify.h"
+#include "airlock/egress.h"
 #include "airlock/exec.h"
 #include "airlock/policy.h"
 #include "airlock/util.h"
@@ -269,5 +270,38 @@ int fuzz_agent_one(const uint8_t *data, size_t size)
                 if (a != b || whole.frames != split.frames || whole.hash != split.hash)
                         abort();
         }
+        return 0;
+}
+
+int fuzz_egress_one(const uint8_t *data, size_t size)
+{
+        struct egress_http h;
+        const char *why = NULL;
+        char sni[NETRULE_NAME_SIZE], norm[NETRULE_NAME_SIZE];
+        size_t cut = size ? data[0] % (size + 1) : 0;
+        int r;
+
+        /* Partial heads answer "more" or a verdict, never read past what they hold. */
+        r = egress_http_parse((const char *)data, cut, &h, &why);
+        if (r == 1 && (h.head_len > cut || h.line_len > h.head_len || !h.host[0]))
+                abort();
+        r = egress_http_parse((const char *)data, size, &h, &why);
+        if (r == 1) {
+                if (h.head_len > size || h.port < 1 || h.port > 65535)
+                        abort();
+                if (h.path && (h.path < (const char *)data ||
+                               h.path + h.path_len > (const char *)data + size))
+                        abort();
+                (void)netrule_name_normalize(h.host, norm);
+        } else if (r < 0 && !why) {
+                abort();
+        }
+        r = egress_sni_parse(data, size, sni);
+        if (r == 1) {
+                if (strlen(sni) == 0 || strlen(sni) >= sizeof(sni))
+                        abort();
+                (void)netrule_name_normalize(sni, norm);
+        }
+        (void)egress_sni_parse(data, cut, sni);
         return 0;
 }

@@ -23,3 +23,8 @@ int fuzz_tokens_one(const uint8_t *data, size_t size);
  * the input chooses, with small and full payload caps: the same frames in both cuts, payloads
  * within the cap, and a frame's JSON through jansson as the daemon reads it. */
 int fuzz_agent_one(const uint8_t *data, size_t size);
+
+/* Bytes from a sandbox through the egress proxy's parsers: the HTTP proxy request head
+ * (egress_http_parse, at every cut the input chooses), the TLS ClientHello's SNI
+ * (egress_sni_parse) and host normalisation of what they yield. */
+int fuzz_egress_one(const uint8_t *data, size_t size);

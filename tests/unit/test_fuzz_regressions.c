@@ -25,6 +25,7 @@ static const struct {
     {"policy", fuzz_policy_one},
     {"tokens", fuzz_tokens_one},
     {"agent", fuzz_agent_one},
+    {"egress", fuzz_egress_one},
 };
 
 static uint8_t *read_input(const char *path, size_t *ret_size)
