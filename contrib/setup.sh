@@ -23,6 +23,7 @@ PACKAGES=(
 	build-essential cmake pkg-config clang clang-format
 	libcurl4-openssl-dev libjansson-dev libseccomp-dev libcap-dev libsqlite3-dev check
 	libmicrohttpd-dev libinih-dev sqlite3
+	libidn2-dev # IDNA: domain names of the network policy (docs/egress.md)
 	e2fsprogs # mkfs.ext4, e2fsck, resize2fs: the per-agent workspace images (workspace_mb)
 	docker.io podman runc catatonit uidmap
 	busybox-static debootstrap

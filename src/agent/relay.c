@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdbool.h>
@@ -20,7 +21,7 @@
 #include "relay.h"
 
 #define RELAY_SLOTS 64
-#define RELAY_BUF   (32u << 10)
+#define RELAY_BUF   (64u << 10)
 
 struct dir {
         char buf[RELAY_BUF];
@@ -74,6 +75,8 @@ static void take(int lfd)
                 close(fd);
                 return;
         }
+        /* Replies are relayed as they come: no Nagle wait on the code's side. */
+        (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int){1}, sizeof(int));
         s->fd[0] = fd;
         s->fd[1] = pfd;
 }
