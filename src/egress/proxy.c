@@ -72,7 +72,7 @@ struct econn {
         struct esandbox *sb;
         int cfd, ufd;
         char exec_id[33];
-        char host[NETRULE_NAME_SIZE + 2];
+        char host[260]; /* as asked, normalised when a name; room for a SOCKS5 name */
         int port;
         bool literal;
         int family;
@@ -673,7 +673,7 @@ static void serve_socks(struct egress *eg, struct econn *c, uint8_t *buf, size_t
 {
         static const uint8_t noauth[2] = {5, 0}, ok[10] = {5, 0, 0, 1, 0, 0, 0, 0, 0, 0};
         uint8_t rep[10] = {5, 2, 0, 1, 0, 0, 0, 0, 0, 0};
-        char host[NETRULE_NAME_SIZE];
+        char host[256 + 1]; /* a SOCKS5 name is up to 255 bytes */
         size_t need, hl;
         ssize_t n;
         int fd;
