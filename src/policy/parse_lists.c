@@ -22,12 +22,14 @@
 static void add_domain(struct parse_ctx *c, enum key_id id, const char *item)
 {
         struct policy_network *n = &c->p->network;
-        char ***list = id == K_ALLOWED_DOMAINS ? &n->allowed : &n->blocked;
-        char *const *other = id == K_ALLOWED_DOMAINS ? n->blocked : n->allowed;
+        struct policy_agent *a = c->section == SEC_AGENT ? parse_cur_agent(c) : NULL;
+        bool allow = id == K_ALLOWED_DOMAINS || id == K_A_ALLOWED_DOMAINS;
+        char ***list = a ? (allow ? &a->allowed_domains : &a->blocked_domains)
+                         : (allow ? &n->allowed : &n->blocked);
+        char *const *other = a ? (allow ? a->blocked_domains : a->allowed_domains)
+                               : (allow ? n->blocked : n->allowed);
         const char *name = parse_keys[id].name,
-                   *other_name =
-                       parse_keys[id == K_ALLOWED_DOMAINS ? K_BLOCKED_DOMAINS : K_ALLOWED_DOMAINS]
-                           .name;
+                   *other_name = allow ? "blocked_domains" : "allowed_domains";
         char q[UTIL_QUOTE_SIZE], norm[NETRULE_NAME_SIZE + 2];
         const char *why = NULL;
 
@@ -49,6 +51,12 @@ static void add_domain(struct parse_ctx *c, enum key_id id, const char *item)
         }
         if (util_strv_len(*list) >= POLICY_DOMAINS_MAX) {
                 parse_problem(c, c->line, "%s holds at most %d domains", name, POLICY_DOMAINS_MAX);
+                return;
+        }
+        /* An agent's list replaces the global one; made empty first, so that an empty value
+         * ("allowed_domains =") means "none" for that agent. */
+        if (!*list && !(*list = calloc(1, sizeof(char *)))) {
+                c->oom = -ENOMEM;
                 return;
         }
         if (policy_strv_push(list, norm) < 0)
@@ -210,12 +218,22 @@ void parse_add_list(struct parse_ctx *c, enum key_id id, const char *v)
                 found++;
                 if (id == K_A_RUNTIMES)
                         add_runtime_name(c, item);
-                else if (id == K_ALLOWED_DOMAINS || id == K_BLOCKED_DOMAINS)
+                else if (id == K_ALLOWED_DOMAINS || id == K_BLOCKED_DOMAINS ||
+                         id == K_A_ALLOWED_DOMAINS || id == K_A_BLOCKED_DOMAINS)
                         add_domain(c, id, item);
                 else if (id == K_ALLOWED_CIDRS)
                         add_cidr(c, item);
                 else
                         add_access_item(c, id, item);
+        }
+        if (id == K_A_ALLOWED_DOMAINS || id == K_A_BLOCKED_DOMAINS) {
+                struct policy_agent *a = parse_cur_agent(c);
+                char ***list =
+                    id == K_A_ALLOWED_DOMAINS ? &a->allowed_domains : &a->blocked_domains;
+
+                if (!*list && !(*list = calloc(1, sizeof(char *))))
+                        c->oom = -ENOMEM;
+                parse_agent_mark(c, id);
         }
         if (id == K_A_RUNTIMES) {
                 if (found == 0)

@@ -101,6 +101,8 @@ static void agent_clear(struct policy_agent *a)
         free(a->name);
         free(a->default_runtime);
         util_strv_free(a->runtimes);
+        util_strv_free(a->allowed_domains);
+        util_strv_free(a->blocked_domains);
         memset(a, 0, sizeof(*a));
 }
 
@@ -568,6 +570,10 @@ json_t *policy_agent_to_json(const struct policy_agent *a)
                 ok = set_new(o, "default_runtime", json_string(a->default_runtime));
         if (ok && (set & POLICY_AGENT_RUNTIMES))
                 ok = set_new(o, "runtimes", policy_strv_to_json(a->runtimes));
+        if (ok && (set & POLICY_AGENT_ALLOWED_DOMAINS))
+                ok = set_new(o, "allowed_domains", policy_strv_to_json(a->allowed_domains));
+        if (ok && (set & POLICY_AGENT_BLOCKED_DOMAINS))
+                ok = set_new(o, "blocked_domains", policy_strv_to_json(a->blocked_domains));
         if (!ok) {
                 json_decref(o);
                 return NULL;

@@ -34,8 +34,10 @@ int policy_resolve(const struct policy *p, const char *agent, struct policy_effe
             .workspace_root = p->workspace_root,
             .limits = p->limits,
             .network_tier = set & POLICY_AGENT_NETWORK ? a->network : p->network.tier,
-            .allowed_domains = p->network.allowed,
-            .blocked_domains = p->network.blocked,
+            .allowed_domains =
+                set & POLICY_AGENT_ALLOWED_DOMAINS ? a->allowed_domains : p->network.allowed,
+            .blocked_domains =
+                set & POLICY_AGENT_BLOCKED_DOMAINS ? a->blocked_domains : p->network.blocked,
             .allowed_cidrs = p->network.cidrs,
             .default_runtime =
                 set & POLICY_AGENT_DEFAULT_RUNTIME ? a->default_runtime : p->default_runtime,

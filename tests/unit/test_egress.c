@@ -9,6 +9,7 @@
 #include "airlock/cleanup.h"
 #include "airlock/egress.h"
 #include "airlock/netrule.h"
+#include "airlock/policy.h"
 
 START_TEST(test_names)
 {
@@ -238,6 +239,33 @@ START_TEST(test_sni)
 }
 END_TEST
 
+/* An agent's lists replace the global ones; an empty one means none. */
+START_TEST(test_agent_lists)
+{
+        const char *text = "[network]\ntier = standard\nallowed_domains = pypi.org\n"
+                           "blocked_domains = evil.org\n"
+                           "[agent \"npm\"]\nallowed_domains = registry.npmjs.org, *.GitHub.com\n"
+                           "[agent \"none\"]\nallowed_domains =\n";
+        struct policy_problems probs = {0};
+        struct al_error err = {0};
+        struct policy *p = NULL;
+        struct policy_effective e;
+
+        ck_assert_int_eq(policy_parse(text, "f", &p, &probs, &err), 0);
+        ck_assert_int_eq(policy_resolve(p, "npm", &e), 0);
+        ck_assert_str_eq(e.allowed_domains[0], "registry.npmjs.org");
+        ck_assert_str_eq(e.allowed_domains[1], "*.github.com");
+        ck_assert_ptr_null(e.allowed_domains[2]);
+        ck_assert_str_eq(e.blocked_domains[0], "evil.org");
+        ck_assert_int_eq(policy_resolve(p, "none", &e), 0);
+        ck_assert_ptr_null(e.allowed_domains[0]);
+        ck_assert_int_eq(policy_resolve(p, "other", &e), 0);
+        ck_assert_str_eq(e.allowed_domains[0], "pypi.org");
+        policy_unref(p);
+        policy_problems_free(&probs);
+}
+END_TEST
+
 static Suite *egress_suite(void)
 {
         Suite *s = suite_create("egress");
@@ -250,6 +278,7 @@ static Suite *egress_suite(void)
         tcase_add_test(tc, test_tiers);
         tcase_add_test(tc, test_http);
         tcase_add_test(tc, test_sni);
+        tcase_add_test(tc, test_agent_lists);
         suite_add_tcase(s, tc);
         return s;
 }
