@@ -4,11 +4,9 @@ from a directory, TLS, a raw TCP echo, a slow stream), with names added to /etc/
 test's life. Names, namespaces and veths are unique per test (tests run in parallel under
 pytest-xdist) and everything is removed on every path."""
 import fcntl
-import os
 import random
 import secrets
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -18,7 +16,6 @@ from pathlib import Path
 
 TEST_CIDR = "10.213.0.0/16"
 HOSTS = Path("/etc/hosts")
-HOSTS_LOCK = "/run/airlock-tests-hosts.lock"
 
 # The servers run inside the namespace: a small Python program per upstream.
 SERVER = r'''
@@ -102,10 +99,14 @@ def hosts_entries(entries):
     lines = [f"{a} {n} {tag}\n" for a, n in entries]
 
     def edit(fn):
-        with open(HOSTS_LOCK, "a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            text = HOSTS.read_text()
-            HOSTS.write_text(fn(text))
+        # The lock is on /etc/hosts itself (rewritten in place, same inode): no file of ours
+        # is left behind.
+        with open(HOSTS, "r+") as f:
+            fcntl.flock(f, fcntl.LOCK_EX)
+            text = fn(f.read())
+            f.seek(0)
+            f.write(text)
+            f.truncate()
 
     edit(lambda t: t + ("" if t.endswith("\n") else "\n") + "".join(lines))
     try:
