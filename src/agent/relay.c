@@ -81,18 +81,22 @@ static void take(int lfd)
         s->fd[1] = pfd;
 }
 
-/* Move bytes of direction i of s as far as they go without blocking; false: close it. */
-static bool pump(struct slot *s, int i, short rev_src)
+/* Move bytes of direction i of s once without blocking; *more: a whole buffer was read and
+ * sent, so more may be waiting. false: close the connection. */
+static bool pump_once(struct slot *s, int i, short rev_src, bool *more)
 {
         struct dir *d = &s->d[i];
         int src = s->fd[i], dst = s->fd[1 - i];
+        bool full = false;
 
+        *more = false;
         if (d->len == 0 && !d->eof && (rev_src & (POLLIN | POLLHUP | POLLERR))) {
                 ssize_t n = read(src, d->buf, sizeof(d->buf));
 
                 if (n > 0) {
                         d->len = (size_t)n;
                         d->off = 0;
+                        full = (size_t)n == sizeof(d->buf);
                 } else if (n == 0) {
                         d->eof = true;
                 } else if (errno != EAGAIN && errno != EINTR) {
@@ -109,12 +113,26 @@ static bool pump(struct slot *s, int i, short rev_src)
                 }
                 d->off += (size_t)n;
         }
-        if (d->off == d->len)
+        if (d->off == d->len) {
                 d->len = d->off = 0;
+                *more = full;
+        }
         if (d->eof && d->len == 0 && !d->shut) {
                 shutdown(dst, SHUT_WR);
                 d->shut = true;
         }
+        return true;
+}
+
+/* Direction i as far as it goes without blocking, a few buffers at most so that the other
+ * connections are served too; false: close the connection. */
+static bool pump(struct slot *s, int i, short rev_src)
+{
+        bool more = true;
+
+        for (int round = 0; round < 8 && more; round++)
+                if (!pump_once(s, i, round ? POLLIN : rev_src, &more))
+                        return false;
         return true;
 }
 

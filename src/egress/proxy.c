@@ -448,23 +448,27 @@ static void relay(struct econn *c, struct outcome *o)
 
                         if (!open_in[i] || !(p[i].revents & (POLLIN | POLLHUP | POLLERR)))
                                 continue;
-                        n = read(from, buf, RELAY_BUF);
-                        if (n < 0 && (errno == EINTR || errno == EAGAIN))
-                                continue;
-                        if (n <= 0) {
-                                /* Half-close: pass the end on, keep the other way open. */
-                                open_in[i] = false;
-                                shutdown(to, SHUT_WR);
-                                if (n < 0)
+                        /* What is there already is taken without another poll (a few rounds at
+                         * most, so that the other direction is served too). */
+                        for (int round = 0; round < 8; round++) {
+                                n = recv(from, buf, RELAY_BUF, round ? MSG_DONTWAIT : 0);
+                                if (n < 0 && (errno == EINTR || errno == EAGAIN))
+                                        break;
+                                if (n <= 0) {
+                                        /* Half-close: pass the end on, keep the other way. */
+                                        open_in[i] = false;
+                                        shutdown(to, SHUT_WR);
+                                        if (n < 0)
+                                                return;
+                                        break;
+                                }
+                                if (write_all(to, buf, (size_t)n) < 0)
                                         return;
-                                continue;
+                                if (i == 0)
+                                        o->out += n;
+                                else
+                                        o->in += n;
                         }
-                        if (write_all(to, buf, (size_t)n) < 0)
-                                return;
-                        if (i == 0)
-                                o->out += n;
-                        else
-                                o->in += n;
                 }
         }
 }

@@ -85,6 +85,7 @@ def main():
     ap.add_argument("--engine", default="docker")
     ap.add_argument("--mib", type=int, default=100)
     ap.add_argument("--n", type=int, default=50)
+    ap.add_argument("--cpus", type=float, default=2)
     a = ap.parse_args()
     size = a.mib << 20
     name = unique_name("bench")
@@ -99,6 +100,7 @@ scope = session
 [limits]
 timeout_s = 300
 memory_mb = 512
+cpu_cores = {a.cpus}
 [network]
 tier = standard
 allowed_domains = {name}
