@@ -362,3 +362,25 @@ def test_host_backend_through_proxy(make_daemon):
         assert around["dns"] == "failed", around
         st, doc = d.client.json("GET", f"/v1/executions/{res['execution_id']}/egress")
         assert doc["connections"] == []
+
+
+def test_unmodified_clients(engine, make_daemon):
+    """Clients that only read the proxy variables: busybox wget (http), Python urllib over
+    https (CONNECT, through the tunnel to the TLS upstream)."""
+    name = unique_name("tools")
+    with upstream([name]) as u:
+        (u.www / "hello.txt").write_text("tools hello")
+        d = make_daemon(conf=conf(engine, f"tier = standard\nallowed_domains = {name}\n"
+                                          f"allowed_cidrs = {TEST_CIDR}"))
+        res = d.client.exec(runtime="sh", network=True,
+                            command=f"wget -q -O - http://{name}/hello.txt")
+        assert res["exit_code"] == 0 and res["stdout"] == "tools hello", res
+        code = (f"import ssl, urllib.request\n"
+                f"ctx = ssl._create_unverified_context()\n"
+                f"print(urllib.request.urlopen('https://{name}/hello.txt', context=ctx).read()"
+                f".decode())")
+        res = d.client.exec(runtime="python", network=True, code=code)
+        assert res["stdout"] == "tools hello\n", res
+        st, doc = d.client.json("GET", f"/v1/executions/{res['execution_id']}/egress")
+        assert [(c["protocol"], c["port"], c["allowed"]) for c in doc["connections"]] == \
+            [("connect", 443, True)]
