@@ -759,8 +759,10 @@ static void conn_end(struct egress *eg, struct econn *c, struct outcome *o, int6
         struct egress_record rec;
         const char *reason;
         struct esandbox *sb = c->sb;
+        egress_record_fn record;
 
         pthread_mutex_lock(&eg->lock);
+        record = eg->record; /* NULL once egress_free gave up waiting */
         if (c->cut) {
                 o->reason = c->cut;
                 eg->stats.cut++;
@@ -800,8 +802,8 @@ static void conn_end(struct egress *eg, struct econn *c, struct outcome *o, int6
                                      .bytes_in = o->in,
                                      .started_ms = started,
                                      .duration_ms = util_wall_ms() - started};
-        if (eg->record)
-                eg->record(eg->record_ctx, &rec);
+        if (record)
+                record(eg->record_ctx, &rec);
 
         pthread_mutex_lock(&eg->lock);
         if (sb->gone && sb->n_conns == 0) {
@@ -1037,7 +1039,9 @@ void egress_free(struct egress *eg)
                 if (pthread_cond_timedwait(&eg->idle, &eg->lock, &until) == ETIMEDOUT)
                         break;
         if (eg->n_conns > 0) {
-                /* Threads still out hold pointers into this: leak rather than free under them. */
+                /* Threads still out hold pointers into this: leak rather than free under them,
+                 * and record nothing more (the store goes next). */
+                eg->record = NULL;
                 pthread_mutex_unlock(&eg->lock);
                 log_warn("egress: %u connections did not end; leaving them", eg->n_conns);
                 return;
