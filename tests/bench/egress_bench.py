@@ -9,6 +9,7 @@ Run as root (it makes a network namespace for the upstream):
 import argparse
 import json
 import os
+import shutil
 import socket
 import statistics
 import subprocess
@@ -140,6 +141,7 @@ allowed_cidrs = {TEST_CIDR}
         finally:
             d.terminate()
             d.wait()
+            shutil.rmtree(work, ignore_errors=True)
     direct_mibs = a.mib / min(d_secs)
     proxy_mibs = inside["bytes"] / (1 << 20) / inside["secs"]
     p50_direct = statistics.median(d_setup)
