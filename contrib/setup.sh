@@ -25,6 +25,7 @@ PACKAGES=(
 	libmicrohttpd-dev libinih-dev sqlite3
 	libarchive-dev # tar uploads and downloads of the files API
 	python3-dev # tests: a native extension built on the host (tests/integration/native_pkg.py)
+	libidn2-dev # IDNA: domain names of the network policy (docs/egress.md)
 	e2fsprogs # mkfs.ext4, e2fsck, resize2fs: the per-agent workspace images (workspace_mb)
 	docker.io podman runc catatonit uidmap
 	busybox-static debootstrap

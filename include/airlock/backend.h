@@ -39,6 +39,19 @@ struct exec_spec {
         size_t stdin_len;
         int64_t timeout_ms;
         const char *workdir; /* NULL: the backend's default */
+        /* The exec has the network: the backend calls open with the sandbox's run directory
+         * (NULL when it has none: no way out) and exec user ("uid:gid") before the code runs.
+         * NULL: no network. */
+        const struct exec_egress *egress;
+};
+
+struct exec_egress {
+        int (*open)(void *ctx, const char *run_dir, const char *exec_user, struct al_error *err);
+        /* For code run on the host: a network namespace (fd, the caller closes it) whose
+         * loopback leads to the proxy, for the exec to join; -1 with no error when there is no
+         * way out (the exec then runs in an empty namespace of its own). */
+        int (*netns)(void *ctx, int *ret_fd, struct al_error *err);
+        void *ctx;
 };
 
 struct backend;

@@ -120,6 +120,11 @@ struct exec_result {
         struct json_t *artifacts;
         size_t artifacts_dropped;
         bool outputs; /* the sandbox says the exec left files in its outputs directory */
+        /* With the network: what the egress proxy refused during the exec, a JSON array of
+         * {host, port, reason} (owned; NULL without the network), and why the exec had no
+         * way out at all ("" when it had one). */
+        struct json_t *egress_denied;
+        char egress_error[160];
         /* Protections in force for this exec (static strings), e.g. "seccomp", "netns". */
         const char *isolation[24];
         size_t n_isolation;

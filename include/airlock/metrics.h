@@ -39,6 +39,8 @@ void metrics_engine_error(const char *kind);
 const char *metrics_engine_error_kind(int code);
 /* airlock_sandboxes_created_total{scope}. */
 void metrics_sandbox_created(const char *scope);
+/* A connection through the egress proxy ended (or was refused); reason "" when none. */
+void metrics_egress(bool allowed, const char *reason, uint64_t bytes_out, uint64_t bytes_in);
 
 /* What the daemon knows at scrape time. */
 struct metrics_gauges {

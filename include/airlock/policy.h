@@ -33,6 +33,7 @@ struct policy_network {
         enum policy_network_tier tier;
         char **allowed; /* NULL-terminated, never NULL (maybe empty) */
         char **blocked; /* NULL-terminated, never NULL (maybe empty) */
+        char **cidrs;   /* allowed_cidrs, as written ("10.9.0.0/16"); never NULL */
 };
 
 /* Which keys an [agent "name"] section set (struct policy_agent.set). */
@@ -50,6 +51,8 @@ enum policy_agent_key {
         POLICY_AGENT_DEFAULT_RUNTIME = 1u << 10,
         POLICY_AGENT_RUNTIMES = 1u << 11,
         POLICY_AGENT_WORKSPACE_MB = 1u << 12,
+        POLICY_AGENT_ALLOWED_DOMAINS = 1u << 13,
+        POLICY_AGENT_BLOCKED_DOMAINS = 1u << 14,
 };
 
 /* [agent "name"]: per-agent overrides. A field counts only when its POLICY_AGENT_* bit is in
@@ -65,6 +68,9 @@ struct policy_agent {
         enum policy_network_tier network; /* "network = restricted|standard|elevated" */
         char *default_runtime;
         char **runtimes; /* NULL-terminated names from the catalog; NULL when not set */
+        /* allowed_domains, blocked_domains replacing [network]'s for this agent; NULL when
+         * not set */
+        char **allowed_domains, **blocked_domains;
 };
 
 /* [client "name"]: callers (by uid, or by group) and the agents they may act as. */
@@ -286,6 +292,7 @@ struct policy_effective {
         enum policy_network_tier network_tier;
         char *const *allowed_domains; /* never NULL */
         char *const *blocked_domains; /* never NULL */
+        char *const *allowed_cidrs;   /* never NULL */
         const char *default_runtime;
         char *const *runtimes; /* the runtimes the agent may use; NULL = the whole catalog */
 };

@@ -17,16 +17,18 @@
 #include "airlock/error.h"
 #include "airlock/sha256.h"
 
-#define STORE_SCHEMA_VERSION  2
-#define STORE_ID_LEN          33        /* 32 lowercase hex characters and a NUL */
-#define STORE_PREVIEW_BYTES   200       /* code preview: first bytes of the code */
-#define STORE_NAME_MAX        256       /* agent, session, backend, ids, ... */
-#define STORE_TEXT_MAX        1024      /* reason, error: longer text is cut */
-#define STORE_POLICY_TEXT_MAX (1 << 20) /* a policy revision's text */
-#define STORE_QUERY_LIMIT     50        /* executions per page by default */
-#define STORE_QUERY_LIMIT_MAX 500       /* and at most */
-#define STORE_AGENTS_MAX      1024      /* entries in an agent filter list */
-#define STORE_LIST_MAX        10000     /* rows returned by the list functions */
+#define STORE_SCHEMA_VERSION 3
+/* The egress table's migration. */
+#define STORE_MIGRATION_EGRESS 3
+#define STORE_ID_LEN           33        /* 32 lowercase hex characters and a NUL */
+#define STORE_PREVIEW_BYTES    200       /* code preview: first bytes of the code */
+#define STORE_NAME_MAX         256       /* agent, session, backend, ids, ... */
+#define STORE_TEXT_MAX         1024      /* reason, error: longer text is cut */
+#define STORE_POLICY_TEXT_MAX  (1 << 20) /* a policy revision's text */
+#define STORE_QUERY_LIMIT      50        /* executions per page by default */
+#define STORE_QUERY_LIMIT_MAX  500       /* and at most */
+#define STORE_AGENTS_MAX       1024      /* entries in an agent filter list */
+#define STORE_LIST_MAX         10000     /* rows returned by the list functions */
 
 struct store;
 
@@ -110,12 +112,34 @@ struct store_exec_query {
         int64_t until;      /* started_at < until; 0 = unbounded */
         int limit;          /* 0 = STORE_QUERY_LIMIT, else 1..STORE_QUERY_LIMIT_MAX */
         const char *cursor; /* next_cursor of the previous page, or NULL */
+        /* Egress: "refused" (an egress connection of the exec was refused or cut), "any" (it
+         * made at least one), or NULL; egress_host: it tried to reach this host. */
+        const char *egress;
+        const char *egress_host;
 };
 
 /* One page of executions, newest first, as a JSON array of objects. *ret_next_cursor is the
  * cursor of the next page, or NULL on the last page. -EINVAL for a bad filter or cursor. */
 int store_executions_query(struct store *s, const struct store_exec_query *q, json_t **ret_array,
                            char **ret_next_cursor, struct al_error *err);
+/* One connection attempt through the egress proxy (store/egress.c). */
+struct store_egress {
+        const char *execution_id; /* "" when none was running */
+        const char *sandbox;
+        const char *host;
+        int port;
+        const char *address;
+        const char *protocol;
+        bool allowed;
+        const char *reason;
+        int64_t bytes_out, bytes_in, started_at, duration_ms;
+};
+int store_egress_add(struct store *s, const struct store_egress *e, struct al_error *err);
+/* The connections of an execution, oldest first, as a JSON array (at most
+ * STORE_QUERY_LIMIT_MAX). */
+int store_egress_list(struct store *s, const char *execution_id, json_t **ret,
+                      struct al_error *err);
+
 /* One execution as a JSON object; -ENOENT when unknown. */
 int store_execution_get(struct store *s, const char *id, json_t **ret, struct al_error *err);
 

@@ -37,6 +37,8 @@
 
 #include "airlock/agent_proto.h"
 #include "files.h"
+#include "airlock/egress_port.h"
+#include "relay.h"
 #include "sandbox.h"
 
 #define OUTQ_MAX     (256u << 10) /* frames queued to the daemon before the pipes pause */
@@ -888,6 +890,19 @@ static int listen_at(const char *path)
         return fd;
 }
 
+/* The egress relay (relay.c) reaches the daemon's proxy at egress.sock beside our socket. A
+ * relay that cannot start leaves the sandbox without a way out, nothing else. */
+static void start_relay(const char *sock)
+{
+        const char *slash = strrchr(sock, '/');
+        char path[256];
+
+        snprintf(path, sizeof(path), "%.*s/%s", slash ? (int)(slash - sock) : 1, slash ? sock : ".",
+                 EGRESS_SOCK_NAME);
+        if (relay_start(path, EGRESS_SANDBOX_PORT) < 0)
+                say("airlock-agent: the egress relay could not start\n");
+}
+
 int main(int argc, char **argv)
 {
         struct rlimit rl;
@@ -935,6 +950,7 @@ int main(int argc, char **argv)
                 return 1;
         }
         listen_w.fd = r;
+        start_relay(argv[1]);
         watch_set(&signal_w, EPOLLIN);
         for (;;) {
                 struct epoll_event evs[64];

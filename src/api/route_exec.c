@@ -66,6 +66,12 @@ json_t *api_exec_result_json(const struct exec_result *res, bool for_stream)
                 json_object_set_new(o, "sandbox_replaced", json_string(res->sandbox_replaced));
         if (res->transport)
                 json_object_set_new(o, "transport", json_string(res->transport));
+        /* With the network: what the egress proxy refused, so that "blocked by policy" reads
+         * apart from "site down"; and why there was no way out at all, if so. */
+        if (res->egress_denied)
+                json_object_set_new(o, "egress_denied", json_incref(res->egress_denied));
+        if (res->egress_error[0])
+                json_object_set_new(o, "egress_error", json_string(res->egress_error));
         if (res->n_isolation > 0) {
                 iso = json_array();
                 for (size_t i = 0; i < res->n_isolation; i++)

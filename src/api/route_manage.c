@@ -218,6 +218,8 @@ ROUTE_HANDLER(route_executions_get)
         q.state = query(conn, "state");
         q.backend = query(conn, "backend");
         q.cursor = query(conn, "cursor");
+        q.egress = query(conn, "egress");
+        q.egress_host = query(conn, "egress_host");
         q.limit = (int)limit;
         q.since = since;
         q.until = until;
@@ -237,22 +239,51 @@ ROUTE_HANDLER(route_executions_get)
         return r;
 }
 
+/* The execution's row when the caller may read it; another agent's execution reads exactly as
+ * an unknown one. */
+static int execution_visible(struct api *ctx, const struct route_args *args, json_t **ret,
+                             struct al_error *err)
+{
+        json_t *row = NULL;
+        int r = store_execution_get(daemon_store(ctx->core), args->param, &row, err);
+
+        if (r < 0)
+                return r;
+        if (!auth_may_act_as(args->who, json_string_value(json_object_get(row, "agent")))) {
+                json_decref(row);
+                return al_err(err, -ENOENT, "no execution '%s'", args->param);
+        }
+        *ret = row;
+        return 0;
+}
+
 ROUTE_HANDLER(route_execution_get)
 {
         struct al_error err = {0};
         json_t *row = NULL;
-        int r;
+        int r = execution_visible(ctx, args, &row, &err);
 
-        r = store_execution_get(daemon_store(ctx->core), args->param, &row, &err);
         if (r < 0)
                 return api_send_error(conn, r, err.msg);
-        /* Another agent's execution reads exactly as an unknown one. */
-        if (!auth_may_act_as(args->who, json_string_value(json_object_get(row, "agent")))) {
-                json_decref(row);
-                al_err(&err, -ENOENT, "no execution '%s'", args->param);
-                return api_send_error(conn, -ENOENT, err.msg);
-        }
         return api_send_json(conn, MHD_HTTP_OK, row);
+}
+
+/* Every connection the execution's code made (or tried) through the egress proxy. */
+ROUTE_HANDLER(route_execution_egress_get)
+{
+        struct al_error err = {0};
+        json_t *row = NULL, *conns = NULL;
+        int r = execution_visible(ctx, args, &row, &err);
+
+        if (r < 0)
+                return api_send_error(conn, r, err.msg);
+        json_decref(row);
+        r = store_egress_list(daemon_store(ctx->core), args->param, &conns, &err);
+        if (r < 0)
+                return api_send_error(conn, r, err.msg);
+        return api_send_json(
+            conn, MHD_HTTP_OK,
+            json_pack("{s:s, s:o}", "execution_id", args->param, "connections", conns));
 }
 
 ROUTE_HANDLER(route_sessions_get)

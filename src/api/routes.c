@@ -67,6 +67,7 @@ static const struct route {
     {"GET", "/v1/sessions", false, "", route_sessions_get},
     {"GET", "/v1/executions", false, "", route_executions_get},
     {"GET", "/v1/executions/", true, "", route_execution_get},
+    {"GET", "/v1/executions/", true, "/egress", route_execution_egress_get},
     {"POST", "/v1/tokens", false, "", route_token_create},
     {"GET", "/v1/tokens", false, "", route_tokens_get},
     {"DELETE", "/v1/tokens/", true, "", route_token_delete},

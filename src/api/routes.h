@@ -142,6 +142,7 @@ ROUTE_HANDLER(route_context_interrupt);
 ROUTE_HANDLER(route_sessions_get);
 ROUTE_HANDLER(route_executions_get);
 ROUTE_HANDLER(route_execution_get);
+ROUTE_HANDLER(route_execution_egress_get);
 /* route_tokens.c: admins only. */
 ROUTE_HANDLER(route_token_create);
 ROUTE_HANDLER(route_tokens_get);

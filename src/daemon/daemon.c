@@ -17,6 +17,7 @@
 #include "airlock/util.h"
 #include "daemon_private.h"
 #include "airlock/contexts.h"
+#include "egress_hook.h"
 #include "airlock/pool.h"
 
 #define CANCEL_GRACE_SECONDS 10
@@ -258,6 +259,12 @@ int daemon_start(struct daemon *d, struct al_error *err)
                 daemon_pool_configure(d, pol);
                 scope_set_pool(d->scopes, d->pool);
         }
+        /* The way out of sandboxes with the network. Without it they have none (fail closed),
+         * and their execs' results say so. */
+        if (daemon_egress_start(d, err) < 0) {
+                log_error("egress proxy unavailable, no sandbox will have a way out: %s", err->msg);
+                al_err_clear(err);
+        }
         if (pthread_create(&d->reaper, NULL, reaper_main, d) == 0)
                 d->reaper_started = true;
         return 0;
@@ -320,6 +327,8 @@ void daemon_free(struct daemon *d)
         backend_free(d->containers);
         backend_free(d->host);
         contexts_registry_free(d->contexts);
+        /* Its last records go to the store. */
+        daemon_egress_stop(d);
         store_close(d->store);
         rules_holder_unref(d->rules);
         free(d->seccomp_path);

@@ -18,6 +18,7 @@ struct daemon {
         struct store *store; /* the audit log and what must survive a restart */
         struct workspace_set *workspaces;  /* the capped workspaces mounted by this run */
         struct context_registry *contexts; /* contexts.c: live interpreters in sandboxes */
+        struct egress *egress; /* the egress proxy; NULL when it could not start (no egress) */
         char instance_id[33];
         char *seccomp_path;
         int64_t started_ms; /* wall clock at start, for metrics and health */

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "daemon_private.h"
+#include "egress_hook.h"
 #include "airlock/pool.h"
 #include "airlock/cleanup.h"
 #include "airlock/contexts.h"
@@ -60,7 +61,7 @@ static int decide(struct daemon *ctx, const struct policy_effective *pol,
         }
         if (*ret_host && req->network == 1)
                 snprintf(res->decision.reason, sizeof(res->decision.reason),
-                         "mode off: runs on the host with network");
+                         "mode off: runs on the host, its network through the egress proxy");
         res->decision.sandboxed = !*ret_host;
         return 0;
 }
@@ -103,21 +104,21 @@ int daemon_fill_spec(struct daemon *ctx, const struct policy_effective *eff,
         return 0;
 }
 
-/* The network tier decides whether an exec may ask for the network. The allowlist of the
- * standard tier is not enforced yet, so that tier is refused rather than silently opened. */
+/* The network tier decides whether an exec may ask for the network; what it may reach is the
+ * egress proxy's to decide, connection by connection (docs/egress.md). */
 static int check_network(const struct policy_effective *eff, const struct exec_request *req,
                          struct al_error *err)
 {
         if (req->network != 1)
                 return 0;
+        if (req->background)
+                return al_err(err, -EINVAL,
+                              "background processes cannot have the network; run it in the "
+                              "foreground");
         switch (eff->network_tier) {
         case NETWORK_ELEVATED:
-                return 0;
         case NETWORK_STANDARD:
-                return al_err(err, -AL_E_FORBIDDEN,
-                              "network tier 'standard' needs its domain allowlist enforced, which "
-                              "this version does not do; ask an admin for tier 'elevated' or run "
-                              "without network");
+                return 0;
         default:
                 return al_err(err, -AL_E_FORBIDDEN,
                               "network access is not allowed: the network tier is 'restricted'");
@@ -259,6 +260,7 @@ int daemon_exec(struct daemon *ctx, const struct exec_request *req, const struct
         struct exec_spec x = {0};
         char execution_id[33], key[SCOPE_KEY_MAX];
         struct store_execution audit = {0};
+        struct egress_exec ee = {0};
         struct policy_effective eff;
         bool host = false, started = false;
         int r;
@@ -314,10 +316,15 @@ int daemon_exec(struct daemon *ctx, const struct exec_request *req, const struct
                                      "the host"
                                    : "background processes need a kept sandbox: give a session "
                                      "(or use scope agent or shared)");
+        if (req->network == 1 &&
+            daemon_egress_prepare(ctx, &eff, req->agent, execution_id, req->env, &ee, &x) < 0)
+                return al_err(err, -ENOMEM, "out of memory");
         audit.background = req->background;
         r = audit_begin(ctx, req, res, rt, execution_id, host, &audit, err);
-        if (r < 0)
+        if (r < 0) {
+                daemon_egress_finish(&ee, res);
                 return r;
+        }
         memcpy(res->execution_id, execution_id, sizeof(execution_id));
 
         if (host) {
@@ -360,6 +367,7 @@ int daemon_exec(struct daemon *ctx, const struct exec_request *req, const struct
         }
         memcpy(res->execution_id, execution_id, sizeof(execution_id));
         res->sandboxed = !host;
+        daemon_egress_finish(&ee, res);
         /* A background process's row is finished when it ends. */
         if (req->background && r >= 0)
                 return r;

@@ -57,7 +57,8 @@ struct hist_series {
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 
-static struct series exec_series[256], rejected_series[64], engine_series[16], created_series[16];
+static struct series exec_series[256], rejected_series[64], engine_series[16], created_series[16],
+    egress_series[64], egress_bytes_series[4];
 
 static struct counter_family executions = {
     "airlock_executions_total",
@@ -96,6 +97,26 @@ static struct counter_family created = {
     created_series,
     0,
     ARRAY_SIZE(created_series),
+};
+
+static struct counter_family egress_conns = {
+    "airlock_egress_connections_total",
+    "Connections through the egress proxy, by result (allowed, refused) and reason (why refused "
+    "or cut; none when allowed and ended normally).",
+    2,
+    {"result", "reason"},
+    egress_series,
+    0,
+    ARRAY_SIZE(egress_series),
+};
+static struct counter_family egress_bytes = {
+    "airlock_egress_bytes_total",
+    "Bytes carried by the egress proxy, by direction (out: from sandboxes, in: to them).",
+    1,
+    {"direction"},
+    egress_bytes_series,
+    0,
+    ARRAY_SIZE(egress_bytes_series),
 };
 
 static struct hist_series hist[HIST_MAX];
@@ -229,9 +250,22 @@ void metrics_sandbox_created(const char *scope)
         count(&created, &scope);
 }
 
+void metrics_egress(bool allowed, const char *reason, uint64_t bytes_out, uint64_t bytes_in)
+{
+        const char *v[] = {allowed ? "allowed" : "refused", reason};
+        const char *out = "out", *in = "in";
+
+        pthread_mutex_lock(&lock);
+        series_get(&egress_conns, v)->value++;
+        series_get(&egress_bytes, &out)->value += bytes_out;
+        series_get(&egress_bytes, &in)->value += bytes_in;
+        pthread_mutex_unlock(&lock);
+}
+
 void metrics_reset(void)
 {
-        struct counter_family *all[] = {&executions, &rejected, &engine_errors, &created};
+        struct counter_family *all[] = {&executions, &rejected,     &engine_errors,
+                                        &created,    &egress_conns, &egress_bytes};
 
         pthread_mutex_lock(&lock);
         for (size_t i = 0; i < ARRAY_SIZE(all); i++) {
@@ -409,6 +443,8 @@ int metrics_render(const struct metrics_gauges *g, char **ret, size_t *ret_len)
         put_counters(&o, &created);
         put_counters(&o, &engine_errors);
         put_counters(&o, &rejected);
+        put_counters(&o, &egress_conns);
+        put_counters(&o, &egress_bytes);
         pthread_mutex_unlock(&lock);
         if (o.r == 0 && buf_truncated(&o.b))
                 o.r = -E2BIG;

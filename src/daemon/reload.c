@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include "daemon_private.h"
+#include "egress_hook.h"
 #include "airlock/cleanup.h"
 #include "airlock/host_backend.h"
 #include "airlock/log.h"
@@ -124,6 +125,8 @@ int daemon_reload(struct daemon *ctx, const char *who, struct policy_problems *p
         rules_holder_unref(old_rules);
         /* Pools follow: members made from what changed (image, limits) are drained. */
         daemon_pool_configure(ctx, fresh);
+        /* Sandboxes with egress follow at once: connections now refused are cut. */
+        daemon_egress_reload(ctx);
         log_info("policy reloaded from '%s' (asked by %s): mode %s, scope %s", ctx->cfg.config_path,
                  who, policy_mode_name(fresh->mode), policy_scope_name(fresh->scope));
         if (ctx->store)

@@ -71,6 +71,7 @@ const struct key_def parse_keys[K__MAX] = {
     [K_TIER] = {SEC_NETWORK, "tier", V_ENUM, .choices = tiers},
     [K_ALLOWED_DOMAINS] = {SEC_NETWORK, "allowed_domains", V_DOMAINS},
     [K_BLOCKED_DOMAINS] = {SEC_NETWORK, "blocked_domains", V_DOMAINS},
+    [K_ALLOWED_CIDRS] = {SEC_NETWORK, "allowed_cidrs", V_DOMAINS},
     /* The host backend's settings: docs/host-backend.md. */
     [K_H_USER] = {SEC_HOST, "user", V_HOST_USER},
     [K_H_SECCOMP_DENY] = {SEC_HOST, "seccomp_deny", V_PATH_OR_EMPTY},
@@ -118,6 +119,8 @@ const struct key_def parse_keys[K__MAX] = {
     [K_A_DEFAULT_RUNTIME] = {SEC_AGENT, "default_runtime", V_NAME, .max = POLICY_NAME_LEN_MAX},
     [K_A_RUNTIMES] = {SEC_AGENT, "runtimes", V_NAMES},
     [K_A_WORKSPACE_MB] = {SEC_AGENT, "workspace_mb", V_INT, 0, 16777216, 1},
+    [K_A_ALLOWED_DOMAINS] = {SEC_AGENT, "allowed_domains", V_DOMAINS},
+    [K_A_BLOCKED_DOMAINS] = {SEC_AGENT, "blocked_domains", V_DOMAINS},
     [K_C_UIDS] = {SEC_CLIENT, "uids", V_UIDS},
     [K_C_GROUPS] = {SEC_CLIENT, "groups", V_GROUPS},
     [K_C_AGENTS] = {SEC_CLIENT, "agents", V_PATTERNS},
@@ -140,6 +143,8 @@ static const unsigned agent_bits[K_AGENT_KEYS] = {
     [K_A_DEFAULT_RUNTIME - K_AGENT_FIRST] = POLICY_AGENT_DEFAULT_RUNTIME,
     [K_A_RUNTIMES - K_AGENT_FIRST] = POLICY_AGENT_RUNTIMES,
     [K_A_WORKSPACE_MB - K_AGENT_FIRST] = POLICY_AGENT_WORKSPACE_MB,
+    [K_A_ALLOWED_DOMAINS - K_AGENT_FIRST] = POLICY_AGENT_ALLOWED_DOMAINS,
+    [K_A_BLOCKED_DOMAINS - K_AGENT_FIRST] = POLICY_AGENT_BLOCKED_DOMAINS,
 };
 
 static bool path_ok(const char *v)

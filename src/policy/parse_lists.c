@@ -12,36 +12,40 @@
 #include <unistd.h>
 
 #include "airlock/cleanup.h"
+#include "airlock/netrule.h"
 #include "airlock/util.h"
 #include "policy/parse_private.h"
 #include "policy/policy_private.h"
 
-/* One entry of allowed_domains or blocked_domains. */
+/* One entry of allowed_domains or blocked_domains, normalised (case, trailing dot, IDNA) so
+ * that the proxy compares like with like. */
 static void add_domain(struct parse_ctx *c, enum key_id id, const char *item)
 {
         struct policy_network *n = &c->p->network;
-        char ***list = id == K_ALLOWED_DOMAINS ? &n->allowed : &n->blocked;
-        char *const *other = id == K_ALLOWED_DOMAINS ? n->blocked : n->allowed;
+        struct policy_agent *a = c->section == SEC_AGENT ? parse_cur_agent(c) : NULL;
+        bool allow = id == K_ALLOWED_DOMAINS || id == K_A_ALLOWED_DOMAINS;
+        char ***list = a ? (allow ? &a->allowed_domains : &a->blocked_domains)
+                         : (allow ? &n->allowed : &n->blocked);
+        char *const *other = a ? (allow ? a->blocked_domains : a->allowed_domains)
+                               : (allow ? n->blocked : n->allowed);
         const char *name = parse_keys[id].name,
-                   *other_name =
-                       parse_keys[id == K_ALLOWED_DOMAINS ? K_BLOCKED_DOMAINS : K_ALLOWED_DOMAINS]
-                           .name;
-        char q[UTIL_QUOTE_SIZE];
+                   *other_name = allow ? "blocked_domains" : "allowed_domains";
+        char q[UTIL_QUOTE_SIZE], norm[NETRULE_NAME_SIZE + 2];
+        const char *why = NULL;
 
         util_quote(q, sizeof(q), item);
-        if (!policy_domain_valid(item)) {
-                parse_problem(
-                    c, c->line,
-                    "%s: '%s' is not a domain pattern (lower-case letters, digits, '-' and "
-                    "'.', at most %d characters, optionally after '*.')",
-                    name, q, POLICY_DOMAIN_LEN_MAX);
+        if (netrule_pattern_normalize(item, norm, &why) < 0) {
+                parse_problem(c, c->line,
+                              "%s: '%s' is not a domain pattern: %s (write 'pypi.org' for that "
+                              "name, '*.github.com' for its strict subdomains)",
+                              name, q, why);
                 return;
         }
-        if (policy_strv_contains(*list, item)) {
+        if (policy_strv_contains(*list, norm)) {
                 parse_problem(c, c->line, "%s: '%s' is listed twice", name, q);
                 return;
         }
-        if (policy_strv_contains(other, item)) {
+        if (policy_strv_contains(other, norm)) {
                 parse_problem(c, c->line, "%s: '%s' is also in %s", name, q, other_name);
                 return;
         }
@@ -49,7 +53,42 @@ static void add_domain(struct parse_ctx *c, enum key_id id, const char *item)
                 parse_problem(c, c->line, "%s holds at most %d domains", name, POLICY_DOMAINS_MAX);
                 return;
         }
-        if (policy_strv_push(list, item) < 0)
+        /* An agent's list replaces the global one; made empty first, so that an empty value
+         * ("allowed_domains =") means "none" for that agent. */
+        if (!*list && !(*list = calloc(1, sizeof(char *)))) {
+                c->oom = -ENOMEM;
+                return;
+        }
+        if (policy_strv_push(list, norm) < 0)
+                c->oom = -ENOMEM;
+}
+
+/* One entry of allowed_cidrs: an address block the proxy may reach although it is private
+ * (an internal package mirror). */
+static void add_cidr(struct parse_ctx *c, const char *item)
+{
+        struct policy_network *n = &c->p->network;
+        struct netrule_cidr cidr;
+        char q[UTIL_QUOTE_SIZE];
+
+        util_quote(q, sizeof(q), item);
+        if (netrule_cidr_parse(item, &cidr) < 0) {
+                parse_problem(c, c->line,
+                              "allowed_cidrs: '%s' is not an address block (write '10.9.0.0/16' "
+                              "or 'fd00:1::/64', host bits zero)",
+                              q);
+                return;
+        }
+        if (policy_strv_contains(n->cidrs, item)) {
+                parse_problem(c, c->line, "allowed_cidrs: '%s' is listed twice", q);
+                return;
+        }
+        if (util_strv_len(n->cidrs) >= POLICY_DOMAINS_MAX) {
+                parse_problem(c, c->line, "allowed_cidrs holds at most %d blocks",
+                              POLICY_DOMAINS_MAX);
+                return;
+        }
+        if (policy_strv_push(&n->cidrs, item) < 0)
                 c->oom = -ENOMEM;
 }
 
@@ -179,10 +218,22 @@ void parse_add_list(struct parse_ctx *c, enum key_id id, const char *v)
                 found++;
                 if (id == K_A_RUNTIMES)
                         add_runtime_name(c, item);
-                else if (id == K_ALLOWED_DOMAINS || id == K_BLOCKED_DOMAINS)
+                else if (id == K_ALLOWED_DOMAINS || id == K_BLOCKED_DOMAINS ||
+                         id == K_A_ALLOWED_DOMAINS || id == K_A_BLOCKED_DOMAINS)
                         add_domain(c, id, item);
+                else if (id == K_ALLOWED_CIDRS)
+                        add_cidr(c, item);
                 else
                         add_access_item(c, id, item);
+        }
+        if (id == K_A_ALLOWED_DOMAINS || id == K_A_BLOCKED_DOMAINS) {
+                struct policy_agent *a = parse_cur_agent(c);
+                char ***list =
+                    id == K_A_ALLOWED_DOMAINS ? &a->allowed_domains : &a->blocked_domains;
+
+                if (!*list && !(*list = calloc(1, sizeof(char *))))
+                        c->oom = -ENOMEM;
+                parse_agent_mark(c, id);
         }
         if (id == K_A_RUNTIMES) {
                 if (found == 0)

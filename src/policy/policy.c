@@ -108,6 +108,8 @@ static void agent_clear(struct policy_agent *a)
         free(a->name);
         free(a->default_runtime);
         util_strv_free(a->runtimes);
+        util_strv_free(a->allowed_domains);
+        util_strv_free(a->blocked_domains);
         memset(a, 0, sizeof(*a));
 }
 
@@ -275,6 +277,7 @@ static void policy_free(struct policy *p)
         free(p->runtimes);
         util_strv_free(p->network.allowed);
         util_strv_free(p->network.blocked);
+        util_strv_free(p->network.cidrs);
         for (size_t i = 0; i < p->n_agents; i++)
                 agent_clear(&p->agents[i]);
         free(p->agents);
@@ -332,7 +335,8 @@ struct policy *policy_new_default(void)
             !(p->keeper_user = strdup("2000100001:2000100001")) || !(p->text = strdup("")) ||
             !(p->selective_rules = strdup("")) || !(p->monitor_listen = strdup("")) ||
             !(p->mcp_listen = strdup("")) || !(p->network.allowed = calloc(1, sizeof(char *))) ||
-            !(p->network.blocked = calloc(1, sizeof(char *))) || !(p->host = policy_host_new()))
+            !(p->network.blocked = calloc(1, sizeof(char *))) ||
+            !(p->network.cidrs = calloc(1, sizeof(char *))) || !(p->host = policy_host_new()))
                 return NULL;
         p->network.tier = NETWORK_RESTRICTED;
         for (size_t i = 0; i < ARRAY_SIZE(builtin_runtimes); i++)
@@ -537,11 +541,11 @@ static json_t *runtimes_to_json(const struct policy *p)
 }
 
 json_t *policy_network_to_json(enum policy_network_tier tier, char *const *allowed,
-                               char *const *blocked)
+                               char *const *blocked, char *const *cidrs)
 {
-        return json_pack("{s:s, s:o, s:o}", "tier", policy_network_tier_name(tier),
+        return json_pack("{s:s, s:o, s:o, s:o}", "tier", policy_network_tier_name(tier),
                          "allowed_domains", policy_strv_to_json(allowed), "blocked_domains",
-                         policy_strv_to_json(blocked));
+                         policy_strv_to_json(blocked), "allowed_cidrs", policy_strv_to_json(cidrs));
 }
 
 /* Set key to v in o, consuming v; false (o left as is) when either is NULL or on failure. */
@@ -582,6 +586,10 @@ json_t *policy_agent_to_json(const struct policy_agent *a)
                 ok = set_new(o, "default_runtime", json_string(a->default_runtime));
         if (ok && (set & POLICY_AGENT_RUNTIMES))
                 ok = set_new(o, "runtimes", policy_strv_to_json(a->runtimes));
+        if (ok && (set & POLICY_AGENT_ALLOWED_DOMAINS))
+                ok = set_new(o, "allowed_domains", policy_strv_to_json(a->allowed_domains));
+        if (ok && (set & POLICY_AGENT_BLOCKED_DOMAINS))
+                ok = set_new(o, "blocked_domains", policy_strv_to_json(a->blocked_domains));
         if (!ok) {
                 json_decref(o);
                 return NULL;
@@ -665,7 +673,7 @@ json_t *policy_to_json(const struct policy *p)
                 if (!set_new(o, "sha256", json_string(sha)) ||
                     !set_new(o, "network",
                              policy_network_to_json(p->network.tier, p->network.allowed,
-                                                    p->network.blocked)) ||
+                                                    p->network.blocked, p->network.cidrs)) ||
                     !set_new(o, "agents", agents_to_json(p)) ||
                     !set_new(o, "monitor", json_pack("{s:s}", "listen", p->monitor_listen)) ||
                     !set_new(o, "mcp", json_pack("{s:s}", "listen", p->mcp_listen)) ||

@@ -46,7 +46,7 @@ bool policy_strv_contains(char *const *v, const char *s);
 /* JSON views shared by policy.c and resolve.c; new references, NULL when out of memory. */
 json_t *policy_strv_to_json(char *const *v);
 json_t *policy_network_to_json(enum policy_network_tier tier, char *const *allowed,
-                               char *const *blocked);
+                               char *const *blocked, char *const *cidrs);
 /* The keys an [agent] section set, with their values, named as in the file. */
 json_t *policy_agent_to_json(const struct policy_agent *a);
 

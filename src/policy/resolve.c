@@ -34,8 +34,11 @@ int policy_resolve(const struct policy *p, const char *agent, struct policy_effe
             .workspace_root = p->workspace_root,
             .limits = p->limits,
             .network_tier = set & POLICY_AGENT_NETWORK ? a->network : p->network.tier,
-            .allowed_domains = p->network.allowed,
-            .blocked_domains = p->network.blocked,
+            .allowed_domains =
+                set & POLICY_AGENT_ALLOWED_DOMAINS ? a->allowed_domains : p->network.allowed,
+            .blocked_domains =
+                set & POLICY_AGENT_BLOCKED_DOMAINS ? a->blocked_domains : p->network.blocked,
+            .allowed_cidrs = p->network.cidrs,
             .default_runtime =
                 set & POLICY_AGENT_DEFAULT_RUNTIME ? a->default_runtime : p->default_runtime,
             .runtimes = set & POLICY_AGENT_RUNTIMES ? a->runtimes : NULL,
@@ -108,6 +111,7 @@ json_t *policy_effective_to_json(const struct policy_effective *e, const char *a
             (json_int_t)l->max_processes, "timeout_s", (json_int_t)l->timeout_s, "output_kb",
             (json_int_t)(l->output_bytes / 1024), "workspace_mb", (json_int_t)l->workspace_mb,
             "network",
-            policy_network_to_json(e->network_tier, e->allowed_domains, e->blocked_domains),
+            policy_network_to_json(e->network_tier, e->allowed_domains, e->blocked_domains,
+                                   e->allowed_cidrs),
             "runtimes", allowed_runtimes_to_json(e), "runtimes_restricted", e->runtimes != NULL);
 }

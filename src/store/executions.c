@@ -364,6 +364,23 @@ int store_executions_query(struct store *s, const struct store_exec_query *q, js
                 oom |= buf_appendf(&b, " AND started_at < ?") < 0;
                 binds[nb++] = (struct bind){BIND_INT, NULL, q->until};
         }
+        if (q->egress && strcmp(q->egress, "refused") != 0 && strcmp(q->egress, "any") != 0) {
+                buf_free(&b);
+                return al_err(err, -EINVAL, "egress must be refused or any");
+        }
+        if (q->egress_host && (strlen(q->egress_host) > 255 || !q->egress_host[0])) {
+                buf_free(&b);
+                return al_err(err, -EINVAL, "egress_host must be 1 to 255 characters");
+        }
+        if (q->egress)
+                oom |=
+                    buf_appendf(&b, " AND id IN (SELECT execution_id FROM egress%s)",
+                                strcmp(q->egress, "refused") == 0 ? " WHERE allowed = 0" : "") < 0;
+        if (q->egress_host) {
+                oom |= buf_appendf(
+                           &b, " AND id IN (SELECT execution_id FROM egress WHERE host = ?)") < 0;
+                binds[nb++] = (struct bind){BIND_TEXT, q->egress_host, 0};
+        }
         if (q->cursor) {
                 /* Keyset paging: strictly older than the last row of the previous page. */
                 oom |= buf_appendf(&b, " AND (started_at, id) < (?, ?)") < 0;

@@ -94,6 +94,25 @@ static const char *const migrations[] = {
          * and whether the exec was a background process. */
     "ALTER TABLE executions ADD COLUMN sandbox_lost TEXT;"
     "ALTER TABLE executions ADD COLUMN background INTEGER NOT NULL DEFAULT 0;",
+    [STORE_MIGRATION_EGRESS] =
+        /* Every connection attempt through the egress proxy, with its execution. */
+    "CREATE TABLE IF NOT EXISTS egress ("
+    "  id            INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  execution_id  TEXT NOT NULL,"
+    "  sandbox       TEXT NOT NULL,"
+    "  host          TEXT NOT NULL,"
+    "  port          INTEGER NOT NULL,"
+    "  address       TEXT NOT NULL,"
+    "  protocol      TEXT NOT NULL,"
+    "  allowed       INTEGER NOT NULL,"
+    "  reason        TEXT NOT NULL,"
+    "  bytes_out     INTEGER NOT NULL,"
+    "  bytes_in      INTEGER NOT NULL,"
+    "  started_at    INTEGER NOT NULL,"
+    "  duration_ms   INTEGER NOT NULL"
+    ");"
+    "CREATE INDEX IF NOT EXISTS egress_execution ON egress(execution_id, id);"
+    "CREATE INDEX IF NOT EXISTS egress_host ON egress(host);",
 };
 
 _Static_assert(sizeof(migrations) / sizeof(migrations[0]) == STORE_SCHEMA_VERSION + 1,

@@ -90,4 +90,6 @@ void exec_result_clear(struct exec_result *r)
         r->context = r->results = NULL;
         json_decref(r->artifacts);
         r->artifacts = NULL;
+        json_decref(r->egress_denied);
+        r->egress_denied = NULL;
 }

@@ -11,6 +11,7 @@
 #include "airlock/agent_proto.h"
 #include "airlock/contexts.h"
 #include "airlock/classify.h"
+#include "airlock/egress.h"
 #include "airlock/exec.h"
 #include "airlock/file_records.h"
 #include "airlock/files.h"
@@ -398,5 +399,38 @@ int fuzz_files_one(const uint8_t *data, size_t size)
         buf_init(&out, 256u << 10);
         files_tar_to_records(data, size, 64, &out, &err);
         buf_free(&out);
+        return 0;
+}
+
+int fuzz_egress_one(const uint8_t *data, size_t size)
+{
+        struct egress_http h;
+        const char *why = NULL;
+        char sni[NETRULE_NAME_SIZE], norm[NETRULE_NAME_SIZE];
+        size_t cut = size ? data[0] % (size + 1) : 0;
+        int r;
+
+        /* Partial heads answer "more" or a verdict, never read past what they hold. */
+        r = egress_http_parse((const char *)data, cut, &h, &why);
+        if (r == 1 && (h.head_len > cut || h.line_len > h.head_len || !h.host[0]))
+                abort();
+        r = egress_http_parse((const char *)data, size, &h, &why);
+        if (r == 1) {
+                if (h.head_len > size || h.port < 1 || h.port > 65535)
+                        abort();
+                if (h.path && (h.path < (const char *)data ||
+                               h.path + h.path_len > (const char *)data + size))
+                        abort();
+                (void)netrule_name_normalize(h.host, norm);
+        } else if (r < 0 && !why) {
+                abort();
+        }
+        r = egress_sni_parse(data, size, sni);
+        if (r == 1) {
+                if (strlen(sni) == 0 || strlen(sni) >= sizeof(sni))
+                        abort();
+                (void)netrule_name_normalize(sni, norm);
+        }
+        (void)egress_sni_parse(data, cut, sni);
         return 0;
 }

@@ -39,3 +39,7 @@ int fuzz_context_one(const uint8_t *data, size_t size);
  * artifacts document (files_artifacts_check), as the helper's error (files_helper_error), as
  * a client's path (files_path_parse) and as a client's tar (files_tar_to_records). */
 int fuzz_files_one(const uint8_t *data, size_t size);
+/* Bytes from a sandbox through the egress proxy's parsers: the HTTP proxy request head
+ * (egress_http_parse, at every cut the input chooses), the TLS ClientHello's SNI
+ * (egress_sni_parse) and host normalisation of what they yield. */
+int fuzz_egress_one(const uint8_t *data, size_t size);

@@ -377,5 +377,6 @@ def test_network_tiers(make_daemon):
     assert st == 403 and "restricted" in doc["error"]["message"]
     d2 = make_daemon(conf=conf("docker", "mode = all", extra="[network]\ntier = elevated\n"))
     r = d2.client.exec(agent="n", runtime="bash", network=True,
-                       command="cat /proc/net/dev | tail -n +3 | cut -d: -f1")
-    assert "eth0" in r["stdout"], r
+                       command="cat /proc/net/dev | tail -n +3 | cut -d: -f1; echo $HTTPS_PROXY")
+    # Elevated too has no interface but loopback: its way out is the egress proxy (issue 13).
+    assert r["stdout"].split() == ["lo", "http://127.0.0.1:3128"], r

@@ -200,6 +200,7 @@ START_TEST(small_host_limits_are_respected)
 }
 END_TEST
 
+/* The network goes through the egress proxy, never through an interface of the sandbox's. */
 START_TEST(network_when_asked)
 {
         struct sandbox_spec s = spec();
@@ -209,8 +210,8 @@ START_TEST(network_when_asked)
         body = hostconfig_sandbox_body(&s, &docker_env, NULL);
         ck_assert_str_eq(
             json_string_value(json_object_get(json_object_get(body, "HostConfig"), "NetworkMode")),
-            "bridge");
-        ck_assert(json_is_false(json_object_get(body, "NetworkDisabled")));
+            "none");
+        ck_assert(json_is_true(json_object_get(body, "NetworkDisabled")));
         json_decref(body);
 }
 END_TEST

@@ -416,8 +416,9 @@ static const struct bad_case bad_cases[] = {
      "tier must be one of restricted, standard, elevated, got 'none'"},
     {"[network]\ntier = Standard\n", 2, "tier must be one of"},
     {"[network]\ntier = standard\ntier = elevated\n", 3, "duplicate key 'tier' in [network]"},
-    {"[network]\nallowed_domains = PyPI.org\n", 2,
-     "allowed_domains: 'PyPI.org' is not a domain pattern"},
+    {"[network]\nallowed_domains = *.com\n", 2,
+     "allowed_domains: '*.com' is not a domain pattern: a wildcard must stand before at least "
+     "two labels"},
     {"[network]\nallowed_domains = pypi.org, https://x.org\n", 2,
      "allowed_domains: 'https://x.org' is not"},
     {"[network]\nallowed_domains = *\n", 2, "'*' is not a domain pattern"},
@@ -425,7 +426,11 @@ static const struct bad_case bad_cases[] = {
     {"[network]\nallowed_domains = a.*.org\n", 2, "'a.*.org' is not"},
     {"[network]\nallowed_domains = **.org\n", 2, "'**.org' is not"},
     {"[network]\nallowed_domains = .org\n", 2, "'.org' is not"},
-    {"[network]\nallowed_domains = org.\n", 2, "'org.' is not"},
+    {"[network]\nallowed_domains = 10.0.0.1\n", 2, "'10.0.0.1' is not"},
+    {"[network]\nallowed_domains = PyPI.org.\nblocked_domains = pypi.org\n", 3,
+     "'pypi.org' is also in allowed_domains"},
+    {"[network]\nallowed_cidrs = 10.1.2.3/16\n", 2, "allowed_cidrs: '10.1.2.3/16' is not"},
+    {"[network]\nallowed_cidrs = example.org\n", 2, "allowed_cidrs: 'example.org' is not"},
     {"[network]\nallowed_domains = a..org\n", 2, "'a..org' is not"},
     {"[network]\nallowed_domains = -a.org\n", 2, "'-a.org' is not"},
     {"[network]\nallowed_domains = a-.org\n", 2, "'a-.org' is not"},
@@ -468,8 +473,10 @@ static const struct bad_case bad_cases[] = {
     {"[agent \"a\"]\nworkspace_root = /x\n", 2,
      "key 'workspace_root' cannot be overridden per agent"},
     {"[agent \"a\"]\nexec_user = 5:5\n", 2, "key 'exec_user' cannot be overridden per agent"},
-    {"[agent \"a\"]\nallowed_domains = a.org\n", 2,
-     "key 'allowed_domains' cannot be overridden per agent (per-agent keys: mode, scope"},
+    {"[agent \"a\"]\nallowed_domains = a.org\nblocked_domains = A.org\n", 3,
+     "blocked_domains: 'A.org' is also in allowed_domains"},
+    {"[agent \"a\"]\nallowed_cidrs = 10.0.0.0/8\n", 2,
+     "key 'allowed_cidrs' cannot be overridden per agent (per-agent keys: mode, scope"},
     {"[agent \"a\"]\nimage = x\n", 2, "key 'image' cannot be overridden per agent"},
     {"[agent \"a\"]\ntier = standard\n", 2, "key 'tier' cannot be overridden per agent"},
     {"[agent \"a\"]\nuser = nobody\n", 2, "key 'user' cannot be overridden per agent"},
@@ -837,14 +844,14 @@ START_TEST(test_every_problem_in_agents)
 {
         /* An override for an unknown runtime, a forbidden key, a duplicate section: each at
          * its line, nothing applied. */
-        const char *text = "[agent \"a\"]\n"             /* 1 */
-                           "runtimes = bash, nope\n"     /* 2 */
-                           "state_dir = /x\n"            /* 3 */
-                           "[agent \"b\"]\n"             /* 4 */
-                           "[agent \"a\"]\n"             /* 5 */
-                           "[network]\n"                 /* 6 */
-                           "allowed_domains = BAD.org\n" /* 7 */
-                           "tier = open\n";              /* 8 */
+        const char *text = "[agent \"a\"]\n"           /* 1 */
+                           "runtimes = bash, nope\n"   /* 2 */
+                           "state_dir = /x\n"          /* 3 */
+                           "[agent \"b\"]\n"           /* 4 */
+                           "[agent \"a\"]\n"           /* 5 */
+                           "[network]\n"               /* 6 */
+                           "allowed_domains = *.org\n" /* 7 */
+                           "tier = open\n";            /* 8 */
         static const int lines[] = {2, 3, 5, 7, 8};
         struct policy_problems probs = {0};
         struct al_error err = {0};

@@ -429,7 +429,8 @@ static int d_run_once(struct backend *b, const struct sandbox_spec *spec, const 
         json_t *body, *insp = NULL;
         int r;
 
-        if (d->env.kind == ENGINE_PODMAN)
+        /* Podman, and execs with the network (whose way out is the sandbox's agent). */
+        if (d->env.kind == ENGINE_PODMAN || x->egress)
                 return run_once_via_sandbox(b, spec, x, sink, res, err);
         body = hostconfig_oneshot_body(spec, &d->env, x);
         if (!body)
@@ -535,6 +536,7 @@ static void d_free(struct backend *b)
         free(d->lib_dir);
         free(d->pyshims);
         free(d->run_root);
+        free(d->hosts_file);
         free(d);
         free(b);
 }
@@ -573,6 +575,18 @@ static const struct backend_ops docker_ops = {
 };
 
 /* Where program NAME of airlock is, executable, or NULL with err set. */
+static int write_hosts(const char *path, struct al_error *err)
+{
+        static const char text[] = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost\n";
+        _cleanup_close_ int fd =
+            open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+
+        if (fd < 0 || write(fd, text, sizeof(text) - 1) != (ssize_t)(sizeof(text) - 1) ||
+            fchmod(fd, 0644) < 0)
+                return al_err_errno(err, -errno, "writing '%s'", path);
+        return 0;
+}
+
 static char *find_program(const char *name, const char *what, struct al_error *err)
 {
         char *path = util_program_file(name);
@@ -623,6 +637,18 @@ struct backend *docker_backend_new(struct engine *engine, const char *seccomp_pa
         if (!d->run_root) {
                 al_err_errno(err, -errno, "resolving '%s'", run_root);
                 goto fail;
+        }
+        /* Podman copies the host's /etc/hosts into containers: a sandbox gets one that names
+         * localhost only (a dot-file, which the sweep of agent directories passes over). */
+        if (d->env.kind == ENGINE_PODMAN) {
+                if (asprintf(&d->hosts_file, "%s/.hosts", d->run_root) < 0) {
+                        d->hosts_file = NULL;
+                        al_err(err, -ENOMEM, "out of memory");
+                        goto fail;
+                }
+                if (write_hosts(d->hosts_file, err) < 0)
+                        goto fail;
+                d->env.hosts = d->hosts_file;
         }
         d->env.exec_shim = d->exec_shim;
         d->env.agent = d->agent_bin;

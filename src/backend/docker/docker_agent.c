@@ -18,6 +18,7 @@
 
 #include "../exec_cgroup.h"
 #include "airlock/agent_proto.h"
+#include "airlock/egress_port.h"
 #include "airlock/cleanup.h"
 #include "airlock/util.h"
 #include "airlock/watch.h"
@@ -427,6 +428,11 @@ void dagent_dir_remove(const char *dir)
         if (!dir)
                 return;
         if (asprintf(&path, "%s/agent.sock", dir) >= 0)
+                unlink(path);
+        free(path);
+        path = NULL;
+        /* The egress proxy's socket (docs/egress.md), made there by the daemon. */
+        if (asprintf(&path, "%s/" EGRESS_SOCK_NAME, dir) >= 0)
                 unlink(path);
         rmdir(dir);
 }

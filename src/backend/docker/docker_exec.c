@@ -120,6 +120,12 @@ int dexec_open(struct dbackend *d, const char *id, const struct exec_spec *x, st
                         al_err(err, r, "sandbox %.12s is gone", id);
                 goto fail;
         }
+        /* The network goes through the proxy the agent relays to (docs/egress.md): without an
+         * agent there is no way out, which the hook records. */
+        if (x->egress && x->egress->open(x->egress->ctx, ref.run_dir, ref.exec_user, err) < 0) {
+                r = err->code;
+                goto fail;
+        }
         /* The hot path: the sandbox's agent. Without one (or when its socket is gone), the
          * engine's exec API through the shim. */
         if (ref.run_dir && dagent_connect(ref.run_dir, ref.init_pid, &ret->agent_fd, NULL) == 0) {

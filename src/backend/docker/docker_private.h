@@ -38,6 +38,7 @@ struct dbackend {
         char *lib_dir;        /* airlock-lib (the context driver), bound read-only, or NULL */
         char *pyshims;        /* airlock-python/, bound when present (plot artifacts) */
         char *run_root;       /* where sandboxes' agent directories are made */
+        char *hosts_file;     /* env.hosts, or NULL */
         pthread_mutex_t lock; /* the sandbox list and every process record */
         struct dsandbox *sandboxes;
         struct backend_ops ops; /* docker_ops, named for the engine */

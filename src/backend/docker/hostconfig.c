@@ -78,6 +78,8 @@ static json_t *mounts_json(const struct sandbox_spec *spec, const struct hostcon
                 if (env->lib_dir)
                         json_array_append_new(m, bind_json(env->lib_dir, SANDBOX_LIB, true));
         }
+        if (env->hosts)
+                json_array_append_new(m, bind_json(env->hosts, "/etc/hosts", true));
 
         if (env->exec_shim)
                 json_array_append_new(m, json_pack("{s:s, s:s, s:s, s:b, s:{s:s}}", "Type", "bind",
@@ -159,13 +161,13 @@ static json_t *host_config(const struct sandbox_spec *spec, const struct hostcon
             "{s:b, s:[s], s:[], s:o, s:b, s:{s:s, s:s}, s:s, s:s, s:b, s:I, s:I, s:I, s:I,"
             " s:[o,o,o], s:{s:s, s:{}}, s:{s:s}, s:b, s:I, s:[], s:o, s:b, s:I}",
             "Init", !agent, "CapDrop", "ALL", "CapAdd", "SecurityOpt", secopt, "ReadonlyRootfs", 1,
-            "Tmpfs", SANDBOX_WORKDIR, tmpfs_opts, SANDBOX_HOME, home_opts, "NetworkMode",
-            spec->network ? "bridge" : "none", "IpcMode", "private", "Privileged", 0, "Memory",
-            (json_int_t)mem, "MemorySwap", (json_int_t)mem, "NanoCpus",
-            (json_int_t)llround(l->cpu_cores * 1e9), "PidsLimit", (json_int_t)l->max_processes,
-            "Ulimits", ulimit("nofile", nofile), ulimit("nproc", nproc), ulimit("core", 0),
-            "LogConfig", "Type", "none", "Config", "RestartPolicy", "Name", "no", "AutoRemove", 0,
-            "ShmSize", (json_int_t)(min_ll(l->disk_mb, 64) * 1024 * 1024), "Devices", "Mounts",
+            "Tmpfs", SANDBOX_WORKDIR, tmpfs_opts, SANDBOX_HOME, home_opts, "NetworkMode", "none",
+            "IpcMode", "private", "Privileged", 0, "Memory", (json_int_t)mem, "MemorySwap",
+            (json_int_t)mem, "NanoCpus", (json_int_t)llround(l->cpu_cores * 1e9), "PidsLimit",
+            (json_int_t)l->max_processes, "Ulimits", ulimit("nofile", nofile),
+            ulimit("nproc", nproc), ulimit("core", 0), "LogConfig", "Type", "none", "Config",
+            "RestartPolicy", "Name", "no", "AutoRemove", 0, "ShmSize",
+            (json_int_t)(min_ll(l->disk_mb, 64) * 1024 * 1024), "Devices", "Mounts",
             mounts_json(spec, env, run_dir), "PublishAllPorts", 0, "OomScoreAdj", (json_int_t)500);
         return hc;
 }
@@ -176,8 +178,8 @@ static json_t *container_body(const struct sandbox_spec *spec, const struct host
         json_t *body =
             json_pack("{s:s, s:o, s:s, s:o, s:s, s:o, s:b, s:I, s:o}", "Image", spec->image, "Cmd",
                       cmd, "User", user, "Env", base_env(), "WorkingDir", workdir_of(spec),
-                      "Labels", labels_json(spec, kind), "NetworkDisabled", !spec->network,
-                      "StopTimeout", (json_int_t)1, "HostConfig", host_config(spec, env, run_dir));
+                      "Labels", labels_json(spec, kind), "NetworkDisabled", 1, "StopTimeout",
+                      (json_int_t)1, "HostConfig", host_config(spec, env, run_dir));
         return body;
 }
 

@@ -31,6 +31,10 @@ struct hostconfig_env {
         /* Host directory of airlock's Python shims, bound read-only at SANDBOX_PYSHIMS; NULL:
          * none (no plot artifacts). */
         const char *pyshims;
+        /* A hosts file naming only localhost, bound read-only at /etc/hosts where the engine
+         * would copy the host's (Podman): names are the egress proxy's to resolve. NULL: the
+         * engine's own. */
+        const char *hosts;
 };
 
 /* Body for POST /containers/create of a long-lived sandbox; execs run in it later. With

@@ -43,6 +43,7 @@ struct run {
         size_t n_iso;
         /* pipes: [0] read, [1] write */
         int in[2], out[2], errp[2], report[2], status[2];
+        int egress_ns; /* the egress proxy's namespace for an exec with the network, or -1 */
         int pidfd;
         pid_t pid;
         bool reaped;
@@ -58,6 +59,7 @@ static void run_init(struct run *r)
         r->in[0] = r->in[1] = r->out[0] = r->out[1] = -1;
         r->errp[0] = r->errp[1] = r->report[0] = r->report[1] = -1;
         r->status[0] = r->status[1] = -1;
+        r->egress_ns = -1;
 }
 
 static void close_fd(int *fd)
@@ -73,6 +75,7 @@ static void run_done(struct run *r)
         util_strv_free(r->candidates);
         free(r->workdir);
         host_plan_clear(&r->plan);
+        close_fd(&r->egress_ns);
         for (int i = 0; i < 2; i++) {
                 close_fd(&r->in[i]);
                 close_fd(&r->out[i]);
@@ -260,8 +263,18 @@ static int prepare(struct run *r, const struct sandbox_spec *spec, const struct 
                 iso_add(r, "no_new_privs");
         if (c->has_filter)
                 iso_add(r, "seccomp");
+        /* With the network, the exec joins a namespace whose only way out is the egress proxy
+         * (docs/egress.md); without a proxy, an empty one of its own. */
         l->netns = c->netns && !spec->network;
-        if (l->netns)
+        if (x->egress && x->egress->netns) {
+                rr = x->egress->netns(x->egress->ctx, &r->egress_ns, err);
+                if (rr < 0)
+                        return rr;
+                l->netns = r->egress_ns < 0 && c->netns;
+                if (r->egress_ns >= 0)
+                        iso_add(r, "egress");
+        }
+        if (l->netns || r->egress_ns >= 0)
                 iso_add(r, "netns");
         l->mountns = c->mountns;
         if (l->mountns) {
@@ -591,7 +604,8 @@ static int setup_cgroups(struct host_pool *pool, struct run *r, const struct san
 
         if (!r->cfg->cgroup)
                 return 0;
-        if (r->cfg->pidns && r->cfg->prestart > 0) {
+        /* A spawner's slot sits in its own namespace: an exec with egress joins the proxy's. */
+        if (r->cfg->pidns && r->cfg->prestart > 0 && r->egress_ns < 0) {
                 r->slot = host_pool_take(pool, r->cfg, inst, (size_t)r->cfg->prestart);
                 if (r->slot && host_slot_prepare(r->slot, &spec->limits, err) < 0) {
                         /* Its memory could not shrink to this exec's limit, or the like. */
@@ -656,6 +670,9 @@ int host_run(struct host_pool *pool, struct host_cfg *cfg, const struct sandbox_
 
                 host_cfg_template(r.cfg, &l);
                 l.netns = netns;
+                /* The init joins it (host_child_init_main) before the command is made. */
+                if (r.egress_ns >= 0)
+                        l.host_net_fd = r.egress_ns;
                 l.mountns = mountns;
                 l.ipcns = ipcns;
         }

@@ -1,0 +1,235 @@
+/* The egress relay of the in-sandbox agent (docs/egress.md): a sandbox has no network
+ * interface but loopback, so the agent listens on 127.0.0.1:EGRESS_SANDBOX_PORT (and [::1])
+ * and carries each connection, bytes unchanged, to the daemon's egress proxy over the UNIX
+ * socket egress.sock beside its own. It runs on a thread of its own with a poll loop and
+ * fixed buffers: no allocation after start, so that the agent's forks never inherit a held
+ * allocator lock from it, and at most RELAY_SLOTS connections. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "relay.h"
+
+#define RELAY_SLOTS 64
+#define RELAY_BUF   (64u << 10)
+
+struct dir {
+        char buf[RELAY_BUF];
+        size_t len, off;
+        bool eof;  /* the source ended */
+        bool shut; /* the end was passed on */
+};
+
+struct slot {
+        int fd[2]; /* 0: the code's TCP connection, 1: the proxy's UNIX socket; -1 when free */
+        struct dir d[2]; /* d[0]: fd[0] -> fd[1]; d[1]: fd[1] -> fd[0] */
+};
+
+static struct slot slots[RELAY_SLOTS];
+static struct sockaddr_un proxy_addr;
+static int listeners[2] = {-1, -1};
+
+static const char unavailable[] =
+    "HTTP/1.1 503 Service Unavailable\r\nX-Airlock-Egress-Reason: proxy_unavailable\r\n"
+    "Content-Type: text/plain\r\nContent-Length: 58\r\nConnection: close\r\n\r\n"
+    "airlock egress: the proxy is not reachable from this box\n";
+
+static void slot_close(struct slot *s)
+{
+        for (int i = 0; i < 2; i++) {
+                if (s->fd[i] >= 0)
+                        close(s->fd[i]);
+                s->fd[i] = -1;
+                s->d[i].len = s->d[i].off = 0;
+                s->d[i].eof = s->d[i].shut = false;
+        }
+}
+
+static void take(int lfd)
+{
+        int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK), pfd;
+        struct slot *s = NULL;
+
+        if (fd < 0)
+                return;
+        for (int i = 0; i < RELAY_SLOTS && !s; i++)
+                if (slots[i].fd[0] < 0)
+                        s = &slots[i];
+        pfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        if (!s || pfd < 0 || connect(pfd, (struct sockaddr *)&proxy_addr, sizeof(proxy_addr)) < 0) {
+                /* No path out (the daemon is down or gave this box no egress): say so. The
+                 * 503 fits an HTTP client; anything else just sees the connection end. */
+                (void)!send(fd, unavailable, sizeof(unavailable) - 1, MSG_NOSIGNAL);
+                if (pfd >= 0)
+                        close(pfd);
+                close(fd);
+                return;
+        }
+        /* Replies are relayed as they come: no Nagle wait on the code's side. */
+        (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int){1}, sizeof(int));
+        s->fd[0] = fd;
+        s->fd[1] = pfd;
+}
+
+/* Move bytes of direction i of s once without blocking; *more: a whole buffer was read and
+ * sent, so more may be waiting. false: close the connection. */
+static bool pump_once(struct slot *s, int i, short rev_src, bool *more)
+{
+        struct dir *d = &s->d[i];
+        int src = s->fd[i], dst = s->fd[1 - i];
+        bool full = false;
+
+        *more = false;
+        if (d->len == 0 && !d->eof && (rev_src & (POLLIN | POLLHUP | POLLERR))) {
+                ssize_t n = read(src, d->buf, sizeof(d->buf));
+
+                if (n > 0) {
+                        d->len = (size_t)n;
+                        d->off = 0;
+                        full = (size_t)n == sizeof(d->buf);
+                } else if (n == 0) {
+                        d->eof = true;
+                } else if (errno != EAGAIN && errno != EINTR) {
+                        return false;
+                }
+        }
+        while (d->off < d->len) {
+                ssize_t n = send(dst, d->buf + d->off, d->len - d->off, MSG_NOSIGNAL);
+
+                if (n < 0) {
+                        if (errno == EAGAIN || errno == EINTR)
+                                break;
+                        return false;
+                }
+                d->off += (size_t)n;
+        }
+        if (d->off == d->len) {
+                d->len = d->off = 0;
+                *more = full;
+        }
+        if (d->eof && d->len == 0 && !d->shut) {
+                shutdown(dst, SHUT_WR);
+                d->shut = true;
+        }
+        return true;
+}
+
+/* Direction i as far as it goes without blocking, a few buffers at most so that the other
+ * connections are served too; false: close the connection. */
+static bool pump(struct slot *s, int i, short rev_src)
+{
+        bool more = true;
+
+        for (int round = 0; round < 8 && more; round++)
+                if (!pump_once(s, i, round ? POLLIN : rev_src, &more))
+                        return false;
+        return true;
+}
+
+static void *relay_main(void *arg)
+{
+        struct pollfd p[2 + 2 * RELAY_SLOTS];
+
+        (void)arg;
+        for (;;) {
+                int n = 0, free_slots = 0;
+
+                for (int i = 0; i < RELAY_SLOTS; i++)
+                        free_slots += slots[i].fd[0] < 0;
+                for (int l = 0; l < 2; l++)
+                        p[n++] =
+                            (struct pollfd){.fd = free_slots ? listeners[l] : -1, .events = POLLIN};
+                for (int i = 0; i < RELAY_SLOTS; i++) {
+                        struct slot *s = &slots[i];
+
+                        for (int k = 0; k < 2; k++) {
+                                short ev = 0;
+
+                                if (s->fd[0] >= 0) {
+                                        if (s->d[k].len == 0 && !s->d[k].eof)
+                                                ev |= POLLIN;
+                                        if (s->d[1 - k].len > 0)
+                                                ev |= POLLOUT;
+                                }
+                                p[n++] = (struct pollfd){.fd = s->fd[0] >= 0 ? s->fd[k] : -1,
+                                                         .events = ev};
+                        }
+                }
+                if (poll(p, (nfds_t)n, -1) < 0)
+                        continue;
+                for (int l = 0; l < 2; l++)
+                        if (p[l].revents & POLLIN)
+                                take(listeners[l]);
+                for (int i = 0; i < RELAY_SLOTS; i++) {
+                        struct slot *s = &slots[i];
+                        short r0 = p[2 + 2 * i].revents, r1 = p[3 + 2 * i].revents;
+
+                        if (s->fd[0] < 0 || p[2 + 2 * i].fd < 0)
+                                continue;
+                        if (!pump(s, 0, r0) || !pump(s, 1, r1) || (s->d[0].shut && s->d[1].shut) ||
+                            ((r0 | r1) & POLLERR && s->d[0].len + s->d[1].len > 0)) {
+                                slot_close(s);
+                        }
+                }
+        }
+        return NULL;
+}
+
+static int listen_on(int family, int port)
+{
+        int fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0), one = 1;
+        struct sockaddr_in in4 = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+        struct sockaddr_in6 in6 = {.sin6_family = AF_INET6, .sin6_port = htons((uint16_t)port)};
+        int r;
+
+        if (fd < 0)
+                return -1;
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+        if (family == AF_INET) {
+                in4.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+                r = bind(fd, (struct sockaddr *)&in4, sizeof(in4));
+        } else {
+                setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+                in6.sin6_addr = in6addr_loopback;
+                r = bind(fd, (struct sockaddr *)&in6, sizeof(in6));
+        }
+        if (r < 0 || listen(fd, 128) < 0) {
+                close(fd);
+                return -1;
+        }
+        return fd;
+}
+
+int relay_start(const char *proxy_path, int port)
+{
+        pthread_attr_t attr;
+        pthread_t t;
+        int r;
+
+        if (strlen(proxy_path) >= sizeof(proxy_addr.sun_path))
+                return -ENAMETOOLONG;
+        proxy_addr.sun_family = AF_UNIX;
+        strcpy(proxy_addr.sun_path, proxy_path);
+        for (int i = 0; i < RELAY_SLOTS; i++)
+                slots[i].fd[0] = slots[i].fd[1] = -1;
+        listeners[0] = listen_on(AF_INET, port);
+        listeners[1] = listen_on(AF_INET6, port); /* no IPv6 loopback: IPv4 only */
+        if (listeners[0] < 0)
+                return -EADDRNOTAVAIL;
+        pthread_attr_init(&attr);
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        pthread_attr_setstacksize(&attr, 64u << 10);
+        r = pthread_create(&t, &attr, relay_main, NULL);
+        pthread_attr_destroy(&attr);
+        return r ? -r : 0;
+}
