@@ -39,6 +39,12 @@ struct exec_spec {
         size_t stdin_len;
         int64_t timeout_ms;
         const char *workdir; /* NULL: the backend's default */
+        /* sandbox_exec calls this once, after the exec's process exists and before any of the
+         * code runs: the daemon records the exec there, while the sandbox forks, instead of
+         * before asking. < 0 ends the exec unrun with that error (err filled). NULL: none;
+         * other operations ignore it. */
+        int (*before_run)(void *ctx, struct al_error *err);
+        void *before_run_ctx;
 };
 
 struct backend;

@@ -327,7 +327,19 @@ int store_session_touch(struct store *s, const char *agent, const char *session,
         now = store_time(now);
 
         STORE_LOCKED(s);
+        /* When a session was last used acknowledges nothing to anyone: like an exec's running
+         * row it rides on the next durable commit (the exec's finish), saving a sync per exec. */
+        sqlite3_exec(s->db, "PRAGMA synchronous=NORMAL", NULL, NULL, NULL);
+        r = store_session_touch_locked(s, agent, session, now, err);
+        sqlite3_exec(s->db, "PRAGMA synchronous=FULL", NULL, NULL, NULL);
+        return r;
+}
+
+int store_session_touch_locked(struct store *s, const char *agent, const char *session, int64_t now,
+                               struct al_error *err)
+{
         _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        int r;
 
         r = store_prepare(s,
                           "INSERT INTO sessions (agent, session, created_at, last_used_at) "
@@ -341,12 +353,7 @@ int store_session_touch(struct store *s, const char *agent, const char *session,
         sqlite3_bind_text(st, 2, session, -1, SQLITE_STATIC);
         sqlite3_bind_int64(st, 3, now);
         sqlite3_bind_int64(st, 4, now);
-        /* When a session was last used acknowledges nothing to anyone: like an exec's running
-         * row it rides on the next durable commit (the exec's finish), saving a sync per exec. */
-        sqlite3_exec(s->db, "PRAGMA synchronous=NORMAL", NULL, NULL, NULL);
-        r = store_step_done(s, st, err, "recording a session");
-        sqlite3_exec(s->db, "PRAGMA synchronous=FULL", NULL, NULL, NULL);
-        return r;
+        return store_step_done(s, st, err, "recording a session");
 }
 
 int store_session_end(struct store *s, const char *agent, const char *session, int64_t ended_at,

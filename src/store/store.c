@@ -508,7 +508,11 @@ static void store_free(struct store *s)
                 return;
         if (s->db)
                 sqlite3_close_v2(s->db);
+        if (s->wal_fd >= 0)
+                close(s->wal_fd);
         pthread_mutex_destroy(&s->lock);
+        pthread_mutex_destroy(&s->sync_lock);
+        pthread_cond_destroy(&s->sync_done);
         free(s->path);
         free(s);
 }
@@ -535,6 +539,9 @@ int store_open(const char *path, struct store **ret, struct al_error *err)
         if (!s)
                 return al_err(err, -ENOMEM, "out of memory");
         pthread_mutex_init(&s->lock, NULL);
+        pthread_mutex_init(&s->sync_lock, NULL);
+        pthread_cond_init(&s->sync_done, NULL);
+        s->wal_fd = -1;
         s->path = strdup(path);
         if (!s->path) {
                 r = al_err(err, -ENOMEM, "out of memory");
@@ -608,6 +615,72 @@ int store_open(const char *path, struct store **ret, struct al_error *err)
 fail:
         store_free(s);
         tidy_sidecars(path, had_wal, had_shm);
+        return r;
+}
+
+void store_group_begin_locked(struct store *s)
+{
+        sqlite3_exec(s->db, "PRAGMA synchronous=NORMAL", NULL, NULL, NULL);
+}
+
+int store_group_end_locked(struct store *s, int r, uint64_t *ret, struct al_error *err)
+{
+        char wal[PATH_MAX];
+        struct stat st;
+
+        sqlite3_exec(s->db, "PRAGMA synchronous=FULL", NULL, NULL, NULL);
+        *ret = 0;
+        if (r < 0)
+                return r;
+        /* The WAL stays the same file while the connection is open; should it ever be another
+         * (no link left), this commit is made durable the slow way and the file reopened. */
+        if (s->wal_fd >= 0 && fstat(s->wal_fd, &st) == 0 && st.st_nlink == 0) {
+                pthread_mutex_lock(&s->sync_lock);
+                while (s->syncing)
+                        pthread_cond_wait(&s->sync_done, &s->sync_lock);
+                close(s->wal_fd);
+                s->wal_fd = -1;
+                pthread_mutex_unlock(&s->sync_lock);
+        }
+        if (s->wal_fd < 0) {
+                snprintf(wal, sizeof(wal), "%s-wal", s->path);
+                s->wal_fd = open(wal, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+                if (s->wal_fd < 0)
+                        return store_exec(s, "PRAGMA wal_checkpoint(FULL)", err);
+        }
+        pthread_mutex_lock(&s->sync_lock);
+        *ret = ++s->written;
+        pthread_mutex_unlock(&s->sync_lock);
+        return 0;
+}
+
+int store_group_sync(struct store *s, uint64_t ticket, struct al_error *err)
+{
+        int r = 0;
+
+        if (ticket == 0)
+                return 0;
+        pthread_mutex_lock(&s->sync_lock);
+        while (s->synced < ticket && r == 0) {
+                uint64_t upto;
+
+                if (s->syncing) {
+                        pthread_cond_wait(&s->sync_done, &s->sync_lock);
+                        continue;
+                }
+                /* Every commit numbered up to here is in the WAL already: one sync for all. */
+                upto = s->written;
+                s->syncing = true;
+                pthread_mutex_unlock(&s->sync_lock);
+                if (fdatasync(s->wal_fd) < 0)
+                        r = al_err_errno(err, -errno, "syncing the store's write-ahead log");
+                pthread_mutex_lock(&s->sync_lock);
+                s->syncing = false;
+                if (r == 0 && upto > s->synced)
+                        s->synced = upto;
+                pthread_cond_broadcast(&s->sync_done);
+        }
+        pthread_mutex_unlock(&s->sync_lock);
         return r;
 }
 

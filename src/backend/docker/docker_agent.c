@@ -291,6 +291,7 @@ int dagent_pump(struct dexec *e, const struct exec_spec *x, struct engine_stream
         struct apump a = {.e = e, .x = x, .err = err};
         struct agent_decoder dec;
         _cleanup_free_ uint8_t *buf = malloc(RECV_BUF);
+        bool gated = !x->before_run, gate_failed = false;
         struct watch w;
         int r;
 
@@ -313,6 +314,16 @@ int dagent_pump(struct dexec *e, const struct exec_spec *x, struct engine_stream
                 if (r < 0) {
                         al_err_errno(err, r, "writing to the agent");
                         break;
+                }
+                /* The agent forks on EXEC and its child waits for GO: the caller's work before
+                 * the code runs (the audit row) overlaps the fork. */
+                if (!gated) {
+                        gated = true;
+                        r = x->before_run(x->before_run_ctx, err);
+                        if (r < 0) {
+                                gate_failed = true;
+                                break;
+                        }
                 }
                 pf[0] = (struct pollfd){.fd = e->agent_fd,
                                         .events = POLLIN | (a.q.off < a.q.len ? POLLOUT : 0)};
@@ -366,9 +377,10 @@ int dagent_pump(struct dexec *e, const struct exec_spec *x, struct engine_stream
         free(a.q.data);
         if (a.state == A_DONE)
                 return 0;
-        /* Whatever the agent did, the exec's processes end. */
+        /* Whatever the agent did, the exec's processes end. Refused by the caller before GO,
+         * nothing of the code ran: the agent is not at fault. */
         dexec_kill(e);
-        e->agent_failed = true;
+        e->agent_failed = !gate_failed;
         return r < 0 ? r : al_err(err, -EIO, "the exec through the agent failed");
 }
 
