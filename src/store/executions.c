@@ -105,21 +105,22 @@ int store_execution_begin(struct store *s, struct store_execution *e, struct al_
         }
 
         STORE_LOCKED(s);
-        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        _cleanup_cached_ sqlite3_stmt *st = NULL;
 
         /* The "running" row is not worth an fsync of its own: nothing has been acknowledged
          * yet. It reaches the disk with the next durable commit (the finish, at the latest);
          * a crash of the daemon loses nothing the kernel already holds. That saves one sync
          * per exec, the finish stays FULL. */
-        sqlite3_exec(s->db, "PRAGMA synchronous=NORMAL", NULL, NULL, NULL);
-        r = store_prepare(s,
-                          "INSERT INTO executions (id, agent, session, peer_uid, peer_pid, mode, "
-                          "sandboxed, reason, backend, runtime, sandbox_id, code_bytes, "
-                          "code_preview, code_sha256, state, started_at, background) "
-                          "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'running', ?, ?)",
-                          &st, err);
+        store_sync_mode_locked(s, false);
+        r = store_prepare_cached(
+            s, STORE_Q_EXEC_BEGIN,
+            "INSERT INTO executions (id, agent, session, peer_uid, peer_pid, mode, "
+            "sandboxed, reason, backend, runtime, sandbox_id, code_bytes, "
+            "code_preview, code_sha256, state, started_at, background) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'running', ?, ?)",
+            &st, err);
         if (r < 0) {
-                sqlite3_exec(s->db, "PRAGMA synchronous=FULL", NULL, NULL, NULL);
+                store_sync_mode_locked(s, true);
                 return r;
         }
         sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
@@ -140,17 +141,17 @@ int store_execution_begin(struct store *s, struct store_execution *e, struct al_
         sqlite3_bind_int(st, 16, e->background);
         /* With its session's use, one commit: one set of WAL locks and frames, not two. */
         touch = e->touch_session && e->session;
-        r = touch ? store_exec(s, "BEGIN", err) : 0;
+        r = touch ? store_begin_locked(s, err) : 0;
         if (r >= 0)
                 r = store_step_done(s, st, err, "recording an execution");
         if (r >= 0 && touch)
                 r = store_session_touch_locked(s, e->agent, e->session, store_time(e->started_at),
                                                err);
         if (touch && r >= 0)
-                r = store_exec(s, "COMMIT", err);
+                r = store_commit_locked(s, err);
         if (touch && r < 0)
                 sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
-        sqlite3_exec(s->db, "PRAGMA synchronous=FULL", NULL, NULL, NULL);
+        store_sync_mode_locked(s, true);
         if (r < 0)
                 return r;
         s->executions++;
@@ -181,16 +182,17 @@ static int finish_write(struct store *s, const struct store_execution *e, uint64
         }
 
         STORE_LOCKED(s);
-        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        _cleanup_cached_ sqlite3_stmt *st = NULL;
 
-        r = store_prepare(s,
-                          "UPDATE executions SET state = 'done', exit_code = ?, signal = ?, "
-                          "timed_out = ?, oom_killed = ?, cancelled = ?, stdout_bytes = ?, "
-                          "stderr_bytes = ?, stdout_truncated = ?, stderr_truncated = ?, "
-                          "duration_ms = ?, finished_at = ?, backend = coalesce(?, backend), "
-                          "runtime = coalesce(?, runtime), sandbox_id = coalesce(?, sandbox_id), "
-                          "sandbox_lost = ? WHERE id = ? AND state = 'running'",
-                          &st, err);
+        r = store_prepare_cached(
+            s, STORE_Q_EXEC_FINISH,
+            "UPDATE executions SET state = 'done', exit_code = ?, signal = ?, "
+            "timed_out = ?, oom_killed = ?, cancelled = ?, stdout_bytes = ?, "
+            "stderr_bytes = ?, stdout_truncated = ?, stderr_truncated = ?, "
+            "duration_ms = ?, finished_at = ?, backend = coalesce(?, backend), "
+            "runtime = coalesce(?, runtime), sandbox_id = coalesce(?, sandbox_id), "
+            "sandbox_lost = ? WHERE id = ? AND state = 'running'",
+            &st, err);
         if (r < 0)
                 return r;
         if (exited)

@@ -81,6 +81,48 @@ int store_prepare(struct store *s, const char *sql, sqlite3_stmt **ret, struct a
         return 0;
 }
 
+int store_prepare_cached(struct store *s, enum store_cached q, const char *sql, sqlite3_stmt **ret,
+                         struct al_error *err)
+{
+        if (!s->cached[q]) {
+                int rc = sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT,
+                                            &s->cached[q], NULL);
+
+                if (rc != SQLITE_OK) {
+                        s->cached[q] = NULL;
+                        return store_sql_err(s, rc, err, "preparing a query");
+                }
+        }
+        *ret = s->cached[q];
+        return 0;
+}
+
+static int run_cached(struct store *s, enum store_cached q, const char *sql, struct al_error *err)
+{
+        _cleanup_cached_ sqlite3_stmt *st = NULL;
+        int r = store_prepare_cached(s, q, sql, &st, err);
+
+        return r < 0 ? r : store_step_done(s, st, err, "running a statement");
+}
+
+void store_sync_mode_locked(struct store *s, bool full)
+{
+        if (full)
+                run_cached(s, STORE_Q_SYNC_FULL, "PRAGMA synchronous=FULL", NULL);
+        else
+                run_cached(s, STORE_Q_SYNC_NORMAL, "PRAGMA synchronous=NORMAL", NULL);
+}
+
+int store_begin_locked(struct store *s, struct al_error *err)
+{
+        return run_cached(s, STORE_Q_BEGIN, "BEGIN", err);
+}
+
+int store_commit_locked(struct store *s, struct al_error *err)
+{
+        return run_cached(s, STORE_Q_COMMIT, "COMMIT", err);
+}
+
 int store_exec(struct store *s, const char *sql, struct al_error *err)
 {
         int rc = sqlite3_exec(s->db, sql, NULL, NULL, NULL);
@@ -506,6 +548,8 @@ static void store_free(struct store *s)
 {
         if (!s)
                 return;
+        for (size_t i = 0; i < STORE_Q_MAX; i++)
+                sqlite3_finalize(s->cached[i]);
         if (s->db)
                 sqlite3_close_v2(s->db);
         if (s->wal_fd >= 0)
@@ -620,7 +664,7 @@ fail:
 
 void store_group_begin_locked(struct store *s)
 {
-        sqlite3_exec(s->db, "PRAGMA synchronous=NORMAL", NULL, NULL, NULL);
+        store_sync_mode_locked(s, false);
 }
 
 int store_group_end_locked(struct store *s, int r, uint64_t *ret, struct al_error *err)
@@ -628,7 +672,7 @@ int store_group_end_locked(struct store *s, int r, uint64_t *ret, struct al_erro
         char wal[PATH_MAX];
         struct stat st;
 
-        sqlite3_exec(s->db, "PRAGMA synchronous=FULL", NULL, NULL, NULL);
+        store_sync_mode_locked(s, true);
         *ret = 0;
         if (r < 0)
                 return r;

@@ -13,8 +13,23 @@
 #define STORE_STRINGIFY_(x) #x
 #define STORE_STRINGIFY(x)  STORE_STRINGIFY_(x)
 
+/* The statements of every exec (its audit row, its session's use) and the pragmas and
+ * transaction verbs around them: prepared once per connection, not per call (parsing them was
+ * the larger part of the daemon's own CPU per exec). */
+enum store_cached {
+        STORE_Q_EXEC_BEGIN,
+        STORE_Q_EXEC_FINISH,
+        STORE_Q_SESSION_TOUCH,
+        STORE_Q_SYNC_NORMAL,
+        STORE_Q_SYNC_FULL,
+        STORE_Q_BEGIN,
+        STORE_Q_COMMIT,
+        STORE_Q_MAX
+};
+
 struct store {
         sqlite3 *db;
+        sqlite3_stmt *cached[STORE_Q_MAX];
         pthread_mutex_t lock; /* one connection: every call holds it for its whole duration */
         char *path;
         int64_t executions; /* audit log row count, kept here so health checks stay O(1) */
@@ -27,6 +42,25 @@ struct store {
         uint64_t synced;  /* the last one a finished fdatasync covers */
         bool syncing;
 };
+
+/* The lock held: slot q's statement, prepared from sql on first use (sql must be the same on
+ * every call for that slot). Declare the variable _cleanup_cached_: it is reset, not
+ * finalized, at the end of the scope (before the lock is released). */
+int store_prepare_cached(struct store *s, enum store_cached q, const char *sql, sqlite3_stmt **ret,
+                         struct al_error *err);
+static inline void store_stmt_resetp(sqlite3_stmt **st)
+{
+        if (*st) {
+                sqlite3_reset(*st);
+                sqlite3_clear_bindings(*st);
+        }
+}
+#define _cleanup_cached_ _cleanup_(store_stmt_resetp)
+/* The lock held: PRAGMA synchronous=FULL (the connection's default) or NORMAL. */
+void store_sync_mode_locked(struct store *s, bool full);
+/* The lock held: BEGIN or COMMIT, from the cache. */
+int store_begin_locked(struct store *s, struct al_error *err);
+int store_commit_locked(struct store *s, struct al_error *err);
 
 /* The lock held: switch to synchronous=NORMAL for a commit that store_group_sync makes
  * durable, and back to FULL. */
