@@ -351,7 +351,7 @@ static int d_sandbox_exec(struct backend *b, const char *handle, const struct ex
                 r = dexec_finish(&e, err);
         else if (e.agent_failed)
                 /* A misbehaving agent costs its sandbox: the caller removes it and says so. */
-                r = al_err(err, -ESTALE, "the sandbox's agent failed: %.300s", err->msg);
+                r = al_err_wrap(err, -ESTALE, "the sandbox's agent failed");
         dexec_clear(&e);
         return r;
 }
