@@ -43,6 +43,12 @@ struct exec_spec {
          * (NULL when it has none: no way out) and exec user ("uid:gid") before the code runs.
          * NULL: no network. */
         const struct exec_egress *egress;
+        /* sandbox_exec calls this once, after the exec's process exists and before any of the
+         * code runs: the daemon records the exec there, while the sandbox forks, instead of
+         * before asking. < 0 ends the exec unrun with that error (err filled). NULL: none;
+         * other operations ignore it. */
+        int (*before_run)(void *ctx, struct al_error *err);
+        void *before_run_ctx;
 };
 
 struct exec_egress {

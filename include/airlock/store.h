@@ -79,6 +79,7 @@ struct store_execution {
         bool oom_killed;
         bool cancelled;           /* the client went away and the exec was stopped */
         bool background;          /* set at begin: a background process */
+        bool touch_session;       /* set at begin: mark the session used in the same commit */
         const char *sandbox_lost; /* why its sandbox was removed under it, or NULL */
         int64_t stdout_bytes;
         int64_t stderr_bytes;

@@ -48,13 +48,25 @@ int audit_begin(struct daemon *ctx, const struct exec_request *req, struct exec_
         a->runtime = rt->name;
         a->code = code;
         a->code_len = strlen(code);
+        a->touch_session = req->session != NULL;
         r = store_execution_begin(ctx->store, a, err);
         a->code = NULL;
         if (r < 0)
                 return al_err_wrap(err, r, "recording the execution");
-        if (req->session && store_session_touch(ctx->store, req->agent, req->session, 0, err) < 0)
-                log_warn("recording session '%s': %s", req->session, err->msg);
         return 0;
+}
+
+int audit_gate_open(void *gate, struct al_error *err)
+{
+        struct audit_gate *g = gate;
+
+        if (!g->done) {
+                g->done = true;
+                g->r = audit_begin(g->ctx, g->req, g->res, g->rt, g->id, g->host, g->a, err);
+        } else if (g->r < 0 && err->code == 0) {
+                al_err(err, g->r, "the execution could not be recorded");
+        }
+        return g->r;
 }
 
 int audit_finish(struct daemon *ctx, struct store_execution *a, const struct exec_result *res,

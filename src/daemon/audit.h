@@ -2,7 +2,8 @@
 #pragma once
 #include "daemon_private.h"
 
-/* Record the exec as running (durable). a is filled for audit_finish. */
+/* Record the exec as running (written, made durable by the finish's commit). a is filled for
+ * audit_finish. */
 int audit_begin(struct daemon *ctx, const struct exec_request *req, struct exec_result *res,
                 const struct runtime *rt, const char *id, bool host, struct store_execution *a,
                 struct al_error *err);
@@ -10,3 +11,19 @@ int audit_begin(struct daemon *ctx, const struct exec_request *req, struct exec_
  * sets err) only when a result could not be recorded. */
 int audit_finish(struct daemon *ctx, struct store_execution *a, const struct exec_result *res,
                  int run_r, struct al_error *err);
+
+/* audit_begin, called at most once, when the exec is about to run: a backend's
+ * exec_spec.before_run (its ctx a struct audit_gate), or the service itself where the backend
+ * cannot say when. Later calls return the first call's result. */
+struct audit_gate {
+        struct daemon *ctx;
+        const struct exec_request *req;
+        struct exec_result *res;
+        const struct runtime *rt;
+        const char *id;
+        bool host;
+        struct store_execution *a;
+        bool done;
+        int r;
+};
+int audit_gate_open(void *gate, struct al_error *err);

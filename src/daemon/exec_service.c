@@ -261,6 +261,7 @@ int daemon_exec(struct daemon *ctx, const struct exec_request *req, const struct
         char execution_id[33], key[SCOPE_KEY_MAX];
         struct store_execution audit = {0};
         struct egress_exec ee = {0};
+        struct audit_gate gate = {0};
         struct policy_effective eff;
         bool host = false, started = false;
         int r;
@@ -320,12 +321,26 @@ int daemon_exec(struct daemon *ctx, const struct exec_request *req, const struct
             daemon_egress_prepare(ctx, &eff, req->agent, execution_id, req->env, &ee, &x) < 0)
                 return al_err(err, -ENOMEM, "out of memory");
         audit.background = req->background;
-        r = audit_begin(ctx, req, res, rt, execution_id, host, &audit, err);
-        if (r < 0) {
-                daemon_egress_finish(&ee, res);
-                return r;
-        }
+        gate = (struct audit_gate){.ctx = ctx,
+                                   .req = req,
+                                   .res = res,
+                                   .rt = rt,
+                                   .id = execution_id,
+                                   .host = host,
+                                   .a = &audit};
         memcpy(res->execution_id, execution_id, sizeof(execution_id));
+        /* An exec in a sandbox is recorded while the sandbox makes its process (before_run);
+         * elsewhere, and when a stream announces the execution id at once, before asking. */
+        if (host || req->background || (sink && sink->started)) {
+                r = audit_gate_open(&gate, err);
+                if (r < 0) {
+                        daemon_egress_finish(&ee, res);
+                        return r;
+                }
+        } else {
+                x.before_run = audit_gate_open;
+                x.before_run_ctx = &gate;
+        }
 
         if (host) {
                 notify_started(sink, res, &started);
@@ -354,8 +369,10 @@ int daemon_exec(struct daemon *ctx, const struct exec_request *req, const struct
                                 r = 0;
                         pool_discard(ctx->pool, TAKE_PTR(pooled));
                 } else {
-                        r = ctx->containers->ops->run_once(ctx->containers, &spec, &x, sink, res,
-                                                           err);
+                        r = audit_gate_open(&gate, err);
+                        if (r >= 0)
+                                r = ctx->containers->ops->run_once(ctx->containers, &spec, &x, sink,
+                                                                   res, err);
                 }
                 res->backend = ctx->containers->ops->name;
         } else {
@@ -371,6 +388,16 @@ int daemon_exec(struct daemon *ctx, const struct exec_request *req, const struct
         /* A background process's row is finished when it ends. */
         if (req->background && r >= 0)
                 return r;
+        if (!gate.done) {
+                /* Failed (or lost its sandbox) before anything of it could run: the request is
+                 * recorded all the same. */
+                struct al_error gerr = {0};
+
+                if (audit_gate_open(&gate, &gerr) < 0)
+                        log_error("recording execution %s: %s", execution_id, gerr.msg);
+        }
+        if (gate.r < 0)
+                return r; /* no row to finish: it could not be begun */
         /* The record is durable before the caller may acknowledge anything. */
         if (audit_finish(ctx, &audit, res, r, err) < 0 && r >= 0)
                 r = err->code;

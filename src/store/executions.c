@@ -75,6 +75,7 @@ int store_execution_begin(struct store *s, struct store_execution *e, struct al_
 {
         _cleanup_free_ char *preview = NULL, *reason = NULL;
         char id[STORE_ID_LEN], sha[SHA256_HEX_LEN];
+        bool touch;
         int r;
 
         r = check_names(e, err);
@@ -104,21 +105,22 @@ int store_execution_begin(struct store *s, struct store_execution *e, struct al_
         }
 
         STORE_LOCKED(s);
-        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        _cleanup_cached_ sqlite3_stmt *st = NULL;
 
         /* The "running" row is not worth an fsync of its own: nothing has been acknowledged
          * yet. It reaches the disk with the next durable commit (the finish, at the latest);
          * a crash of the daemon loses nothing the kernel already holds. That saves one sync
          * per exec, the finish stays FULL. */
-        sqlite3_exec(s->db, "PRAGMA synchronous=NORMAL", NULL, NULL, NULL);
-        r = store_prepare(s,
-                          "INSERT INTO executions (id, agent, session, peer_uid, peer_pid, mode, "
-                          "sandboxed, reason, backend, runtime, sandbox_id, code_bytes, "
-                          "code_preview, code_sha256, state, started_at, background) "
-                          "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'running', ?, ?)",
-                          &st, err);
+        store_sync_mode_locked(s, false);
+        r = store_prepare_cached(
+            s, STORE_Q_EXEC_BEGIN,
+            "INSERT INTO executions (id, agent, session, peer_uid, peer_pid, mode, "
+            "sandboxed, reason, backend, runtime, sandbox_id, code_bytes, "
+            "code_preview, code_sha256, state, started_at, background) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'running', ?, ?)",
+            &st, err);
         if (r < 0) {
-                sqlite3_exec(s->db, "PRAGMA synchronous=FULL", NULL, NULL, NULL);
+                store_sync_mode_locked(s, true);
                 return r;
         }
         sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
@@ -137,8 +139,19 @@ int store_execution_begin(struct store *s, struct store_execution *e, struct al_
         store_bind_text(st, 14, e->code ? sha : NULL);
         sqlite3_bind_int64(st, 15, store_time(e->started_at));
         sqlite3_bind_int(st, 16, e->background);
-        r = store_step_done(s, st, err, "recording an execution");
-        sqlite3_exec(s->db, "PRAGMA synchronous=FULL", NULL, NULL, NULL);
+        /* With its session's use, one commit: one set of WAL locks and frames, not two. */
+        touch = e->touch_session && e->session;
+        r = touch ? store_begin_locked(s, err) : 0;
+        if (r >= 0)
+                r = store_step_done(s, st, err, "recording an execution");
+        if (r >= 0 && touch)
+                r = store_session_touch_locked(s, e->agent, e->session, store_time(e->started_at),
+                                               err);
+        if (touch && r >= 0)
+                r = store_commit_locked(s, err);
+        if (touch && r < 0)
+                sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+        store_sync_mode_locked(s, true);
         if (r < 0)
                 return r;
         s->executions++;
@@ -146,7 +159,10 @@ int store_execution_begin(struct store *s, struct store_execution *e, struct al_
         return 0;
 }
 
-int store_execution_finish(struct store *s, const struct store_execution *e, struct al_error *err)
+/* The finish's UPDATE, committed without a sync of its own: *ret_ticket is for
+ * store_group_sync. */
+static int finish_write(struct store *s, const struct store_execution *e, uint64_t *ret_ticket,
+                        struct al_error *err)
 {
         bool exited = e->signal == 0 && e->exit_code >= 0;
         _cleanup_free_ char *lost = NULL;
@@ -166,16 +182,17 @@ int store_execution_finish(struct store *s, const struct store_execution *e, str
         }
 
         STORE_LOCKED(s);
-        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        _cleanup_cached_ sqlite3_stmt *st = NULL;
 
-        r = store_prepare(s,
-                          "UPDATE executions SET state = 'done', exit_code = ?, signal = ?, "
-                          "timed_out = ?, oom_killed = ?, cancelled = ?, stdout_bytes = ?, "
-                          "stderr_bytes = ?, stdout_truncated = ?, stderr_truncated = ?, "
-                          "duration_ms = ?, finished_at = ?, backend = coalesce(?, backend), "
-                          "runtime = coalesce(?, runtime), sandbox_id = coalesce(?, sandbox_id), "
-                          "sandbox_lost = ? WHERE id = ? AND state = 'running'",
-                          &st, err);
+        r = store_prepare_cached(
+            s, STORE_Q_EXEC_FINISH,
+            "UPDATE executions SET state = 'done', exit_code = ?, signal = ?, "
+            "timed_out = ?, oom_killed = ?, cancelled = ?, stdout_bytes = ?, "
+            "stderr_bytes = ?, stdout_truncated = ?, stderr_truncated = ?, "
+            "duration_ms = ?, finished_at = ?, backend = coalesce(?, backend), "
+            "runtime = coalesce(?, runtime), sandbox_id = coalesce(?, sandbox_id), "
+            "sandbox_lost = ? WHERE id = ? AND state = 'running'",
+            &st, err);
         if (r < 0)
                 return r;
         if (exited)
@@ -196,12 +213,20 @@ int store_execution_finish(struct store *s, const struct store_execution *e, str
         store_bind_text(st, 14, e->sandbox_id);
         store_bind_text(st, 15, lost);
         sqlite3_bind_text(st, 16, e->id, -1, SQLITE_STATIC);
+        store_group_begin_locked(s);
         r = store_step_done(s, st, err, "recording an execution's result");
-        if (r < 0)
-                return r;
-        if (sqlite3_changes(s->db) == 0)
-                return al_err(err, -ENOENT, "no running execution '%s'", e->id);
-        return 0;
+        if (r >= 0 && sqlite3_changes(s->db) == 0)
+                r = al_err(err, -ENOENT, "no running execution '%s'", e->id);
+        return store_group_end_locked(s, r, ret_ticket, err);
+}
+
+int store_execution_finish(struct store *s, const struct store_execution *e, struct al_error *err)
+{
+        uint64_t ticket = 0;
+        int r = finish_write(s, e, &ticket, err);
+
+        /* Durable before the caller acknowledges anything; concurrent finishes share a sync. */
+        return r < 0 ? r : store_group_sync(s, ticket, err);
 }
 
 int store_execution_fail(struct store *s, const char *id, const char *message, int64_t duration_ms,

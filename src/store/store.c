@@ -81,6 +81,48 @@ int store_prepare(struct store *s, const char *sql, sqlite3_stmt **ret, struct a
         return 0;
 }
 
+int store_prepare_cached(struct store *s, enum store_cached q, const char *sql, sqlite3_stmt **ret,
+                         struct al_error *err)
+{
+        if (!s->cached[q]) {
+                int rc = sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT,
+                                            &s->cached[q], NULL);
+
+                if (rc != SQLITE_OK) {
+                        s->cached[q] = NULL;
+                        return store_sql_err(s, rc, err, "preparing a query");
+                }
+        }
+        *ret = s->cached[q];
+        return 0;
+}
+
+static int run_cached(struct store *s, enum store_cached q, const char *sql, struct al_error *err)
+{
+        _cleanup_cached_ sqlite3_stmt *st = NULL;
+        int r = store_prepare_cached(s, q, sql, &st, err);
+
+        return r < 0 ? r : store_step_done(s, st, err, "running a statement");
+}
+
+void store_sync_mode_locked(struct store *s, bool full)
+{
+        if (full)
+                run_cached(s, STORE_Q_SYNC_FULL, "PRAGMA synchronous=FULL", NULL);
+        else
+                run_cached(s, STORE_Q_SYNC_NORMAL, "PRAGMA synchronous=NORMAL", NULL);
+}
+
+int store_begin_locked(struct store *s, struct al_error *err)
+{
+        return run_cached(s, STORE_Q_BEGIN, "BEGIN", err);
+}
+
+int store_commit_locked(struct store *s, struct al_error *err)
+{
+        return run_cached(s, STORE_Q_COMMIT, "COMMIT", err);
+}
+
 int store_exec(struct store *s, const char *sql, struct al_error *err)
 {
         int rc = sqlite3_exec(s->db, sql, NULL, NULL, NULL);
@@ -506,9 +548,15 @@ static void store_free(struct store *s)
 {
         if (!s)
                 return;
+        for (size_t i = 0; i < STORE_Q_MAX; i++)
+                sqlite3_finalize(s->cached[i]);
         if (s->db)
                 sqlite3_close_v2(s->db);
+        if (s->wal_fd >= 0)
+                close(s->wal_fd);
         pthread_mutex_destroy(&s->lock);
+        pthread_mutex_destroy(&s->sync_lock);
+        pthread_cond_destroy(&s->sync_done);
         free(s->path);
         free(s);
 }
@@ -535,6 +583,9 @@ int store_open(const char *path, struct store **ret, struct al_error *err)
         if (!s)
                 return al_err(err, -ENOMEM, "out of memory");
         pthread_mutex_init(&s->lock, NULL);
+        pthread_mutex_init(&s->sync_lock, NULL);
+        pthread_cond_init(&s->sync_done, NULL);
+        s->wal_fd = -1;
         s->path = strdup(path);
         if (!s->path) {
                 r = al_err(err, -ENOMEM, "out of memory");
@@ -608,6 +659,72 @@ int store_open(const char *path, struct store **ret, struct al_error *err)
 fail:
         store_free(s);
         tidy_sidecars(path, had_wal, had_shm);
+        return r;
+}
+
+void store_group_begin_locked(struct store *s)
+{
+        store_sync_mode_locked(s, false);
+}
+
+int store_group_end_locked(struct store *s, int r, uint64_t *ret, struct al_error *err)
+{
+        char wal[PATH_MAX];
+        struct stat st;
+
+        store_sync_mode_locked(s, true);
+        *ret = 0;
+        if (r < 0)
+                return r;
+        /* The WAL stays the same file while the connection is open; should it ever be another
+         * (no link left), this commit is made durable the slow way and the file reopened. */
+        if (s->wal_fd >= 0 && fstat(s->wal_fd, &st) == 0 && st.st_nlink == 0) {
+                pthread_mutex_lock(&s->sync_lock);
+                while (s->syncing)
+                        pthread_cond_wait(&s->sync_done, &s->sync_lock);
+                close(s->wal_fd);
+                s->wal_fd = -1;
+                pthread_mutex_unlock(&s->sync_lock);
+        }
+        if (s->wal_fd < 0) {
+                snprintf(wal, sizeof(wal), "%s-wal", s->path);
+                s->wal_fd = open(wal, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+                if (s->wal_fd < 0)
+                        return store_exec(s, "PRAGMA wal_checkpoint(FULL)", err);
+        }
+        pthread_mutex_lock(&s->sync_lock);
+        *ret = ++s->written;
+        pthread_mutex_unlock(&s->sync_lock);
+        return 0;
+}
+
+int store_group_sync(struct store *s, uint64_t ticket, struct al_error *err)
+{
+        int r = 0;
+
+        if (ticket == 0)
+                return 0;
+        pthread_mutex_lock(&s->sync_lock);
+        while (s->synced < ticket && r == 0) {
+                uint64_t upto;
+
+                if (s->syncing) {
+                        pthread_cond_wait(&s->sync_done, &s->sync_lock);
+                        continue;
+                }
+                /* Every commit numbered up to here is in the WAL already: one sync for all. */
+                upto = s->written;
+                s->syncing = true;
+                pthread_mutex_unlock(&s->sync_lock);
+                if (fdatasync(s->wal_fd) < 0)
+                        r = al_err_errno(err, -errno, "syncing the store's write-ahead log");
+                pthread_mutex_lock(&s->sync_lock);
+                s->syncing = false;
+                if (r == 0 && upto > s->synced)
+                        s->synced = upto;
+                pthread_cond_broadcast(&s->sync_done);
+        }
+        pthread_mutex_unlock(&s->sync_lock);
         return r;
 }
 

@@ -13,12 +13,64 @@
 #define STORE_STRINGIFY_(x) #x
 #define STORE_STRINGIFY(x)  STORE_STRINGIFY_(x)
 
+/* The statements of every exec (its audit row, its session's use) and the pragmas and
+ * transaction verbs around them: prepared once per connection, not per call (parsing them was
+ * the larger part of the daemon's own CPU per exec). */
+enum store_cached {
+        STORE_Q_EXEC_BEGIN,
+        STORE_Q_EXEC_FINISH,
+        STORE_Q_SESSION_TOUCH,
+        STORE_Q_SYNC_NORMAL,
+        STORE_Q_SYNC_FULL,
+        STORE_Q_BEGIN,
+        STORE_Q_COMMIT,
+        STORE_Q_MAX
+};
+
 struct store {
         sqlite3 *db;
+        sqlite3_stmt *cached[STORE_Q_MAX];
         pthread_mutex_t lock; /* one connection: every call holds it for its whole duration */
         char *path;
         int64_t executions; /* audit log row count, kept here so health checks stay O(1) */
+        /* Group commit (store_group_*): commits made at synchronous=NORMAL wait, without the
+         * lock, for one fdatasync of the WAL that began after them; concurrent ones share it. */
+        pthread_mutex_t sync_lock;
+        pthread_cond_t sync_done;
+        int wal_fd;       /* the WAL, opened once by us; -1 until the first group commit */
+        uint64_t written; /* group commits written to the WAL, numbered from 1 */
+        uint64_t synced;  /* the last one a finished fdatasync covers */
+        bool syncing;
 };
+
+/* The lock held: slot q's statement, prepared from sql on first use (sql must be the same on
+ * every call for that slot). Declare the variable _cleanup_cached_: it is reset, not
+ * finalized, at the end of the scope (before the lock is released). */
+int store_prepare_cached(struct store *s, enum store_cached q, const char *sql, sqlite3_stmt **ret,
+                         struct al_error *err);
+static inline void store_stmt_resetp(sqlite3_stmt **st)
+{
+        if (*st) {
+                sqlite3_reset(*st);
+                sqlite3_clear_bindings(*st);
+        }
+}
+#define _cleanup_cached_ _cleanup_(store_stmt_resetp)
+/* The lock held: PRAGMA synchronous=FULL (the connection's default) or NORMAL. */
+void store_sync_mode_locked(struct store *s, bool full);
+/* The lock held: BEGIN or COMMIT, from the cache. */
+int store_begin_locked(struct store *s, struct al_error *err);
+int store_commit_locked(struct store *s, struct al_error *err);
+
+/* The lock held: switch to synchronous=NORMAL for a commit that store_group_sync makes
+ * durable, and back to FULL. */
+void store_group_begin_locked(struct store *s);
+/* The lock held, the commit done (r >= 0) or not: back to FULL; on success, the commit's ticket
+ * for store_group_sync in *ret (0: already durable). Returns r, or < 0 when the WAL cannot be
+ * reached (then the commit was made durable here, under the lock, or the error says not). */
+int store_group_end_locked(struct store *s, int r, uint64_t *ret, struct al_error *err);
+/* Without the lock: return once the commit of ticket is on disk. */
+int store_group_sync(struct store *s, uint64_t ticket, struct al_error *err);
 
 static inline void sqlite3_finalizep(sqlite3_stmt **st)
 {
@@ -40,6 +92,10 @@ static inline pthread_mutex_t *store_lock(struct store *s)
 /* Hold the store's lock until the end of the scope; declare it before any statement so that
  * statements are finalized while it is still held. */
 #define STORE_LOCKED(s) _cleanup_(store_unlockp) pthread_mutex_t *store_held_ = store_lock(s)
+
+/* Upsert (agent, session) as used at now (already store_time()d); the lock held. */
+int store_session_touch_locked(struct store *s, const char *agent, const char *session, int64_t now,
+                               struct al_error *err);
 
 /* Convert an SQLite result code to -errno and fill err with "what: sqlite message". */
 int store_sql_err(struct store *s, int rc, struct al_error *err, const char *what);

@@ -640,7 +640,7 @@ static long airlockd_try(const char *sock, const char *runtime, CURL *c, bool fr
         if (code != 0)
                 snprintf(err, err_size,
                          "airlockd exec: `true` exited %ld (timed_out %d, aborted %d, transport "
-                         "%s, sandbox_lost '%.60s', duration_ms %lld, stderr '%.100s')",
+                         "%s, sandbox_lost '%.200s', duration_ms %lld, stderr '%.100s')",
                          code, json_is_true(json_object_get(j, "timed_out")),
                          json_is_true(json_object_get(j, "aborted")), tr ? tr : "-",
                          json_string_value(json_object_get(j, "sandbox_lost"))

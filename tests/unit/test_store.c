@@ -752,8 +752,10 @@ static void *worker_main(void *arg)
                 json_t *rows = NULL;
                 char *next = NULL;
 
+                /* Half the time the session's use rides in the begin's own commit. */
+                e.touch_session = i % 2;
                 if (store_execution_begin(w->s, &e, &err) < 0 ||
-                    store_session_touch(w->s, agent, "s", 0, &err) < 0 ||
+                    (!e.touch_session && store_session_touch(w->s, agent, "s", 0, &err) < 0) ||
                     store_execution_finish(w->s, &e, &err) < 0 ||
                     store_executions_query(w->s, &q, &rows, &next, &err) < 0) {
                         w->failures++;
@@ -986,6 +988,41 @@ START_TEST(test_sessions)
 }
 END_TEST
 
+/* An execution's begin marks its session used in the same commit; the finish is durable when
+ * it returns (group commit), and a finish of an unknown row changes nothing. */
+START_TEST(test_begin_touches_session)
+{
+        struct al_error err = {0};
+        struct store *s = open_ok();
+        struct store_execution e = exec_for("a", "conv", 0), bad = exec_for("a", NULL, 0);
+        json_t *j = NULL;
+
+        e.touch_session = true;
+        e.started_at = 700;
+        ck_assert_int_eq(store_execution_begin(s, &e, &err), 0);
+        ck_assert_int_eq(store_sessions_list(s, NULL, false, &j, &err), 0);
+        ck_assert_uint_eq(json_array_size(j), 1);
+        ck_assert_str_eq(json_string_value(json_object_get(json_array_get(j, 0), "session")),
+                         "conv");
+        ck_assert_int_eq(json_integer_value(json_object_get(json_array_get(j, 0), "created_at")),
+                         700);
+        json_decref(j);
+        e.exit_code = 3;
+        ck_assert_int_eq(store_execution_finish(s, &e, &err), 0);
+        ck_assert_int_eq(store_execution_finish(s, &e, &err), -ENOENT);
+        memset(bad.id, 'f', sizeof(bad.id) - 1);
+        bad.id[sizeof(bad.id) - 1] = '\0';
+        ck_assert_int_eq(store_execution_finish(s, &bad, &err), -ENOENT);
+        store_close(s);
+        s = open_ok();
+        ck_assert_int_eq(store_execution_get(s, e.id, &j, &err), 0);
+        ck_assert_str_eq(json_string_value(json_object_get(j, "state")), "done");
+        ck_assert_int_eq(json_integer_value(json_object_get(j, "exit_code")), 3);
+        json_decref(j);
+        store_close(s);
+}
+END_TEST
+
 START_TEST(test_tokens)
 {
         struct al_error err = {0};
@@ -1051,6 +1088,7 @@ static Suite *store_suite(void)
         tcase_add_test(tc, test_policy_revisions);
         tcase_add_test(tc, test_sandboxes);
         tcase_add_test(tc, test_sessions);
+        tcase_add_test(tc, test_begin_touches_session);
         tcase_add_test(tc, test_tokens);
         suite_add_tcase(s, tc);
         return s;

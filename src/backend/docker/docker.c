@@ -340,12 +340,18 @@ static int d_sandbox_exec(struct backend *b, const char *handle, const struct ex
                 return r;
         e.sink = sink;
         e.res = res;
+        /* Through the engine, the shim runs nothing before it is placed; through the agent,
+         * dagent_pump calls it once the EXEC is on its way. */
+        if (e.agent_fd < 0 && x->before_run && (r = x->before_run(x->before_run_ctx, err)) < 0) {
+                dexec_clear(&e);
+                return r;
+        }
         r = dexec_pump(&e, x, &io, err);
         if (r >= 0)
                 r = dexec_finish(&e, err);
         else if (e.agent_failed)
                 /* A misbehaving agent costs its sandbox: the caller removes it and says so. */
-                r = al_err(err, -ESTALE, "the sandbox's agent failed: %.300s", err->msg);
+                r = al_err_wrap(err, -ESTALE, "the sandbox's agent failed");
         dexec_clear(&e);
         return r;
 }

@@ -158,30 +158,49 @@ int dagent_ping(const char *run_dir, long long init_pid, int timeout_ms, struct 
         return 0;
 }
 
-/* The host pid of the agent's child whose pid in the sandbox is nspid. */
-static long long child_host_pid(long long init_pid, long long nspid)
+/* Of the host pids listed in text, the one whose pid in the sandbox is nspid; -1 if none. */
+static long long match_ns_pid(const char *text, long long nspid, long long except)
 {
-        char path[96], text[4096], *p, *end;
-        _cleanup_close_ int fd = -1;
-        ssize_t n;
+        char *end;
 
-        snprintf(path, sizeof(path), "/proc/%lld/task/%lld/children", init_pid, init_pid);
-        fd = open(path, O_RDONLY | O_CLOEXEC);
-        if (fd < 0)
-                return -1;
-        n = read(fd, text, sizeof(text) - 1);
-        if (n <= 0)
-                return -1;
-        text[n] = '\0';
-        for (p = text;; p = end) {
+        for (const char *p = text;; p = end) {
                 long long pid = strtoll(p, &end, 10);
 
                 if (end == p)
-                        break;
-                if (dexec_ns_pid(pid) == nspid)
+                        return -1;
+                if (pid > 0 && pid != except && dexec_ns_pid(pid) == nspid)
                         return pid;
         }
-        return -1;
+}
+
+/* The host pid of the agent's child whose pid in the sandbox is nspid. The agent's children
+ * file is read first (one short read); the kernel does not promise it complete while the
+ * task's children change (proc(5)), and under load it was seen to miss a live, waiting child
+ * (the exec then failed as "not its child" and cost its sandbox). The sandbox's own cgroup,
+ * where the child waits until it is placed, is the complete list. */
+static long long child_host_pid(const struct dexec *e, long long nspid)
+{
+        char path[96], text[4096];
+        _cleanup_free_ char *procs = NULL, *cg_path = NULL;
+        _cleanup_close_ int fd = -1;
+        long long pid = -1, ppid;
+        ssize_t n;
+
+        snprintf(path, sizeof(path), "/proc/%lld/task/%lld/children", e->init_pid, e->init_pid);
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd >= 0 && (n = read(fd, text, sizeof(text) - 1)) > 0) {
+                text[n] = '\0';
+                pid = match_ns_pid(text, nspid, -1);
+        }
+        if (pid > 0 || !e->cg_root || asprintf(&cg_path, "%s/cgroup.procs", e->cg_root) < 0)
+                return pid;
+        if (util_read_file(cg_path, 1 << 20, &procs, NULL, NULL, NULL) < 0)
+                return -1;
+        pid = match_ns_pid(procs, nspid, e->init_pid);
+        /* Only the agent's own child will do: code of the sandbox could show the same pid in
+         * a nested pid namespace. */
+        ppid = pid > 0 ? dexec_ppid(pid) : -1;
+        return ppid == e->init_pid ? pid : -1;
 }
 
 enum astate { A_WAIT_STARTED, A_RUNNING, A_DONE };
@@ -227,7 +246,7 @@ static int on_started(struct apump *a, const uint8_t *p, size_t len)
         if (nspid <= 0)
                 return al_err(a->err, -EPROTO, "the agent's STARTED names no pid");
         e->nspid = nspid;
-        e->pid = child_host_pid(e->init_pid, nspid);
+        e->pid = child_host_pid(e, nspid);
         if (e->pid <= 0)
                 return al_err(a->err, -EPROTO,
                               "the agent's STARTED names pid %lld, which is "
@@ -299,6 +318,7 @@ int dagent_pump(struct dexec *e, const struct exec_spec *x, struct engine_stream
         struct apump a = {.e = e, .x = x, .err = err};
         struct agent_decoder dec;
         _cleanup_free_ uint8_t *buf = malloc(RECV_BUF);
+        bool gated = !x->before_run, gate_failed = false;
         struct watch w;
         int r;
 
@@ -321,6 +341,16 @@ int dagent_pump(struct dexec *e, const struct exec_spec *x, struct engine_stream
                 if (r < 0) {
                         al_err_errno(err, r, "writing to the agent");
                         break;
+                }
+                /* The agent forks on EXEC and its child waits for GO: the caller's work before
+                 * the code runs (the audit row) overlaps the fork. */
+                if (!gated) {
+                        gated = true;
+                        r = x->before_run(x->before_run_ctx, err);
+                        if (r < 0) {
+                                gate_failed = true;
+                                break;
+                        }
                 }
                 pf[0] = (struct pollfd){.fd = e->agent_fd,
                                         .events = POLLIN | (a.q.off < a.q.len ? POLLOUT : 0)};
@@ -374,9 +404,10 @@ int dagent_pump(struct dexec *e, const struct exec_spec *x, struct engine_stream
         free(a.q.data);
         if (a.state == A_DONE)
                 return 0;
-        /* Whatever the agent did, the exec's processes end. */
+        /* Whatever the agent did, the exec's processes end. Refused by the caller before GO,
+         * nothing of the code ran: the agent is not at fault. */
         dexec_kill(e);
-        e->agent_failed = true;
+        e->agent_failed = !gate_failed;
         return r < 0 ? r : al_err(err, -EIO, "the exec through the agent failed");
 }
 

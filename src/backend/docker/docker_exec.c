@@ -38,10 +38,12 @@ long long dexec_oom_kills(const char *path)
         return p ? strtoll(p + 9, NULL, 10) : -1;
 }
 
-long long dexec_ns_pid(long long pid)
+/* The last number on the line of /proc/PID/status that starts with field; -1 when unknown. */
+static long long status_last(long long pid, const char *field)
 {
         char path[64], line[256];
         _cleanup_fclose_ FILE *f = NULL;
+        size_t n = strlen(field);
         long long v = -1;
 
         snprintf(path, sizeof(path), "/proc/%lld/status", pid);
@@ -49,8 +51,8 @@ long long dexec_ns_pid(long long pid)
         if (!f)
                 return -1;
         while (fgets(line, sizeof(line), f))
-                if (strncmp(line, "NSpid:", 6) == 0) {
-                        char *p = line + 6, *end;
+                if (strncmp(line, field, n) == 0) {
+                        char *p = line + n, *end;
 
                         for (;;) {
                                 long long x = strtoll(p, &end, 10);
@@ -63,6 +65,16 @@ long long dexec_ns_pid(long long pid)
                         break;
                 }
         return v;
+}
+
+long long dexec_ns_pid(long long pid)
+{
+        return status_last(pid, "NSpid:");
+}
+
+long long dexec_ppid(long long pid)
+{
+        return status_last(pid, "PPid:");
 }
 
 static void pause_ms(int ms)
@@ -80,6 +92,8 @@ void dexec_clear(struct dexec *e)
         }
         free(e->workdir);
         e->workdir = NULL;
+        free(e->cg_root);
+        e->cg_root = NULL;
         free(e->agent_exec);
         e->agent_exec = NULL;
         if (e->cg) {
@@ -114,6 +128,7 @@ int dexec_open(struct dbackend *d, const char *id, const struct exec_spec *x, st
         ret->init_pid = ref.init_pid;
         exec_cgroup_name(name);
         r = exec_cgroup_new(ref.cg_root, name, &ret->cg, err);
+        ret->cg_root = TAKE_PTR(ref.cg_root);
         if (r < 0) {
                 /* The sandbox's cgroup is gone: so is the sandbox. */
                 if (r == -ENOENT)

@@ -70,6 +70,7 @@ struct dexec {
         int agent_fd;     /* the connection to the sandbox's agent (hot path), or -1 */
         char *agent_exec; /* its EXEC frame's JSON, made when the exec is opened */
         long long init_pid;
+        char *cg_root;     /* the sandbox's cgroup, where its exec cgroups are made */
         char *workdir;     /* default working directory */
         bool agent_failed; /* the agent misbehaved or went away: the sandbox is unusable */
         struct exec_cgroup *cg;
@@ -108,6 +109,8 @@ int dexec_output(void *ctx, int stream, const char *data, size_t len);
 void dexec_set_exit(struct exec_result *res, long long code);
 /* The pid inside its innermost PID namespace of host pid; -1 when unknown. */
 long long dexec_ns_pid(long long pid);
+/* The (host) parent pid of host pid; -1 when unknown. */
+long long dexec_ppid(long long pid);
 /* The OOM-kill counter in the cgroup file at path; -1 when unknown. */
 long long dexec_oom_kills(const char *path);
 

@@ -161,7 +161,7 @@ static int op_sandbox_exec(struct backend *b, const char *handle, const struct e
                 return al_err(err, -ENOENT, "no host sandbox '%s'", handle ? handle : "");
         if (r < 0) {
                 r = al_err(err, r, "out of memory");
-        } else {
+        } else if (!x->before_run || (r = x->before_run(x->before_run_ctx, err)) >= 0) {
                 r = host_run(&hs->pool, cfg_get(hs), &s.spec, x, sink, res, s.handle, err);
         }
         free((char *)s.spec.image);
