@@ -49,6 +49,11 @@ struct exec_spec {
          * other operations ignore it. */
         int (*before_run)(void *ctx, struct al_error *err);
         void *before_run_ctx;
+        /* run_once calls this after the exec, before its one-off sandbox is removed, with the
+         * sandbox's handle: the daemon collects the exec's artifacts there. A backend that
+         * cannot keep the sandbox that long ignores it. NULL: none. */
+        void (*after_run)(void *ctx, const char *handle, struct exec_result *res);
+        void *after_run_ctx;
 };
 
 struct exec_egress {

@@ -249,6 +249,19 @@ static int run_in_scope(struct daemon *ctx, const char *key, const struct sandbo
         return r;
 }
 
+/* A one-off's artifacts are collected before its sandbox is removed (run_once's after_run). */
+struct artifacts_hook {
+        struct daemon *ctx;
+        const struct policy *pol;
+};
+
+static void artifacts_after_run(void *p, const char *handle, struct exec_result *res)
+{
+        struct artifacts_hook *h = p;
+
+        daemon_artifacts_collect(h->ctx, h->pol, handle, res);
+}
+
 int daemon_exec(struct daemon *ctx, const struct exec_request *req, const struct exec_sink *sink,
                 struct exec_result *res, struct al_error *err)
 {
@@ -369,6 +382,12 @@ int daemon_exec(struct daemon *ctx, const struct exec_request *req, const struct
                                 r = 0;
                         pool_discard(ctx->pool, TAKE_PTR(pooled));
                 } else {
+                        struct artifacts_hook ah = {.ctx = ctx, .pol = pol};
+
+                        if (artifacts_env) {
+                                x.after_run = artifacts_after_run;
+                                x.after_run_ctx = &ah;
+                        }
                         r = audit_gate_open(&gate, err);
                         if (r >= 0)
                                 r = ctx->containers->ops->run_once(ctx->containers, &spec, &x, sink,

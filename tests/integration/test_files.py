@@ -378,6 +378,18 @@ def test_many_artifacts_are_capped(fd):
         end(fd, s)
 
 
+def test_one_off_exec_without_a_pooled_sandbox_has_its_artifacts(fd):
+    # No session and no pool (pool_size = 0): the one-off sandbox is made for the exec, its
+    # artifacts collected before it is removed.
+    r = fd.client.exec(agent="default", runtime="python", code=(
+        "import os\nopen(os.path.join(os.environ['AIRLOCK_OUTPUTS_DIR'], 'report.txt'), 'w')"
+        ".write('one-off')\n"))
+    assert r["exit_code"] == 0, r
+    arts = r.get("artifacts") or []
+    assert [(a["name"], base64.b64decode(a["data"])) for a in arts] == [
+        ("report.txt", b"one-off")], arts
+
+
 def test_concurrent_execs_keep_their_own_artifacts(fd):
     s = sess()
     code = ("import os, time\nd = os.environ['AIRLOCK_OUTPUTS_DIR']\n"

@@ -417,6 +417,8 @@ static int run_once_via_sandbox(struct backend *b, const struct sandbox_spec *sp
         r = d_sandbox_exec(b, id, x, sink, res, err);
         if (r == -ESTALE)
                 r = 0; /* the sandbox goes anyway */
+        if (r >= 0 && x->after_run)
+                x->after_run(x->after_run_ctx, id, res);
         d_sandbox_remove(b, id, NULL);
         res->duration_ms = util_now_ms() - t0;
         snprintf(res->sandbox_id, sizeof(res->sandbox_id), "%.12s", id);
@@ -435,8 +437,9 @@ static int d_run_once(struct backend *b, const struct sandbox_spec *spec, const 
         json_t *body, *insp = NULL;
         int r;
 
-        /* Podman, and execs with the network (whose way out is the sandbox's agent). */
-        if (d->env.kind == ENGINE_PODMAN || x->egress)
+        /* Podman, execs with the network (whose way out is the sandbox's agent) and execs
+         * whose artifacts are collected from the sandbox before it goes. */
+        if (d->env.kind == ENGINE_PODMAN || x->egress || x->after_run)
                 return run_once_via_sandbox(b, spec, x, sink, res, err);
         body = hostconfig_oneshot_body(spec, &d->env, x);
         if (!body)
