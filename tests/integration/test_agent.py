@@ -129,10 +129,13 @@ def test_no_agent_directory_is_left_behind(make_daemon, engine):
     for i in range(3):
         d.client.exec(session=f"s{i}", command="true")
     run = d.state / "run"
-    assert len(os.listdir(run)) == 3
+
+    def dirs():  # Podman's sandboxes share a hosts file, ".hosts", while the daemon runs
+        return [n for n in os.listdir(run) if n != ".hosts"]
+    assert len(dirs()) == 3
     for i in range(3):
         d.client.json("POST", f"/v1/sessions/s{i}/end", {})
-    assert os.listdir(run) == []
+    assert dirs() == []
     d.client.exec(session="late", command="true")
     d.stop()
     assert os.listdir(run) == []

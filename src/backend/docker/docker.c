@@ -545,6 +545,9 @@ static void d_free(struct backend *b)
         free(d->lib_dir);
         free(d->pyshims);
         free(d->run_root);
+        /* Kept sandboxes hold their bind mount of it; a new start writes it again. */
+        if (d->hosts_file)
+                unlink(d->hosts_file);
         free(d->hosts_file);
         free(d);
         free(b);
