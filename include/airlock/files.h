@@ -59,6 +59,11 @@ int files_records_to_tar(const uint8_t *rec, size_t len, struct buf *out, struct
  * error code, with the message in err; -EIO when stderr says nothing readable. */
 int files_helper_error(const char *stderr_text, size_t len, struct al_error *err);
 
+/* An artifact made from bytes that are not a file (a context's figure): name and mime as
+ * given, data base64 (borrowed; untrusted), decoded here for its size and sha256. NULL when
+ * data is not valid base64 or on ENOMEM. */
+struct json_t *files_artifact_inline(const char *name, const char *mime, struct json_t *data);
+
 /* Checks the helper's artifacts document (untrusted) and returns the artifacts array to put
  * in a result (new reference): every entry's fields typed and bounded, its path inside
  * outputs_dir, inline data decoded and its size and sha256 recomputed. At most max entries;

@@ -22,6 +22,7 @@
 #include "airlock/agent_proto.h"
 #include "airlock/cleanup.h"
 #include "airlock/contexts.h"
+#include "airlock/files.h"
 #include "airlock/log.h"
 #include "airlock/util.h"
 #include "airlock/watch.h"
@@ -533,6 +534,32 @@ static void ended_why(struct daemon *d, struct context *c, char *out, size_t siz
         json_decref(p);
 }
 
+/* A cell's figures are its artifacts too (docs/files.md): each image/png result, its bytes
+ * counted and digested here. NULL when there is none. */
+static json_t *cell_artifacts(json_t *results)
+{
+        json_t *arts = json_array(), *r;
+        size_t i, n = 0;
+
+        json_array_foreach(results, i, r)
+        {
+                json_t *png = json_object_get(json_object_get(r, "data"), "image/png"), *a;
+                char name[32];
+
+                if (!arts || !png)
+                        continue;
+                snprintf(name, sizeof(name), "figure-%zu.png", n + 1);
+                a = files_artifact_inline(name, "image/png", png);
+                if (a && json_array_append_new(arts, a) == 0)
+                        n++;
+        }
+        if (json_array_size(arts) == 0) {
+                json_decref(arts);
+                return NULL;
+        }
+        return arts;
+}
+
 static int cell_hook(void *arg, const char *handle, const struct exec_spec *x,
                      const struct exec_sink *sink, struct exec_result *res, struct al_error *err)
 {
@@ -691,6 +718,7 @@ static int cell_hook(void *arg, const char *handle, const struct exec_spec *x,
         }
         res->context = cell_json(&cr, interrupted, ended[0] ? ended : NULL);
         res->results = cr.results;
+        res->artifacts = cell_artifacts(cr.results);
         json_decref(cr.done);
         return 0;
 }

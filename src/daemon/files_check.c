@@ -260,6 +260,24 @@ static json_t *artifact_check(json_t *a, const char *outputs_dir, struct al_erro
         return o;
 }
 
+json_t *files_artifact_inline(const char *name, const char *mime, json_t *data)
+{
+        uint8_t *bytes = NULL;
+        char hex[SHA256_HEX_LEN];
+        ssize_t n = json_is_string(data)
+                        ? b64_decode(json_string_value(data), json_string_length(data), &bytes)
+                        : -1;
+
+        if (n < 0) {
+                free(bytes);
+                return NULL;
+        }
+        sha256_hex(bytes, (size_t)n, hex);
+        free(bytes);
+        return json_pack("{s:s, s:s, s:I, s:s, s:s, s:O}", "name", name, "mime", mime, "size",
+                         (json_int_t)n, "sha256", hex, "encoding", "base64", "data", data);
+}
+
 json_t *files_artifacts_check(const char *doc, size_t len, const char *outputs_dir, size_t max,
                               size_t *ret_dropped, struct al_error *err)
 {

@@ -3,6 +3,7 @@ persists across execs, results come back keyed by MIME type, a timeout interrupt
 killing, and code that misbehaves ends or recovers its context without touching the daemon.
 Real airlockd on the real Docker and Podman engines, the real airlock/python:3.11 image."""
 import base64
+import hashlib
 import json
 import socket
 import time
@@ -88,6 +89,11 @@ def test_dataframe_display_and_matplotlib_figure(d):
     png = base64.b64decode(r["results"][1]["data"]["image/png"])
     assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 1000
     assert r["results"][2]["data"]["text/plain"] == "6"
+    # The figure is an artifact as well, as a plain exec's would be.
+    arts = r["artifacts"]
+    assert [(a["name"], a["mime"], a["size"]) for a in arts] == [("figure-1.png", "image/png",
+                                                                   len(png))], arts
+    assert arts[0]["sha256"] == hashlib.sha256(png).hexdigest()
     # A figure left open at the end of a cell comes back too, without plt.show().
     r = run(d, ctx, "plt.figure(); plt.bar([1, 2], [2, 3]); None")
     assert [list(x["data"]) for x in r["results"]] == [["image/png", "text/plain"]], r["results"]
