@@ -43,6 +43,25 @@ static json_t *tool_result(const char *text, json_t *doc, bool is_error)
         return o;
 }
 
+/* Images the exec produced (plots, PIL images, image files in its outputs, inline) go to the
+ * model as MCP image content after the text; every artifact stays in structuredContent. */
+static void add_images(json_t *result, json_t *artifacts)
+{
+        json_t *content = json_object_get(result, "content"), *a;
+        size_t i;
+
+        json_array_foreach(artifacts, i, a)
+        {
+                const char *mime = json_string_value(json_object_get(a, "mime"));
+                json_t *data = json_object_get(a, "data");
+
+                if (!mime || strncmp(mime, "image/", 6) != 0 || !json_is_string(data))
+                        continue;
+                json_array_append_new(content, json_pack("{s:s, s:O, s:s}", "type", "image", "data",
+                                                         data, "mimeType", mime));
+        }
+}
+
 /* A result whose text is the document itself. */
 static json_t *doc_result(json_t *doc)
 {
@@ -239,6 +258,8 @@ static json_t *run(const struct mcp_caller *c, json_t *args, const char *what,
         doc = tool_result(text, doc,
                           res.background_pid <= 0 && (res.exit_code != 0 || res.signal ||
                                                       res.timed_out || res.oom_killed));
+        if (doc)
+                add_images(doc, res.artifacts);
         exec_result_clear(&res);
         return doc;
 oom:

@@ -64,6 +64,7 @@ def test_sdk_over_streamable_http(mcp_daemon, sdk):
     assert summary["server"]["name"] == "airlock"
     assert summary["protocol"] == "2025-11-25"  # the SDK's newest, spoken here
     assert summary["run_code"]["sandboxed"] is True
+    assert summary["image_bytes"] > 1000  # a plot came back as MCP image content
     # The token's agent is who ran it, in the audit log too.
     status, row = mcp_daemon.client.json(
         "GET", f"/v1/executions/{summary['run_code']['execution_id']}")
@@ -73,6 +74,7 @@ def test_sdk_over_streamable_http(mcp_daemon, sdk):
 def test_sdk_over_stdio(mcp_daemon, sdk):
     summary = run_sdk(sdk, "stdio", str(AIRLOCK), mcp_daemon.sock, "mcp-stdio")
     assert "run_code" in summary["tools"]
+    assert summary["image_bytes"] > 1000
     status, row = mcp_daemon.client.json(
         "GET", f"/v1/executions/{summary['run_code']['execution_id']}")
     assert status == 200 and row["agent"] == "mcp-stdio", row

@@ -51,6 +51,19 @@ r = await client.callTool({ name: "run_command", arguments: { session, runtime: 
 assert.equal(r.isError, false, JSON.stringify(r));
 assert.equal(r.structuredContent.stdout, "kept");
 
+// A plot comes back as MCP image content (a PNG), after the text.
+r = await client.callTool({ name: "run_code", arguments: { language: "python", code:
+  "import matplotlib.pyplot as plt\nplt.plot([1, 3, 2])\nplt.show()\nprint('plotted')" } });
+assert.equal(r.isError, false, JSON.stringify(r).slice(0, 2000));
+assert.equal(r.content[0].type, "text");
+const img = r.content.find((x) => x.type === "image");
+assert.ok(img, "an image content item");
+assert.equal(img.mimeType, "image/png");
+const png = Buffer.from(img.data, "base64");
+assert.ok(png.subarray(0, 8).equals(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a])), "PNG signature");
+assert.ok(png.length > 1000, `PNG of ${png.length} bytes`);
+summary.image_bytes = png.length;
+
 // A failing run is a tool error with the reason: exit status, then a timeout.
 r = await client.callTool({ name: "run_command", arguments: { command: "echo oops >&2; exit 3" } });
 assert.equal(r.isError, true);
