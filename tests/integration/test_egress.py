@@ -285,6 +285,47 @@ def test_proxy_down_then_restart(engine, make_daemon):
         assert out[url] == {"url": url, "status": 200, "body": "again"}
 
 
+NODE_CLIENTS = r"""
+const http = require('http'), https = require('https');
+const get = (mod, url) => new Promise((ok) => {
+  mod.get(url, (r) => { let b = ''; r.on('data', (d) => b += d); r.on('end', () => ok(`${r.statusCode} ${b}`)); })
+    .on('error', (e) => ok(`error ${e.message}`));
+});
+(async () => {
+  const out = {};
+  out.http = await get(http, 'http://NAME/hello.txt');
+  out.https = await get(https, 'https://NAME/hello.txt');
+  out.fetch_http = await fetch('http://NAME/hello.txt').then((r) => r.text());
+  out.fetch_https = await fetch('https://NAME/hello.txt').then(async (r) => `${r.status} ${await r.text()}`);
+  out.refused = await fetch('http://BLOCKED/').then((r) => `${r.status}`, (e) => `error ${e.cause && e.cause.message}`);
+  console.log(JSON.stringify(out));
+})();
+"""
+
+
+@pytest.mark.parametrize("runtime", ["node", "node18", "node22"])
+def test_unmodified_node_http_https_and_fetch(engine, make_daemon, runtime):
+    """Node's own http, https and fetch, unmodified: Node 22 reads the proxy variables itself,
+    Node 18 and 20 through airlock's preload."""
+    name, blocked = unique_name("node"), unique_name("nodeblocked")
+    with upstream([name, blocked]) as u:
+        (u.www / "hello.txt").write_text("node hello")
+        d = make_daemon(conf=conf(engine, f"tier = standard\nallowed_domains = {name}\n"
+                                          f"allowed_cidrs = {TEST_CIDR}"))
+        code = NODE_CLIENTS.replace("BLOCKED", blocked).replace("NAME", name)
+        res = d.client.exec(runtime=runtime, network=True, code=code,
+                            env={"NODE_TLS_REJECT_UNAUTHORIZED": "0"})
+        assert res["exit_code"] == 0 and res["stdout"].strip(), (res["stdout"], res["stderr"])
+        out = json.loads(res["stdout"].strip().splitlines()[-1])
+        assert out["http"] == "200 node hello", out
+        assert out["https"] == "200 node hello", out
+        assert out["fetch_http"] == "node hello", out
+        assert out["fetch_https"] == "200 node hello", out
+        # Refused by policy: a 403 from the proxy or an error, whichever the client makes of it.
+        assert out["refused"] == "403" or out["refused"].startswith("error"), out
+        assert [x["host"] for x in res["egress_denied"]] == [blocked], res["egress_denied"]
+
+
 def test_pip_install_native_package(engine, make_daemon, tmp_path):
     """The seed's flow: pip install from a package index (a test host), allowed through the
     standard tier, importable in the next exec of the same scope."""

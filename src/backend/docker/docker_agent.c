@@ -214,16 +214,37 @@ struct apump {
         struct al_error *err;
 };
 
+#define NODE_OPTIONS_VAR "NODE_OPTIONS="
+
+/* With the network, Node before 22.21 reads no proxy variable: airlock's preload (in the
+ * read-only lib mount, when there is one) tunnels its http, https and fetch through the proxy,
+ * ahead of the code's own NODE_OPTIONS. */
+static json_t *node_options(const struct dexec *e, const struct exec_spec *x)
+{
+        const char *own = "";
+
+        if (!x->egress || !e->d->lib_dir)
+                return NULL;
+        for (size_t i = 0; x->env && x->env[i]; i++)
+                if (strncmp(x->env[i], NODE_OPTIONS_VAR, strlen(NODE_OPTIONS_VAR)) == 0)
+                        own = x->env[i] + strlen(NODE_OPTIONS_VAR);
+        return json_pack("s+++", NODE_OPTIONS_VAR "--require " SANDBOX_NODE_PRELOAD,
+                         *own ? " " : "", own, "");
+}
+
 int dagent_exec_json(const struct dexec *e, const struct exec_spec *x, char **ret)
 {
-        json_t *o, *argv = json_array(), *env = json_array();
+        json_t *o, *argv = json_array(), *env = json_array(), *node = node_options(e, x);
 
         for (size_t i = 0; x->argv && x->argv[i]; i++)
                 json_array_append_new(argv, json_string(x->argv[i]));
         for (size_t i = 0; hostconfig_base_env[i]; i++)
                 json_array_append_new(env, json_string(hostconfig_base_env[i]));
         for (size_t i = 0; x->env && x->env[i]; i++)
-                json_array_append_new(env, json_string(x->env[i]));
+                if (!node || strncmp(x->env[i], NODE_OPTIONS_VAR, strlen(NODE_OPTIONS_VAR)) != 0)
+                        json_array_append_new(env, json_string(x->env[i]));
+        if (node)
+                json_array_append_new(env, node);
         o = json_pack("{s:o, s:o, s:s, s:{s:i, s:i}, s:b}", "argv", argv, "env", env, "cwd",
                       x->workdir ? x->workdir : e->workdir, "rlimits", "nofile", 1024, "core", 0,
                       "stdin", x->stdin_len > 0);

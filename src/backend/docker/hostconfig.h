@@ -60,12 +60,13 @@ json_t *hostconfig_exec_body(const struct sandbox_spec *spec, const struct exec_
  * sized out of the sandbox's disk_mb with /tmp. */
 #define SANDBOX_HOME FILES_AREA_HOME
 /* Airlock's Python shims (artifacts: the matplotlib backend, the PIL viewer), read-only. */
-#define SANDBOX_PYSHIMS    "/.airlock/python"
-#define SANDBOX_EXEC_SHIM  "/.airlock/exec"
-#define SANDBOX_AGENT      "/.airlock/agent"
-#define SANDBOX_RUN_DIR    "/.airlock/run"
-#define SANDBOX_LIB        "/.airlock/lib"
-#define SANDBOX_AGENT_SOCK SANDBOX_RUN_DIR "/agent.sock"
+#define SANDBOX_PYSHIMS      "/.airlock/python"
+#define SANDBOX_EXEC_SHIM    "/.airlock/exec"
+#define SANDBOX_AGENT        "/.airlock/agent"
+#define SANDBOX_RUN_DIR      "/.airlock/run"
+#define SANDBOX_LIB          "/.airlock/lib"
+#define SANDBOX_NODE_PRELOAD SANDBOX_LIB "/airlock_node_proxy.js"
+#define SANDBOX_AGENT_SOCK   SANDBOX_RUN_DIR "/agent.sock"
 #define SANDBOX_PATH                                                                               \
         SANDBOX_HOME                                                                               \
         "/.local/bin:" SANDBOX_HOME "/.npm-global/bin:" SANDBOX_HOME                               \
