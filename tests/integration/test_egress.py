@@ -326,6 +326,38 @@ def test_unmodified_node_http_https_and_fetch(engine, make_daemon, runtime):
         assert [x["host"] for x in res["egress_denied"]] == [blocked], res["egress_denied"]
 
 
+def test_npm_install_from_a_registry(engine, make_daemon):
+    """npm, unmodified, installs from a registry served by a test host through the standard
+    tier (npm reads npm_config_proxy); the package is required in the next exec."""
+    import hashlib
+    from native_pkg import build_npm_tarball
+    reg = unique_name("npmreg")
+    with upstream([reg]) as u:
+        tgz = build_npm_tarball(name="airlock-npm-demo", version="1.0.0", answer=4242)
+        (u.www / "tarballs").mkdir()
+        (u.www / "tarballs" / "airlock-npm-demo-1.0.0.tgz").write_bytes(tgz)
+        meta = {"name": "airlock-npm-demo", "dist-tags": {"latest": "1.0.0"},
+                "versions": {"1.0.0": {
+                    "name": "airlock-npm-demo", "version": "1.0.0", "main": "index.js",
+                    "dist": {"tarball": f"http://{reg}/tarballs/airlock-npm-demo-1.0.0.tgz",
+                             "shasum": hashlib.sha1(tgz).hexdigest()}}}}
+        (u.www / "airlock-npm-demo").write_text(json.dumps(meta))
+        d = make_daemon(conf=conf(engine, f"tier = standard\nallowed_domains = {reg}\n"
+                                          f"allowed_cidrs = {TEST_CIDR}"))
+        res = d.client.exec(agent="npm", session="s", runtime="node", network=True, timeout_s=90,
+                            command=f"cd /home/airlock && npm install --no-audit --no-fund "
+                                    f"--registry http://{reg}/ airlock-npm-demo 2>&1")
+        assert res["exit_code"] == 0, res["stdout"]
+        assert res["egress_denied"] == [], res
+        res2 = d.client.exec(agent="npm", session="s", runtime="node",
+                             code="process.chdir('/home/airlock');"
+                                  "console.log(require('/home/airlock/node_modules/airlock-npm-demo')"
+                                  ".answer())")
+        assert res2["stdout"].strip() == "4242", res2
+        st, doc = d.client.json("GET", f"/v1/executions/{res['execution_id']}/egress")
+        assert any(c["host"] == reg and c["allowed"] for c in doc["connections"]), doc
+
+
 def test_pip_install_native_package(engine, make_daemon, tmp_path):
     """The seed's flow: pip install from a package index (a test host), allowed through the
     standard tier, importable in the next exec of the same scope."""
