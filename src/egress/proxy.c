@@ -918,6 +918,18 @@ static void sandbox_drop_listener(struct egress *eg, struct esandbox *sb)
         }
 }
 
+/* Ends every connection of sb, noting why: their threads see the shutdown and finish. Called
+ * with the lock held. */
+static void sandbox_cut_all(struct esandbox *sb, const char *why)
+{
+        for (struct econn *c = sb->conns; c; c = c->next) {
+                c->cut = why;
+                shutdown(c->cfd, SHUT_RDWR);
+                if (c->ufd >= 0)
+                        shutdown(c->ufd, SHUT_RDWR);
+        }
+}
+
 /* Sandboxes whose directory is gone (removed) are forgotten. Called with the lock held. */
 static void sweep(struct egress *eg)
 {
@@ -930,12 +942,7 @@ static void sweep(struct egress *eg)
                         continue;
                 }
                 sandbox_drop_listener(eg, sb);
-                for (struct econn *c = sb->conns; c; c = c->next) {
-                        c->cut = "sandbox_removed";
-                        shutdown(c->cfd, SHUT_RDWR);
-                        if (c->ufd >= 0)
-                                shutdown(c->ufd, SHUT_RDWR);
-                }
+                sandbox_cut_all(sb, "sandbox_removed");
                 if (sb->n_conns == 0) {
                         *pp = sb->next;
                         sandbox_free(sb);
@@ -1026,12 +1033,7 @@ void egress_free(struct egress *eg)
         for (struct esandbox *sb = eg->sandboxes; sb; sb = sb->next) {
                 sandbox_drop_listener(eg, sb);
                 sb->gone = true;
-                for (struct econn *c = sb->conns; c; c = c->next) {
-                        c->cut = "daemon_stopping";
-                        shutdown(c->cfd, SHUT_RDWR);
-                        if (c->ufd >= 0)
-                                shutdown(c->ufd, SHUT_RDWR);
-                }
+                sandbox_cut_all(sb, "daemon_stopping");
         }
         clock_gettime(CLOCK_REALTIME, &until);
         until.tv_sec += 5;
@@ -1332,12 +1334,7 @@ json_t *egress_netns_close(struct egress *eg, const char *execution_id)
                         denied = json_deep_copy(sb->execs->denied);
                 /* The exec is over: what its processes left open goes with it. */
                 sandbox_drop_listener(eg, sb);
-                for (struct econn *c = sb->conns; c; c = c->next) {
-                        c->cut = "exec_ended";
-                        shutdown(c->cfd, SHUT_RDWR);
-                        if (c->ufd >= 0)
-                                shutdown(c->ufd, SHUT_RDWR);
-                }
+                sandbox_cut_all(sb, "exec_ended");
                 if (sb->n_conns == 0) {
                         *pp = sb->next;
                         sandbox_free(sb);
