@@ -438,13 +438,11 @@ int cli_ls_run(struct cli_ctx *ctx, int argc, char **argv)
         struct files_opts o = {0};
         _cleanup_free_ char *url = NULL;
         struct cli_request req = {.method = "GET", .timeout_s = 120};
-        struct cli_reply reply = {0};
-        struct al_error err = {0};
         const char *path;
         json_t *doc, *e;
         char ref[128];
         size_t i;
-        int c = parse_opts(ctx, argc, argv, "ls", cli_ls_usage, &o), status = CLI_EXIT_FAIL;
+        int c = parse_opts(ctx, argc, argv, "ls", cli_ls_usage, &o), status = 0;
 
         if (c <= 0)
                 return c == 0 ? 0 : CLI_EXIT_FAIL;
@@ -453,23 +451,16 @@ int cli_ls_run(struct cli_ctx *ctx, int argc, char **argv)
                 return CLI_EXIT_FAIL;
         }
         url = files_url(&o, ref, "/list", path);
+        if (!url) {
+                cli_errorf("out of memory");
+                return CLI_EXIT_FAIL;
+        }
         req.path = url;
-        if (!url || cli_http(ctx, &req, &reply, &err) < 0) {
-                cli_errorf("%s", url ? err.msg : "out of memory");
-                goto out;
-        }
-        if (reply.status != 200) {
-                status = cli_report_api_error(&reply);
-                goto out;
-        }
-        doc = cli_reply_json(&reply, &err);
-        if (!doc) {
-                cli_errorf("%s", err.msg);
-                goto out;
-        }
+        doc = cli_call(ctx, &req);
+        if (!doc)
+                return CLI_EXIT_FAIL;
         if (o.json) {
-                json_dumpf(doc, stdout, JSON_INDENT(2));
-                putchar('\n');
+                status = cli_print_json(doc);
         } else {
                 json_array_foreach(json_object_get(doc, "entries"), i, e)
                 {
@@ -489,8 +480,5 @@ int cli_ls_run(struct cli_ctx *ctx, int argc, char **argv)
                         printf("(listing cut at the daemon's [files] entries_max)\n");
         }
         json_decref(doc);
-        status = 0;
-out:
-        cli_reply_free(&reply);
         return status;
 }
