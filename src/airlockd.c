@@ -19,6 +19,8 @@
 #include "airlock/util.h"
 
 #define DRAIN_SECONDS_DEFAULT 30
+/* After the drain, how long replies already computed have to go out. */
+#define REPLY_SECONDS 5
 
 struct options {
         const char *config;
@@ -212,6 +214,8 @@ int main(int argc, char **argv)
         api_server_quiesce(mcp);
         api_server_quiesce(server);
         daemon_drain(d, opt.drain_seconds);
+        api_server_settle(mcp, REPLY_SECONDS);
+        api_server_settle(server, REPLY_SECONDS);
 out:
         daemon_stop(d);
         monitor_stop(monitor);

@@ -17,6 +17,9 @@ struct api_server *api_mcp_start(struct api_server *main, const char *listen_add
                                  struct al_error *err);
 /* Stop accepting new connections (draining); requests in progress go on. */
 void api_server_quiesce(struct api_server *s);
+/* Wait up to seconds for every request begun to have its response sent (after the drain: a
+ * finished exec's reply must go out before the connections are closed). true when none is left. */
+bool api_server_settle(struct api_server *s, int seconds);
 /* Stop serving and free; close every connection. */
 void api_server_stop(struct api_server *s);
 

@@ -35,6 +35,11 @@ struct api_server {
         int listen_fd;
         bool quiesced;
         bool own_limiter; /* the MCP listener shares the main server's */
+        /* Requests begun whose response has not gone out yet (counted from the first call of
+         * on_request to on_completed): stop waits for them so that no reply is cut. */
+        pthread_mutex_t open_lock;
+        pthread_cond_t open_done;
+        int open_requests;
 };
 
 /* Per-request state, kept in MHD's request closure. */
@@ -138,6 +143,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                 policy_unref(pol);
                 buf_init(&st->body, (size_t)max_body);
                 *req_cls = st;
+                pthread_mutex_lock(&s->open_lock);
+                s->open_requests++;
+                pthread_mutex_unlock(&s->open_lock);
                 clen = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
                 /* Who asks, and whether they may ask now: decided before any of the body is
                  * read. A body within the cap is read and dropped before the refusal goes
@@ -214,6 +222,10 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
         buf_free(&st->body);
         free(st);
         *req_cls = NULL;
+        pthread_mutex_lock(&s->open_lock);
+        if (--s->open_requests == 0)
+                pthread_cond_broadcast(&s->open_done);
+        pthread_mutex_unlock(&s->open_lock);
 }
 
 static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
@@ -337,6 +349,8 @@ static struct api_server *server_start(struct daemon *core, int listen_fd, struc
         }
         s->ctx = ctx;
         s->listen_fd = listen_fd;
+        pthread_mutex_init(&s->open_lock, NULL);
+        pthread_cond_init(&s->open_done, NULL);
         s->conns = conns_new(ctx, limit, err);
         if (!s->conns) {
                 close(listen_fd);
@@ -391,6 +405,27 @@ void api_server_quiesce(struct api_server *s)
         }
 }
 
+bool api_server_settle(struct api_server *s, int seconds)
+{
+        struct timespec until;
+        bool idle;
+
+        if (!s)
+                return true;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += seconds;
+        pthread_mutex_lock(&s->open_lock);
+        while (s->open_requests > 0)
+                if (pthread_cond_timedwait(&s->open_done, &s->open_lock, &until) == ETIMEDOUT)
+                        break;
+        idle = s->open_requests == 0;
+        if (!idle)
+                log_warn("%d request(s) still unanswered after %ds: closing them", s->open_requests,
+                         seconds);
+        pthread_mutex_unlock(&s->open_lock);
+        return idle;
+}
+
 void api_server_stop(struct api_server *s)
 {
         if (!s)
@@ -410,5 +445,7 @@ void api_server_stop(struct api_server *s)
         }
         if (s->own_limiter)
                 limiter_free(s->api.limiter);
+        pthread_mutex_destroy(&s->open_lock);
+        pthread_cond_destroy(&s->open_done);
         free(s);
 }
