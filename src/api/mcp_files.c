@@ -260,7 +260,7 @@ static const struct mcp_tool tools[] = {
          "The file") "," TARGET_PROPS "},\"required\":[\"path\"],\"additionalProperties\":false}",
      read_file, true},
     {"write_file", "Write a file",
-     "Write a text file in a sandbox (made or replaced; missing directories are not made).",
+     "Write a text file in a sandbox (made or replaced, with its parent directories).",
      "{\"type\":\"object\",\"properties\":{" PATH_PROP(
          "The file") ",\"content\":{\"type\":"
                      "\"string\",\"description\":\"The text to write\"}," MODE_PROP "," TARGET_PROPS
