@@ -44,15 +44,10 @@ static int target(const struct mcp_caller *c, json_t *args, struct api_files_tar
         return r;
 }
 
-/* The path argument; list_files defaults to the working directory. */
-static int path_of(json_t *args, const struct api_files_target *t, bool required, const char **ret,
-                   struct al_error *err)
+/* list_files' default: the working directory. */
+static const char *workdir(const struct api_files_target *t)
 {
-        if (mcp_arg_string(args, "path", required, ret, err) < 0)
-                return err->code;
-        if (!*ret)
-                *ret = t->ws != WORKSPACE_NONE ? "/workspace" : "/home/airlock";
-        return 0;
+        return t->ws != WORKSPACE_NONE ? "/workspace" : "/home/airlock";
 }
 
 /* An optional octal mode ("644", "0755"); -1 when absent. */
@@ -81,8 +76,9 @@ static json_t *read_file(const struct mcp_caller *c, json_t *args, struct al_err
         json_t *res = NULL, *doc;
         char *text;
 
-        if (mcp_args_known(args, names, err) < 0 || target(c, args, &t, err) < 0 ||
-            path_of(args, &t, true, &path, err) < 0 ||
+        /* Every argument is checked before a sandbox is looked for (or made). */
+        if (mcp_args_known(args, names, err) < 0 ||
+            mcp_arg_string(args, "path", true, &path, err) < 0 || target(c, args, &t, err) < 0 ||
             api_files_download(c->ctx, &t, path, strlen(path), &b, err) < 0)
                 goto out;
         if (b.tar) {
@@ -160,9 +156,10 @@ static json_t *list_files(const struct mcp_caller *c, json_t *args, struct al_er
         const char *path;
         json_t *doc = NULL;
 
-        if (mcp_args_known(args, names, err) >= 0 && target(c, args, &t, err) >= 0 &&
-            path_of(args, &t, false, &path, err) >= 0)
-                api_files_list(c->ctx, &t, path, strlen(path), &doc, err);
+        if (mcp_args_known(args, names, err) >= 0 &&
+            mcp_arg_string(args, "path", false, &path, err) >= 0 && target(c, args, &t, err) >= 0)
+                api_files_list(c->ctx, &t, path ? path : workdir(&t),
+                               strlen(path ? path : workdir(&t)), &doc, err);
         api_files_target_clear(&t);
         return doc ? mcp_doc_result(doc) : NULL;
 }
@@ -209,8 +206,8 @@ static json_t *download_file(const struct mcp_caller *c, json_t *args, struct al
         const char *path, *mime;
         json_t *res = NULL, *doc, *item;
 
-        if (mcp_args_known(args, names, err) < 0 || target(c, args, &t, err) < 0 ||
-            path_of(args, &t, true, &path, err) < 0 ||
+        if (mcp_args_known(args, names, err) < 0 ||
+            mcp_arg_string(args, "path", true, &path, err) < 0 || target(c, args, &t, err) < 0 ||
             api_files_download(c->ctx, &t, path, strlen(path), &b, err) < 0)
                 goto out;
         mime = b.tar ? "application/x-tar" : image_mime(b.name);
