@@ -48,7 +48,68 @@ export interface ExecResult {
   aborted?: boolean;
   sandbox_lost?: string;
   sandbox_replaced?: string;
+  artifacts?: Artifact[];
+  /** A context's cell: its values and displays, and how it went. */
+  results?: CellResult[] | null;
+  context?: CellInfo;
 }
+
+export interface Artifact {
+  name: string;
+  mime: string;
+  size: number;
+  sha256: string;
+  path?: string;
+  /** base64, when small enough to come inline */
+  data?: string;
+}
+
+export interface CellResult {
+  kind: "result" | "display";
+  /** by MIME type; binary ones base64 */
+  data: Record<string, string>;
+}
+
+export interface CellInfo {
+  id: string;
+  language: "python" | "node" | "bash";
+  execution_count?: number;
+  status: "ok" | "error" | "ended";
+  interrupted: boolean;
+  error: { name: string; value: string; traceback: string } | null;
+  [key: string]: unknown;
+}
+
+export interface Context {
+  id: string;
+  language: "python" | "node" | "bash";
+  agent: string;
+  session: string | null;
+  runtime: string;
+  sandbox_id?: string;
+  state: "idle" | "busy" | "ended";
+  default: boolean;
+  execution_count: number;
+  cells: number;
+  created_ms: number;
+  idle_ms: number;
+  ended: string | null;
+}
+
+export interface FileEntry {
+  name: string;
+  type: "file" | "directory" | "symlink" | "fifo" | "socket" | "device" | "other";
+  size: number;
+  /** permission bits (420 is 0o644) */
+  mode: number;
+  /** seconds since the epoch */
+  mtime: number;
+  target?: string;
+  path?: string;
+}
+
+/** Which sandbox a files call works in: by id, or the one of (agent, session, runtime). */
+export type Where = { sandboxId: string } | { session?: string; runtime?: string; agent?: string };
 
 export type StreamEvent =
   | { type: "start"; execution_id: string; sandbox_id: string | null }
@@ -158,8 +219,13 @@ export class NotSupported extends AirlockError {}
 export class InvalidPolicy extends AirlockError {}
 export class Timeout extends AirlockError {}
 export class InternalError extends AirlockError {}
+export class InsufficientStorage extends AirlockError {}
 export class ConnectionFailed extends AirlockError {}
 export const ERRORS: Record<string, typeof AirlockError>;
+/** A cell's value: the text/plain of its last "result". */
+export function resultText(res: ExecResult): string | undefined;
+/** The images a run made, each once. */
+export function images(res: ExecResult): { mime: string; data: Buffer }[];
 
 export class Client {
   constructor(opts?: ClientOptions);
@@ -184,6 +250,23 @@ export class Client {
   executions(filters?: ExecutionFilters): Promise<{ executions: Execution[]; next_cursor?: string }>;
   iterExecutions(filters?: Omit<ExecutionFilters, "cursor">): AsyncGenerator<Execution>;
   execution(id: string): Promise<Execution>;
+  requestBytes(method: string, path: string, opts?: { query?: Record<string, string | number | boolean | undefined>;
+    raw?: Buffer | string; contentType?: string }): Promise<Buffer>;
+  upload(path: string, data: Buffer | string, where?: Where, opts?: { mode?: number }): Promise<{ path: string; written: boolean; size: number }>;
+  uploadTar(path: string, tar: Buffer, where?: Where): Promise<{ path: string; files: number; directories: number }>;
+  download(path: string, where?: Where): Promise<Buffer>;
+  listFiles(path: string, where?: Where): Promise<FileEntry[]>;
+  stat(path: string, where?: Where): Promise<FileEntry>;
+  mkdir(path: string, where?: Where): Promise<boolean>;
+  remove(path: string, where?: Where, opts?: { recursive?: boolean }): Promise<void>;
+  move(from: string, to: string, where?: Where): Promise<void>;
+  createContext(language?: "python" | "node" | "bash", opts?: { session?: string; runtime?: string; agent?: string }): Promise<Context>;
+  contexts(): Promise<Context[]>;
+  context(ctx: string | Context): Promise<Context>;
+  runInContext(ctx: string | Context, code: string, opts?: { timeoutS?: number }): Promise<ExecResult>;
+  interruptContext(ctx: string | Context): Promise<boolean>;
+  restartContext(ctx: string | Context): Promise<Context>;
+  deleteContext(ctx: string | Context): Promise<void>;
   version(): Promise<{ version: string; api: string; instance: string; engine: { kind: string; socket: string } }>;
   health(): Promise<Record<string, unknown>>;
 }

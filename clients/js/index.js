@@ -1,8 +1,8 @@
 // @airlock/client: airlockd's HTTP API (docs/api.md) over its UNIX socket with node's http
 // module (socketPath). No dependencies. Every call is one request; results are the daemon's
 // JSON (typed in index.d.ts); every error answer is thrown as the AirlockError subclass named
-// after its code. Extension point: Client#request() is the one door every method goes
-// through, so the files and contexts APIs become a few more methods on it.
+// after its code. Client#request() is the one door every JSON method goes through,
+// Client#requestBytes() the same for raw bodies (the files API).
 import http from "node:http";
 
 export const DEFAULT_SOCKET = "/run/airlock/airlock.sock";
@@ -38,10 +38,11 @@ export const NotSupported = errorClass("NotSupported", "not_supported");
 export const InvalidPolicy = errorClass("InvalidPolicy", "invalid_policy");
 export const Timeout = errorClass("Timeout", "timeout");
 export const InternalError = errorClass("InternalError", "internal_error");
+export const InsufficientStorage = errorClass("InsufficientStorage", "insufficient_storage");
 export const ConnectionFailed = errorClass("ConnectionFailed", "connection_failed");
 export const ERRORS = Object.fromEntries([InvalidRequest, Unauthorized, Forbidden, NotFound,
   MethodNotAllowed, Conflict, TooLarge, RateLimited, EngineError, EngineUnavailable,
-  NotSupported, InvalidPolicy, Timeout, InternalError].map((C) => [C.code, C]));
+  NotSupported, InvalidPolicy, Timeout, InternalError, InsufficientStorage].map((C) => [C.code, C]));
 
 function errorFrom(status, headers, body) {
   let doc = {};
@@ -55,6 +56,27 @@ function errorFrom(status, headers, body) {
 }
 
 const seg = (s) => encodeURIComponent(String(s));
+const ctxId = (c) => seg(typeof c === "object" ? c.id : c);
+
+/** A cell's value: the text/plain of its last "result", or undefined. */
+export function resultText(res) {
+  return (res.results ?? []).filter((r) => r.kind === "result").at(-1)?.data["text/plain"];
+}
+
+/** The images a run made (plots, image artifacts, image results), each once:
+ * [{ mime, data: Buffer }]. */
+export function images(res) {
+  const seen = new Set();
+  const out = [];
+  const add = (mime, b64) => {
+    if (!mime?.startsWith("image/") || mime.includes("svg") || !b64 || seen.has(b64)) return;
+    seen.add(b64);
+    out.push({ mime, data: Buffer.from(b64, "base64") });
+  };
+  for (const a of res.artifacts ?? []) add(a.mime, a.data);
+  for (const r of res.results ?? []) for (const [mime, d] of Object.entries(r.data ?? {})) add(mime, d);
+  return out;
+}
 
 export class Client {
   /** @param {import("./index").ClientOptions} [opts] */
@@ -67,7 +89,7 @@ export class Client {
   }
 
   // Open a request; resolves with the response of a 2xx, rejects with the error of any other.
-  _open(method, path, body, query, accept = "application/json") {
+  _open(method, path, body, query, accept = "application/json", raw, contentType) {
     if (query) {
       const q = new URLSearchParams();
       for (const [k, v] of Object.entries(query)) {
@@ -77,9 +99,11 @@ export class Client {
       if (s) path += `?${s}`;
     }
     const headers = { Accept: accept, "User-Agent": "airlock-js/0.1.0" };
-    const data = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
+    const data = body !== undefined ? Buffer.from(JSON.stringify(body))
+      : raw !== undefined ? Buffer.from(raw) : undefined;
     if (data) {
-      headers["Content-Type"] = "application/json";
+      headers["Content-Type"] = body !== undefined ? "application/json"
+        : contentType ?? "application/octet-stream";
       headers["Content-Length"] = data.length;
     }
     if (this.token) headers.Authorization = `Bearer ${this.token}`;
@@ -101,6 +125,12 @@ export class Client {
     const res = await this._open(method, path, body, query);
     const buf = await readAll(res);
     return buf.length ? JSON.parse(buf) : null;
+  }
+
+  /** The same with a raw body (a Buffer or a string, of contentType) and the raw answer. */
+  async requestBytes(method, path, { query, raw, contentType } = {}) {
+    const res = await this._open(method, path, undefined, query, "*/*", raw, contentType);
+    return readAll(res);
   }
 
   _execBody(what, opts = {}, background = false) {
@@ -191,6 +221,82 @@ export class Client {
     const doc = await this.request("POST", `/v1/sessions/${seg(session)}/end`, { agent });
     return doc.sandboxes_removed;
   }
+
+  // -- files (docs/files.md): where = { sandboxId } or { session, runtime, agent } --
+
+  _files(route, path, where = {}, extra = {}) {
+    const query = { path, ...extra };
+    if (where.sandboxId) return [`/v1/sandboxes/${seg(where.sandboxId)}/files${route}`, query];
+    Object.assign(query, { agent: where.agent ?? this.agent, session: where.session ?? this.session,
+      runtime: where.runtime });
+    return [`/v1/files${route}`, query];
+  }
+  /** Write data (a Buffer, or a string as UTF-8) to the file path (parents made); mode: the
+   * permission bits (e.g. 0o755). Resolves with { path, written, size }. */
+  async upload(path, data, where = {}, { mode } = {}) {
+    const [route, query] = this._files("", path, where,
+      { mode: mode === undefined ? undefined : mode.toString(8) });
+    return JSON.parse(await this.requestBytes("PUT", route, { query, raw: data }));
+  }
+  /** Unpack a tar (regular files and directories only) into the directory path. */
+  async uploadTar(path, tar, where = {}) {
+    const [route, query] = this._files("", path, where);
+    return JSON.parse(await this.requestBytes("PUT", route,
+      { query, raw: tar, contentType: "application/x-tar" }));
+  }
+  /** A file's bytes (a Buffer); a directory comes as a tar. */
+  download(path, where = {}) {
+    const [route, query] = this._files("", path, where);
+    return this.requestBytes("GET", route, { query });
+  }
+  async listFiles(path, where = {}) {
+    const [route, query] = this._files("/list", path, where);
+    return (await this.request("GET", route, undefined, query)).entries;
+  }
+  stat(path, where = {}) {
+    const [route, query] = this._files("/stat", path, where);
+    return this.request("GET", route, undefined, query);
+  }
+  /** Make a directory and its parents; resolves false when it was there. */
+  async mkdir(path, where = {}) {
+    const [route, query] = this._files("/mkdir", path, where);
+    return (await this.request("POST", route, undefined, query)).created;
+  }
+  async remove(path, where = {}, { recursive = false } = {}) {
+    const [route, query] = this._files("", path, where, { recursive });
+    await this.request("DELETE", route, undefined, query);
+  }
+  async move(from, to, where = {}) {
+    const [route, query] = this._files("/move", undefined, where);
+    await this.request("POST", route, { from, to }, query);
+  }
+
+  // -- code contexts (docs/contexts.md) --
+
+  /** Start a live interpreter ("python", "node" or "bash") in the session's sandbox. */
+  createContext(language = "python", { session, runtime, agent } = {}) {
+    const body = { language, agent: agent ?? this.agent ?? "default" };
+    if (session ?? this.session) body.session = session ?? this.session;
+    if (runtime) body.runtime = runtime;
+    return this.request("POST", "/v1/contexts", body);
+  }
+  async contexts() { return (await this.request("GET", "/v1/contexts")).contexts; }
+  context(ctx) { return this.request("GET", `/v1/contexts/${ctxId(ctx)}`); }
+  /** Run a cell: state persists between cells. The result has `results` (values and
+   * displays by MIME type), `context` (status, error) and `artifacts`; see images(). */
+  async runInContext(ctx, code, { timeoutS } = {}) {
+    const agent = typeof ctx === "object" ? ctx.agent : (await this.context(ctx)).agent;
+    const body = { agent, context: typeof ctx === "object" ? ctx.id : String(ctx), code };
+    if (timeoutS) body.timeout_s = timeoutS;
+    return this.request("POST", "/v1/exec", body);
+  }
+  /** KeyboardInterrupt to the running cell; resolves false when none was running. */
+  async interruptContext(ctx) {
+    return (await this.request("POST", `/v1/contexts/${ctxId(ctx)}/interrupt`)).interrupted;
+  }
+  /** A fresh interpreter: the state is cleared. */
+  restartContext(ctx) { return this.request("POST", `/v1/contexts/${ctxId(ctx)}/restart`); }
+  async deleteContext(ctx) { await this.request("DELETE", `/v1/contexts/${ctxId(ctx)}`); }
 
   /** One page of the audit log, newest first: { executions, next_cursor }. */
   executions(filters = {}) {

@@ -13,27 +13,39 @@ JSON the daemon sent stays in `.raw`); every error the daemon answers with is ra
 subclass of AirlockError named after its code (InvalidRequest, Forbidden, NotFound,
 RateLimited, ...), with the daemon's message, the HTTP status and Retry-After when given.
 
-Extension points: `Client.request()` is the one door to the daemon (method, path, JSON body,
-query) that every method goes through, so the files and contexts APIs, when the daemon serves
-them, become a few more methods (or a `client.files` namespace) built on it.
+Files (upload, download, list, stat, mkdir, remove, move; directories as tar) and code
+contexts (create, run, interrupt, restart, list, delete) are methods too:
+
+    c = Client(agent="analyst", session="conv-42")
+    c.upload("/home/airlock/data.csv", b"x,y\n1,2\n")
+    ctx = c.create_context("python")
+    c.run_in_context(ctx, "import pandas as pd; df = pd.read_csv('/home/airlock/data.csv')")
+    print(c.run_in_context(ctx, "df.x.sum()").text)      # "1"
+
+`Client.request()` is the one door to the daemon (method, path, JSON body, query) that every
+JSON method goes through; `Client.request_bytes()` the same for raw bodies (files).
 """
 from __future__ import annotations
 
+import base64
 import http.client
+import io
 import json
 import os
 import socket
+import tarfile
 from dataclasses import dataclass, field
-from typing import Any, Dict, Iterator, List, Optional, Sequence
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Union
 from urllib.parse import quote, urlencode
 
 __all__ = [
     "Client", "ExecResult", "BackgroundProcess", "Decision", "StreamEvent", "ExecStream",
-    "Sandbox", "Session", "Process", "Execution", "ExecutionPage",
+    "Sandbox", "Session", "Process", "Execution", "ExecutionPage", "Artifact", "CellResult",
+    "CellInfo", "Context", "FileEntry",
     "AirlockError", "InvalidRequest", "Unauthorized", "Forbidden", "NotFound",
     "MethodNotAllowed", "Conflict", "TooLarge", "RateLimited", "EngineError",
     "EngineUnavailable", "NotSupported", "InvalidPolicy", "Timeout", "InternalError",
-    "ConnectionFailed", "DEFAULT_SOCKET",
+    "InsufficientStorage", "ConnectionFailed", "DEFAULT_SOCKET",
 ]
 
 __version__ = "0.1.0"
@@ -121,6 +133,11 @@ class InternalError(AirlockError):
     code = "internal_error"
 
 
+class InsufficientStorage(AirlockError):
+    """The sandbox's disk is full (HTTP 507): the partial file was removed."""
+    code = "insufficient_storage"
+
+
 class ConnectionFailed(AirlockError):
     """The daemon could not be reached, or the connection broke mid-answer."""
     code = "connection_failed"
@@ -129,7 +146,7 @@ class ConnectionFailed(AirlockError):
 ERRORS: Dict[str, type] = {cls.code: cls for cls in (
     InvalidRequest, Unauthorized, Forbidden, NotFound, MethodNotAllowed, Conflict, TooLarge,
     RateLimited, EngineError, EngineUnavailable, NotSupported, InvalidPolicy, Timeout,
-    InternalError)}
+    InternalError, InsufficientStorage)}
 
 
 def _error_from(status: int, headers: Any, body: bytes) -> AirlockError:
@@ -181,19 +198,122 @@ class ExecResult:
     sandbox_lost: Optional[str] = None
     sandbox_replaced: Optional[str] = None
     decision: Decision = field(default_factory=Decision)
+    artifacts: List["Artifact"] = field(default_factory=list)
+    # A context's cell (run_in_context): its results and how it went.
+    results: List["CellResult"] = field(default_factory=list)
+    context: Optional["CellInfo"] = None
     raw: dict = field(default_factory=dict, repr=False)
 
     @property
     def ok(self) -> bool:
-        """Exited 0, not killed, not timed out."""
+        """Exited 0, not killed, not timed out (for a cell: raised no error)."""
         return self.exit_code == 0 and not self.signal and not self.timed_out \
             and not self.oom_killed
+
+    @property
+    def text(self) -> Optional[str]:
+        """A cell's value: the text/plain of its last "result" (None when it has none)."""
+        values = [r.text for r in self.results if r.kind == "result"]
+        return values[-1] if values else None
+
+    def images(self) -> List[bytes]:
+        """The images the run made (plots, image files in its outputs, image results), each
+        once, as bytes."""
+        seen, out = set(), []
+        for a in self.artifacts:
+            if a.mime.startswith("image/") and a.data and a.data not in seen:
+                seen.add(a.data)
+                out.append(a.content())
+        for r in self.results:
+            for mime, data in r.data.items():
+                if mime.startswith("image/") and "svg" not in mime and data not in seen:
+                    seen.add(data)
+                    out.append(base64.b64decode(data))
+        return out
 
     @classmethod
     def from_json(cls, doc: dict) -> "ExecResult":
         f = _fields(cls, doc)
         f["decision"] = Decision(**_fields(Decision, doc.get("decision") or {}))
+        f["artifacts"] = [_make(Artifact, a) for a in doc.get("artifacts") or []]
+        f["results"] = [_make(CellResult, r) for r in doc.get("results") or []]
+        f["context"] = _make(CellInfo, doc["context"]) if doc.get("context") else None
         return cls(raw=doc, **f)
+
+
+@dataclass
+class Artifact:
+    """A file the run left in $AIRLOCK_OUTPUTS_DIR, a plot, an image: data is base64 when it
+    was small enough to come inline ([files] artifact_inline_kb), else download it by path."""
+    name: str
+    mime: str = "application/octet-stream"
+    size: int = 0
+    sha256: str = ""
+    path: Optional[str] = None
+    data: Optional[str] = None
+    raw: dict = field(default_factory=dict, repr=False)
+
+    def content(self) -> bytes:
+        if self.data is None:
+            raise NotFound(f"artifact {self.name} is not inline: download {self.path}")
+        return base64.b64decode(self.data)
+
+
+@dataclass
+class CellResult:
+    """A value or a display of a context's cell, keyed by MIME type (binary ones base64)."""
+    kind: str
+    data: Dict[str, str] = field(default_factory=dict)
+    raw: dict = field(default_factory=dict, repr=False)
+
+    @property
+    def text(self) -> Optional[str]:
+        return self.data.get("text/plain")
+
+
+@dataclass
+class CellInfo:
+    """How a context's cell went: status "ok", "error" or "ended"; error {name, value,
+    traceback}; interrupted when a timeout or interrupt() stopped it."""
+    id: str
+    language: str = ""
+    execution_count: Optional[int] = None
+    status: str = ""
+    interrupted: bool = False
+    error: Optional[dict] = None
+    raw: dict = field(default_factory=dict, repr=False)
+
+
+@dataclass
+class Context:
+    """A code context (a live interpreter): see docs/contexts.md."""
+    id: str
+    language: str = ""
+    agent: str = ""
+    session: Optional[str] = None
+    runtime: Optional[str] = None
+    sandbox_id: Optional[str] = None
+    state: str = ""
+    execution_count: int = 0
+    cells: int = 0
+    created_ms: Optional[int] = None
+    idle_ms: Optional[int] = None
+    ended: Optional[str] = None
+    raw: dict = field(default_factory=dict, repr=False)
+
+
+@dataclass
+class FileEntry:
+    """A file of a sandbox (list_files, stat): type "file", "directory", "symlink", ...; mode
+    the permission bits; mtime seconds since the epoch; target a link's."""
+    name: str
+    type: str = ""
+    size: int = 0
+    mode: int = 0
+    mtime: Optional[int] = None
+    target: Optional[str] = None
+    path: Optional[str] = None
+    raw: dict = field(default_factory=dict, repr=False)
 
 
 @dataclass
@@ -301,6 +421,10 @@ def _make(cls, doc: dict):
     return cls(raw=doc, **_fields(cls, doc))
 
 
+def _ctx_id(c) -> str:
+    return quote(c.id if isinstance(c, Context) else str(c), safe="")
+
+
 # ---- transport ----------------------------------------------------------------------------
 
 class _UnixConnection(http.client.HTTPConnection):
@@ -380,7 +504,8 @@ class Client:
     # -- the one door --
 
     def _open(self, method: str, path: str, body: Any = None, query: Optional[dict] = None,
-              accept: str = "application/json"):
+              accept: str = "application/json", raw: Optional[bytes] = None,
+              content_type: str = "application/octet-stream"):
         if query:
             q = {k: v for k, v in query.items() if v is not None and v is not False}
             if q:
@@ -390,6 +515,9 @@ class Client:
         if body is not None:
             data = json.dumps(body).encode()
             headers["Content-Type"] = "application/json"
+        elif raw is not None:
+            data = raw
+            headers["Content-Type"] = content_type
         if self.token:
             headers["Authorization"] = f"Bearer {self.token}"
         conn = _UnixConnection(self.socket_path, self.timeout)
@@ -411,7 +539,17 @@ class Client:
                 query: Optional[dict] = None) -> Any:
         """Send one request (body: JSON-able or None) and return the decoded JSON answer;
         raise the AirlockError subclass of an error answer. Every method below uses it."""
-        conn, resp = self._open(method, path, body, query)
+        raw = self.request_bytes(method, path, query=query, body=body,
+                                 accept="application/json")
+        return json.loads(raw) if raw else None
+
+    def request_bytes(self, method: str, path: str, *, query: Optional[dict] = None,
+                      body: Any = None, raw: Optional[bytes] = None,
+                      content_type: str = "application/octet-stream",
+                      accept: str = "*/*") -> bytes:
+        """The same with a raw body (raw, of content_type) and the raw answer."""
+        conn, resp = self._open(method, path, body, query, raw=raw, content_type=content_type,
+                                accept=accept)
         try:
             raw = resp.read(MAX_BODY + 1)
         except OSError as e:
@@ -420,7 +558,7 @@ class Client:
             conn.close()
         if len(raw) > MAX_BODY:
             raise TooLarge("airlockd's answer is larger than the client's cap")
-        return json.loads(raw) if raw else None
+        return raw
 
     # -- execs --
 
@@ -512,6 +650,141 @@ class Client:
         doc = self.request("POST", f"/v1/sessions/{quote(session, safe='')}/end",
                            {"agent": agent or self.agent or "default"})
         return int(doc.get("sandboxes_removed", 0))
+
+    # -- files (docs/files.md) --
+
+    def _files(self, route: str, path: Optional[str], sandbox_id: Optional[str],
+               session: Optional[str], runtime: Optional[str], agent: Optional[str],
+               **extra) -> tuple:
+        """The route and query of a files call: by sandbox id, else by agent, session and
+        runtime (the sandbox an exec of theirs would use, made when missing)."""
+        q: Dict[str, Any] = {"path": path, **extra}
+        if sandbox_id:
+            return f"/v1/sandboxes/{quote(sandbox_id, safe='')}/files{route}", q
+        q.update(agent=agent or self.agent, session=session or self.session, runtime=runtime)
+        return f"/v1/files{route}", q
+
+    def upload(self, path: str, data: Union[bytes, str], *, mode: Optional[int] = None,
+               sandbox_id: Optional[str] = None, session: Optional[str] = None,
+               runtime: Optional[str] = None, agent: Optional[str] = None) -> dict:
+        """Write data (bytes, or text as UTF-8) to the file path (parents made); mode: the
+        permission bits (e.g. 0o755). Returns {"path", "written", "size"}."""
+        route, q = self._files("", path, sandbox_id, session, runtime, agent,
+                               mode=format(mode, "o") if mode is not None else None)
+        raw = data.encode() if isinstance(data, str) else bytes(data)
+        return json.loads(self.request_bytes("PUT", route, query=q, raw=raw))
+
+    def upload_tar(self, path: str, tar: bytes, **where) -> dict:
+        """Unpack a tar (regular files and directories only) into the directory path."""
+        route, q = self._files("", path, where.get("sandbox_id"), where.get("session"),
+                               where.get("runtime"), where.get("agent"))
+        return json.loads(self.request_bytes("PUT", route, query=q, raw=tar,
+                                             content_type="application/x-tar"))
+
+    def upload_dir(self, local_dir: str, path: str, **where) -> dict:
+        """Send a local directory (its regular files and directories) to path, as a tar."""
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as t:
+            for root, dirs, files in os.walk(local_dir):
+                for name in sorted(dirs) + sorted(files):
+                    full = os.path.join(root, name)
+                    if os.path.islink(full) or not (os.path.isdir(full) or os.path.isfile(full)):
+                        continue
+                    t.add(full, arcname=os.path.relpath(full, local_dir), recursive=False)
+        return self.upload_tar(path, buf.getvalue(), **where)
+
+    def download(self, path: str, **where) -> bytes:
+        """A file's bytes; a directory comes as a tar (see download_dir)."""
+        route, q = self._files("", path, where.get("sandbox_id"), where.get("session"),
+                               where.get("runtime"), where.get("agent"))
+        return self.request_bytes("GET", route, query=q)
+
+    def download_dir(self, path: str, local_dir: str, **where) -> List[str]:
+        """Unpack a directory of the sandbox under local_dir (as local_dir/<its name>/...).
+        What comes from a sandbox is untrusted: only regular files and directories with
+        relative names and no ".." are written. Returns the names written."""
+        names = []
+        with tarfile.open(fileobj=io.BytesIO(self.download(path, **where))) as t:
+            for m in t.getmembers():
+                parts = m.name.split("/")
+                if m.name.startswith("/") or ".." in parts or not (m.isfile() or m.isdir()):
+                    continue
+                dest = os.path.join(local_dir, *parts)
+                if m.isdir():
+                    os.makedirs(dest, exist_ok=True)
+                    continue
+                os.makedirs(os.path.dirname(dest), exist_ok=True)
+                src = t.extractfile(m)
+                with open(dest, "wb") as f:
+                    f.write(src.read() if src else b"")
+                names.append(m.name)
+        return names
+
+    def list_files(self, path: str, **where) -> List[FileEntry]:
+        route, q = self._files("/list", path, where.get("sandbox_id"), where.get("session"),
+                               where.get("runtime"), where.get("agent"))
+        return [_make(FileEntry, e) for e in self.request("GET", route, query=q)["entries"]]
+
+    def stat(self, path: str, **where) -> FileEntry:
+        route, q = self._files("/stat", path, where.get("sandbox_id"), where.get("session"),
+                               where.get("runtime"), where.get("agent"))
+        return _make(FileEntry, self.request("GET", route, query=q))
+
+    def mkdir(self, path: str, **where) -> bool:
+        """Make a directory and its parents; False when it was there."""
+        route, q = self._files("/mkdir", path, where.get("sandbox_id"), where.get("session"),
+                               where.get("runtime"), where.get("agent"))
+        return bool(self.request("POST", route, query=q)["created"])
+
+    def remove(self, path: str, recursive: bool = False, **where) -> None:
+        route, q = self._files("", path, where.get("sandbox_id"), where.get("session"),
+                               where.get("runtime"), where.get("agent"), recursive=recursive)
+        self.request("DELETE", route, query=q)
+
+    def move(self, src: str, dst: str, **where) -> None:
+        route, q = self._files("/move", None, where.get("sandbox_id"), where.get("session"),
+                               where.get("runtime"), where.get("agent"))
+        self.request("POST", route, {"from": src, "to": dst}, query=q)
+
+    # -- code contexts (docs/contexts.md) --
+
+    def create_context(self, language: str = "python", *, session: Optional[str] = None,
+                       runtime: Optional[str] = None, agent: Optional[str] = None) -> Context:
+        """Start a live interpreter ("python", "node" or "bash") in the session's sandbox."""
+        body = {"language": language, "agent": agent or self.agent or "default"}
+        for k, v in (("session", session or self.session), ("runtime", runtime)):
+            if v:
+                body[k] = v
+        return _make(Context, self.request("POST", "/v1/contexts", body))
+
+    def contexts(self) -> List[Context]:
+        return [_make(Context, c) for c in self.request("GET", "/v1/contexts")["contexts"]]
+
+    def context(self, context_id: Union[str, Context]) -> Context:
+        return _make(Context, self.request("GET", f"/v1/contexts/{_ctx_id(context_id)}"))
+
+    def run_in_context(self, context: Union[str, Context], code: str, *,
+                       timeout_s: Optional[int] = None) -> ExecResult:
+        """Run a cell: state persists between cells. The result has .text (the value of the
+        last expression), .results, .context (status, error) and .images()."""
+        agent = context.agent if isinstance(context, Context) else \
+            self.context(context).agent
+        body = {"agent": agent, "context": _ctx_id(context), "code": code}
+        if timeout_s:
+            body["timeout_s"] = timeout_s
+        return ExecResult.from_json(self.request("POST", "/v1/exec", body))
+
+    def interrupt_context(self, context: Union[str, Context]) -> bool:
+        """KeyboardInterrupt to the running cell; False when none was running."""
+        return bool(self.request("POST", f"/v1/contexts/{_ctx_id(context)}/interrupt")
+                    ["interrupted"])
+
+    def restart_context(self, context: Union[str, Context]) -> Context:
+        """A fresh interpreter: the state is cleared."""
+        return _make(Context, self.request("POST", f"/v1/contexts/{_ctx_id(context)}/restart"))
+
+    def delete_context(self, context: Union[str, Context]) -> None:
+        self.request("DELETE", f"/v1/contexts/{_ctx_id(context)}")
 
     # -- the audit log --
 

@@ -24,6 +24,7 @@
 
 #include <jansson.h>
 
+#include "airlock/base64.h"
 #include "airlock/file_records.h"
 #include "airlock/sha256.h"
 #include "files.h"
@@ -663,22 +664,10 @@ static const char *mime_of(const char *name, const uint8_t *head, size_t n)
 
 static char *base64(const uint8_t *p, size_t n)
 {
-        static const char tbl[] =
-            "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-        char *out = malloc((n + 2) / 3 * 4 + 1), *o = out;
+        char *out = base64_encode(p, n);
 
         if (!out)
                 fail(ENOMEM, "out of memory");
-        for (size_t i = 0; i < n; i += 3) {
-                uint32_t v = (uint32_t)p[i] << 16 | (i + 1 < n ? (uint32_t)p[i + 1] << 8 : 0) |
-                             (i + 2 < n ? p[i + 2] : 0);
-
-                *o++ = tbl[v >> 18 & 63];
-                *o++ = tbl[v >> 12 & 63];
-                *o++ = i + 1 < n ? tbl[v >> 6 & 63] : '=';
-                *o++ = i + 2 < n ? tbl[v & 63] : '=';
-        }
-        *o = '\0';
         return out;
 }
 

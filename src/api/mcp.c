@@ -49,7 +49,10 @@ static json_t *initialize(json_t *id, json_t *params)
                       "title", "airlock sandboxes", "version", AIRLOCK_VERSION, "instructions",
                       "Runs code and shell commands in locked-down sandboxes (airlockd). "
                       "Use run_code or run_command; pass the same 'session' to keep files "
-                      "and installed packages between calls, and end_session when done."));
+                      "and installed packages between calls, and end_session when done. "
+                      "read_file, write_file, list_files, upload_file and download_file reach "
+                      "the session's files; create_context and run_in_context keep a live "
+                      "interpreter whose variables persist between runs."));
 }
 
 static json_t *tools_call(const struct mcp_caller *c, json_t *id, json_t *params)

@@ -2,8 +2,9 @@
  * does, through the same calls as the v1 routes. A tool's failure (a policy refusal, bad
  * arguments, an unknown sandbox, a timeout, an OOM kill) is a CallToolResult with isError and
  * the reason, so that the model reads it; only an unknown tool is a JSON-RPC error.
- *
- * Files and contexts slot in here as more rows of the table when their core calls exist. */
+ * This file has the tools that run code and manage sessions, sandboxes and processes, and the
+ * argument checks every tool uses; files (mcp_files.c) and contexts (mcp_contexts.c) bring
+ * their own tables. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,15 +17,8 @@
 
 /* Caps on what a tool's arguments may carry (the body cap bounds them all together). */
 #define MCP_NAME_ARG_MAX 128 /* runtime, session, sandbox ids */
-
-struct tool {
-        const char *name;
-        const char *title;
-        const char *description;
-        const char *schema; /* the inputSchema, as JSON text */
-        json_t *(*call)(const struct mcp_caller *c, json_t *args, struct al_error *err);
-        bool read_only;
-};
+/* The text of a run: its output (capped by [limits] output_kb) and its results. */
+#define MCP_TEXT_MAX (64u << 20)
 
 static json_t *text_content(const char *text)
 {
@@ -32,7 +26,7 @@ static json_t *text_content(const char *text)
 }
 
 /* A successful result: text for the model, doc (stolen) as structuredContent. */
-static json_t *tool_result(const char *text, json_t *doc, bool is_error)
+json_t *mcp_tool_result(const char *text, json_t *doc, bool is_error)
 {
         json_t *o = json_pack("{s:o, s:b}", "content", text_content(text), "isError", is_error);
 
@@ -43,27 +37,47 @@ static json_t *tool_result(const char *text, json_t *doc, bool is_error)
         return o;
 }
 
-/* Images the exec produced (plots, PIL images, image files in its outputs, inline) go to the
- * model as MCP image content after the text; every artifact stays in structuredContent. */
-static void add_images(json_t *result, json_t *artifacts)
+static bool content_has_data(json_t *content, json_t *data)
 {
-        json_t *content = json_object_get(result, "content"), *a;
+        json_t *v;
         size_t i;
 
-        json_array_foreach(artifacts, i, a)
-        {
-                const char *mime = json_string_value(json_object_get(a, "mime"));
-                json_t *data = json_object_get(a, "data");
+        json_array_foreach(content, i,
+                           v) if (json_equal(json_object_get(v, "data"), data)) return true;
+        return false;
+}
 
-                if (!mime || strncmp(mime, "image/", 6) != 0 || !json_is_string(data))
-                        continue;
-                json_array_append_new(content, json_pack("{s:s, s:O, s:s}", "type", "image", "data",
-                                                         data, "mimeType", mime));
+static void add_image(json_t *content, const char *mime, json_t *data)
+{
+        /* Raster images only: they are base64 here (SVG is text). */
+        if (!mime || strncmp(mime, "image/", 6) != 0 || strncmp(mime, "image/svg", 9) == 0 ||
+            !json_is_string(data) || content_has_data(content, data))
+                return;
+        json_array_append_new(
+            content, json_pack("{s:s, s:O, s:s}", "type", "image", "data", data, "mimeType", mime));
+}
+
+/* Images the exec produced go to the model as MCP image content after the text: a context's
+ * display results (plots, _repr_png_), then artifacts (plt.show(), PIL images, image files in
+ * its outputs, inline), each once (a context's figure is both). Every artifact and result
+ * stays in structuredContent. */
+static void add_images(json_t *result, const struct exec_result *res)
+{
+        json_t *content = json_object_get(result, "content"), *a, *v;
+        const char *mime;
+        size_t i;
+
+        json_array_foreach(res->results, i, a)
+        {
+                json_object_foreach(json_object_get(a, "data"), mime, v)
+                    add_image(content, mime, v);
         }
+        json_array_foreach(res->artifacts, i, a) add_image(
+            content, json_string_value(json_object_get(a, "mime")), json_object_get(a, "data"));
 }
 
 /* A result whose text is the document itself. */
-static json_t *doc_result(json_t *doc)
+json_t *mcp_doc_result(json_t *doc)
 {
         _cleanup_free_ char *text = doc ? json_dumps(doc, JSON_INDENT(1)) : NULL;
 
@@ -71,7 +85,7 @@ static json_t *doc_result(json_t *doc)
                 json_decref(doc);
                 return NULL;
         }
-        return tool_result(text, doc, false);
+        return mcp_tool_result(text, doc, false);
 }
 
 static json_t *error_result(const struct al_error *err)
@@ -80,7 +94,7 @@ static json_t *error_result(const struct al_error *err)
         int code = err->code ? err->code : -EIO;
 
         snprintf(text, sizeof(text), "%s: %s", al_err_name(code), err->msg);
-        return tool_result(
+        return mcp_tool_result(
             text,
             json_pack("{s:{s:s, s:s}}", "error", "code", al_err_name(code), "message", err->msg),
             true);
@@ -89,7 +103,7 @@ static json_t *error_result(const struct al_error *err)
 /* ---- arguments: checked against the schema by hand, so that a wrong one is told ---- */
 
 /* Every member of args must be one of names (NULL-terminated). */
-static int args_known(json_t *args, const char *const *names, struct al_error *err)
+int mcp_args_known(json_t *args, const char *const *names, struct al_error *err)
 {
         const char *key;
         json_t *v;
@@ -111,8 +125,8 @@ static int args_known(json_t *args, const char *const *names, struct al_error *e
 }
 
 /* A string argument: *ret stays NULL when absent and optional. */
-static int arg_string(json_t *args, const char *name, bool required, const char **ret,
-                      struct al_error *err)
+int mcp_arg_string(json_t *args, const char *name, bool required, const char **ret,
+                   struct al_error *err)
 {
         json_t *v = json_object_get(args, name);
 
@@ -126,18 +140,18 @@ static int arg_string(json_t *args, const char *name, bool required, const char 
 }
 
 /* A short name-like string (runtime, session, sandbox id). */
-static int arg_name(json_t *args, const char *name, bool required, const char **ret,
-                    struct al_error *err)
+int mcp_arg_name(json_t *args, const char *name, bool required, const char **ret,
+                 struct al_error *err)
 {
-        int r = arg_string(args, name, required, ret, err);
+        int r = mcp_arg_string(args, name, required, ret, err);
 
         if (r == 0 && *ret && strlen(*ret) > MCP_NAME_ARG_MAX)
                 return al_err(err, -EINVAL, "argument '%s' is too long", name);
         return r;
 }
 
-static int arg_int(json_t *args, const char *name, bool required, json_int_t min, json_int_t max,
-                   json_int_t *ret, struct al_error *err)
+int mcp_arg_int(json_t *args, const char *name, bool required, json_int_t min, json_int_t max,
+                json_int_t *ret, struct al_error *err)
 {
         json_t *v = json_object_get(args, name);
 
@@ -150,7 +164,7 @@ static int arg_int(json_t *args, const char *name, bool required, json_int_t min
         return 0;
 }
 
-static int arg_bool(json_t *args, const char *name, bool *ret, struct al_error *err)
+int mcp_arg_bool(json_t *args, const char *name, bool *ret, struct al_error *err)
 {
         json_t *v = json_object_get(args, name);
 
@@ -164,39 +178,99 @@ static int arg_bool(json_t *args, const char *name, bool *ret, struct al_error *
 
 /* ---- running code ---- */
 
+/* A context's cell beyond its output: the values of its results (text/plain) and its
+ * error, as a notebook shows them. */
+static void context_text(const struct exec_result *res, struct buf *b)
+{
+        json_t *a, *e = json_object_get(res->context, "error");
+        size_t i;
+
+        json_array_foreach(res->results, i, a)
+        {
+                const char *plain =
+                    json_string_value(json_object_get(json_object_get(a, "data"), "text/plain"));
+                const char *kind = json_string_value(json_object_get(a, "kind"));
+
+                if (plain)
+                        buf_appendf(b, "%s%s\n",
+                                    kind && strcmp(kind, "result") == 0 ? "[result] " : "", plain);
+        }
+        if (json_is_object(e)) {
+                const char *tb = json_string_value(json_object_get(e, "traceback"));
+
+                buf_appendf(b, "[error] %s: %s\n%s%s",
+                            json_string_value(json_object_get(e, "name")) ?: "Error",
+                            json_string_value(json_object_get(e, "value")) ?: "", tb ? tb : "",
+                            tb && *tb && tb[strlen(tb) - 1] != '\n' ? "\n" : "");
+        }
+}
+
 /* What the model reads of an exec: its output, then how it ended. */
 static char *exec_text(const struct exec_result *res, json_t *doc)
 {
         const char *out = json_string_value(json_object_get(doc, "stdout"));
         const char *errs = json_string_value(json_object_get(doc, "stderr"));
-        char status[256];
-        char *text = NULL;
+        struct buf b;
 
+        buf_init(&b, MCP_TEXT_MAX);
         if (res->background_pid > 0) {
-                snprintf(status, sizeof(status),
-                         "started background process %lld in sandbox %.12s (list_processes, "
-                         "read_process, kill_process)",
-                         (long long)res->background_pid, res->sandbox_id);
-                return strdup(status);
+                buf_appendf(&b,
+                            "started background process %lld in sandbox %.12s (list_processes, "
+                            "read_process, kill_process)",
+                            (long long)res->background_pid, res->sandbox_id);
+                return buf_steal(&b, NULL);
         }
+        buf_appendf(&b, "%s%s%s%s%s", out ? out : "",
+                    out && *out && out[strlen(out) - 1] != '\n' ? "\n" : "",
+                    errs && *errs ? "[stderr]\n" : "", errs ? errs : "",
+                    errs && *errs && errs[strlen(errs) - 1] != '\n' ? "\n" : "");
+        context_text(res, &b);
         if (res->timed_out)
-                snprintf(status, sizeof(status),
-                         "[timed out: killed at the time limit after %lld ms]",
-                         (long long)res->duration_ms);
+                buf_appendf(&b, "[timed out: %s at the time limit after %lld ms]",
+                            res->context ? "interrupted" : "killed", (long long)res->duration_ms);
         else if (res->oom_killed)
-                snprintf(status, sizeof(status),
-                         "[killed: out of memory (the sandbox's memory limit)]");
+                buf_appendf(&b, "[killed: out of memory (the sandbox's memory limit)]");
         else if (res->signal)
-                snprintf(status, sizeof(status), "[killed by signal %d]", res->signal);
+                buf_appendf(&b, "[killed by signal %d]", res->signal);
         else
-                snprintf(status, sizeof(status), "[exit code %d, %lld ms]", res->exit_code,
-                         (long long)res->duration_ms);
-        if (asprintf(&text, "%s%s%s%s%s%s", out ? out : "",
-                     out && *out && out[strlen(out) - 1] != '\n' ? "\n" : "",
-                     errs && *errs ? "[stderr]\n" : "", errs ? errs : "",
-                     errs && *errs && errs[strlen(errs) - 1] != '\n' ? "\n" : "", status) < 0)
+                buf_appendf(&b, "[exit code %d, %lld ms]", res->exit_code,
+                            (long long)res->duration_ms);
+        return buf_steal(&b, NULL);
+}
+
+json_t *mcp_run_exec(const struct mcp_caller *c, json_t *req, struct al_error *err)
+{
+        _cleanup_free_ char *body = json_dumps(req, JSON_COMPACT), *text = NULL;
+        struct exec_result res;
+        json_t *doc;
+        int r;
+
+        json_decref(req);
+        if (!body) {
+                al_err(err, -ENOMEM, "out of memory");
                 return NULL;
-        return text;
+        }
+        r = api_exec_run(c->ctx, c->who, c->watch_fd, body, strlen(body), &res, err);
+        if (r < 0) {
+                exec_result_clear(&res);
+                return NULL;
+        }
+        doc = api_exec_result_json(&res, false);
+        text = doc ? exec_text(&res, doc) : NULL;
+        if (!text) {
+                json_decref(doc);
+                exec_result_clear(&res);
+                al_err(err, -ENOMEM, "out of memory");
+                return NULL;
+        }
+        /* A run that did not end well is an error the model should see as one. */
+        doc = mcp_tool_result(text, doc,
+                              res.background_pid <= 0 && (res.exit_code != 0 || res.signal ||
+                                                          res.timed_out || res.oom_killed));
+        if (doc)
+                add_images(doc, &res);
+        exec_result_clear(&res);
+        return doc;
 }
 
 /* run_code and run_command: the /v1/exec request made of the arguments, run as /v1/exec runs
@@ -212,59 +286,29 @@ static json_t *run(const struct mcp_caller *c, json_t *args, const char *what,
         const char *src, *runtime, *session, *in;
         json_int_t timeout = 0;
         bool background = false;
-        _cleanup_free_ char *body = NULL, *text = NULL;
-        struct exec_result res;
-        json_t *req, *doc;
-        int r;
+        json_t *req;
 
-        if (args_known(args, strcmp(what, "code") == 0 ? names_code : names_cmd, err) < 0 ||
-            arg_string(args, what, true, &src, err) < 0 ||
-            arg_name(args, runtime_key, false, &runtime, err) < 0 ||
-            arg_name(args, "session", false, &session, err) < 0 ||
-            arg_string(args, "stdin", false, &in, err) < 0 ||
-            arg_int(args, "timeout_s", false, 1, 86400, &timeout, err) < 0 ||
-            arg_bool(args, "background", &background, err) < 0)
+        if (mcp_args_known(args, strcmp(what, "code") == 0 ? names_code : names_cmd, err) < 0 ||
+            mcp_arg_string(args, what, true, &src, err) < 0 ||
+            mcp_arg_name(args, runtime_key, false, &runtime, err) < 0 ||
+            mcp_arg_name(args, "session", false, &session, err) < 0 ||
+            mcp_arg_string(args, "stdin", false, &in, err) < 0 ||
+            mcp_arg_int(args, "timeout_s", false, 1, 86400, &timeout, err) < 0 ||
+            mcp_arg_bool(args, "background", &background, err) < 0)
                 return NULL;
         if (!session)
                 session = c->session;
         req = json_pack("{s:s, s:s}", "agent", c->agent, what, src);
-        if (!req)
-                goto oom;
-        if ((runtime && json_object_set_new(req, "runtime", json_string(runtime)) < 0) ||
+        if (!req || (runtime && json_object_set_new(req, "runtime", json_string(runtime)) < 0) ||
             (session && json_object_set_new(req, "session", json_string(session)) < 0) ||
             (in && json_object_set_new(req, "stdin", json_string(in)) < 0) ||
             (timeout && json_object_set_new(req, "timeout_s", json_integer(timeout)) < 0) ||
             (background && json_object_set_new(req, "background", json_true()) < 0)) {
                 json_decref(req);
-                goto oom;
-        }
-        body = json_dumps(req, JSON_COMPACT);
-        json_decref(req);
-        if (!body)
-                goto oom;
-        r = api_exec_run(c->ctx, c->who, c->watch_fd, body, strlen(body), &res, err);
-        if (r < 0) {
-                exec_result_clear(&res);
+                al_err(err, -ENOMEM, "out of memory");
                 return NULL;
         }
-        doc = api_exec_result_json(&res, false);
-        text = doc ? exec_text(&res, doc) : NULL;
-        if (!text) {
-                json_decref(doc);
-                exec_result_clear(&res);
-                goto oom;
-        }
-        /* A run that did not end well is an error the model should see as one. */
-        doc = tool_result(text, doc,
-                          res.background_pid <= 0 && (res.exit_code != 0 || res.signal ||
-                                                      res.timed_out || res.oom_killed));
-        if (doc)
-                add_images(doc, res.artifacts);
-        exec_result_clear(&res);
-        return doc;
-oom:
-        al_err(err, -ENOMEM, "out of memory");
-        return NULL;
+        return mcp_run_exec(c, req, err);
 }
 
 static json_t *run_code(const struct mcp_caller *c, json_t *args, struct al_error *err)
@@ -285,10 +329,10 @@ static json_t *list_sessions(const struct mcp_caller *c, json_t *args, struct al
         bool ended = false;
         json_t *rows = NULL;
 
-        if (args_known(args, names, err) < 0 || arg_bool(args, "ended", &ended, err) < 0 ||
+        if (mcp_args_known(args, names, err) < 0 || mcp_arg_bool(args, "ended", &ended, err) < 0 ||
             api_sessions_list(c->ctx, c->who, c->agent, ended, &rows, err) < 0)
                 return NULL;
-        return doc_result(json_pack("{s:o}", "sessions", rows));
+        return mcp_doc_result(json_pack("{s:o}", "sessions", rows));
 }
 
 static json_t *end_session(const struct mcp_caller *c, json_t *args, struct al_error *err)
@@ -297,21 +341,21 @@ static json_t *end_session(const struct mcp_caller *c, json_t *args, struct al_e
         const char *session;
         json_t *doc = NULL;
 
-        if (args_known(args, names, err) < 0 ||
-            arg_name(args, "session", true, &session, err) < 0 ||
+        if (mcp_args_known(args, names, err) < 0 ||
+            mcp_arg_name(args, "session", true, &session, err) < 0 ||
             api_session_end(c->ctx, c->who, c->agent, session, &doc, err) < 0)
                 return NULL;
-        return doc_result(doc);
+        return mcp_doc_result(doc);
 }
 
 static json_t *list_sandboxes(const struct mcp_caller *c, json_t *args, struct al_error *err)
 {
         static const char *const names[] = {NULL};
 
-        if (args_known(args, names, err) < 0 ||
+        if (mcp_args_known(args, names, err) < 0 ||
             api_agent_allowed(c->ctx, c->who, "list the sandboxes of", c->agent, err) < 0)
                 return NULL;
-        return doc_result(
+        return mcp_doc_result(
             json_pack("{s:o}", "sandboxes", api_sandboxes_list(c->ctx, c->who, c->agent)));
 }
 
@@ -320,11 +364,12 @@ static json_t *remove_sandbox(const struct mcp_caller *c, json_t *args, struct a
         static const char *const names[] = {"sandbox_id", NULL};
         const char *id;
 
-        if (args_known(args, names, err) < 0 || arg_name(args, "sandbox_id", true, &id, err) < 0 ||
+        if (mcp_args_known(args, names, err) < 0 ||
+            mcp_arg_name(args, "sandbox_id", true, &id, err) < 0 ||
             api_agent_allowed(c->ctx, c->who, "remove a sandbox of", c->agent, err) < 0 ||
             api_sandbox_remove(c->ctx, c->who, id, c->agent, err) < 0)
                 return NULL;
-        return doc_result(json_pack("{s:s, s:b}", "id", id, "removed", 1));
+        return mcp_doc_result(json_pack("{s:s, s:b}", "id", id, "removed", 1));
 }
 
 /* list_processes (want_pid false), read_process and kill_process. */
@@ -336,14 +381,15 @@ static json_t *procs(const struct mcp_caller *c, json_t *args, bool want_pid, bo
         json_int_t pid = -1;
         json_t *doc = NULL;
 
-        if (args_known(args, names, err) < 0 || arg_name(args, "sandbox_id", true, &id, err) < 0 ||
-            arg_int(args, "pid", want_pid, 1, 4194304, &pid, err) < 0)
+        if (mcp_args_known(args, names, err) < 0 ||
+            mcp_arg_name(args, "sandbox_id", true, &id, err) < 0 ||
+            mcp_arg_int(args, "pid", want_pid, 1, 4194304, &pid, err) < 0)
                 return NULL;
         if (!want_pid)
                 pid = -1;
         if ((kill ? api_proc_kill : api_procs_get)(c->ctx, c->who, id, pid, &doc, err) < 0)
                 return NULL;
-        return doc_result(doc);
+        return mcp_doc_result(doc);
 }
 
 static json_t *list_processes(const struct mcp_caller *c, json_t *args, struct al_error *err)
@@ -377,7 +423,7 @@ static json_t *kill_process(const struct mcp_caller *c, json_t *args, struct al_
         "(or its first 12 characters or more)\"}"
 #define PID_PROP "\"pid\":{\"type\":\"integer\",\"minimum\":1}"
 
-static const struct tool tools[] = {
+static const struct mcp_tool tools[] = {
     {"run_code", "Run code",
      "Run source code in a sandbox with the given language's interpreter (python, node, bash, "
      "... : the runtimes of the airlock policy). Returns its output and exit status; a failed "
@@ -427,42 +473,58 @@ static const struct tool tools[] = {
      kill_process, false},
 };
 
+static const struct mcp_tool_table core_tools = {tools, ARRAY_SIZE(tools)};
+/* Every tool, in the order tools/list shows them. */
+static const struct mcp_tool_table *const tables[] = {&core_tools, &mcp_files_tools,
+                                                      &mcp_contexts_tools};
+
+static const struct mcp_tool *tool_find(const char *name)
+{
+        for (size_t t = 0; t < ARRAY_SIZE(tables); t++)
+                for (size_t i = 0; i < tables[t]->n; i++)
+                        if (strcmp(tables[t]->tools[i].name, name) == 0)
+                                return &tables[t]->tools[i];
+        return NULL;
+}
+
+static int tool_describe(json_t *list, const struct mcp_tool *t)
+{
+        json_t *schema = json_loads(t->schema, 0, NULL);
+
+        if (!schema)
+                return -1;
+        return json_array_append_new(
+            list, json_pack("{s:s, s:s, s:s, s:o, s:{s:b, s:b}}", "name", t->name, "title",
+                            t->title, "description", t->description, "inputSchema", schema,
+                            "annotations", "readOnlyHint", t->read_only, "openWorldHint", 0));
+}
+
 json_t *mcp_tools_list(void)
 {
         json_t *list = json_array();
 
-        for (size_t i = 0; list && i < ARRAY_SIZE(tools); i++) {
-                json_t *schema = json_loads(tools[i].schema, 0, NULL);
-
-                if (!schema ||
-                    json_array_append_new(
-                        list, json_pack("{s:s, s:s, s:s, s:o, s:{s:b, s:b}}", "name", tools[i].name,
-                                        "title", tools[i].title, "description",
-                                        tools[i].description, "inputSchema", schema, "annotations",
-                                        "readOnlyHint", tools[i].read_only, "openWorldHint", 0)) <
-                        0) {
-                        json_decref(list);
-                        return NULL;
-                }
-        }
+        for (size_t t = 0; list && t < ARRAY_SIZE(tables); t++)
+                for (size_t i = 0; i < tables[t]->n; i++)
+                        if (tool_describe(list, &tables[t]->tools[i]) < 0) {
+                                json_decref(list);
+                                return NULL;
+                        }
         return list ? json_pack("{s:o}", "tools", list) : NULL;
 }
 
 json_t *mcp_tools_call(const struct mcp_caller *c, const char *name, json_t *args)
 {
+        const struct mcp_tool *t = tool_find(name);
         struct al_error err = {0};
         json_t *empty = NULL, *res;
 
-        for (size_t i = 0; i < ARRAY_SIZE(tools); i++) {
-                if (strcmp(tools[i].name, name) != 0)
-                        continue;
-                if (!args)
-                        args = empty = json_object();
-                res = args ? tools[i].call(c, args, &err) : NULL;
-                json_decref(empty);
-                if (!res && !err.code)
-                        al_err(&err, -ENOMEM, "out of memory");
-                return res ? res : error_result(&err);
-        }
-        return NULL;
+        if (!t)
+                return NULL;
+        if (!args)
+                args = empty = json_object();
+        res = args ? t->call(c, args, &err) : NULL;
+        json_decref(empty);
+        if (!res && !err.code)
+                al_err(&err, -ENOMEM, "out of memory");
+        return res ? res : error_result(&err);
 }

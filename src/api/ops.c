@@ -170,3 +170,104 @@ int api_proc_kill(struct api *ctx, const struct auth_identity *who, const char *
         *ret = json_pack("{s:s, s:I, s:b}", "sandbox_id", id, "pid", (json_int_t)pid, "killed", 1);
         return *ret ? 0 : al_err(err, -ENOMEM, "out of memory");
 }
+
+/* ---- contexts ---- */
+
+static int no_context(const char *id, struct al_error *err)
+{
+        char q[80];
+
+        return al_err(err, -ENOENT, "no context '%s'", util_quote(q, sizeof(q), id));
+}
+
+int api_context_create(struct api *ctx, const struct auth_identity *who,
+                       const struct context_request *req, json_t **ret, struct al_error *err)
+{
+        struct exec_request as = {.agent = req->agent, .session = req->session};
+        int r;
+
+        /* Checked like an exec of the agent: the caller must be allowed to act as it. */
+        as.code = (char *)"(a context)";
+        r = auth_check_exec(ctx, who, &as, err);
+        if (r < 0)
+                return r;
+        r = daemon_context_create(ctx->core, req, ret, err);
+        if (r < 0)
+                return r;
+        log_info("context %s (%s) created for agent '%s'",
+                 json_string_value(json_object_get(*ret, "id")),
+                 context_language_name(req->language), req->agent);
+        return 0;
+}
+
+int api_context_find(struct api *ctx, const struct auth_identity *who, const char *id,
+                     const char *agent, struct al_error *err)
+{
+        _cleanup_free_ char *owner = daemon_context_agent(ctx->core, id);
+
+        if (owner && auth_may_act_as(who, owner) && (!agent || strcmp(agent, owner) == 0))
+                return 0;
+        return no_context(id, err);
+}
+
+int api_context_get(struct api *ctx, const struct auth_identity *who, const char *id,
+                    const char *agent, json_t **ret, struct al_error *err)
+{
+        int r = api_context_find(ctx, who, id, agent, err);
+
+        if (r < 0)
+                return r;
+        /* Deleted in the meantime: as unknown. */
+        *ret = daemon_context_get(ctx->core, id);
+        return *ret ? 0 : no_context(id, err);
+}
+
+json_t *api_contexts_list(struct api *ctx, const struct auth_identity *who, const char *agent)
+{
+        json_t *rows = daemon_contexts_list(ctx->core, agent);
+
+        if (rows)
+                auth_filter_rows(who, rows, false);
+        return rows;
+}
+
+int api_context_delete(struct api *ctx, const struct auth_identity *who, const char *id,
+                       const char *agent, json_t **ret, struct al_error *err)
+{
+        int r = api_context_find(ctx, who, id, agent, err);
+
+        if (r >= 0)
+                r = daemon_context_delete(ctx->core, id, err);
+        if (r < 0)
+                return r;
+        log_info("context %s deleted", id);
+        *ret = json_pack("{s:s, s:b}", "id", id, "deleted", 1);
+        return *ret ? 0 : al_err(err, -ENOMEM, "out of memory");
+}
+
+int api_context_restart(struct api *ctx, const struct auth_identity *who, const char *id,
+                        const char *agent, json_t **ret, struct al_error *err)
+{
+        int r = api_context_find(ctx, who, id, agent, err);
+
+        if (r >= 0)
+                r = daemon_context_restart(ctx->core, id, ret, err);
+        if (r < 0)
+                return r;
+        log_info("context %s restarted", id);
+        return 0;
+}
+
+int api_context_interrupt(struct api *ctx, const struct auth_identity *who, const char *id,
+                          const char *agent, json_t **ret, struct al_error *err)
+{
+        bool sent = false;
+        int r = api_context_find(ctx, who, id, agent, err);
+
+        if (r >= 0)
+                r = daemon_context_interrupt(ctx->core, id, &sent, err);
+        if (r < 0)
+                return r;
+        *ret = json_pack("{s:s, s:b}", "id", id, "interrupted", sent);
+        return *ret ? 0 : al_err(err, -ENOMEM, "out of memory");
+}

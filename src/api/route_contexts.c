@@ -88,24 +88,13 @@ out:
 ROUTE_HANDLER(route_context_create)
 {
         struct context_request req = {0};
-        struct exec_request as = {0};
         struct al_error err = {0};
         json_t *doc = NULL;
         int r;
 
         r = context_request_parse(args->body, args->len, &req, &err);
-        if (r < 0)
-                return api_send_error(conn, r, err.msg);
-        as.agent = req.agent;
-        as.session = req.session;
-        as.code = (char *)"(a context)";
-        r = auth_check_exec(ctx, args->who, &as, &err);
         if (r >= 0)
-                r = daemon_context_create(ctx->core, &req, &doc, &err);
-        if (r >= 0)
-                log_info("context %s (%s) created for agent '%s'",
-                         json_string_value(json_object_get(doc, "id")),
-                         context_language_name(req.language), req.agent);
+                r = api_context_create(ctx, args->who, &req, &doc, &err);
         context_request_clear(&req);
         if (r == -AL_E_LIMITED)
                 return auth_send_limited(conn, 10, err.msg);
@@ -116,81 +105,54 @@ ROUTE_HANDLER(route_context_create)
 
 ROUTE_HANDLER(route_contexts_get)
 {
-        json_t *rows = daemon_contexts_list(ctx->core, NULL);
+        json_t *rows = api_contexts_list(ctx, args->who, NULL);
 
         if (!rows)
                 return api_send_error(conn, -ENOMEM, "out of memory");
-        auth_filter_rows(args->who, rows, false);
         return api_send_json(conn, MHD_HTTP_OK, json_pack("{s:o}", "contexts", rows));
 }
 
-/* The context of the path, when the caller may act as its agent. */
-static bool may_use(struct api *ctx, const struct route_args *args)
+/* The answer of one of the calls on a context. */
+static enum MHD_Result answer(struct MHD_Connection *conn, int r, json_t *doc,
+                              const struct al_error *err)
 {
-        _cleanup_free_ char *agent = daemon_context_agent(ctx->core, args->param);
-
-        return agent && auth_may_act_as(args->who, agent);
-}
-
-static enum MHD_Result not_found(struct MHD_Connection *conn, const char *id)
-{
-        char q[80];
-        struct al_error err = {0};
-
-        al_err(&err, -ENOENT, "no context '%s'", util_quote(q, sizeof(q), id));
-        return api_send_error(conn, err.code, err.msg);
+        if (r < 0)
+                return api_send_error(conn, r, err->msg);
+        return api_send_json(conn, MHD_HTTP_OK, doc);
 }
 
 ROUTE_HANDLER(route_context_get)
 {
-        json_t *doc;
+        struct al_error err = {0};
+        json_t *doc = NULL;
+        int r = api_context_get(ctx, args->who, args->param, NULL, &doc, &err);
 
-        if (!may_use(ctx, args) || !(doc = daemon_context_get(ctx->core, args->param)))
-                return not_found(conn, args->param);
-        return api_send_json(conn, MHD_HTTP_OK, doc);
+        return answer(conn, r, doc, &err);
 }
 
 ROUTE_HANDLER(route_context_delete)
 {
         struct al_error err = {0};
-        int r;
+        json_t *doc = NULL;
+        int r = api_context_delete(ctx, args->who, args->param, NULL, &doc, &err);
 
-        if (!may_use(ctx, args))
-                return not_found(conn, args->param);
-        r = daemon_context_delete(ctx->core, args->param, &err);
-        if (r < 0)
-                return api_send_error(conn, r, err.msg);
-        log_info("context %s deleted", args->param);
-        return api_send_json(conn, MHD_HTTP_OK,
-                             json_pack("{s:s, s:b}", "id", args->param, "deleted", 1));
+        return answer(conn, r, doc, &err);
 }
 
 ROUTE_HANDLER(route_context_restart)
 {
         struct al_error err = {0};
         json_t *doc = NULL;
-        int r;
+        int r = api_context_restart(ctx, args->who, args->param, NULL, &doc, &err);
 
-        if (!may_use(ctx, args))
-                return not_found(conn, args->param);
-        r = daemon_context_restart(ctx->core, args->param, &doc, &err);
-        if (r < 0)
-                return api_send_error(conn, r, err.msg);
-        log_info("context %s restarted", args->param);
-        return api_send_json(conn, MHD_HTTP_OK, doc);
+        return answer(conn, r, doc, &err);
 }
 
 ROUTE_HANDLER(route_context_interrupt)
 {
         struct al_error err = {0};
-        bool sent = false;
-        int r;
+        json_t *doc = NULL;
+        int r = api_context_interrupt(ctx, args->who, args->param, NULL, &doc, &err);
 
-        if (!may_use(ctx, args))
-                return not_found(conn, args->param);
-        r = daemon_context_interrupt(ctx->core, args->param, &sent, &err);
-        if (r < 0)
-                return api_send_error(conn, r, err.msg);
-        return api_send_json(conn, MHD_HTTP_OK,
-                             json_pack("{s:s, s:b}", "id", args->param, "interrupted", sent));
+        return answer(conn, r, doc, &err);
 }

@@ -14,23 +14,6 @@
 #include "auth.h"
 #include "routes.h"
 
-/* Answers that are JSON documents of the helper: a stat, a mkdir... */
-#define SMALL_ANSWER (64u << 10)
-/* A tar's own bytes beyond the records it is made of (headers, padding). */
-#define TAR_SLACK(entries) ((size_t)(entries)*1536 + (64u << 10))
-
-struct target {
-        char *handle;
-        char *agent; /* the sandbox's agent; NULL for a SHARED one */
-        enum policy_workspace ws;
-};
-
-static void target_clear(struct target *t)
-{
-        free(t->handle);
-        free(t->agent);
-}
-
 int64_t api_files_body_cap(const struct policy *pol, const char *url, const char *method)
 {
         size_t ul = strlen(url);
@@ -76,80 +59,37 @@ static int name_arg(struct MHD_Connection *conn, const char *key, const char **r
 
 /* The sandbox the request means, which the caller may use. */
 static int find_target(struct api *ctx, struct MHD_Connection *conn, const struct route_args *args,
-                       struct target *t, struct al_error *err)
+                       struct api_files_target *t, struct al_error *err)
 {
         const char *agent, *session, *runtime;
         int r;
 
-        if (args->param) {
-                r = api_sandbox_of(ctx, args->who, args->param, true, &t->handle, &t->agent);
-                if (r == -EINVAL)
-                        return al_err(err, -EINVAL, "a sandbox id has at least 12 characters");
-                if (r < 0)
-                        return al_err(err, -ENOENT, "no such sandbox");
-                t->ws = daemon_files_workspace(ctx->core, t->agent);
-                return 0;
-        }
+        if (args->param)
+                return api_files_target_id(ctx, args->who, args->param, t, err);
         if ((r = name_arg(conn, "agent", &agent, err)) < 0 ||
             (r = name_arg(conn, "session", &session, err)) < 0 ||
             (r = name_arg(conn, "runtime", &runtime, err)) < 0)
                 return r;
-        if (!agent)
-                agent = "default";
-        if (!auth_may_act_as(args->who, agent))
-                return auth_refuse(ctx, args->who, "use the files of", agent, session, NULL, err);
-        t->agent = strdup(agent);
-        if (!t->agent)
-                return al_err(err, -ENOMEM, "out of memory");
-        t->ws = daemon_files_workspace(ctx->core, agent);
-        return daemon_files_sandbox(ctx->core, agent, session, runtime, &t->handle, err);
+        return api_files_target_scope(ctx, args->who, agent, session, runtime, t, err);
 }
 
-static int path_arg(struct MHD_Connection *conn, const char *key, const struct target *t,
-                    bool write, struct files_path *ret, struct al_error *err)
+/* The query's ?path= (or another key). */
+static int path_arg(struct MHD_Connection *conn, const char *key, const char **ret, size_t *ret_len,
+                    struct al_error *err)
 {
-        size_t len = 0;
-        const char *v = query(conn, key, &len);
-
-        if (!v)
-                return al_err(err, -EINVAL, "the query parameter '%s' is required", key);
-        return files_path_parse(v, len, t->ws, write, ret, err);
-}
-
-/* Runs the helper and parses its JSON answer (bounded by cap). */
-static int run_json(struct api *ctx, const struct target *t, const char *const *args, size_t cap,
-                    const void *in, size_t in_len, json_t **ret, struct al_error *err)
-{
-        struct buf out;
-        int r;
-
-        buf_init(&out, cap);
-        r = daemon_files_run(ctx->core, t->handle, args, in, in_len, &out, err);
-        if (r >= 0) {
-                *ret = json_loadb(out.data ? out.data : "", out.len, 0, NULL);
-                if (!json_is_object(*ret)) {
-                        json_decref(*ret);
-                        *ret = NULL;
-                        r = al_err(err, -EPROTO, "the sandbox's files helper answered nonsense");
-                }
-        }
-        buf_free(&out);
-        return r;
-}
-
-static enum MHD_Result send_err(struct MHD_Connection *conn, const struct al_error *err)
-{
-        return api_send_error(conn, err->code ? err->code : -EIO, err->msg);
+        *ret = query(conn, key, ret_len);
+        return *ret ? 0 : al_err(err, -EINVAL, "the query parameter '%s' is required", key);
 }
 
 /* Every handler: find the target, then op; errors answered here. */
 typedef int (*files_op)(struct api *ctx, struct MHD_Connection *conn, const struct route_args *args,
-                        const struct target *t, enum MHD_Result *ret, struct al_error *err);
+                        const struct api_files_target *t, enum MHD_Result *ret,
+                        struct al_error *err);
 
 static enum MHD_Result handle(struct api *ctx, struct MHD_Connection *conn,
                               const struct route_args *args, files_op op)
 {
-        struct target t = {0};
+        struct api_files_target t = {0};
         struct al_error err = {0};
         enum MHD_Result ret = MHD_NO;
         int r;
@@ -157,136 +97,75 @@ static enum MHD_Result handle(struct api *ctx, struct MHD_Connection *conn,
         r = find_target(ctx, conn, args, &t, &err);
         if (r >= 0)
                 r = op(ctx, conn, args, &t, &ret, &err);
-        target_clear(&t);
+        api_files_target_clear(&t);
         if (r < 0)
-                return r == -AL_E_LIMITED ? auth_send_limited(conn, 10, err.msg)
-                                          : send_err(conn, &err);
+                return r == -AL_E_LIMITED
+                           ? auth_send_limited(conn, 10, err.msg)
+                           : api_send_error(conn, err.code ? err.code : -EIO, err.msg);
         return ret;
 }
 
-static json_t *with_path(json_t *o, const struct files_path *p)
+/* The ops whose answer is a JSON document: 200, or 201 when created. */
+static int send_doc(struct MHD_Connection *conn, unsigned status, int r, json_t *doc,
+                    enum MHD_Result *ret)
 {
-        json_object_set_new(o, "path", json_string(p->full));
-        return o;
+        if (r < 0)
+                return r;
+        *ret = api_send_json(conn, status, doc);
+        return 0;
+}
+
+/* An op of one path whose answer is a document (stat, list, mkdir). */
+typedef int (*path_fn)(struct api *ctx, const struct api_files_target *t, const char *path,
+                       size_t len, json_t **ret, struct al_error *err);
+
+static int path_doc(struct api *ctx, struct MHD_Connection *conn, const struct api_files_target *t,
+                    path_fn fn, json_t **ret, struct al_error *err)
+{
+        const char *path;
+        size_t len;
+        int r = path_arg(conn, "path", &path, &len, err);
+
+        return r < 0 ? r : fn(ctx, t, path, len, ret, err);
 }
 
 static int op_stat(struct api *ctx, struct MHD_Connection *conn, const struct route_args *args,
-                   const struct target *t, enum MHD_Result *ret, struct al_error *err)
+                   const struct api_files_target *t, enum MHD_Result *ret, struct al_error *err)
 {
-        struct files_path p;
-        json_t *o;
-        int r = path_arg(conn, "path", t, false, &p, err);
+        json_t *o = NULL;
+        int r = path_doc(ctx, conn, t, api_files_stat, &o, err);
 
-        if (r < 0)
-                return r;
-        r = run_json(ctx, t, (const char *[]){"stat", p.root, p.rel, NULL}, SMALL_ANSWER, NULL, 0,
-                     &o, err);
-        if (r < 0)
-                return r;
-        *ret = api_send_json(conn, MHD_HTTP_OK, with_path(o, &p));
-        return 0;
+        return send_doc(conn, MHD_HTTP_OK, r, o, ret);
 }
 
 static int op_list(struct api *ctx, struct MHD_Connection *conn, const struct route_args *args,
-                   const struct target *t, enum MHD_Result *ret, struct al_error *err)
+                   const struct api_files_target *t, enum MHD_Result *ret, struct al_error *err)
 {
-        _cleanup_(policy_unrefp) struct policy *pol = daemon_policy(ctx->core);
-        struct files_path p;
-        char max[24];
-        json_t *o;
-        int r = path_arg(conn, "path", t, false, &p, err);
+        json_t *o = NULL;
+        int r = path_doc(ctx, conn, t, api_files_list, &o, err);
 
-        if (r < 0)
-                return r;
-        snprintf(max, sizeof(max), "%lld", (long long)pol->files.entries_max);
-        r = run_json(ctx, t, (const char *[]){"list", p.root, p.rel, max, NULL},
-                     (size_t)pol->files.entries_max * 4608 + SMALL_ANSWER, NULL, 0, &o, err);
-        if (r < 0)
-                return r;
-        if (!json_is_array(json_object_get(o, "entries"))) {
-                json_decref(o);
-                return al_err(err, -EPROTO, "the sandbox's files helper answered nonsense");
-        }
-        *ret = api_send_json(conn, MHD_HTTP_OK, with_path(o, &p));
-        return 0;
+        return send_doc(conn, MHD_HTTP_OK, r, o, ret);
 }
 
 static int op_download(struct api *ctx, struct MHD_Connection *conn, const struct route_args *args,
-                       const struct target *t, enum MHD_Result *ret, struct al_error *err)
+                       const struct api_files_target *t, enum MHD_Result *ret, struct al_error *err)
 {
-        _cleanup_(policy_unrefp) struct policy *pol = daemon_policy(ctx->core);
-        struct files_path p;
-        char max[24], entries[24], disp[320];
-        const char *type, *base;
-        struct buf out;
-        json_t *st;
+        struct api_files_blob b;
+        const char *path;
+        char disp[320];
         size_t len;
-        char *data;
-        int r = path_arg(conn, "path", t, false, &p, err);
+        int r = path_arg(conn, "path", &path, &len, err);
 
+        if (r >= 0)
+                r = api_files_download(ctx, t, path, len, &b, err);
         if (r < 0)
                 return r;
-        r = run_json(ctx, t, (const char *[]){"stat", p.root, p.rel, NULL}, SMALL_ANSWER, NULL, 0,
-                     &st, err);
-        if (r < 0)
-                return r;
-        type = json_string_value(json_object_get(st, "type"));
-        base = strrchr(p.full, '/') + 1;
-        snprintf(max, sizeof(max), "%lld", (long long)pol->files.download_bytes);
-        snprintf(entries, sizeof(entries), "%lld", (long long)pol->files.entries_max);
-        if (type && strcmp(type, "file") == 0) {
-                json_decref(st);
-                buf_init(&out, (size_t)pol->files.download_bytes);
-                r = daemon_files_run(ctx->core, t->handle,
-                                     (const char *[]){"get", p.root, p.rel, max, NULL}, NULL, 0,
-                                     &out, err);
-                if (r < 0) {
-                        buf_free(&out);
-                        return r;
-                }
-                data = buf_steal(&out, &len);
-                snprintf(disp, sizeof(disp), "attachment; filename=\"%.200s\"", base);
-                *ret = api_send_text(conn, MHD_HTTP_OK, data ? data : strdup(""), len,
-                                     "application/octet-stream",
-                                     (const char *const[]){"Content-Disposition", disp, NULL});
-                return 0;
-        }
-        if (!type || strcmp(type, "directory") != 0) {
-                r = al_err(err, -EINVAL,
-                           "'%.200s' is a %s: only regular files and directories are "
-                           "downloaded",
-                           p.full, type ? type : "thing of unknown type");
-                json_decref(st);
-                return r;
-        }
-        json_decref(st);
-        {
-                struct buf recs, tar;
-
-                buf_init(&recs, (size_t)pol->files.download_bytes);
-                r = daemon_files_run(ctx->core, t->handle,
-                                     (const char *[]){"pack", p.root, p.rel, *base ? base : "root",
-                                                      max, entries, NULL},
-                                     NULL, 0, &recs, err);
-                if (r < 0) {
-                        buf_free(&recs);
-                        return r;
-                }
-                buf_init(&tar,
-                         (size_t)pol->files.download_bytes + TAR_SLACK(pol->files.entries_max));
-                r = files_records_to_tar((const uint8_t *)recs.data, recs.len, &tar, err);
-                buf_free(&recs);
-                if (r < 0) {
-                        buf_free(&tar);
-                        return r;
-                }
-                data = buf_steal(&tar, &len);
-                snprintf(disp, sizeof(disp), "attachment; filename=\"%.200s.tar\"",
-                         *base ? base : "root");
-                *ret = api_send_text(conn, MHD_HTTP_OK, data ? data : strdup(""), len,
-                                     "application/x-tar",
-                                     (const char *const[]){"Content-Disposition", disp, NULL});
-        }
+        snprintf(disp, sizeof(disp), "attachment; filename=\"%s\"", b.name);
+        *ret = api_send_text(conn, MHD_HTTP_OK, b.data ? b.data : strdup(""), b.len,
+                             b.tar ? "application/x-tar" : "application/octet-stream",
+                             (const char *const[]){"Content-Disposition", disp, NULL});
+        b.data = NULL;
+        api_files_blob_clear(&b);
         return 0;
 }
 
@@ -299,15 +178,13 @@ static bool is_tar(struct MHD_Connection *conn)
 }
 
 static int op_upload(struct api *ctx, struct MHD_Connection *conn, const struct route_args *args,
-                     const struct target *t, enum MHD_Result *ret, struct al_error *err)
+                     const struct api_files_target *t, enum MHD_Result *ret, struct al_error *err)
 {
-        _cleanup_(policy_unrefp) struct policy *pol = daemon_policy(ctx->core);
-        struct files_path p;
-        const char *mode_s = query(conn, "mode", NULL);
-        char max[24], mode[8];
-        long m = 0644;
-        json_t *o;
-        int r = path_arg(conn, "path", t, true, &p, err);
+        const char *mode_s = query(conn, "mode", NULL), *path;
+        size_t len;
+        long m = -1;
+        json_t *o = NULL;
+        int r = path_arg(conn, "path", &path, &len, err);
 
         if (r < 0)
                 return r;
@@ -318,103 +195,53 @@ static int op_upload(struct api *ctx, struct MHD_Connection *conn, const struct 
                 if (!*mode_s || *end || m < 0 || m > 0777)
                         return al_err(err, -EINVAL, "'mode' is octal permission bits (0..777)");
         }
-        snprintf(mode, sizeof(mode), "%ld", m); /* the helper reads decimal */
-        snprintf(max, sizeof(max), "%lld", (long long)pol->files.upload_bytes);
-        if (is_tar(conn)) {
-                struct buf recs;
-
-                buf_init(&recs,
-                         (size_t)pol->files.upload_bytes + TAR_SLACK(pol->files.entries_max));
-                r = files_tar_to_records(args->body, args->len, (size_t)pol->files.entries_max,
-                                         &recs, err);
-                if (r >= 0) {
-                        snprintf(max, sizeof(max), "%zu", recs.len + 1);
-                        r = run_json(ctx, t, (const char *[]){"unpack", p.root, p.rel, max, NULL},
-                                     SMALL_ANSWER, recs.data, recs.len, &o, err);
-                }
-                buf_free(&recs);
-        } else {
-                r = run_json(ctx, t, (const char *[]){"put", p.root, p.rel, mode, max, NULL},
-                             SMALL_ANSWER, args->body, args->len, &o, err);
-                if (r >= 0)
-                        json_object_set_new(o, "size", json_integer((json_int_t)args->len));
-        }
-        if (r < 0)
-                return r;
-        log_info("files: upload of %zu bytes to %s in sandbox %.12s", args->len, p.full, t->handle);
-        *ret = api_send_json(conn, MHD_HTTP_CREATED, with_path(o, &p));
-        return 0;
+        r = api_files_upload(ctx, t, path, len, (int)m, is_tar(conn), args->body, args->len, &o,
+                             err);
+        return send_doc(conn, MHD_HTTP_CREATED, r, o, ret);
 }
 
 static int op_mkdir(struct api *ctx, struct MHD_Connection *conn, const struct route_args *args,
-                    const struct target *t, enum MHD_Result *ret, struct al_error *err)
+                    const struct api_files_target *t, enum MHD_Result *ret, struct al_error *err)
 {
-        struct files_path p;
-        json_t *o;
-        int r = path_arg(conn, "path", t, true, &p, err);
+        json_t *o = NULL;
+        int r = path_doc(ctx, conn, t, api_files_mkdir, &o, err);
 
-        if (r < 0)
-                return r;
-        r = run_json(ctx, t, (const char *[]){"mkdir", p.root, p.rel, NULL}, SMALL_ANSWER, NULL, 0,
-                     &o, err);
-        if (r < 0)
-                return r;
-        *ret = api_send_json(
-            conn, json_is_true(json_object_get(o, "created")) ? MHD_HTTP_CREATED : MHD_HTTP_OK,
-            with_path(o, &p));
-        return 0;
+        return send_doc(
+            conn, json_is_true(json_object_get(o, "created")) ? MHD_HTTP_CREATED : MHD_HTTP_OK, r,
+            o, ret);
 }
 
 static int op_remove(struct api *ctx, struct MHD_Connection *conn, const struct route_args *args,
-                     const struct target *t, enum MHD_Result *ret, struct al_error *err)
+                     const struct api_files_target *t, enum MHD_Result *ret, struct al_error *err)
 {
-        const char *rec = query(conn, "recursive", NULL);
-        struct files_path p;
-        json_t *o;
-        int r = path_arg(conn, "path", t, true, &p, err);
+        const char *rec = query(conn, "recursive", NULL), *path;
+        size_t len;
+        json_t *o = NULL;
+        int r = path_arg(conn, "path", &path, &len, err);
 
-        if (r < 0)
-                return r;
-        r = run_json(
-            ctx, t,
-            (const char *[]){"rm", p.root, p.rel,
-                             rec && (!strcmp(rec, "1") || !strcmp(rec, "true")) ? "1" : "0", NULL},
-            SMALL_ANSWER, NULL, 0, &o, err);
-        if (r < 0)
-                return r;
-        *ret = api_send_json(conn, MHD_HTTP_OK, with_path(o, &p));
-        return 0;
+        if (r >= 0)
+                r = api_files_remove(ctx, t, path, len,
+                                     rec && (!strcmp(rec, "1") || !strcmp(rec, "true")), &o, err);
+        return send_doc(conn, MHD_HTTP_OK, r, o, ret);
 }
 
 static int op_move(struct api *ctx, struct MHD_Connection *conn, const struct route_args *args,
-                   const struct target *t, enum MHD_Result *ret, struct al_error *err)
+                   const struct api_files_target *t, enum MHD_Result *ret, struct al_error *err)
 {
-        struct files_path from, to;
-        json_t *body = NULL, *o, *f, *d;
+        json_t *body = NULL, *o = NULL, *f, *d;
         int r = request_json_object(args->body, args->len, false, &body, err);
 
         if (r < 0)
                 return r;
         f = json_object_get(body, "from");
         d = json_object_get(body, "to");
-        if (!json_is_string(f) || !json_is_string(d)) {
-                json_decref(body);
-                return al_err(err, -EINVAL, "the body is {\"from\": PATH, \"to\": PATH}");
-        }
-        r = files_path_parse(json_string_value(f), json_string_length(f), t->ws, true, &from, err);
-        if (r >= 0)
-                r = files_path_parse(json_string_value(d), json_string_length(d), t->ws, true, &to,
-                                     err);
+        if (!json_is_string(f) || !json_is_string(d))
+                r = al_err(err, -EINVAL, "the body is {\"from\": PATH, \"to\": PATH}");
+        else
+                r = api_files_move(ctx, t, json_string_value(f), json_string_length(f),
+                                   json_string_value(d), json_string_length(d), &o, err);
         json_decref(body);
-        if (r < 0)
-                return r;
-        r = run_json(ctx, t, (const char *[]){"mv", from.root, from.rel, to.root, to.rel, NULL},
-                     SMALL_ANSWER, NULL, 0, &o, err);
-        if (r < 0)
-                return r;
-        json_object_set_new(o, "from", json_string(from.full));
-        *ret = api_send_json(conn, MHD_HTTP_OK, with_path(o, &to));
-        return 0;
+        return send_doc(conn, MHD_HTTP_OK, r, o, ret);
 }
 
 ROUTE_HANDLER(route_files_download)

@@ -79,6 +79,70 @@ int api_procs_get(struct api *ctx, const struct auth_identity *who, const char *
 int api_proc_kill(struct api *ctx, const struct auth_identity *who, const char *sandbox,
                   long long pid, json_t **ret, struct al_error *err);
 
+/* Contexts (docs/contexts.md). Create is checked like an exec of req->agent. The others act
+ * on context id when the caller may act as its agent (and, when agent is not NULL, it is
+ * agent's); any other id reads as -ENOENT, so that ids cannot be probed. *ret is the answer
+ * (new reference): the context, {"id","deleted"}, {"id","interrupted"}. */
+struct context_request;
+int api_context_create(struct api *ctx, const struct auth_identity *who,
+                       const struct context_request *req, json_t **ret, struct al_error *err);
+int api_context_find(struct api *ctx, const struct auth_identity *who, const char *id,
+                     const char *agent, struct al_error *err);
+int api_context_get(struct api *ctx, const struct auth_identity *who, const char *id,
+                    const char *agent, json_t **ret, struct al_error *err);
+/* The contexts the caller may see, of agent (NULL: all); a new JSON array. */
+json_t *api_contexts_list(struct api *ctx, const struct auth_identity *who, const char *agent);
+int api_context_delete(struct api *ctx, const struct auth_identity *who, const char *id,
+                       const char *agent, json_t **ret, struct al_error *err);
+int api_context_restart(struct api *ctx, const struct auth_identity *who, const char *id,
+                        const char *agent, json_t **ret, struct al_error *err);
+int api_context_interrupt(struct api *ctx, const struct auth_identity *who, const char *id,
+                          const char *agent, json_t **ret, struct al_error *err);
+
+/* ---- files_ops.c: the files API for a front end (docs/files.md) ---- */
+
+/* The sandbox a files call works in, which the caller may use. */
+struct api_files_target {
+        char *handle;
+        char *agent; /* the sandbox's agent; NULL for a SHARED one */
+        enum policy_workspace ws;
+};
+void api_files_target_clear(struct api_files_target *t);
+/* By sandbox id (12+ characters; others' read as -ENOENT), or by (agent (NULL: "default"),
+ * session, runtime), made when there is none yet as an exec would. */
+int api_files_target_id(struct api *ctx, const struct auth_identity *who, const char *id,
+                        struct api_files_target *t, struct al_error *err);
+int api_files_target_scope(struct api *ctx, const struct auth_identity *who, const char *agent,
+                           const char *session, const char *runtime, struct api_files_target *t,
+                           struct al_error *err);
+/* A download: a file's bytes, or a directory as a tar (tar set); name is what to call it. */
+struct api_files_blob {
+        char *data;
+        size_t len;
+        bool tar;
+        char name[208];
+};
+void api_files_blob_clear(struct api_files_blob *b);
+/* Each takes a client's path (len bytes, checked by files_path_parse) and fills *ret with the
+ * helper's answer plus "path" (new reference), or returns < 0 with err. */
+int api_files_stat(struct api *ctx, const struct api_files_target *t, const char *path, size_t len,
+                   json_t **ret, struct al_error *err);
+int api_files_list(struct api *ctx, const struct api_files_target *t, const char *path, size_t len,
+                   json_t **ret, struct al_error *err);
+int api_files_download(struct api *ctx, const struct api_files_target *t, const char *path,
+                       size_t len, struct api_files_blob *ret, struct al_error *err);
+/* mode: permission bits, < 0 for 0644; tar: body is a tar to unpack into path. */
+int api_files_upload(struct api *ctx, const struct api_files_target *t, const char *path,
+                     size_t len, int mode, bool tar, const void *body, size_t body_len,
+                     json_t **ret, struct al_error *err);
+int api_files_mkdir(struct api *ctx, const struct api_files_target *t, const char *path, size_t len,
+                    json_t **ret, struct al_error *err);
+int api_files_remove(struct api *ctx, const struct api_files_target *t, const char *path,
+                     size_t len, bool recursive, json_t **ret, struct al_error *err);
+int api_files_move(struct api *ctx, const struct api_files_target *t, const char *from,
+                   size_t from_len, const char *to, size_t to_len, json_t **ret,
+                   struct al_error *err);
+
 /* ---- route_exec.c: one exec for a front end ---- */
 
 /* Run the /v1/exec request body (len bytes) for who, whose connection is watch_fd (-1: none;

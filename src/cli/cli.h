@@ -3,6 +3,7 @@
 #pragma once
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include <jansson.h>
@@ -59,7 +60,17 @@ int cli_cp_run(struct cli_ctx *ctx, int argc, char **argv);
 void cli_cp_usage(FILE *out);
 int cli_ls_run(struct cli_ctx *ctx, int argc, char **argv);
 void cli_ls_usage(FILE *out);
+/* ctx.c: code contexts (airlock ctx). */
+int cli_ctx_run(struct cli_ctx *ctx, int argc, char **argv);
+void cli_ctx_usage(FILE *out);
 
+/* The exit status for an exec's result or exit event (124 timeout, 137 OOM, 128+N signal,
+ * else its exit code), with notes on stderr unless quiet (the execution when verbose); the
+ * time limit asked for, or 0. */
+int cli_exec_status(json_t *res, int64_t timeout_s, bool verbose, bool quiet);
+/* Read all of stdin into ret (initialised here, capped at CLI_STDIN_MAX) when it is neither
+ * a terminal nor closed; ret stays empty otherwise. */
+int cli_read_stdin(struct buf *ret, struct al_error *err);
 /* Print "airlock: <message>" on stderr. */
 void cli_errorf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* The options of the small commands that take only --json, --socket and --help (name is the
@@ -112,7 +123,8 @@ json_t *cli_reply_json(const struct cli_reply *reply, struct al_error *err);
 struct cli_opts {
         bool json, all;
         const char *agent, *session, *state, *backend, *since, *until, *limit;
-        int argc; /* the words left after the options */
+        const char *runtime, *language, *out, *timeout; /* airlock ctx's */
+        int argc;                                       /* the words left after the options */
         char **argv;
 };
 enum {
@@ -120,6 +132,7 @@ enum {
         CLI_O_AGENT = 1 << 1,
         CLI_O_ALL = 1 << 2,
         CLI_O_FILTERS = 1 << 3, /* history's: session, state, backend, since, until, limit */
+        CLI_O_CTX = 1 << 4,     /* airlock ctx's: session, runtime, language, out, timeout */
 };
 /* Parse them (options and words may mix); names are checked against the safe alphabet.
  * 1: go on; 0: help printed; -1: a usage error (told). */
@@ -130,6 +143,12 @@ int cli_opts_parse(struct cli_ctx *ctx, int argc, char **argv, const char *name,
  * stderr and NULL returned. cli_get: the same for a GET of path. */
 json_t *cli_call(struct cli_ctx *ctx, const struct cli_request *req);
 json_t *cli_get(struct cli_ctx *ctx, const char *path);
+/* doc (NULL: the failure was told; CLI_EXIT_FAIL) as the daemon's JSON with json, else as
+ * human prints it; doc is freed. Returns the exit status. */
+int cli_show(json_t *doc, bool json, void (*human)(json_t *doc));
+/* A string member of o, or NULL; an integer member as text in buf, or NULL. */
+const char *cli_str(json_t *o, const char *key);
+const char *cli_num(json_t *o, const char *key, char *buf, size_t size);
 /* The daemon's JSON, indented, on stdout (--json). */
 int cli_print_json(json_t *doc);
 /* An API time (ms since the epoch, or null) as UTC, or how long ago; "-" for null. */

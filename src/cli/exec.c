@@ -122,9 +122,7 @@ static int add_env(json_t *env, const char *arg, struct al_error *err)
         return set_string(env, key, val, "an --env value", err);
 }
 
-/* Read all of stdin into ret (initialised here) when it is neither a terminal nor closed;
- * ret stays empty otherwise. */
-static int read_stdin(struct buf *ret, struct al_error *err)
+int cli_read_stdin(struct buf *ret, struct al_error *err)
 {
         char chunk[65536];
         ssize_t n;
@@ -284,8 +282,7 @@ static void print_verbose(json_t *res, int sig)
                 cli_errorf("exit code %lld", (long long)json_integer_value(exit_code));
 }
 
-/* The exit status for a result or exit event, with notes on stderr unless quiet. */
-static int exec_status(json_t *res, const struct exec_opts *o, bool quiet)
+int cli_exec_status(json_t *res, int64_t timeout_s, bool verbose, bool quiet)
 {
         json_t *exit_code = json_object_get(res, "exit_code");
         int sig = signal_number(json_object_get(res, "signal"));
@@ -296,7 +293,7 @@ static int exec_status(json_t *res, const struct exec_opts *o, bool quiet)
                         cli_errorf("stdout was cut short by airlockd's output limit");
                 if (json_is_true(json_object_get(res, "stderr_truncated")))
                         cli_errorf("stderr was cut short by airlockd's output limit");
-                if (o->verbose)
+                if (verbose)
                         print_verbose(res, sig);
         }
         if (json_is_true(json_object_get(res, "timed_out"))) {
@@ -304,8 +301,8 @@ static int exec_status(json_t *res, const struct exec_opts *o, bool quiet)
 
                 if (quiet)
                         ;
-                else if (o->timeout_s > 0)
-                        cli_errorf("timed out after %llds", (long long)o->timeout_s);
+                else if (timeout_s > 0)
+                        cli_errorf("timed out after %llds", (long long)timeout_s);
                 else if (json_is_integer(limit))
                         cli_errorf("timed out after %llds", (long long)json_integer_value(limit));
                 else
@@ -553,7 +550,7 @@ int cli_exec_run(struct cli_ctx *ctx, int argc, char **argv)
         r = parse_options(argc, argv, &o, ctx, &env, &n_env);
         if (r != 0)
                 return r > 0 ? 0 : CLI_EXIT_FAIL;
-        if (!o.no_stdin && (r = read_stdin(&in, &err)) < 0)
+        if (!o.no_stdin && (r = cli_read_stdin(&in, &err)) < 0)
                 goto fail;
         r = build_request(&o, env, n_env, &in, &body, &err);
         buf_free(&in);
@@ -582,7 +579,7 @@ int cli_exec_run(struct cli_ctx *ctx, int argc, char **argv)
                         r = al_err(&err, -EPROTO, "the stream ended without an exit status");
                         goto fail;
                 }
-                status = exec_status(s.exit, &o, false);
+                status = cli_exec_status(s.exit, o.timeout_s, o.verbose, false);
                 goto out;
         }
         /* The buffered result: asked for with --no-stream, or a daemon that does not stream. */
@@ -599,13 +596,13 @@ int cli_exec_run(struct cli_ctx *ctx, int argc, char **argv)
                 if (reply.body.data[reply.body.len - 1] != '\n' &&
                     (r = write_all(stdout, "\n", 1, "stdout", &err)) < 0)
                         goto fail;
-                status = exec_status(result, &o, true);
+                status = cli_exec_status(result, o.timeout_s, o.verbose, true);
                 goto out;
         }
         if ((r = write_field(result, "stdout", stdout, "stdout", &err)) < 0 ||
             (r = write_field(result, "stderr", stderr, "stderr", &err)) < 0)
                 goto fail;
-        status = exec_status(result, &o, false);
+        status = cli_exec_status(result, o.timeout_s, o.verbose, false);
         goto out;
 fail:
         cli_errorf("%s", err.msg);

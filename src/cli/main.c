@@ -38,6 +38,8 @@ static const struct cli_command commands[] = {
      cli_token_usage},
     {"cp", "Copy files between this machine and a sandbox", cli_cp_run, cli_cp_usage},
     {"ls", "List a directory of a sandbox", cli_ls_run, cli_ls_usage},
+    {"ctx", "Create code contexts, run code in them, list, interrupt and remove them", cli_ctx_run,
+     cli_ctx_usage},
     {"version", "Show the client and daemon versions", cli_version_run, cli_version_usage},
     {"help", NULL, cli_help_run, NULL},
 };

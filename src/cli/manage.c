@@ -19,36 +19,6 @@ static bool word_ok(const char *name, const char *what, const char *w)
         return false;
 }
 
-/* Either the daemon's JSON (--json) or a table made by rows_fn. */
-static int show(json_t *doc, bool json, void (*table_fn)(json_t *doc))
-{
-        int r = 0;
-
-        if (!doc)
-                return CLI_EXIT_FAIL;
-        if (json)
-                r = cli_print_json(doc);
-        else
-                table_fn(doc);
-        json_decref(doc);
-        return r;
-}
-
-static const char *str(json_t *o, const char *key)
-{
-        return json_string_value(json_object_get(o, key));
-}
-
-static const char *num(json_t *o, const char *key, char *buf, size_t size)
-{
-        json_t *v = json_object_get(o, key);
-
-        if (!json_is_integer(v))
-                return NULL;
-        snprintf(buf, size, "%lld", (long long)json_integer_value(v));
-        return buf;
-}
-
 /* ---- airlock ps ---- */
 
 void cli_ps_usage(FILE *out)
@@ -79,12 +49,12 @@ static void sandboxes_table(json_t *doc)
         {
                 char id[13];
 
-                snprintf(id, sizeof(id), "%s", str(row, "id") ? str(row, "id") : "?");
-                cli_table_add(rows, 8, id, str(row, "agent"), str(row, "session"),
-                              str(row, "scope"), str(row, "image"),
+                snprintf(id, sizeof(id), "%s", cli_str(row, "id") ? cli_str(row, "id") : "?");
+                cli_table_add(rows, 8, id, cli_str(row, "agent"), cli_str(row, "session"),
+                              cli_str(row, "scope"), cli_str(row, "image"),
                               cli_ago(json_object_get(row, "created_ms"), c, sizeof(c)),
                               cli_ago(json_object_get(row, "last_used_ms"), u, sizeof(u)),
-                              num(row, "execs_running", n, sizeof(n)));
+                              cli_num(row, "execs_running", n, sizeof(n)));
         }
         cli_table_print(heads, ARRAY_SIZE(heads), rows);
         json_decref(rows);
@@ -98,9 +68,9 @@ static void processes_table(json_t *doc)
         size_t i;
 
         json_array_foreach(json_object_get(doc, "processes"), i, row) cli_table_add(
-            rows, 6, num(row, "pid", p, sizeof(p)), str(row, "state"),
-            num(row, "exit_code", e, sizeof(e)), num(row, "signal", s, sizeof(s)),
-            cli_ago(json_object_get(row, "started_ms"), t, sizeof(t)), str(row, "command"));
+            rows, 6, cli_num(row, "pid", p, sizeof(p)), cli_str(row, "state"),
+            cli_num(row, "exit_code", e, sizeof(e)), cli_num(row, "signal", s, sizeof(s)),
+            cli_ago(json_object_get(row, "started_ms"), t, sizeof(t)), cli_str(row, "command"));
         cli_table_print(heads, ARRAY_SIZE(heads), rows);
         json_decref(rows);
 }
@@ -122,11 +92,11 @@ int cli_ps_run(struct cli_ctx *ctx, int argc, char **argv)
                 if (!word_ok("ps", "sandbox id", o.argv[0]))
                         return CLI_EXIT_FAIL;
                 snprintf(path, sizeof(path), "/v1/sandboxes/%s/processes", o.argv[0]);
-                return show(cli_get(ctx, path), o.json, processes_table);
+                return cli_show(cli_get(ctx, path), o.json, processes_table);
         }
         snprintf(path, sizeof(path), "/v1/sandboxes%s%s", o.agent ? "?agent=" : "",
                  o.agent ? o.agent : "");
-        return show(cli_get(ctx, path), o.json, sandboxes_table);
+        return cli_show(cli_get(ctx, path), o.json, sandboxes_table);
 }
 
 /* ---- airlock sessions ---- */
@@ -157,7 +127,7 @@ static void sessions_table(json_t *doc)
         size_t i;
 
         json_array_foreach(json_object_get(doc, "sessions"), i, row)
-            cli_table_add(rows, 5, str(row, "agent"), str(row, "session"),
+            cli_table_add(rows, 5, cli_str(row, "agent"), cli_str(row, "session"),
                           cli_ago(json_object_get(row, "created_at"), c, sizeof(c)),
                           cli_ago(json_object_get(row, "last_used_at"), u, sizeof(u)),
                           cli_ago(json_object_get(row, "ended_at"), e, sizeof(e)));
@@ -168,8 +138,8 @@ static void sessions_table(json_t *doc)
 static void ended_line(json_t *doc)
 {
         printf("session '%s' of agent '%s' ended: %lld sandbox(es) removed\n",
-               str(doc, "session") ? str(doc, "session") : "?",
-               str(doc, "agent") ? str(doc, "agent") : "?",
+               cli_str(doc, "session") ? cli_str(doc, "session") : "?",
+               cli_str(doc, "agent") ? cli_str(doc, "agent") : "?",
                (long long)json_integer_value(json_object_get(doc, "sandboxes_removed")));
 }
 
@@ -189,7 +159,7 @@ int cli_sessions_run(struct cli_ctx *ctx, int argc, char **argv)
                 snprintf(path, sizeof(path), "/v1/sessions/%s/end?agent=%s", o.argv[1],
                          o.agent ? o.agent : "default");
                 req.path = path;
-                return show(cli_call(ctx, &req), o.json, ended_line);
+                return cli_show(cli_call(ctx, &req), o.json, ended_line);
         }
         if (o.argc != 0) {
                 cli_errorf("sessions: expected no argument or 'end SESSION'; see 'airlock "
@@ -198,7 +168,7 @@ int cli_sessions_run(struct cli_ctx *ctx, int argc, char **argv)
         }
         snprintf(path, sizeof(path), "/v1/sessions?%s%s%s", o.agent ? "agent=" : "",
                  o.agent ? o.agent : "", o.all ? "&ended=1" : "");
-        return show(cli_get(ctx, path), o.json, sessions_table);
+        return cli_show(cli_get(ctx, path), o.json, sessions_table);
 }
 
 /* ---- airlock history ---- */
@@ -265,35 +235,35 @@ static void executions_table(json_t *doc)
         json_array_foreach(json_object_get(doc, "executions"), i, row)
         {
                 char id[13], code[64];
-                const char *exit = num(row, "exit_code", e, sizeof(e));
-                const char *preview = str(row, "code_preview");
+                const char *exit = cli_num(row, "exit_code", e, sizeof(e));
+                const char *preview = cli_str(row, "code_preview");
                 size_t j;
 
-                snprintf(id, sizeof(id), "%s", str(row, "id") ? str(row, "id") : "?");
+                snprintf(id, sizeof(id), "%s", cli_str(row, "id") ? cli_str(row, "id") : "?");
                 if (json_is_true(json_object_get(row, "timed_out")))
                         exit = "timeout";
                 else if (json_is_true(json_object_get(row, "oom_killed")))
                         exit = "oom";
                 else if (json_is_string(
                              json_object_get(json_object_get(row, "decision"), "mode")) &&
-                         strcmp(str(json_object_get(row, "decision"), "mode"), "refused") == 0)
+                         strcmp(cli_str(json_object_get(row, "decision"), "mode"), "refused") == 0)
                         exit = "refused";
                 /* The code's first line, on one line. */
                 snprintf(code, sizeof(code), "%s", preview ? preview : "");
                 for (j = 0; code[j]; j++)
                         if (code[j] == '\n' || code[j] == '\r' || code[j] == '\t')
                                 code[j] = ' ';
-                cli_table_add(rows, 9, id,
-                              cli_when(json_object_get(row, "started_at"), t, sizeof(t)),
-                              str(row, "agent"), str(row, "session"), str(row, "runtime"),
-                              str(row, "state"), exit, num(row, "duration_ms", d, sizeof(d)), code);
+                cli_table_add(
+                    rows, 9, id, cli_when(json_object_get(row, "started_at"), t, sizeof(t)),
+                    cli_str(row, "agent"), cli_str(row, "session"), cli_str(row, "runtime"),
+                    cli_str(row, "state"), exit, cli_num(row, "duration_ms", d, sizeof(d)), code);
         }
         cli_table_print(heads, ARRAY_SIZE(heads), rows);
         json_decref(rows);
         if (json_is_string(json_object_get(doc, "next_cursor")))
                 fprintf(stderr,
                         "airlock: more rows: use --until, --limit or --json (next_cursor %s)\n",
-                        str(doc, "next_cursor"));
+                        cli_str(doc, "next_cursor"));
 }
 
 /* One execution in full: every field, one per line, nested ones flattened. */
@@ -365,7 +335,7 @@ int cli_history_run(struct cli_ctx *ctx, int argc, char **argv)
                 if (!word_ok("history", "execution id", o.argv[0]))
                         return CLI_EXIT_FAIL;
                 buf_appendf(&path, "/v1/executions/%s", o.argv[0]);
-                r = show(cli_get(ctx, path.data), o.json, execution_full);
+                r = cli_show(cli_get(ctx, path.data), o.json, execution_full);
         } else if (o.argc == 0) {
                 buf_appendf(&path, "/v1/executions?limit=%s", o.limit ? o.limit : "50");
                 if (o.agent)
@@ -380,7 +350,7 @@ int cli_history_run(struct cli_ctx *ctx, int argc, char **argv)
                         buf_appendf(&path, "&since=%lld", (long long)since);
                 if (o.until)
                         buf_appendf(&path, "&until=%lld", (long long)until);
-                r = show(cli_get(ctx, path.data), o.json, executions_table);
+                r = cli_show(cli_get(ctx, path.data), o.json, executions_table);
         } else {
                 cli_errorf("history: expected filters or one execution id");
                 r = CLI_EXIT_FAIL;
@@ -412,9 +382,9 @@ static void removed_line(json_t *doc)
         if (json_is_integer(json_object_get(doc, "pid")))
                 printf("process %lld of sandbox %.12s ended\n",
                        (long long)json_integer_value(json_object_get(doc, "pid")),
-                       str(doc, "sandbox_id") ? str(doc, "sandbox_id") : "?");
+                       cli_str(doc, "sandbox_id") ? cli_str(doc, "sandbox_id") : "?");
         else
-                printf("sandbox %.12s removed\n", str(doc, "id") ? str(doc, "id") : "?");
+                printf("sandbox %.12s removed\n", cli_str(doc, "id") ? cli_str(doc, "id") : "?");
 }
 
 int cli_kill_run(struct cli_ctx *ctx, int argc, char **argv)
@@ -444,5 +414,5 @@ int cli_kill_run(struct cli_ctx *ctx, int argc, char **argv)
                 snprintf(path, sizeof(path), "/v1/sandboxes/%s", o.argv[0]);
         }
         req.path = path;
-        return show(cli_call(ctx, &req), o.json, removed_line);
+        return cli_show(cli_call(ctx, &req), o.json, removed_line);
 }

@@ -42,6 +42,35 @@ json_t *cli_get(struct cli_ctx *ctx, const char *path)
         return cli_call(ctx, &req);
 }
 
+int cli_show(json_t *doc, bool json, void (*human)(json_t *doc))
+{
+        int r = 0;
+
+        if (!doc)
+                return CLI_EXIT_FAIL;
+        if (json)
+                r = cli_print_json(doc);
+        else
+                human(doc);
+        json_decref(doc);
+        return r;
+}
+
+const char *cli_str(json_t *o, const char *key)
+{
+        return json_string_value(json_object_get(o, key));
+}
+
+const char *cli_num(json_t *o, const char *key, char *buf, size_t size)
+{
+        json_t *v = json_object_get(o, key);
+
+        if (!json_is_integer(v))
+                return NULL;
+        snprintf(buf, size, "%lld", (long long)json_integer_value(v));
+        return buf;
+}
+
 int cli_print_json(json_t *doc)
 {
         if (json_dumpf(doc, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER) < 0)
@@ -146,7 +175,7 @@ void cli_table_print(const char *const *heads, size_t ncols, json_t *rows)
 int cli_opts_parse(struct cli_ctx *ctx, int argc, char **argv, const char *name, unsigned accepted,
                    void (*usage)(FILE *out), struct cli_opts *o)
 {
-        enum { OPT_JSON = 0x100, OPT_SINCE, OPT_UNTIL, OPT_STATE, OPT_BACKEND };
+        enum { OPT_JSON = 0x100, OPT_SINCE, OPT_UNTIL, OPT_STATE, OPT_BACKEND, OPT_LANGUAGE };
         static const struct option all_opts[] = {
             {"json", no_argument, NULL, OPT_JSON},
             {"agent", required_argument, NULL, 'a'},
@@ -157,6 +186,10 @@ int cli_opts_parse(struct cli_ctx *ctx, int argc, char **argv, const char *name,
             {"since", required_argument, NULL, OPT_SINCE},
             {"until", required_argument, NULL, OPT_UNTIL},
             {"limit", required_argument, NULL, 'n'},
+            {"runtime", required_argument, NULL, 'r'},
+            {"language", required_argument, NULL, OPT_LANGUAGE},
+            {"out", required_argument, NULL, 'o'},
+            {"timeout", required_argument, NULL, 't'},
             {"socket", required_argument, NULL, 's'},
             {"help", no_argument, NULL, 'h'},
             {0},
@@ -164,12 +197,14 @@ int cli_opts_parse(struct cli_ctx *ctx, int argc, char **argv, const char *name,
         int c;
 
         memset(o, 0, sizeof(*o));
-        while ((c = getopt_long(argc, argv, "a:AS:n:s:h", all_opts, NULL)) != -1) {
+        while ((c = getopt_long(argc, argv, "a:AS:n:r:o:t:s:h", all_opts, NULL)) != -1) {
                 unsigned need = c == OPT_JSON                      ? CLI_O_JSON
                                 : c == 'a'                         ? CLI_O_AGENT
                                 : c == 'A'                         ? CLI_O_ALL
                                 : c == 's' || c == 'h' || c == '?' ? 0
-                                                                   : CLI_O_FILTERS;
+                                : c == 'r' || c == 'o' || c == 't' || c == OPT_LANGUAGE ? CLI_O_CTX
+                                : c == 'S' ? CLI_O_FILTERS | CLI_O_CTX
+                                           : CLI_O_FILTERS;
 
                 if (need && !(accepted & need)) {
                         const char *opt = "?";
@@ -208,6 +243,18 @@ int cli_opts_parse(struct cli_ctx *ctx, int argc, char **argv, const char *name,
                 case 'n':
                         o->limit = optarg;
                         break;
+                case 'r':
+                        o->runtime = optarg;
+                        break;
+                case OPT_LANGUAGE:
+                        o->language = optarg;
+                        break;
+                case 'o':
+                        o->out = optarg;
+                        break;
+                case 't':
+                        o->timeout = optarg;
+                        break;
                 case 's':
                         ctx->socket_path = optarg;
                         break;
@@ -221,7 +268,8 @@ int cli_opts_parse(struct cli_ctx *ctx, int argc, char **argv, const char *name,
         }
         /* Names go into paths and query strings as they are: only the safe alphabet. */
         {
-                const char *names[] = {o->agent, o->session, o->state, o->backend, o->limit};
+                const char *names[] = {o->agent, o->session, o->state,    o->backend,
+                                       o->limit, o->runtime, o->language, o->timeout};
 
                 for (size_t i = 0; i < ARRAY_SIZE(names); i++)
                         if (names[i] && !util_name_valid(names[i], CLI_NAME_MAX)) {

@@ -38,7 +38,8 @@ def ac(tmp_path_factory):
 def pyd(tmp_path_factory):
     from conftest import Daemon
     d = Daemon(tmp_path_factory.mktemp("airlockd-pyclient"),
-               conf_extra='[agent "bashonly"]\nruntimes = bash\n').start()
+               conf_extra='[agent "bashonly"]\nruntimes = bash\n\n'
+                          '[agent "tinydisk"]\ndisk_mb = 2\n').start()
     yield d
     d.stop()
 
@@ -111,6 +112,72 @@ def test_sessions_sandboxes_processes_executions(ac, pyd):
     assert c.sandboxes(agent="py2") == []
 
 
+def test_files_and_contexts(ac, pyd, tmp_path):
+    c = ac.Client(pyd.sock, agent="py3", session="f1")
+    where = {"runtime": "python"}
+    # Files: bytes and text up, back, listed, stat, mkdir, move, remove; directories as tar.
+    assert c.upload("/home/airlock/a/b.bin", bytes(range(256)), mode=0o600, **where)["written"]
+    assert c.download("/home/airlock/a/b.bin", **where) == bytes(range(256))
+    c.upload("/home/airlock/a/t.txt", "wörld\n", **where)
+    st = c.stat("/home/airlock/a/b.bin", **where)
+    assert isinstance(st, ac.FileEntry) and (st.type, st.size, st.mode) == ("file", 256, 0o600)
+    assert [e.name for e in c.list_files("/home/airlock/a", **where)] == ["b.bin", "t.txt"]
+    assert c.mkdir("/home/airlock/a/d", **where) is True
+    assert c.mkdir("/home/airlock/a/d", **where) is False
+    c.move("/home/airlock/a/t.txt", "/home/airlock/a/d/t.txt", **where)
+    got = c.download_dir("/home/airlock/a", str(tmp_path / "out"), **where)
+    assert sorted(got) == ["a/b.bin", "a/d/t.txt"], got
+    assert (tmp_path / "out/a/d/t.txt").read_text() == "wörld\n"
+    (tmp_path / "up/sub").mkdir(parents=True)
+    (tmp_path / "up/sub/x.py").write_text("X = 7\n")
+    c.upload_dir(str(tmp_path / "up"), "/home/airlock/pkg", **where)
+    assert c.exec("import sys; sys.path.insert(0, '/home/airlock/pkg/sub'); import x; "
+                  "print(x.X)", runtime="python").stdout == "7\n"
+    c.remove("/home/airlock/a", recursive=True, **where)
+    with pytest.raises(ac.NotFound):
+        c.stat("/home/airlock/a", **where)
+    with pytest.raises(ac.Forbidden):
+        c.download("/etc/passwd", **where)
+    with pytest.raises(ac.InvalidRequest):
+        c.download("/tmp/../etc/passwd", **where)
+    # By sandbox id too.
+    sid = c.sandboxes(agent="py3")[0].id
+    assert c.download("/home/airlock/pkg/sub/x.py", sandbox_id=sid) == b"X = 7\n"
+
+    # Contexts: state across cells, the value, an error, a plot, interrupt, restart, delete.
+    ctx = c.create_context("python")
+    assert isinstance(ctx, ac.Context) and ctx.state == "idle" and ctx.agent == "py3"
+    assert c.run_in_context(ctx, "x = 20").ok
+    r = c.run_in_context(ctx.id, "x + 22")  # by id: the context's agent is looked up
+    assert isinstance(r, ac.ExecResult) and r.text == "42" and r.context.status == "ok"
+    r = c.run_in_context(ctx, "1/0")
+    assert not r.ok and r.context.error["name"] == "ZeroDivisionError"
+    r = c.run_in_context(ctx, "import matplotlib.pyplot as plt\nplt.plot([1, 2])\nplt.show()")
+    imgs = r.images()
+    assert len(imgs) == 1 and imgs[0][:8] == b"\x89PNG\r\n\x1a\n", r.raw
+    assert r.artifacts[0].name == "figure-1.png" and r.artifacts[0].content() == imgs[0]
+    r = c.run_in_context(ctx, "import time; time.sleep(30)", timeout_s=1)
+    assert r.timed_out and r.context.interrupted and c.run_in_context(ctx, "x").text == "20"
+    assert c.interrupt_context(ctx) is False
+    assert ctx.id in [x.id for x in c.contexts()]
+    assert c.restart_context(ctx).execution_count == 0
+    assert c.run_in_context(ctx, "x").context.error["name"] == "NameError"
+    c.delete_context(ctx)
+    with pytest.raises(ac.NotFound):
+        c.context(ctx.id)
+    assert c.end_session() == 1
+
+
+def test_full_disk_is_insufficient_storage(ac, pyd):
+    c = ac.Client(pyd.sock, agent="tinydisk", session="full")
+    try:
+        with pytest.raises(ac.InsufficientStorage) as ei:
+            c.upload("/tmp/big", b"\0" * (2 << 20), runtime="bash")
+        assert ei.value.status == 507
+    finally:
+        c.end_session()
+
+
 def test_one_exception_per_error_code(ac, pyd):
     c = ac.Client(pyd.sock)
     with pytest.raises(ac.InvalidRequest) as ei:
@@ -143,3 +210,14 @@ def test_example_tool_runs(ac, pyd):
                         "print(sum(range(10)))"], capture_output=True, text=True, env=env,
                        timeout=120)
     assert p.returncode == 0 and p.stdout.strip() == "45", p
+
+
+def test_example_notebook_tool_keeps_state_and_returns_a_plot(ac, pyd):
+    env = dict(os.environ, AIRLOCK_SOCKET=pyd.sock,
+               PYTHONPATH=os.path.dirname(ac.__file__))
+    p = subprocess.run([sys.executable, str(ROOT / "clients/python/examples/notebook_tool.py"),
+                        "x = 6", "x * 7",
+                        "import matplotlib.pyplot as plt\nplt.plot([1, 2])\nplt.show()"],
+                       capture_output=True, text=True, env=env, timeout=120)
+    assert p.returncode == 0, p
+    assert [l for l in p.stdout.splitlines() if l.strip()] == ["42", "[image]"], p

@@ -1,6 +1,7 @@
 """MCP (docs/mcp.md) against the real airlockd: the official MCP TypeScript SDK client over both
 transports (stdio through `airlock mcp`, Streamable HTTP on the [mcp] listen loopback listener),
 and what bad input gets: JSON-RPC errors in MCP's shape, the daemon serving on."""
+import base64
 import http.client
 import json
 import os
@@ -39,7 +40,7 @@ def mcp_daemon(tmp_path_factory):
     port = free_port()
     d = Daemon(tmp_path_factory.mktemp("airlockd-mcp"),
                conf_extra=f'[mcp]\nlisten = 127.0.0.1:{port}\n\n[agent "bashonly"]\n'
-                          'runtimes = bash\n').start()
+                          'runtimes = bash\n\n[agent "tinydisk"]\ndisk_mb = 1\n').start()
     d.mcp_url = f"http://127.0.0.1:{port}/mcp"
     d.mcp_port = port
     yield d
@@ -172,6 +173,50 @@ def test_bad_input_gets_jsonrpc_errors(mcp_daemon):
     # Through all of it the daemon serves.
     status, _, doc = rpc_unix(d, {"jsonrpc": "2.0", "id": 9, "method": "ping"})
     assert (status, doc["result"]) == (200, {}), doc
+
+
+def tool(d, name, arguments, agent):
+    status, _, doc = rpc_unix(d, call(name, arguments), path=f"/mcp?agent={agent}")
+    assert status == 200 and "result" in doc, doc
+    return doc["result"]
+
+
+def test_file_and_context_tools_fail_with_the_reason(mcp_daemon):
+    """Files and contexts: a full disk (507), a path outside the file areas, unknown ids,
+    bytes that are not base64, a cell past its time limit: each a tool error with the reason,
+    the state and the daemon kept."""
+    d, a, s = mcp_daemon, "tinydisk", {"session": "errs", "runtime": "python"}
+    try:
+        # /tmp holds half of disk_mb = 1: 700 KB do not fit.
+        data = base64.b64encode(b"\0" * (700 << 10)).decode()
+        res = tool(d, "upload_file", {**s, "path": "/tmp/big", "data": data}, a)
+        assert res["isError"] is True, res
+        assert res["structuredContent"]["error"]["code"] == "insufficient_storage", res
+        res = tool(d, "list_files", {**s, "path": "/tmp"}, a)
+        assert "big" not in [e["name"] for e in res["structuredContent"]["entries"]], res
+        res = tool(d, "read_file", {**s, "path": "/proc/self/environ"}, a)
+        assert res["content"][0]["text"].startswith("forbidden:"), res
+        res = tool(d, "write_file", {"path": "/tmp/x", "content": "a", "sandbox_id": "0" * 12}, a)
+        assert res["structuredContent"]["error"]["code"] == "not_found", res
+        res = tool(d, "upload_file", {**s, "path": "/tmp/x", "data": "not base64!"}, a)
+        assert "not base64" in res["content"][0]["text"], res
+        res = tool(d, "run_in_context", {"context_id": "f" * 24, "code": "1"}, a)
+        assert res["structuredContent"]["error"]["code"] == "not_found", res
+        # A cell past its limit is interrupted; the context keeps its state.
+        cid = tool(d, "create_context", {"session": "errs"}, a)["structuredContent"]["id"]
+        assert tool(d, "run_in_context", {"context_id": cid, "code": "x = 5"}, a)["isError"] is False
+        res = tool(d, "run_in_context", {"context_id": cid, "timeout_s": 1,
+                                         "code": "import time\ntime.sleep(30)"}, a)
+        assert res["isError"] is True and res["structuredContent"]["timed_out"] is True, res
+        assert "timed out: interrupted" in res["content"][0]["text"], res
+        res = tool(d, "run_in_context", {"context_id": cid, "code": "x + 1"}, a)
+        assert "[result] 6" in res["content"][0]["text"], res
+        # Another agent's context reads as unknown.
+        res = tool(d, "delete_context", {"context_id": cid}, "someone-else")
+        assert res["structuredContent"]["error"]["code"] == "not_found", res
+    finally:
+        tool(d, "end_session", {"session": "errs"}, a)
+    assert rpc_unix(d, {"jsonrpc": "2.0", "id": 9, "method": "ping"})[2]["result"] == {}
 
 
 def test_policy_refusal_is_a_tool_error(mcp_daemon):

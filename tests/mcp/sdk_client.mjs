@@ -109,6 +109,75 @@ r = await client.callTool({ name: "kill_process", arguments: { sandbox_id: sandb
 assert.equal(r.isError, false, JSON.stringify(r));
 assert.equal(r.structuredContent.killed, true);
 
+// Files of the session's sandbox: write, read back, list; bytes up and down as base64; a
+// directory as a tar; a path outside the file areas or with ".." is a tool error.
+for (const name of ["read_file", "write_file", "list_files", "upload_file", "download_file"]) {
+  assert.ok(summary.tools.includes(name), `tool ${name} listed`);
+}
+const where = { session, runtime: "python" };
+const text = "hello\nwörld\n";
+r = await client.callTool({ name: "write_file", arguments: { ...where, path: "/home/airlock/notes.txt", content: text } });
+assert.equal(r.isError, false, JSON.stringify(r));
+assert.equal(r.structuredContent.size, Buffer.byteLength(text));
+r = await client.callTool({ name: "read_file", arguments: { ...where, path: "/home/airlock/notes.txt" } });
+assert.equal(r.isError, false, JSON.stringify(r));
+assert.equal(r.content[0].text, text);
+r = await client.callTool({ name: "list_files", arguments: { ...where, path: "/home/airlock" } });
+assert.equal(r.isError, false, JSON.stringify(r));
+assert.ok(r.structuredContent.entries.some((e) => e.name === "notes.txt" && e.type === "file"),
+  JSON.stringify(r.structuredContent));
+const bytes = Buffer.from([0, 1, 2, 0xff, 0xfe, 10]);
+r = await client.callTool({ name: "upload_file", arguments: { ...where, path: "/tmp/bin.dat", data: bytes.toString("base64"), mode: "600" } });
+assert.equal(r.isError, false, JSON.stringify(r));
+r = await client.callTool({ name: "download_file", arguments: { ...where, path: "/tmp/bin.dat" } });
+assert.equal(r.isError, false, JSON.stringify(r));
+const res = r.content.find((x) => x.type === "resource");
+assert.ok(Buffer.from(res.resource.blob, "base64").equals(bytes), JSON.stringify(r));
+r = await client.callTool({ name: "read_file", arguments: { ...where, path: "/tmp/bin.dat" } });
+assert.equal(r.isError, true);
+assert.match(r.content[0].text, /not UTF-8/);
+r = await client.callTool({ name: "download_file", arguments: { ...where, path: "/home/airlock" } });
+assert.equal(r.isError, false, JSON.stringify(r).slice(0, 500));
+const tar = r.content.find((x) => x.type === "resource");
+assert.equal(tar.resource.mimeType, "application/x-tar");
+assert.ok(Buffer.from(tar.resource.blob, "base64").includes("airlock/notes.txt"), "the tar holds the file");
+r = await client.callTool({ name: "read_file", arguments: { ...where, path: "/etc/passwd" } });
+assert.equal(r.isError, true);
+assert.match(r.content[0].text, /^forbidden:/);
+r = await client.callTool({ name: "read_file", arguments: { ...where, path: "/tmp/../etc/passwd" } });
+assert.equal(r.isError, true);
+assert.match(r.content[0].text, /^invalid_request:/);
+r = await client.callTool({ name: "read_file", arguments: { ...where, path: "/tmp/none" } });
+assert.equal(r.structuredContent.error.code, "not_found", JSON.stringify(r));
+
+// A context keeps its state across runs and returns a plot as a PNG.
+r = await client.callTool({ name: "create_context", arguments: { session, language: "python" } });
+assert.equal(r.isError, false, JSON.stringify(r));
+const ctx = r.structuredContent.id;
+r = await client.callTool({ name: "run_in_context", arguments: { context_id: ctx, code: "x = 21" } });
+assert.equal(r.isError, false, JSON.stringify(r));
+r = await client.callTool({ name: "run_in_context", arguments: { context_id: ctx, code:
+  "import matplotlib.pyplot as plt\nplt.plot([1, 3, 2])\nplt.show()\nx * 2" } });
+assert.equal(r.isError, false, JSON.stringify(r).slice(0, 2000));
+assert.match(r.content[0].text, /\[result\] 42/);
+const plot = r.content.filter((x) => x.type === "image");
+assert.equal(plot.length, 1, "one image for one figure");
+assert.ok(Buffer.from(plot[0].data, "base64").subarray(0, 4).equals(Buffer.from([0x89, 0x50, 0x4e, 0x47])));
+r = await client.callTool({ name: "run_in_context", arguments: { context_id: ctx, code: "1/0" } });
+assert.equal(r.isError, true);
+assert.match(r.content[0].text, /ZeroDivisionError/);
+r = await client.callTool({ name: "list_contexts", arguments: {} });
+assert.ok(r.structuredContent.contexts.some((x) => x.id === ctx), JSON.stringify(r.structuredContent));
+r = await client.callTool({ name: "interrupt_context", arguments: { context_id: ctx } });
+assert.equal(r.isError, false, JSON.stringify(r));
+assert.equal(r.structuredContent.interrupted, false);
+r = await client.callTool({ name: "delete_context", arguments: { context_id: ctx } });
+assert.equal(r.structuredContent.deleted, true, JSON.stringify(r));
+r = await client.callTool({ name: "run_in_context", arguments: { context_id: ctx, code: "x" } });
+assert.equal(r.isError, true);
+assert.equal(r.structuredContent.error.code, "not_found");
+summary.context = ctx;
+
 r = await client.callTool({ name: "end_session", arguments: { session } });
 assert.equal(r.isError, false);
 assert.equal(r.structuredContent.sandboxes_removed, 1);

@@ -13,6 +13,7 @@
 #include <jansson.h>
 
 #include "airlock/file_records.h"
+#include "airlock/base64.h"
 #include "airlock/files.h"
 #include "airlock/sha256.h"
 
@@ -316,6 +317,33 @@ START_TEST(artifacts_are_checked_and_capped)
 }
 END_TEST
 
+START_TEST(base64_round_trips_and_refuses_bad_input)
+{
+        static const char *const bad[] = {"a", "ab=c", "a$$$", "====", "ab==cd==", "abc"};
+        uint8_t all[256], *back = NULL;
+        char *enc;
+        ssize_t n;
+
+        for (size_t i = 0; i < sizeof(all); i++)
+                all[i] = (uint8_t)i;
+        for (size_t len = 0; len <= sizeof(all); len += len < 8 ? 1 : 61) {
+                enc = base64_encode(all, len);
+                ck_assert_ptr_nonnull(enc);
+                ck_assert_uint_eq(strlen(enc), (len + 2) / 3 * 4);
+                n = base64_decode(enc, strlen(enc), &back);
+                ck_assert_int_eq(n, (ssize_t)len);
+                ck_assert(memcmp(back, all, len) == 0);
+                free(back);
+                free(enc);
+        }
+        enc = base64_encode((const uint8_t *)"airlock", 7);
+        ck_assert_str_eq(enc, "YWlybG9jaw==");
+        free(enc);
+        for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+                ck_assert_msg(base64_decode(bad[i], strlen(bad[i]), &back) < 0, "'%s'", bad[i]);
+}
+END_TEST
+
 int main(void)
 {
         Suite *s = suite_create("files");
@@ -331,6 +359,7 @@ int main(void)
         tcase_add_test(tc, bad_tars_are_refused_whole);
         tcase_add_test(tc, helper_errors_map_to_statuses);
         tcase_add_test(tc, artifacts_are_checked_and_capped);
+        tcase_add_test(tc, base64_round_trips_and_refuses_bad_input);
         suite_add_tcase(s, tc);
         sr = srunner_create(s);
         srunner_run_all(sr, CK_NORMAL);

@@ -133,7 +133,7 @@ START_TEST(test_tools_list)
         size_t i;
         bool run_code = false;
 
-        ck_assert(json_array_size(tools) >= 9);
+        ck_assert(json_array_size(tools) >= 20);
         json_array_foreach(tools, i, t)
         {
                 json_t *schema = json_object_get(t, "inputSchema");
@@ -156,6 +156,46 @@ START_TEST(test_tools_list)
         ck_assert(json_is_object(json_object_get(r, "result")));
         ck_assert_int_eq(json_object_size(json_object_get(r, "result")), 0);
         json_decref(r);
+}
+END_TEST
+
+/* Arguments are checked before anything reaches the core: a tool error naming the problem. */
+static void expect_tool_error(const char *name, const char *args, const char *want)
+{
+        char text[512];
+        json_t *r, *res;
+        const char *msg;
+
+        snprintf(text, sizeof(text),
+                 "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"tools/call\",\"params\":"
+                 "{\"name\":\"%s\",\"arguments\":%s}}",
+                 name, args);
+        r = handle(text);
+        res = json_object_get(r, "result");
+        msg = json_string_value(
+            json_object_get(json_array_get(json_object_get(res, "content"), 0), "text"));
+        ck_assert_msg(json_is_true(json_object_get(res, "isError")), "%s: not an error", name);
+        ck_assert_msg(msg && strstr(msg, want), "%s: '%s' lacks '%s'", name, msg ? msg : "", want);
+        json_decref(r);
+}
+
+START_TEST(test_file_and_context_arguments)
+{
+        expect_tool_error("read_file", "{\"path\":1}", "'path' must be a string");
+        expect_tool_error("read_file", "{}", "'path' is required");
+        expect_tool_error("write_file", "{\"path\":\"/tmp/x\",\"content\":\"a\",\"x\":1}",
+                          "unknown argument 'x'");
+        expect_tool_error("upload_file", "{\"path\":\"/tmp/x\",\"data\":\"!!!!\"}", "not base64");
+        expect_tool_error("upload_file", "{\"path\":\"/tmp/x\",\"data\":\"\",\"mode\":\"999\"}",
+                          "'mode'");
+        expect_tool_error("list_files", "{\"sandbox_id\":\"0123456789ab\",\"session\":\"s\"}",
+                          "either 'sandbox_id'");
+        expect_tool_error("list_files", "{\"session\":\"no good\"}", "names of");
+        expect_tool_error("create_context", "{\"language\":\"cobol\"}", "'language'");
+        expect_tool_error("run_in_context", "{\"context_id\":\"x\"}", "'code' is required");
+        expect_tool_error("run_in_context", "{\"context_id\":\"x\",\"code\":\"1\",\"timeout_s\":0}",
+                          "'timeout_s'");
+        expect_tool_error("delete_context", "{}", "'context_id' is required");
 }
 END_TEST
 
@@ -191,6 +231,7 @@ static Suite *mcp_suite(void)
         tcase_add_test(tc, test_malformed_messages);
         tcase_add_test(tc, test_unknown_tool_is_quoted);
         tcase_add_test(tc, test_tools_list);
+        tcase_add_test(tc, test_file_and_context_arguments);
         tcase_add_test(tc, test_listen_setting);
         suite_add_tcase(s, tc);
         return s;

@@ -76,6 +76,56 @@ test("sessions, sandboxes, background processes, the audit log", async () => {
   assert.deepEqual(await c.sandboxes("js2"), []);
 });
 
+test("files and contexts", async () => {
+  const c = new Client({ socketPath, agent: "js3", session: "f1" });
+  const where = { runtime: "python" };
+  const bytes = Buffer.from([0, 1, 2, 0xff]);
+  assert.equal((await c.upload("/home/airlock/a/b.bin", bytes, where, { mode: 0o600 })).written, true);
+  assert.ok((await c.download("/home/airlock/a/b.bin", where)).equals(bytes));
+  await c.upload("/home/airlock/a/t.txt", "wörld\n", where);
+  const st = await c.stat("/home/airlock/a/b.bin", where);
+  assert.deepEqual([st.type, st.size, st.mode], ["file", 4, 0o600]);
+  assert.deepEqual((await c.listFiles("/home/airlock/a", where)).map((e) => e.name), ["b.bin", "t.txt"]);
+  assert.equal(await c.mkdir("/home/airlock/a/d", where), true);
+  assert.equal(await c.mkdir("/home/airlock/a/d", where), false);
+  await c.move("/home/airlock/a/t.txt", "/home/airlock/a/d/t.txt", where);
+  const tar = await c.download("/home/airlock/a", where);
+  assert.ok(tar.includes("a/d/t.txt"), "a directory comes as a tar");
+  await c.uploadTar("/home/airlock/copy", tar, where);
+  assert.equal((await c.download("/home/airlock/copy/a/d/t.txt", where)).toString(), "wörld\n");
+  await c.remove("/home/airlock/a", where, { recursive: true });
+  await assert.rejects(c.stat("/home/airlock/a", where), airlock.NotFound);
+  await assert.rejects(c.download("/etc/passwd", where), airlock.Forbidden);
+  const [box] = await c.sandboxes("js3");
+  assert.equal((await c.download("/home/airlock/copy/a/d/t.txt", { sandboxId: box.id })).toString(), "wörld\n");
+
+  const ctx = await c.createContext("python");
+  assert.equal(ctx.agent, "js3");
+  assert.equal((await c.runInContext(ctx, "x = 20")).exit_code, 0);
+  let r = await c.runInContext(ctx.id, "x + 22");
+  assert.equal(airlock.resultText(r), "42");
+  r = await c.runInContext(ctx, "1/0");
+  assert.equal(r.context.error.name, "ZeroDivisionError");
+  r = await c.runInContext(ctx, "import matplotlib.pyplot as plt\nplt.plot([1, 2])\nplt.show()");
+  const imgs = airlock.images(r);
+  assert.equal(imgs.length, 1);
+  assert.ok(imgs[0].data.subarray(0, 4).equals(Buffer.from([0x89, 0x50, 0x4e, 0x47])));
+  r = await c.runInContext(ctx, "import time; time.sleep(30)", { timeoutS: 1 });
+  assert.equal(r.timed_out, true);
+  assert.equal(airlock.resultText(await c.runInContext(ctx, "x")), "20");
+  assert.equal(await c.interruptContext(ctx), false);
+  assert.ok((await c.contexts()).some((x) => x.id === ctx.id));
+  assert.equal((await c.restartContext(ctx)).execution_count, 0);
+  await c.deleteContext(ctx);
+  await assert.rejects(c.context(ctx.id), airlock.NotFound);
+  assert.equal(await c.endSession(), 1);
+
+  const full = new Client({ socketPath, agent: "tinydisk", session: "full" });
+  await assert.rejects(full.upload("/tmp/big", Buffer.alloc(2 << 20), { runtime: "bash" }),
+    (e) => e instanceof airlock.InsufficientStorage && e.status === 507);
+  await full.endSession();
+});
+
 test("one error class per code", async () => {
   const c = new Client({ socketPath });
   await assert.rejects(c.runCode("x", "cobol"),
@@ -98,4 +148,12 @@ test("the run-code tool example", async () => {
     [new URL("../examples/run-code-tool.mjs", import.meta.url).pathname, "console.log(45)"],
     { env: { ...process.env, AIRLOCK_SOCKET: socketPath } });
   assert.equal(stdout.trim(), "45");
+});
+
+test("the notebook tool example keeps state and returns a plot", async () => {
+  const { stdout } = await promisify(execFile)(process.execPath,
+    [new URL("../examples/notebook-tool.mjs", import.meta.url).pathname, "x = 6", "x * 7",
+      "import matplotlib.pyplot as plt\nplt.plot([1, 2])\nplt.show()"],
+    { env: { ...process.env, AIRLOCK_SOCKET: socketPath } });
+  assert.deepEqual(stdout.split("\n").filter((l) => l.trim()), ["42", "[image image/png]"]);
 });
