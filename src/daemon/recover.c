@@ -39,7 +39,10 @@ static void on_removed(void *cls, const struct scope_info *info)
 
 struct scope_hooks daemon_scope_hooks(struct daemon *ctx)
 {
-        struct scope_hooks h = {.created = on_created, .removed = on_removed, .ctx = ctx};
+        struct scope_hooks h = {.created = on_created,
+                                .removed = on_removed,
+                                .resume = daemon_snapshot_resume_hook,
+                                .ctx = ctx};
 
         return h;
 }
@@ -115,9 +118,21 @@ int daemon_recover(struct daemon *ctx, struct al_error *err)
         if (aborted > 0)
                 log_warn("%lld execution(s) were running when airlockd stopped; marked aborted",
                          (long long)aborted);
+        /* Suspends: a complete snapshot wins over its sandbox still running; suspends cut short
+         * are finished once the live sandboxes are adopted, before orphans are removed. */
+        if (ctx->snap_dirfd >= 0) {
+                r = daemon_snapshots_settle(ctx, err);
+                if (r < 0)
+                        goto out;
+        }
         r = adopt_known(ctx, pol, &adopted, err);
         if (r < 0)
                 goto out;
+        if (ctx->snap_dirfd >= 0) {
+                r = daemon_snapshots_recover(ctx, err);
+                if (r < 0)
+                        goto out;
+        }
         /* The engine may be down: then orphans wait for the next start, and execs get 503. */
         if (ctx->containers->ops->remove_instance(ctx->containers, ctx->instance_id, err) < 0)
                 log_warn("cannot remove leftovers of a previous run: %s", err->msg);
