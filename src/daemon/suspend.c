@@ -106,17 +106,21 @@ static int pack_areas(struct daemon *d, const char *handle, int64_t max, int64_t
 {
         char maxs[24], ents[24];
 
-        snprintf(maxs, sizeof(maxs), "%lld", (long long)max);
         snprintf(ents, sizeof(ents), "%lld", (long long)entries);
         for (int i = 0; i < SNAPSHOT_AREAS; i++) {
                 const char *args[] = {"pack", snapshot_areas[i].root, ".", snapshot_areas[i].top,
                                       maxs, ents, NULL};
                 int r;
 
+                /* The cap is on all the areas together: each gets what the others left. */
+                snprintf(maxs, sizeof(maxs), "%lld", (long long)max);
                 buf_init(&recs[i], (size_t)max + SNAPSHOT_SLACK);
                 r = daemon_files_run(d, handle, args, NULL, 0, &recs[i], err);
                 if (r < 0)
                         return al_err_wrap(err, r, "cannot pack %s", snapshot_areas[i].root);
+                max -= (int64_t)recs[i].len;
+                if (max < 0)
+                        return al_err(err, -AL_E_TOO_LARGE, "the areas are larger than the cap");
         }
         return 0;
 }
@@ -159,7 +163,7 @@ static int save(void *arg, const struct scope_info *info, struct al_error *err)
                 if (r < 0)
                         return r;
                 if (used >= pol->snapshots.quota_bytes)
-                        return al_err(err, -AL_E_LIMITED,
+                        return al_err(err, -ENOSPC,
                                       "snapshot quota reached: agent '%s' has %lld MiB of "
                                       "snapshots ([sandbox] snapshot_quota_mb = %lld)",
                                       info->agent, (long long)(used >> 20),
@@ -187,7 +191,7 @@ static int save(void *arg, const struct scope_info *info, struct al_error *err)
         if (r < 0) {
                 drop_row(d, info->key);
                 if (r == -AL_E_TOO_LARGE || r == -EFBIG)
-                        return al_err(err, limit < pol->snapshots.max_bytes ? -AL_E_LIMITED
+                        return al_err(err, limit < pol->snapshots.max_bytes ? -ENOSPC
                                                                             : -AL_E_TOO_LARGE,
                                       "the sandbox's state is larger than %s (%lld MiB): it "
                                       "stays live",
