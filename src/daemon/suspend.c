@@ -318,6 +318,8 @@ static int resume(void *arg, const struct scope_info *info, struct al_error *err
                 json_decref(row);
                 return r;
         }
+        log_debug("resuming %s: snapshot read, checked and parsed in %lld ms", info->key,
+                  (long long)(util_now_ms() - t0));
         if (r == 0)
                 r = unpack_areas(d, info->handle, recs, &why);
         for (int i = 0; i < SNAPSHOT_AREAS; i++)
