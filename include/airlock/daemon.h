@@ -127,8 +127,8 @@ void daemon_gauges(struct daemon *d, struct daemon_gauges *ret);
 
 /* Suspend the sandbox whose id starts with id_prefix (agent, when not NULL, must own it): its
  * snapshot written and recorded, then the sandbox removed. *ret: {id, state, snapshot_bytes,
- * duration_ms}. -ENOENT, -EBUSY (in use), -ENOSPC (the agent's snapshot quota), -AL_E_TOO_LARGE (cap),
- * -EOPNOTSUPP (memory snapshots asked for, unavailable); the sandbox stays live on error. */
+ * duration_ms}. -ENOENT, -EBUSY (in use), -ENOSPC (the agent's snapshot quota), -AL_E_TOO_LARGE
+ * (cap), -EOPNOTSUPP (memory snapshots asked for, unavailable); the sandbox stays live on error. */
 int daemon_suspend(struct daemon *d, const char *id_prefix, const char *agent, json_t **ret,
                    struct al_error *err);
 /* Suspended sandboxes as listing rows (state "suspended"), all or agent's (new reference). */

@@ -22,15 +22,15 @@
 #define STORE_MIGRATION_EGRESS 3
 /* The snapshots table's migration (suspended sandboxes). */
 #define STORE_MIGRATION_SNAPSHOTS 4
-#define STORE_ID_LEN           33        /* 32 lowercase hex characters and a NUL */
-#define STORE_PREVIEW_BYTES    200       /* code preview: first bytes of the code */
-#define STORE_NAME_MAX         256       /* agent, session, backend, ids, ... */
-#define STORE_TEXT_MAX         1024      /* reason, error: longer text is cut */
-#define STORE_POLICY_TEXT_MAX  (1 << 20) /* a policy revision's text */
-#define STORE_QUERY_LIMIT      50        /* executions per page by default */
-#define STORE_QUERY_LIMIT_MAX  500       /* and at most */
-#define STORE_AGENTS_MAX       1024      /* entries in an agent filter list */
-#define STORE_LIST_MAX         10000     /* rows returned by the list functions */
+#define STORE_ID_LEN              33        /* 32 lowercase hex characters and a NUL */
+#define STORE_PREVIEW_BYTES       200       /* code preview: first bytes of the code */
+#define STORE_NAME_MAX            256       /* agent, session, backend, ids, ... */
+#define STORE_TEXT_MAX            1024      /* reason, error: longer text is cut */
+#define STORE_POLICY_TEXT_MAX     (1 << 20) /* a policy revision's text */
+#define STORE_QUERY_LIMIT         50        /* executions per page by default */
+#define STORE_QUERY_LIMIT_MAX     500       /* and at most */
+#define STORE_AGENTS_MAX          1024      /* entries in an agent filter list */
+#define STORE_LIST_MAX            10000     /* rows returned by the list functions */
 
 struct store;
 

@@ -65,6 +65,8 @@ void daemon_artifacts_collect(struct daemon *ctx, const struct policy *pol, cons
 void daemon_pool_configure(struct daemon *ctx, const struct policy *pol);
 /* reload.c: the command line's overrides on a freshly loaded policy. */
 int daemon_apply_overrides(struct daemon *ctx, struct policy *p, struct al_error *err);
+/* recover.c: record a live sandbox in the store (what adoption finds after a restart). */
+int daemon_record_sandbox(struct daemon *ctx, const struct scope_info *info, struct al_error *err);
 /* recover.c: scope hooks that keep the store's sandbox records in step with the registry. */
 struct scope_hooks daemon_scope_hooks(struct daemon *ctx);
 /* recover.c: record the running policy as a revision (deduplicated by its hash). */

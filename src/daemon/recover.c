@@ -7,9 +7,8 @@
 #include "airlock/metrics.h"
 #include "airlock/util.h"
 
-static void on_created(void *cls, const struct scope_info *info)
+int daemon_record_sandbox(struct daemon *ctx, const struct scope_info *info, struct al_error *err)
 {
-        struct daemon *ctx = cls;
         struct store_sandbox sb = {
             .id = info->handle,
             .backend = ctx->containers->ops->name,
@@ -21,10 +20,17 @@ static void on_created(void *cls, const struct scope_info *info)
             .created_at = info->created_ms,
             .last_used_at = info->last_used_ms,
         };
+
+        return ctx->store ? store_sandbox_put(ctx->store, &sb, err) : 0;
+}
+
+static void on_created(void *cls, const struct scope_info *info)
+{
+        struct daemon *ctx = cls;
         struct al_error err;
 
-        metrics_sandbox_created(sb.scope);
-        if (ctx->store && store_sandbox_put(ctx->store, &sb, &err) < 0)
+        metrics_sandbox_created(policy_scope_name(info->scope));
+        if (daemon_record_sandbox(ctx, info, &err) < 0)
                 log_warn("recording sandbox %.12s: %s", info->handle, err.msg);
 }
 

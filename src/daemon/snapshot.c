@@ -270,8 +270,10 @@ static int take_member(struct archive *a, struct archive_entry *e, struct buf ou
                 return al_err(err, -EINVAL, "snapshot member '%.200s' is outside its areas", name);
         if (!rel)
                 return S_ISDIR(type) ? 0
-                                     : al_err(err, -EINVAL, "snapshot area '%.200s' is not a "
-                                                            "directory", name);
+                                     : al_err(err, -EINVAL,
+                                              "snapshot area '%.200s' is not a "
+                                              "directory",
+                                              name);
         rec.mode = (uint32_t)(archive_entry_perm(e) & 0777);
         rec.mtime = archive_entry_mtime(e);
         if (S_ISLNK(type)) {
@@ -296,7 +298,8 @@ static int take_member(struct archive *a, struct archive_entry *e, struct buf ou
         if (r < 0)
                 return r;
         rec.kind = S_ISDIR(type) ? 'D' : 'F';
-        rec.size = S_ISDIR(type) ? 0 : (uint64_t)(archive_entry_size(e) > 0 ? archive_entry_size(e) : 0);
+        rec.size =
+            S_ISDIR(type) ? 0 : (uint64_t)(archive_entry_size(e) > 0 ? archive_entry_size(e) : 0);
         if (put_header(&outs[area], &rec) < 0)
                 return al_err(err, -ENOMEM, "out of memory");
         if (rec.kind == 'F') {
@@ -306,8 +309,10 @@ static int take_member(struct archive *a, struct archive_entry *e, struct buf ou
 
                 while ((n = archive_read_data(a, chunk, sizeof(chunk))) > 0) {
                         if (got + (uint64_t)n > rec.size)
-                                return al_err(err, -EINVAL, "snapshot member '%.200s' is longer "
-                                                            "than its header says", name);
+                                return al_err(err, -EINVAL,
+                                              "snapshot member '%.200s' is longer "
+                                              "than its header says",
+                                              name);
                         got += (uint64_t)n;
                         if (buf_append(&outs[area], chunk, (size_t)n) < 0 ||
                             buf_truncated(&outs[area]))

@@ -55,8 +55,7 @@ static void detect_criu(struct daemon *d)
         posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
         if (posix_spawnp(&pid, "criu", &fa, NULL, (char **)argv, environ) != 0) {
                 snprintf(d->criu_status, sizeof(d->criu_status), "criu is not installed");
-        } else if (waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) ||
-                   WEXITSTATUS(status) != 0) {
+        } else if (waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
                 snprintf(d->criu_status, sizeof(d->criu_status),
                          "'criu check' fails on this kernel (it needs root and a supported "
                          "vDSO layout)");
@@ -108,8 +107,8 @@ static int pack_areas(struct daemon *d, const char *handle, int64_t max, int64_t
 
         snprintf(ents, sizeof(ents), "%lld", (long long)entries);
         for (int i = 0; i < SNAPSHOT_AREAS; i++) {
-                const char *args[] = {"pack", snapshot_areas[i].root, ".", snapshot_areas[i].top,
-                                      maxs, ents, NULL};
+                const char *args[] = {
+                    "pack", snapshot_areas[i].root, ".", snapshot_areas[i].top, maxs, ents, NULL};
                 int r;
 
                 /* The cap is on all the areas together: each gets what the others left. */
@@ -184,15 +183,15 @@ static int save(void *arg, const struct scope_info *info, struct al_error *err)
         /* 2. The areas, packed inside the sandbox; 3. the file, whole and synced. */
         r = pack_areas(d, info->handle, limit, pol->files.entries_max * 100, recs, err);
         if (r == 0)
-                r = snapshot_write(d->snap_dirfd, name, recs, SNAPSHOT_AREAS, limit, &sn.bytes,
-                                   sha, err);
+                r = snapshot_write(d->snap_dirfd, name, recs, SNAPSHOT_AREAS, limit, &sn.bytes, sha,
+                                   err);
         for (int i = 0; i < SNAPSHOT_AREAS; i++)
                 buf_free(&recs[i]);
         if (r < 0) {
                 drop_row(d, info->key);
                 if (r == -AL_E_TOO_LARGE || r == -EFBIG)
-                        return al_err(err, limit < pol->snapshots.max_bytes ? -ENOSPC
-                                                                            : -AL_E_TOO_LARGE,
+                        return al_err(err,
+                                      limit < pol->snapshots.max_bytes ? -ENOSPC : -AL_E_TOO_LARGE,
                                       "the sandbox's state is larger than %s (%lld MiB): it "
                                       "stays live",
                                       limit < pol->snapshots.max_bytes
@@ -244,8 +243,8 @@ static int lost(struct daemon *d, json_t *row, const char *why)
 {
         const char *file = row_str(row, "file");
 
-        log_error("snapshot of sandbox %.12s (%s) lost: %s; it resumes empty",
-                  row_str(row, "id"), row_str(row, "scope_key"), why);
+        log_error("snapshot of sandbox %.12s (%s) lost: %s; it resumes empty", row_str(row, "id"),
+                  row_str(row, "scope_key"), why);
         metrics_resumed(-1, true);
         if (file)
                 unlinkat(d->snap_dirfd, file, 0);
@@ -296,8 +295,9 @@ static int resume(void *arg, const struct scope_info *info, struct al_error *err
         state = row_str(row, "state");
         file = row_str(row, "file");
         if (!state || strcmp(state, "complete") != 0 || !file) {
-                r = lost(d, row, "its suspend never completed (airlockd stopped during it and "
-                                 "the sandbox was gone)");
+                r = lost(d, row,
+                         "its suspend never completed (airlockd stopped during it and "
+                         "the sandbox was gone)");
                 json_decref(row);
                 return r;
         }
@@ -332,8 +332,13 @@ static int resume(void *arg, const struct scope_info *info, struct al_error *err
         if (skipped > 0)
                 log_warn("resuming %s: %zu link(s) pointing outside their area were left out",
                          info->key, skipped);
-        /* Put back: the snapshot is spent. The row goes first; a file left by a crash here is
-         * removed at the next start. */
+        /* Put back: the snapshot is spent. The new sandbox is recorded first (an AGENT one is
+         * then adopted after a crash here), then the row goes; a file left by a crash after
+         * that is removed at the next start. */
+        if (daemon_record_sandbox(d, info, &why) < 0) {
+                json_decref(row);
+                return al_err(err, why.code, "cannot record the resumed sandbox: %s", why.msg);
+        }
         drop_row(d, info->key);
         unlinkat(d->snap_dirfd, file, 0);
         metrics_resumed(util_now_ms() - t0, false);
@@ -347,7 +352,6 @@ int daemon_snapshot_resume_hook(void *ctx, const struct scope_info *info, struct
 {
         return resume(ctx, info, err);
 }
-
 
 /* ---- the reaper's round: idle suspends and retention ---- */
 
@@ -404,14 +408,14 @@ json_t *daemon_snapshots_list(struct daemon *d, const char *agent)
                 if (agent && a && strcmp(a, agent) != 0)
                         continue;
                 json_array_append_new(
-                    out, json_pack("{s:s?, s:s, s:s?, s:s?, s:s?, s:s?, s:s?, s:I, s:I, s:s?}", "id",
-                                   row_str(row, "id"), "state", "suspended", "backend",
-                                   d->containers ? d->containers->ops->name : NULL, "scope",
-                                   row_str(row, "scope"), "agent", a, "session",
-                                   row_str(row, "session"), "image", row_str(row, "image"),
-                                   "suspended_ms", (json_int_t)row_int(row, "created_at"),
-                                   "snapshot_bytes", (json_int_t)row_int(row, "bytes"), "tier",
-                                   row_str(row, "tier")));
+                    out,
+                    json_pack("{s:s?, s:s, s:s?, s:s?, s:s?, s:s?, s:s?, s:I, s:I, s:s?}", "id",
+                              row_str(row, "id"), "state", "suspended", "backend",
+                              d->containers ? d->containers->ops->name : NULL, "scope",
+                              row_str(row, "scope"), "agent", a, "session", row_str(row, "session"),
+                              "image", row_str(row, "image"), "suspended_ms",
+                              (json_int_t)row_int(row, "created_at"), "snapshot_bytes",
+                              (json_int_t)row_int(row, "bytes"), "tier", row_str(row, "tier")));
         }
         json_decref(rows);
         return out;
@@ -595,8 +599,20 @@ int daemon_snapshots_recover(struct daemon *d, struct al_error *err)
                 struct al_error e2 = {0};
                 json_t *done = NULL;
 
-                if (!state || strcmp(state, "suspending") != 0 || !id || !info.key)
+                if (!state || !id || !info.key)
                         continue;
+                if (strcmp(state, "complete") == 0) {
+                        /* A live sandbox adopted for the key is the one this snapshot was put
+                         * back into (its own sandbox was not adopted: settle saw to it); the
+                         * crash came before the snapshot was forgotten. */
+                        if (scope_has_key(d->scopes, info.key)) {
+                                log_info("snapshot of %.12s (%s) was already resumed: deleted", id,
+                                         info.key);
+                                unlinkat(d->snap_dirfd, row_str(row, "file"), 0);
+                                drop_row(d, info.key);
+                        }
+                        continue;
+                }
                 /* An AGENT or SHARED sandbox was adopted already; a SESSION one is taken back
                  * here only to be suspended. */
                 if (adopt_for_suspend(d, &info, &spec, &e2) < 0) {

@@ -696,9 +696,8 @@ json_t *policy_to_json(const struct policy *p)
                                        (json_int_t)(p->snapshots.max_bytes >> 20),
                                        "snapshot_quota_mb",
                                        (json_int_t)(p->snapshots.quota_bytes >> 20),
-                                       "snapshot_retention_s",
-                                       (json_int_t)p->snapshots.retention_s, "memory_snapshots",
-                                       p->snapshots.memory ? "criu" : "off"))) {
+                                       "snapshot_retention_s", (json_int_t)p->snapshots.retention_s,
+                                       "memory_snapshots", p->snapshots.memory ? "criu" : "off"))) {
                         json_decref(o);
                         return NULL;
                 }

@@ -638,8 +638,7 @@ int scope_suspend(struct scope_registry *reg, const char *id_prefix, const char 
         return suspend_entry(reg, found, saver, err);
 }
 
-int scope_suspend_idle(struct scope_registry *reg, int64_t idle_ms,
-                       const struct scope_saver *saver)
+int scope_suspend_idle(struct scope_registry *reg, int64_t idle_ms, const struct scope_saver *saver)
 {
         int64_t before = util_wall_ms() - idle_ms;
         int n = 0;
@@ -683,9 +682,8 @@ json_t *scope_list(struct scope_registry *reg, const char *agent)
                         continue;
                 json_array_append_new(
                     a, json_pack("{s:s, s:s, s:s, s:s, s:s?, s:s?, s:s, s:I, s:I, s:i}", "id",
-                                 e->handle, "state", "live",
-                                 "backend", reg->backend->ops->name, "scope",
-                                 policy_scope_name(e->scope), "agent", e->agent, "session",
+                                 e->handle, "state", "live", "backend", reg->backend->ops->name,
+                                 "scope", policy_scope_name(e->scope), "agent", e->agent, "session",
                                  e->session, "image", e->image, "created_ms",
                                  (json_int_t)e->created_ms, "last_used_ms",
                                  (json_int_t)e->last_used_ms, "execs_running", e->holds));

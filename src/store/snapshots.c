@@ -6,7 +6,7 @@
 #include "store/store_private.h"
 
 #define SNAPSHOT_COLUMNS                                                                           \
-        "scope_key, id, scope, agent, session, image, tier, state, manifest, file, sha256, "      \
+        "scope_key, id, scope, agent, session, image, tier, state, manifest, file, sha256, "       \
         "bytes, created_at"
 
 int store_snapshot_put(struct store *s, const struct store_snapshot *sn, struct al_error *err)
@@ -91,11 +91,11 @@ int store_snapshots_list(struct store *s, const char *agent, json_t **ret, struc
         int r;
 
         STORE_LOCKED(s);
-        r = store_prepare(s,
-                          "SELECT " SNAPSHOT_COLUMNS " FROM snapshots WHERE ?1 IS NULL OR "
-                          "agent = ?1 ORDER BY created_at, scope_key LIMIT " STORE_STRINGIFY(
-                              STORE_LIST_MAX),
-                          &st, err);
+        r = store_prepare(
+            s,
+            "SELECT " SNAPSHOT_COLUMNS " FROM snapshots WHERE ?1 IS NULL OR "
+            "agent = ?1 ORDER BY created_at, scope_key LIMIT " STORE_STRINGIFY(STORE_LIST_MAX),
+            &st, err);
         if (r < 0)
                 return r;
         store_bind_text(st, 1, agent);

@@ -72,7 +72,7 @@ START_TEST(file_names)
 
         ck_assert_str_eq(n, "0123456789abcdef.tar");
         free(n);
-        ck_assert_ptr_null(snapshot_file_name("0123456789a"));      /* too short */
+        ck_assert_ptr_null(snapshot_file_name("0123456789a"));        /* too short */
         ck_assert_ptr_null(snapshot_file_name("../../etc/passwdxx")); /* not hex */
         ck_assert_ptr_null(snapshot_file_name("0123456789ABCDEF"));   /* hex is lowercase */
         ck_assert_ptr_null(snapshot_file_name(NULL));
@@ -138,8 +138,7 @@ START_TEST(write_read_round_trip_and_corruption)
         ck_assert_int_eq(snapshot_read(dirfd_, "none.tar", bytes, sha, &tar, &err), -ENOENT);
         buf_free(&tar);
         /* The same content gives the same digest (nothing of the time of writing in it). */
-        ck_assert_int_eq(snapshot_write(dirfd_, "b.tar", recs, 2, 1 << 20, &bytes, other, &err),
-                         0);
+        ck_assert_int_eq(snapshot_write(dirfd_, "b.tar", recs, 2, 1 << 20, &bytes, other, &err), 0);
         ck_assert_str_eq(sha, other);
         for (int i = 0; i < 2; i++)
                 buf_free(&recs[i]);
@@ -229,14 +228,10 @@ START_TEST(bad_members_are_refused)
                 mode_t type;
                 const char *link, *hardlink;
         } bad[] = {
-            {"tmp/../etc/passwd", AE_IFREG, NULL, NULL},
-            {"/tmp/x", AE_IFREG, NULL, NULL},
-            {"etc/passwd", AE_IFREG, NULL, NULL},
-            {"workspace/x", AE_IFREG, NULL, NULL},
-            {"tmp/dev", AE_IFCHR, NULL, NULL},
-            {"tmp/fifo", AE_IFIFO, NULL, NULL},
-            {"tmp/h", AE_IFREG, NULL, "tmp/x"},
-            {"tmp", AE_IFREG, NULL, NULL},
+            {"tmp/../etc/passwd", AE_IFREG, NULL, NULL}, {"/tmp/x", AE_IFREG, NULL, NULL},
+            {"etc/passwd", AE_IFREG, NULL, NULL},        {"workspace/x", AE_IFREG, NULL, NULL},
+            {"tmp/dev", AE_IFCHR, NULL, NULL},           {"tmp/fifo", AE_IFIFO, NULL, NULL},
+            {"tmp/h", AE_IFREG, NULL, "tmp/x"},          {"tmp", AE_IFREG, NULL, NULL},
         };
 
         for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -247,9 +242,9 @@ START_TEST(bad_members_are_refused)
                 tar_one(&tar, bad[i].name, bad[i].type, bad[i].link, bad[i].hardlink);
                 for (int k = 0; k < SNAPSHOT_AREAS; k++)
                         buf_init(&outs[k], 1 << 16);
-                ck_assert_msg(snapshot_tar_to_records(tar.data, tar.len, 10, outs, &skipped,
-                                                      &err) == -EINVAL,
-                              "member '%s' accepted", bad[i].name);
+                ck_assert_msg(
+                    snapshot_tar_to_records(tar.data, tar.len, 10, outs, &skipped, &err) == -EINVAL,
+                    "member '%s' accepted", bad[i].name);
                 buf_free(&tar);
                 for (int k = 0; k < SNAPSHOT_AREAS; k++)
                         buf_free(&outs[k]);
@@ -264,7 +259,7 @@ START_TEST(retention_and_manifest)
         char *m;
         json_t *o;
 
-        ck_assert(!snapshot_expired(1000, 5000, 0));       /* 0: kept */
+        ck_assert(!snapshot_expired(1000, 5000, 0)); /* 0: kept */
         ck_assert(!snapshot_expired(1000, 5999, 5));
         ck_assert(snapshot_expired(1000, 6000, 5));
         ck_assert(snapshot_expired(0, 7 * 86400 * 1000LL, 7 * 86400));
