@@ -407,11 +407,15 @@ json_t *daemon_snapshots_list(struct daemon *d, const char *agent)
 
                 if (agent && a && strcmp(a, agent) != 0)
                         continue;
+                /* "suspending": a suspend under way (or cut short by a crash, its sandbox
+                 * gone: the next use reports snapshot_lost). */
+                bool complete = strcmp(row_str(row, "state") ?: "", "complete") == 0;
+
                 json_array_append_new(
                     out,
                     json_pack("{s:s?, s:s, s:s?, s:s?, s:s?, s:s?, s:s?, s:I, s:I, s:s?}", "id",
-                              row_str(row, "id"), "state", "suspended", "backend",
-                              d->containers ? d->containers->ops->name : NULL, "scope",
+                              row_str(row, "id"), "state", complete ? "suspended" : "suspending",
+                              "backend", d->containers ? d->containers->ops->name : NULL, "scope",
                               row_str(row, "scope"), "agent", a, "session", row_str(row, "session"),
                               "image", row_str(row, "image"), "suspended_ms",
                               (json_int_t)row_int(row, "created_at"), "snapshot_bytes",

@@ -200,6 +200,11 @@ def test_idle_suspend_then_retention(make_daemon):
         time.sleep(0.5)
     else:
         raise AssertionError(f"not suspended when idle: {listed(d)}\n{d.log()[-3000:]}")
+    # The container goes right after the snapshot is recorded complete.
+    deadline = time.time() + 15
+    while time.time() < deadline and [c for c in labelled_containers("docker")
+                                      if c.startswith(r["sandbox_id"])]:
+        time.sleep(0.2)
     assert not [c for c in labelled_containers("docker") if c.startswith(r["sandbox_id"])]
     # Retention deletes it: the next exec starts afresh, without resumed.
     deadline = time.time() + 30
@@ -263,3 +268,8 @@ def test_sigkill_mid_suspend_loses_nothing(make_daemon):
     # restart found it complete or finished it (the sandbox still running).
     print("states after the kills:", outcomes)
     assert "suspended" in outcomes, outcomes
+    log = d.log()
+    print("\n".join(line for line in log.splitlines()
+                    if "cut short" in line or "suspended:" in line or "stray" in line))
+    # At least one kill fell inside a suspend, which the next start finished.
+    assert "finished the suspend of sandbox" in log
