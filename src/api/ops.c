@@ -74,6 +74,13 @@ static int suspended_owner(struct api *ctx, const struct auth_identity *who, con
         return r;
 }
 
+bool api_sandbox_suspended(struct api *ctx, const struct auth_identity *who, const char *id)
+{
+        _cleanup_free_ char *owner = NULL;
+
+        return strlen(id) >= 12 && suspended_owner(ctx, who, id, &owner) == 0;
+}
+
 int api_sandbox_remove(struct api *ctx, const struct auth_identity *who, const char *id,
                        const char *agent, struct al_error *err)
 {
@@ -119,7 +126,11 @@ int api_sandbox_suspend(struct api *ctx, const struct auth_identity *who, const 
                         return al_err(err, -ENOENT, "no such sandbox");
                 agent = owner;
         }
+        /* Counted as an exec in flight: a stop drains it before the sandboxes go. */
+        if (!daemon_inflight_enter(ctx->core))
+                return al_err(err, -EOPNOTSUPP, "airlockd is shutting down");
         r = daemon_suspend(ctx->core, id, agent, ret, err);
+        daemon_inflight_leave(ctx->core);
         if (r < 0)
                 return r;
         log_info("sandbox %.12s suspended on request", id);

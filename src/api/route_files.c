@@ -85,6 +85,12 @@ static int find_target(struct api *ctx, struct MHD_Connection *conn, const struc
                 r = api_sandbox_of(ctx, args->who, args->param, true, &t->handle, &t->agent);
                 if (r == -EINVAL)
                         return al_err(err, -EINVAL, "a sandbox id has at least 12 characters");
+                if (r == -ENOENT && api_sandbox_suspended(ctx, args->who, args->param))
+                        return al_err(err, -AL_E_CONFLICT,
+                                      "sandbox '%s' is suspended: address its files by agent, "
+                                      "session and runtime (/v1/files), or run an exec, to "
+                                      "resume it",
+                                      args->param);
                 if (r < 0)
                         return al_err(err, -ENOENT, "no such sandbox");
                 t->ws = daemon_files_workspace(ctx->core, t->agent);

@@ -66,6 +66,8 @@ json_t *api_sandboxes_list(struct api *ctx, const struct auth_identity *who, con
  * unknown (-ENOENT). */
 int api_sandbox_remove(struct api *ctx, const struct auth_identity *who, const char *id,
                        const char *agent, struct al_error *err);
+/* Whether id (a prefix) names a suspended sandbox of an agent the caller may act as. */
+bool api_sandbox_suspended(struct api *ctx, const struct auth_identity *who, const char *id);
 /* Suspend the sandbox whose id starts with id (of agent when not NULL; docs/suspend.md);
  * others' read as unknown (-ENOENT). *ret is the answer (new reference). */
 int api_sandbox_suspend(struct api *ctx, const struct auth_identity *who, const char *id,

@@ -19,7 +19,7 @@ from conftest import AIRLOCK, AIRLOCKD
 from test_engine_down import start_podman_service, stop_service
 
 CHECKS = {"engine", "images", "oci_runtimes", "database", "disk", "policy", "host_backend", "workspaces",
-          "sandboxes"}
+          "sandboxes", "snapshots"}
 
 
 def health(d):

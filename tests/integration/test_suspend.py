@@ -4,9 +4,8 @@ back in a fresh sandbox on its scope's next use (across a daemon restart too, an
 SIGKILL in the middle of a suspend); idle sandboxes are suspended and old snapshots deleted;
 a corrupt or missing snapshot resumes empty and says so; over the quota, the sandbox stays
 live with a clear error."""
-import hashlib
-import json
 import os
+import subprocess
 import threading
 import time
 import uuid
@@ -14,7 +13,7 @@ import uuid
 import pytest
 
 import native_pkg
-from conftest import DEFAULT_CONF, ENGINE_SOCKETS, Daemon, labelled_containers
+from conftest import AIRLOCK, DEFAULT_CONF, ENGINE_SOCKETS, Daemon, labelled_containers
 
 BIG = 50 << 20
 
@@ -121,6 +120,10 @@ def test_files_call_resumes_and_session_end_deletes_snapshot(sd):
     s = sess()
     r = run(sd, s, command="echo kept > /home/airlock/note")
     suspend(sd, r["sandbox_id"])
+    # By id, a suspended sandbox's files are a clear conflict (its id names no live sandbox).
+    st, _, data = sd.client.request(
+        "GET", f"/v1/sandboxes/{r['sandbox_id']}/files?path=/home/airlock/note")
+    assert st == 409 and b"suspended" in data, (st, data)
     # A file call resumes the sandbox as an exec would.
     st, _, data = sd.client.request(
         "GET", f"/v1/files?agent=sus&session={s}&runtime=python&path=/home/airlock/note")
@@ -179,6 +182,29 @@ def test_quota_exceeded_is_a_clear_error_and_the_sandbox_stays_live(sd):
     assert not [n for n in snapshot_files(sd) if n.startswith(".")]
     for s in (a, b):
         sd.client.json("POST", f"/v1/sessions/{s}/end", {"agent": "quota"})
+
+
+def test_cli_suspend_ps_and_kill(sd):
+    s = sess()
+    sid = run(sd, s, command="true")["sandbox_id"]
+
+    def cli(*args):
+        env = dict(os.environ, AIRLOCK_SOCKET=sd.sock)
+        for k in ("AIRLOCK_AGENT", "AIRLOCK_SESSION", "AIRLOCK_TOKEN"):
+            env.pop(k, None)
+        p = subprocess.run([str(AIRLOCK), *args], stdin=subprocess.DEVNULL, capture_output=True,
+                           text=True, env=env, timeout=300)
+        assert p.returncode == 0, p
+        return p.stdout
+
+    assert f"sandbox {sid[:12]} suspended:" in cli("suspend", sid, "--agent", "sus")
+    row = [line.split() for line in cli("ps", "--agent", "sus").splitlines()
+           if line.startswith(sid[:12])]
+    assert len(row) == 1 and row[0][1] == "suspended", row
+    # kill deletes a suspended sandbox's snapshot.
+    assert "removed" in cli("kill", sid)
+    assert not [x for x in listed(sd) if x["session"] == s]
+    assert snapshot_files(sd) == []
 
 
 def test_suspend_errors(sd):
