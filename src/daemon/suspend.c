@@ -129,9 +129,8 @@ struct save_ctx {
         int64_t bytes; /* out: the snapshot's size */
 };
 
-static int save(void *arg, const struct scope_info *info, struct al_error *err)
+static int save_snapshot(struct save_ctx *sc, const struct scope_info *info, struct al_error *err)
 {
-        struct save_ctx *sc = arg;
         struct daemon *d = sc->d;
         _cleanup_(policy_unrefp) struct policy *pol = daemon_policy(d);
         _cleanup_free_ char *name = snapshot_file_name(info->handle), *manifest = NULL;
@@ -216,6 +215,16 @@ static int save(void *arg, const struct scope_info *info, struct al_error *err)
         return 0;
 }
 
+/* The registry's saver: a failure (the sandbox stays live) is counted, whoever asked. */
+static int save(void *arg, const struct scope_info *info, struct al_error *err)
+{
+        int r = save_snapshot(arg, info, err);
+
+        if (r < 0)
+                metrics_suspend_failed();
+        return r;
+}
+
 int daemon_suspend(struct daemon *d, const char *id_prefix, const char *agent, json_t **ret,
                    struct al_error *err)
 {
@@ -225,11 +234,8 @@ int daemon_suspend(struct daemon *d, const char *id_prefix, const char *agent, j
         int r;
 
         r = scope_suspend(d->scopes, id_prefix, agent, &saver, err);
-        if (r < 0) {
-                if (r != -ENOENT && r != -EBUSY)
-                        metrics_suspend_failed();
+        if (r < 0)
                 return r;
-        }
         *ret = json_pack("{s:s, s:s, s:I, s:I}", "id", id_prefix, "state", "suspended",
                          "snapshot_bytes", (json_int_t)sc.bytes, "duration_ms",
                          (json_int_t)(util_now_ms() - t0));
