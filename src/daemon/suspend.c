@@ -279,6 +279,14 @@ static int unpack_areas(struct daemon *d, const char *handle, struct buf recs[SN
         return 0;
 }
 
+/* Whether an unpack failed on what the snapshot holds rather than on the way to the sandbox
+ * (the engine, the agent, time). */
+static bool unpack_refused(int r)
+{
+        return r == -EINVAL || r == -EPROTO || r == -ENOSPC || r == -AL_E_CONFLICT ||
+               r == -AL_E_FORBIDDEN || r == -AL_E_TOO_LARGE;
+}
+
 static int resume(void *arg, const struct scope_info *info, struct al_error *err)
 {
         struct daemon *d = arg;
@@ -330,6 +338,14 @@ static int resume(void *arg, const struct scope_info *info, struct al_error *err
                 r = unpack_areas(d, info->handle, recs, &why);
         for (int i = 0; i < SNAPSHOT_AREAS; i++)
                 buf_free(&recs[i]);
+        if (r < 0 && unpack_refused(r)) {
+                /* The sandbox's helper refused what the snapshot holds (it does not fit the
+                 * sandbox as the policy makes it now, or its code raced the pack into an
+                 * impossible tree): retrying would refuse it forever. */
+                r = lost(d, row, why.msg);
+                json_decref(row);
+                return r;
+        }
         if (r < 0) {
                 /* Kept: the next use tries again in another fresh sandbox. */
                 json_decref(row);
