@@ -122,3 +122,22 @@ struct daemon_gauges {
         bool draining;
 };
 void daemon_gauges(struct daemon *d, struct daemon_gauges *ret);
+
+/* ---- suspend and resume (daemon/suspend.c, docs/suspend.md) ---- */
+
+/* Suspend the sandbox whose id starts with id_prefix (agent, when not NULL, must own it): its
+ * snapshot written and recorded, then the sandbox removed. *ret: {id, state, snapshot_bytes,
+ * duration_ms}. -ENOENT, -EBUSY (in use), -ENOSPC (the agent's snapshot quota), -AL_E_TOO_LARGE
+ * (cap), -EOPNOTSUPP (memory snapshots asked for, unavailable); the sandbox stays live on error. */
+int daemon_suspend(struct daemon *d, const char *id_prefix, const char *agent, json_t **ret,
+                   struct al_error *err);
+/* Suspended sandboxes as listing rows (state "suspended"), all or agent's (new reference). */
+json_t *daemon_snapshots_list(struct daemon *d, const char *agent);
+/* Delete the suspended sandbox whose id starts with id_prefix (agent, when not NULL, must own
+ * it). -ENOENT when none. */
+int daemon_snapshot_remove(struct daemon *d, const char *id_prefix, const char *agent,
+                           struct al_error *err);
+/* Delete the snapshots of one session of agent; returns how many. */
+int daemon_snapshots_end_session(struct daemon *d, const char *agent, const char *session);
+/* Health's snapshots section: count, bytes, settings, CRIU's availability (new reference). */
+json_t *daemon_snapshots_health(struct daemon *d);

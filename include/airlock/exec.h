@@ -133,6 +133,9 @@ struct exec_result {
                 bool sandboxed;
                 char reason[160];
         } decision;
+        /* This exec's sandbox was just made from a suspended one's snapshot (docs/suspend.md);
+         * snapshot_lost: the snapshot could not be read, the sandbox started empty. */
+        bool resumed, snapshot_lost;
 };
 
 void exec_result_init(struct exec_result *r, size_t output_cap);

@@ -55,6 +55,12 @@ int files_tar_to_records(const void *tar, size_t len, size_t max_entries, struct
  * out's max: -AL_E_TOO_LARGE past it); -EPROTO for a malformed stream. */
 int files_records_to_tar(const uint8_t *rec, size_t len, struct buf *out, struct al_error *err);
 
+/* Writes the records (checked as above) as members of the open tar a (a struct archive of
+ * libarchive), each name prefixed with prefix (NULL: none). 0, -EPROTO for a malformed
+ * record, -EIO when the archive refuses one (see archive_error_string), -ENOMEM. */
+struct archive;
+int files_records_write(struct archive *a, const uint8_t *recs, size_t len, const char *prefix);
+
 /* The errno of a helper's failure (its stderr, {"errno":N,"message":"..."}) as airlock's
  * error code, with the message in err; -EIO when stderr says nothing readable. */
 int files_helper_error(const char *stderr_text, size_t len, struct al_error *err);

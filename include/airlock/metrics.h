@@ -9,6 +9,7 @@
  * can grow the registry. Figures the daemon already keeps (live sandboxes, policy reloads)
  * are not counted here but handed to metrics_render at scrape time. */
 #pragma once
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -42,6 +43,15 @@ void metrics_sandbox_created(const char *scope);
 /* A connection through the egress proxy ended (or was refused); reason "" when none. */
 void metrics_egress(bool allowed, const char *reason, uint64_t bytes_out, uint64_t bytes_in);
 
+/* Suspend and resume (docs/suspend.md): airlock_suspends_total{result}, the bytes written
+ * (airlock_snapshot_bytes_written_total), airlock_resumes_total{result} (ok, lost) and the
+ * time a resume took (airlock_resume_seconds, a histogram; ms < 0: not observed), snapshots
+ * deleted by retention (airlock_snapshots_expired_total). */
+void metrics_suspended(int64_t bytes);
+void metrics_suspend_failed(void);
+void metrics_resumed(int64_t ms, bool lost);
+void metrics_snapshot_expired(void);
+
 /* What the daemon knows at scrape time. */
 struct metrics_gauges {
         const char *version;                    /* airlock_build_info{version} */
@@ -54,6 +64,7 @@ struct metrics_gauges {
         uint64_t pool_claimed, pool_missed;     /* airlock_pool_claims_total{result} */
         uint64_t pool_made, pool_died, pool_drained, pool_failed; /* airlock_pool_*_total */
         int64_t contexts_live, contexts_busy;                     /* airlock_contexts{state} */
+        int64_t snapshots, snapshot_bytes; /* airlock_snapshots, airlock_snapshot_bytes */
 };
 
 /* The registry and the gauges as exposition text; *ret (caller frees, NUL-terminated) and

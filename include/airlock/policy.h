@@ -144,6 +144,14 @@ struct policy {
         int64_t max_contexts_per_sandbox; /* live contexts (interpreters) in one sandbox */
         int64_t context_idle_timeout_s;   /* a context idle this long ends; 0: never */
         char *selective_rules; /* SELECTIVE rule file; "" = the shipped one (the daemon finds it) */
+        /* [sandbox] suspend and resume (docs/suspend.md) */
+        struct {
+                int64_t idle_suspend_s; /* suspend instead of removing after this idle; 0: off */
+                int64_t max_bytes;      /* one snapshot's cap */
+                int64_t quota_bytes;    /* an agent's snapshots in all; 0: no quota */
+                int64_t retention_s;    /* snapshots older than this are deleted; 0: kept */
+                bool memory;            /* memory snapshots (CRIU) asked for */
+        } snapshots;
         /* [limits] */
         struct limits limits;
         /* [runtime "name"] */

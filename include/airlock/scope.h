@@ -32,9 +32,25 @@ struct scope_info {
         int64_t last_used_ms;
 };
 
+/* What resume returns for a new sandbox. */
+#define SCOPE_RESUMED      1 /* its key's snapshot was put back in it */
+#define SCOPE_RESUMED_LOST 2 /* the key had a snapshot that could not be read: it starts empty */
+
 struct scope_hooks {
         void (*created)(void *ctx, const struct scope_info *info);
         void (*removed)(void *ctx, const struct scope_info *info);
+        /* Called when a sandbox was just made for a key (info->handle), before anyone may use
+         * it: put back the key's snapshot, if any. 0 (none), SCOPE_RESUMED,
+         * SCOPE_RESUMED_LOST, or < 0 with err: the new sandbox is removed and the acquire
+         * fails. May be NULL. */
+        int (*resume)(void *ctx, const struct scope_info *info, struct al_error *err);
+        void *ctx;
+};
+
+/* Saves a sandbox about to be suspended (its snapshot made durable); < 0 with err keeps it
+ * live. */
+struct scope_saver {
+        int (*save)(void *ctx, const struct scope_info *info, struct al_error *err);
         void *ctx;
 };
 
@@ -70,6 +86,20 @@ void scope_release(struct scope_registry *reg, struct scope_entry *e, const char
  * entry, so only the first exec in the new sandbox reports it. NULL otherwise. */
 char *scope_entry_take_replaced(struct scope_registry *reg, struct scope_entry *e);
 
+/* SCOPE_RESUMED or SCOPE_RESUMED_LOST when e was made from a snapshot, else 0; once per
+ * entry, so only the first result in the new sandbox reports it. */
+int scope_entry_take_resumed(struct scope_registry *reg, struct scope_entry *e);
+
+/* Suspend the sandbox whose handle starts with id_prefix (>= 12 chars; agent, when not NULL,
+ * must own it): acquires of its key wait meanwhile; saver saves it, then it is removed; on
+ * failure it stays live. -ENOENT unknown, -EBUSY in use (held), else saver's error. */
+int scope_suspend(struct scope_registry *reg, const char *id_prefix, const char *agent,
+                  const struct scope_saver *saver, struct al_error *err);
+/* Suspend every SESSION and AGENT sandbox not used for idle_ms (none in use); one that cannot
+ * be saved stays live (logged). Returns how many were suspended. */
+int scope_suspend_idle(struct scope_registry *reg, int64_t idle_ms,
+                       const struct scope_saver *saver);
+
 /* Put a live sandbox found at start-up back under its key (ready, not held). */
 int scope_adopt(struct scope_registry *reg, const struct scope_info *info, struct al_error *err);
 
@@ -88,6 +118,8 @@ int scope_remove_all(struct scope_registry *reg, bool keep_persistent);
 
 /* Live sandboxes as a JSON array; only agent's (plus SHARED) when agent is not NULL. */
 json_t *scope_list(struct scope_registry *reg, const char *agent);
+/* Whether key has an entry (live, being made, suspended or removed right now). */
+bool scope_has_key(struct scope_registry *reg, const char *key);
 /* Number of live sandboxes of one agent (SHARED ones not counted). */
 int scope_count_agent(struct scope_registry *reg, const char *agent);
 /* How many more sandboxes [daemon] max_sandboxes allows now, pooled ones counted (INT_MAX

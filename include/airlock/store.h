@@ -17,18 +17,20 @@
 #include "airlock/error.h"
 #include "airlock/sha256.h"
 
-#define STORE_SCHEMA_VERSION 3
+#define STORE_SCHEMA_VERSION 4
 /* The egress table's migration. */
 #define STORE_MIGRATION_EGRESS 3
-#define STORE_ID_LEN           33        /* 32 lowercase hex characters and a NUL */
-#define STORE_PREVIEW_BYTES    200       /* code preview: first bytes of the code */
-#define STORE_NAME_MAX         256       /* agent, session, backend, ids, ... */
-#define STORE_TEXT_MAX         1024      /* reason, error: longer text is cut */
-#define STORE_POLICY_TEXT_MAX  (1 << 20) /* a policy revision's text */
-#define STORE_QUERY_LIMIT      50        /* executions per page by default */
-#define STORE_QUERY_LIMIT_MAX  500       /* and at most */
-#define STORE_AGENTS_MAX       1024      /* entries in an agent filter list */
-#define STORE_LIST_MAX         10000     /* rows returned by the list functions */
+/* The snapshots table's migration (suspended sandboxes). */
+#define STORE_MIGRATION_SNAPSHOTS 4
+#define STORE_ID_LEN              33        /* 32 lowercase hex characters and a NUL */
+#define STORE_PREVIEW_BYTES       200       /* code preview: first bytes of the code */
+#define STORE_NAME_MAX            256       /* agent, session, backend, ids, ... */
+#define STORE_TEXT_MAX            1024      /* reason, error: longer text is cut */
+#define STORE_POLICY_TEXT_MAX     (1 << 20) /* a policy revision's text */
+#define STORE_QUERY_LIMIT         50        /* executions per page by default */
+#define STORE_QUERY_LIMIT_MAX     500       /* and at most */
+#define STORE_AGENTS_MAX          1024      /* entries in an agent filter list */
+#define STORE_LIST_MAX            10000     /* rows returned by the list functions */
 
 struct store;
 
@@ -227,3 +229,34 @@ int store_token_revoke(struct store *s, const char *id, int64_t revoked_at, stru
  * their hashes. */
 int store_tokens_list(struct store *s, const char *const *agents, json_t **ret,
                       struct al_error *err);
+
+/* ---- snapshots of suspended sandboxes (store/snapshots.c, docs/suspend.md) ---- */
+
+/* One suspended sandbox: at most one per scope key. Strings are borrowed for the call. */
+struct store_snapshot {
+        const char *scope_key;
+        const char *id; /* the suspended sandbox's id (its container's, kept to name it) */
+        const char *scope;
+        const char *agent;   /* NULL for SHARED */
+        const char *session; /* NULL unless SESSION */
+        const char *image;
+        const char *tier;     /* the isolation tier, "container" by default */
+        const char *state;    /* "suspending" (begun: the sandbox is live) or "complete" */
+        const char *manifest; /* JSON: limits and what the snapshot holds */
+        const char *file;     /* its file's name in the snapshots directory */
+        const char *sha256;   /* of the whole file */
+        int64_t bytes;        /* the file's size */
+        int64_t created_at;   /* 0 = now */
+};
+/* Durably record sn, replacing the key's earlier row: first "suspending" (before anything
+ * is written), then "complete" once the file is whole and synced. */
+int store_snapshot_put(struct store *s, const struct store_snapshot *sn, struct al_error *err);
+/* The row of scope_key as a JSON object; -ENOENT when none. */
+int store_snapshot_get(struct store *s, const char *scope_key, json_t **ret, struct al_error *err);
+/* Delete the row of scope_key; -ENOENT when none. */
+int store_snapshot_delete(struct store *s, const char *scope_key, struct al_error *err);
+/* Every row (agent NULL) or one agent's, oldest first, as a JSON array. */
+int store_snapshots_list(struct store *s, const char *agent, json_t **ret, struct al_error *err);
+/* How many snapshots and how many bytes they hold, in all (agent NULL) or of one agent. */
+int store_snapshots_total(struct store *s, const char *agent, int64_t *ret_count,
+                          int64_t *ret_bytes, struct al_error *err);

@@ -593,7 +593,21 @@ static uint8_t *read_stdin(uint64_t max, size_t *ret_len)
         return buf;
 }
 
-static void op_unpack(const char *root, const char *rel, uint64_t max)
+/* A link record: the daemon checked that its target stays inside the area (a snapshot being
+ * put back); whatever was at its place goes. */
+static void unpack_link(const struct place *p, const struct file_record *rec)
+{
+        char target[FILE_RECORD_LINK_MAX + 1];
+
+        memcpy(target, rec->data, (size_t)rec->size);
+        target[rec->size] = '\0';
+        if (unlinkat(p->dirfd, p->name, 0) < 0 && errno != ENOENT)
+                fail(errno, "'%s': %s", rec->path, strerror(errno));
+        if (symlinkat(target, p->dirfd, p->name) < 0)
+                fail(errno, "'%s': %s", rec->path, strerror(errno));
+}
+
+static void op_unpack(const char *root, const char *rel, uint64_t max, bool links)
 {
         size_t len, off = 0;
         uint8_t *buf = read_stdin(max, &len);
@@ -609,10 +623,12 @@ static void op_unpack(const char *root, const char *rel, uint64_t max)
                         snprintf(full, sizeof(full), "%s", rec.path);
                 else
                         snprintf(full, sizeof(full), "%s/%s", rel, rec.path);
-                if (rec.kind == 'L')
+                if (rec.kind == 'L' && !links)
                         fail(EINVAL, "links are not unpacked");
                 place_resolve(root, full, true, &p);
-                if (rec.kind == 'D') {
+                if (rec.kind == 'L') {
+                        unpack_link(&p, &rec);
+                } else if (rec.kind == 'D') {
                         struct stat st;
 
                         if (mkdirat(p.dirfd, p.name, (rec.mode & 0777) | 0700) < 0 &&
@@ -827,9 +843,10 @@ int files_main(int argc, char **argv)
         op = argv[2];
         drain_on_fail = strcmp(op, "put") == 0 || strcmp(op, "unpack") == 0;
         if (strcmp(op, "unpack") == 0) {
-                if (argc != 6)
-                        fail(EINVAL, "unpack ROOT REL MAX");
-                op_unpack(argv[3], argv[4], num_arg(argv[5]));
+                /* "links": a snapshot's links, checked by the daemon, are made too. */
+                if (argc != 6 && !(argc == 7 && strcmp(argv[6], "links") == 0))
+                        fail(EINVAL, "unpack ROOT REL MAX [links]");
+                op_unpack(argv[3], argv[4], num_arg(argv[5]), argc == 7);
                 return 0;
         }
         place_resolve(argv[3], argv[4], strcmp(op, "put") == 0 || strcmp(op, "mkdir") == 0, &p);

@@ -32,6 +32,11 @@ int api_files_target_id(struct api *ctx, const struct auth_identity *who, const 
 
         if (r == -EINVAL)
                 return al_err(err, -EINVAL, "a sandbox id has at least 12 characters");
+        if (r == -ENOENT && api_sandbox_suspended(ctx, who, id))
+                return al_err(err, -AL_E_CONFLICT,
+                              "sandbox '%s' is suspended: address its files by agent, session "
+                              "and runtime (/v1/files), or run an exec, to resume it",
+                              id);
         if (r < 0)
                 return al_err(err, -ENOENT, "no such sandbox");
         t->ws = daemon_files_workspace(ctx->core, t->agent);

@@ -611,6 +611,27 @@ static void check_sandboxes(struct api *ctx, struct check *c)
                   inflight == 1 ? "" : "s");
 }
 
+/* Suspended sandboxes (docs/suspend.md): how many snapshots and bytes, and whether memory
+ * snapshots (CRIU) could be kept here; asking for them where they cannot be is degraded. */
+static void check_snapshots(struct api *ctx, const struct policy *pol, struct check *c)
+{
+        json_t *h = daemon_snapshots_health(ctx->core);
+        json_t *mem = json_object_get(h, "memory");
+
+        if (c->doc && h)
+                json_object_update(c->doc, h);
+        if (pol->snapshots.memory)
+                check_set(c, HEALTH_DEGRADED,
+                          "memory_snapshots = criu, but memory snapshots are unavailable (%s): "
+                          "suspends are refused",
+                          json_string_value(json_object_get(mem, "reason")));
+        else
+                check_set(c, HEALTH_OK, "%lld suspended sandbox(es), %lld bytes of snapshots",
+                          (long long)json_integer_value(json_object_get(h, "count")),
+                          (long long)json_integer_value(json_object_get(h, "bytes")));
+        json_decref(h);
+}
+
 /* ---- the document ---- */
 
 static json_t *health_run(struct api *ctx, enum health_status *ret_overall)
@@ -652,6 +673,9 @@ static json_t *health_run(struct api *ctx, enum health_status *ret_overall)
         check_init(&c);
         check_sandboxes(ctx, &c);
         check_done(checks, "sandboxes", &c, &overall);
+        check_init(&c);
+        check_snapshots(ctx, pol, &c);
+        check_done(checks, "snapshots", &c, &overall);
         daemon_gauges(ctx->core, &g);
         started_ms = g.started_ms;
 

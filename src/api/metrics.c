@@ -31,6 +31,13 @@ static void gauges_from(struct api *ctx, struct metrics_gauges *g)
                 g->contexts_live = total;
                 g->contexts_busy = busy;
         }
+        {
+                json_t *h = daemon_snapshots_health(ctx->core);
+
+                g->snapshots = json_integer_value(json_object_get(h, "count"));
+                g->snapshot_bytes = json_integer_value(json_object_get(h, "bytes"));
+                json_decref(h);
+        }
         if (daemon_pool(ctx->core)) {
                 struct pool_counts pc;
 

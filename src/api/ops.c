@@ -37,10 +37,48 @@ json_t *api_sandboxes_list(struct api *ctx, const struct auth_identity *who, con
         json_t *rows = scope_list(daemon_scopes(ctx->core), agent);
 
         daemon_contexts_annotate(ctx->core, rows);
+        /* Suspended ones too, with state "suspended" (docs/suspend.md). */
+        if (rows) {
+                json_t *sus = daemon_snapshots_list(ctx->core, agent);
+
+                json_array_extend(rows, sus);
+                json_decref(sus);
+        }
         /* Others' sandboxes stay hidden; SHARED ones serve every agent and are listed. */
         if (rows && !who->admin)
                 auth_filter_rows(who, rows, true);
         return rows;
+}
+
+/* The agent of the suspended sandbox id (a prefix), when the caller may act as it. */
+static int suspended_owner(struct api *ctx, const struct auth_identity *who, const char *id,
+                           char **ret_agent)
+{
+        json_t *rows = daemon_snapshots_list(ctx->core, NULL), *row;
+        size_t i;
+        int r = -ENOENT;
+
+        json_array_foreach(rows, i, row)
+        {
+                const char *sid = json_string_value(json_object_get(row, "id"));
+                const char *agent = json_string_value(json_object_get(row, "agent"));
+
+                if (!sid || strncmp(sid, id, strlen(id)) != 0 || !agent ||
+                    !auth_may_act_as(who, agent))
+                        continue;
+                *ret_agent = strdup(agent);
+                r = *ret_agent ? 0 : -ENOMEM;
+                break;
+        }
+        json_decref(rows);
+        return r;
+}
+
+bool api_sandbox_suspended(struct api *ctx, const struct auth_identity *who, const char *id)
+{
+        _cleanup_free_ char *owner = NULL;
+
+        return strlen(id) >= 12 && suspended_owner(ctx, who, id, &owner) == 0;
 }
 
 int api_sandbox_remove(struct api *ctx, const struct auth_identity *who, const char *id,
@@ -55,6 +93,8 @@ int api_sandbox_remove(struct api *ctx, const struct auth_identity *who, const c
                 _cleanup_free_ char *full = NULL;
 
                 r = api_sandbox_of(ctx, who, id, false, &full, &owner);
+                if (r == -ENOENT)
+                        r = suspended_owner(ctx, who, id, &owner);
                 if (r == -EINVAL)
                         return al_err(err, -EINVAL, "a sandbox id has at least 12 characters");
                 if (r < 0 || !owner || (agent && strcmp(owner, agent) != 0))
@@ -62,9 +102,38 @@ int api_sandbox_remove(struct api *ctx, const struct auth_identity *who, const c
                 agent = owner;
         }
         r = scope_remove_handle(daemon_scopes(ctx->core), id, agent, err);
+        /* A suspended sandbox is removed by deleting its snapshot. */
+        if (r == -ENOENT)
+                r = daemon_snapshot_remove(ctx->core, id, agent, err);
         if (r < 0)
                 return r;
         log_info("sandbox %.12s removed on request", id);
+        return 0;
+}
+
+int api_sandbox_suspend(struct api *ctx, const struct auth_identity *who, const char *id,
+                        const char *agent, json_t **ret, struct al_error *err)
+{
+        int r;
+
+        if (!who->admin) {
+                _cleanup_free_ char *full = NULL, *owner = NULL;
+
+                r = api_sandbox_of(ctx, who, id, false, &full, &owner);
+                if (r == -EINVAL)
+                        return al_err(err, -EINVAL, "a sandbox id has at least 12 characters");
+                if (r < 0 || !owner || (agent && strcmp(owner, agent) != 0))
+                        return al_err(err, -ENOENT, "no such sandbox");
+                agent = owner;
+        }
+        /* Counted as an exec in flight: a stop drains it before the sandboxes go. */
+        if (!daemon_inflight_enter(ctx->core))
+                return al_err(err, -EOPNOTSUPP, "airlockd is shutting down");
+        r = daemon_suspend(ctx->core, id, agent, ret, err);
+        daemon_inflight_leave(ctx->core);
+        if (r < 0)
+                return r;
+        log_info("sandbox %.12s suspended on request", id);
         return 0;
 }
 
@@ -81,6 +150,7 @@ int api_session_end(struct api *ctx, const struct auth_identity *who, const char
         if (!auth_may_act_as(who, agent))
                 return auth_refuse(ctx, who, "end a session of", agent, session, NULL, err);
         n = scope_end_session(daemon_scopes(ctx->core), agent, session);
+        n += daemon_snapshots_end_session(ctx->core, agent, session);
         if (store_session_end(daemon_store(ctx->core), agent, session, 0, err) < 0 &&
             err->code != -ENOENT)
                 log_warn("recording the end of session '%s': %s", session, err->msg);

@@ -25,6 +25,14 @@ static json_t *output_json(const struct buf *b)
         return s ? json_stringn(s, n) : json_string("");
 }
 
+void api_resumed_json(json_t *o, bool resumed, bool lost)
+{
+        if (resumed || lost)
+                json_object_set_new(o, "resumed", json_true());
+        if (lost)
+                json_object_set_new(o, "snapshot_lost", json_true());
+}
+
 json_t *api_exec_result_json(const struct exec_result *res, bool for_stream)
 {
         json_t *o, *iso;
@@ -41,6 +49,8 @@ json_t *api_exec_result_json(const struct exec_result *res, bool for_stream)
                 if (o && res->sandbox_replaced[0])
                         json_object_set_new(o, "sandbox_replaced",
                                             json_string(res->sandbox_replaced));
+                if (o)
+                        api_resumed_json(o, res->resumed, res->snapshot_lost);
                 return o;
         }
 
@@ -64,6 +74,7 @@ json_t *api_exec_result_json(const struct exec_result *res, bool for_stream)
                 json_object_set_new(o, "sandbox_lost", json_string(res->sandbox_lost));
         if (res->sandbox_replaced[0])
                 json_object_set_new(o, "sandbox_replaced", json_string(res->sandbox_replaced));
+        api_resumed_json(o, res->resumed, res->snapshot_lost);
         if (res->transport)
                 json_object_set_new(o, "transport", json_string(res->transport));
         /* With the network: what the egress proxy refused, so that "blocked by policy" reads

@@ -151,6 +151,19 @@ ROUTE_HANDLER(route_sandbox_delete)
         return api_send_json(conn, MHD_HTTP_OK, json_pack("{s:s, s:b}", "id", id, "removed", 1));
 }
 
+ROUTE_HANDLER(route_sandbox_suspend)
+{
+        const char *id = args->param;
+        struct al_error err = {0};
+        const char *agent = NULL;
+        json_t *out = NULL;
+
+        if (agent_arg_allowed(ctx, conn, args->who, "suspend a sandbox of", &agent, &err) < 0 ||
+            api_sandbox_suspend(ctx, args->who, id, agent, &out, &err) < 0)
+                return api_send_error(conn, err.code, err.msg);
+        return api_send_json(conn, MHD_HTTP_OK, out);
+}
+
 ROUTE_HANDLER(route_session_end)
 {
         const char *session = args->param, *body = args->body;

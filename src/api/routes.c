@@ -40,6 +40,7 @@ static const struct route {
     {"POST", "/v1/policy/reload", false, "", route_policy_reload},
     {"GET", "/v1/sandboxes", false, "", route_sandboxes_get},
     {"DELETE", "/v1/sandboxes/", true, "", route_sandbox_delete},
+    {"POST", "/v1/sandboxes/", true, "/suspend", route_sandbox_suspend},
     {"GET", "/v1/sandboxes/", true, "/processes", route_procs_get},
     {"GET", "/v1/sandboxes/", true, "/processes/*", route_proc_get},
     {"DELETE", "/v1/sandboxes/", true, "/processes/*", route_proc_delete},

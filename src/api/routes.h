@@ -66,6 +66,12 @@ json_t *api_sandboxes_list(struct api *ctx, const struct auth_identity *who, con
  * unknown (-ENOENT). */
 int api_sandbox_remove(struct api *ctx, const struct auth_identity *who, const char *id,
                        const char *agent, struct al_error *err);
+/* Whether id (a prefix) names a suspended sandbox of an agent the caller may act as. */
+bool api_sandbox_suspended(struct api *ctx, const struct auth_identity *who, const char *id);
+/* Suspend the sandbox whose id starts with id (of agent when not NULL; docs/suspend.md);
+ * others' read as unknown (-ENOENT). *ret is the answer (new reference). */
+int api_sandbox_suspend(struct api *ctx, const struct auth_identity *who, const char *id,
+                        const char *agent, json_t **ret, struct al_error *err);
 /* End (agent, session): its SESSION sandboxes go; *ret is the answer (new reference). */
 int api_session_end(struct api *ctx, const struct auth_identity *who, const char *agent,
                     const char *session, json_t **ret, struct al_error *err);
@@ -153,6 +159,8 @@ int api_exec_run(struct api *ctx, const struct auth_identity *who, int watch_fd,
                  size_t len, struct exec_result *res, struct al_error *err);
 /* The result as /v1/exec answers it (new reference; NULL on allocation failure). */
 json_t *api_exec_result_json(const struct exec_result *res, bool for_stream);
+/* Adds "resumed": true (and "snapshot_lost": true) to a result whose sandbox was resumed. */
+void api_resumed_json(json_t *o, bool resumed, bool lost);
 
 /* ---- the MCP front end (mcp.c, route_mcp.c) ---- */
 
@@ -180,6 +188,7 @@ ROUTE_HANDLER(route_policy_get);
 ROUTE_HANDLER(route_policy_reload);
 ROUTE_HANDLER(route_sandboxes_get);
 ROUTE_HANDLER(route_sandbox_delete);
+ROUTE_HANDLER(route_sandbox_suspend);
 /* route_procs.c: background processes of a sandbox. */
 ROUTE_HANDLER(route_procs_get);
 ROUTE_HANDLER(route_proc_get);

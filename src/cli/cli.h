@@ -55,6 +55,8 @@ int cli_history_run(struct cli_ctx *ctx, int argc, char **argv);
 void cli_history_usage(FILE *out);
 int cli_kill_run(struct cli_ctx *ctx, int argc, char **argv);
 void cli_kill_usage(FILE *out);
+int cli_suspend_run(struct cli_ctx *ctx, int argc, char **argv);
+void cli_suspend_usage(FILE *out);
 /* files.c: the files API (airlock cp, airlock ls). */
 int cli_cp_run(struct cli_ctx *ctx, int argc, char **argv);
 void cli_cp_usage(FILE *out);

@@ -28,6 +28,8 @@ static const struct cli_command commands[] = {
     {"history", "Show the audit log of executions, or one in full", cli_history_run,
      cli_history_usage},
     {"kill", "Remove a sandbox, or end a background process", cli_kill_run, cli_kill_usage},
+    {"suspend", "Suspend a sandbox to a snapshot; its next use resumes it", cli_suspend_run,
+     cli_suspend_usage},
     {"policy", "Check a settings file, or show the policy in force", cli_policy_run,
      cli_policy_usage},
     {"health", "Show the health of airlockd and what it depends on (exit 0/1/2)", cli_health_run,

@@ -26,8 +26,8 @@ void cli_ps_usage(FILE *out)
         fputs("Usage: airlock ps [--agent NAME] [--json]\n"
               "       airlock ps SANDBOX [--json]\n"
               "\n"
-              "List the live sandboxes (those of your agents), or the background processes\n"
-              "of one sandbox (its id, or the first 12 characters of it or more).\n"
+              "List the sandboxes (those of your agents), live or suspended, or the background\n"
+              "processes of one sandbox (its id, or the first 12 characters of it or more).\n"
               "\n"
               "Options:\n"
               "  -a, --agent NAME   Only this agent's sandboxes\n"
@@ -39,7 +39,7 @@ void cli_ps_usage(FILE *out)
 
 static void sandboxes_table(json_t *doc)
 {
-        static const char *const heads[] = {"SANDBOX", "AGENT",   "SESSION",   "SCOPE",
+        static const char *const heads[] = {"SANDBOX", "STATE",   "AGENT",     "SESSION", "SCOPE",
                                             "IMAGE",   "CREATED", "LAST USED", "EXECS"};
         json_t *rows = json_array(), *row;
         char c[32], u[32], n[24];
@@ -50,10 +50,13 @@ static void sandboxes_table(json_t *doc)
                 char id[13];
 
                 snprintf(id, sizeof(id), "%s", cli_str(row, "id") ? cli_str(row, "id") : "?");
-                cli_table_add(rows, 8, id, cli_str(row, "agent"), cli_str(row, "session"),
-                              cli_str(row, "scope"), cli_str(row, "image"),
+                /* A suspended one was last used when it was suspended. */
+                cli_table_add(rows, 9, id, cli_str(row, "state"), cli_str(row, "agent"),
+                              cli_str(row, "session"), cli_str(row, "scope"), cli_str(row, "image"),
                               cli_ago(json_object_get(row, "created_ms"), c, sizeof(c)),
-                              cli_ago(json_object_get(row, "last_used_ms"), u, sizeof(u)),
+                              cli_ago(json_object_get(row, "last_used_ms")
+                                          ?: json_object_get(row, "suspended_ms"),
+                                      u, sizeof(u)),
                               cli_num(row, "execs_running", n, sizeof(n)));
         }
         cli_table_print(heads, ARRAY_SIZE(heads), rows);

@@ -40,6 +40,7 @@ struct daemon *daemon_new(const struct daemon_config *cfg, struct policy *pol, s
         pthread_mutex_init(&d->reaper_lock, NULL);
         pthread_cond_init(&d->reaper_wake, NULL);
         d->cancel_fd = eventfd(0, EFD_CLOEXEC);
+        d->snap_dirfd = -1;
         d->contexts = contexts_registry_new();
         if (!d->contexts) {
                 al_err(err, -ENOMEM, "out of memory");
@@ -88,7 +89,8 @@ static int load_instance_id(const char *state_dir, char out[33], struct al_error
         return 0;
 }
 
-/* Removes SESSION sandboxes idle past [sandbox] idle_timeout_s. */
+/* Removes SESSION sandboxes idle past [sandbox] idle_timeout_s, or suspends them (and AGENT
+ * ones) past idle_suspend_s when that is set; deletes snapshots past their retention. */
 static void *reaper_main(void *arg)
 {
         struct daemon *d = arg;
@@ -96,7 +98,13 @@ static void *reaper_main(void *arg)
         pthread_mutex_lock(&d->reaper_lock);
         while (!d->reaper_stop) {
                 struct policy *pol = daemon_policy(d);
-                int64_t idle_s = pol->idle_timeout_s, tick = idle_s > 0 && idle_s < 20 ? 1 : 5;
+                int64_t suspend_s = pol->snapshots.idle_suspend_s;
+                int64_t retention_s = pol->snapshots.retention_s;
+                int64_t idle_s = suspend_s > 0 ? 0 : pol->idle_timeout_s;
+                int64_t tick = (idle_s > 0 && idle_s < 20) || (suspend_s > 0 && suspend_s < 20) ||
+                                       (retention_s > 0 && retention_s < 20)
+                                   ? 1
+                                   : 5;
                 int64_t ctx_idle_s = pol->context_idle_timeout_s;
                 struct timespec until;
 
@@ -110,6 +118,8 @@ static void *reaper_main(void *arg)
                         /* Contexts idle too long, or whose sandbox is gone. */
                         pthread_mutex_unlock(&d->reaper_lock);
                         daemon_contexts_reap(d, ctx_idle_s * 1000);
+                        if (d->snap_dirfd >= 0)
+                                daemon_snapshots_tick(d, suspend_s, retention_s);
                         pthread_mutex_lock(&d->reaper_lock);
                 }
                 if (d->reaper_stop || idle_s <= 0)
@@ -239,6 +249,9 @@ int daemon_start(struct daemon *d, struct al_error *err)
         if (r < 0)
                 return r;
         daemon_record_policy(d, "startup");
+        r = daemon_snapshots_open(d, err);
+        if (r < 0)
+                return r;
         /* What a previous run of this instance left behind (a crash) is settled first. */
         if (d->host && d->host->ops->remove_instance(d->host, d->instance_id, err) < 0)
                 log_warn("cannot clean the host backend's leftovers: %s", err->msg);
@@ -334,6 +347,8 @@ void daemon_free(struct daemon *d)
         free(d->seccomp_path);
         if (d->cancel_fd >= 0)
                 close(d->cancel_fd);
+        if (d->snap_dirfd >= 0)
+                close(d->snap_dirfd);
         engine_free(d->engine);
         policy_unref(d->policy);
         pthread_rwlock_destroy(&d->policy_lock);

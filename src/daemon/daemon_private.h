@@ -39,6 +39,11 @@ struct daemon {
         bool reaper_started, reaper_stop;
         pthread_mutex_t reaper_lock;
         pthread_cond_t reaper_wake;
+        /* Suspend and resume (suspend.c): the snapshots directory (-1 until opened), and
+         * whether memory snapshots (CRIU) could be kept here, and why not. */
+        int snap_dirfd;
+        bool criu_ok;
+        char criu_status[200];
 };
 
 /* contexts.c: the registry of contexts (NULL on ENOMEM); free: NULL is a no-op. */
@@ -60,9 +65,19 @@ void daemon_artifacts_collect(struct daemon *ctx, const struct policy *pol, cons
 void daemon_pool_configure(struct daemon *ctx, const struct policy *pol);
 /* reload.c: the command line's overrides on a freshly loaded policy. */
 int daemon_apply_overrides(struct daemon *ctx, struct policy *p, struct al_error *err);
+/* recover.c: record a live sandbox in the store (what adoption finds after a restart). */
+int daemon_record_sandbox(struct daemon *ctx, const struct scope_info *info, struct al_error *err);
 /* recover.c: scope hooks that keep the store's sandbox records in step with the registry. */
 struct scope_hooks daemon_scope_hooks(struct daemon *ctx);
 /* recover.c: record the running policy as a revision (deduplicated by its hash). */
 int daemon_record_policy(struct daemon *ctx, const char *who);
 /* reload.c: the host backend's options for pol, with the paths execs must not see. */
 void daemon_host_options(struct daemon *ctx, const struct policy *pol, struct host_options *ret);
+/* suspend.c: the snapshots directory and CRIU's detection (start-up); the registry's resume
+ * hook; the reaper's round (idle suspends, retention); start-up settling (before adoption) and
+ * recovery of suspends cut short (after it). */
+int daemon_snapshots_open(struct daemon *d, struct al_error *err);
+int daemon_snapshot_resume_hook(void *ctx, const struct scope_info *info, struct al_error *err);
+void daemon_snapshots_tick(struct daemon *d, int64_t idle_suspend_s, int64_t retention_s);
+int daemon_snapshots_settle(struct daemon *d, struct al_error *err);
+int daemon_snapshots_recover(struct daemon *d, struct al_error *err);

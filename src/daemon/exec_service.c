@@ -206,6 +206,14 @@ static int run_in_scope(struct daemon *ctx, const char *key, const struct sandbo
                         return r;
                 snprintf(res->sandbox_id, sizeof(res->sandbox_id), "%.12s", scope_entry_handle(e));
                 replaced = scope_entry_take_replaced(ctx->scopes, e);
+                switch (scope_entry_take_resumed(ctx->scopes, e)) {
+                case SCOPE_RESUMED_LOST:
+                        res->snapshot_lost = true;
+                        /* fall through */
+                case SCOPE_RESUMED:
+                        res->resumed = true;
+                        break;
+                }
                 if (replaced)
                         snprintf(res->sandbox_replaced, sizeof(res->sandbox_replaced), "%.190s",
                                  replaced);

@@ -126,27 +126,21 @@ static int open_cb(struct archive *a, void *ctx)
         return ARCHIVE_OK;
 }
 
-int files_records_to_tar(const uint8_t *recs, size_t len, struct buf *out, struct al_error *err)
+int files_records_write(struct archive *a, const uint8_t *recs, size_t len, const char *prefix)
 {
-        __attribute__((cleanup(archive_writep))) struct archive *a = archive_write_new();
         struct archive_entry *e = archive_entry_new();
         struct file_record rec;
         size_t off = 0;
         int r = 0;
 
-        if (!a || !e) {
-                archive_entry_free(e);
-                return al_err(err, -ENOMEM, "out of memory");
-        }
-        archive_write_set_format_pax_restricted(a);
-        archive_write_set_bytes_in_last_block(a, 1);
-        if (archive_write_open(a, out, open_cb, write_cb, NULL) != ARCHIVE_OK) {
-                archive_entry_free(e);
-                return al_err(err, -ENOMEM, "cannot make a tar: %.200s", archive_error_string(a));
-        }
+        if (!e)
+                return -ENOMEM;
         while ((r = file_record_next(recs, len, &off, &rec)) > 0) {
+                char name[FILE_RECORD_PATH_MAX + 64];
+
                 archive_entry_clear(e);
-                archive_entry_set_pathname(e, rec.path);
+                snprintf(name, sizeof(name), "%s%s", prefix ? prefix : "", rec.path);
+                archive_entry_set_pathname(e, name);
                 archive_entry_set_perm(e, rec.mode & 07777);
                 archive_entry_set_mtime(e, rec.mtime, 0);
                 if (rec.kind == 'D') {
@@ -167,11 +161,28 @@ int files_records_to_tar(const uint8_t *recs, size_t len, struct buf *out, struc
                 if (archive_write_header(a, e) != ARCHIVE_OK ||
                     (rec.kind == 'F' && rec.size > 0 &&
                      archive_write_data(a, rec.data, (size_t)rec.size) != (la_ssize_t)rec.size)) {
-                        r = buf_truncated(out) ? -AL_E_TOO_LARGE : -EIO;
+                        r = -EIO;
                         break;
                 }
         }
         archive_entry_free(e);
+        return r;
+}
+
+int files_records_to_tar(const uint8_t *recs, size_t len, struct buf *out, struct al_error *err)
+{
+        __attribute__((cleanup(archive_writep))) struct archive *a = archive_write_new();
+        int r;
+
+        if (!a)
+                return al_err(err, -ENOMEM, "out of memory");
+        archive_write_set_format_pax_restricted(a);
+        archive_write_set_bytes_in_last_block(a, 1);
+        if (archive_write_open(a, out, open_cb, write_cb, NULL) != ARCHIVE_OK)
+                return al_err(err, -ENOMEM, "cannot make a tar: %.200s", archive_error_string(a));
+        r = files_records_write(a, recs, len, NULL);
+        if (r == -EIO && buf_truncated(out))
+                r = -AL_E_TOO_LARGE;
         if (r == -EPROTO)
                 return al_err(err, -EPROTO, "the sandbox's files helper sent a malformed record");
         if (r == -AL_E_TOO_LARGE)

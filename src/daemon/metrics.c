@@ -122,6 +122,12 @@ static struct counter_family egress_bytes = {
 static struct hist_series hist[HIST_MAX];
 static size_t n_hist;
 
+/* Suspend and resume. */
+static struct {
+        uint64_t suspended, suspend_failed, resumed, resume_lost, expired, bytes;
+        struct hist_series latency;
+} snap;
+
 /* Cut at the cap and keep to printable ASCII: the exposition must stay valid UTF-8 and one
  * line per sample whatever a caller passes. */
 static void label_copy(char dst[METRICS_LABEL_MAX], const char *src)
@@ -188,6 +194,18 @@ const char *metrics_exec_outcome(int r, const struct exec_result *res)
         return res->exit_code == 0 ? "ok" : "error";
 }
 
+static void hist_add(struct hist_series *h, int64_t ms)
+{
+        size_t k = 0;
+
+        while (k < N_BUCKETS && ms > buckets[k].ms)
+                k++;
+        if (k < N_BUCKETS)
+                h->counts[k]++;
+        h->count++;
+        h->sum_ms += ms;
+}
+
 static void observe(const char *backend, int64_t ms)
 {
         char b[METRICS_LABEL_MAX];
@@ -206,13 +224,7 @@ static void observe(const char *backend, int64_t ms)
                 h = &hist[HIST_MAX - 1];
                 snprintf(h->backend, sizeof(h->backend), "%s", OVERFLOW);
         }
-        for (size_t i = 0; i < N_BUCKETS; i++)
-                if (ms <= buckets[i].ms) {
-                        h->counts[i]++;
-                        break;
-                }
-        h->count++;
-        h->sum_ms += ms;
+        hist_add(h, ms);
         pthread_mutex_unlock(&lock);
 }
 
@@ -274,6 +286,7 @@ void metrics_reset(void)
         }
         memset(hist, 0, sizeof(hist));
         n_hist = 0;
+        memset(&snap, 0, sizeof(snap));
         pthread_mutex_unlock(&lock);
 }
 
@@ -429,6 +442,76 @@ static void put_gauges(struct out *o, const struct metrics_gauges *g)
         outf(o, "airlock_policy_reload_failures_total %" PRIu64 "\n", g->policy_reload_failures);
 }
 
+void metrics_suspended(int64_t bytes)
+{
+        pthread_mutex_lock(&lock);
+        snap.suspended++;
+        snap.bytes += bytes > 0 ? (uint64_t)bytes : 0;
+        pthread_mutex_unlock(&lock);
+}
+
+void metrics_suspend_failed(void)
+{
+        pthread_mutex_lock(&lock);
+        snap.suspend_failed++;
+        pthread_mutex_unlock(&lock);
+}
+
+void metrics_resumed(int64_t ms, bool lost)
+{
+        pthread_mutex_lock(&lock);
+        if (lost)
+                snap.resume_lost++;
+        else
+                snap.resumed++;
+        if (ms >= 0)
+                hist_add(&snap.latency, ms);
+        pthread_mutex_unlock(&lock);
+}
+
+void metrics_snapshot_expired(void)
+{
+        pthread_mutex_lock(&lock);
+        snap.expired++;
+        pthread_mutex_unlock(&lock);
+}
+
+static void put_snapshots(struct out *o, const struct metrics_gauges *g)
+{
+        static const char name[] = "airlock_resume_seconds";
+        uint64_t cum = 0;
+
+        put_header(o, "airlock_suspends_total", "counter",
+                   "Sandboxes suspended to a snapshot (ok) or left live because it failed.");
+        outf(o, "airlock_suspends_total{result=\"ok\"} %" PRIu64 "\n", snap.suspended);
+        outf(o, "airlock_suspends_total{result=\"failed\"} %" PRIu64 "\n", snap.suspend_failed);
+        put_header(o, "airlock_snapshot_bytes_written_total", "counter",
+                   "Bytes of snapshots written by suspends.");
+        outf(o, "airlock_snapshot_bytes_written_total %" PRIu64 "\n", snap.bytes);
+        put_header(o, "airlock_resumes_total", "counter",
+                   "Suspended sandboxes resumed: with their files (ok) or empty because the "
+                   "snapshot was missing or corrupt (lost).");
+        outf(o, "airlock_resumes_total{result=\"ok\"} %" PRIu64 "\n", snap.resumed);
+        outf(o, "airlock_resumes_total{result=\"lost\"} %" PRIu64 "\n", snap.resume_lost);
+        put_header(o, "airlock_snapshots_expired_total", "counter",
+                   "Snapshots deleted by [sandbox] snapshot_retention_s.");
+        outf(o, "airlock_snapshots_expired_total %" PRIu64 "\n", snap.expired);
+        put_header(o, "airlock_snapshots", "gauge", "Suspended sandboxes (snapshots stored).");
+        outf(o, "airlock_snapshots %" PRId64 "\n", g->snapshots);
+        put_header(o, "airlock_snapshot_bytes", "gauge", "Bytes of the snapshots stored.");
+        outf(o, "airlock_snapshot_bytes %" PRId64 "\n", g->snapshot_bytes);
+        put_header(o, name, "histogram",
+                   "Time to put a snapshot back into a fresh sandbox (read, check, unpack).");
+        for (size_t k = 0; k < N_BUCKETS; k++) {
+                cum += snap.latency.counts[k];
+                outf(o, "%s_bucket{le=\"%s\"} %" PRIu64 "\n", name, buckets[k].le, cum);
+        }
+        outf(o, "%s_bucket{le=\"+Inf\"} %" PRIu64 "\n", name, snap.latency.count);
+        outf(o, "%s_sum %" PRId64 ".%03d\n", name, snap.latency.sum_ms / 1000,
+             (int)(snap.latency.sum_ms % 1000));
+        outf(o, "%s_count %" PRIu64 "\n", name, snap.latency.count);
+}
+
 int metrics_render(const struct metrics_gauges *g, char **ret, size_t *ret_len)
 {
         struct out o = {.r = 0};
@@ -445,6 +528,7 @@ int metrics_render(const struct metrics_gauges *g, char **ret, size_t *ret_len)
         put_counters(&o, &rejected);
         put_counters(&o, &egress_conns);
         put_counters(&o, &egress_bytes);
+        put_snapshots(&o, g);
         pthread_mutex_unlock(&lock);
         if (o.r == 0 && buf_truncated(&o.b))
                 o.r = -E2BIG;

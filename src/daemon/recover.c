@@ -7,9 +7,8 @@
 #include "airlock/metrics.h"
 #include "airlock/util.h"
 
-static void on_created(void *cls, const struct scope_info *info)
+int daemon_record_sandbox(struct daemon *ctx, const struct scope_info *info, struct al_error *err)
 {
-        struct daemon *ctx = cls;
         struct store_sandbox sb = {
             .id = info->handle,
             .backend = ctx->containers->ops->name,
@@ -21,10 +20,17 @@ static void on_created(void *cls, const struct scope_info *info)
             .created_at = info->created_ms,
             .last_used_at = info->last_used_ms,
         };
+
+        return ctx->store ? store_sandbox_put(ctx->store, &sb, err) : 0;
+}
+
+static void on_created(void *cls, const struct scope_info *info)
+{
+        struct daemon *ctx = cls;
         struct al_error err;
 
-        metrics_sandbox_created(sb.scope);
-        if (ctx->store && store_sandbox_put(ctx->store, &sb, &err) < 0)
+        metrics_sandbox_created(policy_scope_name(info->scope));
+        if (daemon_record_sandbox(ctx, info, &err) < 0)
                 log_warn("recording sandbox %.12s: %s", info->handle, err.msg);
 }
 
@@ -39,7 +45,10 @@ static void on_removed(void *cls, const struct scope_info *info)
 
 struct scope_hooks daemon_scope_hooks(struct daemon *ctx)
 {
-        struct scope_hooks h = {.created = on_created, .removed = on_removed, .ctx = ctx};
+        struct scope_hooks h = {.created = on_created,
+                                .removed = on_removed,
+                                .resume = daemon_snapshot_resume_hook,
+                                .ctx = ctx};
 
         return h;
 }
@@ -115,9 +124,21 @@ int daemon_recover(struct daemon *ctx, struct al_error *err)
         if (aborted > 0)
                 log_warn("%lld execution(s) were running when airlockd stopped; marked aborted",
                          (long long)aborted);
+        /* Suspends: a complete snapshot wins over its sandbox still running; suspends cut short
+         * are finished once the live sandboxes are adopted, before orphans are removed. */
+        if (ctx->snap_dirfd >= 0) {
+                r = daemon_snapshots_settle(ctx, err);
+                if (r < 0)
+                        goto out;
+        }
         r = adopt_known(ctx, pol, &adopted, err);
         if (r < 0)
                 goto out;
+        if (ctx->snap_dirfd >= 0) {
+                r = daemon_snapshots_recover(ctx, err);
+                if (r < 0)
+                        goto out;
+        }
         /* The engine may be down: then orphans wait for the next start, and execs get 503. */
         if (ctx->containers->ops->remove_instance(ctx->containers, ctx->instance_id, err) < 0)
                 log_warn("cannot remove leftovers of a previous run: %s", err->msg);

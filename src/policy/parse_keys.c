@@ -22,6 +22,7 @@ static const char *const modes[] = {"off", "selective", "all", NULL};
 static const char *const scopes[] = {"session", "agent", "shared", NULL};
 static const char *const workspaces[] = {"none", "ro", "rw", NULL};
 static const char *const tiers[] = {"restricted", "standard", "elevated", NULL};
+static const char *const memory_snapshots[] = {"off", "criu", NULL};
 
 /* Indexed by enum key_id; the ranges are the documented ones (docs/configuration.md). */
 const struct key_def parse_keys[K__MAX] = {
@@ -60,6 +61,12 @@ const struct key_def parse_keys[K__MAX] = {
     [K_MAX_CONTEXTS] = {SEC_SANDBOX, "max_contexts_per_sandbox", V_INT, 0, 32, 1},
     [K_CONTEXT_IDLE_TIMEOUT] = {SEC_SANDBOX, "context_idle_timeout_s", V_INT, 0, 604800, 1},
     [K_SELECTIVE_RULES] = {SEC_SANDBOX, "selective_rules", V_PATH_OR_EMPTY},
+    /* Suspend and resume: docs/suspend.md. */
+    [K_IDLE_SUSPEND] = {SEC_SANDBOX, "idle_suspend_s", V_INT, 0, 604800, 1},
+    [K_SNAPSHOT_MAX_MB] = {SEC_SANDBOX, "snapshot_max_mb", V_INT, 1, 65536, 1 << 20},
+    [K_SNAPSHOT_QUOTA_MB] = {SEC_SANDBOX, "snapshot_quota_mb", V_INT, 0, 16777216, 1 << 20},
+    [K_SNAPSHOT_RETENTION] = {SEC_SANDBOX, "snapshot_retention_s", V_INT, 0, 31536000, 1},
+    [K_MEMORY_SNAPSHOTS] = {SEC_SANDBOX, "memory_snapshots", V_ENUM, .choices = memory_snapshots},
     [K_CPU_CORES] = {SEC_LIMITS, "cpu_cores", V_DOUBLE, .dmin = 0.01, .dmax = 64},
     [K_MEMORY_MB] = {SEC_LIMITS, "memory_mb", V_INT, 16, 1048576, 1},
     [K_DISK_MB] = {SEC_LIMITS, "disk_mb", V_INT, 1, 1048576, 1},
@@ -252,6 +259,9 @@ static void apply_enum(struct parse_ctx *c, enum key_id id, int idx)
         case K_TIER:
                 p->network.tier = (enum policy_network_tier)idx;
                 break;
+        case K_MEMORY_SNAPSHOTS:
+                p->snapshots.memory = idx == 1;
+                break;
         case K_A_MODE:
                 parse_cur_agent(c)->mode = (enum policy_mode)idx;
                 break;
@@ -352,6 +362,18 @@ static void apply_int(struct parse_ctx *c, enum key_id id, int64_t v)
                 break;
         case K_CONTEXT_IDLE_TIMEOUT:
                 p->context_idle_timeout_s = v;
+                break;
+        case K_IDLE_SUSPEND:
+                p->snapshots.idle_suspend_s = v;
+                break;
+        case K_SNAPSHOT_MAX_MB:
+                p->snapshots.max_bytes = v;
+                break;
+        case K_SNAPSHOT_QUOTA_MB:
+                p->snapshots.quota_bytes = v;
+                break;
+        case K_SNAPSHOT_RETENTION:
+                p->snapshots.retention_s = v;
                 break;
         case K_RT_POOL:
                 p->runtimes[c->runtime].pool = (int)v;

@@ -140,6 +140,12 @@ enum key_id {
         K_C_AGENTS,
         K_C_RATE_PER_MIN,
         K_C_MAX_CONCURRENT,
+        /* [sandbox]: suspend and resume (docs/suspend.md) */
+        K_IDLE_SUSPEND,
+        K_SNAPSHOT_MAX_MB,
+        K_SNAPSHOT_QUOTA_MB,
+        K_SNAPSHOT_RETENTION,
+        K_MEMORY_SNAPSHOTS,
         K__MAX,
 };
 

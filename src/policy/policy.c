@@ -315,6 +315,9 @@ struct policy *policy_new_default(void)
         p->pool_size = 1;
         p->max_contexts_per_sandbox = 8;
         p->context_idle_timeout_s = 1800;
+        p->snapshots.max_bytes = 1ll << 30;
+        p->snapshots.quota_bytes = 4ll << 30;
+        p->snapshots.retention_s = 7 * 86400;
         p->limits = (struct limits){
             .cpu_cores = 1.0,
             .memory_mb = 512,
@@ -686,7 +689,15 @@ json_t *policy_to_json(const struct policy *p)
                                        (json_int_t)(p->files.artifact_inline_bytes >> 10),
                                        "artifact_mb",
                                        (json_int_t)(p->files.artifact_bytes >> 20))) ||
-                    !set_new(o, "host", host_to_json(p->host)) || !policy_access_to_json(p, o)) {
+                    !set_new(o, "host", host_to_json(p->host)) || !policy_access_to_json(p, o) ||
+                    !set_new(o, "snapshots",
+                             json_pack("{s:I, s:I, s:I, s:I, s:s}", "idle_suspend_s",
+                                       (json_int_t)p->snapshots.idle_suspend_s, "snapshot_max_mb",
+                                       (json_int_t)(p->snapshots.max_bytes >> 20),
+                                       "snapshot_quota_mb",
+                                       (json_int_t)(p->snapshots.quota_bytes >> 20),
+                                       "snapshot_retention_s", (json_int_t)p->snapshots.retention_s,
+                                       "memory_snapshots", p->snapshots.memory ? "criu" : "off"))) {
                         json_decref(o);
                         return NULL;
                 }

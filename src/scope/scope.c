@@ -11,7 +11,7 @@
 #include "airlock/pool.h"
 #include "airlock/util.h"
 
-enum entry_state { ENTRY_CREATING, ENTRY_READY, ENTRY_BROKEN };
+enum entry_state { ENTRY_CREATING, ENTRY_READY, ENTRY_BROKEN, ENTRY_SUSPENDING };
 
 struct scope_entry {
         char *key;
@@ -25,6 +25,7 @@ struct scope_entry {
         int64_t created_ms;   /* wall clock */
         int64_t last_used_ms; /* wall clock */
         char *replaced;       /* made to replace a lost sandbox: why that one was lost */
+        int resumed;          /* made from a snapshot: SCOPE_RESUMED or SCOPE_RESUMED_LOST */
         struct scope_entry *next;
 };
 
@@ -323,6 +324,18 @@ int scope_acquire(struct scope_registry *reg, const char *key, enum policy_scope
         /* Create outside the lock: it takes the engine's time, and other keys must not wait. */
         if (!handle)
                 r = reg->backend->ops->sandbox_create(reg->backend, spec, &handle, err);
+        /* A suspended sandbox of the key comes back in the new one before anyone uses it. */
+        if (r >= 0 && reg->hooks.resume) {
+                info_of(e, &info);
+                info.handle = handle;
+                r = reg->hooks.resume(reg->hooks.ctx, &info, err);
+                if (r < 0) {
+                        reg->backend->ops->sandbox_remove(reg->backend, handle, NULL);
+                        free(TAKE_PTR(handle));
+                } else {
+                        e->resumed = r;
+                }
+        }
 
         pthread_mutex_lock(&reg->lock);
         if (r < 0) {
@@ -351,6 +364,17 @@ int scope_acquire(struct scope_registry *reg, const char *key, enum policy_scope
 const char *scope_entry_handle(const struct scope_entry *e)
 {
         return e->handle;
+}
+
+int scope_entry_take_resumed(struct scope_registry *reg, struct scope_entry *e)
+{
+        int resumed;
+
+        pthread_mutex_lock(&reg->lock);
+        resumed = e->resumed;
+        e->resumed = 0;
+        pthread_mutex_unlock(&reg->lock);
+        return resumed;
 }
 
 char *scope_entry_take_replaced(struct scope_registry *reg, struct scope_entry *e)
@@ -558,6 +582,94 @@ int scope_remove_all(struct scope_registry *reg, bool keep_persistent)
         return destroy_list(reg, list);
 }
 
+/* Suspend one entry marked ENTRY_SUSPENDING (held by nobody): save, then remove its sandbox;
+ * when save fails the entry is ready again, untouched. Called without the lock. */
+static int suspend_entry(struct scope_registry *reg, struct scope_entry *e,
+                         const struct scope_saver *saver, struct al_error *err)
+{
+        struct scope_info info;
+        int r;
+
+        info_of(e, &info);
+        r = saver->save(saver->ctx, &info, err);
+        pthread_mutex_lock(&reg->lock);
+        if (r < 0) {
+                e->state = ENTRY_READY;
+        } else {
+                unlink_entry(reg, e);
+        }
+        pthread_cond_broadcast(&reg->changed);
+        pthread_mutex_unlock(&reg->lock);
+        if (r < 0)
+                return r;
+        /* The snapshot is durable: only now does the sandbox go. */
+        destroy(reg, e);
+        return 0;
+}
+
+int scope_suspend(struct scope_registry *reg, const char *id_prefix, const char *agent,
+                  const struct scope_saver *saver, struct al_error *err)
+{
+        struct scope_entry *e, *found = NULL;
+        size_t n = strlen(id_prefix);
+
+        if (n < 12)
+                return al_err(err, -EINVAL, "a sandbox id has at least 12 characters");
+        pthread_mutex_lock(&reg->lock);
+        for (e = reg->entries; e; e = e->next)
+                if (e->handle && strncmp(e->handle, id_prefix, n) == 0 &&
+                    (!agent || (e->agent && strcmp(e->agent, agent) == 0))) {
+                        found = e;
+                        break;
+                }
+        if (!found || found->state == ENTRY_BROKEN) {
+                pthread_mutex_unlock(&reg->lock);
+                return al_err(err, -ENOENT, "no sandbox '%s'", id_prefix);
+        }
+        if (found->state != ENTRY_READY || found->holds > 0) {
+                pthread_mutex_unlock(&reg->lock);
+                return al_err(err, -EBUSY,
+                              "sandbox '%s' is in use (an exec or file operation is running, or "
+                              "it is being suspended): try again when it is idle",
+                              id_prefix);
+        }
+        found->state = ENTRY_SUSPENDING;
+        pthread_mutex_unlock(&reg->lock);
+        return suspend_entry(reg, found, saver, err);
+}
+
+int scope_suspend_idle(struct scope_registry *reg, int64_t idle_ms, const struct scope_saver *saver)
+{
+        int64_t before = util_wall_ms() - idle_ms;
+        int n = 0;
+
+        for (;;) {
+                struct scope_entry *e, *pick = NULL;
+                struct al_error err = {0};
+
+                /* One at a time: each takes the engine's time and the lock is not held. */
+                pthread_mutex_lock(&reg->lock);
+                for (e = reg->entries; e && !pick; e = e->next)
+                        if (e->state == ENTRY_READY && e->holds == 0 && e->scope != SCOPE_SHARED &&
+                            e->last_used_ms < before)
+                                pick = e;
+                if (pick)
+                        pick->state = ENTRY_SUSPENDING;
+                pthread_mutex_unlock(&reg->lock);
+                if (!pick)
+                        return n;
+                if (suspend_entry(reg, pick, saver, &err) < 0) {
+                        /* It stays live; used now, so the next round does not retry at once. */
+                        log_warn("idle sandbox %.12s not suspended: %s", pick->handle, err.msg);
+                        pthread_mutex_lock(&reg->lock);
+                        pick->last_used_ms = util_wall_ms();
+                        pthread_mutex_unlock(&reg->lock);
+                        continue;
+                }
+                n++;
+        }
+}
+
 json_t *scope_list(struct scope_registry *reg, const char *agent)
 {
         json_t *a = json_array();
@@ -569,15 +681,25 @@ json_t *scope_list(struct scope_registry *reg, const char *agent)
                 if (agent && e->scope != SCOPE_SHARED && (!e->agent || strcmp(e->agent, agent)))
                         continue;
                 json_array_append_new(
-                    a, json_pack("{s:s, s:s, s:s, s:s?, s:s?, s:s, s:I, s:I, s:i}", "id", e->handle,
-                                 "backend", reg->backend->ops->name, "scope",
-                                 policy_scope_name(e->scope), "agent", e->agent, "session",
+                    a, json_pack("{s:s, s:s, s:s, s:s, s:s?, s:s?, s:s, s:I, s:I, s:i}", "id",
+                                 e->handle, "state", "live", "backend", reg->backend->ops->name,
+                                 "scope", policy_scope_name(e->scope), "agent", e->agent, "session",
                                  e->session, "image", e->image, "created_ms",
                                  (json_int_t)e->created_ms, "last_used_ms",
                                  (json_int_t)e->last_used_ms, "execs_running", e->holds));
         }
         pthread_mutex_unlock(&reg->lock);
         return a;
+}
+
+bool scope_has_key(struct scope_registry *reg, const char *key)
+{
+        bool has;
+
+        pthread_mutex_lock(&reg->lock);
+        has = find(reg, key) != NULL;
+        pthread_mutex_unlock(&reg->lock);
+        return has;
 }
 
 int scope_count_agent(struct scope_registry *reg, const char *agent)

@@ -24,8 +24,8 @@ static bool hex64_valid(const char *h)
 }
 
 /* Run a SELECT whose parameters are already bound, collecting every row (capped). */
-static int collect(struct store *s, sqlite3_stmt *st, const char *const *bools, json_t **ret,
-                   struct al_error *err, const char *what)
+int store_collect(struct store *s, sqlite3_stmt *st, const char *const *bools, json_t **ret,
+                  struct al_error *err, const char *what)
 {
         json_t *rows = json_array();
         int rc;
@@ -166,7 +166,7 @@ int store_policy_revisions_list(struct store *s, int limit, json_t **ret, struct
         if (r < 0)
                 return r;
         sqlite3_bind_int(st, 1, limit);
-        return collect(s, st, NULL, ret, err, "listing policy revisions");
+        return store_collect(s, st, NULL, ret, err, "listing policy revisions");
 }
 
 /* ---- sandboxes ---- */
@@ -311,7 +311,7 @@ int store_sandboxes_live(struct store *s, const char *const *agents, json_t **re
         if (r < 0)
                 return r;
         store_bind_agents(st, 1, agents);
-        return collect(s, st, NULL, ret, err, "listing sandboxes");
+        return store_collect(s, st, NULL, ret, err, "listing sandboxes");
 }
 
 /* ---- sessions ---- */
@@ -400,7 +400,7 @@ int store_sessions_idle(struct store *s, int64_t used_before, json_t **ret, stru
         if (r < 0)
                 return r;
         sqlite3_bind_int64(st, 1, used_before);
-        return collect(s, st, NULL, ret, err, "listing idle sessions");
+        return store_collect(s, st, NULL, ret, err, "listing idle sessions");
 }
 
 int store_sessions_list(struct store *s, const char *const *agents, bool include_ended,
@@ -429,7 +429,7 @@ int store_sessions_list(struct store *s, const char *const *agents, bool include
         if (r < 0)
                 return r;
         store_bind_agents(st, 1, agents);
-        return collect(s, st, NULL, ret, err, "listing sessions");
+        return store_collect(s, st, NULL, ret, err, "listing sessions");
 }
 
 /* ---- tokens ---- */
@@ -571,5 +571,5 @@ int store_tokens_list(struct store *s, const char *const *agents, json_t **ret,
         if (r < 0)
                 return r;
         store_bind_agents(st, 1, agents);
-        return collect(s, st, NULL, ret, err, "listing tokens");
+        return store_collect(s, st, NULL, ret, err, "listing tokens");
 }

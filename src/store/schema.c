@@ -113,6 +113,25 @@ static const char *const migrations[] = {
     ");"
     "CREATE INDEX IF NOT EXISTS egress_execution ON egress(execution_id, id);"
     "CREATE INDEX IF NOT EXISTS egress_host ON egress(host);",
+    [STORE_MIGRATION_SNAPSHOTS] =
+        /* Suspended sandboxes: one snapshot file per scope key, recorded once it is complete
+         * and synced, before the sandbox is removed (docs/suspend.md). */
+    "CREATE TABLE snapshots ("
+    "  scope_key     TEXT PRIMARY KEY,"
+    "  id            TEXT NOT NULL,"
+    "  scope         TEXT NOT NULL,"
+    "  agent         TEXT,"
+    "  session       TEXT,"
+    "  image         TEXT NOT NULL,"
+    "  tier          TEXT NOT NULL DEFAULT 'container',"
+    "  state         TEXT NOT NULL CHECK (state IN ('suspending', 'complete')),"
+    "  manifest      TEXT NOT NULL,"
+    "  file          TEXT NOT NULL,"
+    "  sha256        TEXT NOT NULL,"
+    "  bytes         INTEGER NOT NULL,"
+    "  created_at    INTEGER NOT NULL"
+    ");"
+    "CREATE INDEX snapshots_agent ON snapshots(agent);",
 };
 
 _Static_assert(sizeof(migrations) / sizeof(migrations[0]) == STORE_SCHEMA_VERSION + 1,

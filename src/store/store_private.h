@@ -125,6 +125,9 @@ int store_bind_agents(sqlite3_stmt *st, int idx, const char *const *agents);
 /* The current row as a JSON object keyed by column name; columns named in bools (NULL-
  * terminated, may be NULL) become true/false. Text that is not valid UTF-8 is repaired. */
 json_t *store_row_json(sqlite3_stmt *st, const char *const *bools);
+/* Step st to the end, its rows as a JSON array in *ret (as store_row_json makes them). */
+int store_collect(struct store *s, sqlite3_stmt *st, const char *const *bools, json_t **ret,
+                  struct al_error *err, const char *what);
 /* Copy text into a new string cut at max bytes on a character boundary. */
 char *store_cut_text(const char *text, size_t max);
 

@@ -33,9 +33,9 @@ def test_ps_sessions_history_kill(daemon):
     # ps: a table with this sandbox's row, and the same in JSON.
     out = ok(daemon, "ps", "--agent", "cli-m")
     lines = out.splitlines()
-    assert lines[0].split()[:4] == ["SANDBOX", "AGENT", "SESSION", "SCOPE"], out
+    assert lines[0].split()[:5] == ["SANDBOX", "STATE", "AGENT", "SESSION", "SCOPE"], out
     row = [l for l in lines if l.startswith(sid[:12])]
-    assert len(row) == 1 and row[0].split()[1:4] == ["cli-m", "cs1", "session"], out
+    assert len(row) == 1 and row[0].split()[1:5] == ["live", "cli-m", "cs1", "session"], out
     doc = json.loads(ok(daemon, "ps", "--agent", "cli-m", "--json"))
     assert [s["id"][:12] for s in doc["sandboxes"]] == [sid[:12]], doc
 
