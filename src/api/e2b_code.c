@@ -191,6 +191,7 @@ static enum MHD_Result execute(const struct e2b_call *c)
         job->ctx = c->ctx;
         job->who.peer = c->who->peer;
         job->req.network = -1;
+        job->req.untrusted = true; /* as a command's (e2b_process.c) */
         job->req.peer_uid = -1;
         if (r >= 0 &&
             (!(job->req.agent = strdup(c->sb->agent)) || !(job->req.session = strdup(c->sb->id)) ||

@@ -437,6 +437,9 @@ static enum MHD_Result start(const struct e2b_call *c)
         x->ctx = c->ctx;
         x->who.peer = c->who->peer;
         x->req.network = -1;
+        /* Code from an E2B client is meant for its sandbox: SELECTIVE must not send it to the
+         * host, where the sandbox's files are not. */
+        x->req.untrusted = true;
         x->req.agent = strdup(c->sb->agent);
         x->req.session = strdup(c->sb->id);
         x->req.runtime = strdup(c->sb->runtime);

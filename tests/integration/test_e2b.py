@@ -11,16 +11,10 @@ import time
 
 import pytest
 
-from conftest import ROOT, labelled_containers
+from conftest import ROOT, free_port
 
 E2B_TESTS = ROOT / "tests" / "e2b"
 NODE = shutil.which("node")
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
