@@ -172,6 +172,9 @@ struct policy {
         /* [mcp] listen: loopback "host:port" of the MCP listener (Streamable HTTP, bearer
          * tokens only); "" is off. */
         char *mcp_listen;
+        /* [e2b] listen: loopback "host:port" of the E2B-compatible API (docs/e2b.md); "" is
+         * off. */
+        char *e2b_listen;
         /* provenance */
         char *source_path; /* NULL for policy_new_default() */
         char *text;        /* the file as read ("" for the defaults) */

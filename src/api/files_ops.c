@@ -59,14 +59,14 @@ int api_files_target_scope(struct api *ctx, const struct auth_identity *who, con
 }
 
 /* Runs the helper and parses its JSON answer (bounded by cap). */
-static int run_json(struct api *ctx, const struct api_files_target *t, const char *const *args,
-                    size_t cap, const void *in, size_t in_len, json_t **ret, struct al_error *err)
+int api_files_run_json(struct api *ctx, const char *handle, const char *const *args, size_t cap,
+                       const void *in, size_t in_len, json_t **ret, struct al_error *err)
 {
         struct buf out;
         int r;
 
         buf_init(&out, cap);
-        r = daemon_files_run(ctx->core, t->handle, args, in, in_len, &out, err);
+        r = daemon_files_run(ctx->core, handle, args, in, in_len, &out, err);
         if (r >= 0) {
                 *ret = json_loadb(out.data ? out.data : "", out.len, 0, NULL);
                 if (!json_is_object(*ret)) {
@@ -100,8 +100,8 @@ static int path_op(struct api *ctx, const struct api_files_target *t, const char
 
         if (r < 0)
                 return r;
-        r = run_json(ctx, t, (const char *[]){verb, p.root, p.rel, extra, NULL}, SMALL_ANSWER, NULL,
-                     0, &o, err);
+        r = api_files_run_json(ctx, t->handle, (const char *[]){verb, p.root, p.rel, extra, NULL},
+                               SMALL_ANSWER, NULL, 0, &o, err);
         return r < 0 ? r : with_path(o, &p, ret, err);
 }
 
@@ -123,8 +123,9 @@ int api_files_list(struct api *ctx, const struct api_files_target *t, const char
         if (r < 0)
                 return r;
         snprintf(max, sizeof(max), "%lld", (long long)pol->files.entries_max);
-        r = run_json(ctx, t, (const char *[]){"list", p.root, p.rel, max, NULL},
-                     (size_t)pol->files.entries_max * 4608 + SMALL_ANSWER, NULL, 0, &o, err);
+        r = api_files_run_json(ctx, t->handle, (const char *[]){"list", p.root, p.rel, max, NULL},
+                               (size_t)pol->files.entries_max * 4608 + SMALL_ANSWER, NULL, 0, &o,
+                               err);
         if (r < 0)
                 return r;
         if (!json_is_array(json_object_get(o, "entries"))) {
@@ -186,8 +187,8 @@ int api_files_download(struct api *ctx, const struct api_files_target *t, const 
         memset(ret, 0, sizeof(*ret));
         if (r < 0)
                 return r;
-        r = run_json(ctx, t, (const char *[]){"stat", p.root, p.rel, NULL}, SMALL_ANSWER, NULL, 0,
-                     &st, err);
+        r = api_files_run_json(ctx, t->handle, (const char *[]){"stat", p.root, p.rel, NULL},
+                               SMALL_ANSWER, NULL, 0, &st, err);
         if (r < 0)
                 return r;
         type = json_string_value(json_object_get(st, "type"));
@@ -246,13 +247,15 @@ int api_files_upload(struct api *ctx, const struct api_files_target *t, const ch
                                          err);
                 if (r >= 0) {
                         snprintf(max, sizeof(max), "%zu", recs.len + 1);
-                        r = run_json(ctx, t, (const char *[]){"unpack", p.root, p.rel, max, NULL},
-                                     SMALL_ANSWER, recs.data, recs.len, &o, err);
+                        r = api_files_run_json(ctx, t->handle,
+                                               (const char *[]){"unpack", p.root, p.rel, max, NULL},
+                                               SMALL_ANSWER, recs.data, recs.len, &o, err);
                 }
                 buf_free(&recs);
         } else {
-                r = run_json(ctx, t, (const char *[]){"put", p.root, p.rel, mode_s, max, NULL},
-                             SMALL_ANSWER, body, body_len, &o, err);
+                r = api_files_run_json(ctx, t->handle,
+                                       (const char *[]){"put", p.root, p.rel, mode_s, max, NULL},
+                                       SMALL_ANSWER, body, body_len, &o, err);
                 if (r >= 0)
                         json_object_set_new(o, "size", json_integer((json_int_t)body_len));
         }
@@ -286,8 +289,9 @@ int api_files_move(struct api *ctx, const struct api_files_target *t, const char
                 r = files_path_parse(to, to_len, t->ws, true, &d, err);
         if (r < 0)
                 return r;
-        r = run_json(ctx, t, (const char *[]){"mv", f.root, f.rel, d.root, d.rel, NULL},
-                     SMALL_ANSWER, NULL, 0, &o, err);
+        r = api_files_run_json(ctx, t->handle,
+                               (const char *[]){"mv", f.root, f.rel, d.root, d.rel, NULL},
+                               SMALL_ANSWER, NULL, 0, &o, err);
         if (r < 0)
                 return r;
         json_object_set_new(o, "from", json_string(f.full));

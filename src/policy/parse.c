@@ -31,7 +31,7 @@ const char *const parse_section_names[SEC__MAX] = {
     [SEC_LIMITS] = "limits",   [SEC_NETWORK] = "network", [SEC_HOST] = "host",
     [SEC_RUNTIME] = "runtime", [SEC_AGENT] = "agent",     [SEC_ACCESS] = "access",
     [SEC_CLIENT] = "client",   [SEC_MONITOR] = "monitor", [SEC_MCP] = "mcp",
-    [SEC_FILES] = "files",
+    [SEC_FILES] = "files",     [SEC_E2B] = "e2b",
 };
 
 void parse_problem(struct parse_ctx *c, int line, const char *fmt, ...)
@@ -264,12 +264,12 @@ static void enter_section(struct parse_ctx *c, const char *s, const char *close,
         if (enter_named(c, name, SEC_RUNTIME) || enter_named(c, name, SEC_AGENT) ||
             enter_named(c, name, SEC_CLIENT))
                 return;
-        parse_problem(
-            c, c->line,
-            "unknown section [%s] (known: [daemon], [engine], [sandbox], [limits], "
-            "[network], [host], [access], [monitor], [mcp], [runtime \"NAME\"], [agent \"NAME\"], "
-            "[client \"NAME\"])",
-            util_quote(q, sizeof(q), name));
+        parse_problem(c, c->line,
+                      "unknown section [%s] (known: [daemon], [engine], [sandbox], [limits], "
+                      "[network], [host], [access], [monitor], [mcp], [e2b], [runtime \"NAME\"], "
+                      "[agent \"NAME\"], "
+                      "[client \"NAME\"])",
+                      util_quote(q, sizeof(q), name));
 }
 
 /* Decide what inih will make of the line just handed out, in inih's order of rules. */
