@@ -108,7 +108,9 @@ export class Client {
     }
     if (this.token) headers.Authorization = `Bearer ${this.token}`;
     return new Promise((resolve, reject) => {
-      const req = http.request({ socketPath: this.socketPath, path, method, headers,
+      // agent: false: a connection of its own, without the global agent's keep-alive socket
+      // timeout (5 s since Node 19), which would cut an exec that is quiet for longer.
+      const req = http.request({ socketPath: this.socketPath, path, method, headers, agent: false,
         timeout: this.timeoutMs }, (res) => {
         if (res.statusCode >= 200 && res.statusCode < 300) return resolve(res);
         readAll(res).then((buf) => reject(errorFrom(res.statusCode, res.headers, buf)), reject);
