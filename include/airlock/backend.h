@@ -27,6 +27,9 @@ struct sandbox_spec {
         enum policy_workspace workspace;
         const char *workspace_dir; /* host directory, NULL when NONE */
         enum policy_scope scope;   /* recorded in a label */
+        /* A remote provider ([provider "NAME"]) that makes this sandbox, image then being its
+         * template; NULL for the local engine (docs/providers.md). */
+        const char *provider;
 };
 
 /* Where a workspace appears inside a sandbox. */

@@ -11,6 +11,7 @@
 #include "airlock/contexts.h"
 #include "airlock/host_backend.h"
 #include "airlock/log.h"
+#include "airlock/provider.h"
 #include "airlock/store.h"
 #include "airlock/util.h"
 #include "airlock/workspace.h"
@@ -86,6 +87,22 @@ int daemon_fill_spec(struct daemon *ctx, const struct policy_effective *eff,
         spec->scope = eff->scope;
         spec->workspace = eff->workspace;
         spec->workspace_dir = NULL;
+        spec->provider = NULL;
+        if (!host && policy_agent_provider(pol, req->agent)) {
+                /* A remote sandbox: the provider's template for the runtime, and no host
+                 * directory can be its workspace. */
+                const struct policy_provider *pr = policy_agent_provider(pol, req->agent);
+
+                spec->image = policy_provider_template(pr, rt->name);
+                if (!spec->image)
+                        return al_err(err, -EINVAL,
+                                      "provider '%s' has no template for runtime '%s' (set "
+                                      "template.%s or template in its section)",
+                                      pr->name, rt->name, rt->name);
+                spec->provider = pr->name;
+                spec->workspace = WORKSPACE_NONE;
+                return 0;
+        }
         if (eff->workspace == WORKSPACE_NONE)
                 return 0;
         /* The workspace belongs to whoever runs the code: the sandbox's exec user, or the
@@ -111,6 +128,13 @@ static int check_network(const struct policy_effective *eff, const struct exec_r
 {
         if (req->network != 1)
                 return 0;
+        /* A provider's sandbox is made without internet access: airlock cannot put its egress
+         * proxy (allowed domains, the record) in front of it. */
+        if (policy_agent_provider(eff->policy, req->agent))
+                return al_err(err, -AL_E_FORBIDDEN,
+                              "agent '%s' runs on provider '%s', whose sandboxes have no network "
+                              "(airlock's egress policy cannot be enforced there)",
+                              req->agent, policy_agent_provider(eff->policy, req->agent)->name);
         if (req->background)
                 return al_err(err, -EINVAL,
                               "background processes cannot have the network; run it in the "
@@ -315,8 +339,14 @@ int daemon_exec(struct daemon *ctx, const struct exec_request *req, const struct
                               host ? "contexts need a sandbox; this agent's code runs on the host"
                                    : "contexts need a kept sandbox: give a session (or use scope "
                                      "agent or shared)");
-        /* A sandboxed exec gets its own outputs directory: its artifacts are its own. */
-        if (!host) {
+        /* A sandboxed exec gets its own outputs directory: its artifacts are its own. A
+         * provider's sandbox has none (collecting would cost a round trip per exec). */
+        if (spec.provider) {
+                size_t n = strlen(res->decision.reason);
+
+                snprintf(res->decision.reason + n, sizeof(res->decision.reason) - n,
+                         " (provider '%s')", spec.provider);
+        } else if (!host) {
                 artifacts_env = daemon_artifacts_env(pol, req->env, execution_id);
                 if (artifacts_env)
                         x.env = artifacts_env;
@@ -403,6 +433,8 @@ int daemon_exec(struct daemon *ctx, const struct exec_request *req, const struct
         }
         memcpy(res->execution_id, execution_id, sizeof(execution_id));
         res->sandboxed = !host;
+        if (spec.provider)
+                res->backend = provider_router_label(ctx->containers, spec.provider);
         daemon_egress_finish(&ee, res);
         /* A background process's row is finished when it ends. */
         if (req->background && r >= 0)

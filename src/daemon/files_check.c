@@ -10,6 +10,7 @@
 #include <jansson.h>
 
 #include "airlock/file_records.h"
+#include "airlock/base64.h"
 #include "airlock/files.h"
 #include "airlock/sha256.h"
 
@@ -152,52 +153,6 @@ int files_helper_error(const char *text, size_t len, struct al_error *err)
         return code;
 }
 
-static int b64_value(unsigned char c)
-{
-        if (c >= 'A' && c <= 'Z')
-                return c - 'A';
-        if (c >= 'a' && c <= 'z')
-                return c - 'a' + 26;
-        if (c >= '0' && c <= '9')
-                return c - '0' + 52;
-        if (c == '+')
-                return 62;
-        if (c == '/')
-                return 63;
-        return -1;
-}
-
-/* Decodes standard padded base64 into a new buffer; -1 when it is not. */
-static ssize_t b64_decode(const char *s, size_t n, uint8_t **ret)
-{
-        uint8_t *out;
-        size_t o = 0;
-
-        if (n % 4)
-                return -1;
-        out = malloc(n / 4 * 3 + 1);
-        if (!out)
-                return -1;
-        for (size_t i = 0; i < n; i += 4) {
-                int v[4];
-
-                for (int k = 0; k < 4; k++) {
-                        v[k] = s[i + k] == '=' && i + 4 == n && k >= 2 ? 0 : b64_value(s[i + k]);
-                        if (v[k] < 0 || (k == 2 && s[i + 2] == '=' && s[i + 3] != '=')) {
-                                free(out);
-                                return -1;
-                        }
-                }
-                out[o++] = (uint8_t)(v[0] << 2 | v[1] >> 4);
-                if (s[i + 2] != '=')
-                        out[o++] = (uint8_t)(v[1] << 4 | v[2] >> 2);
-                if (s[i + 3] != '=')
-                        out[o++] = (uint8_t)(v[2] << 6 | v[3]);
-        }
-        *ret = out;
-        return (ssize_t)o;
-}
-
 static bool short_string(json_t *v, size_t max)
 {
         return json_is_string(v) && json_string_length(v) > 0 && json_string_length(v) <= max &&
@@ -233,7 +188,7 @@ static json_t *artifact_check(json_t *a, const char *outputs_dir, struct al_erro
         if (data) {
                 uint8_t *bytes = NULL;
                 char hex[SHA256_HEX_LEN];
-                ssize_t n = json_is_string(data) ? b64_decode(json_string_value(data),
+                ssize_t n = json_is_string(data) ? base64_decode(json_string_value(data),
                                                               json_string_length(data), &bytes)
                                                  : -1;
 
@@ -265,7 +220,7 @@ json_t *files_artifact_inline(const char *name, const char *mime, json_t *data)
         uint8_t *bytes = NULL;
         char hex[SHA256_HEX_LEN];
         ssize_t n = json_is_string(data)
-                        ? b64_decode(json_string_value(data), json_string_length(data), &bytes)
+                        ? base64_decode(json_string_value(data), json_string_length(data), &bytes)
                         : -1;
 
         if (n < 0) {
