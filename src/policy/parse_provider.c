@@ -13,7 +13,10 @@
 #include "policy/parse_private.h"
 #include "policy/policy_private.h"
 
-#define URL_LEN_MAX      2048
+#define URL_LEN_MAX 2048
+/* provider kind not set yet, and set to one that was reported */
+#define KIND_UNSET       ((enum provider_kind) - 1)
+#define KIND_REPORTED    ((enum provider_kind) - 2)
 #define TEMPLATE_LEN_MAX 128
 
 enum provider_key {
@@ -118,7 +121,7 @@ void parse_enter_provider(struct parse_ctx *c, const char *name)
                 return;
         }
         nv->line = c->line;
-        nv->kind = -1;
+        nv->kind = KIND_UNSET;
         nv->sandbox_timeout_s = 300;
         nv->request_timeout_s = 30;
         nv->retries = 3;
@@ -160,6 +163,7 @@ static void set_kind(struct parse_ctx *c, struct policy_provider *pr, const char
 {
         char q[UTIL_QUOTE_SIZE];
 
+        pr->kind = KIND_REPORTED; /* its other problems would only be noise */
         if (strcmp(v, "e2b") == 0) {
                 pr->kind = PROVIDER_E2B;
                 return;
@@ -343,7 +347,9 @@ void parse_finish_providers(struct parse_ctx *c)
         for (size_t i = 0; i < p->n_providers; i++) {
                 const struct policy_provider *pr = &p->providers[i];
 
-                if ((int)pr->kind < 0)
+                if (pr->kind == KIND_REPORTED)
+                        continue;
+                if (pr->kind == KIND_UNSET)
                         parse_problem(c, pr->line,
                                       "[provider \"%s\"] needs a kind (implemented kinds: e2b)",
                                       pr->name);
