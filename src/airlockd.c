@@ -102,7 +102,8 @@ int main(int argc, char **argv)
         struct api_server *server = NULL;
         struct monitor_server *monitor = NULL;
         struct api_server *mcp = NULL;
-        char mcp_listen[128] = "";
+        char mcp_listen[128] = "", e2b_listen[128] = "";
+        struct api_server *e2b = NULL;
         struct daemon *d = NULL;
         struct al_error err = {0};
         struct policy *pol = NULL;
@@ -181,6 +182,7 @@ int main(int argc, char **argv)
                  AIRLOCK_VERSION, pol->socket_path, daemon_instance_id(d),
                  policy_mode_name(pol->mode), daemon_seccomp_path(d));
         snprintf(mcp_listen, sizeof(mcp_listen), "%s", pol->mcp_listen);
+        snprintf(e2b_listen, sizeof(e2b_listen), "%s", pol->e2b_listen);
         server = api_server_start(d, fd, &err);
         if (!server) {
                 log_error("%s", err.msg);
@@ -194,6 +196,15 @@ int main(int argc, char **argv)
                         goto out;
                 }
                 log_info("MCP listener on %s (POST /mcp, bearer tokens only)", mcp_listen);
+        }
+        /* The E2B-compatible API for the E2B SDKs (docs/e2b.md). */
+        if (e2b_listen[0]) {
+                e2b = api_e2b_start(server, e2b_listen, &err);
+                if (!e2b) {
+                        log_error("%s", err.msg);
+                        goto out;
+                }
+                log_info("E2B listener on %s (API keys are airlock tokens)", e2b_listen);
         }
 
         for (;;) {
@@ -210,9 +221,12 @@ int main(int argc, char **argv)
         /* SIGTERM: stop accepting, let running execs finish until the deadline, then kill them
          * and wait for their replies to go out. */
         api_server_quiesce(mcp);
+        api_server_quiesce(e2b);
         api_server_quiesce(server);
         daemon_drain(d, opt.drain_seconds);
 out:
+        /* The E2B sandboxes end (their sessions) while the core still serves. */
+        api_server_stop(e2b);
         daemon_stop(d);
         monitor_stop(monitor);
         api_server_stop(mcp);

@@ -15,6 +15,11 @@ struct api_server *api_server_start(struct daemon *core, int listen_fd, struct a
  * it (before main) with api_server_stop. */
 struct api_server *api_mcp_start(struct api_server *main, const char *listen_addr,
                                  struct al_error *err);
+/* The E2B listener ([e2b] listen, docs/e2b.md): the E2B-compatible API on a loopback TCP
+ * address, for callers with an API key (an airlock token) or a sandbox's access token; it
+ * shares main's caps and exec slots. Stop it (before main) with api_server_stop. */
+struct api_server *api_e2b_start(struct api_server *main, const char *listen_addr,
+                                 struct al_error *err);
 /* Stop accepting new connections (draining); requests in progress go on. */
 void api_server_quiesce(struct api_server *s);
 /* Stop serving and free; close every connection. */

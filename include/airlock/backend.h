@@ -40,6 +40,7 @@ struct exec_spec {
         char **env;  /* "K=V", NULL-terminated, may be NULL */
         const char *stdin_data;
         size_t stdin_len;
+        int stdin_fd; /* > 0: more stdin from this fd until it ends (exec_request.stdin_fd) */
         int64_t timeout_ms;
         const char *workdir; /* NULL: the backend's default */
         /* The exec has the network: the backend calls open with the sandbox's run directory

@@ -35,6 +35,10 @@ struct exec_request {
         char *language;  /* run it in the default context of this language, or NULL */
         /* Set by the core, never parsed: runs in the kept sandbox instead of a plain exec. */
         const struct exec_hook *hook;
+        /* Set by a front end, never parsed: > 0, more stdin is read from this fd (after
+         * stdin_data) until it ends, for a client that writes while the code runs (the E2B
+         * API's SendInput). Only the agent transport reads it; elsewhere stdin ends at once. */
+        int stdin_fd;
         /* Who asked: set by the API from the connection, never parsed from the body. */
         int64_t peer_uid;
         int64_t peer_pid;

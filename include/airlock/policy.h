@@ -167,6 +167,9 @@ struct policy {
         /* [mcp] listen: loopback "host:port" of the MCP listener (Streamable HTTP, bearer
          * tokens only); "" is off. */
         char *mcp_listen;
+        /* [e2b] listen: loopback "host:port" of the E2B-compatible API (docs/e2b.md); "" is
+         * off. */
+        char *e2b_listen;
         /* [provider "NAME"], in file order (docs/providers.md) */
         struct policy_provider *providers;
         size_t n_providers;

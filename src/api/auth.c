@@ -14,6 +14,7 @@
 #include "airlock/log.h"
 #include "airlock/metrics.h"
 #include "airlock/util.h"
+#include "e2b.h"
 #include "limits.h"
 #include "routes.h"
 
@@ -238,6 +239,8 @@ int auth_identify(struct api *ctx, struct MHD_Connection *conn, struct auth_iden
         bool have_token = false;
         int r;
 
+        if (ctx->e2b)
+                return e2b_identify(ctx, conn, ret, err);
         authz = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
         if (ctx->mcp_only) {
                 /* TCP has no peer credentials: the caller is nobody but its token's agent. */

@@ -174,8 +174,8 @@ static void opened(struct conns *c, struct MHD_Connection *conn, void **socket_c
 
         *socket_context = NULL;
         api_peer_of(conn, &cred);
-        /* TCP (the MCP listener) has no credentials: its clients share one uid's share. */
-        if (c->ctx->mcp_only)
+        /* TCP (the MCP and E2B listeners) has no credentials: its clients share one uid's share. */
+        if (c->ctx->mcp_only || c->ctx->e2b)
                 cred.uid = CONNS_TCP_UID;
         pol = daemon_policy(c->ctx->core);
         per_uid = pol->max_connections_per_uid;

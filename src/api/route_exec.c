@@ -351,6 +351,15 @@ static int exec_prepare(struct api *ctx, const struct auth_identity *who, const 
                 log_info("rejected exec from uid=%d: %s", (int)who->peer.uid, err->msg);
                 return r;
         }
+        return api_exec_admit(ctx, who, req, ret_slot, err);
+}
+
+int api_exec_admit(struct api *ctx, const struct auth_identity *who, const struct exec_request *req,
+                   bool *ret_slot, struct al_error *err)
+{
+        int r;
+
+        *ret_slot = false;
         /* Only as an agent the caller may act as; then only when a slot is free (or comes
          * free soon): a full queue sheds the request instead of growing. */
         r = auth_check_exec(ctx, who, req, err);
@@ -367,12 +376,20 @@ static int exec_blocking(struct api *ctx, const struct auth_identity *who, int w
                          struct al_error *err)
 {
         struct exec_sink sink = {.watch_fd = watch_fd, .cancel_fd = daemon_cancel_fd(ctx->core)};
+
+        return api_exec_execute(ctx, who, req, &sink, res, err);
+}
+
+int api_exec_execute(struct api *ctx, const struct auth_identity *who,
+                     const struct exec_request *req, const struct exec_sink *sink,
+                     struct exec_result *res, struct al_error *err)
+{
         struct ucred peer = {.pid = who->peer.pid, .uid = who->peer.uid, .gid = who->peer.gid};
         int r;
 
         if (!daemon_inflight_enter(ctx->core))
                 return al_err(err, -EOPNOTSUPP, "airlockd is shutting down");
-        r = daemon_exec(ctx->core, req, &sink, res, err);
+        r = daemon_exec(ctx->core, req, sink, res, err);
         daemon_inflight_leave(ctx->core);
         log_exec(ctx, req, res, &peer, r, err);
         return r;

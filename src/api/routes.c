@@ -13,6 +13,7 @@
 #include "airlock/log.h"
 #include "airlock/metrics.h"
 #include "airlock/util.h"
+#include "e2b.h"
 #include "routes.h"
 
 ROUTE_HANDLER(route_version)
@@ -120,6 +121,8 @@ enum MHD_Result api_route(struct api *ctx, struct MHD_Connection *conn, const ch
         struct route_args args = {.body = body, .len = len, .who = who};
         bool path_known = false;
 
+        if (ctx->e2b)
+                return e2b_route(ctx, conn, url, method, body, len, who);
         /* The MCP listener serves MCP and nothing else. */
         if (ctx->mcp_only && strcmp(url, "/mcp") != 0)
                 return api_send_error(conn, -ENOENT, "the MCP listener serves only /mcp");

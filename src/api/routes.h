@@ -8,6 +8,7 @@
 
 struct auth_identity; /* auth.h */
 struct limiter;       /* limits.h */
+struct e2b;           /* e2b.h */
 
 /* What a request handler reaches: the core, and the API's own per-client limits. */
 struct api {
@@ -16,6 +17,9 @@ struct api {
         /* The MCP listener ([mcp] listen, TCP): it serves /mcp only, and only to requests
          * with a bearer token, which alone says who calls (there are no peer credentials). */
         bool mcp_only;
+        /* The E2B listener ([e2b] listen, TCP, docs/e2b.md): it serves the E2B API only, to
+         * callers with an API key or a sandbox's access token; its sandboxes live here. */
+        struct e2b *e2b;
 };
 
 /* Dispatch a request whose caller who (never NULL) was identified by the server. */
@@ -87,6 +91,15 @@ int api_proc_kill(struct api *ctx, const struct auth_identity *who, const char *
  * (clear it with exec_result_clear). Returns daemon_exec's result or the refusal, err set. */
 int api_exec_run(struct api *ctx, const struct auth_identity *who, int watch_fd, const char *body,
                  size_t len, struct exec_result *res, struct al_error *err);
+/* For a front end that builds its own request (E2B): check that who may run req as its agent
+ * and take an exec slot (*ret_slot: one to give back with auth_exec_slot_leave), then run it
+ * through the core with sink (its cancel_fd should be daemon_cancel_fd), logged and counted.
+ * req must be checked against the policy (exec_request_check) by the caller first. */
+int api_exec_admit(struct api *ctx, const struct auth_identity *who, const struct exec_request *req,
+                   bool *ret_slot, struct al_error *err);
+int api_exec_execute(struct api *ctx, const struct auth_identity *who,
+                     const struct exec_request *req, const struct exec_sink *sink,
+                     struct exec_result *res, struct al_error *err);
 /* The result as /v1/exec answers it (new reference; NULL on allocation failure). */
 json_t *api_exec_result_json(const struct exec_result *res, bool for_stream);
 

@@ -23,6 +23,7 @@
 #include "airlock/util.h"
 #include "auth.h"
 #include "conns.h"
+#include "e2b.h"
 #include "limits.h"
 #include "mcp.h"
 #include "routes.h"
@@ -89,17 +90,31 @@ int api_listen_unix(const char *path, const char *group, struct al_error *err)
 
 /* An oversized body: answer and close, so the client need not send the rest. MCP clients
  * read JSON-RPC errors. */
-static enum MHD_Result send_too_large(struct MHD_Connection *conn, const char *url)
+static enum MHD_Result send_too_large(struct api_server *s, struct MHD_Connection *conn,
+                                      const char *url)
 {
         static const char msg[] = "request body exceeds the limit of the [daemon] max_body_kb "
-                                  "setting";
+                                  "setting (of [files] upload_mb for an upload)";
 
+        if (s->api.e2b) {
+                struct auth_refusal r = {.code = -AL_E_TOO_LARGE};
+
+                snprintf(r.msg, sizeof(r.msg), "%s", msg);
+                return e2b_send_refusal(conn, url, &r);
+        }
         metrics_rejected(al_err_name(-AL_E_TOO_LARGE));
         return api_send_json_with(conn, 413,
                                   strcmp(url, "/mcp") == 0
                                       ? mcp_error_response(NULL, MCP_INVALID_REQUEST, msg)
                                       : api_error_doc(-AL_E_TOO_LARGE, msg),
                                   (const char *const[]){MHD_HTTP_HEADER_CONNECTION, "close", NULL});
+}
+
+/* A refusal in the shape the listener's clients read. */
+static enum MHD_Result send_refusal(struct api_server *s, struct MHD_Connection *conn,
+                                    const char *url, const struct auth_refusal *r)
+{
+        return s->api.e2b ? e2b_send_refusal(conn, url, r) : auth_send_refusal(conn, r);
 }
 
 /* A connection in one of the reserved slots may ask for health and version only. */
@@ -134,7 +149,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                 if (!st)
                         return MHD_NO;
                 pol = daemon_policy(s->ctx->core);
-                max_body = api_files_body_cap(pol, url, method);
+                max_body = s->api.e2b ? e2b_body_cap(pol, url, method)
+                                      : api_files_body_cap(pol, url, method);
                 policy_unref(pol);
                 buf_init(&st->body, (size_t)max_body);
                 *req_cls = st;
@@ -152,13 +168,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                                 return MHD_YES;
                         st->answered = true;
                         conns_request_read(conn);
-                        return auth_send_refusal(conn, &st->refusal);
+                        return send_refusal(s, conn, url, &st->refusal);
                 }
                 /* Refuse an announced oversized body before reading any of it. */
                 if (clen && strtoull(clen, NULL, 10) > (unsigned long long)max_body) {
                         st->rejected = st->answered = true;
                         conns_request_read(conn);
-                        return send_too_large(conn, url);
+                        return send_too_large(s, conn, url);
                 }
                 return MHD_YES;
         }
@@ -175,7 +191,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                 if (st->answered)
                         return MHD_YES;
                 st->answered = true;
-                return auth_send_refusal(conn, &st->refusal);
+                return send_refusal(s, conn, url, &st->refusal);
         }
         if (*upload_size > 0) {
                 /* Past the cap the rest is read and dropped (MHD answers only once the upload
@@ -192,7 +208,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                 return MHD_YES;
         }
         if (st->rejected && !st->answered)
-                return send_too_large(conn, url);
+                return send_too_large(s, conn, url);
         if (st->rejected)
                 return MHD_YES;
         return api_route(s->ctx, conn, url, method, st->body.data ? st->body.data : "",
@@ -314,7 +330,7 @@ static unsigned fit_connections(unsigned wanted)
 /* A server on listen_fd (ownership passes). limiter: the main server's, to share its caps and
  * exec slots (the MCP listener), or NULL for a new one. */
 static struct api_server *server_start(struct daemon *core, int listen_fd, struct limiter *limiter,
-                                       bool mcp_only, struct al_error *err)
+                                       bool mcp_only, bool e2b, struct al_error *err)
 {
         struct api_server *s = calloc(1, sizeof(*s));
         struct policy *pol = daemon_policy(core);
@@ -337,9 +353,18 @@ static struct api_server *server_start(struct daemon *core, int listen_fd, struc
         }
         s->ctx = ctx;
         s->listen_fd = listen_fd;
+        if (e2b && !(s->api.e2b = e2b_new(&s->api))) {
+                close(listen_fd);
+                if (s->own_limiter)
+                        limiter_free(s->api.limiter);
+                free(s);
+                al_err(err, -ENOMEM, "cannot start the E2B front end");
+                return NULL;
+        }
         s->conns = conns_new(ctx, limit, err);
         if (!s->conns) {
                 close(listen_fd);
+                e2b_free(s->api.e2b);
                 if (s->own_limiter)
                         limiter_free(s->api.limiter);
                 free(s);
@@ -358,6 +383,7 @@ static struct api_server *server_start(struct daemon *core, int listen_fd, struc
         if (!s->mhd) {
                 close(listen_fd);
                 conns_free(s->conns);
+                e2b_free(s->api.e2b);
                 if (s->own_limiter)
                         limiter_free(s->api.limiter);
                 free(s);
@@ -369,7 +395,7 @@ static struct api_server *server_start(struct daemon *core, int listen_fd, struc
 
 struct api_server *api_server_start(struct daemon *core, int listen_fd, struct al_error *err)
 {
-        return server_start(core, listen_fd, NULL, false, err);
+        return server_start(core, listen_fd, NULL, false, false, err);
 }
 
 struct api_server *api_mcp_start(struct api_server *main, const char *listen_addr,
@@ -379,7 +405,17 @@ struct api_server *api_mcp_start(struct api_server *main, const char *listen_add
 
         if (fd < 0)
                 return NULL;
-        return server_start(main->api.core, fd, main->api.limiter, true, err);
+        return server_start(main->api.core, fd, main->api.limiter, true, false, err);
+}
+
+struct api_server *api_e2b_start(struct api_server *main, const char *listen_addr,
+                                 struct al_error *err)
+{
+        int fd = api_listen_tcp(listen_addr, "[e2b] listen", err);
+
+        if (fd < 0)
+                return NULL;
+        return server_start(main->api.core, fd, main->api.limiter, false, true, err);
 }
 
 void api_server_quiesce(struct api_server *s)
@@ -397,6 +433,9 @@ void api_server_stop(struct api_server *s)
                 return;
         api_server_quiesce(s);
         MHD_stop_daemon(s->mhd);
+        /* Its sandboxes end with it: processes killed, sessions ended. */
+        e2b_free(s->api.e2b);
+        s->api.e2b = NULL;
         conns_free(s->conns);
         close(s->listen_fd);
         /* A stream worker still running past the drain gives its exec slot back later: then

@@ -276,6 +276,7 @@ static int driver_start(struct daemon *d, struct context *c, const char *handle,
         bx.argv = argv;
         bx.stdin_data = NULL;
         bx.stdin_len = 0;
+        bx.stdin_fd = 0;
         bx.timeout_ms = 0;
         new_handle = strdup(handle);
         if (!new_handle)

@@ -204,6 +204,7 @@ static int start_background(struct daemon *ctx, const char *handle, const struct
         memcpy(bg->sandbox_id, res->sandbox_id, sizeof(bg->sandbox_id));
         bg->backend = ctx->containers->ops->name;
         bx.timeout_ms = 0; /* it runs until it ends, is killed, or its sandbox goes */
+        bx.stdin_fd = 0;
         r = ctx->containers->ops->proc_start(ctx->containers, handle, &bx, &hooks,
                                              &res->background_pid, err);
         if (r < 0)
@@ -331,6 +332,7 @@ int daemon_exec(struct daemon *ctx, const struct exec_request *req, const struct
         x.env = req->env;
         x.stdin_data = req->stdin_data;
         x.stdin_len = req->stdin_len;
+        x.stdin_fd = req->stdin_fd;
         x.timeout_ms = (req->timeout_s > 0 ? req->timeout_s : eff.limits.timeout_s) * 1000;
         util_random_hex(execution_id, 16);
         if (req->hook && (host || scope_key(key, sizeof(key), eff.scope, req->agent, req->session,

@@ -31,7 +31,8 @@ const char *const parse_section_names[SEC__MAX] = {
     [SEC_LIMITS] = "limits",   [SEC_NETWORK] = "network", [SEC_HOST] = "host",
     [SEC_RUNTIME] = "runtime", [SEC_AGENT] = "agent",     [SEC_ACCESS] = "access",
     [SEC_CLIENT] = "client",   [SEC_MONITOR] = "monitor", [SEC_MCP] = "mcp",
-    [SEC_FILES] = "files",     [SEC_PROVIDER] = "provider",
+    [SEC_FILES] = "files",     [SEC_E2B] = "e2b",
+    [SEC_PROVIDER] = "provider",
 };
 
 void parse_problem(struct parse_ctx *c, int line, const char *fmt, ...)
@@ -268,12 +269,11 @@ static void enter_section(struct parse_ctx *c, const char *s, const char *close,
         if (enter_named(c, name, SEC_RUNTIME) || enter_named(c, name, SEC_AGENT) ||
             enter_named(c, name, SEC_CLIENT) || enter_named(c, name, SEC_PROVIDER))
                 return;
-        parse_problem(
-            c, c->line,
-            "unknown section [%s] (known: [daemon], [engine], [sandbox], [limits], "
-            "[network], [host], [access], [monitor], [mcp], [runtime \"NAME\"], [agent \"NAME\"], "
-            "[client \"NAME\"], [provider \"NAME\"])",
-            util_quote(q, sizeof(q), name));
+        parse_problem(c, c->line,
+                      "unknown section [%s] (known: [daemon], [engine], [sandbox], [limits], "
+                      "[network], [host], [access], [monitor], [mcp], [e2b], [runtime \"NAME\"], "
+                      "[agent \"NAME\"], [client \"NAME\"], [provider \"NAME\"])",
+                      util_quote(q, sizeof(q), name));
 }
 
 /* Decide what inih will make of the line just handed out, in inih's order of rules. */

@@ -95,6 +95,7 @@ const struct key_def parse_keys[K__MAX] = {
     [K_H_PATH] = {SEC_HOST, "path", V_SEARCH_PATH},
     [K_MONITOR_LISTEN] = {SEC_MONITOR, "listen", V_LISTEN},
     [K_MCP_LISTEN] = {SEC_MCP, "listen", V_LISTEN},
+    [K_E2B_LISTEN] = {SEC_E2B, "listen", V_LISTEN},
     [K_F_UPLOAD_MB] = {SEC_FILES, "upload_mb", V_INT, 1, 4096, 1024 * 1024},
     [K_F_DOWNLOAD_MB] = {SEC_FILES, "download_mb", V_INT, 1, 4096, 1024 * 1024},
     [K_F_ENTRIES_MAX] = {SEC_FILES, "entries_max", V_INT, 1, 1000000, 1},
@@ -419,6 +420,8 @@ static char **string_field(struct parse_ctx *c, enum key_id id)
                 return &p->monitor_listen;
         case K_MCP_LISTEN:
                 return &p->mcp_listen;
+        case K_E2B_LISTEN:
+                return &p->e2b_listen;
         case K_SELECTIVE_RULES:
                 return &p->selective_rules;
         case K_A_DEFAULT_RUNTIME:
@@ -750,8 +753,9 @@ void parse_set_value(struct parse_ctx *c, enum key_id id, const char *v)
                             "%s must be a loopback address (127.0.0.1:PORT or [::1]:PORT): "
                             "%s, got '%s'",
                             k->name,
-                            id == K_MCP_LISTEN ? "the MCP listener must never face a network"
-                                               : "the monitor listener has no authentication",
+                            id == K_MCP_LISTEN   ? "the MCP listener must never face a network"
+                            : id == K_E2B_LISTEN ? "the E2B listener must never face a network"
+                                                 : "the monitor listener has no authentication",
                             q);
                         return;
                 }

@@ -28,6 +28,7 @@ enum section_kind {
         SEC_MONITOR,
         SEC_MCP,
         SEC_FILES,
+        SEC_E2B,
         SEC_RUNTIME, /* the named sections from here on */
         SEC_AGENT,
         SEC_CLIENT,
@@ -107,6 +108,8 @@ enum key_id {
         K_MONITOR_LISTEN,
         /* [mcp] */
         K_MCP_LISTEN,
+        /* [e2b] */
+        K_E2B_LISTEN,
         /* [files]: the files API and artifacts (docs/files.md) */
         K_F_UPLOAD_MB,
         K_F_DOWNLOAD_MB,

@@ -273,6 +273,7 @@ static void policy_free(struct policy *p)
         free(p->selective_rules);
         free(p->monitor_listen);
         free(p->mcp_listen);
+        free(p->e2b_listen);
         for (size_t i = 0; i < p->n_runtimes; i++)
                 runtime_clear(&p->runtimes[i]);
         free(p->runtimes);
@@ -338,7 +339,8 @@ struct policy *policy_new_default(void)
             !(p->exec_user = strdup("2000100000:2000100000")) ||
             !(p->keeper_user = strdup("2000100001:2000100001")) || !(p->text = strdup("")) ||
             !(p->selective_rules = strdup("")) || !(p->monitor_listen = strdup("")) ||
-            !(p->mcp_listen = strdup("")) || !(p->network.allowed = calloc(1, sizeof(char *))) ||
+            !(p->mcp_listen = strdup("")) || !(p->e2b_listen = strdup("")) ||
+            !(p->network.allowed = calloc(1, sizeof(char *))) ||
             !(p->network.blocked = calloc(1, sizeof(char *))) ||
             !(p->network.cidrs = calloc(1, sizeof(char *))) || !(p->host = policy_host_new()))
                 return NULL;
@@ -684,6 +686,7 @@ json_t *policy_to_json(const struct policy *p)
                     !set_new(o, "providers", policy_providers_to_json(p)) ||
                     !set_new(o, "monitor", json_pack("{s:s}", "listen", p->monitor_listen)) ||
                     !set_new(o, "mcp", json_pack("{s:s}", "listen", p->mcp_listen)) ||
+                    !set_new(o, "e2b", json_pack("{s:s}", "listen", p->e2b_listen)) ||
                     !set_new(o, "files",
                              json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}", "upload_mb",
                                        (json_int_t)(p->files.upload_bytes >> 20), "download_mb",

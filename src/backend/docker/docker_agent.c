@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -247,7 +248,7 @@ int dagent_exec_json(const struct dexec *e, const struct exec_spec *x, char **re
                 json_array_append_new(env, node);
         o = json_pack("{s:o, s:o, s:s, s:{s:i, s:i}, s:b}", "argv", argv, "env", env, "cwd",
                       x->workdir ? x->workdir : e->workdir, "rlimits", "nofile", 1024, "core", 0,
-                      "stdin", x->stdin_len > 0);
+                      "stdin", x->stdin_len > 0 || x->stdin_fd > 0);
         if (!o)
                 return -EINVAL;
         *ret = json_dumps(o, JSON_COMPACT);
@@ -286,7 +287,8 @@ static int on_started(struct apump *a, const uint8_t *p, size_t len)
 
                 r = outq_frame(&a->q, AGENT_STDIN, a->x->stdin_data + off, n);
         }
-        if (r == 0 && a->x->stdin_len > 0)
+        /* With a stdin fd, its end is the stdin's end (stdin_forward). */
+        if (r == 0 && a->x->stdin_len > 0 && a->x->stdin_fd <= 0)
                 r = outq_frame(&a->q, AGENT_STDIN_EOF, NULL, 0);
         a->state = A_RUNNING;
         return r < 0 ? al_err(a->err, r, "out of memory") : 0;
@@ -333,9 +335,25 @@ static int on_frame(void *ctx, unsigned type, const uint8_t *p, size_t len)
         return al_err(a->err, -EPROTO, "the agent sent frame type 0x%02x out of sequence", type);
 }
 
+/* More stdin from the exec's stdin fd, while the queue to the agent is short (backpressure):
+ * a chunk as a STDIN frame, its end as STDIN_EOF. Returns false once the fd is done. */
+static bool stdin_forward(struct apump *a, int fd)
+{
+        char chunk[STDIN_CHUNK];
+        ssize_t n = read(fd, chunk, sizeof(chunk));
+
+        if (n < 0 && (errno == EAGAIN || errno == EINTR))
+                return true;
+        if (n > 0)
+                return outq_frame(&a->q, AGENT_STDIN, chunk, (size_t)n) == 0;
+        outq_frame(&a->q, AGENT_STDIN_EOF, NULL, 0);
+        return false;
+}
+
 int dagent_pump(struct dexec *e, const struct exec_spec *x, struct engine_stream_io *io,
                 struct al_error *err)
 {
+        bool stdin_open = x->stdin_fd > 0;
         struct apump a = {.e = e, .x = x, .err = err};
         struct agent_decoder dec;
         _cleanup_free_ uint8_t *buf = malloc(RECV_BUF);
@@ -355,8 +373,9 @@ int dagent_pump(struct dexec *e, const struct exec_spec *x, struct engine_stream
         watch_init(&w, x->timeout_ms > 0 ? e->t0 + x->timeout_ms : 0, DEXEC_DRAIN_MS, io->watch_fd,
                    io->cancel_fd);
         while (a.state != A_DONE) {
-                struct pollfd pf[1 + WATCH_FDS];
+                struct pollfd pf[2 + WATCH_FDS];
                 enum watch_event ev;
+                size_t npf = 1;
 
                 r = outq_send(&a.q, e->agent_fd);
                 if (r < 0) {
@@ -375,7 +394,10 @@ int dagent_pump(struct dexec *e, const struct exec_spec *x, struct engine_stream
                 }
                 pf[0] = (struct pollfd){.fd = e->agent_fd,
                                         .events = POLLIN | (a.q.off < a.q.len ? POLLOUT : 0)};
-                r = watch_poll(&w, pf, 1, &ev, err);
+                /* The exec's stdin is read once it runs, while little is queued. */
+                if (stdin_open && a.state == A_RUNNING && a.q.len - a.q.off < 4 * STDIN_CHUNK)
+                        pf[npf++] = (struct pollfd){.fd = x->stdin_fd, .events = POLLIN};
+                r = watch_poll(&w, pf, npf, &ev, err);
                 if (r < 0)
                         break;
                 if (ev == WATCH_DEADLINE) {
@@ -397,6 +419,8 @@ int dagent_pump(struct dexec *e, const struct exec_spec *x, struct engine_stream
                         a.state = A_DONE;
                         break;
                 }
+                if (npf > 1 && (pf[1].revents & (POLLIN | POLLHUP | POLLERR)))
+                        stdin_open = stdin_forward(&a, x->stdin_fd);
                 if (pf[0].revents & (POLLIN | POLLHUP | POLLERR)) {
                         ssize_t n = recv(e->agent_fd, buf, RECV_BUF, 0);
 
