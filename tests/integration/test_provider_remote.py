@@ -1,0 +1,126 @@
+"""One airlock in front of another (docs/providers.md): a front airlockd routes agent "far" to
+a remote airlockd's E2B-compatible API ([e2b] listen, its own state directory and engine),
+over loopback TCP. Exec, stream, timeout, the remote SIGKILLed mid-exec, a refused key."""
+import json
+import socket
+import time
+
+import pytest
+
+from conftest import Daemon
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def pair(tmp_path_factory):
+    work = tmp_path_factory.mktemp("pair")
+    port = free_port()
+    remote = Daemon(work / "remote", engine="docker",
+                    conf_extra=f"[e2b]\nlisten = 127.0.0.1:{port}\n").start()
+    status, doc = remote.client.json("POST", "/v1/tokens", {"agent": "hosted"})
+    assert status == 201, doc
+    key_file = work / "remote.key"
+    key_file.write_text(doc["token"] + "\n")
+    key_file.chmod(0o600)
+    bad_key = work / "bad.key"
+    bad_key.write_text("al_not_a_valid_token\n")
+    bad_key.chmod(0o600)
+    url = f"http://127.0.0.1:{port}"
+    front = Daemon(work / "front", engine="docker", conf_extra=f"""
+[provider "remote"]
+kind = e2b
+api_url = {url}
+sandbox_url = {url}
+api_key_file = {key_file}
+template = base
+template.python = python
+retries = 1
+request_timeout_s = 10
+
+[provider "refused"]
+kind = e2b
+api_url = {url}
+api_key_file = {bad_key}
+template = base
+retries = 0
+
+[agent "far"]
+backend = provider:remote
+
+[agent "nokey"]
+backend = provider:refused
+""").start()
+    front.token = doc["token"]
+    yield front, remote
+    front.stop()
+    remote.stop()
+
+
+def test_exec_through_the_remote(pair):
+    front, remote = pair
+    res = front.client.exec(agent="far", session="s", runtime="python", code="print(6*7)")
+    assert res["exit_code"] == 0, res
+    assert res["stdout"] == "42\n"
+    assert res["backend"] == "e2b:remote"
+    res = front.client.exec(agent="far", session="s", command="echo err >&2; exit 3")
+    assert res["exit_code"] == 3 and res["stderr"] == "err\n"
+    res = front.client.exec(agent="far", session="s", command="cat", stdin="fed\n")
+    assert res["stdout"] == "fed\n", res
+
+
+def test_stream_through_the_remote(pair):
+    front, _ = pair
+    status, _, data = front.client.request(
+        "POST", "/v1/exec", {"agent": "far", "session": "s", "command": "echo a; echo b"},
+        headers={"Accept": "application/x-ndjson"})
+    assert status == 200
+    events = [json.loads(x) for x in data.decode().splitlines() if x.strip()]
+    assert "".join(e["data"] for e in events if e.get("type") == "stdout") == "a\nb\n"
+    assert events[-1]["type"] == "exit" and events[-1]["exit_code"] == 0
+
+
+def test_timeout_through_the_remote(pair):
+    front, _ = pair
+    t0 = time.monotonic()
+    res = front.client.exec(agent="far", session="s", command="sleep 30", timeout_s=2)
+    assert time.monotonic() - t0 < 15
+    assert res["timed_out"] is True, res
+
+
+def test_refused_key(pair):
+    front, _ = pair
+    status, doc = front.client.json("POST", "/v1/exec", {"agent": "nokey", "command": "echo x"})
+    assert status == 502, doc
+    assert doc["error"]["code"] == "provider_error"
+    assert front.token not in front.log()
+
+
+def test_remote_killed_mid_exec(pair):
+    front, remote = pair
+    import threading
+    out = {}
+
+    def run():
+        out["r"] = front.client.json("POST", "/v1/exec", {"agent": "far", "session": "s",
+                                                          "command": "sleep 20"})
+
+    t = threading.Thread(target=run)
+    t.start()
+    time.sleep(2)
+    remote.kill()
+    t.join(timeout=30)
+    assert not t.is_alive(), "the front hung"
+    status, doc = out["r"]
+    assert status == 502 and doc["error"]["code"] == "provider_error", doc
+    status, rows = front.client.json("GET", "/v1/executions?agent=far")
+    assert status == 200 and "sleep 20" in json.dumps(rows)
+    # The remote comes back and reaps what it left (its own sandboxes, in its engine); the
+    # front's session sandbox there is gone, and the front makes a new one.
+    remote.start()
+    res = front.client.exec(agent="far", session="s", command="echo back")
+    assert res["stdout"] == "back\n" and res.get("sandbox_replaced"), res
