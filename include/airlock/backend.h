@@ -28,8 +28,13 @@ struct sandbox_spec {
         const char *workspace_dir; /* host directory, NULL when NONE */
         enum policy_scope scope;   /* recorded in a label */
         /* A remote provider ([provider "NAME"]) that makes this sandbox, image then being its
-         * template; NULL for the local engine (docs/providers.md). */
+         * template (E2B), image ARN (AWS) or disk image id (Azure); NULL for the local engine
+         * (docs/providers.md). */
         const char *provider;
+        /* The provider-side idle policy: suspend a sandbox idle this long, and end one
+         * suspended this long (0: the provider's default). Local engines ignore both. */
+        int64_t idle_suspend_s;
+        int64_t retention_s;
 };
 
 /* Where a workspace appears inside a sandbox. */
@@ -129,6 +134,12 @@ struct backend_ops {
          * what it was made from. -ENOENT when it is gone or not running. May be NULL. */
         int (*sandbox_adopt)(struct backend *b, const char *handle, const struct sandbox_spec *spec,
                              struct al_error *err);
+        /* Suspend a live sandbox (the provider keeps its memory and disk, no compute runs) and
+         * resume it: E2B pause/connect, AWS Lambda MicroVMs Suspend/ResumeMicrovm, Azure
+         * Container Apps Sandboxes suspend/resume (docs/providers.md). -ENOENT when gone,
+         * -EOPNOTSUPP when this provider refuses. May be NULL (not offered: local engines). */
+        int (*sandbox_suspend)(struct backend *b, const char *handle, struct al_error *err);
+        int (*sandbox_resume)(struct backend *b, const char *handle, struct al_error *err);
         /* Remove what the daemon instance left that this backend does not hold as live
          * (orphans after a crash; one-offs at shutdown). Adopted and created sandboxes stay. */
         int (*remove_instance)(struct backend *b, const char *instance_id, struct al_error *err);

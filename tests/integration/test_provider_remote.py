@@ -124,3 +124,17 @@ def test_remote_killed_mid_exec(pair):
     remote.start()
     res = front.client.exec(agent="far", session="s", command="echo back")
     assert res["stdout"] == "back\n" and res.get("sandbox_replaced"), res
+
+
+def test_files_through_the_remote(pair):
+    front, _ = pair
+    q = "agent=far&session=f&path=/tmp/data.txt"
+    status, _, body = front.client.request("PUT", f"/v1/files?{q}", b"hello\x00remote\n",
+                                           headers={"Content-Type": "application/octet-stream"})
+    assert status == 201, body
+    status, _, body = front.client.request("GET", f"/v1/files?{q}")
+    assert status == 200 and body == b"hello\x00remote\n", body
+    res = front.client.exec(agent="far", session="f", command="wc -c < /tmp/data.txt")
+    assert res["stdout"].strip() == "13", res
+    status, doc = front.client.json("GET", "/v1/files/list?agent=far&session=f&path=/tmp")
+    assert status == 200 and any(e["name"] == "data.txt" for e in doc["entries"]), doc

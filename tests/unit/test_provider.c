@@ -149,6 +149,11 @@ static const char NEW_SANDBOX[] =
 /* spec/openapi.yml SandboxTimeoutRequest. */
 static const char TIMEOUT[] = "{\"type\":\"object\",\"required\":[\"timeout\"],\"properties\":{"
                               "\"timeout\":{\"type\":\"integer\",\"minimum\":0}}}";
+/* spec/openapi.yml SandboxPauseRequest and ConnectSandbox. */
+static const char PAUSE[] =
+    "{\"type\":\"object\",\"properties\":{\"memory\":{\"type\":\"boolean\"}}}";
+static const char CONNECT[] = "{\"type\":\"object\",\"required\":[\"timeout\"],\"properties\":{"
+                              "\"timeout\":{\"type\":\"integer\",\"minimum\":0}}}";
 /* process.proto ProcessSelector: oneof {pid uint32, tag string}. */
 #define SELECTOR                                                                                   \
         "{\"type\":\"object\",\"x-oneof\":[\"pid\",\"tag\"],\"properties\":{"                      \
@@ -196,6 +201,8 @@ START_TEST(test_contract_control_plane)
         ns.session = NULL;
         assert_valid(NEW_SANDBOX, e2b_new_sandbox_body(&ns));
         assert_valid(TIMEOUT, e2b_timeout_body(60));
+        assert_valid(PAUSE, e2b_pause_body());
+        assert_valid(CONNECT, e2b_connect_body(60));
         /* GET /sandboxes?metadata=<URL-encoded "key=value">, itself URL-encoded. */
         q = e2b_list_query("ab12");
         ck_assert_str_eq(q, "metadata=airlock_instance%3Dab12");

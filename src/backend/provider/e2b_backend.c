@@ -309,6 +309,50 @@ static int e2b_remove_instance(struct backend *b, const char *instance_id, struc
         return r;
 }
 
+/* POST /sandboxes/{id}/pause (204), or /connect (200, 201: the sandbox document again, with
+ * a new envd token when the provider rotates it). */
+static int lifecycle(struct backend *b, const char *handle, bool pause, struct al_error *err)
+{
+        struct e2b_backend *p = priv(b);
+        _cleanup_free_ char *body =
+            json_text(pause ? e2b_pause_body() : e2b_connect_body(p->ttl_s));
+        char id[E2B_ID_MAX + 1], path[256];
+        struct e2b_answer a;
+        struct e2b_sandbox sb;
+        int r;
+
+        if (handle_id(handle, id, err) < 0)
+                return -ENOENT;
+        if (!body)
+                return al_err(err, -ENOMEM, "out of memory");
+        snprintf(path, sizeof(path), "/sandboxes/%s/%s", id, pause ? "pause" : "connect");
+        e2b_answer_init(&a);
+        r = e2b_api_call(&p->client, "POST", path, body, &a, err);
+        if (r < 0)
+                r = transport_err(p, r, err);
+        else if (a.status == 404)
+                r = al_err(err, -ENOENT, "provider '%s' has no sandbox %s", p->name, id);
+        else if (a.status >= 300 && a.status != 409)
+                r = provider_err(p, pause ? "pause a sandbox" : "resume a sandbox", &a, err);
+        else if (!pause && a.status < 300 &&
+                 e2b_sandbox_parse(a.body.data, a.body.len, &sb, err) == 0) {
+                forget(p, id);
+                r = remember(p, &sb) < 0 ? al_err(err, -ENOMEM, "out of memory") : 0;
+        }
+        e2b_answer_free(&a);
+        return r;
+}
+
+static int e2b_suspend(struct backend *b, const char *handle, struct al_error *err)
+{
+        return lifecycle(b, handle, true, err);
+}
+
+static int e2b_resume(struct backend *b, const char *handle, struct al_error *err)
+{
+        return lifecycle(b, handle, false, err);
+}
+
 /* ---- execs ---- */
 
 struct run {
@@ -583,6 +627,8 @@ static const struct backend_ops e2b_ops = {
     .sandbox_alive = e2b_alive,
     .sandbox_remove = e2b_remove,
     .sandbox_adopt = e2b_adopt,
+    .sandbox_suspend = e2b_suspend,
+    .sandbox_resume = e2b_resume,
     .remove_instance = e2b_remove_instance,
     .free = e2b_free,
 };

@@ -33,6 +33,16 @@ json_t *e2b_new_sandbox_body(const struct e2b_new_sandbox *ns)
                          "metadata", meta);
 }
 
+json_t *e2b_pause_body(void)
+{
+        return json_pack("{s:b}", "memory", 1);
+}
+
+json_t *e2b_connect_body(int64_t timeout_s)
+{
+        return json_pack("{s:I}", "timeout", (json_int_t)timeout_s);
+}
+
 json_t *e2b_timeout_body(int64_t timeout_s)
 {
         return json_pack("{s:I}", "timeout", (json_int_t)timeout_s);

@@ -31,6 +31,10 @@ struct e2b_new_sandbox {
 /* POST /sandboxes: NewSandbox (templateID, timeout, allow_internet_access, metadata). New
  * reference; NULL on ENOMEM. */
 json_t *e2b_new_sandbox_body(const struct e2b_new_sandbox *ns);
+/* POST /sandboxes/{id}/pause: SandboxPauseRequest {memory}. */
+json_t *e2b_pause_body(void);
+/* POST /sandboxes/{id}/connect: ConnectSandbox {timeout} (resumes a paused sandbox). */
+json_t *e2b_connect_body(int64_t timeout_s);
 /* POST /sandboxes/{id}/timeout: SandboxTimeoutRequest. */
 json_t *e2b_timeout_body(int64_t timeout_s);
 

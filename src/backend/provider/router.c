@@ -192,6 +192,28 @@ static int r_adopt(struct backend *self, const char *handle, const struct sandbo
         return b->ops->sandbox_adopt(b, handle, spec, err);
 }
 
+static int r_suspend(struct backend *self, const char *handle, struct al_error *err)
+{
+        struct backend *b = of_handle(self, handle, err);
+
+        if (!b)
+                return err->code;
+        if (!b->ops->sandbox_suspend)
+                return unsupported(err, "suspend");
+        return b->ops->sandbox_suspend(b, handle, err);
+}
+
+static int r_resume(struct backend *self, const char *handle, struct al_error *err)
+{
+        struct backend *b = of_handle(self, handle, err);
+
+        if (!b)
+                return err->code;
+        if (!b->ops->sandbox_resume)
+                return unsupported(err, "resume");
+        return b->ops->sandbox_resume(b, handle, err);
+}
+
 /* Every backend's leftovers; the first failure is returned after all were tried. */
 static int r_remove_instance(struct backend *self, const char *instance_id, struct al_error *err)
 {
@@ -260,6 +282,8 @@ struct backend *provider_router_new(struct backend *local, struct al_error *err)
             .sandbox_alive = r_alive,
             .sandbox_remove = r_remove,
             .sandbox_adopt = r_adopt,
+            .sandbox_suspend = r_suspend,
+            .sandbox_resume = r_resume,
             .remove_instance = r_remove_instance,
             .free = r_free,
         };
