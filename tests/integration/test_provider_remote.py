@@ -138,3 +138,37 @@ def test_files_through_the_remote(pair):
     assert res["stdout"].strip() == "13", res
     status, doc = front.client.json("GET", "/v1/files/list?agent=far&session=f&path=/tmp")
     assert status == 200 and any(e["name"] == "data.txt" for e in doc["entries"]), doc
+
+
+def test_contexts_through_the_remote(pair):
+    front, _ = pair
+    status, ctx = front.client.json("POST", "/v1/contexts",
+                                    {"agent": "far", "session": "c", "language": "python"})
+    assert status in (200, 201), ctx
+    res = front.client.exec(agent="far", context=ctx["id"], code="x = 21\nprint('set')")
+    assert res["exit_code"] == 0 and res["stdout"] == "set\n", res
+    assert res["backend"] == "e2b:remote"
+    res = front.client.exec(agent="far", context=ctx["id"], code="x * 2")
+    assert res["results"][0]["data"]["text/plain"] == "42", res
+    assert res["context"]["status"] == "ok" and res["context"]["execution_count"] >= 2, res
+    res = front.client.exec(agent="far", context=ctx["id"], code="1/0")
+    assert res["exit_code"] == 1 and res["context"]["error"]["name"] == "ZeroDivisionError"
+    # The default context of a language, made on first use, keeps its state too.
+    front.client.exec(agent="far", session="c", language="python", code="y = 5")
+    res = front.client.exec(agent="far", session="c", language="python", code="print(y + 1)")
+    assert res["stdout"] == "6\n", res
+    # A cell past its time: airlock ends it (closes the remote's stream) and answers at once;
+    # the context serves on once the remote has ended the cell (an airlockd remote ends it at
+    # its own timeout: closing /execute does not interrupt it there).
+    t0 = time.monotonic()
+    res = front.client.exec(agent="far", context=ctx["id"], code="import time\ntime.sleep(8)",
+                            timeout_s=2)
+    assert time.monotonic() - t0 < 6
+    assert res["timed_out"] is True and res["context"]["interrupted"] is True, res
+    deadline = time.monotonic() + 30
+    while True:
+        res = front.client.exec(agent="far", context=ctx["id"], code="print('alive')")
+        if res["stdout"] == "alive\n" or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert res["stdout"] == "alive\n", res

@@ -418,6 +418,66 @@ START_TEST(test_documents)
 }
 END_TEST
 
+/* The code interpreter's /execute lines (e2b-dev/code-interpreter's server; airlock's [e2b]
+ * listen answers the same). */
+START_TEST(test_code_lines)
+{
+        struct e2b_code_event ev;
+        struct al_error err = {0};
+        char *body;
+        const char *res = "{\"type\":\"result\",\"text\":\"42\",\"png\":\"iVBO\","
+                          "\"json\":{\"a\":1},\"is_main_result\":true}";
+
+        ck_assert_int_eq(e2b_code_line("{\"type\":\"stdout\",\"text\":\"hi\\n\"}",
+                                       strlen("{\"type\":\"stdout\",\"text\":\"hi\\n\"}"), &ev,
+                                       &err),
+                         0);
+        ck_assert_int_eq(ev.kind, E2B_CODE_STDOUT);
+        ck_assert_uint_eq(ev.text_len, 3);
+        e2b_code_event_clear(&ev);
+        ck_assert_int_eq(e2b_code_line(res, strlen(res), &ev, &err), 0);
+        ck_assert_int_eq(ev.kind, E2B_CODE_RESULT);
+        ck_assert_str_eq(json_string_value(json_object_get(ev.result, "kind")), "result");
+        ck_assert_str_eq(
+            json_string_value(json_object_get(json_object_get(ev.result, "data"), "text/plain")),
+            "42");
+        ck_assert_ptr_nonnull(json_object_get(json_object_get(ev.result, "data"), "image/png"));
+        e2b_code_event_clear(&ev);
+        body = "{\"type\":\"error\",\"name\":\"ZeroDivisionError\",\"value\":\"x\","
+               "\"traceback\":\"t\"}";
+        ck_assert_int_eq(e2b_code_line(body, strlen(body), &ev, &err), 0);
+        ck_assert_str_eq(json_string_value(json_object_get(ev.error, "name")), "ZeroDivisionError");
+        e2b_code_event_clear(&ev);
+        body = "{\"type\":\"number_of_executions\",\"execution_count\":3}";
+        ck_assert_int_eq(e2b_code_line(body, strlen(body), &ev, &err), 0);
+        ck_assert_int_eq(ev.execution_count, 3);
+        e2b_code_event_clear(&ev);
+        ck_assert_int_eq(e2b_code_line("{\"type\":\"stdout\",\"text\":5}",
+                                       strlen("{\"type\":\"stdout\",\"text\":5}"), &ev, &err),
+                         -EPROTO);
+        ck_assert_int_eq(e2b_code_line("[1]", strlen("[1]"), &ev, &err), -EPROTO);
+        ck_assert_int_eq(
+            e2b_code_line("{\"type\":\"new_kind\"}", strlen("{\"type\":\"new_kind\"}"), &ev, &err),
+            0);
+        ck_assert_int_eq(ev.kind, E2B_CODE_OTHER);
+        e2b_code_event_clear(&ev);
+        {
+                char id[64];
+                json_t *b = e2b_context_body("node");
+
+                ck_assert_str_eq(json_string_value(json_object_get(b, "language")), "js");
+                json_decref(b);
+                ck_assert_int_eq(
+                    e2b_context_parse("{\"id\":\"abc-1\"}", strlen("{\"id\":\"abc-1\"}"), id, &err),
+                    0);
+                ck_assert_str_eq(id, "abc-1");
+                ck_assert_int_eq(
+                    e2b_context_parse("{\"id\":\"../x\"}", strlen("{\"id\":\"../x\"}"), id, &err),
+                    -EPROTO);
+        }
+}
+END_TEST
+
 /* ---- settings ---- */
 
 static int parse(const char *text, struct policy **ret, struct al_error *err)
@@ -520,6 +580,7 @@ static Suite *suite(void)
         tcase_add_test(tc, test_stream_garbage);
         tcase_add_test(tc, test_stream_error_end);
         tcase_add_test(tc, test_documents);
+        tcase_add_test(tc, test_code_lines);
         tcase_add_test(tc, test_settings);
         tcase_add_test(tc, test_settings_errors);
         suite_add_tcase(s, tc);

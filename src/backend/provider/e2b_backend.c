@@ -513,7 +513,7 @@ static int e2b_exec(struct backend *b, const char *handle, const struct exec_spe
                 return al_err(err, -ENOMEM, "out of memory");
         if (x->before_run && (r = x->before_run(x->before_run_ctx, err)) < 0)
                 return r;
-        e2b_target_for(&p->client, sb.id, sb.envd_token, sb.domain, &t);
+        e2b_target_for(&p->client, sb.id, sb.envd_token, sb.domain, E2B_ENVD_PORT, &t);
         hooks.watch_fds[0] = sink ? sink->watch_fd : -1;
         hooks.watch_fds[1] = sink ? sink->cancel_fd : -1;
         e2b_stream_init(&run.stream);
@@ -578,6 +578,26 @@ static int e2b_run_once(struct backend *b, const struct sandbox_spec *spec,
         return r;
 }
 
+/* Background processes are not offered on provider sandboxes yet: the list is empty while
+ * the sandbox is held (which is how the contexts' reaper learns it is still there). */
+static json_t *e2b_proc_list(struct backend *b, const char *handle, long long pid,
+                             struct al_error *err)
+{
+        struct e2b_backend *p = priv(b);
+        char id[E2B_ID_MAX + 1];
+        struct e2b_sandbox sb;
+
+        if (handle_id(handle, id, err) < 0 || !lookup(p, id, &sb, NULL)) {
+                al_err(err, -ENOENT, "provider '%s' holds no such sandbox", p->name);
+                return NULL;
+        }
+        if (pid >= 0) {
+                al_err(err, -ENOENT, "no background process %lld", pid);
+                return NULL;
+        }
+        return json_array();
+}
+
 static json_t *e2b_status(struct backend *b)
 {
         struct e2b_backend *p = priv(b);
@@ -622,6 +642,9 @@ static const struct backend_ops e2b_ops = {
     .name = "e2b",
     .sandbox_create = e2b_create,
     .sandbox_exec = e2b_exec,
+    .proc_list = e2b_proc_list,
+    .ctx_remote_create = e2b_ctx_create,
+    .ctx_remote_run = e2b_ctx_run,
     .status = e2b_status,
     .run_once = e2b_run_once,
     .sandbox_alive = e2b_alive,
@@ -660,6 +683,31 @@ static int configure(struct backend *b, const struct policy_provider *pr)
         }
         p->client = c;
         p->ttl_s = pr->sandbox_timeout_s;
+        return 0;
+}
+
+const struct e2b_client *e2b_backend_client(struct backend *b)
+{
+        return &priv(b)->client;
+}
+
+const char *e2b_backend_name(struct backend *b)
+{
+        return priv(b)->name;
+}
+
+int e2b_backend_target(struct backend *b, const char *handle, int port, struct e2b_target *ret,
+                       struct al_error *err)
+{
+        struct e2b_backend *p = priv(b);
+        char id[E2B_ID_MAX + 1];
+        struct e2b_sandbox sb;
+
+        if (handle_id(handle, id, err) < 0)
+                return -ENOENT;
+        if (!lookup(p, id, &sb, NULL))
+                return al_err(err, -ENOENT, "provider '%s' holds no sandbox %s", p->name, id);
+        e2b_target_for(&p->client, sb.id, sb.envd_token, sb.domain, port, ret);
         return 0;
 }
 

@@ -167,9 +167,10 @@ int e2b_api_call(const struct e2b_client *c, const char *method, const char *pat
 }
 
 void e2b_target_for(const struct e2b_client *c, const char *id, const char *token,
-                    const char *domain, struct e2b_target *ret)
+                    const char *domain, int port, struct e2b_target *ret)
 {
         memset(ret, 0, sizeof(*ret));
+        ret->port = port;
         snprintf(ret->token, sizeof(ret->token), "%s", token ? token : "");
         snprintf(ret->id, sizeof(ret->id), "%s", id);
         if (c->sandbox_url || !(domain && *domain)) {
@@ -179,8 +180,7 @@ void e2b_target_for(const struct e2b_client *c, const char *id, const char *toke
                          c->sandbox_url ? c->sandbox_url : c->api_url);
                 ret->via_sandbox_url = true;
         } else {
-                snprintf(ret->base, sizeof(ret->base), "https://%d-%s.%s", E2B_ENVD_PORT, id,
-                         domain);
+                snprintf(ret->base, sizeof(ret->base), "https://%d-%s.%s", port, id, domain);
         }
 }
 
@@ -195,7 +195,7 @@ static struct curl_slist *envd_headers(const struct e2b_target *t, const char *c
         if (t->via_sandbox_url) {
                 snprintf(line, sizeof(line), "E2b-Sandbox-Id: %s", t->id);
                 l = curl_slist_append(l, line);
-                snprintf(line, sizeof(line), "E2b-Sandbox-Port: %d", E2B_ENVD_PORT);
+                snprintf(line, sizeof(line), "E2b-Sandbox-Port: %d", t->port);
                 l = curl_slist_append(l, line);
         }
         if (t->token[0]) {
@@ -246,30 +246,42 @@ int e2b_rpc_stream(const struct e2b_client *c, const struct e2b_target *t, const
                    const char *json, const struct e2b_stream_hooks *h, struct e2b_answer *ret,
                    struct al_error *err)
 {
-        _cleanup_(slist_freep) struct curl_slist *headers =
-            envd_headers(t, "application/connect+json");
+        struct buf body;
+        int r;
+
+        buf_init(&body, E2B_MESSAGE_MAX + E2B_ENVELOPE_HEAD);
+        if (e2b_envelope_put(&body, 0, json, strlen(json)) < 0 || buf_truncated(&body)) {
+                buf_free(&body);
+                return al_err(err, -AL_E_TOO_LARGE, "the request does not fit one message");
+        }
+        r = e2b_post_stream(c, t, rpc, "application/connect+json", body.data, body.len, h, ret,
+                            err);
+        buf_free(&body);
+        return r;
+}
+
+int e2b_post_stream(const struct e2b_client *c, const struct e2b_target *t, const char *path,
+                    const char *content_type, const char *body, size_t len,
+                    const struct e2b_stream_hooks *h, struct e2b_answer *ret, struct al_error *err)
+{
+        _cleanup_(slist_freep) struct curl_slist *headers = envd_headers(t, content_type);
         _cleanup_(curl_cleanupp) CURL *easy = curl_easy_init();
         _cleanup_(multi_cleanupp) CURLM *multi = curl_multi_init();
         struct stream_state st = {.h = h, .ret = ret, .easy = easy};
-        struct buf body;
         char url[4096];
         int running = 1, r = 0;
         CURLcode cc = CURLE_OK;
 
+        (void)c;
         if (!headers || !easy || !multi)
                 return al_err(err, -ENOMEM, "out of memory");
-        buf_init(&body, E2B_MESSAGE_MAX + E2B_ENVELOPE_HEAD);
-        if (e2b_envelope_put(&body, 0, json, strlen(json)) < 0) {
-                buf_free(&body);
-                return al_err(err, -ENOMEM, "out of memory");
-        }
-        snprintf(url, sizeof(url), "%s/%s", t->base, rpc);
+        snprintf(url, sizeof(url), "%s/%s", t->base, path);
         buf_reset(&ret->body);
         ret->status = 0;
         curl_easy_setopt(easy, CURLOPT_URL, url);
         curl_easy_setopt(easy, CURLOPT_POST, 1L);
-        curl_easy_setopt(easy, CURLOPT_POSTFIELDS, body.data);
-        curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE, (long)body.len);
+        curl_easy_setopt(easy, CURLOPT_POSTFIELDS, body);
+        curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE, (long)len);
         curl_easy_setopt(easy, CURLOPT_HTTPHEADER, headers);
         curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
         curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
@@ -308,7 +320,6 @@ int e2b_rpc_stream(const struct e2b_client *c, const struct e2b_target *t, const
                         break;
         }
         curl_multi_remove_handle(multi, easy);
-        buf_free(&body);
         if (r < 0)
                 return r;
         if (st.stop < 0)

@@ -44,10 +44,11 @@ struct e2b_target {
         char base[2048];
         char id[160];    /* E2b-Sandbox-Id, when sandbox_url is used */
         char token[160]; /* X-Access-Token, "" when none */
+        int port;        /* envd's (E2B_ENVD_PORT) or the code interpreter's (E2B_CODE_PORT) */
         bool via_sandbox_url;
 };
 void e2b_target_for(const struct e2b_client *c, const char *id, const char *token,
-                    const char *domain, struct e2b_target *ret);
+                    const char *domain, int port, struct e2b_target *ret);
 
 /* A unary Connect call to envd (rpc "process.Process/SendSignal"): JSON in, JSON out. */
 int e2b_rpc_call(const struct e2b_client *c, const struct e2b_target *t, const char *rpc,
@@ -66,3 +67,7 @@ struct e2b_stream_hooks {
 int e2b_rpc_stream(const struct e2b_client *c, const struct e2b_target *t, const char *rpc,
                    const char *json, const struct e2b_stream_hooks *h, struct e2b_answer *ret,
                    struct al_error *err);
+/* The same for any streamed answer: POST body (len bytes, content_type) to path. */
+int e2b_post_stream(const struct e2b_client *c, const struct e2b_target *t, const char *path,
+                    const char *content_type, const char *body, size_t len,
+                    const struct e2b_stream_hooks *h, struct e2b_answer *ret, struct al_error *err);

@@ -375,6 +375,120 @@ int e2b_stream_feed(struct e2b_stream *s, const void *p, size_t n,
         return r;
 }
 
+json_t *e2b_context_body(const char *language)
+{
+        /* E2B names Node "js". */
+        return json_pack("{s:s}", "language", strcmp(language, "node") == 0 ? "js" : language);
+}
+
+json_t *e2b_execute_body(const char *code, const char *context_id)
+{
+        return json_pack("{s:s, s:s}", "code", code, "context_id", context_id);
+}
+
+int e2b_context_parse(const char *body, size_t len, char *id, struct al_error *err)
+{
+        json_t *o = json_loadb(body ? body : "", len, 0, NULL);
+        const char *v = json_string_value(json_object_get(o, "id"));
+        int r = 0;
+
+        if (!v || strlen(v) > 63 || !e2b_id_valid(v))
+                r = al_err(err, -EPROTO, "the provider's context document is malformed");
+        else
+                memcpy(id, v, strlen(v) + 1);
+        json_decref(o);
+        return r;
+}
+
+void e2b_code_event_clear(struct e2b_code_event *ev)
+{
+        json_decref(ev->result);
+        json_decref(ev->error);
+        json_decref(ev->doc);
+        memset(ev, 0, sizeof(*ev));
+}
+
+/* The code interpreter's result keys as MIME types (the inverse of its own mapping). */
+static const struct {
+        const char *key, *mime;
+} result_keys[] = {{"text", "text/plain"},        {"html", "text/html"},
+                   {"markdown", "text/markdown"}, {"svg", "image/svg+xml"},
+                   {"png", "image/png"},          {"jpeg", "image/jpeg"},
+                   {"pdf", "application/pdf"},    {"latex", "text/latex"},
+                   {"json", "application/json"},  {"javascript", "application/javascript"}};
+
+static json_t *result_of(json_t *doc)
+{
+        json_t *data = json_object(), *v;
+        bool main_result = json_is_true(json_object_get(doc, "is_main_result"));
+
+        for (size_t i = 0; data && i < sizeof(result_keys) / sizeof(result_keys[0]); i++) {
+                v = json_object_get(doc, result_keys[i].key);
+                /* json is an object in E2B's shape; airlock's results carry strings. */
+                if (json_is_string(v))
+                        json_object_set(data, result_keys[i].mime, v);
+        }
+        if (json_object_size(data) == 0) {
+                json_decref(data);
+                return NULL;
+        }
+        return json_pack("{s:s, s:o}", "kind", main_result ? "result" : "display", "data", data);
+}
+
+static json_t *bounded(json_t *o, const char *key, size_t max)
+{
+        json_t *v = json_object_get(o, key);
+        size_t n = json_is_string(v) ? json_string_length(v) : 0;
+
+        return json_stringn(json_is_string(v) ? json_string_value(v) : "", n < max ? n : max);
+}
+
+int e2b_code_line(const char *line, size_t len, struct e2b_code_event *ev, struct al_error *err)
+{
+        const char *type;
+        json_t *v;
+
+        memset(ev, 0, sizeof(*ev));
+        ev->doc = json_loadb(line, len, 0, NULL);
+        type = json_string_value(json_object_get(ev->doc, "type"));
+        if (!json_is_object(ev->doc) || !type) {
+                e2b_code_event_clear(ev);
+                return al_err(err, -EPROTO, "an /execute line that is not a typed JSON object");
+        }
+        if (strcmp(type, "stdout") == 0 || strcmp(type, "stderr") == 0) {
+                v = json_object_get(ev->doc, "text");
+                if (!json_is_string(v))
+                        goto bad;
+                ev->kind = type[3] == 'o' ? E2B_CODE_STDOUT : E2B_CODE_STDERR;
+                ev->text = json_string_value(v);
+                ev->text_len = json_string_length(v);
+        } else if (strcmp(type, "result") == 0) {
+                ev->kind = E2B_CODE_RESULT;
+                ev->result = result_of(ev->doc);
+                if (!ev->result)
+                        ev->kind = E2B_CODE_OTHER; /* nothing airlock can carry */
+        } else if (strcmp(type, "error") == 0) {
+                ev->kind = E2B_CODE_ERROR;
+                ev->error = json_pack("{s:o, s:o, s:o}", "name", bounded(ev->doc, "name", 200),
+                                      "value", bounded(ev->doc, "value", 4096), "traceback",
+                                      bounded(ev->doc, "traceback", 65536));
+        } else if (strcmp(type, "number_of_executions") == 0) {
+                v = json_object_get(ev->doc, "execution_count");
+                if (!json_is_integer(v) || json_integer_value(v) < 0)
+                        goto bad;
+                ev->kind = E2B_CODE_COUNT;
+                ev->execution_count = json_integer_value(v);
+        } else if (strcmp(type, "end_of_execution") == 0) {
+                ev->kind = E2B_CODE_END;
+        } else {
+                ev->kind = E2B_CODE_OTHER;
+        }
+        return 0;
+bad:
+        e2b_code_event_clear(ev);
+        return al_err(err, -EPROTO, "an /execute '%s' line with mistyped fields", type);
+}
+
 int e2b_status_signal(const char *status)
 {
         static const struct {

@@ -111,6 +111,39 @@ int e2b_stream_feed(struct e2b_stream *s, const void *p, size_t n,
 int e2b_event_parse(uint8_t flags, const char *msg, size_t len, struct e2b_event *ev,
                     struct al_error *err);
 
+/* The code interpreter (E2B's code-interpreter template, port 49999; airlock's [e2b] listen
+ * serves it too): POST /contexts {language, cwd} makes a context, POST /execute {code,
+ * context_id} streams a cell's output as lines of JSON. */
+#define E2B_CODE_PORT 49999
+#define E2B_LINE_MAX  (8u << 20) /* a line of /execute larger than this is refused */
+json_t *e2b_context_body(const char *language);
+json_t *e2b_execute_body(const char *code, const char *context_id);
+/* The id of a created context (1..63 of [A-Za-z0-9_-]) into id (64 bytes). -EPROTO. */
+int e2b_context_parse(const char *body, size_t len, char *id, struct al_error *err);
+
+enum e2b_code_kind {
+        E2B_CODE_STDOUT = 1, /* text */
+        E2B_CODE_STDERR,
+        E2B_CODE_RESULT, /* result: {kind: "result"|"display", data: {mime: value}} */
+        E2B_CODE_ERROR,  /* error: {name, value, traceback} */
+        E2B_CODE_COUNT,  /* execution_count */
+        E2B_CODE_END,    /* end_of_execution */
+        E2B_CODE_OTHER,  /* a type this client does not use: skipped */
+};
+struct e2b_code_event {
+        enum e2b_code_kind kind;
+        const char *text; /* borrowed from doc */
+        size_t text_len;
+        json_t *result; /* owned */
+        json_t *error;  /* owned */
+        long long execution_count;
+        json_t *doc; /* owned: the parsed line */
+};
+/* One line of /execute as an event (clear it with e2b_code_event_clear). -EPROTO when it is
+ * not a JSON object with a known shape. */
+int e2b_code_line(const char *line, size_t len, struct e2b_code_event *ev, struct al_error *err);
+void e2b_code_event_clear(struct e2b_code_event *ev);
+
 /* The signal an end event names ("signal: killed" -> 9), 0 when none. */
 int e2b_status_signal(const char *status);
 

@@ -150,6 +150,33 @@ static int r_proc_signal(struct backend *self, const char *handle, long long pid
         return b->ops->proc_signal(b, handle, pid, sig, err);
 }
 
+static int r_ctx_remote_create(struct backend *self, const char *handle, const char *language,
+                               char *ret_id, struct al_error *err)
+{
+        struct backend *b = of_handle(self, handle, err);
+
+        if (!b)
+                return err->code;
+        if (!b->ops->ctx_remote_create)
+                return unsupported(err, "provider contexts");
+        return b->ops->ctx_remote_create(b, handle, language, ret_id, err);
+}
+
+static int r_ctx_remote_run(struct backend *self, const char *handle, const char *id,
+                            const char *code, const struct exec_spec *x,
+                            const struct exec_sink *sink, struct exec_result *res,
+                            json_t **ret_results, json_t **ret_done, struct al_error *err)
+{
+        struct backend *b = of_handle(self, handle, err);
+
+        if (!b)
+                return err->code;
+        if (!b->ops->ctx_remote_run)
+                return unsupported(err, "provider contexts");
+        return b->ops->ctx_remote_run(b, handle, id, code, x, sink, res, ret_results, ret_done,
+                                      err);
+}
+
 static json_t *r_status(struct backend *self)
 {
         struct backend *l = rt(self)->local;
@@ -277,6 +304,8 @@ struct backend *provider_router_new(struct backend *local, struct al_error *err)
             .proc_kill = local->ops->proc_kill ? r_proc_kill : NULL,
             .ctx_connect = local->ops->ctx_connect ? r_ctx_connect : NULL,
             .proc_signal = local->ops->proc_signal ? r_proc_signal : NULL,
+            .ctx_remote_create = r_ctx_remote_create,
+            .ctx_remote_run = r_ctx_remote_run,
             .status = r_status,
             .run_once = r_run_once,
             .sandbox_alive = r_alive,
