@@ -4,11 +4,13 @@
  * exec's timeout, output caps and cancellation are enforced here, locally: airlock ends the
  * remote process (SendSignal SIGKILL) when its time is up. */
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "airlock/cleanup.h"
 #include "airlock/log.h"
@@ -20,6 +22,8 @@
 /* After airlock ends a remote process, how long its end event may take before the stream is
  * dropped. */
 #define KILL_GRACE_MS 5000
+/* stdin read from a caller's pipe is sent in pieces of at most this. */
+#define STDIN_CHUNK (64 * 1024)
 
 struct e2b_sandbox_entry {
         struct e2b_sandbox sb;
@@ -134,14 +138,6 @@ static void forget(struct e2b_backend *p, const char *id)
         pthread_mutex_unlock(&p->lock);
 }
 
-static char *json_text(json_t *o)
-{
-        char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
-
-        json_decref(o);
-        return s;
-}
-
 static int e2b_create(struct backend *b, const struct sandbox_spec *spec, char **ret_handle,
                       struct al_error *err)
 {
@@ -152,7 +148,7 @@ static int e2b_create(struct backend *b, const struct sandbox_spec *spec, char *
                                      .instance_id = spec->instance_id,
                                      .agent = spec->agent,
                                      .session = spec->session};
-        _cleanup_free_ char *body = json_text(e2b_new_sandbox_body(&ns));
+        _cleanup_free_ char *body = e2b_json_text(e2b_new_sandbox_body(&ns));
         struct e2b_answer a;
         struct e2b_sandbox sb;
         int r;
@@ -315,7 +311,7 @@ static int lifecycle(struct backend *b, const char *handle, bool pause, struct a
 {
         struct e2b_backend *p = priv(b);
         _cleanup_free_ char *body =
-            json_text(pause ? e2b_pause_body() : e2b_connect_body(p->ttl_s));
+            e2b_json_text(pause ? e2b_pause_body() : e2b_connect_body(p->ttl_s));
         char id[E2B_ID_MAX + 1], path[256];
         struct e2b_answer a;
         struct e2b_sandbox sb;
@@ -363,7 +359,7 @@ struct run {
         struct exec_result *res;
         struct e2b_stream stream;
         uint32_t pid;
-        bool stdin_sent, ended, killed;
+        bool stdin_sent, stdin_closed, ended, killed;
         int64_t deadline_ms, kill_at_ms;
         char stream_error[256];
         struct al_error err;
@@ -412,7 +408,7 @@ static int on_data(void *arg, const char *p, size_t n)
 /* A unary call whose failure is logged, not the exec's: the stream says what happened. */
 static void rpc_quiet(struct run *run, const char *rpc, json_t *body)
 {
-        _cleanup_free_ char *json = json_text(body);
+        _cleanup_free_ char *json = e2b_json_text(body);
         struct e2b_answer a;
         struct al_error err = {0};
 
@@ -424,6 +420,30 @@ static void rpc_quiet(struct run *run, const char *rpc, json_t *body)
         else if (a.status != 200)
                 log_warn("provider '%s': %s: HTTP %ld: %s", run->p->name, rpc, a.status, a.message);
         e2b_answer_free(&a);
+}
+
+/* More stdin from x->stdin_fd (a pipe the caller writes while the exec runs), forwarded as it
+ * comes; its end, or no such fd, closes the remote process's stdin. */
+static void pump_stdin(struct run *run)
+{
+        char chunk[STDIN_CHUNK];
+        struct pollfd pf = {.fd = run->x->stdin_fd, .events = POLLIN};
+        ssize_t n;
+
+        if (run->x->stdin_fd > 0) {
+                if (poll(&pf, 1, 0) <= 0)
+                        return;
+                n = read(run->x->stdin_fd, chunk, sizeof(chunk));
+                if (n < 0 && (errno == EAGAIN || errno == EINTR))
+                        return;
+                if (n > 0) {
+                        rpc_quiet(run, "process.Process/SendInput",
+                                  e2b_input_body(run->pid, chunk, (size_t)n));
+                        return;
+                }
+        }
+        run->stdin_closed = true;
+        rpc_quiet(run, "process.Process/CloseStdin", e2b_close_stdin_body(run->pid));
 }
 
 static void kill_remote(struct run *run, int64_t now)
@@ -444,8 +464,9 @@ static int on_tick(void *arg, int64_t now, bool fd_ready)
                 if (run->x->stdin_len > 0)
                         rpc_quiet(run, "process.Process/SendInput",
                                   e2b_input_body(run->pid, run->x->stdin_data, run->x->stdin_len));
-                rpc_quiet(run, "process.Process/CloseStdin", e2b_close_stdin_body(run->pid));
         }
+        if (run->pid && run->stdin_sent && !run->stdin_closed && !run->ended)
+                pump_stdin(run);
         if (run->ended)
                 return 0;
         if (run->deadline_ms > 0 && now >= run->deadline_ms && !run->res->timed_out) {
@@ -479,7 +500,7 @@ static void renew(struct e2b_backend *p, const char *id, int64_t renewed)
 
         if (now - renewed < p->ttl_s * 500)
                 return;
-        body = json_text(e2b_timeout_body(p->ttl_s));
+        body = e2b_json_text(e2b_timeout_body(p->ttl_s));
         if (!body)
                 return;
         snprintf(path, sizeof(path), "/sandboxes/%s/timeout", id);
@@ -508,7 +529,7 @@ static int e2b_exec(struct backend *b, const char *handle, const struct exec_spe
         if (!lookup(p, id, &sb, &renewed))
                 return al_err(err, -ENOENT, "provider '%s' holds no sandbox %s", p->name, id);
         renew(p, id, renewed);
-        body = json_text(e2b_start_body(x->argv, x->env, x->workdir, true));
+        body = e2b_json_text(e2b_start_body(x->argv, x->env, x->workdir, true));
         if (!body)
                 return al_err(err, -ENOMEM, "out of memory");
         if (x->before_run && (r = x->before_run(x->before_run_ctx, err)) < 0)

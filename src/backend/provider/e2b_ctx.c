@@ -14,18 +14,10 @@
 
 #define RESULTS_MAX 64 /* results kept per cell; more are dropped */
 
-static char *json_text(json_t *o)
-{
-        char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
-
-        json_decref(o);
-        return s;
-}
-
 int e2b_ctx_create(struct backend *b, const char *handle, const char *language, char *ret_id,
                    struct al_error *err)
 {
-        _cleanup_free_ char *body = json_text(e2b_context_body(language));
+        _cleanup_free_ char *body = e2b_json_text(e2b_context_body(language));
         struct e2b_target t;
         struct e2b_answer a;
         int r;
@@ -141,7 +133,7 @@ int e2b_ctx_run(struct backend *b, const char *handle, const char *id, const cha
                 const struct exec_spec *x, const struct exec_sink *sink, struct exec_result *res,
                 json_t **ret_results, json_t **ret_done, struct al_error *err)
 {
-        _cleanup_free_ char *body = json_text(e2b_execute_body(code, id));
+        _cleanup_free_ char *body = e2b_json_text(e2b_execute_body(code, id));
         struct cell c = {.sink = sink,
                          .res = res,
                          .results = json_array(),

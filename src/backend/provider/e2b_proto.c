@@ -18,6 +18,14 @@ static void printable(char *s)
                         *s = '?';
 }
 
+char *e2b_json_text(json_t *o)
+{
+        char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
+
+        json_decref(o);
+        return s;
+}
+
 json_t *e2b_new_sandbox_body(const struct e2b_new_sandbox *ns)
 {
         json_t *meta = json_pack("{s:s, s:s}", E2B_META_INSTANCE, ns->instance_id, "airlock_agent",

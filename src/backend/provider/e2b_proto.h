@@ -28,6 +28,9 @@ struct e2b_new_sandbox {
         const char *session; /* may be NULL */
 };
 
+/* A request body as compact text (new string; NULL on ENOMEM); takes the reference to o. */
+char *e2b_json_text(json_t *o);
+
 /* POST /sandboxes: NewSandbox (templateID, timeout, allow_internet_access, metadata). New
  * reference; NULL on ENOMEM. */
 json_t *e2b_new_sandbox_body(const struct e2b_new_sandbox *ns);
