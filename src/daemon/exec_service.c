@@ -202,7 +202,7 @@ static int start_background(struct daemon *ctx, const char *handle, const struct
         bg->ctx = ctx;
         memcpy(bg->audit.id, audit->id, sizeof(bg->audit.id));
         memcpy(bg->sandbox_id, res->sandbox_id, sizeof(bg->sandbox_id));
-        bg->backend = ctx->containers->ops->name;
+        bg->backend = provider_router_label(ctx->containers, spec->provider);
         bx.timeout_ms = 0; /* it runs until it ends, is killed, or its sandbox goes */
         bx.stdin_fd = 0;
         r = ctx->containers->ops->proc_start(ctx->containers, handle, &bx, &hooks,

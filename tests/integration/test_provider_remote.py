@@ -172,3 +172,35 @@ def test_contexts_through_the_remote(pair):
             break
         time.sleep(0.5)
     assert res["stdout"] == "alive\n", res
+
+
+def test_background_and_kill_through_the_remote(pair):
+    front, _ = pair
+    res = front.client.exec(agent="far", session="bg", background=True,
+                            command="echo started; sleep 60")
+    assert res["background"] is True and res["pid"] > 0, res
+    assert res["backend"] == "e2b:remote"
+    sid, pid = res["sandbox_id"], res["pid"]
+    deadline = time.monotonic() + 10
+    while True:
+        status, one = front.client.json("GET", f"/v1/sandboxes/{sid}/processes/{pid}")
+        if status == 200 and one["stdout"] == "started\n" or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert status == 200 and one["state"] == "running" and one["stdout"] == "started\n", one
+    status, doc = front.client.json("DELETE", f"/v1/sandboxes/{sid}/processes/{pid}")
+    assert status == 200, doc
+    deadline = time.monotonic() + 10
+    while True:
+        status, one = front.client.json("GET", f"/v1/sandboxes/{sid}/processes/{pid}")
+        if one.get("state") != "running" or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert one["state"] == "killed", one
+    status, lst = front.client.json("GET", f"/v1/sandboxes/{sid}/processes")
+    assert status == 200 and [p["pid"] for p in lst["processes"]] == [pid], lst
+    # The sandbox itself can be removed (DELETE /v1/sandboxes/{id}): the remote one goes too.
+    status, doc = front.client.json("DELETE", f"/v1/sandboxes/{sid}")
+    assert status in (200, 204), doc
+    res = front.client.exec(agent="far", session="bg", command="echo fresh")
+    assert res["sandbox_id"] != sid and res["stdout"] == "fresh\n"

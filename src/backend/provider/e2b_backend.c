@@ -38,6 +38,7 @@ struct e2b_backend {
         int64_t ttl_s;  /* sandbox_timeout_s */
         pthread_mutex_t lock;
         struct e2b_sandbox_entry *live; /* sandboxes this daemon holds */
+        struct e2b_bg *procs;        /* background processes (e2b_procs.c) */
 };
 
 static struct e2b_backend *priv(struct backend *b)
@@ -359,6 +360,8 @@ struct run {
         struct exec_result *res;
         struct e2b_stream stream;
         uint32_t pid;
+        void (*on_pid)(void *ctx, uint32_t pid); /* the process exists (background) */
+        void *on_pid_ctx;
         bool stdin_sent, stdin_closed, ended, killed;
         int64_t deadline_ms, kill_at_ms;
         char stream_error[256];
@@ -373,6 +376,8 @@ static int on_event(void *arg, const struct e2b_event *ev)
         switch (ev->kind) {
         case E2B_EV_START:
                 run->pid = ev->pid;
+                if (run->on_pid)
+                        run->on_pid(run->on_pid_ctx, ev->pid);
                 break;
         case E2B_EV_STDOUT:
         case E2B_EV_STDERR: {
@@ -510,8 +515,9 @@ static void renew(struct e2b_backend *p, const char *id, int64_t renewed)
         e2b_answer_free(&a);
 }
 
-static int e2b_exec(struct backend *b, const char *handle, const struct exec_spec *x,
-                    const struct exec_sink *sink, struct exec_result *res, struct al_error *err)
+int e2b_backend_run(struct backend *b, const char *handle, const struct exec_spec *x,
+                    const struct exec_sink *sink, struct exec_result *res,
+                    void (*on_pid)(void *ctx, uint32_t pid), void *on_pid_ctx, struct al_error *err)
 {
         struct e2b_backend *p = priv(b);
         char id[E2B_ID_MAX + 1];
@@ -519,7 +525,13 @@ static int e2b_exec(struct backend *b, const char *handle, const struct exec_spe
         struct e2b_target t;
         struct e2b_answer a;
         _cleanup_free_ char *body = NULL;
-        struct run run = {.p = p, .t = &t, .x = x, .sink = sink, .res = res};
+        struct run run = {.p = p,
+                          .t = &t,
+                          .x = x,
+                          .sink = sink,
+                          .res = res,
+                          .on_pid = on_pid,
+                          .on_pid_ctx = on_pid_ctx};
         struct e2b_stream_hooks hooks = {.on_data = on_data, .tick = on_tick, .ctx = &run};
         int64_t start, renewed = 0;
         int r;
@@ -580,6 +592,12 @@ static int e2b_exec(struct backend *b, const char *handle, const struct exec_spe
         return r;
 }
 
+static int e2b_exec(struct backend *b, const char *handle, const struct exec_spec *x,
+                    const struct exec_sink *sink, struct exec_result *res, struct al_error *err)
+{
+        return e2b_backend_run(b, handle, x, sink, res, NULL, NULL, err);
+}
+
 static int e2b_run_once(struct backend *b, const struct sandbox_spec *spec,
                         const struct exec_spec *x, const struct exec_sink *sink,
                         struct exec_result *res, struct al_error *err)
@@ -597,26 +615,6 @@ static int e2b_run_once(struct backend *b, const struct sandbox_spec *spec,
         if (e2b_remove(b, handle, &rerr) < 0)
                 log_warn("one-off sandbox %s left for the reaper: %s", handle, rerr.msg);
         return r;
-}
-
-/* Background processes are not offered on provider sandboxes yet: the list is empty while
- * the sandbox is held (which is how the contexts' reaper learns it is still there). */
-static json_t *e2b_proc_list(struct backend *b, const char *handle, long long pid,
-                             struct al_error *err)
-{
-        struct e2b_backend *p = priv(b);
-        char id[E2B_ID_MAX + 1];
-        struct e2b_sandbox sb;
-
-        if (handle_id(handle, id, err) < 0 || !lookup(p, id, &sb, NULL)) {
-                al_err(err, -ENOENT, "provider '%s' holds no such sandbox", p->name);
-                return NULL;
-        }
-        if (pid >= 0) {
-                al_err(err, -ENOENT, "no background process %lld", pid);
-                return NULL;
-        }
-        return json_array();
 }
 
 static json_t *e2b_status(struct backend *b)
@@ -652,6 +650,7 @@ static void e2b_free(struct backend *b)
                 p->live = e->next;
                 free(e);
         }
+        e2b_bg_free(p->procs);
         client_clear(&p->client);
         pthread_mutex_destroy(&p->lock);
         free(p->name);
@@ -663,7 +662,9 @@ static const struct backend_ops e2b_ops = {
     .name = "e2b",
     .sandbox_create = e2b_create,
     .sandbox_exec = e2b_exec,
+    .proc_start = e2b_proc_start,
     .proc_list = e2b_proc_list,
+    .proc_kill = e2b_proc_kill,
     .ctx_remote_create = e2b_ctx_create,
     .ctx_remote_run = e2b_ctx_run,
     .status = e2b_status,
@@ -712,6 +713,19 @@ const struct e2b_client *e2b_backend_client(struct backend *b)
         return &priv(b)->client;
 }
 
+struct e2b_bg *e2b_backend_bg(struct backend *b)
+{
+        return priv(b)->procs;
+}
+
+bool e2b_backend_holds(struct backend *b, const char *handle)
+{
+        char id[E2B_ID_MAX + 1];
+        struct e2b_sandbox sb;
+
+        return handle_id(handle, id, NULL) == 0 && lookup(priv(b), id, &sb, NULL);
+}
+
 const char *e2b_backend_name(struct backend *b)
 {
         return priv(b)->name;
@@ -751,6 +765,15 @@ struct backend *e2b_backend_new(const struct policy_provider *pr, struct al_erro
                 return NULL;
         }
         pthread_mutex_init(&p->lock, NULL);
+        p->procs = e2b_bg_new();
+        if (!p->procs) {
+                pthread_mutex_destroy(&p->lock);
+                free(p->name);
+                free(p);
+                free(b);
+                al_err(err, -ENOMEM, "out of memory");
+                return NULL;
+        }
         snprintf(p->label, sizeof(p->label), "e2b:%s", pr->name);
         b->ops = &e2b_ops;
         b->priv = p;
