@@ -62,10 +62,11 @@ ensure_npm() {
 }
 
 # The npm packages the tests use, exactly as locked (npm ci), from npm's cache when it has them:
-# the official MCP SDK client (tests/mcp). Reinstalled only when the lock file changed.
+# the official MCP SDK client (tests/mcp), the E2B SDKs (tests/e2b). Reinstalled only when the
+# lock file changed.
 npm_deps() {
 	local dir
-	for dir in tests/mcp clients/js; do
+	for dir in tests/mcp tests/e2b clients/js; do
 		[ -f "$dir/package-lock.json" ] || continue
 		if [ -f "$dir/node_modules/.package-lock.json" ] &&
 			[ "$dir/node_modules/.package-lock.json" -nt "$dir/package-lock.json" ]; then

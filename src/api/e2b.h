@@ -118,16 +118,17 @@ struct e2b_sandbox_info {
         char runtime[65];
         char template_id[129];
         int64_t started_ms, end_ms;
-        json_t *metadata; /* a reference (clear with e2b_sandbox_info_clear) */
-        json_t *env;      /* {K: V} for every command (a reference) */
+        json_t *metadata;                  /* a reference (clear with e2b_sandbox_info_clear) */
+        json_t *env;                       /* {K: V} for every command (a reference) */
+        int cpu_count, memory_mb, disk_mb; /* the agent's limits, as E2B reports them */
         char token[E2B_TOKEN_LEN + 1];
 };
 void e2b_sandbox_info_clear(struct e2b_sandbox_info *s);
 
-/* Register a sandbox for agent; *ret is filled (its id and token made here). */
-int e2b_sandbox_add(struct e2b *e, const char *agent, const char *runtime, const char *template_id,
-                    int64_t timeout_s, json_t *metadata, json_t *env, struct e2b_sandbox_info *ret,
-                    struct al_error *err);
+/* Register a sandbox like want (agent, runtime, template, metadata, env, limits; borrowed);
+ * *ret is filled with its id and token made here. */
+int e2b_sandbox_add(struct e2b *e, const struct e2b_sandbox_info *want, int64_t timeout_s,
+                    struct e2b_sandbox_info *ret, struct al_error *err);
 /* The sandbox id of agent (NULL: any agent). -ENOENT when unknown (or another agent's). */
 int e2b_sandbox_get(struct e2b *e, const char *id, const char *agent, struct e2b_sandbox_info *ret);
 /* Its end moves to timeout_s from now. -ENOENT. */

@@ -67,6 +67,7 @@ struct cell_job {
         struct exec_request req;
         bool slot;
         int out_fd;
+        int watch_fd; /* a dup of the client connection: the cell is interrupted when it goes */
         char carry[2][4];
         size_t carry_len[2];
 };
@@ -122,7 +123,7 @@ static void *cell_worker(void *arg)
         struct exec_sink sink = {.output = cell_output,
                                  .result = cell_result,
                                  .ctx = job,
-                                 .watch_fd = -1,
+                                 .watch_fd = job->watch_fd,
                                  .cancel_fd = daemon_cancel_fd(job->ctx->core)};
         struct policy *pol = daemon_policy(job->ctx->core);
         struct al_error err = {0};
@@ -156,6 +157,8 @@ static void *cell_worker(void *arg)
                                                   json_object_get(res.context, "execution_count")));
         exec_result_clear(&res);
         close(job->out_fd);
+        if (job->watch_fd >= 0)
+                close(job->watch_fd);
         exec_request_clear(&job->req);
         free(job);
         return NULL;
@@ -191,6 +194,7 @@ static enum MHD_Result execute(const struct e2b_call *c)
         job->ctx = c->ctx;
         job->who.peer = c->who->peer;
         job->req.network = -1;
+        job->req.untrusted = true; /* as a command's (e2b_process.c) */
         job->req.peer_uid = -1;
         if (r >= 0 &&
             (!(job->req.agent = strdup(c->sb->agent)) || !(job->req.session = strdup(c->sb->id)) ||
@@ -212,6 +216,9 @@ static enum MHD_Result execute(const struct e2b_call *c)
         if (r >= 0 && !resp)
                 r = al_err(&err, -ENOMEM, "cannot start a stream");
         job->out_fd = p[1];
+        job->watch_fd = -1;
+        if (r >= 0 && api_connection_fd(c->conn) >= 0)
+                job->watch_fd = fcntl(api_connection_fd(c->conn), F_DUPFD_CLOEXEC, 3);
         pthread_attr_init(&attr);
         pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
         if (r >= 0 && pthread_create(&tid, &attr, cell_worker, job) != 0)
@@ -224,6 +231,8 @@ static enum MHD_Result execute(const struct e2b_call *c)
                         close(p[0]);
                 if (p[1] >= 0)
                         close(p[1]);
+                if (job->watch_fd >= 0)
+                        close(job->watch_fd);
                 if (job->slot)
                         auth_exec_slot_leave(c->ctx);
                 exec_request_clear(&job->req);

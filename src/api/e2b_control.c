@@ -114,8 +114,18 @@ static enum MHD_Result create(struct api *ctx, struct e2b *e, struct MHD_Connect
                          util_quote(q, sizeof(q), json_string_value(tmpl)));
                 return e2b_send_rest_error(conn, -EINVAL, err.msg);
         }
-        r = e2b_sandbox_add(e, who->token_agent, runtime, json_string_value(tmpl), timeout,
-                            metadata, env, &sb, &err);
+        {
+                struct e2b_sandbox_info want = {.metadata = metadata, .env = env};
+
+                snprintf(want.agent, sizeof(want.agent), "%s", who->token_agent);
+                snprintf(want.runtime, sizeof(want.runtime), "%s", runtime);
+                snprintf(want.template_id, sizeof(want.template_id), "%s", json_string_value(tmpl));
+                /* E2B's schema: at least one CPU and 128 MiB. */
+                want.cpu_count = eff.limits.cpu_cores > 1 ? (int)(eff.limits.cpu_cores + 0.999) : 1;
+                want.memory_mb = eff.limits.memory_mb > 128 ? (int)eff.limits.memory_mb : 128;
+                want.disk_mb = (int)eff.limits.disk_mb;
+                r = e2b_sandbox_add(e, &want, timeout, &sb, &err);
+        }
         if (r < 0)
                 return e2b_send_rest_error(conn, r, err.msg);
         /* The sandbox is made now, so that a create that cannot be served says so. */

@@ -45,21 +45,7 @@ static int helper_json(const struct e2b_call *c, const char *handle, const char 
                        size_t cap, const void *in, size_t in_len, json_t **ret,
                        struct al_error *err)
 {
-        struct buf out;
-        int r;
-
-        buf_init(&out, cap);
-        r = daemon_files_run(c->ctx->core, handle, args, in, in_len, &out, err);
-        if (r >= 0) {
-                *ret = json_loadb(out.data ? out.data : "", out.len, 0, NULL);
-                if (!json_is_object(*ret)) {
-                        json_decref(*ret);
-                        *ret = NULL;
-                        r = al_err(err, -EPROTO, "the sandbox's files helper answered nonsense");
-                }
-        }
-        buf_free(&out);
-        return r;
+        return api_files_run_json(c->ctx, handle, args, cap, in, in_len, ret, err);
 }
 
 static int stat_entry(const struct e2b_call *c, const char *handle, const struct files_path *p,

@@ -164,6 +164,10 @@ static void *worker(void *arg)
         r = api_exec_execute(x->ctx, &x->who, &x->req, &sink, &res, &err);
         if (x->slot)
                 auth_exec_slot_leave(x->ctx);
+        /* The exec is over: what only it used goes before the last reference may. */
+        close_fd(&x->kill_r);
+        close_fd(&x->stdin_r);
+        exec_request_clear(&x->req);
         pthread_mutex_lock(&w.p->lock);
         if (r < 0)
                 proc_push(w.p, x, EV_FAIL,
@@ -182,9 +186,6 @@ static void *worker(void *arg)
         proc_unref(w.p, x);
         pthread_mutex_unlock(&w.p->lock);
         exec_result_clear(&res);
-        close_fd(&x->kill_r);
-        close_fd(&x->stdin_r);
-        exec_request_clear(&x->req);
         return NULL;
 }
 
@@ -437,6 +438,9 @@ static enum MHD_Result start(const struct e2b_call *c)
         x->ctx = c->ctx;
         x->who.peer = c->who->peer;
         x->req.network = -1;
+        /* Code from an E2B client is meant for its sandbox: SELECTIVE must not send it to the
+         * host, where the sandbox's files are not. */
+        x->req.untrusted = true;
         x->req.agent = strdup(c->sb->agent);
         x->req.session = strdup(c->sb->id);
         x->req.runtime = strdup(c->sb->runtime);

@@ -204,6 +204,24 @@ static const char *part_filename(const char *hdr, const char *end, size_t *ret_l
         return NULL;
 }
 
+/* The next CRLF, delimiter, and then CRLF or "--" (a whole boundary line) in p..end. */
+static const char *next_delimiter(const char *p, const char *end, const char *delim)
+{
+        char nd[84];
+        size_t nlen = (size_t)snprintf(nd, sizeof(nd), "\r\n%s", delim);
+        const char *q;
+
+        while ((q = find(p, (size_t)(end - p), nd, nlen))) {
+                const char *after = q + nlen;
+
+                if ((size_t)(end - after) >= 2 && ((after[0] == '\r' && after[1] == '\n') ||
+                                                   (after[0] == '-' && after[1] == '-')))
+                        return q;
+                p = q + 1;
+        }
+        return NULL;
+}
+
 int e2b_multipart_parse(const char *body, size_t len, const char *boundary, struct e2b_part *parts,
                         size_t max, size_t *ret_n, struct al_error *err)
 {
@@ -230,16 +248,9 @@ int e2b_multipart_parse(const char *body, size_t len, const char *boundary, stru
                 hend = find(hdr, (size_t)(end - hdr), "\r\n\r\n", 4);
                 if (!hend)
                         return al_err(err, -EINVAL, "a multipart part has no end of headers");
-                /* The data ends at CRLF and the next boundary. */
-                {
-                        char nd[84];
-                        size_t nlen = (size_t)snprintf(nd, sizeof(nd), "\r\n%s", delim);
-
-                        next = find(hend + 4, (size_t)(end - hend - 4), nd, nlen);
-                        if (!next)
-                                return al_err(err, -EINVAL,
-                                              "the multipart body has no closing boundary");
-                }
+                next = next_delimiter(hend + 4, end, delim);
+                if (!next)
+                        return al_err(err, -EINVAL, "the multipart body has no closing boundary");
                 if (n >= max)
                         return al_err(err, -EINVAL, "more than %zu parts in one upload", max);
                 parts[n].filename = part_filename(hdr, hend, &parts[n].filename_len);

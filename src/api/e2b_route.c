@@ -43,8 +43,11 @@ int e2b_identify(struct api *ctx, struct MHD_Connection *conn, struct auth_ident
                 if (!token)
                         token = header(conn, "E2B-Traffic-Access-Token");
                 r = e2b_sandbox_authorize(ctx->e2b, sid, token, agent);
+                /* As E2B's proxy answers for a sandbox that is gone: 502 (the SDKs read
+                 * it as "not running"; Connect clients as unavailable). */
                 if (r == -ENOENT)
-                        return al_err(err, -ENOENT, "sandbox '%.64s' not found", sid);
+                        return al_err(err, -AL_E_ENGINE,
+                                      "sandbox '%.64s' not found (killed or timed out)", sid);
                 if (r < 0)
                         return al_err(err, -EKEYREJECTED,
                                       "a missing or wrong access token for sandbox '%.64s' "
@@ -169,8 +172,8 @@ enum MHD_Result e2b_route(struct api *ctx, struct MHD_Connection *conn, const ch
         }
         /* The identity was checked against this sandbox; it may have ended since. */
         if (e2b_sandbox_get(ctx->e2b, sid, who->token_agent, &sb) < 0)
-                return is_rpc(url) ? e2b_send_connect_error(conn, -ENOENT, "sandbox not found")
-                                   : e2b_send_rest_error(conn, -ENOENT, "sandbox not found");
+                return is_rpc(url) ? e2b_send_connect_error(conn, -AL_E_ENGINE, "sandbox not found")
+                                   : e2b_send_rest_error(conn, -AL_E_ENGINE, "sandbox not found");
         if (strcmp(url, "/health") == 0)
                 ret = api_send_text(conn, 204, strdup(""), 0, "application/json", NULL);
         else if (port && strcmp(port, "49999") == 0)

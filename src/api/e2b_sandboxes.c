@@ -159,24 +159,23 @@ static int64_t clamp_timeout(int64_t s)
         return s < 0 ? 0 : s > E2B_TIMEOUT_MAX_S ? E2B_TIMEOUT_MAX_S : s;
 }
 
-int e2b_sandbox_add(struct e2b *e, const char *agent, const char *runtime, const char *template_id,
-                    int64_t timeout_s, json_t *metadata, json_t *env, struct e2b_sandbox_info *ret,
-                    struct al_error *err)
+int e2b_sandbox_add(struct e2b *e, const struct e2b_sandbox_info *want, int64_t timeout_s,
+                    struct e2b_sandbox_info *ret, struct al_error *err)
 {
         struct sb *s = calloc(1, sizeof(*s));
 
         if (!s)
                 return al_err(err, -ENOMEM, "out of memory");
+        info_copy(&s->info, want);
+        if (!s->info.metadata)
+                s->info.metadata = json_object();
+        if (!s->info.env)
+                s->info.env = json_object();
         memcpy(s->info.id, "e2b-", 4);
         util_random_hex(s->info.id + 4, (E2B_ID_LEN - 4) / 2);
         util_random_hex(s->info.token, E2B_TOKEN_LEN / 2);
-        snprintf(s->info.agent, sizeof(s->info.agent), "%s", agent);
-        snprintf(s->info.runtime, sizeof(s->info.runtime), "%s", runtime);
-        snprintf(s->info.template_id, sizeof(s->info.template_id), "%s", template_id);
         s->info.started_ms = util_wall_ms();
         s->info.end_ms = s->info.started_ms + clamp_timeout(timeout_s) * 1000;
-        s->info.metadata = metadata ? json_incref(metadata) : json_object();
-        s->info.env = env ? json_incref(env) : json_object();
         pthread_mutex_lock(&e->lock);
         if (e->n >= E2B_SANDBOXES_MAX) {
                 pthread_mutex_unlock(&e->lock);
@@ -265,9 +264,10 @@ json_t *e2b_sandbox_doc(const struct e2b_sandbox_info *s, bool with_token, bool 
         e2b_time_format(s->end_ms, end);
         o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:i, s:i, s:i, s:O, s:s, s:s, s:[]}",
                       "templateID", s->template_id, "alias", s->template_id, "sandboxID", s->id,
-                      "clientID", "airlock", "startedAt", started, "endAt", end, "cpuCount", 1,
-                      "memoryMB", 0, "diskSizeMB", 0, "metadata", s->metadata, "state", "running",
-                      "envdVersion", E2B_ENVD_VERSION, "volumeMounts");
+                      "clientID", "airlock", "startedAt", started, "endAt", end, "cpuCount",
+                      s->cpu_count, "memoryMB", s->memory_mb, "diskSizeMB", s->disk_mb, "metadata",
+                      s->metadata, "state", "running", "envdVersion", E2B_ENVD_VERSION,
+                      "volumeMounts");
         if (o && with_token)
                 json_object_set_new(o, "envdAccessToken", json_string(s->token));
         return o;

@@ -116,15 +116,20 @@ static int path_arg(struct MHD_Connection *conn, const char *key, const struct t
         return files_path_parse(v, len, t->ws, write, ret, err);
 }
 
-/* Runs the helper and parses its JSON answer (bounded by cap). */
 static int run_json(struct api *ctx, const struct target *t, const char *const *args, size_t cap,
                     const void *in, size_t in_len, json_t **ret, struct al_error *err)
+{
+        return api_files_run_json(ctx, t->handle, args, cap, in, in_len, ret, err);
+}
+
+int api_files_run_json(struct api *ctx, const char *handle, const char *const *args, size_t cap,
+                       const void *in, size_t in_len, json_t **ret, struct al_error *err)
 {
         struct buf out;
         int r;
 
         buf_init(&out, cap);
-        r = daemon_files_run(ctx->core, t->handle, args, in, in_len, &out, err);
+        r = daemon_files_run(ctx->core, handle, args, in, in_len, &out, err);
         if (r >= 0) {
                 *ret = json_loadb(out.data ? out.data : "", out.len, 0, NULL);
                 if (!json_is_object(*ret)) {

@@ -141,6 +141,10 @@ ROUTE_HANDLER(route_files_list);
 ROUTE_HANDLER(route_files_stat);
 ROUTE_HANDLER(route_files_mkdir);
 ROUTE_HANDLER(route_files_move);
+/* Run the sandbox handle's files helper with args (in as its stdin) and parse its JSON answer
+ * (an object, at most cap bytes) into *ret (new reference); the front ends' one way to it. */
+int api_files_run_json(struct api *ctx, const char *handle, const char *const *args, size_t cap,
+                       const void *in, size_t in_len, json_t **ret, struct al_error *err);
 /* The body cap of a request: uploads of the files API may be larger ([files] upload_mb). */
 struct policy;
 int64_t api_files_body_cap(const struct policy *pol, const char *url, const char *method);

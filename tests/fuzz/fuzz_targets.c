@@ -18,6 +18,7 @@
 #include "airlock/policy.h"
 #include "airlock/util.h"
 #include "api/auth.h"
+#include "api/e2b.h"
 #include "api/mcp.h"
 #include "policy/shell_tokens.h"
 
@@ -432,5 +433,40 @@ int fuzz_egress_one(const uint8_t *data, size_t size)
                 (void)netrule_name_normalize(sni, norm);
         }
         (void)egress_sni_parse(data, cut, sni);
+        return 0;
+}
+
+int fuzz_e2b_one(const uint8_t *data, size_t size)
+{
+        const char *body = (const char *)data, *msg, *nl = memchr(data, '\n', size);
+        struct e2b_part parts[8];
+        struct al_error err = {0};
+        char boundary[71], *command = NULL, **argv = NULL;
+        size_t len, n = 0;
+        json_t *o;
+
+        if (e2b_envelope_single(body, size, &msg, &len, &err) == 0 &&
+            (msg != body + E2B_ENVELOPE_HEADER || len != size - E2B_ENVELOPE_HEADER))
+                abort();
+        /* "boundary\nbody": the first line names the boundary. */
+        if (nl && (size_t)(nl - body) <= 70) {
+                memcpy(boundary, body, (size_t)(nl - body));
+                boundary[nl - body] = '\0';
+                if (e2b_multipart_parse(nl + 1, size - (size_t)(nl - body) - 1, boundary, parts, 8,
+                                        &n, &err) == 0)
+                        for (size_t i = 0; i < n; i++)
+                                if (parts[i].data < nl + 1 ||
+                                    parts[i].data + parts[i].len > body + size ||
+                                    (parts[i].filename &&
+                                     parts[i].filename + parts[i].filename_len > body + size))
+                                        abort();
+        }
+        o = json_loadb(body, size, 0, NULL);
+        if (json_is_object(o) && e2b_process_command(o, &command, &argv, &err) == 0 && !command &&
+            (!argv || !argv[0]))
+                abort();
+        free(command);
+        util_strv_free(argv);
+        json_decref(o);
         return 0;
 }

@@ -43,3 +43,8 @@ int fuzz_files_one(const uint8_t *data, size_t size);
  * (egress_http_parse, at every cut the input chooses), the TLS ClientHello's SNI
  * (egress_sni_parse) and host normalisation of what they yield. */
 int fuzz_egress_one(const uint8_t *data, size_t size);
+/* Bytes from an E2B client through the E2B front end's parsers: a Connect envelope
+ * (e2b_envelope_single), a multipart upload under a boundary the input's first line names
+ * (e2b_multipart_parse: parts within the input), and a Start request's process as JSON
+ * (e2b_process_command). */
+int fuzz_e2b_one(const uint8_t *data, size_t size);

@@ -4,14 +4,14 @@
 # tests/fuzz/regressions/TARGET/ (commit it with the fix: the unit test test_fuzz_regressions
 # replays that directory in every build) and fails the run.
 #
-# Environment: FUZZ_SECONDS (default 30) per target; FUZZ_TARGETS (default "request policy tokens agent mcp context files egress");
+# Environment: FUZZ_SECONDS (default 30) per target; FUZZ_TARGETS (default "request policy tokens agent mcp context files egress e2b");
 # FUZZ_BUILD_DIR (default build-fuzz). Needs clang with libFuzzer (Debian: clang).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 BUILD=${FUZZ_BUILD_DIR:-$ROOT/build-fuzz}
 SECONDS_PER_TARGET=${FUZZ_SECONDS:-30}
-TARGETS=${FUZZ_TARGETS:-"request policy tokens agent mcp context files egress"}
+TARGETS=${FUZZ_TARGETS:-"request policy tokens agent mcp context files egress e2b"}
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
 
 command -v clang >/dev/null || { echo "fuzz: clang is not installed (apt-get install clang)" >&2; exit 1; }

@@ -92,6 +92,13 @@ timeout_s = 20
 """
 
 
+def free_port():
+    """A loopback TCP port that is free now (for the listeners of [mcp], [e2b], [monitor])."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 class Daemon:
     def __init__(self, workdir, engine="docker", conf_extra="", conf=None, args=()):
         self.workdir = Path(workdir)

@@ -11,16 +11,10 @@ import time
 
 import pytest
 
-from conftest import ROOT, labelled_containers
+from conftest import ROOT, free_port
 
 E2B_TESTS = ROOT / "tests" / "e2b"
 NODE = shutil.which("node")
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +34,8 @@ def e2b(request, tmp_path_factory):
     port = free_port()
     d = Daemon(tmp_path_factory.mktemp(f"airlockd-e2b-{request.param}"), engine=request.param,
                conf_extra=f'[e2b]\nlisten = 127.0.0.1:{port}\n\n'
-                          '[files]\nupload_mb = 1\n').start()
+                          '[files]\nupload_mb = 6\n\n'
+                          '[agent "e2b-small"]\ndisk_mb = 8\n').start()
     d.port = port
     d.url = f"http://127.0.0.1:{port}"
     status, doc = d.client.json("POST", "/v1/tokens", {"agent": "e2b-agent"})
@@ -144,42 +139,54 @@ def test_bad_input(e2b, sdk):
     status, doc = http_json(e2b, "POST", "/sandboxes", {"templateID": "../etc"},
                             headers={"X-API-Key": e2b.key})
     assert status == 400 and "not a runtime" in doc["message"], doc
-    # A sandbox to poke at the in-sandbox API with.
+    # A sandbox to poke at the in-sandbox API with, of an agent with a small disk.
+    status, doc = e2b.client.json("POST", "/v1/tokens", {"agent": "e2b-small"})
+    assert status == 201, doc
+    small = doc["token"]
     status, sb = http_json(e2b, "POST", "/v2/sandboxes", {"templateID": "bash", "timeout": 60},
-                           headers={"X-API-Key": e2b.key})
+                           headers={"X-API-Key": small})
     assert status == 201 and sb["envdVersion"] and sb["envdAccessToken"], sb
     hdr = {"E2b-Sandbox-Id": sb["sandboxID"], "X-Access-Token": sb["envdAccessToken"],
            "Content-Type": "application/json"}
+    # Another agent's key neither sees nor kills it.
+    status, doc = http_json(e2b, "DELETE", f"/sandboxes/{sb['sandboxID']}",
+                            headers={"X-API-Key": e2b.key})
+    assert status == 404 and doc["code"] == 404, doc
     # Malformed Connect JSON: Connect's error document.
     status, doc = http_json(e2b, "POST", "/filesystem.Filesystem/Stat", b"{nope", hdr)
     assert status == 400 and doc["code"] == "invalid_argument" and doc["message"], doc
     status, doc = http_json(e2b, "POST", "/process.Process/SendInput",
                             {"process": {"pid": 99999}, "input": {"stdin": "aGk="}}, hdr)
     assert status == 404 and doc["code"] == "not_found", doc
-    # Another sandbox's token opens nothing; neither does none.
+    # A wrong token opens nothing.
     status, doc = http_json(e2b, "POST", "/process.Process/List", {},
                             dict(hdr, **{"X-Access-Token": "0" * 48}))
     assert status == 401 and doc["code"] == "unauthenticated", doc
-    # Over the upload cap ([files] upload_mb = 1): E2B's shape with the reason.
-    big = b"x" * (1 << 20 | 4096)
-    status, doc = http_json(e2b, "POST", "/files?path=/tmp/big.bin", big,
-                            dict(hdr, **{"Content-Type": "application/octet-stream"}))
-    assert status == 413 and doc["code"] == 413 and "upload_mb" in doc["message"], doc
-    # A disk that fills: 507 from the files helper, in E2B's shape.
-    half = b"y" * (900 << 10)
-    codes = []
-    for i in range(40):
-        status, doc = http_json(e2b, "POST", f"/files?path=/tmp/fill{i}.bin", half,
-                                dict(hdr, **{"Content-Type": "application/octet-stream"}))
-        codes.append(status)
-        if status != 200:
-            break
-    assert codes[-1] == 507 and doc["code"] == 507, (codes, doc)
+    octet = dict(hdr, **{"Content-Type": "application/octet-stream"})
+    # Over the upload cap ([files] upload_mb = 6): E2B's shape with the reason.
+    # Announced past the cap, it is refused before the body is read.
+    with socket.create_connection(("127.0.0.1", e2b.port), timeout=30) as c:
+        head = "".join(f"{k}: {v}\r\n" for k, v in octet.items())
+        c.sendall((f"POST /files?path=/tmp/big.bin HTTP/1.1\r\nHost: x\r\n{head}"
+                   f"Content-Length: {7 << 20}\r\n\r\n").encode() + b"x" * 4096)
+        answer = b""
+        while b"}" not in answer:
+            chunk = c.recv(65536)
+            if not chunk:
+                break
+            answer += chunk
+    text = answer.decode()
+    assert text.startswith("HTTP/1.1 413"), text
+    doc = json.loads(text[text.index("{"):])
+    assert doc["code"] == 413 and "upload_mb" in doc["message"], doc
+    # Past the sandbox's disk (/tmp holds half of disk_mb = 8): 507, in E2B's shape.
+    status, doc = http_json(e2b, "POST", "/files?path=/tmp/full.bin", b"y" * (5 << 20), octet)
+    assert status == 507 and doc["code"] == 507 and doc["message"], doc
     # The daemon serves on, and the sandbox goes with its kill.
     status, _ = http_json(e2b, "DELETE", f"/sandboxes/{sb['sandboxID']}",
-                          headers={"X-API-Key": e2b.key})
+                          headers={"X-API-Key": small})
     assert status == 204
-    status, doc = http_json(e2b, "GET", "/v2/sandboxes", headers={"X-API-Key": e2b.key})
+    status, doc = http_json(e2b, "GET", "/v2/sandboxes", headers={"X-API-Key": small})
     assert status == 200 and all(s["sandboxID"] != sb["sandboxID"] for s in doc), doc
 
 

@@ -10,16 +10,10 @@ import subprocess
 
 import pytest
 
-from conftest import AIRLOCK, ROOT
+from conftest import AIRLOCK, ROOT, free_port
 
 MCP_TESTS = ROOT / "tests" / "mcp"
 NODE = shutil.which("node")
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")

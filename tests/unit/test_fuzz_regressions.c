@@ -23,7 +23,7 @@ static const struct {
 } targets[] = {
     {"request", fuzz_request_one}, {"policy", fuzz_policy_one}, {"tokens", fuzz_tokens_one},
     {"agent", fuzz_agent_one},     {"mcp", fuzz_mcp_one},       {"context", fuzz_context_one},
-    {"files", fuzz_files_one},     {"egress", fuzz_egress_one},
+    {"files", fuzz_files_one},     {"egress", fuzz_egress_one}, {"e2b", fuzz_e2b_one},
 };
 
 static uint8_t *read_input(const char *path, size_t *ret_size)
