@@ -207,6 +207,16 @@ static int fetch_sandbox(struct e2b_backend *p, const char *id, struct e2b_sandb
         return r;
 }
 
+/* Whether the control plane says the sandbox is gone: envd's answer for a lost sandbox
+ * depends on the proxy in front of it (404, 502, 503), the control plane's does not. */
+static bool sandbox_lost(struct e2b_backend *p, const char *id)
+{
+        struct e2b_sandbox sb;
+        struct al_error err = {0};
+
+        return fetch_sandbox(p, id, &sb, &err) == 0;
+}
+
 static int e2b_alive(struct backend *b, const char *handle, struct al_error *err)
 {
         struct e2b_backend *p = priv(b);
@@ -561,7 +571,7 @@ int e2b_backend_run(struct backend *b, const char *handle, const struct exec_spe
                         ? al_err_wrap(&run.err, -AL_E_PROVIDER, "provider '%s'", p->name)
                         : transport_err(p, r, &run.err);
                 *err = run.err;
-        } else if (a.status == 404 && !run.pid) {
+        } else if (a.status != 200 && !run.pid && sandbox_lost(p, id)) {
                 /* The sandbox is gone before anything ran: the daemon makes a new one. */
                 forget(p, id);
                 r = al_err(err, -ENOENT, "provider '%s' lost sandbox %s: %s", p->name, id,
