@@ -25,7 +25,7 @@ static void strv_freep(char ***v)
 /* Where this exec runs and why. Until the classifier arrives, SELECTIVE errs to the sandbox. */
 static int decide(struct daemon *ctx, const struct policy_effective *pol,
                   const struct exec_request *req, struct exec_result *res, bool *ret_host,
-                  struct al_error *err)
+                  char *ret_provider, struct al_error *err)
 {
         res->decision.mode = policy_mode_name(pol->mode);
         switch (pol->mode) {
@@ -38,9 +38,9 @@ static int decide(struct daemon *ctx, const struct policy_effective *pol,
                 struct rules_holder *h = daemon_rules(ctx);
                 bool sandbox = true;
 
-                classify_exec(h ? h->rules : NULL, req,
-                              req->runtime ? req->runtime : pol->default_runtime, &sandbox,
-                              res->decision.reason, sizeof(res->decision.reason));
+                classify_exec_route(
+                    h ? h->rules : NULL, req, req->runtime ? req->runtime : pol->default_runtime,
+                    &sandbox, ret_provider, res->decision.reason, sizeof(res->decision.reason));
                 rules_holder_unref(h);
                 if (!sandbox && !ctx->host) {
                         sandbox = true;
@@ -119,6 +119,29 @@ int daemon_fill_spec(struct daemon *ctx, const struct policy_effective *eff,
         }
         spec->workspace_dir = *ret_workspace;
         return 0;
+}
+
+/* A SELECTIVE "provider:NAME" rule sent the exec to a provider's sandbox (the agent's own
+ * backend = provider:NAME wins). A provider not in the settings, or without a template for the
+ * runtime, leaves it in a local sandbox, and the reason says so. */
+static void route_by_rule(const struct policy *pol, const struct runtime *rt, const char *name,
+                          struct sandbox_spec *spec, struct exec_result *res)
+{
+        const struct policy_provider *pr = policy_provider(pol, name);
+        const char *tmpl = pr ? policy_provider_template(pr, rt->name) : NULL;
+        size_t n = strlen(res->decision.reason);
+
+        if (!tmpl) {
+                snprintf(res->decision.reason + n, sizeof(res->decision.reason) - n,
+                         pr ? "; provider '%s' has no template for it: sandboxed locally"
+                            : "; no [provider \"%s\"]: sandboxed locally",
+                         name);
+                return;
+        }
+        spec->image = tmpl;
+        spec->provider = pr->name;
+        spec->workspace = WORKSPACE_NONE;
+        spec->workspace_dir = NULL;
 }
 
 /* The network tier decides whether an exec may ask for the network; what it may reach is the
@@ -301,6 +324,7 @@ int daemon_exec(struct daemon *ctx, const struct exec_request *req, const struct
         struct egress_exec ee = {0};
         struct audit_gate gate = {0};
         struct policy_effective eff;
+        char rule_provider[POLICY_NAME_LEN_MAX + 1] = "";
         bool host = false, started = false;
         int r;
 
@@ -322,12 +346,14 @@ int daemon_exec(struct daemon *ctx, const struct exec_request *req, const struct
         r = check_network(&eff, req, err);
         if (r < 0)
                 return r;
-        r = decide(ctx, &eff, req, res, &host, err);
+        r = decide(ctx, &eff, req, res, &host, rule_provider, err);
         if (r < 0)
                 return r;
         r = daemon_fill_spec(ctx, &eff, req, rt, host, &spec, &workspace, err);
         if (r < 0)
                 return r;
+        if (rule_provider[0] && !host && !spec.provider)
+                route_by_rule(pol, rt, rule_provider, &spec, res);
         x.argv = argv;
         x.env = req->env;
         x.stdin_data = req->stdin_data;

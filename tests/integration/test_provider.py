@@ -261,3 +261,48 @@ kind = aws-lambda
     d.stop(check=False)
     assert rc != 0
     assert "airlock.conf:" in d.log() and "kind 'aws-lambda' is designed" in d.log()
+
+
+def test_selective_rule_routes_to_provider(remote, tmp_path):
+    """A SELECTIVE "provider:NAME" rule sends what it matches to the provider; what the host
+    rules vouch for still runs on the host, the rest in a local sandbox."""
+    key = tmp_path / "k"
+    key.write_text(KEY)
+    key.chmod(0o600)
+    rules = tmp_path / "selective.rules"
+    rules.write_text("provider:remote remote-build word make cmake\n"
+                     "sandbox downloader word curl\n"
+                     "host readonly word ls echo\n")
+    url = f"http://127.0.0.1:{remote.server_address[1]}"
+    d = Daemon(tmp_path / "d", conf_extra=f"""
+[provider "remote"]
+kind = e2b
+api_url = {url}
+api_key_file = {key}
+template = base
+""")
+    text = d.conf_path.read_text().replace("mode = all", f"mode = selective\n"
+                                           f"selective_rules = {rules}")
+    d.conf_path.write_text(text)
+    d.start()
+    try:
+        res = d.client.exec(agent="sel", runtime="bash", command="make all")
+        assert res["backend"] == "e2b:remote", res
+        assert "rule remote-build" in res["decision"]["reason"]
+        assert "provider 'remote'" in res["decision"]["reason"]
+        res = d.client.exec(agent="sel", runtime="bash", command="echo hi")
+        assert res["backend"] == "host" and res["stdout"] == "hi\n", res
+        res = d.client.exec(agent="sel", runtime="bash", command="curl x")
+        assert res["backend"] == "docker", res
+    finally:
+        d.stop()
+    expect_problem = tmp_path / "bad.rules"
+    expect_problem.write_text("provider:no/pe x word make\n")
+    d2 = Daemon(tmp_path / "d2", conf_extra="")
+    d2.conf_path.write_text(d2.conf_path.read_text().replace(
+        "mode = all", f"mode = selective\nselective_rules = {expect_problem}"))
+    d2.start(wait=False)
+    assert d2.proc.wait(timeout=30) != 0
+    d2.expect_exit = None
+    d2.stop(check=False)
+    assert "bad.rules:1: unknown action 'provider:no/pe'" in d2.log()

@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "airlock/base64.h"
+#include "airlock/classify.h"
 #include "airlock/policy.h"
 #include "airlock/util.h"
 #include "backend/provider/e2b_proto.h"
@@ -478,6 +479,40 @@ START_TEST(test_code_lines)
 }
 END_TEST
 
+/* A SELECTIVE "provider:NAME" rule: a sandbox rule that names where the sandbox is. */
+START_TEST(test_selective_provider_rule)
+{
+        struct classify_rules *r = NULL;
+        struct al_error err = {0};
+        struct exec_request req = {.agent = "a", .command = "make all", .network = -1};
+        char provider[POLICY_NAME_LEN_MAX + 1], reason[CLASSIFY_REASON_MAX];
+        bool sandbox = false;
+
+        ck_assert_int_eq(classify_rules_parse("provider:remote build word make\n"
+                                              "host ro word ls\n",
+                                              "t.rules", &r, NULL, &err),
+                         0);
+        ck_assert_int_eq(
+            classify_exec_route(r, &req, "bash", &sandbox, provider, reason, sizeof(reason)), 0);
+        ck_assert(sandbox);
+        ck_assert_str_eq(provider, "remote");
+        ck_assert_ptr_nonnull(strstr(reason, "rule build (t.rules:1)"));
+        req.command = "ls";
+        classify_exec_route(r, &req, "bash", &sandbox, provider, reason, sizeof(reason));
+        ck_assert(!sandbox);
+        ck_assert_str_eq(provider, "");
+        /* The fixed checks come first: code in python is sandboxed locally. */
+        req.command = "make";
+        classify_exec_route(r, &req, "python", &sandbox, provider, reason, sizeof(reason));
+        ck_assert(sandbox);
+        ck_assert_str_eq(provider, "");
+        classify_rules_free(r);
+        ck_assert_int_eq(classify_rules_parse("provider: x word make\n", "t.rules", &r, NULL, &err),
+                         -EINVAL);
+        ck_assert_ptr_nonnull(strstr(err.msg, "t.rules:1: unknown action 'provider:'"));
+}
+END_TEST
+
 /* ---- settings ---- */
 
 static int parse(const char *text, struct policy **ret, struct al_error *err)
@@ -581,6 +616,7 @@ static Suite *suite(void)
         tcase_add_test(tc, test_stream_error_end);
         tcase_add_test(tc, test_documents);
         tcase_add_test(tc, test_code_lines);
+        tcase_add_test(tc, test_selective_provider_rule);
         tcase_add_test(tc, test_settings);
         tcase_add_test(tc, test_settings_errors);
         suite_add_tcase(s, tc);
