@@ -306,3 +306,14 @@ template = base
     d2.expect_exit = None
     d2.stop(check=False)
     assert "bad.rules:1: unknown action 'provider:no/pe'" in d2.log()
+
+
+def test_key_file_open_to_all_is_refused(front, remote, tmp_path):
+    key_file = front.workdir.parent / "e2b.key"
+    key_file.chmod(0o644)
+    try:
+        status, doc = front.client.json("POST", "/v1/exec", {"agent": "far", "command": "echo"})
+        assert status == 502 and "readable or writable by every user" in doc["error"]["message"]
+        assert KEY not in json.dumps(doc)
+    finally:
+        key_file.chmod(0o600)

@@ -42,10 +42,19 @@ static void slist_freep(struct curl_slist **l)
 static int read_key(const char *path, char *out, size_t size, struct al_error *err)
 {
         _cleanup_free_ char *text = NULL;
+        unsigned mode = 0;
         size_t len = 0;
 
-        if (util_read_file(path, KEY_MAX, &text, &len, NULL, err) < 0)
+        if (util_read_file(path, KEY_MAX, &text, &len, &mode, err) < 0)
                 return al_err(err, -EACCES, "cannot read the provider's api_key_file '%s'", path);
+        /* A secret every user may read (or replace) is no secret. */
+        if (mode & 0006) {
+                explicit_bzero(text, len);
+                return al_err(err, -EACCES,
+                              "the provider's api_key_file '%s' is readable or writable by every "
+                              "user (chmod 600 it)",
+                              path);
+        }
         while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == '\r' || text[len - 1] == ' '))
                 len--;
         if (len == 0 || len >= size || memchr(text, '\n', len) || memchr(text, '\r', len))
