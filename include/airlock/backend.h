@@ -168,3 +168,10 @@ struct backend {
 };
 
 void backend_free(struct backend *b);
+
+/* A background process as proc_list shows it (a new object): pid, command, started_ms, state
+ * ("running", "exited", "killed"); once ended, exit_code, signal, duration_ms from res; with
+ * with_output, its stdout and stderr so far (sanitized to UTF-8) and whether bytes were
+ * dropped. NULL on ENOMEM. */
+json_t *backend_proc_json(long long pid, const char *command, int64_t started_ms, const char *state,
+                          const struct exec_result *res, bool with_output);
