@@ -342,14 +342,18 @@ static enum MHD_Result send_stream(struct MHD_Connection *conn, struct e2b_procs
 static int selector_pid(json_t *msg, long long *ret, struct al_error *err)
 {
         json_t *sel = json_object_get(msg, "process"), *pid = json_object_get(sel, "pid");
+        int64_t v;
 
         if (json_is_integer(pid) && json_integer_value(pid) > 0) {
                 *ret = json_integer_value(pid);
                 return 0;
         }
+        /* Protobuf's JSON may carry numbers as strings. */
         if (json_is_string(pid) &&
-            util_parse_int64(json_string_value(pid), 1, INT32_MAX, (int64_t *)ret) == 0)
+            util_parse_int64(json_string_value(pid), 1, INT32_MAX, &v) == 0) {
+                *ret = v;
                 return 0;
+        }
         if (json_object_get(sel, "tag"))
                 return al_err(err, -EINVAL, "selecting a process by tag is not supported");
         return al_err(err, -EINVAL, "'process' must select a process by its pid");
@@ -381,8 +385,11 @@ static int build_env(const struct e2b_sandbox_info *sb, json_t *envs, char ***re
         env = calloc(n + 1, sizeof(*env));
         if (!env)
                 return al_err(err, -ENOMEM, "out of memory");
-        json_object_foreach(sb->env, k,
-                            v) if (asprintf(&env[i], "%s=%s", k, json_string_value(v)) >= 0) i++;
+        json_object_foreach(sb->env, k, v)
+        {
+                if (asprintf(&env[i], "%s=%s", k, json_string_value(v)) >= 0)
+                        i++;
+        }
         json_object_foreach(envs, k, v)
         {
                 if (!json_is_string(v)) {

@@ -307,8 +307,11 @@ int e2b_process_command(json_t *process, char **ret_command, char ***ret_argv, s
         nargs = json_array_size(args);
         if (nargs > 4096)
                 return al_err(err, -EINVAL, "process.args has too many entries");
-        json_array_foreach(args, i, v) if (!json_is_string(v)) return al_err(
-            err, -EINVAL, "process.args must be an array of strings");
+        json_array_foreach(args, i, v)
+        {
+                if (!json_is_string(v))
+                        return al_err(err, -EINVAL, "process.args must be an array of strings");
+        }
         /* A shell's -c script (the SDK's "/bin/bash -l -c CMD") is run by the runtime's shell:
          * not every runtime image has bash. */
         if (is_shell(json_string_value(cmd)) && nargs >= 2 &&
@@ -352,7 +355,10 @@ int e2b_process_command(json_t *process, char **ret_command, char ***ret_argv, s
         if (!argv)
                 return al_err(err, -ENOMEM, "out of memory");
         argv[0] = strdup(json_string_value(cmd));
-        json_array_foreach(args, i, v) argv[i + 1] = strdup(json_string_value(v));
+        json_array_foreach(args, i, v)
+        {
+                argv[i + 1] = strdup(json_string_value(v));
+        }
         for (i = 0; i <= nargs; i++)
                 if (!argv[i]) {
                         util_strv_free(argv);
