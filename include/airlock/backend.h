@@ -27,6 +27,14 @@ struct sandbox_spec {
         enum policy_workspace workspace;
         const char *workspace_dir; /* host directory, NULL when NONE */
         enum policy_scope scope;   /* recorded in a label */
+        /* A remote provider ([provider "NAME"]) that makes this sandbox, image then being its
+         * template (E2B), image ARN (AWS) or disk image id (Azure); NULL for the local engine
+         * (docs/providers.md). */
+        const char *provider;
+        /* The provider-side idle policy: suspend a sandbox idle this long, and end one
+         * suspended this long (0: the provider's default). Local engines ignore both. */
+        int64_t idle_suspend_s;
+        int64_t retention_s;
 };
 
 /* Where a workspace appears inside a sandbox. */
@@ -109,8 +117,24 @@ struct backend_ops {
          * process), and send it a signal. May be NULL (no contexts). */
         int (*ctx_connect)(struct backend *b, const char *handle, long long pid,
                            const char *sock_name, int *ret_fd, struct al_error *err);
-        int (*proc_signal)(struct backend *b, const char *handle, long long pid, int sig,
-                           struct al_error *err);
+        int (*proc_signal)(
+            struct backend *b, const char *handle, long long pid, int sig,
+            struct al_error *
+                err); /* Contexts kept by the provider itself (E2B's code interpreter), for
+                       * sandboxes without airlock's drivers (docs/providers.md). ctx_remote_create
+                       * makes a context of language
+                       * ("python", "node", "bash") in the sandbox, its id into ret_id (64 bytes).
+                       * ctx_remote_run runs code in context id: output to sink and res; each result
+                       * ({kind, data}) to sink->result and into *ret_results (a new array); the
+                       * cell's end into *ret_done ({status, execution_count?, error?}, new; NULL
+                       * when the stream ended without one). x's timeout and the sink's fds end the
+                       * cell (res->timed_out, res->aborted). Both may be NULL. */
+        int (*ctx_remote_create)(struct backend *b, const char *handle, const char *language,
+                                 char *ret_id, struct al_error *err);
+        int (*ctx_remote_run)(struct backend *b, const char *handle, const char *id,
+                              const char *code, const struct exec_spec *x,
+                              const struct exec_sink *sink, struct exec_result *res,
+                              json_t **ret_results, json_t **ret_done, struct al_error *err);
         /* What health reports of the backend's sandboxes (a new JSON object), e.g. how many
          * have no live in-sandbox agent. May be NULL. */
         json_t *(*status)(struct backend *b);
@@ -126,6 +150,12 @@ struct backend_ops {
          * what it was made from. -ENOENT when it is gone or not running. May be NULL. */
         int (*sandbox_adopt)(struct backend *b, const char *handle, const struct sandbox_spec *spec,
                              struct al_error *err);
+        /* Suspend a live sandbox (the provider keeps its memory and disk, no compute runs) and
+         * resume it: E2B pause/connect, AWS Lambda MicroVMs Suspend/ResumeMicrovm, Azure
+         * Container Apps Sandboxes suspend/resume (docs/providers.md). -ENOENT when gone,
+         * -EOPNOTSUPP when this provider refuses. May be NULL (not offered: local engines). */
+        int (*sandbox_suspend)(struct backend *b, const char *handle, struct al_error *err);
+        int (*sandbox_resume)(struct backend *b, const char *handle, struct al_error *err);
         /* Remove what the daemon instance left that this backend does not hold as live
          * (orphans after a crash; one-offs at shutdown). Adopted and created sandboxes stay. */
         int (*remove_instance)(struct backend *b, const char *instance_id, struct al_error *err);
@@ -138,3 +168,10 @@ struct backend {
 };
 
 void backend_free(struct backend *b);
+
+/* A background process as proc_list shows it (a new object): pid, command, started_ms, state
+ * ("running", "exited", "killed"); once ended, exit_code, signal, duration_ms from res; with
+ * with_output, its stdout and stderr so far (sanitized to UTF-8) and whether bytes were
+ * dropped. NULL on ENOMEM. */
+json_t *backend_proc_json(long long pid, const char *command, int64_t started_ms, const char *state,
+                          const struct exec_result *res, bool with_output);

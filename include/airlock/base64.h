@@ -7,7 +7,7 @@
 #include <sys/types.h>
 
 /* A new NUL-terminated string; NULL when out of memory. */
-char *base64_encode(const uint8_t *p, size_t n);
+char *base64_encode(const void *p, size_t n);
 /* Decodes s (n characters, padded) into a new buffer (*ret, one byte more than the length,
  * NUL-terminated); the length, or -1 when s is not base64 or on ENOMEM. */
 ssize_t base64_decode(const char *s, size_t n, uint8_t **ret);

@@ -55,3 +55,9 @@ size_t classify_rules_count(const struct classify_rules *r, size_t *ret_host);
  * Pure and thread-safe: many threads may classify against one rule set at once. */
 int classify_exec(const struct classify_rules *r, const struct exec_request *req,
                   const char *runtime_name, bool *ret_sandbox, char *reason, size_t reason_len);
+
+/* classify_exec, and when a "provider:NAME" rule sandboxed the exec, NAME into provider
+ * (POLICY_NAME_LEN_MAX + 1 bytes; "" otherwise, or when provider is NULL). */
+int classify_exec_route(const struct classify_rules *r, const struct exec_request *req,
+                        const char *runtime_name, bool *ret_sandbox, char *provider, char *reason,
+                        size_t reason_len);

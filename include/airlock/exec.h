@@ -129,6 +129,10 @@ struct exec_result {
          * way out at all ("" when it had one). */
         struct json_t *egress_denied;
         char egress_error[160];
+        /* Run by a remote provider: which of the policy's limits the provider enforced and
+         * which airlock did, locally ({"remote": [...], "local": [...], "template": [...]},
+         * owned; NULL for local backends). */
+        struct json_t *limits;
         /* Protections in force for this exec (static strings), e.g. "seccomp", "netns". */
         const char *isolation[24];
         size_t n_isolation;

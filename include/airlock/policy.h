@@ -71,6 +71,9 @@ struct policy_agent {
         /* allowed_domains, blocked_domains replacing [network]'s for this agent; NULL when
          * not set */
         char **allowed_domains, **blocked_domains;
+        /* backend = provider:NAME: the provider's name; NULL for the local engine */
+        char *provider;
+        int provider_line;
 };
 
 /* [client "name"]: callers (by uid, or by group) and the agents they may act as. */
@@ -175,6 +178,9 @@ struct policy {
         /* [e2b] listen: loopback "host:port" of the E2B-compatible API (docs/e2b.md); "" is
          * off. */
         char *e2b_listen;
+        /* [provider "NAME"], in file order (docs/providers.md) */
+        struct policy_provider *providers;
+        size_t n_providers;
         /* provenance */
         char *source_path; /* NULL for policy_new_default() */
         char *text;        /* the file as read ("" for the defaults) */
@@ -332,3 +338,40 @@ int policy_parse_listen(const char *s, char *host, size_t host_len, uint16_t *re
 int policy_parse_bool(const char *s, bool *ret);
 /* "uid:gid" with numeric ids in 1..4294967294; -EINVAL if malformed, -EPERM for a 0 (root). */
 int policy_parse_user(const char *s, uint32_t *ret_uid, uint32_t *ret_gid);
+
+/* [provider "NAME"]: a remote sandbox provider (docs/providers.md). Only the kinds with a
+ * backend that the tests exercise are accepted; naming another is a file:line error. */
+#define POLICY_PROVIDERS_MAX 16
+enum provider_kind { PROVIDER_E2B = 0 };
+
+struct policy_provider_template {
+        char *runtime;  /* a runtime of the catalog */
+        char *template; /* the provider's template (image) for it */
+        int line;
+};
+
+struct policy_provider {
+        char *name;
+        int line; /* of the section header */
+        enum provider_kind kind;
+        char *api_url;      /* the control plane, "https://api.e2b.app" */
+        char *sandbox_url;  /* one URL for every sandbox's envd (E2b-Sandbox-Id header); or NULL */
+        char *domain;       /* envd at https://PORT-ID.DOMAIN when sandbox_url is NULL */
+        char *api_key_file; /* path of the key; the key itself is read when used, never kept here */
+        char *template;     /* for runtimes without their own template; NULL: none */
+        struct policy_provider_template *templates;
+        size_t n_templates;
+        int64_t sandbox_timeout_s; /* the remote sandbox's time to live, renewed on use */
+        int64_t request_timeout_s; /* one control-plane request */
+        int64_t retries;           /* further attempts after a 429, 5xx or a failed connection */
+};
+
+/* The [provider] section named name, or NULL. */
+const struct policy_provider *policy_provider(const struct policy *p, const char *name);
+/* The provider's template for runtime, or NULL when it has none. */
+const char *policy_provider_template(const struct policy_provider *pr, const char *runtime);
+/* The agent's backend: the provider it is routed to ([agent] backend = provider:NAME), or NULL
+ * for the local engine. */
+const struct policy_provider *policy_agent_provider(const struct policy *p, const char *agent);
+/* The [provider] sections as JSON (no secrets: the key file's path only). NULL on ENOMEM. */
+struct json_t *policy_providers_to_json(const struct policy *p);

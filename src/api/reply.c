@@ -89,6 +89,7 @@ unsigned api_status_for(int code)
         case ENOSPC:
                 return 507; /* the sandbox's disk (or a file area of it) is full */
         case AL_E_ENGINE:
+        case AL_E_PROVIDER:
                 return 502;
         case AL_E_ENGINE_DOWN:
         case EOPNOTSUPP:

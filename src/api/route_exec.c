@@ -83,6 +83,8 @@ json_t *api_exec_result_json(const struct exec_result *res, bool for_stream)
                 json_object_set_new(o, "egress_denied", json_incref(res->egress_denied));
         if (res->egress_error[0])
                 json_object_set_new(o, "egress_error", json_string(res->egress_error));
+        if (res->limits)
+                json_object_set(o, "limits", res->limits);
         if (res->n_isolation > 0) {
                 iso = json_array();
                 for (size_t i = 0; i < res->n_isolation; i++)

@@ -24,6 +24,7 @@
 #include "airlock/contexts.h"
 #include "airlock/files.h"
 #include "airlock/log.h"
+#include "airlock/provider.h"
 #include "airlock/util.h"
 #include "airlock/watch.h"
 #include "daemon_private.h"
@@ -561,6 +562,89 @@ static json_t *cell_artifacts(json_t *results)
         return arts;
 }
 
+/* A context in a provider's sandbox is the provider's own (its code interpreter,
+ * docs/providers.md): airlock keeps its id in sock, and pid 1 marks it live (no driver runs
+ * that airlock could signal). */
+static int remote_context(struct cell *cl, const char *handle, const char *why,
+                          struct al_error *err)
+{
+        struct context_registry *g = registry(cl->d);
+        struct backend *b = cl->d->containers;
+        struct context *c = cl->c;
+        char id[sizeof(c->sock)];
+        char *h = strdup(handle), *old;
+        int r;
+
+        if (!h)
+                return al_err(err, -ENOMEM, "out of memory");
+        r = b->ops->ctx_remote_create(b, handle, context_language_name(c->language), id, err);
+        if (r < 0) {
+                free(h);
+                /* Not the sandbox's loss: run_in_scope must not remake it for this. */
+                return al_err_wrap(err, r == -ENOENT ? -EIO : r, "context %s", c->id);
+        }
+        if (why && !cl->start_only)
+                snprintf(cl->restarted, sizeof(cl->restarted), "%s", why);
+        pthread_mutex_lock(&g->lock);
+        old = c->handle;
+        c->handle = h;
+        c->pid = 1;
+        c->gen++;
+        memcpy(c->sock, id, sizeof(c->sock));
+        c->ended[0] = '\0';
+        c->execution_count = 0;
+        pthread_mutex_unlock(&g->lock);
+        free(old);
+        return 0;
+}
+
+static int remote_cell(struct cell *cl, const char *handle, const struct exec_spec *x,
+                       const struct exec_sink *sink, struct exec_result *res, struct al_error *err)
+{
+        struct backend *b = cl->d->containers;
+        struct context *c = cl->c;
+        struct cell_run cr = {.cl = cl, .sink = sink, .res = res};
+        json_t *results = NULL, *done = NULL;
+        bool interrupted;
+        int r = 0;
+
+        if (cl->start_only || !c->handle || strcmp(c->handle, handle) != 0 || c->pid <= 0)
+                r = remote_context(
+                    cl, handle, c->handle ? "its sandbox was replaced: a fresh interpreter" : NULL,
+                    err);
+        if (r < 0 || cl->start_only)
+                return r;
+        r = b->ops->ctx_remote_run(b, handle, c->sock, cl->code, x, sink, res, &results, &done,
+                                   err);
+        if (r == -ENOENT) {
+                /* The provider lost the context (its interpreter ended): once more afresh. */
+                r = remote_context(cl, handle, "the provider's context had ended: a fresh one",
+                                   err);
+                if (r == 0)
+                        r = b->ops->ctx_remote_run(b, handle, c->sock, cl->code, x, sink, res,
+                                                   &results, &done, err);
+        }
+        if (r < 0)
+                return al_err_wrap(err, r == -ENOENT ? -EIO : r, "context %s", c->id);
+        interrupted = res->timed_out || res->aborted;
+        if (done) {
+                const char *st = json_string_value(json_object_get(done, "status"));
+
+                res->exit_code = st && strcmp(st, "ok") == 0 ? 0 : 1;
+        } else {
+                /* Ended by airlock (its time, or the client gone): the provider interrupts it. */
+                res->exit_code = 1;
+                done = json_pack("{s:s}", "status", "error");
+        }
+        cr.done = done;
+        cr.results = results;
+        res->context = cell_json(&cr, interrupted, NULL);
+        res->results = results;
+        res->artifacts = cell_artifacts(results);
+        json_decref(done);
+        return 0;
+}
+
 static int cell_hook(void *arg, const char *handle, const struct exec_spec *x,
                      const struct exec_sink *sink, struct exec_result *res, struct al_error *err)
 {
@@ -581,10 +665,13 @@ static int cell_hook(void *arg, const char *handle, const struct exec_spec *x,
         size_t plen;
         json_t *req;
         int r;
-
         if (!buf || !cr.results) {
                 json_decref(cr.results);
                 return al_err(err, -ENOMEM, "out of memory");
+        }
+        if (provider_handle(handle)) {
+                json_decref(cr.results);
+                return remote_cell(cl, handle, x, sink, res, err);
         }
         /* A context whose driver ended, or whose sandbox was replaced, starts afresh here. */
         if (cl->start_only || !c->handle || strcmp(c->handle, handle) != 0 || c->pid <= 0) {

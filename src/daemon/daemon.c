@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "airlock/provider.h"
 #include "airlock/cleanup.h"
 #include "airlock/docker_backend.h"
 #include "airlock/host_backend.h"
@@ -226,6 +227,17 @@ int daemon_start(struct daemon *d, struct al_error *err)
         parts.containers = docker_backend_new(parts.engine, d->seccomp_path, path, err);
         if (!parts.containers)
                 goto fail_err;
+        /* Remote providers sit beside the engine, behind the same interface. */
+        {
+                struct backend *router = provider_router_new(parts.containers, err);
+
+                if (!router)
+                        goto fail_err;
+                parts.containers = router;
+                r = provider_router_configure(router, pol, err);
+                if (r < 0)
+                        goto fail;
+        }
         {
                 struct host_options ho;
 

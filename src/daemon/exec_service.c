@@ -11,6 +11,7 @@
 #include "airlock/contexts.h"
 #include "airlock/host_backend.h"
 #include "airlock/log.h"
+#include "airlock/provider.h"
 #include "airlock/store.h"
 #include "airlock/util.h"
 #include "airlock/workspace.h"
@@ -24,7 +25,7 @@ static void strv_freep(char ***v)
 /* Where this exec runs and why. Until the classifier arrives, SELECTIVE errs to the sandbox. */
 static int decide(struct daemon *ctx, const struct policy_effective *pol,
                   const struct exec_request *req, struct exec_result *res, bool *ret_host,
-                  struct al_error *err)
+                  char *ret_provider, struct al_error *err)
 {
         res->decision.mode = policy_mode_name(pol->mode);
         switch (pol->mode) {
@@ -37,9 +38,9 @@ static int decide(struct daemon *ctx, const struct policy_effective *pol,
                 struct rules_holder *h = daemon_rules(ctx);
                 bool sandbox = true;
 
-                classify_exec(h ? h->rules : NULL, req,
-                              req->runtime ? req->runtime : pol->default_runtime, &sandbox,
-                              res->decision.reason, sizeof(res->decision.reason));
+                classify_exec_route(
+                    h ? h->rules : NULL, req, req->runtime ? req->runtime : pol->default_runtime,
+                    &sandbox, ret_provider, res->decision.reason, sizeof(res->decision.reason));
                 rules_holder_unref(h);
                 if (!sandbox && !ctx->host) {
                         sandbox = true;
@@ -86,6 +87,22 @@ int daemon_fill_spec(struct daemon *ctx, const struct policy_effective *eff,
         spec->scope = eff->scope;
         spec->workspace = eff->workspace;
         spec->workspace_dir = NULL;
+        spec->provider = NULL;
+        if (!host && policy_agent_provider(pol, req->agent)) {
+                /* A remote sandbox: the provider's template for the runtime, and no host
+                 * directory can be its workspace. */
+                const struct policy_provider *pr = policy_agent_provider(pol, req->agent);
+
+                spec->image = policy_provider_template(pr, rt->name);
+                if (!spec->image)
+                        return al_err(err, -EINVAL,
+                                      "provider '%s' has no template for runtime '%s' (set "
+                                      "template.%s or template in its section)",
+                                      pr->name, rt->name, rt->name);
+                spec->provider = pr->name;
+                spec->workspace = WORKSPACE_NONE;
+                return 0;
+        }
         if (eff->workspace == WORKSPACE_NONE)
                 return 0;
         /* The workspace belongs to whoever runs the code: the sandbox's exec user, or the
@@ -104,6 +121,29 @@ int daemon_fill_spec(struct daemon *ctx, const struct policy_effective *eff,
         return 0;
 }
 
+/* A SELECTIVE "provider:NAME" rule sent the exec to a provider's sandbox (the agent's own
+ * backend = provider:NAME wins). A provider not in the settings, or without a template for the
+ * runtime, leaves it in a local sandbox, and the reason says so. */
+static void route_by_rule(const struct policy *pol, const struct runtime *rt, const char *name,
+                          struct sandbox_spec *spec, struct exec_result *res)
+{
+        const struct policy_provider *pr = policy_provider(pol, name);
+        const char *tmpl = pr ? policy_provider_template(pr, rt->name) : NULL;
+        size_t n = strlen(res->decision.reason);
+
+        if (!tmpl) {
+                snprintf(res->decision.reason + n, sizeof(res->decision.reason) - n,
+                         pr ? "; provider '%s' has no template for it: sandboxed locally"
+                            : "; no [provider \"%s\"]: sandboxed locally",
+                         name);
+                return;
+        }
+        spec->image = tmpl;
+        spec->provider = pr->name;
+        spec->workspace = WORKSPACE_NONE;
+        spec->workspace_dir = NULL;
+}
+
 /* The network tier decides whether an exec may ask for the network; what it may reach is the
  * egress proxy's to decide, connection by connection (docs/egress.md). */
 static int check_network(const struct policy_effective *eff, const struct exec_request *req,
@@ -111,6 +151,13 @@ static int check_network(const struct policy_effective *eff, const struct exec_r
 {
         if (req->network != 1)
                 return 0;
+        /* A provider's sandbox is made without internet access: airlock cannot put its egress
+         * proxy (allowed domains, the record) in front of it. */
+        if (policy_agent_provider(eff->policy, req->agent))
+                return al_err(err, -AL_E_FORBIDDEN,
+                              "agent '%s' runs on provider '%s', whose sandboxes have no network "
+                              "(airlock's egress policy cannot be enforced there)",
+                              req->agent, policy_agent_provider(eff->policy, req->agent)->name);
         if (req->background)
                 return al_err(err, -EINVAL,
                               "background processes cannot have the network; run it in the "
@@ -178,7 +225,7 @@ static int start_background(struct daemon *ctx, const char *handle, const struct
         bg->ctx = ctx;
         memcpy(bg->audit.id, audit->id, sizeof(bg->audit.id));
         memcpy(bg->sandbox_id, res->sandbox_id, sizeof(bg->sandbox_id));
-        bg->backend = ctx->containers->ops->name;
+        bg->backend = provider_router_label(ctx->containers, spec->provider);
         bx.timeout_ms = 0; /* it runs until it ends, is killed, or its sandbox goes */
         bx.stdin_fd = 0;
         r = ctx->containers->ops->proc_start(ctx->containers, handle, &bx, &hooks,
@@ -285,6 +332,7 @@ int daemon_exec(struct daemon *ctx, const struct exec_request *req, const struct
         struct egress_exec ee = {0};
         struct audit_gate gate = {0};
         struct policy_effective eff;
+        char rule_provider[POLICY_NAME_LEN_MAX + 1] = "";
         bool host = false, started = false;
         int r;
 
@@ -306,12 +354,14 @@ int daemon_exec(struct daemon *ctx, const struct exec_request *req, const struct
         r = check_network(&eff, req, err);
         if (r < 0)
                 return r;
-        r = decide(ctx, &eff, req, res, &host, err);
+        r = decide(ctx, &eff, req, res, &host, rule_provider, err);
         if (r < 0)
                 return r;
         r = daemon_fill_spec(ctx, &eff, req, rt, host, &spec, &workspace, err);
         if (r < 0)
                 return r;
+        if (rule_provider[0] && !host && !spec.provider)
+                route_by_rule(pol, rt, rule_provider, &spec, res);
         x.argv = argv;
         x.env = req->env;
         x.stdin_data = req->stdin_data;
@@ -325,8 +375,14 @@ int daemon_exec(struct daemon *ctx, const struct exec_request *req, const struct
                               host ? "contexts need a sandbox; this agent's code runs on the host"
                                    : "contexts need a kept sandbox: give a session (or use scope "
                                      "agent or shared)");
-        /* A sandboxed exec gets its own outputs directory: its artifacts are its own. */
-        if (!host) {
+        /* A sandboxed exec gets its own outputs directory: its artifacts are its own. A
+         * provider's sandbox has none (collecting would cost a round trip per exec). */
+        if (spec.provider) {
+                size_t n = strlen(res->decision.reason);
+
+                snprintf(res->decision.reason + n, sizeof(res->decision.reason) - n,
+                         " (provider '%s')", spec.provider);
+        } else if (!host) {
                 artifacts_env = daemon_artifacts_env(pol, req->env, execution_id);
                 if (artifacts_env)
                         x.env = artifacts_env;
@@ -413,6 +469,8 @@ int daemon_exec(struct daemon *ctx, const struct exec_request *req, const struct
         }
         memcpy(res->execution_id, execution_id, sizeof(execution_id));
         res->sandboxed = !host;
+        if (spec.provider)
+                res->backend = provider_router_label(ctx->containers, spec.provider);
         daemon_egress_finish(&ee, res);
         /* A background process's row is finished when it ends. */
         if (req->background && r >= 0)

@@ -8,6 +8,7 @@
 #include "egress_hook.h"
 #include "airlock/cleanup.h"
 #include "airlock/host_backend.h"
+#include "airlock/provider.h"
 #include "airlock/log.h"
 #include "airlock/util.h"
 
@@ -95,6 +96,9 @@ int daemon_reload(struct daemon *ctx, const char *who, struct policy_problems *p
                 r = path ? rules_holder_load(path, &rules, problems, err)
                          : al_err(err, -ENOMEM, "out of memory");
         }
+        /* Providers new in the file are made now; one made earlier keeps its settings. */
+        if (r >= 0 && ctx->containers)
+                r = provider_router_configure(ctx->containers, fresh, err);
         if (r >= 0 && ctx->host) {
                 struct host_options ho;
 

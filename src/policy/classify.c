@@ -31,6 +31,7 @@ struct cl_rule {
         bool host;
         enum cl_kind kind;
         char name[CLASSIFY_NAME_MAX + 1];
+        char provider[POLICY_NAME_LEN_MAX + 1]; /* "provider:NAME" rules; "" otherwise */
         char *tokens; /* word, metachar: NUL-separated tokens ended by an empty one */
         regex_t re;
         bool has_re;
@@ -182,8 +183,13 @@ static void parse_line(struct parse_ctx *c, struct classify_rules *r, char *s, i
                 rule.host = false;
         else if (strcmp(field[0], "host") == 0)
                 rule.host = true;
+        else if (strncmp(field[0], "provider:", 9) == 0 &&
+                 util_name_valid(field[0] + 9, POLICY_NAME_LEN_MAX))
+                /* A sandbox rule whose sandbox is a remote provider's (docs/providers.md). */
+                snprintf(rule.provider, sizeof(rule.provider), "%s", field[0] + 9);
         else
-                problem(c, line, "unknown action '%.64s' (expected sandbox or host)", field[0]);
+                problem(c, line, "unknown action '%.64s' (expected sandbox, host or provider:NAME)",
+                        field[0]);
         if (!util_name_valid(field[1], CLASSIFY_NAME_MAX))
                 problem(c, line, "rule name '%.64s' must be 1-%d characters of [A-Za-z0-9._-]",
                         field[1], CLASSIFY_NAME_MAX);
@@ -321,6 +327,7 @@ int classify_rules_load(const char *path, struct classify_rules **ret,
 struct verdict {
         char *why;
         size_t size;
+        const char *provider; /* the matched rule's provider, or NULL */
 };
 
 __attribute__((format(printf, 2, 3))) static bool sandbox(struct verdict *v, const char *fmt, ...)
@@ -512,9 +519,11 @@ static bool decide_text(const struct classify_rules *r, struct shell_parsed *p, 
         for (size_t i = 0; r && i < r->n; i++) {
                 const struct cl_rule *rule = &r->rules[i];
 
-                if (!rule->host && sandbox_rule_matches(rule, p, ex, sizeof(ex)))
+                if (!rule->host && sandbox_rule_matches(rule, p, ex, sizeof(ex))) {
+                        v->provider = rule->provider[0] ? rule->provider : NULL;
                         return sandbox(v, "rule %s (%s:%d): matched '%s'", rule->name, src,
                                        rule->line, ex);
+                }
         }
         list[0] = '\0';
         for (size_t c = 0; c < p->n_cmds; c++) {
@@ -656,8 +665,9 @@ static bool decide(const struct classify_rules *r, const struct exec_request *re
         return decide_text(r, p, v);
 }
 
-int classify_exec(const struct classify_rules *r, const struct exec_request *req,
-                  const char *runtime_name, bool *ret_sandbox, char *reason, size_t reason_len)
+int classify_exec_route(const struct classify_rules *r, const struct exec_request *req,
+                        const char *runtime_name, bool *ret_sandbox, char *provider, char *reason,
+                        size_t reason_len)
 {
         char why[CLASSIFY_REASON_MAX];
         struct verdict v = {.why = why, .size = sizeof(why)};
@@ -668,5 +678,14 @@ int classify_exec(const struct classify_rules *r, const struct exec_request *req
         *ret_sandbox = decide(r, req, runtime_name, &v);
         if (reason && reason_len > 0)
                 snprintf(reason, reason_len, "%s", why);
+        if (provider)
+                snprintf(provider, POLICY_NAME_LEN_MAX + 1, "%s",
+                         *ret_sandbox && v.provider ? v.provider : "");
         return 0;
+}
+
+int classify_exec(const struct classify_rules *r, const struct exec_request *req,
+                  const char *runtime_name, bool *ret_sandbox, char *reason, size_t reason_len)
+{
+        return classify_exec_route(r, req, runtime_name, ret_sandbox, NULL, reason, reason_len);
 }

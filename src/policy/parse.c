@@ -32,6 +32,7 @@ const char *const parse_section_names[SEC__MAX] = {
     [SEC_RUNTIME] = "runtime", [SEC_AGENT] = "agent",     [SEC_ACCESS] = "access",
     [SEC_CLIENT] = "client",   [SEC_MONITOR] = "monitor", [SEC_MCP] = "mcp",
     [SEC_FILES] = "files",     [SEC_E2B] = "e2b",
+    [SEC_PROVIDER] = "provider",
 };
 
 void parse_problem(struct parse_ctx *c, int line, const char *fmt, ...)
@@ -60,6 +61,8 @@ const char *parse_section_label(const struct parse_ctx *c, char *dst, size_t siz
                 snprintf(dst, size, "[agent \"%s\"]", c->p->agents[c->agent].name);
         else if (c->section == SEC_CLIENT)
                 snprintf(dst, size, "[client \"%s\"]", c->p->clients[c->client].name);
+        else if (c->section == SEC_PROVIDER)
+                snprintf(dst, size, "[provider \"%s\"]", c->p->providers[c->provider].name);
         else
                 snprintf(dst, size, "[%s]", parse_section_names[c->section]);
         return dst;
@@ -224,6 +227,8 @@ static bool enter_named(struct parse_ctx *c, const char *name, enum section_kind
                         enter_runtime(c, inner);
                 else if (kind == SEC_AGENT)
                         enter_agent(c, inner);
+                else if (kind == SEC_PROVIDER)
+                        parse_enter_provider(c, inner);
                 else
                         enter_client(c, inner);
                 return true;
@@ -262,13 +267,12 @@ static void enter_section(struct parse_ctx *c, const char *s, const char *close,
                 return;
         }
         if (enter_named(c, name, SEC_RUNTIME) || enter_named(c, name, SEC_AGENT) ||
-            enter_named(c, name, SEC_CLIENT))
+            enter_named(c, name, SEC_CLIENT) || enter_named(c, name, SEC_PROVIDER))
                 return;
         parse_problem(c, c->line,
                       "unknown section [%s] (known: [daemon], [engine], [sandbox], [limits], "
                       "[network], [host], [access], [monitor], [mcp], [e2b], [runtime \"NAME\"], "
-                      "[agent \"NAME\"], "
-                      "[client \"NAME\"])",
+                      "[agent \"NAME\"], [client \"NAME\"], [provider \"NAME\"])",
                       util_quote(q, sizeof(q), name));
 }
 
@@ -373,6 +377,14 @@ static int handler(void *user, const char *section, const char *name, const char
         }
         if (c->section == SEC_BAD)
                 return 1; /* the header was reported */
+        if (c->section == SEC_PROVIDER) {
+                parse_provider_key(c, name, value);
+                return 1;
+        }
+        if (c->section == SEC_AGENT && strcmp(name, "backend") == 0) {
+                parse_agent_backend(c, value);
+                return 1;
+        }
         for (int id = 0; id < K__MAX; id++) {
                 bool list = parse_keys[id].type == V_DOMAINS || parse_keys[id].type == V_NAMES ||
                             parse_keys[id].type == V_UIDS || parse_keys[id].type == V_GROUPS ||

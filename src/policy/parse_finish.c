@@ -160,6 +160,7 @@ void parse_finish(struct parse_ctx *c)
                               p->default_runtime, catalog_text(p, names, sizeof(names)));
         finish_agents(c);
         finish_clients(c);
+        parse_finish_providers(c);
         if ((!c->seen[K_ENGINE_SOCKET] || p->engine_socket[0] == '\0') &&
             parse_set_string(c, &p->engine_socket,
                              p->engine_kind == ENGINE_PODMAN ? "/run/podman/podman.sock"

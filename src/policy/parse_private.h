@@ -32,6 +32,7 @@ enum section_kind {
         SEC_RUNTIME, /* the named sections from here on */
         SEC_AGENT,
         SEC_CLIENT,
+        SEC_PROVIDER,
         SEC__MAX,
 };
 
@@ -233,6 +234,8 @@ struct parse_ctx {
         int runtime; /* index into p->runtimes for SEC_RUNTIME */
         int agent;   /* index into p->agents for SEC_AGENT */
         int client;  /* index into p->clients for SEC_CLIENT */
+        int provider; /* index into p->providers for SEC_PROVIDER */
+        int provider_seen[12]; /* parse_provider.c: line each fixed key was set on */
         int section_line[SEC__MAX];
         int seen[K__MAX]; /* line each key was set on, for the fixed sections */
         struct runtime_state rts[POLICY_RUNTIMES_MAX];
@@ -262,5 +265,10 @@ void parse_agent_mark(struct parse_ctx *c, enum key_id id);
 void parse_add_list(struct parse_ctx *c, enum key_id id, const char *v);
 /* The per-agent keys' names, for messages. */
 const char *parse_agent_keys_text(char *dst, size_t size);
+/* parse_provider.c: [provider "NAME"] sections and [agent] backend. */
+void parse_enter_provider(struct parse_ctx *c, const char *name);
+void parse_provider_key(struct parse_ctx *c, const char *name, const char *value);
+void parse_agent_backend(struct parse_ctx *c, const char *value);
+void parse_finish_providers(struct parse_ctx *c);
 /* Checks that need the whole file: defaults that depend on other keys, references. */
 void parse_finish(struct parse_ctx *c);

@@ -110,6 +110,7 @@ static void agent_clear(struct policy_agent *a)
         util_strv_free(a->runtimes);
         util_strv_free(a->allowed_domains);
         util_strv_free(a->blocked_domains);
+        free(a->provider);
         memset(a, 0, sizeof(*a));
 }
 
@@ -282,6 +283,9 @@ static void policy_free(struct policy *p)
         for (size_t i = 0; i < p->n_agents; i++)
                 agent_clear(&p->agents[i]);
         free(p->agents);
+        for (size_t i = 0; i < p->n_providers; i++)
+                policy_provider_clear(&p->providers[i]);
+        free(p->providers);
         policy_host_free(p->host);
         policy_access_free(p);
         free(p->source_path);
@@ -595,6 +599,8 @@ json_t *policy_agent_to_json(const struct policy_agent *a)
                 ok = set_new(o, "allowed_domains", policy_strv_to_json(a->allowed_domains));
         if (ok && (set & POLICY_AGENT_BLOCKED_DOMAINS))
                 ok = set_new(o, "blocked_domains", policy_strv_to_json(a->blocked_domains));
+        if (ok && a->provider)
+                ok = set_new(o, "backend", json_sprintf("provider:%s", a->provider));
         if (!ok) {
                 json_decref(o);
                 return NULL;
@@ -680,6 +686,7 @@ json_t *policy_to_json(const struct policy *p)
                              policy_network_to_json(p->network.tier, p->network.allowed,
                                                     p->network.blocked, p->network.cidrs)) ||
                     !set_new(o, "agents", agents_to_json(p)) ||
+                    !set_new(o, "providers", policy_providers_to_json(p)) ||
                     !set_new(o, "monitor", json_pack("{s:s}", "listen", p->monitor_listen)) ||
                     !set_new(o, "mcp", json_pack("{s:s}", "listen", p->mcp_listen)) ||
                     !set_new(o, "e2b", json_pack("{s:s}", "listen", p->e2b_listen)) ||

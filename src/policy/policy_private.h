@@ -64,3 +64,6 @@ int policy_access_init(struct policy *p);
 void policy_access_free(struct policy *p);
 /* The "access" and "clients" members of the policy's JSON view; false when out of memory. */
 bool policy_access_to_json(const struct policy *p, json_t *o);
+
+/* parse_provider.c: free what a [provider] section holds. */
+void policy_provider_clear(struct policy_provider *pr);

@@ -3,8 +3,9 @@
 
 #include <stdlib.h>
 
-char *base64_encode(const uint8_t *p, size_t n)
+char *base64_encode(const void *data, size_t n)
 {
+        const uint8_t *p = data;
         static const char tbl[] =
             "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
         char *out = malloc((n + 2) / 3 * 4 + 1), *o = out;

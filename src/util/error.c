@@ -104,6 +104,8 @@ const char *al_err_name(int code)
                 return "engine_unavailable";
         case AL_E_ENGINE:
                 return "engine_error";
+        case AL_E_PROVIDER:
+                return "provider_error";
         case ETIMEDOUT:
                 return "timeout";
         case ENOSYS:

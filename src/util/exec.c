@@ -92,4 +92,6 @@ void exec_result_clear(struct exec_result *r)
         r->artifacts = NULL;
         json_decref(r->egress_denied);
         r->egress_denied = NULL;
+        json_decref(r->limits);
+        r->limits = NULL;
 }

@@ -471,7 +471,7 @@ struct bad_rules {
 };
 
 static const struct bad_rules bad_rules[] = {
-    {"allow x word ls\n", 1, "unknown action 'allow' (expected sandbox or host)"},
+    {"allow x word ls\n", 1, "unknown action 'allow' (expected sandbox, host or provider:NAME)"},
     {"sandbox\n", 1, "a name is missing"},
     {"sandbox x\n", 1, "a kind is missing"},
     {"sandbox x word\n", 1, "the word rule has no pattern"},

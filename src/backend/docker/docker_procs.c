@@ -209,34 +209,8 @@ static const char *state_name(const struct dproc *p)
 
 static json_t *proc_json(const struct dproc *p, bool with_output)
 {
-        json_t *o =
-            json_pack("{s:I, s:s, s:I, s:s}", "pid", (json_int_t)p->pid, "command", p->command,
-                      "started_ms", (json_int_t)p->started_ms, "state", state_name(p));
-
-        if (!o)
-                return NULL;
-        if (!p->running) {
-                json_object_set_new(
-                    o, "exit_code",
-                    json_integer(p->res.signal ? 128 + p->res.signal : p->res.exit_code));
-                json_object_set_new(o, "signal",
-                                    p->res.signal ? json_integer(p->res.signal) : json_null());
-                json_object_set_new(o, "duration_ms", json_integer(p->res.duration_ms));
-        }
-        if (with_output) {
-                _cleanup_free_ char *out = util_utf8_sanitize(
-                    p->res.out.data ? p->res.out.data : "", p->res.out.len, NULL, NULL);
-                _cleanup_free_ char *errs = util_utf8_sanitize(
-                    p->res.err.data ? p->res.err.data : "", p->res.err.len, NULL, NULL);
-
-                json_object_set_new(o, "stdout", json_string(out ? out : ""));
-                json_object_set_new(o, "stderr", json_string(errs ? errs : ""));
-                json_object_set_new(o, "stdout_truncated",
-                                    json_boolean(buf_truncated(&p->res.out)));
-                json_object_set_new(o, "stderr_truncated",
-                                    json_boolean(buf_truncated(&p->res.err)));
-        }
-        return o;
+        return backend_proc_json(p->pid, p->command, p->started_ms, state_name(p), &p->res,
+                                 with_output);
 }
 
 json_t *dprocs_list(struct backend *b, const char *handle, long long pid, struct al_error *err)
