@@ -23,6 +23,7 @@
 
 #define RELAY_SLOTS 64
 #define RELAY_BUF   (64u << 10)
+#define RELAY_PIPE  (1024u << 10) /* asked for; the kernel may give less */
 
 struct dir {
         char buf[RELAY_BUF]; /* used when pipe[0] < 0 */
@@ -90,7 +91,7 @@ static void take(int lfd)
                 if (pipe2(s->d[i].pipe, O_CLOEXEC | O_NONBLOCK) < 0)
                         s->d[i].pipe[0] = s->d[i].pipe[1] = -1; /* buffered, then */
                 else
-                        (void)fcntl(s->d[i].pipe[1], F_SETPIPE_SZ, (int)RELAY_BUF);
+                        (void)fcntl(s->d[i].pipe[1], F_SETPIPE_SZ, (int)RELAY_PIPE);
         }
 }
 
@@ -98,7 +99,7 @@ static void take(int lfd)
 static ssize_t dir_fill(struct dir *d, int src)
 {
         if (d->pipe[0] >= 0) {
-                ssize_t n = splice(src, NULL, d->pipe[1], NULL, RELAY_BUF,
+                ssize_t n = splice(src, NULL, d->pipe[1], NULL, RELAY_PIPE,
                                    SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
 
                 if (n >= 0 || errno != EINVAL)

@@ -32,7 +32,7 @@
 #define CONNECT_TIMEOUT_MS 10000
 #define HELLO_TIMEOUT_MS   10000
 #define IDLE_TIMEOUT_MS    (600 * 1000)
-#define RELAY_BUF          (128u << 10)
+#define RELAY_BUF          (1024u << 10)
 #define SWEEP_MS           3000
 
 /* An exec that asked for the network and is running in the sandbox. */
