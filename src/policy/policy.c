@@ -110,6 +110,7 @@ static void agent_clear(struct policy_agent *a)
         util_strv_free(a->runtimes);
         util_strv_free(a->allowed_domains);
         util_strv_free(a->blocked_domains);
+        util_strv_free(a->allowed_cidrs);
         memset(a, 0, sizeof(*a));
 }
 
@@ -590,6 +591,8 @@ json_t *policy_agent_to_json(const struct policy_agent *a)
                 ok = set_new(o, "allowed_domains", policy_strv_to_json(a->allowed_domains));
         if (ok && (set & POLICY_AGENT_BLOCKED_DOMAINS))
                 ok = set_new(o, "blocked_domains", policy_strv_to_json(a->blocked_domains));
+        if (ok && (set & POLICY_AGENT_ALLOWED_CIDRS))
+                ok = set_new(o, "allowed_cidrs", policy_strv_to_json(a->allowed_cidrs));
         if (!ok) {
                 json_decref(o);
                 return NULL;
