@@ -53,6 +53,7 @@ enum policy_agent_key {
         POLICY_AGENT_WORKSPACE_MB = 1u << 12,
         POLICY_AGENT_ALLOWED_DOMAINS = 1u << 13,
         POLICY_AGENT_BLOCKED_DOMAINS = 1u << 14,
+        POLICY_AGENT_ALLOWED_CIDRS = 1u << 15,
 };
 
 /* [agent "name"]: per-agent overrides. A field counts only when its POLICY_AGENT_* bit is in
@@ -74,6 +75,7 @@ struct policy_agent {
         /* backend = provider:NAME: the provider's name; NULL for the local engine */
         char *provider;
         int provider_line;
+        char **allowed_cidrs; /* replacing [network]'s for this agent; NULL when not set */
 };
 
 /* [client "name"]: callers (by uid, or by group) and the agents they may act as. */

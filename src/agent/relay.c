@@ -1,9 +1,10 @@
 /* The egress relay of the in-sandbox agent (docs/egress.md): a sandbox has no network
  * interface but loopback, so the agent listens on 127.0.0.1:EGRESS_SANDBOX_PORT (and [::1])
  * and carries each connection, bytes unchanged, to the daemon's egress proxy over the UNIX
- * socket egress.sock beside its own. It runs on a thread of its own with a poll loop and
- * fixed buffers: no allocation after start, so that the agent's forks never inherit a held
- * allocator lock from it, and at most RELAY_SLOTS connections. */
+ * socket egress.sock beside its own. It runs on a thread of its own with a poll loop: bytes
+ * move through a pipe per direction with splice(2), inside the kernel, or through fixed
+ * buffers where no pipe could be made; no allocation after start, so that the agent's forks
+ * never inherit a held allocator lock from it, and at most RELAY_SLOTS connections. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -22,9 +23,11 @@
 
 #define RELAY_SLOTS 64
 #define RELAY_BUF   (64u << 10)
+#define RELAY_PIPE  (1024u << 10) /* asked for; the kernel may give less */
 
 struct dir {
-        char buf[RELAY_BUF];
+        char buf[RELAY_BUF]; /* used when pipe[0] < 0 */
+        int pipe[2];         /* bytes held in the kernel: len of them */
         size_t len, off;
         bool eof;  /* the source ended */
         bool shut; /* the end was passed on */
@@ -50,6 +53,11 @@ static void slot_close(struct slot *s)
                 if (s->fd[i] >= 0)
                         close(s->fd[i]);
                 s->fd[i] = -1;
+                for (int k = 0; k < 2; k++) {
+                        if (s->d[i].pipe[k] >= 0)
+                                close(s->d[i].pipe[k]);
+                        s->d[i].pipe[k] = -1;
+                }
                 s->d[i].len = s->d[i].off = 0;
                 s->d[i].eof = s->d[i].shut = false;
         }
@@ -79,6 +87,39 @@ static void take(int lfd)
         (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int){1}, sizeof(int));
         s->fd[0] = fd;
         s->fd[1] = pfd;
+        for (int i = 0; i < 2; i++) {
+                if (pipe2(s->d[i].pipe, O_CLOEXEC | O_NONBLOCK) < 0)
+                        s->d[i].pipe[0] = s->d[i].pipe[1] = -1; /* buffered, then */
+                else
+                        (void)fcntl(s->d[i].pipe[1], F_SETPIPE_SZ, (int)RELAY_PIPE);
+        }
+}
+
+/* Take what src has into d (empty before): bytes taken, 0 at its end, -1 with errno. */
+static ssize_t dir_fill(struct dir *d, int src)
+{
+        if (d->pipe[0] >= 0) {
+                ssize_t n = splice(src, NULL, d->pipe[1], NULL, RELAY_PIPE,
+                                   SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+
+                if (n >= 0 || errno != EINVAL)
+                        return n;
+                /* This socket cannot be spliced: buffered from now on (the pipe is empty). */
+                close(d->pipe[0]);
+                close(d->pipe[1]);
+                d->pipe[0] = d->pipe[1] = -1;
+        }
+        d->off = 0;
+        return read(src, d->buf, sizeof(d->buf));
+}
+
+/* Pass on what d holds, as far as dst takes it: bytes passed, -1 with errno. */
+static ssize_t dir_drain(struct dir *d, int dst)
+{
+        if (d->pipe[0] >= 0)
+                return splice(d->pipe[0], NULL, dst, NULL, d->len - d->off,
+                              SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+        return send(dst, d->buf + d->off, d->len - d->off, MSG_NOSIGNAL);
 }
 
 /* Move bytes of direction i of s once without blocking; *more: a whole buffer was read and
@@ -91,7 +132,7 @@ static bool pump_once(struct slot *s, int i, short rev_src, bool *more)
 
         *more = false;
         if (d->len == 0 && !d->eof && (rev_src & (POLLIN | POLLHUP | POLLERR))) {
-                ssize_t n = read(src, d->buf, sizeof(d->buf));
+                ssize_t n = dir_fill(d, src);
 
                 if (n > 0) {
                         d->len = (size_t)n;
@@ -104,7 +145,7 @@ static bool pump_once(struct slot *s, int i, short rev_src, bool *more)
                 }
         }
         while (d->off < d->len) {
-                ssize_t n = send(dst, d->buf + d->off, d->len - d->off, MSG_NOSIGNAL);
+                ssize_t n = dir_drain(d, dst);
 
                 if (n < 0) {
                         if (errno == EAGAIN || errno == EINTR)
@@ -221,7 +262,8 @@ int relay_start(const char *proxy_path, int port)
         proxy_addr.sun_family = AF_UNIX;
         strcpy(proxy_addr.sun_path, proxy_path);
         for (int i = 0; i < RELAY_SLOTS; i++)
-                slots[i].fd[0] = slots[i].fd[1] = -1;
+                for (int k = 0; k < 2; k++)
+                        slots[i].fd[k] = slots[i].d[k].pipe[0] = slots[i].d[k].pipe[1] = -1;
         listeners[0] = listen_on(AF_INET, port);
         listeners[1] = listen_on(AF_INET6, port); /* no IPv6 loopback: IPv4 only */
         if (listeners[0] < 0)

@@ -5,7 +5,7 @@
  * socket that accepts but never answers costs that much, a missing socket fails at once), and
  * the database waits at most HEALTH_DB_WAIT_MS for its write lock. Monitors poll: an answer
  * is reused for HEALTH_CACHE_MS, and concurrent requests wait for the one check in progress
- * rather than each probing the engine. */
+ * rather than each probing the engine; a reload makes the answer stale at once. */
 #include <errno.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -693,16 +693,24 @@ static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
 static char *cache_text;
 static int64_t cache_at_ms;
 static unsigned cache_status;
+static unsigned long cache_reloads; /* the daemon's reloads (applied or refused) it saw */
 
 /* The health document as text, from the cache when fresh; caller frees. */
 static char *health_text(struct api *ctx, unsigned *ret_status)
 {
         enum health_status overall;
+        struct daemon_gauges g;
+        unsigned long reloads;
         char *text = NULL;
         json_t *doc;
 
+        /* A document from before a reload is not served after it: the pools, the policy and
+         * the images it names may all have changed. */
+        daemon_gauges(ctx->core, &g);
+        reloads = g.reloads + g.reload_failures;
         pthread_mutex_lock(&cache_lock);
-        if (!cache_text || util_now_ms() - cache_at_ms >= HEALTH_CACHE_MS) {
+        if (!cache_text || util_now_ms() - cache_at_ms >= HEALTH_CACHE_MS ||
+            reloads != cache_reloads) {
                 doc = health_run(ctx, &overall);
                 text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
                 json_decref(doc);
@@ -710,6 +718,7 @@ static char *health_text(struct api *ctx, unsigned *ret_status)
                         free(cache_text);
                         cache_text = text;
                         cache_at_ms = util_now_ms();
+                        cache_reloads = reloads;
                         cache_status =
                             overall == HEALTH_DOWN ? MHD_HTTP_SERVICE_UNAVAILABLE : MHD_HTTP_OK;
                 }

@@ -85,12 +85,33 @@ void daemon_egress_reload(struct daemon *d)
         policy_unref(rc.pol);
 }
 
+/* The agent's rules in force now, not when the request came: a reload while the sandbox was
+ * being made (seconds under load) is honoured as egress_reload honours it for bindings made
+ * before it. *ret_pol holds the strings the rules point to (NULL: the request's were used). */
+static void rules_now(const struct egress_exec *ee, struct policy **ret_pol,
+                      struct egress_rules *ret)
+{
+        struct policy *pol = daemon_policy(ee->ctx);
+        struct policy_effective eff;
+
+        *ret_pol = NULL;
+        if (pol && policy_resolve(pol, ee->agent, &eff) == 0) {
+                rules_of(&eff, ret);
+                *ret_pol = pol;
+                return;
+        }
+        policy_unref(pol);
+        rules_of(ee->eff, ret);
+}
+
 static int on_open(void *arg, const char *run_dir, const char *exec_user, struct al_error *err)
 {
         struct egress_exec *ee = arg;
         struct egress_rules rules;
         unsigned uid = 0, gid = 0;
         struct al_error e = {0};
+        struct policy *pol;
+        int r;
 
         if (ee->run_dir) {
                 /* The exec is being retried in a new sandbox: leave the old one. */
@@ -112,9 +133,10 @@ static int on_open(void *arg, const char *run_dir, const char *exec_user, struct
                 snprintf(ee->error, sizeof(ee->error), "no exec user for the egress socket");
                 return 0;
         }
-        rules_of(ee->eff, &rules);
-        if (egress_bind(ee->ctx->egress, run_dir, uid, gid, ee->agent, &rules, ee->exec_id, &e) <
-            0) {
+        rules_now(ee, &pol, &rules);
+        r = egress_bind(ee->ctx->egress, run_dir, uid, gid, ee->agent, &rules, ee->exec_id, &e);
+        policy_unref(pol);
+        if (r < 0) {
                 /* Fail closed: the exec runs, with no way out, and its result says why. */
                 log_warn("egress for exec %s: %s", ee->exec_id, e.msg);
                 snprintf(ee->error, sizeof(ee->error), "%.150s", e.msg);
@@ -135,6 +157,8 @@ static int on_netns(void *arg, int *ret_fd, struct al_error *err)
         struct egress_exec *ee = arg;
         struct egress_rules rules;
         struct al_error e = {0};
+        struct policy *pol;
+        int r;
 
         *ret_fd = -1;
         if (ee->host_ns) {
@@ -145,8 +169,10 @@ static int on_netns(void *arg, int *ret_fd, struct al_error *err)
                 snprintf(ee->error, sizeof(ee->error), "the egress proxy is not running");
                 return 0;
         }
-        rules_of(ee->eff, &rules);
-        if (egress_netns_open(ee->ctx->egress, ee->agent, &rules, ee->exec_id, ret_fd, &e) < 0) {
+        rules_now(ee, &pol, &rules);
+        r = egress_netns_open(ee->ctx->egress, ee->agent, &rules, ee->exec_id, ret_fd, &e);
+        policy_unref(pol);
+        if (r < 0) {
                 log_warn("egress for host exec %s: %s", ee->exec_id, e.msg);
                 snprintf(ee->error, sizeof(ee->error), "%.150s", e.msg);
                 return 0;

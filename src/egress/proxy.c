@@ -32,7 +32,7 @@
 #define CONNECT_TIMEOUT_MS 10000
 #define HELLO_TIMEOUT_MS   10000
 #define IDLE_TIMEOUT_MS    (600 * 1000)
-#define RELAY_BUF          (128u << 10)
+#define RELAY_BUF          (1024u << 10)
 #define SWEEP_MS           3000
 
 /* An exec that asked for the network and is running in the sandbox. */
@@ -421,15 +421,96 @@ static int resolve_connect(struct egress *eg, struct econn *c, struct outcome *o
         return fd;
 }
 
+/* One way of a relayed connection. Bytes move from `from` to `to` through a pipe with
+ * splice(2), inside the kernel; where a socket cannot be spliced (or no pipe could be made)
+ * they are copied through buf. */
+struct way {
+        int from, to;
+        int pipe[2]; /* -1: copy */
+        size_t chunk;
+};
+
+static void way_open(struct way *w, int from, int to)
+{
+        int size;
+
+        *w = (struct way){.from = from, .to = to, .pipe = {-1, -1}, .chunk = RELAY_BUF};
+        if (pipe2(w->pipe, O_CLOEXEC | O_NONBLOCK) < 0) {
+                w->pipe[0] = w->pipe[1] = -1;
+                return;
+        }
+        (void)fcntl(w->pipe[1], F_SETPIPE_SZ, (int)RELAY_BUF);
+        size = fcntl(w->pipe[1], F_GETPIPE_SZ);
+        if (size > 0 && (size_t)size < w->chunk)
+                w->chunk = (size_t)size;
+}
+
+static void way_close(struct way *w)
+{
+        for (int i = 0; i < 2; i++)
+                if (w->pipe[i] >= 0)
+                        close(w->pipe[i]);
+        w->pipe[0] = w->pipe[1] = -1;
+}
+
+/* Move what the source has now (its fd is non-blocking) on to the other end, waiting for the
+ * other end to take it: the bytes moved, 0 at the source's end, -EAGAIN when it had nothing,
+ * or -errno. */
+static ssize_t way_move(struct way *w, uint8_t **buf)
+{
+        ssize_t n, left;
+
+        if (w->pipe[0] >= 0) {
+                n = splice(w->from, NULL, w->pipe[1], NULL, w->chunk,
+                           SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+                if (n < 0 && errno == EINVAL) {
+                        way_close(w); /* the pipe is empty here: copy from now on */
+                } else {
+                        if (n <= 0)
+                                return n < 0 ? -errno : 0;
+                        for (left = n; left > 0;) {
+                                ssize_t m = splice(w->pipe[0], NULL, w->to, NULL, (size_t)left,
+                                                   SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+
+                                if (m < 0 && errno == EINTR)
+                                        continue;
+                                if (m < 0 && errno == EAGAIN) {
+                                        int r = wait_fd(w->to, POLLOUT, IDLE_TIMEOUT_MS);
+
+                                        if (r < 0)
+                                                return r;
+                                        continue;
+                                }
+                                if (m <= 0)
+                                        return m < 0 ? -errno : -EPIPE;
+                                left -= m;
+                        }
+                        return n;
+                }
+        }
+        if (!*buf && !(*buf = malloc(RELAY_BUF)))
+                return -ENOMEM;
+        n = recv(w->from, *buf, RELAY_BUF, MSG_DONTWAIT);
+        if (n <= 0)
+                return n < 0 ? -errno : 0;
+        left = write_all(w->to, *buf, (size_t)n);
+        return left < 0 ? left : n;
+}
+
 /* Copy both ways until both ends are done (or cut, or idle too long). */
 static void relay(struct econn *c, struct outcome *o)
 {
-        _cleanup_free_ uint8_t *buf = malloc(RELAY_BUF);
+        _cleanup_free_ uint8_t *buf = NULL;
         struct pollfd p[2] = {{.fd = c->cfd, .events = POLLIN}, {.fd = c->ufd, .events = POLLIN}};
+        struct way w[2];
         bool open_in[2] = {true, true};
 
-        if (!buf)
-                return;
+        /* Non-blocking from here on: a way takes what is there, and waits only for the other
+         * end to take it (write_all and way_move poll for that). */
+        (void)fcntl(c->cfd, F_SETFL, fcntl(c->cfd, F_GETFL) | O_NONBLOCK);
+        (void)fcntl(c->ufd, F_SETFL, fcntl(c->ufd, F_GETFL) | O_NONBLOCK);
+        way_open(&w[0], c->cfd, c->ufd);
+        way_open(&w[1], c->ufd, c->cfd);
         while (open_in[0] || open_in[1]) {
                 int r;
 
@@ -440,10 +521,9 @@ static void relay(struct econn *c, struct outcome *o)
                         continue;
                 if (r <= 0) {
                         o->reason = "idle_timeout";
-                        return;
+                        break;
                 }
                 for (int i = 0; i < 2; i++) {
-                        int from = i == 0 ? c->cfd : c->ufd, to = i == 0 ? c->ufd : c->cfd;
                         ssize_t n;
 
                         if (!open_in[i] || !(p[i].revents & (POLLIN | POLLHUP | POLLERR)))
@@ -451,19 +531,17 @@ static void relay(struct econn *c, struct outcome *o)
                         /* What is there already is taken without another poll (a few rounds at
                          * most, so that the other direction is served too). */
                         for (int round = 0; round < 8; round++) {
-                                n = recv(from, buf, RELAY_BUF, round ? MSG_DONTWAIT : 0);
-                                if (n < 0 && (errno == EINTR || errno == EAGAIN))
+                                n = way_move(&w[i], &buf);
+                                if (n == -EINTR || n == -EAGAIN)
                                         break;
                                 if (n <= 0) {
                                         /* Half-close: pass the end on, keep the other way. */
                                         open_in[i] = false;
-                                        shutdown(to, SHUT_WR);
+                                        shutdown(w[i].to, SHUT_WR);
                                         if (n < 0)
-                                                return;
+                                                goto out;
                                         break;
                                 }
-                                if (write_all(to, buf, (size_t)n) < 0)
-                                        return;
                                 if (i == 0)
                                         o->out += n;
                                 else
@@ -471,6 +549,9 @@ static void relay(struct econn *c, struct outcome *o)
                         }
                 }
         }
+out:
+        way_close(&w[0]);
+        way_close(&w[1]);
 }
 
 /* The HTTP request head for the origin: origin-form target, no proxy headers, one request. */

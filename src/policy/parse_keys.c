@@ -129,6 +129,7 @@ const struct key_def parse_keys[K__MAX] = {
     [K_A_WORKSPACE_MB] = {SEC_AGENT, "workspace_mb", V_INT, 0, 16777216, 1},
     [K_A_ALLOWED_DOMAINS] = {SEC_AGENT, "allowed_domains", V_DOMAINS},
     [K_A_BLOCKED_DOMAINS] = {SEC_AGENT, "blocked_domains", V_DOMAINS},
+    [K_A_ALLOWED_CIDRS] = {SEC_AGENT, "allowed_cidrs", V_DOMAINS},
     [K_C_UIDS] = {SEC_CLIENT, "uids", V_UIDS},
     [K_C_GROUPS] = {SEC_CLIENT, "groups", V_GROUPS},
     [K_C_AGENTS] = {SEC_CLIENT, "agents", V_PATTERNS},
@@ -153,6 +154,7 @@ static const unsigned agent_bits[K_AGENT_KEYS] = {
     [K_A_WORKSPACE_MB - K_AGENT_FIRST] = POLICY_AGENT_WORKSPACE_MB,
     [K_A_ALLOWED_DOMAINS - K_AGENT_FIRST] = POLICY_AGENT_ALLOWED_DOMAINS,
     [K_A_BLOCKED_DOMAINS - K_AGENT_FIRST] = POLICY_AGENT_BLOCKED_DOMAINS,
+    [K_A_ALLOWED_CIDRS - K_AGENT_FIRST] = POLICY_AGENT_ALLOWED_CIDRS,
 };
 
 static bool path_ok(const char *v)

@@ -67,7 +67,8 @@ static void add_domain(struct parse_ctx *c, enum key_id id, const char *item)
  * (an internal package mirror). */
 static void add_cidr(struct parse_ctx *c, const char *item)
 {
-        struct policy_network *n = &c->p->network;
+        struct policy_agent *a = c->section == SEC_AGENT ? parse_cur_agent(c) : NULL;
+        char ***list = a ? &a->allowed_cidrs : &c->p->network.cidrs;
         struct netrule_cidr cidr;
         char q[UTIL_QUOTE_SIZE];
 
@@ -79,16 +80,16 @@ static void add_cidr(struct parse_ctx *c, const char *item)
                               q);
                 return;
         }
-        if (policy_strv_contains(n->cidrs, item)) {
+        if (policy_strv_contains(*list, item)) {
                 parse_problem(c, c->line, "allowed_cidrs: '%s' is listed twice", q);
                 return;
         }
-        if (util_strv_len(n->cidrs) >= POLICY_DOMAINS_MAX) {
+        if (util_strv_len(*list) >= POLICY_DOMAINS_MAX) {
                 parse_problem(c, c->line, "allowed_cidrs holds at most %d blocks",
                               POLICY_DOMAINS_MAX);
                 return;
         }
-        if (policy_strv_push(&n->cidrs, item) < 0)
+        if (policy_strv_push(list, item) < 0)
                 c->oom = -ENOMEM;
 }
 
@@ -221,15 +222,16 @@ void parse_add_list(struct parse_ctx *c, enum key_id id, const char *v)
                 else if (id == K_ALLOWED_DOMAINS || id == K_BLOCKED_DOMAINS ||
                          id == K_A_ALLOWED_DOMAINS || id == K_A_BLOCKED_DOMAINS)
                         add_domain(c, id, item);
-                else if (id == K_ALLOWED_CIDRS)
+                else if (id == K_ALLOWED_CIDRS || id == K_A_ALLOWED_CIDRS)
                         add_cidr(c, item);
                 else
                         add_access_item(c, id, item);
         }
-        if (id == K_A_ALLOWED_DOMAINS || id == K_A_BLOCKED_DOMAINS) {
+        if (id == K_A_ALLOWED_DOMAINS || id == K_A_BLOCKED_DOMAINS || id == K_A_ALLOWED_CIDRS) {
                 struct policy_agent *a = parse_cur_agent(c);
-                char ***list =
-                    id == K_A_ALLOWED_DOMAINS ? &a->allowed_domains : &a->blocked_domains;
+                char ***list = id == K_A_ALLOWED_DOMAINS   ? &a->allowed_domains
+                               : id == K_A_BLOCKED_DOMAINS ? &a->blocked_domains
+                                                           : &a->allowed_cidrs;
 
                 if (!*list && !(*list = calloc(1, sizeof(char *))))
                         c->oom = -ENOMEM;

@@ -138,6 +138,7 @@ enum key_id {
         K_A_WORKSPACE_MB,
         K_A_ALLOWED_DOMAINS,
         K_A_BLOCKED_DOMAINS,
+        K_A_ALLOWED_CIDRS,
         /* [client "NAME"] */
         K_C_UIDS,
         K_C_GROUPS,
@@ -156,7 +157,7 @@ enum key_id {
 #define K_RUNTIME_FIRST K_IMAGE
 #define K_RUNTIME_KEYS  (K_RT_POOL - K_IMAGE + 1)
 #define K_AGENT_FIRST   K_A_MODE
-#define K_AGENT_KEYS    (K_A_BLOCKED_DOMAINS - K_A_MODE + 1)
+#define K_AGENT_KEYS    (K_A_ALLOWED_CIDRS - K_A_MODE + 1)
 #define K_CLIENT_FIRST  K_C_UIDS
 #define K_CLIENT_KEYS   (K_C_MAX_CONCURRENT - K_C_UIDS + 1)
 

@@ -111,6 +111,7 @@ static void agent_clear(struct policy_agent *a)
         util_strv_free(a->allowed_domains);
         util_strv_free(a->blocked_domains);
         free(a->provider);
+        util_strv_free(a->allowed_cidrs);
         memset(a, 0, sizeof(*a));
 }
 
@@ -601,6 +602,8 @@ json_t *policy_agent_to_json(const struct policy_agent *a)
                 ok = set_new(o, "blocked_domains", policy_strv_to_json(a->blocked_domains));
         if (ok && a->provider)
                 ok = set_new(o, "backend", json_sprintf("provider:%s", a->provider));
+        if (ok && (set & POLICY_AGENT_ALLOWED_CIDRS))
+                ok = set_new(o, "allowed_cidrs", policy_strv_to_json(a->allowed_cidrs));
         if (!ok) {
                 json_decref(o);
                 return NULL;

@@ -38,7 +38,7 @@ int policy_resolve(const struct policy *p, const char *agent, struct policy_effe
                 set & POLICY_AGENT_ALLOWED_DOMAINS ? a->allowed_domains : p->network.allowed,
             .blocked_domains =
                 set & POLICY_AGENT_BLOCKED_DOMAINS ? a->blocked_domains : p->network.blocked,
-            .allowed_cidrs = p->network.cidrs,
+            .allowed_cidrs = set & POLICY_AGENT_ALLOWED_CIDRS ? a->allowed_cidrs : p->network.cidrs,
             .default_runtime =
                 set & POLICY_AGENT_DEFAULT_RUNTIME ? a->default_runtime : p->default_runtime,
             .runtimes = set & POLICY_AGENT_RUNTIMES ? a->runtimes : NULL,

@@ -19,7 +19,13 @@
 #define BUSY_TIMEOUT_MS 5000
 /* Below this size a full integrity_check is cheap; above it quick_check bounds start-up time. */
 #define FULL_CHECK_MAX_BYTES (64 * 1024 * 1024)
-#define CHECK_MAX_ERRORS     "5"
+/* The WAL is cut back to this after a checkpoint (64 MiB, docs/store.md; a literal: it goes
+ * into a PRAGMA). It was never defined, so the PRAGMA read "WAL_SIZE_LIMIT", which SQLite took
+ * as 0: the WAL was cut to nothing at every restart and grew again block by block, each
+ * commit's sync writing the file's growth (block allocation, the inode's size) besides its
+ * frames. Above what an automatic checkpoint leaves (1000 pages), the file keeps its blocks. */
+#define WAL_SIZE_LIMIT   67108864
+#define CHECK_MAX_ERRORS "5"
 #define ADVICE                                                                                     \
         "; airlockd never resets it: restore a backup, or stop airlockd and move the file "        \
         "(with its -wal and -shm files) aside to start afresh"

@@ -151,6 +151,31 @@ def test_no_way_around(engine, make_daemon):
     assert out["dns"] == "failed", out
 
 
+def test_allowed_cidrs_per_agent(engine, make_daemon):
+    """An agent's allowed_cidrs replaces the global one: the internal mirror is reachable for
+    that agent only, and an agent's empty list takes the global one away."""
+    name = unique_name("mirror")
+    with upstream([name]) as u:
+        (u.www / "hello.txt").write_text("from the mirror")
+        d = make_daemon(conf=conf(engine, f"tier = standard\nallowed_domains = {name}",
+                                  extra=f"""[agent "builder"]
+allowed_cidrs = {TEST_CIDR}
+[agent "walled"]
+allowed_cidrs =
+"""))
+        url = f"http://{name}/hello.txt"
+        _, out = fetch(d, [url], agent="builder")
+        assert out[url]["status"] == 200 and out[url]["body"] == "from the mirror", out
+        for agent in ("other", "walled"):
+            res, out = fetch(d, [url], agent=agent)
+            assert out[url]["status"] == 403 and out[url]["reason"] == "address_private", out
+            assert {(x["host"], x["reason"]) for x in res["egress_denied"]} == \
+                {(name, "address_private")}, res
+        # The effective policy shows it.
+        st, doc = d.client.json("GET", "/v1/policy?agent=builder")
+        assert st == 200 and TEST_CIDR in json.dumps(doc), doc
+
+
 def test_restricted_refuses_network(engine, make_daemon):
     d = make_daemon(conf=conf(engine, "tier = restricted"))
     st, doc = d.client.json("POST", "/v1/exec", {"runtime": "python", "network": True,
@@ -234,6 +259,16 @@ print(n, round(time.time() - t, 1))
 '''
 
 
+WAIT_CONNECTED = r'''
+import time
+for _ in range(600):
+    rows = [l.split() for l in open("/proc/net/tcp").read().splitlines()[1:]]
+    if any(r[1].endswith(":0C38") and r[3] == "01" for r in rows):
+        break
+    time.sleep(0.1)
+'''
+
+
 def test_reload_cuts_open_connections(engine, make_daemon):
     name = unique_name("cut")
     with upstream([name]) as u:
@@ -242,12 +277,16 @@ def test_reload_cuts_open_connections(engine, make_daemon):
         out = {}
 
         def run():
-            out["res"] = d.client.exec(runtime="python", network=True,
+            out["res"] = d.client.exec(runtime="python", network=True, session="cut",
                                        argv=["python3", "-c", SLOW, f"http://{name}/slow"])
 
         t = threading.Thread(target=run)
         t.start()
-        time.sleep(4)
+        # The reload comes once the stream flows (a connection to the relay's port, 3128 =
+        # 0C38, established in the sandbox), however long the sandbox and Python took to start
+        # on a loaded machine: a connection opened after the reload is refused, not cut.
+        d.client.exec(runtime="python", session="cut", argv=["python3", "-c", WAIT_CONNECTED])
+        time.sleep(2)
         d.conf_path.write_text(conf(engine, f"tier = standard\nallowed_domains = other.test\n"
                                             f"allowed_cidrs = {TEST_CIDR}"))
         st, doc = d.client.json("POST", "/v1/policy/reload")

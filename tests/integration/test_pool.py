@@ -141,6 +141,9 @@ def test_reload_drains_stale_pool_members(make_daemon, engine):
            if c.startswith(r["sandbox_id"])]
     assert got and engine_inspect(engine, got[0])["HostConfig"]["Memory"] == 192 << 20, \
         json.dumps([cid, r, pools(d)])
+    # And it is the pooled one: no miss after the reload (the health document the wait above
+    # reads is not one cached from before the reload).
+    assert cid.startswith(r["sandbox_id"]), json.dumps([cid, r, pools(d)])
 
 
 def test_pooled_sandboxes_go_at_shutdown_and_after_a_crash(make_daemon, engine):

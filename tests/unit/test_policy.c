@@ -475,8 +475,9 @@ static const struct bad_case bad_cases[] = {
     {"[agent \"a\"]\nexec_user = 5:5\n", 2, "key 'exec_user' cannot be overridden per agent"},
     {"[agent \"a\"]\nallowed_domains = a.org\nblocked_domains = A.org\n", 3,
      "blocked_domains: 'A.org' is also in allowed_domains"},
-    {"[agent \"a\"]\nallowed_cidrs = 10.0.0.0/8\n", 2,
-     "key 'allowed_cidrs' cannot be overridden per agent (per-agent keys: mode, scope"},
+    {"[agent \"a\"]\nallowed_cidrs = 10.0.0.1/8\n", 2, "allowed_cidrs: '10.0.0.1/8' is not"},
+    {"[agent \"a\"]\nallowed_cidrs = 10.0.0.0/8 10.0.0.0/8\n", 2,
+     "allowed_cidrs: '10.0.0.0/8' is listed twice"},
     {"[agent \"a\"]\nimage = x\n", 2, "key 'image' cannot be overridden per agent"},
     {"[agent \"a\"]\ntier = standard\n", 2, "key 'tier' cannot be overridden per agent"},
     {"[agent \"a\"]\nuser = nobody\n", 2, "key 'user' cannot be overridden per agent"},
@@ -716,6 +717,36 @@ START_TEST(test_network)
         p = parse_ok("[network]\ntier = restricted\nallowed_domains =\n");
         ck_assert_int_eq(p->network.tier, NETWORK_RESTRICTED);
         ck_assert_ptr_null(p->network.allowed[0]);
+        policy_unref(p);
+}
+END_TEST
+
+/* An agent's allowed_cidrs replaces [network]'s; an empty one means none for that agent. */
+START_TEST(test_agent_cidrs)
+{
+        struct policy *p = parse_ok("[network]\ntier = standard\nallowed_cidrs = 10.1.0.0/16\n"
+                                    "[agent \"mirror\"]\nallowed_cidrs = 10.9.0.0/16, fd00:1::/64\n"
+                                    "[agent \"none\"]\nallowed_cidrs =\n[agent \"plain\"]\n");
+        struct policy_effective eff;
+        json_t *j;
+
+        ck_assert_int_eq(policy_resolve(p, "mirror", &eff), 0);
+        assert_strv((char **)eff.allowed_cidrs, "10.9.0.0/16 fd00:1::/64");
+        ck_assert_int_eq(policy_resolve(p, "none", &eff), 0);
+        ck_assert_ptr_nonnull(eff.allowed_cidrs);
+        ck_assert_ptr_null(eff.allowed_cidrs[0]);
+        ck_assert_int_eq(policy_resolve(p, "plain", &eff), 0);
+        assert_strv((char **)eff.allowed_cidrs, "10.1.0.0/16");
+        ck_assert_int_eq(policy_resolve(p, "someone", &eff), 0);
+        assert_strv((char **)eff.allowed_cidrs, "10.1.0.0/16");
+        j = policy_to_json(p);
+        ck_assert_str_eq(
+            json_string_value(json_array_get(
+                json_object_get(json_object_get(json_object_get(j, "agents"), "mirror"),
+                                "allowed_cidrs"),
+                1)),
+            "fd00:1::/64");
+        json_decref(j);
         policy_unref(p);
 }
 END_TEST
@@ -1248,6 +1279,7 @@ static Suite *policy_suite(void)
         tcase_add_test(tc, test_runtime_catalog_merge);
         tcase_add_test(tc, test_too_many_runtimes);
         tcase_add_test(tc, test_network);
+        tcase_add_test(tc, test_agent_cidrs);
         tcase_add_test(tc, test_domain_valid);
         tcase_add_test(tc, test_agents);
         tcase_add_test(tc, test_too_many_agents);
