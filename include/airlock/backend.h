@@ -27,6 +27,9 @@ struct sandbox_spec {
         enum policy_workspace workspace;
         const char *workspace_dir; /* host directory, NULL when NONE */
         enum policy_scope scope;   /* recorded in a label */
+        /* The isolation tier (docs/isolation.md); a backend that cannot make it fails rather
+         * than make a weaker one. */
+        enum isolation_tier isolation;
 };
 
 /* Where a workspace appears inside a sandbox. */
@@ -110,6 +113,10 @@ struct backend_ops {
                            const char *sock_name, int *ret_fd, struct al_error *err);
         int (*proc_signal)(struct backend *b, const char *handle, long long pid, int sig,
                            struct al_error *err);
+        /* 0 when this backend can make sandboxes of tier t (the engine has what it takes), or
+         * < 0 with err saying why not. Whether the tier is then really in force is checked
+         * inside a sandbox by the daemon (daemon/tiers.c). NULL: the container tier only. */
+        int (*tier_supported)(struct backend *b, enum isolation_tier t, struct al_error *err);
         /* What health reports of the backend's sandboxes (a new JSON object), e.g. how many
          * have no live in-sandbox agent. May be NULL. */
         json_t *(*status)(struct backend *b);

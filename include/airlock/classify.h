@@ -55,3 +55,10 @@ size_t classify_rules_count(const struct classify_rules *r, size_t *ret_host);
  * Pure and thread-safe: many threads may classify against one rule set at once. */
 int classify_exec(const struct classify_rules *r, const struct exec_request *req,
                   const char *runtime_name, bool *ret_sandbox, char *reason, size_t reason_len);
+
+/* The "gvisor" rules: whether one, in file order, raises this exec to the gvisor isolation
+ * tier (docs/isolation.md); reason names it ("rule NAME (FILE:LINE): ..."). Text kinds match
+ * what the shell would read; flag rules the request's untrusted or network flags. r may be
+ * NULL (nothing raises). -EINVAL only for a NULL req or ret_gvisor. Pure and thread-safe. */
+int classify_isolation(const struct classify_rules *r, const struct exec_request *req,
+                       bool *ret_gvisor, char *reason, size_t reason_len);

@@ -110,6 +110,7 @@ int dsandbox_ref_get(struct dbackend *d, const char *id, struct dsandbox_ref *re
                 ret->run_dir = s->run_dir ? strdup(s->run_dir) : NULL;
                 ret->workdir = strdup(s->workdir ? s->workdir : SANDBOX_WORKDIR);
                 ret->init_pid = s->init_pid;
+                ret->gvisor = s->gvisor;
                 r = ret->exec_user && ret->cg_root && ret->workdir && (!s->run_dir || ret->run_dir)
                         ? 0
                         : -ENOMEM;
@@ -160,7 +161,7 @@ static void dsandbox_forget(struct dbackend *d, const char *id)
 /* Remember a live container as a sandbox: who runs the code, where its OOM counter and its
  * cgroups are, and its agent (run_dir, NULL for none). */
 static int dsandbox_register(struct dbackend *d, const char *id, const char *exec_user,
-                             const char *run_dir, json_t *insp, struct al_error *err)
+                             const char *run_dir, bool gvisor, json_t *insp, struct al_error *err)
 {
         const char *wd =
             json_string_value(json_object_get(json_object_get(insp, "Config"), "WorkingDir"));
@@ -176,6 +177,7 @@ static int dsandbox_register(struct dbackend *d, const char *id, const char *exe
         s->workdir = strdup(wd && *wd ? wd : SANDBOX_WORKDIR);
         pid = json_integer_value(json_object_get(json_object_get(insp, "State"), "Pid"));
         s->init_pid = pid;
+        s->gvisor = gvisor;
         s->oom_path = oom_path_for_pid(pid);
         if (!s->id || !s->exec_user || !s->workdir || (run_dir && !s->run_dir)) {
                 dsandbox_free(s);
@@ -234,6 +236,40 @@ static void dsandbox_drop_agent(struct dbackend *d, const char *id)
         pthread_mutex_unlock(&d->lock);
 }
 
+/* Whether the engine ran the container (its inspect document) with gVisor. */
+static bool insp_gvisor(json_t *insp)
+{
+        const char *rt = json_string_value(
+            json_object_get(json_object_get(insp, "HostConfig"), "Runtime"));
+
+        return rt && strcmp(rt, HOSTCONFIG_GVISOR_RUNTIME) == 0;
+}
+
+/* The tier is in force: the container's first host process is runsc's sandbox (the Sentry)
+ * exactly when it was made for the gvisor tier. A sandbox claiming a tier it does not have is
+ * never handed out. */
+static int tier_in_force(json_t *insp, bool gvisor, struct al_error *err)
+{
+        long long pid = json_integer_value(json_object_get(json_object_get(insp, "State"), "Pid"));
+        char path[64], exe[4096];
+        ssize_t n;
+        bool runsc;
+
+        snprintf(path, sizeof(path), "/proc/%lld/exe", pid);
+        n = readlink(path, exe, sizeof(exe) - 1);
+        if (pid <= 0 || n <= 0)
+                return al_err(err, -ESRCH, "cannot see the sandbox's process %lld", pid);
+        exe[n] = '\0';
+        runsc = strcmp(strrchr(exe, '/') ? strrchr(exe, '/') + 1 : exe, "runsc") == 0;
+        if (runsc != gvisor)
+                return al_err(err, -EPROTO,
+                              "the sandbox is %s gVisor, but was asked for the %s tier: not "
+                              "handed out (is the engine's runtime '%s' what setup made?)",
+                              runsc ? "in" : "not in", gvisor ? "gvisor" : "container",
+                              HOSTCONFIG_GVISOR_RUNTIME);
+        return 0;
+}
+
 static int d_sandbox_adopt(struct backend *b, const char *handle, const struct sandbox_spec *spec,
                            struct al_error *err)
 {
@@ -241,6 +277,7 @@ static int d_sandbox_adopt(struct backend *b, const char *handle, const struct s
         struct dsandbox_ref ref = {0};
         json_t *insp = NULL;
         const char *id;
+        bool gvisor;
         int r;
 
         r = engine_container_inspect(d->engine, handle, &insp, err);
@@ -258,24 +295,57 @@ static int d_sandbox_adopt(struct backend *b, const char *handle, const struct s
                               handle);
         }
         id = json_string_value(json_object_get(insp, "Id")) ?: handle;
-        r = dsandbox_register(d, id, spec->exec_user, dagent_dir_of(d, insp), insp, err);
+        /* Its tier is what the engine ran it with, whatever the record says. */
+        gvisor = insp_gvisor(insp);
+        r = tier_in_force(insp, gvisor, err);
+        if (r >= 0)
+                r = dsandbox_register(d, id, spec->exec_user, dagent_dir_of(d, insp), gvisor, insp,
+                                      err);
         if (r >= 0)
                 r = dsandbox_ref_get(d, id, &ref);
         json_decref(insp);
         if (r < 0)
                 return r;
         /* An agent that does not answer leaves the sandbox to the engine's exec API. */
-        if (ref.run_dir && dagent_ping(ref.run_dir, ref.init_pid, AGENT_PING_MS, err) < 0) {
+        if (ref.run_dir && dagent_ping(ref.run_dir, ref.init_pid, gvisor, AGENT_PING_MS, err) < 0) {
                 log_warn("sandbox %.12s: its agent does not answer (%s); engine execs", handle,
                          err->msg);
                 dsandbox_drop_agent(d, id);
         }
-        /* Whatever the code was running when the last daemon died has nobody to report to. */
-        r = exec_cgroup_sweep(ref.cg_root, SWEEP_MS);
+        /* Whatever the code was running when the last daemon died has nobody to report to
+         * (in gVisor, the agent's next sweep ends it). */
+        r = gvisor ? 0 : exec_cgroup_sweep(ref.cg_root, SWEEP_MS);
         dsandbox_ref_clear(&ref);
         if (r < 0)
                 return al_err(err, -EIO, "cannot end stray processes in sandbox %.12s", handle);
         return 0;
+}
+
+static int d_tier_supported(struct backend *b, enum isolation_tier t, struct al_error *err)
+{
+        struct dbackend *d = priv(b);
+        json_t *info = NULL;
+        int r;
+
+        if (t == ISOLATION_CONTAINER)
+                return 0;
+        if (t != ISOLATION_GVISOR)
+                return al_err(err, -EOPNOTSUPP, "no such tier");
+        if (d->env.kind == ENGINE_PODMAN)
+                return al_err(err, -EOPNOTSUPP,
+                              "the gvisor tier needs Docker: Podman's compat API ignores the "
+                              "runtime a container asks for (docs/isolation.md)");
+        r = engine_info(d->engine, &info, err);
+        if (r < 0)
+                return r;
+        r = json_object_get(json_object_get(info, "Runtimes"), HOSTCONFIG_GVISOR_RUNTIME)
+                ? 0
+                : al_err(err, -EOPNOTSUPP,
+                         "Docker has no runtime '%s' (contrib/setup.sh registers runsc under "
+                         "that name)",
+                         HOSTCONFIG_GVISOR_RUNTIME);
+        json_decref(info);
+        return r;
 }
 
 static int d_sandbox_create(struct backend *b, const struct sandbox_spec *spec, char **ret_handle,
@@ -283,10 +353,13 @@ static int d_sandbox_create(struct backend *b, const struct sandbox_spec *spec, 
 {
         struct dbackend *d = priv(b);
         _cleanup_free_ char *id = NULL, *run_dir = NULL;
+        bool gvisor = spec->isolation == ISOLATION_GVISOR;
         json_t *body, *insp = NULL;
         long long pid;
         int r;
 
+        if (gvisor && d->env.kind == ENGINE_PODMAN)
+                return d_tier_supported(b, spec->isolation, err);
         r = dagent_dir_make(d, spec->exec_user, &run_dir, err);
         if (r < 0)
                 return r;
@@ -310,12 +383,14 @@ static int d_sandbox_create(struct backend *b, const struct sandbox_spec *spec, 
                 return al_err_wrap(err, r, "starting sandbox %.12s", id);
         }
         pid = json_integer_value(json_object_get(json_object_get(insp, "State"), "Pid"));
-        r = dsandbox_register(d, id, spec->exec_user, run_dir, insp, err);
-        json_decref(insp);
-        /* The agent is up within a few milliseconds of the start; the sandbox is handed out
-         * only once it answers. */
+        r = tier_in_force(insp, gvisor, err);
         if (r >= 0)
-                r = dagent_wait(run_dir, pid, err);
+                r = dsandbox_register(d, id, spec->exec_user, run_dir, gvisor, insp, err);
+        json_decref(insp);
+        /* The agent is up within a few milliseconds of the start (gVisor: a few hundred); the
+         * sandbox is handed out only once it answers. */
+        if (r >= 0)
+                r = dagent_wait(run_dir, pid, gvisor, err);
         if (r < 0) {
                 dsandbox_forget(d, id);
                 engine_container_remove(d->engine, id, NULL);
@@ -439,7 +514,8 @@ static int d_run_once(struct backend *b, const struct sandbox_spec *spec, const 
 
         /* Podman, execs with the network (whose way out is the sandbox's agent) and execs
          * whose artifacts are collected from the sandbox before it goes. */
-        if (d->env.kind == ENGINE_PODMAN || x->egress || x->after_run)
+        if (d->env.kind == ENGINE_PODMAN || x->egress || x->after_run ||
+            spec->isolation != ISOLATION_CONTAINER)
                 return run_once_via_sandbox(b, spec, x, sink, res, err);
         body = hostconfig_oneshot_body(spec, &d->env, x);
         if (!body)
@@ -577,6 +653,7 @@ static const struct backend_ops docker_ops = {
     .proc_kill = dprocs_kill,
     .ctx_connect = dctx_connect,
     .proc_signal = dctx_signal,
+    .tier_supported = d_tier_supported,
     .status = d_status,
     .run_once = d_run_once,
     .sandbox_alive = d_sandbox_alive,

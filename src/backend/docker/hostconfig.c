@@ -4,6 +4,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "airlock/policy.h"
+
 static json_t *strv_json(char *const *v)
 {
         json_t *a = json_array();
@@ -13,9 +15,15 @@ static json_t *strv_json(char *const *v)
         return a;
 }
 
+const char *hostconfig_runtime(enum isolation_tier t)
+{
+        return t == ISOLATION_GVISOR ? HOSTCONFIG_GVISOR_RUNTIME : NULL;
+}
+
 static json_t *labels_json(const struct sandbox_spec *spec, const char *kind)
 {
-        return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "airlock.managed", "true",
+        return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "airlock.managed", "true",
+                         "airlock.isolation", policy_isolation_name(spec->isolation),
                          "airlock.instance", spec->instance_id ? spec->instance_id : "",
                          "airlock.agent", spec->agent ? spec->agent : "", "airlock.session",
                          spec->session ? spec->session : "", "airlock.scope",
@@ -131,6 +139,8 @@ static json_t *host_config(const struct sandbox_spec *spec, const struct hostcon
         /* nproc counts every process of the uid on the host, across sandboxes; the pids cgroup
          * is the per-sandbox limit. Kept well under what an engine's own limits allow. */
         long long nproc = min_ll(env->ulimits.nproc > 0 ? env->ulimits.nproc : 8192, 8192);
+        long long pids = l->max_processes +
+                         (spec->isolation == ISOLATION_GVISOR ? HOSTCONFIG_GVISOR_PIDS_HEADROOM : 0);
 
         hostconfig_disk_split(l->disk_mb, &tmp_kb, &home_kb);
         snprintf(tmpfs_opts, sizeof(tmpfs_opts), "rw,nosuid,nodev,size=%lldk,mode=1777", tmp_kb);
@@ -164,11 +174,13 @@ static json_t *host_config(const struct sandbox_spec *spec, const struct hostcon
             "Tmpfs", SANDBOX_WORKDIR, tmpfs_opts, SANDBOX_HOME, home_opts, "NetworkMode", "none",
             "IpcMode", "private", "Privileged", 0, "Memory", (json_int_t)mem, "MemorySwap",
             (json_int_t)mem, "NanoCpus", (json_int_t)llround(l->cpu_cores * 1e9), "PidsLimit",
-            (json_int_t)l->max_processes, "Ulimits", ulimit("nofile", nofile),
+            (json_int_t)pids, "Ulimits", ulimit("nofile", nofile),
             ulimit("nproc", nproc), ulimit("core", 0), "LogConfig", "Type", "none", "Config",
             "RestartPolicy", "Name", "no", "AutoRemove", 0, "ShmSize",
             (json_int_t)(min_ll(l->disk_mb, 64) * 1024 * 1024), "Devices", "Mounts",
             mounts_json(spec, env, run_dir), "PublishAllPorts", 0, "OomScoreAdj", (json_int_t)500);
+        if (hc && hostconfig_runtime(spec->isolation))
+                json_object_set_new(hc, "Runtime", json_string(hostconfig_runtime(spec->isolation)));
         return hc;
 }
 
@@ -190,7 +202,9 @@ json_t *hostconfig_sandbox_body(const struct sandbox_spec *spec, const struct ho
 
         if (run_dir && env->agent) {
                 /* The agent is PID 1, which code cannot signal (docs/agent-protocol.md). */
-                cmd = json_pack("[s,s]", SANDBOX_AGENT, SANDBOX_AGENT_SOCK);
+                cmd = spec->isolation == ISOLATION_GVISOR
+                          ? json_pack("[s,s,s]", SANDBOX_AGENT, "--gvisor", SANDBOX_AGENT_SOCK)
+                          : json_pack("[s,s]", SANDBOX_AGENT, SANDBOX_AGENT_SOCK);
                 body = container_body(spec, env, spec->exec_user, cmd, "sandbox", run_dir);
                 if (body)
                         json_object_set_new(json_object_get(body, "Labels"), "airlock.rundir",

@@ -53,6 +53,17 @@ json_t *hostconfig_oneshot_body(const struct sandbox_spec *spec, const struct ho
 json_t *hostconfig_exec_body(const struct sandbox_spec *spec, const struct exec_spec *x,
                              const char *cgroup_name);
 
+/* The gvisor tier (docs/isolation.md): the runtime contrib/setup.sh registers with Docker
+ * (runsc with --network=none --oci-seccomp --host-uds=all), and the host tasks of runsc's own
+ * (its Sentry, gofer and their threads, ~54 here) that share the container's pids cgroup with
+ * the code: added to the pids limit, or a small limit makes the sandbox fail to start. */
+#define HOSTCONFIG_GVISOR_RUNTIME      "airlock-runsc"
+#define HOSTCONFIG_GVISOR_PIDS_HEADROOM 100
+
+/* The engine runtime of tier t, from airlock's own table (never from a request); NULL: the
+ * engine's default (runc). */
+const char *hostconfig_runtime(enum isolation_tier t);
+
 /* The working directory and environment every sandbox process starts with. */
 #define SANDBOX_WORKDIR "/tmp"
 /* The install home (docs/files.md): HOME, the working directory without a workspace, where
