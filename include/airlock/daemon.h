@@ -105,6 +105,9 @@ int daemon_cancel_fd(struct daemon *d);
 const char *daemon_instance_id(struct daemon *d);
 struct engine *daemon_engine(struct daemon *d);      /* NULL when started without one */
 struct backend *daemon_containers(struct daemon *d); /* docker or podman */
+/* Each isolation tier's state (docs/isolation.md): {"gvisor": {"state": "available" |
+ * "unavailable" | "unchecked", "reason"}, ...}, a new object. */
+json_t *daemon_tiers_json(struct daemon *d);
 struct backend *daemon_host(struct daemon *d);       /* NULL when unavailable */
 struct scope_registry *daemon_scopes(struct daemon *d);
 struct pool *daemon_pool(struct daemon *d);   /* NULL when no pool runs */

@@ -15,6 +15,7 @@ enum {
         AL_E_FORBIDDEN = 1003,   /* the policy does not allow it (HTTP 403) */
         AL_E_CONFLICT = 1004,    /* state conflict (HTTP 409) */
         AL_E_LIMITED = 1005,     /* rate or concurrency limit (HTTP 429) */
+        AL_E_TIER_UNAVAILABLE = 1006, /* an isolation tier is not in force here (HTTP 503) */
 };
 
 struct al_error {

@@ -125,6 +125,8 @@ struct exec_result {
          * way out at all ("" when it had one). */
         struct json_t *egress_denied;
         char egress_error[160];
+        /* The isolation tier of a sandboxed exec ("container", "gvisor"; static), or NULL. */
+        const char *tier;
         /* Protections in force for this exec (static strings), e.g. "seccomp", "netns". */
         const char *isolation[24];
         size_t n_isolation;

@@ -36,6 +36,7 @@ struct daemon *daemon_new(const struct daemon_config *cfg, struct policy *pol, s
         d->started_ms = util_wall_ms();
         pthread_rwlock_init(&d->policy_lock, NULL);
         pthread_mutex_init(&d->inflight_lock, NULL);
+        pthread_mutex_init(&d->tiers_lock, NULL);
         pthread_cond_init(&d->inflight_done, NULL);
         pthread_mutex_init(&d->reaper_lock, NULL);
         pthread_cond_init(&d->reaper_wake, NULL);
@@ -338,6 +339,7 @@ void daemon_free(struct daemon *d)
         policy_unref(d->policy);
         pthread_rwlock_destroy(&d->policy_lock);
         pthread_mutex_destroy(&d->inflight_lock);
+        pthread_mutex_destroy(&d->tiers_lock);
         pthread_cond_destroy(&d->inflight_done);
         pthread_mutex_destroy(&d->reaper_lock);
         pthread_cond_destroy(&d->reaper_wake);

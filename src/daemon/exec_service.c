@@ -66,6 +66,40 @@ static int decide(struct daemon *ctx, const struct policy_effective *pol,
         return 0;
 }
 
+/* The gvisor rules of the SELECTIVE rules file may raise an exec's tier (never lower it); a
+ * raised exec is sandboxed whatever else was decided, and its reason says why. */
+static void raise_tier(struct daemon *ctx, const struct policy_effective *pol,
+                       const struct exec_request *req, struct exec_result *res, bool *host,
+                       enum isolation_tier *tier)
+{
+        struct rules_holder *h;
+        char why[CLASSIFY_REASON_MAX];
+        bool gvisor = false;
+        size_t n;
+
+        if (pol->mode == MODE_OFF || *tier >= ISOLATION_GVISOR)
+                return;
+        h = daemon_rules(ctx);
+        classify_isolation(h ? h->rules : NULL, req, &gvisor, why, sizeof(why));
+        rules_holder_unref(h);
+        if (!gvisor)
+                return;
+        *tier = ISOLATION_GVISOR;
+        *host = false;
+        res->decision.sandboxed = true;
+        n = strlen(res->decision.reason);
+        snprintf(res->decision.reason + n, sizeof(res->decision.reason) - n, "; gvisor tier by %s",
+                 why);
+}
+
+const char *daemon_scope_image(const struct sandbox_spec *spec, char *buf, size_t len)
+{
+        if (spec->isolation == ISOLATION_CONTAINER)
+                return spec->image;
+        snprintf(buf, len, "%s#%s", spec->image, policy_isolation_name(spec->isolation));
+        return buf;
+}
+
 int daemon_fill_spec(struct daemon *ctx, const struct policy_effective *eff,
                      const struct exec_request *req, const struct runtime *rt, bool host,
                      struct sandbox_spec *spec, char **ret_workspace, struct al_error *err)
@@ -74,7 +108,8 @@ int daemon_fill_spec(struct daemon *ctx, const struct policy_effective *eff,
         uint32_t uid = pol->exec_uid, gid = pol->exec_gid;
         int r;
 
-        spec->image = rt->image;
+        spec->isolation = eff->isolation;
+        spec->image = policy_runtime_image(rt, spec->isolation);
         spec->limits = eff->limits;
         spec->network = req->network == 1;
         spec->agent = req->agent;
@@ -277,6 +312,8 @@ int daemon_exec(struct daemon *ctx, const struct exec_request *req, const struct
         struct audit_gate gate = {0};
         struct policy_effective eff;
         bool host = false, started = false;
+        enum isolation_tier tier;
+        char kimg[SCOPE_KEY_MAX];
         int r;
 
         /* Code for a context: its cell runs through here again, with the context's hook. */
@@ -300,9 +337,18 @@ int daemon_exec(struct daemon *ctx, const struct exec_request *req, const struct
         r = decide(ctx, &eff, req, res, &host, err);
         if (r < 0)
                 return r;
+        tier = eff.isolation;
+        raise_tier(ctx, &eff, req, res, &host, &tier);
         r = daemon_fill_spec(ctx, &eff, req, rt, host, &spec, &workspace, err);
         if (r < 0)
                 return r;
+        spec.isolation = tier;
+        spec.image = policy_runtime_image(rt, tier);
+        /* A sandbox is only handed out in a tier that is in force. */
+        if (!host && (r = daemon_tier_ready(ctx, &spec, tier, err)) < 0)
+                return r;
+        if (!host)
+                res->tier = policy_isolation_name(tier);
         x.argv = argv;
         x.env = req->env;
         x.stdin_data = req->stdin_data;
@@ -310,7 +356,7 @@ int daemon_exec(struct daemon *ctx, const struct exec_request *req, const struct
         x.timeout_ms = (req->timeout_s > 0 ? req->timeout_s : eff.limits.timeout_s) * 1000;
         util_random_hex(execution_id, 16);
         if (req->hook && (host || scope_key(key, sizeof(key), eff.scope, req->agent, req->session,
-                                            spec.image) < 0))
+                                            daemon_scope_image(&spec, kimg, sizeof(kimg))) < 0))
                 return al_err(err, -EINVAL,
                               host ? "contexts need a sandbox; this agent's code runs on the host"
                                    : "contexts need a kept sandbox: give a session (or use scope "
@@ -323,7 +369,8 @@ int daemon_exec(struct daemon *ctx, const struct exec_request *req, const struct
         }
         if (req->background &&
             (host ||
-             scope_key(key, sizeof(key), eff.scope, req->agent, req->session, spec.image) < 0 ||
+             scope_key(key, sizeof(key), eff.scope, req->agent, req->session,
+                       daemon_scope_image(&spec, kimg, sizeof(kimg))) < 0 ||
              !ctx->containers->ops->proc_start))
                 return al_err(err, -EINVAL,
                               host ? "background processes need a sandbox; this exec runs on "
@@ -362,7 +409,8 @@ int daemon_exec(struct daemon *ctx, const struct exec_request *req, const struct
                 /* A program that is not there is the request's fault, not a missing route. */
                 if (r == -ENOENT)
                         err->code = r = -EINVAL;
-        } else if (scope_key(key, sizeof(key), eff.scope, req->agent, req->session, spec.image) <
+        } else if (scope_key(key, sizeof(key), eff.scope, req->agent, req->session,
+                       daemon_scope_image(&spec, kimg, sizeof(kimg))) <
                    0) {
                 /* SESSION scope without a session: a fresh one-off sandbox, from the pool when
                  * one is ready. */
