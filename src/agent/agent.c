@@ -29,6 +29,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -408,6 +409,45 @@ static const char *exec_parse(json_t *j, struct exec_spec *spec)
         return NULL;
 }
 
+/* Without close_range (gVisor's kernel before 2023): the open descriptors from /proc/self/fd,
+ * read with raw getdents64 into the stack (between fork and execve: no allocation), instead of
+ * a close() for every possible number, which under gVisor's ptrace platform takes seconds. */
+static void close_from_4(void)
+{
+        char buf[8192];
+        int dfd = open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+        if (dfd < 0) {
+                for (int fd = 4; fd < 65536; fd++)
+                        close(fd);
+                return;
+        }
+        for (;;) {
+                int fds[1024], n = 0;
+                long len = syscall(SYS_getdents64, dfd, buf, sizeof(buf));
+
+                if (len <= 0)
+                        break;
+                for (long off = 0; off < len && n < 1024;) {
+                        struct linux_dirent64 {
+                                unsigned long long d_ino;
+                                long long d_off;
+                                unsigned short d_reclen;
+                                unsigned char d_type;
+                                char d_name[];
+                        } *de = (void *)(buf + off);
+                        int fd = atoi(de->d_name);
+
+                        if (de->d_name[0] >= '0' && de->d_name[0] <= '9' && fd >= 4 && fd != dfd)
+                                fds[n++] = fd;
+                        off += de->d_reclen;
+                }
+                for (int i = 0; i < n; i++)
+                        close(fds[i]);
+        }
+        close(dfd);
+}
+
 static void child_say(const char *what, const char *arg, int e)
 {
         char msg[640];
@@ -439,8 +479,7 @@ static void child_run(const struct exec_spec *s, int in_fd, int out_fd, int err_
         if (go_fd != 3 && dup2(go_fd, 3) < 0)
                 _exit(126);
         if (close_range(4, ~0u, 0) < 0)
-                for (int fd = 4; fd < 65536; fd++)
-                        close(fd);
+                close_from_4();
         /* The agent raised its own NOFILE; the code gets the sandbox's unless told otherwise. */
         setrlimit(RLIMIT_NOFILE, &nofile_orig);
         for (int i = 0; i < s->n_limits && !fail_what; i++) {
