@@ -43,6 +43,9 @@ static inline void classify_rules_freep(struct classify_rules **r)
         classify_rules_free(*r);
 }
 
+/* Number of "gvisor" rules (the tier they raise to is checked at start when there are any). */
+size_t classify_rules_gvisor(const struct classify_rules *r);
+
 /* Number of rules, and of them "host" rules (for a startup log line). */
 size_t classify_rules_count(const struct classify_rules *r, size_t *ret_host);
 

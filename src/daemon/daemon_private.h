@@ -44,6 +44,8 @@ struct daemon {
         /* Isolation tiers (tiers.c), under tiers_lock. */
         pthread_mutex_t tiers_lock;
         struct daemon_tier tiers[ISOLATION_TIERS];
+        pthread_t tiers_thread; /* the check at start of the tiers the policy uses */
+        bool tiers_started;
         /* The idle-session reaper. */
         pthread_t reaper;
         bool reaper_started, reaper_stop;
@@ -59,6 +61,12 @@ const char *daemon_scope_image(const struct sandbox_spec *spec, char *buf, size_
  * after a while when it was not); -AL_E_TIER_UNAVAILABLE with why otherwise. */
 int daemon_tier_ready(struct daemon *d, const struct sandbox_spec *like, enum isolation_tier t,
                       struct al_error *err);
+
+/* tiers.c: the tiers pol uses (bits 1 << tier: its [sandbox] isolation, its agents', gvisor
+ * pools and the SELECTIVE rules' gvisor rules); their check at start, in the background, and
+ * its end (joined). */
+void daemon_tiers_start(struct daemon *d);
+void daemon_tiers_stop(struct daemon *d);
 
 /* contexts.c: the registry of contexts (NULL on ENOMEM); free: NULL is a no-op. */
 struct context_registry *contexts_registry_new(void);

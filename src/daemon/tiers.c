@@ -133,3 +133,57 @@ json_t *daemon_tiers_json(struct daemon *d)
         pthread_mutex_unlock(&d->tiers_lock);
         return o;
 }
+
+unsigned daemon_tiers_used(struct daemon *d, const struct policy *pol)
+{
+        struct rules_holder *h = daemon_rules(d);
+        unsigned used = 1u << pol->isolation;
+
+        for (size_t i = 0; i < pol->n_agents; i++)
+                if (pol->agents[i].set & POLICY_AGENT_ISOLATION)
+                        used |= 1u << pol->agents[i].isolation;
+        for (size_t i = 0; i < pol->n_runtimes; i++)
+                if (pol->runtimes[i].pool_gvisor > 0)
+                        used |= 1u << ISOLATION_GVISOR;
+        if (h && pol->mode != MODE_OFF && classify_rules_gvisor(h->rules) > 0)
+                used |= 1u << ISOLATION_GVISOR;
+        rules_holder_unref(h);
+        return used;
+}
+
+/* At start, in the background: the tiers the policy uses are checked before the first exec
+ * needs them, and health can say whether they are in force. */
+static void *tiers_main(void *arg)
+{
+        struct daemon *d = arg;
+        _cleanup_(policy_unrefp) struct policy *pol = daemon_policy(d);
+        const struct runtime *rt = policy_runtime(pol, pol->default_runtime);
+        unsigned used = daemon_tiers_used(d, pol);
+
+        for (int t = 0; rt && t < ISOLATION_TIERS; t++) {
+                struct sandbox_spec like = {.limits = pol->limits,
+                                            .instance_id = d->instance_id,
+                                            .keeper_user = pol->keeper_user,
+                                            .exec_user = pol->exec_user,
+                                            .seccomp_profile = d->seccomp_path,
+                                            .scope = SCOPE_SESSION,
+                                            .isolation = (enum isolation_tier)t};
+
+                like.image = policy_runtime_image(rt, like.isolation);
+                if (used & (1u << t))
+                        daemon_tier_ready(d, &like, like.isolation, NULL);
+        }
+        return NULL;
+}
+
+void daemon_tiers_start(struct daemon *d)
+{
+        d->tiers_started = pthread_create(&d->tiers_thread, NULL, tiers_main, d) == 0;
+}
+
+void daemon_tiers_stop(struct daemon *d)
+{
+        if (d->tiers_started)
+                pthread_join(d->tiers_thread, NULL);
+        d->tiers_started = false;
+}

@@ -95,6 +95,15 @@ size_t classify_rules_count(const struct classify_rules *r, size_t *ret_host)
         return r ? r->n : 0;
 }
 
+size_t classify_rules_gvisor(const struct classify_rules *r)
+{
+        size_t n = 0;
+
+        for (size_t i = 0; r && i < r->n; i++)
+                n += r->rules[i].gvisor;
+        return n;
+}
+
 static bool is_blank(char c)
 {
         return c == ' ' || c == '\t';

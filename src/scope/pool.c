@@ -476,8 +476,9 @@ json_t *pool_status(struct pool *p)
                 struct target *t = &p->targets[i];
 
                 json_array_append_new(
-                    a, json_pack("{s:s, s:s, s:i, s:i, s:I, s:I, s:I}", "runtime", t->runtime,
-                                 "image", t->image ? t->image : "", "size", t->size, "ready",
+                    a, json_pack("{s:s, s:s, s:s, s:i, s:i, s:I, s:I, s:I}", "runtime", t->runtime,
+                                 "isolation", policy_isolation_name(t->spec.isolation), "image",
+                                 t->image ? t->image : "", "size", t->size, "ready",
                                  ready_locked(p, t->key), "claimed", (json_int_t)t->claimed, "made",
                                  (json_int_t)t->made, "died", (json_int_t)t->died));
         }
