@@ -113,6 +113,13 @@ static const char *const migrations[] = {
     ");"
     "CREATE INDEX IF NOT EXISTS egress_execution ON egress(execution_id, id);"
     "CREATE INDEX IF NOT EXISTS egress_host ON egress(host);",
+    /* 4 to 6 are other branches' (given out by number); a no-op until they are merged. */
+    [4] = "SELECT 1",
+    [5] = "SELECT 1",
+    [6] = "SELECT 1",
+    [STORE_MIGRATION_ISOLATION] =
+        /* The isolation tier a sandboxed exec ran in (docs/isolation.md); NULL on the host. */
+    "ALTER TABLE executions ADD COLUMN isolation TEXT;",
 };
 
 _Static_assert(sizeof(migrations) / sizeof(migrations[0]) == STORE_SCHEMA_VERSION + 1,
