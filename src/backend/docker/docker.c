@@ -111,6 +111,7 @@ int dsandbox_ref_get(struct dbackend *d, const char *id, struct dsandbox_ref *re
                 ret->workdir = strdup(s->workdir ? s->workdir : SANDBOX_WORKDIR);
                 ret->init_pid = s->init_pid;
                 ret->gvisor = s->gvisor;
+                ret->nproc = s->nproc;
                 r = ret->exec_user && ret->cg_root && ret->workdir && (!s->run_dir || ret->run_dir)
                         ? 0
                         : -ENOMEM;
@@ -178,6 +179,12 @@ static int dsandbox_register(struct dbackend *d, const char *id, const char *exe
         pid = json_integer_value(json_object_get(json_object_get(insp, "State"), "Pid"));
         s->init_pid = pid;
         s->gvisor = gvisor;
+        /* gVisor counts no sandbox process in the host's pids cgroup until it has a host task
+         * of its own, and a full cgroup then kills the whole sandbox: the code's processes are
+         * capped inside too, at the limit the pids cgroup has without runsc's headroom. */
+        if (gvisor)
+                s->nproc = hostconfig_gvisor_nproc(json_integer_value(
+                    json_object_get(json_object_get(insp, "HostConfig"), "PidsLimit")));
         s->oom_path = oom_path_for_pid(pid);
         if (!s->id || !s->exec_user || !s->workdir || (run_dir && !s->run_dir)) {
                 dsandbox_free(s);
@@ -422,11 +429,19 @@ static int d_sandbox_exec(struct backend *b, const char *handle, const struct ex
                 return r;
         }
         r = dexec_pump(&e, x, &io, err);
-        if (r >= 0)
+        if (r >= 0) {
                 r = dexec_finish(&e, err);
-        else if (e.agent_failed)
+        } else if (e.agent_failed && e.gvisor && e.oom_before >= 0 &&
+                   dexec_oom_kills(e.oom_path) > e.oom_before) {
+                /* In gVisor the kernel's OOM killer ends the whole sandbox (its Sentry holds
+                 * the code's memory): the exec was OOM-killed, and its sandbox with it. */
+                res->oom_killed = true;
+                dexec_set_exit(res, 128 + 9);
+                r = al_err(err, -ESTALE, "out of memory: the gVisor sandbox was killed");
+        } else if (e.agent_failed) {
                 /* A misbehaving agent costs its sandbox: the caller removes it and says so. */
                 r = al_err_wrap(err, -ESTALE, "the sandbox's agent failed");
+        }
         dexec_clear(&e);
         return r;
 }

@@ -129,6 +129,7 @@ int dexec_open(struct dbackend *d, const char *id, const struct exec_spec *x, st
         ret->workdir = TAKE_PTR(ref.workdir);
         ret->init_pid = ref.init_pid;
         ret->gvisor = ref.gvisor;
+        ret->nproc = ref.nproc;
         if (ref.run_dir && !(ret->run_dir = strdup(ref.run_dir))) {
                 r = al_err(err, -ENOMEM, "out of memory");
                 goto fail;

@@ -24,6 +24,7 @@ struct dsandbox {
         long long init_pid; /* host pid of its first process (the agent) */
         bool agent_down;    /* its agent did not take the last exec: engine execs */
         bool gvisor;        /* the gvisor tier: no exec cgroups, the agent ends trees */
+        long long nproc;    /* gvisor: the code's process limit inside (RLIMIT_NPROC); 0: none */
         struct dproc *procs;
         int n_procs;
         struct dsandbox *next;
@@ -54,6 +55,7 @@ struct dsandbox_ref {
         char *workdir;
         long long init_pid;
         bool gvisor;
+        long long nproc;
 };
 
 int dsandbox_ref_get(struct dbackend *d, const char *id, struct dsandbox_ref *ret);
@@ -69,6 +71,7 @@ struct dexec {
         struct dbackend *d;
         const char *container_id;
         bool gvisor;      /* ended through its agent (SIGNAL), not by cgroup */
+        long long nproc;  /* RLIMIT_NPROC of its process (gvisor), 0: none */
         char *run_dir;    /* the agent's directory (gvisor: where SIGNAL goes) */
         char *exec_id;    /* the engine's exec (fallback path), or NULL */
         int agent_fd;     /* the connection to the sandbox's agent (hot path), or -1 */

@@ -15,6 +15,18 @@ static json_t *strv_json(char *const *v)
         return a;
 }
 
+long long hostconfig_gvisor_pids(long long max_processes)
+{
+        return HOSTCONFIG_GVISOR_PIDS_HEADROOM + max_processes * HOSTCONFIG_GVISOR_TASKS_PER_PROC;
+}
+
+long long hostconfig_gvisor_nproc(long long pids_limit)
+{
+        long long n = (pids_limit - HOSTCONFIG_GVISOR_PIDS_HEADROOM) / HOSTCONFIG_GVISOR_TASKS_PER_PROC;
+
+        return n > 0 ? n : 0;
+}
+
 const char *hostconfig_runtime(enum isolation_tier t)
 {
         return t == ISOLATION_GVISOR ? HOSTCONFIG_GVISOR_RUNTIME : NULL;
@@ -139,8 +151,9 @@ static json_t *host_config(const struct sandbox_spec *spec, const struct hostcon
         /* nproc counts every process of the uid on the host, across sandboxes; the pids cgroup
          * is the per-sandbox limit. Kept well under what an engine's own limits allow. */
         long long nproc = min_ll(env->ulimits.nproc > 0 ? env->ulimits.nproc : 8192, 8192);
-        long long pids = l->max_processes +
-                         (spec->isolation == ISOLATION_GVISOR ? HOSTCONFIG_GVISOR_PIDS_HEADROOM : 0);
+        long long pids = spec->isolation == ISOLATION_GVISOR
+                             ? hostconfig_gvisor_pids(l->max_processes)
+                             : l->max_processes;
 
         hostconfig_disk_split(l->disk_mb, &tmp_kb, &home_kb);
         snprintf(tmpfs_opts, sizeof(tmpfs_opts), "rw,nosuid,nodev,size=%lldk,mode=1777", tmp_kb);

@@ -53,12 +53,20 @@ json_t *hostconfig_oneshot_body(const struct sandbox_spec *spec, const struct ho
 json_t *hostconfig_exec_body(const struct sandbox_spec *spec, const struct exec_spec *x,
                              const char *cgroup_name);
 
-/* The gvisor tier (docs/isolation.md): the runtime contrib/setup.sh registers with Docker
+/* The gvisor tier (docs/isolation.md): the runtime contrib/runsc.sh registers with Docker
  * (runsc with --network=none --oci-seccomp --host-uds=all), and the host tasks of runsc's own
- * (its Sentry, gofer and their threads, ~54 here) that share the container's pids cgroup with
- * the code: added to the pids limit, or a small limit makes the sandbox fail to start. */
-#define HOSTCONFIG_GVISOR_RUNTIME      "airlock-runsc"
+ * in the container's pids cgroup: ~42 for the Sentry and gofer, and ~6 more for each process
+ * of the code (a stub process and Sentry threads, on the ptrace platform). A full pids cgroup
+ * kills the whole sandbox, so the host limit has that room and the code's processes are
+ * capped inside at max_processes (RLIMIT_NPROC, which gVisor's kernel enforces: EAGAIN). */
+#define HOSTCONFIG_GVISOR_RUNTIME       "airlock-runsc"
 #define HOSTCONFIG_GVISOR_PIDS_HEADROOM 100
+#define HOSTCONFIG_GVISOR_TASKS_PER_PROC 6
+
+/* The host pids limit of a gvisor-tier sandbox whose code may have max_processes processes,
+ * and back. */
+long long hostconfig_gvisor_pids(long long max_processes);
+long long hostconfig_gvisor_nproc(long long pids_limit);
 
 /* The engine runtime of tier t, from airlock's own table (never from a request); NULL: the
  * engine's default (runc). */
