@@ -65,6 +65,32 @@ static char *oom_path_for_pid(long long pid)
         return found;
 }
 
+/* The events file of the pids cgroup of pid (v1: pids.events, "max N"), or NULL. */
+static char *pids_events_for_pid(long long pid)
+{
+        char path[64], line[1024];
+        _cleanup_fclose_ FILE *f = NULL;
+        char *found = NULL;
+
+        snprintf(path, sizeof(path), "/proc/%lld/cgroup", pid);
+        f = fopen(path, "re");
+        while (f && !found && fgets(line, sizeof(line), f)) {
+                char *ctrl = strchr(line, ':'), *cg = ctrl ? strchr(ctrl + 1, ':') : NULL;
+
+                if (!cg)
+                        continue;
+                *cg++ = '\0';
+                cg[strcspn(cg, "\n")] = '\0';
+                if (strcmp(ctrl + 1, "pids") == 0 &&
+                    asprintf(&found, "/sys/fs/cgroup/pids%s/pids.events", cg) < 0)
+                        found = NULL;
+                else if (ctrl[1] == '\0' && line[0] == '0' &&
+                         asprintf(&found, "/sys/fs/cgroup%s/pids.events", cg) < 0)
+                        found = NULL;
+        }
+        return found;
+}
+
 static void dsandbox_free(struct dsandbox *s)
 {
         if (!s)
@@ -75,6 +101,7 @@ static void dsandbox_free(struct dsandbox *s)
         free(s->cg_root);
         free(s->run_dir);
         free(s->workdir);
+        free(s->pids_events);
         free(s);
 }
 
@@ -93,6 +120,7 @@ void dsandbox_ref_clear(struct dsandbox_ref *ref)
         free(ref->cg_root);
         free(ref->run_dir);
         free(ref->workdir);
+        free(ref->pids_events);
         *ref = (struct dsandbox_ref){0};
 }
 
@@ -111,7 +139,7 @@ int dsandbox_ref_get(struct dbackend *d, const char *id, struct dsandbox_ref *re
                 ret->workdir = strdup(s->workdir ? s->workdir : SANDBOX_WORKDIR);
                 ret->init_pid = s->init_pid;
                 ret->gvisor = s->gvisor;
-                ret->nproc = s->nproc;
+                ret->pids_events = s->pids_events ? strdup(s->pids_events) : NULL;
                 r = ret->exec_user && ret->cg_root && ret->workdir && (!s->run_dir || ret->run_dir)
                         ? 0
                         : -ENOMEM;
@@ -183,8 +211,7 @@ static int dsandbox_register(struct dbackend *d, const char *id, const char *exe
          * of its own, and a full cgroup then kills the whole sandbox: the code's processes are
          * capped inside too, at the limit the pids cgroup has without runsc's headroom. */
         if (gvisor)
-                s->nproc = hostconfig_gvisor_nproc(json_integer_value(
-                    json_object_get(json_object_get(insp, "HostConfig"), "PidsLimit")));
+                s->pids_events = pids_events_for_pid(pid);
         s->oom_path = oom_path_for_pid(pid);
         if (!s->id || !s->exec_user || !s->workdir || (run_dir && !s->run_dir)) {
                 dsandbox_free(s);
@@ -438,6 +465,12 @@ static int d_sandbox_exec(struct backend *b, const char *handle, const struct ex
                 res->oom_killed = true;
                 dexec_set_exit(res, 128 + 9);
                 r = al_err(err, -ESTALE, "out of memory: the gVisor sandbox was killed");
+        } else if (e.agent_failed && e.gvisor && e.pids_before >= 0 &&
+                   dexec_events_max(e.pids_events) > e.pids_before) {
+                /* Likewise a full pids cgroup: runsc cannot make the task it needs. */
+                dexec_set_exit(res, 128 + 9);
+                r = al_err(err, -ESTALE,
+                           "the process limit was reached: the gVisor sandbox was killed");
         } else if (e.agent_failed) {
                 /* A misbehaving agent costs its sandbox: the caller removes it and says so. */
                 r = al_err_wrap(err, -ESTALE, "the sandbox's agent failed");
@@ -505,8 +538,11 @@ static int run_once_via_sandbox(struct backend *b, const struct sandbox_spec *sp
         if (r < 0)
                 return r;
         r = d_sandbox_exec(b, id, x, sink, res, err);
-        if (r == -ESTALE)
-                r = 0; /* the sandbox goes anyway */
+        if (r == -ESTALE) {
+                /* The sandbox goes anyway; the result says why it could not be kept. */
+                snprintf(res->sandbox_lost, sizeof(res->sandbox_lost), "%.190s", err->msg);
+                r = 0;
+        }
         if (r >= 0 && x->after_run)
                 x->after_run(x->after_run_ctx, id, res);
         d_sandbox_remove(b, id, NULL);

@@ -297,9 +297,6 @@ int dagent_exec_json(const struct dexec *e, const struct exec_spec *x, char **re
         o = json_pack("{s:o, s:o, s:s, s:{s:i, s:i}, s:b}", "argv", argv, "env", env, "cwd",
                       x->workdir ? x->workdir : e->workdir, "rlimits", "nofile", 1024, "core", 0,
                       "stdin", x->stdin_len > 0);
-        if (o && e->nproc > 0)
-                json_object_set_new(json_object_get(o, "rlimits"), "nproc",
-                                    json_integer(e->nproc));
         if (!o)
                 return -EINVAL;
         *ret = json_dumps(o, JSON_COMPACT);

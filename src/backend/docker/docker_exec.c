@@ -19,6 +19,22 @@
 #define KILL_WAIT_MS  3000 /* every process of an exec ends within this, or the sandbox goes */
 #define EXIT_WAIT_MS  3000 /* the engine notices the shim's exit within this */
 
+long long dexec_events_max(const char *path)
+{
+        char buf[256], *p;
+        _cleanup_close_ int fd = -1;
+        ssize_t n;
+
+        if (!path || (fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+                return -1;
+        n = read(fd, buf, sizeof(buf) - 1);
+        if (n <= 0)
+                return -1;
+        buf[n] = '\0';
+        p = strstr(buf, "max ");
+        return p ? strtoll(p + 4, NULL, 10) : -1;
+}
+
 long long dexec_oom_kills(const char *path)
 {
         char buf[1024], *p;
@@ -94,6 +110,8 @@ void dexec_clear(struct dexec *e)
         e->workdir = NULL;
         free(e->run_dir);
         e->run_dir = NULL;
+        free(e->pids_events);
+        e->pids_events = NULL;
         free(e->cg_root);
         e->cg_root = NULL;
         free(e->agent_exec);
@@ -129,7 +147,8 @@ int dexec_open(struct dbackend *d, const char *id, const struct exec_spec *x, st
         ret->workdir = TAKE_PTR(ref.workdir);
         ret->init_pid = ref.init_pid;
         ret->gvisor = ref.gvisor;
-        ret->nproc = ref.nproc;
+        ret->pids_events = TAKE_PTR(ref.pids_events);
+        ret->pids_before = dexec_events_max(ret->pids_events);
         if (ref.run_dir && !(ret->run_dir = strdup(ref.run_dir))) {
                 r = al_err(err, -ENOMEM, "out of memory");
                 goto fail;

@@ -24,7 +24,7 @@ struct dsandbox {
         long long init_pid; /* host pid of its first process (the agent) */
         bool agent_down;    /* its agent did not take the last exec: engine execs */
         bool gvisor;        /* the gvisor tier: no exec cgroups, the agent ends trees */
-        long long nproc;    /* gvisor: the code's process limit inside (RLIMIT_NPROC); 0: none */
+        char *pids_events;  /* gvisor: the pids cgroup's events file (a full cgroup ends it) */
         struct dproc *procs;
         int n_procs;
         struct dsandbox *next;
@@ -55,7 +55,7 @@ struct dsandbox_ref {
         char *workdir;
         long long init_pid;
         bool gvisor;
-        long long nproc;
+        char *pids_events;
 };
 
 int dsandbox_ref_get(struct dbackend *d, const char *id, struct dsandbox_ref *ret);
@@ -71,7 +71,8 @@ struct dexec {
         struct dbackend *d;
         const char *container_id;
         bool gvisor;      /* ended through its agent (SIGNAL), not by cgroup */
-        long long nproc;  /* RLIMIT_NPROC of its process (gvisor), 0: none */
+        char *pids_events; /* gvisor: see struct dsandbox */
+        long long pids_before;
         char *run_dir;    /* the agent's directory (gvisor: where SIGNAL goes) */
         char *exec_id;    /* the engine's exec (fallback path), or NULL */
         int agent_fd;     /* the connection to the sandbox's agent (hot path), or -1 */
@@ -118,6 +119,8 @@ void dexec_set_exit(struct exec_result *res, long long code);
 long long dexec_ns_pid(long long pid);
 /* The (host) parent pid of host pid; -1 when unknown. */
 long long dexec_ppid(long long pid);
+/* The "max" counter of a pids cgroup's events file at path (forks refused); -1 when unknown. */
+long long dexec_events_max(const char *path);
 /* The OOM-kill counter in the cgroup file at path; -1 when unknown. */
 long long dexec_oom_kills(const char *path);
 

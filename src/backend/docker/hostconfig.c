@@ -20,13 +20,6 @@ long long hostconfig_gvisor_pids(long long max_processes)
         return HOSTCONFIG_GVISOR_PIDS_HEADROOM + max_processes * HOSTCONFIG_GVISOR_TASKS_PER_PROC;
 }
 
-long long hostconfig_gvisor_nproc(long long pids_limit)
-{
-        long long n = (pids_limit - HOSTCONFIG_GVISOR_PIDS_HEADROOM) / HOSTCONFIG_GVISOR_TASKS_PER_PROC;
-
-        return n > 0 ? n : 0;
-}
-
 const char *hostconfig_runtime(enum isolation_tier t)
 {
         return t == ISOLATION_GVISOR ? HOSTCONFIG_GVISOR_RUNTIME : NULL;
@@ -194,6 +187,10 @@ static json_t *host_config(const struct sandbox_spec *spec, const struct hostcon
             mounts_json(spec, env, run_dir), "PublishAllPorts", 0, "OomScoreAdj", (json_int_t)500);
         if (hc && hostconfig_runtime(spec->isolation))
                 json_object_set_new(hc, "Runtime", json_string(hostconfig_runtime(spec->isolation)));
+        /* gVisor 20221219 refuses every new thread under any RLIMIT_NPROC; its processes are
+         * bounded by the pids cgroup alone (Docker only: Podman never makes this tier). */
+        if (hc && spec->isolation == ISOLATION_GVISOR)
+                json_array_remove(json_object_get(hc, "Ulimits"), 1);
         return hc;
 }
 

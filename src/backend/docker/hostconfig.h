@@ -56,17 +56,16 @@ json_t *hostconfig_exec_body(const struct sandbox_spec *spec, const struct exec_
 /* The gvisor tier (docs/isolation.md): the runtime contrib/runsc.sh registers with Docker
  * (runsc with --network=none --oci-seccomp --host-uds=all), and the host tasks of runsc's own
  * in the container's pids cgroup: ~42 for the Sentry and gofer, and ~6 more for each process
- * of the code (a stub process and Sentry threads, on the ptrace platform). A full pids cgroup
- * kills the whole sandbox, so the host limit has that room and the code's processes are
- * capped inside at max_processes (RLIMIT_NPROC, which gVisor's kernel enforces: EAGAIN). */
+ * of the code (a stub process and Sentry threads, on the ptrace platform). The host limit has
+ * room for max_processes processes of the code; past it runsc cannot make a task and the whole
+ * sandbox ends (gVisor 20221219 has no limit of its own that works: its RLIMIT_NPROC refuses
+ * every new thread). */
 #define HOSTCONFIG_GVISOR_RUNTIME       "airlock-runsc"
 #define HOSTCONFIG_GVISOR_PIDS_HEADROOM 100
 #define HOSTCONFIG_GVISOR_TASKS_PER_PROC 6
 
-/* The host pids limit of a gvisor-tier sandbox whose code may have max_processes processes,
- * and back. */
+/* The host pids limit of a gvisor-tier sandbox whose code may have max_processes processes. */
 long long hostconfig_gvisor_pids(long long max_processes);
-long long hostconfig_gvisor_nproc(long long pids_limit);
 
 /* The engine runtime of tier t, from airlock's own table (never from a request); NULL: the
  * engine's default (runc). */
