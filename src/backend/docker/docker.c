@@ -666,6 +666,7 @@ static void d_free(struct backend *b)
         }
         pthread_mutex_destroy(&d->lock);
         free(d->seccomp_text);
+        free(d->seccomp_text_gvisor);
         free(d->seccomp_path);
         free(d->exec_shim);
         free(d->agent_bin);
@@ -808,6 +809,8 @@ struct backend *docker_backend_new(struct engine *engine, const char *seccomp_pa
         }
         d->env.pyshims = d->pyshims;
         d->env.seccomp_text = d->seccomp_text;
+        d->seccomp_text_gvisor = hostconfig_seccomp_gvisor(d->seccomp_text);
+        d->env.seccomp_text_gvisor = d->seccomp_text_gvisor;
         d->env.seccomp_path = d->seccomp_path;
         /* Podman starts a container only when its ulimits fit within the host's hard limits. */
         d->env.ulimits.nofile = getrlimit(RLIMIT_NOFILE, &rl) == 0 ? (long long)rl.rlim_max : 1024;

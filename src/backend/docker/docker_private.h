@@ -34,6 +34,7 @@ struct dbackend {
         struct engine *engine;
         struct hostconfig_env env;
         char *seccomp_text;
+        char *seccomp_text_gvisor;
         char *seccomp_path;
         char *exec_shim;
         char *agent_bin;      /* airlock-agent, bound into every sandbox */

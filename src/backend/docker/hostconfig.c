@@ -20,6 +20,28 @@ long long hostconfig_gvisor_pids(long long max_processes)
         return HOSTCONFIG_GVISOR_PIDS_HEADROOM + max_processes * HOSTCONFIG_GVISOR_TASKS_PER_PROC;
 }
 
+char *hostconfig_seccomp_gvisor(const char *text)
+{
+        json_t *prof = json_loads(text, 0, NULL), *rule;
+        char *out = NULL;
+        size_t i;
+
+        json_array_foreach(json_object_get(prof, "syscalls"), i, rule)
+        {
+                json_t *names = json_object_get(rule, "names");
+
+                if (json_array_size(names) == 1 &&
+                    strcmp(json_string_value(json_array_get(names, 0)) ?: "", "clone3") == 0) {
+                        json_object_set_new(rule, "action", json_string("SCMP_ACT_ALLOW"));
+                        json_object_del(rule, "errnoRet");
+                }
+        }
+        if (json_is_object(prof))
+                out = json_dumps(prof, JSON_COMPACT);
+        json_decref(prof);
+        return out;
+}
+
 const char *hostconfig_runtime(enum isolation_tier t)
 {
         return t == ISOLATION_GVISOR ? HOSTCONFIG_GVISOR_RUNTIME : NULL;
@@ -171,7 +193,11 @@ static json_t *host_config(const struct sandbox_spec *spec, const struct hostcon
                 snprintf(seccomp, sizeof(seccomp), "seccomp=%s", env->seccomp_path);
                 json_array_append_new(secopt, json_string(seccomp));
         } else if (env->seccomp_text) {
-                json_array_append_new(secopt, json_pack("s++", "seccomp=", env->seccomp_text, ""));
+                const char *text = spec->isolation == ISOLATION_GVISOR && env->seccomp_text_gvisor
+                                       ? env->seccomp_text_gvisor
+                                       : env->seccomp_text;
+
+                json_array_append_new(secopt, json_pack("s++", "seccomp=", text, ""));
         }
         hc = json_pack(
             "{s:b, s:[s], s:[], s:o, s:b, s:{s:s, s:s}, s:s, s:s, s:b, s:I, s:I, s:I, s:I,"

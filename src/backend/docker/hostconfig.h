@@ -20,6 +20,10 @@ struct hostconfig_env {
         /* Docker takes the profile's text, Podman's compat API a path on the engine's host. */
         const char *seccomp_text;
         const char *seccomp_path;
+        /* The gvisor tier's profile (Docker): the same but for clone3, let through to gVisor's
+         * kernel, which answers ENOSYS itself (runsc turns the profile's ENOSYS into EPERM, and
+         * libc falls back to clone on ENOSYS only). NULL: seccomp_text. */
+        const char *seccomp_text_gvisor;
         struct host_ulimits ulimits;
         /* Host path of airlock-exec, bind-mounted read-only at SANDBOX_EXEC_SHIM. */
         const char *exec_shim;
@@ -36,6 +40,10 @@ struct hostconfig_env {
          * engine's own. */
         const char *hosts;
 };
+
+/* The gvisor tier's variant of a Docker-format profile (see seccomp_text_gvisor), a new string;
+ * NULL when text is not such a profile. */
+char *hostconfig_seccomp_gvisor(const char *text);
 
 /* Body for POST /containers/create of a long-lived sandbox; execs run in it later. With
  * run_dir (a host directory for the agent's socket, bound at SANDBOX_RUN_DIR) and env->agent,
