@@ -110,7 +110,7 @@ struct backend *daemon_containers(struct daemon *d); /* docker or podman */
 json_t *daemon_tiers_json(struct daemon *d);
 /* The tiers pol uses (bits 1 << tier). */
 unsigned daemon_tiers_used(struct daemon *d, const struct policy *pol);
-struct backend *daemon_host(struct daemon *d);       /* NULL when unavailable */
+struct backend *daemon_host(struct daemon *d); /* NULL when unavailable */
 struct scope_registry *daemon_scopes(struct daemon *d);
 struct pool *daemon_pool(struct daemon *d);   /* NULL when no pool runs */
 struct store *daemon_store(struct daemon *d); /* NULL when none */

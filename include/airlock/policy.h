@@ -20,12 +20,12 @@
 #define POLICY_IDS_MAX        1024 /* entries in each uid, group or agent list */
 
 struct runtime {
-        char *name;   /* "python" */
-        char *image;  /* "airlock/python:3.11" */
-        char **run;   /* argv prefix the code is appended to, e.g. {"python3","-c",NULL} */
-        char **shell; /* argv prefix for "command", e.g. {"sh","-c",NULL} */
-        int line;     /* where it was defined, for messages */
-        int pool;     /* [runtime] pool: ready sandboxes to keep; -1 when not set */
+        char *name;         /* "python" */
+        char *image;        /* "airlock/python:3.11" */
+        char **run;         /* argv prefix the code is appended to, e.g. {"python3","-c",NULL} */
+        char **shell;       /* argv prefix for "command", e.g. {"sh","-c",NULL} */
+        int line;           /* where it was defined, for messages */
+        int pool;           /* [runtime] pool: ready sandboxes to keep; -1 when not set */
         char *image_gvisor; /* [runtime] image_gvisor: the gvisor tier's image; NULL: image */
         int pool_gvisor;    /* [runtime] pool_gvisor: ready gvisor-tier sandboxes besides */
 };

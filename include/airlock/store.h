@@ -22,15 +22,15 @@
 #define STORE_MIGRATION_EGRESS 3
 /* The executions' isolation tier (docs/isolation.md). */
 #define STORE_MIGRATION_ISOLATION 7
-#define STORE_ID_LEN           33        /* 32 lowercase hex characters and a NUL */
-#define STORE_PREVIEW_BYTES    200       /* code preview: first bytes of the code */
-#define STORE_NAME_MAX         256       /* agent, session, backend, ids, ... */
-#define STORE_TEXT_MAX         1024      /* reason, error: longer text is cut */
-#define STORE_POLICY_TEXT_MAX  (1 << 20) /* a policy revision's text */
-#define STORE_QUERY_LIMIT      50        /* executions per page by default */
-#define STORE_QUERY_LIMIT_MAX  500       /* and at most */
-#define STORE_AGENTS_MAX       1024      /* entries in an agent filter list */
-#define STORE_LIST_MAX         10000     /* rows returned by the list functions */
+#define STORE_ID_LEN              33        /* 32 lowercase hex characters and a NUL */
+#define STORE_PREVIEW_BYTES       200       /* code preview: first bytes of the code */
+#define STORE_NAME_MAX            256       /* agent, session, backend, ids, ... */
+#define STORE_TEXT_MAX            1024      /* reason, error: longer text is cut */
+#define STORE_POLICY_TEXT_MAX     (1 << 20) /* a policy revision's text */
+#define STORE_QUERY_LIMIT         50        /* executions per page by default */
+#define STORE_QUERY_LIMIT_MAX     500       /* and at most */
+#define STORE_AGENTS_MAX          1024      /* entries in an agent filter list */
+#define STORE_LIST_MAX            10000     /* rows returned by the list functions */
 
 struct store;
 
@@ -72,9 +72,9 @@ struct store_execution {
         const char *runtime;
         const char *sandbox_id;
         const char *isolation; /* the tier of a sandboxed exec, NULL on the host */
-        const char *code;   /* what was asked to run (code, command or joined argv): */
-        size_t code_len;    /* only its length, preview and SHA-256 are stored */
-        int64_t started_at; /* 0 = now */
+        const char *code;      /* what was asked to run (code, command or joined argv): */
+        size_t code_len;       /* only its length, preview and SHA-256 are stored */
+        int64_t started_at;    /* 0 = now */
         /* Set before store_execution_finish. */
         int exit_code; /* ignored when signal != 0 or exit_code < 0 (stored as null) */
         int signal;    /* 0 = exited normally */

@@ -598,7 +598,8 @@ static void check_isolation(struct api *ctx, const struct policy *pol, struct ch
                           "are refused",
                           bad);
         else
-                check_set(c, HEALTH_OK, "every tier the policy uses is in force or not yet checked");
+                check_set(c, HEALTH_OK,
+                          "every tier the policy uses is in force or not yet checked");
 }
 
 static void check_sandboxes(struct api *ctx, struct check *c)

@@ -367,11 +367,10 @@ int daemon_exec(struct daemon *ctx, const struct exec_request *req, const struct
                 if (artifacts_env)
                         x.env = artifacts_env;
         }
-        if (req->background &&
-            (host ||
-             scope_key(key, sizeof(key), eff.scope, req->agent, req->session,
-                       daemon_scope_image(&spec, kimg, sizeof(kimg))) < 0 ||
-             !ctx->containers->ops->proc_start))
+        if (req->background && (host ||
+                                scope_key(key, sizeof(key), eff.scope, req->agent, req->session,
+                                          daemon_scope_image(&spec, kimg, sizeof(kimg))) < 0 ||
+                                !ctx->containers->ops->proc_start))
                 return al_err(err, -EINVAL,
                               host ? "background processes need a sandbox; this exec runs on "
                                      "the host"
@@ -410,8 +409,7 @@ int daemon_exec(struct daemon *ctx, const struct exec_request *req, const struct
                 if (r == -ENOENT)
                         err->code = r = -EINVAL;
         } else if (scope_key(key, sizeof(key), eff.scope, req->agent, req->session,
-                       daemon_scope_image(&spec, kimg, sizeof(kimg))) <
-                   0) {
+                             daemon_scope_image(&spec, kimg, sizeof(kimg))) < 0) {
                 /* SESSION scope without a session: a fresh one-off sandbox, from the pool when
                  * one is ready. */
                 _cleanup_free_ char *pooled = pool_claim(ctx->pool, &spec);

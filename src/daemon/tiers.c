@@ -16,10 +16,9 @@
 #include "airlock/log.h"
 #include "airlock/util.h"
 
-#define TIER_RETRY_MS  60000
-#define PROBE_OUT_MAX  8192
-#define PROBE_TIMEOUT  20000
-
+#define TIER_RETRY_MS 60000
+#define PROBE_OUT_MAX 8192
+#define PROBE_TIMEOUT 20000
 
 /* The probe's findings in its output: the kernel's version line and the status fields. */
 static int probe_check(enum isolation_tier t, const char *out, struct al_error *err)
@@ -33,7 +32,8 @@ static int probe_check(enum isolation_tier t, const char *out, struct al_error *
                 return al_err(err, -EIO, "cannot read the host's /proc/version");
         same_kernel = strncmp(out, host, n) == 0 && n == strcspn(host, "\n");
         if (t == ISOLATION_GVISOR && same_kernel)
-                return al_err(err, -EPROTO, "the probe sandbox runs on the host's kernel, not gVisor's");
+                return al_err(err, -EPROTO,
+                              "the probe sandbox runs on the host's kernel, not gVisor's");
         if (t == ISOLATION_CONTAINER && !same_kernel)
                 return al_err(err, -EPROTO, "the probe sandbox does not run on the host's kernel");
         if (!seccomp || strtol(seccomp + strlen("\nSeccomp:"), NULL, 10) != 2)
@@ -108,9 +108,10 @@ int daemon_tier_ready(struct daemon *d, const struct sandbox_spec *like, enum is
                 else
                         log_info("isolation tier %s is in force", policy_isolation_name(t));
         }
-        r = s->state > 0 ? 0
-                         : al_err(err, -AL_E_TIER_UNAVAILABLE, "isolation tier '%s' is unavailable: %s",
-                                  policy_isolation_name(t), s->why);
+        r = s->state > 0
+                ? 0
+                : al_err(err, -AL_E_TIER_UNAVAILABLE, "isolation tier '%s' is unavailable: %s",
+                         policy_isolation_name(t), s->why);
         pthread_mutex_unlock(&d->tiers_lock);
         return r;
 }

@@ -648,7 +648,7 @@ static bool request_parsed(const struct exec_request *req, struct shell_parsed *
                         len += l + 1;
                         if (len > CLASSIFY_TEXT_MAX || n >= CLASSIFY_WORDS_MAX)
                                 return !sandbox(v, "argv is longer than the classifier reads; "
-                                                  "sandboxed");
+                                                   "sandboxed");
                 }
                 cap = len;
         }

@@ -556,12 +556,11 @@ static json_t *runtimes_to_json(const struct policy *p)
                 return NULL;
         for (size_t i = 0; i < p->n_runtimes; i++) {
                 const struct runtime *rt = &p->runtimes[i];
-                json_t *e =
-                    json_pack("{s:s?, s:s?, s:o?, s:o?, s:b, s:i, s:i}", "image", rt->image,
-                              "image_gvisor", policy_runtime_image(rt, ISOLATION_GVISOR), "run",
-                              policy_strv_to_json(rt->run), "shell", policy_strv_to_json(rt->shell),
-                              "builtin", rt->line == 0, "pool", policy_runtime_pool(p, rt),
-                              "pool_gvisor", rt->pool_gvisor);
+                json_t *e = json_pack(
+                    "{s:s?, s:s?, s:o?, s:o?, s:b, s:i, s:i}", "image", rt->image, "image_gvisor",
+                    policy_runtime_image(rt, ISOLATION_GVISOR), "run", policy_strv_to_json(rt->run),
+                    "shell", policy_strv_to_json(rt->shell), "builtin", rt->line == 0, "pool",
+                    policy_runtime_pool(p, rt), "pool_gvisor", rt->pool_gvisor);
 
                 if (!e || json_object_set_new(o, rt->name, e) < 0) {
                         json_decref(o);

@@ -50,9 +50,9 @@ static int check_names(const struct store_execution *e, struct al_error *err)
                 const char *what, *value;
                 bool optional;
         } names[] = {
-            {"agent", e->agent, false},    {"session", e->session, true},
-            {"mode", e->mode, true},       {"backend", e->backend, true},
-            {"runtime", e->runtime, true}, {"sandbox_id", e->sandbox_id, true},
+            {"agent", e->agent, false},        {"session", e->session, true},
+            {"mode", e->mode, true},           {"backend", e->backend, true},
+            {"runtime", e->runtime, true},     {"sandbox_id", e->sandbox_id, true},
             {"isolation", e->isolation, true},
         };
         int r;

@@ -171,12 +171,11 @@ START_TEST(gvisor_tier)
         ck_assert_str_eq(json_string_value(json_object_get(hc, "Runtime")), "airlock-runsc");
         ck_assert_ptr_null(ulimit_named(hc, "nproc"));
         ck_assert_ptr_nonnull(ulimit_named(hc, "nofile"));
-        ck_assert_int_eq(json_integer_value(json_object_get(hc, "PidsLimit")),
-                         100 + 50 * 6);
+        ck_assert_int_eq(json_integer_value(json_object_get(hc, "PidsLimit")), 100 + 50 * 6);
         ck_assert_str_eq(json_string_value(json_array_get(json_object_get(body, "Cmd"), 1)),
                          "--gvisor");
-        ck_assert_str_eq(json_string_value(json_object_get(json_object_get(body, "Labels"),
-                                                           "airlock.isolation")),
+        ck_assert_str_eq(json_string_value(
+                             json_object_get(json_object_get(body, "Labels"), "airlock.isolation")),
                          "gvisor");
         json_decref(body);
 }

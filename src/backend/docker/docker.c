@@ -273,8 +273,8 @@ static void dsandbox_drop_agent(struct dbackend *d, const char *id)
 /* Whether the engine ran the container (its inspect document) with gVisor. */
 static bool insp_gvisor(json_t *insp)
 {
-        const char *rt = json_string_value(
-            json_object_get(json_object_get(insp, "HostConfig"), "Runtime"));
+        const char *rt =
+            json_string_value(json_object_get(json_object_get(insp, "HostConfig"), "Runtime"));
 
         return rt && strcmp(rt, HOSTCONFIG_GVISOR_RUNTIME) == 0;
 }

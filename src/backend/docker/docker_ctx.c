@@ -26,8 +26,9 @@ int dctx_connect(struct backend *b, const char *handle, long long pid, const cha
                            "sandbox %.12s has no agent directory (made by an older airlockd)",
                            handle);
         else
-                r = dagent_connect_to(ref.run_dir, sock_name, ref.gvisor ? ref.init_pid : ref.host_pid,
-                                      ref.gvisor, ret_fd, err);
+                r = dagent_connect_to(ref.run_dir, sock_name,
+                                      ref.gvisor ? ref.init_pid : ref.host_pid, ref.gvisor, ret_fd,
+                                      err);
         free(ref.run_dir);
         return r;
 }

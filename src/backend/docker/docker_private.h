@@ -71,7 +71,7 @@ struct dsandbox *dsandbox_find_locked(struct dbackend *d, const char *id);
 struct dexec {
         struct dbackend *d;
         const char *container_id;
-        bool gvisor;      /* ended through its agent (SIGNAL), not by cgroup */
+        bool gvisor;       /* ended through its agent (SIGNAL), not by cgroup */
         char *pids_events; /* gvisor: see struct dsandbox */
         long long pids_before;
         char *run_dir;    /* the agent's directory (gvisor: where SIGNAL goes) */

@@ -206,13 +206,14 @@ static json_t *host_config(const struct sandbox_spec *spec, const struct hostcon
             "Tmpfs", SANDBOX_WORKDIR, tmpfs_opts, SANDBOX_HOME, home_opts, "NetworkMode", "none",
             "IpcMode", "private", "Privileged", 0, "Memory", (json_int_t)mem, "MemorySwap",
             (json_int_t)mem, "NanoCpus", (json_int_t)llround(l->cpu_cores * 1e9), "PidsLimit",
-            (json_int_t)pids, "Ulimits", ulimit("nofile", nofile),
-            ulimit("nproc", nproc), ulimit("core", 0), "LogConfig", "Type", "none", "Config",
-            "RestartPolicy", "Name", "no", "AutoRemove", 0, "ShmSize",
-            (json_int_t)(min_ll(l->disk_mb, 64) * 1024 * 1024), "Devices", "Mounts",
-            mounts_json(spec, env, run_dir), "PublishAllPorts", 0, "OomScoreAdj", (json_int_t)500);
+            (json_int_t)pids, "Ulimits", ulimit("nofile", nofile), ulimit("nproc", nproc),
+            ulimit("core", 0), "LogConfig", "Type", "none", "Config", "RestartPolicy", "Name", "no",
+            "AutoRemove", 0, "ShmSize", (json_int_t)(min_ll(l->disk_mb, 64) * 1024 * 1024),
+            "Devices", "Mounts", mounts_json(spec, env, run_dir), "PublishAllPorts", 0,
+            "OomScoreAdj", (json_int_t)500);
         if (hc && hostconfig_runtime(spec->isolation))
-                json_object_set_new(hc, "Runtime", json_string(hostconfig_runtime(spec->isolation)));
+                json_object_set_new(hc, "Runtime",
+                                    json_string(hostconfig_runtime(spec->isolation)));
         /* gVisor 20221219 refuses every new thread under any RLIMIT_NPROC; its processes are
          * bounded by the pids cgroup alone (Docker only: Podman never makes this tier). */
         if (hc && spec->isolation == ISOLATION_GVISOR)

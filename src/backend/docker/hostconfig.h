@@ -68,8 +68,8 @@ json_t *hostconfig_exec_body(const struct sandbox_spec *spec, const struct exec_
  * room for max_processes processes of the code; past it runsc cannot make a task and the whole
  * sandbox ends (gVisor 20221219 has no limit of its own that works: its RLIMIT_NPROC refuses
  * every new thread). */
-#define HOSTCONFIG_GVISOR_RUNTIME       "airlock-runsc"
-#define HOSTCONFIG_GVISOR_PIDS_HEADROOM 100
+#define HOSTCONFIG_GVISOR_RUNTIME        "airlock-runsc"
+#define HOSTCONFIG_GVISOR_PIDS_HEADROOM  100
 #define HOSTCONFIG_GVISOR_TASKS_PER_PROC 6
 
 /* The host pids limit of a gvisor-tier sandbox whose code may have max_processes processes. */
