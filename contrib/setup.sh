@@ -28,6 +28,7 @@ PACKAGES=(
 	libidn2-dev # IDNA: domain names of the network policy (docs/egress.md)
 	e2fsprogs # mkfs.ext4, e2fsck, resize2fs: the per-agent workspace images (workspace_mb)
 	docker.io podman runc catatonit uidmap
+	runsc # gVisor: the gvisor isolation tier (docs/isolation.md), registered by contrib/runsc.sh
 	busybox-static debootstrap
 	python3 python3-pytest python3-pytest-xdist curl ca-certificates iproute2 procps
 	prometheus # for promtool: the metrics tests check /metrics with Prometheus' own parser
@@ -148,6 +149,7 @@ npm_deps
 ensure_group
 if [ "${AIRLOCK_SETUP_ENGINES:-1}" != 0 ]; then
 	start_docker
+	"$ROOT/contrib/runsc.sh"
 	start_podman
 else
 	al_log "engines: skipped (AIRLOCK_SETUP_ENGINES=0)"

@@ -28,6 +28,9 @@ enum agent_frame_type {
         AGENT_STDIN = 0x04,
         AGENT_STDIN_EOF = 0x05,
         AGENT_KILL = 0x06,
+        /* daemon -> agent, on a connection of its own: signal an exec by its pid (answered
+         * with PONG, or ERROR when no running exec has that pid) */
+        AGENT_SIGNAL = 0x50,
         /* daemon -> context driver (docs/contexts.md): run a cell */
         AGENT_CTX_RUN = 0x40,
         /* agent -> daemon */

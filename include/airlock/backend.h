@@ -35,6 +35,9 @@ struct sandbox_spec {
          * suspended this long (0: the provider's default). Local engines ignore both. */
         int64_t idle_suspend_s;
         int64_t retention_s;
+        /* The isolation tier (docs/isolation.md); a backend that cannot make it fails rather
+         * than make a weaker one. */
+        enum isolation_tier isolation;
 };
 
 /* Where a workspace appears inside a sandbox. */
@@ -117,24 +120,26 @@ struct backend_ops {
          * process), and send it a signal. May be NULL (no contexts). */
         int (*ctx_connect)(struct backend *b, const char *handle, long long pid,
                            const char *sock_name, int *ret_fd, struct al_error *err);
-        int (*proc_signal)(
-            struct backend *b, const char *handle, long long pid, int sig,
-            struct al_error *
-                err); /* Contexts kept by the provider itself (E2B's code interpreter), for
-                       * sandboxes without airlock's drivers (docs/providers.md). ctx_remote_create
-                       * makes a context of language
-                       * ("python", "node", "bash") in the sandbox, its id into ret_id (64 bytes).
-                       * ctx_remote_run runs code in context id: output to sink and res; each result
-                       * ({kind, data}) to sink->result and into *ret_results (a new array); the
-                       * cell's end into *ret_done ({status, execution_count?, error?}, new; NULL
-                       * when the stream ended without one). x's timeout and the sink's fds end the
-                       * cell (res->timed_out, res->aborted). Both may be NULL. */
+        int (*proc_signal)(struct backend *b, const char *handle, long long pid, int sig,
+                           struct al_error *err);
+        /* Contexts kept by the provider itself (E2B's code interpreter), for sandboxes without
+         * airlock's drivers (docs/providers.md). ctx_remote_create makes a context of language
+         * ("python", "node", "bash") in the sandbox, its id into ret_id (64 bytes).
+         * ctx_remote_run runs code in context id: output to sink and res; each result
+         * ({kind, data}) to sink->result and into *ret_results (a new array); the cell's end
+         * into *ret_done ({status, execution_count?, error?}, new; NULL when the stream ended
+         * without one). x's timeout and the sink's fds end the cell (res->timed_out,
+         * res->aborted). Both may be NULL. */
         int (*ctx_remote_create)(struct backend *b, const char *handle, const char *language,
                                  char *ret_id, struct al_error *err);
         int (*ctx_remote_run)(struct backend *b, const char *handle, const char *id,
                               const char *code, const struct exec_spec *x,
                               const struct exec_sink *sink, struct exec_result *res,
                               json_t **ret_results, json_t **ret_done, struct al_error *err);
+        /* 0 when this backend can make sandboxes of tier t (the engine has what it takes), or
+         * < 0 with err saying why not. Whether the tier is then really in force is checked
+         * inside a sandbox by the daemon (daemon/tiers.c). NULL: the container tier only. */
+        int (*tier_supported)(struct backend *b, enum isolation_tier t, struct al_error *err);
         /* What health reports of the backend's sandboxes (a new JSON object), e.g. how many
          * have no live in-sandbox agent. May be NULL. */
         json_t *(*status)(struct backend *b);

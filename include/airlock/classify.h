@@ -43,6 +43,9 @@ static inline void classify_rules_freep(struct classify_rules **r)
         classify_rules_free(*r);
 }
 
+/* Number of "gvisor" rules (the tier they raise to is checked at start when there are any). */
+size_t classify_rules_gvisor(const struct classify_rules *r);
+
 /* Number of rules, and of them "host" rules (for a startup log line). */
 size_t classify_rules_count(const struct classify_rules *r, size_t *ret_host);
 
@@ -61,3 +64,10 @@ int classify_exec(const struct classify_rules *r, const struct exec_request *req
 int classify_exec_route(const struct classify_rules *r, const struct exec_request *req,
                         const char *runtime_name, bool *ret_sandbox, char *provider, char *reason,
                         size_t reason_len);
+
+/* The "gvisor" rules: whether one, in file order, raises this exec to the gvisor isolation
+ * tier (docs/isolation.md); reason names it ("rule NAME (FILE:LINE): ..."). Text kinds match
+ * what the shell would read; flag rules the request's untrusted or network flags. r may be
+ * NULL (nothing raises). -EINVAL only for a NULL req or ret_gvisor. Pure and thread-safe. */
+int classify_isolation(const struct classify_rules *r, const struct exec_request *req,
+                       bool *ret_gvisor, char *reason, size_t reason_len);

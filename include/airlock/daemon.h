@@ -105,7 +105,12 @@ int daemon_cancel_fd(struct daemon *d);
 const char *daemon_instance_id(struct daemon *d);
 struct engine *daemon_engine(struct daemon *d);      /* NULL when started without one */
 struct backend *daemon_containers(struct daemon *d); /* docker or podman */
-struct backend *daemon_host(struct daemon *d);       /* NULL when unavailable */
+/* Each isolation tier's state (docs/isolation.md): {"gvisor": {"state": "available" |
+ * "unavailable" | "unchecked", "reason"}, ...}, a new object. */
+json_t *daemon_tiers_json(struct daemon *d);
+/* The tiers pol uses (bits 1 << tier). */
+unsigned daemon_tiers_used(struct daemon *d, const struct policy *pol);
+struct backend *daemon_host(struct daemon *d); /* NULL when unavailable */
 struct scope_registry *daemon_scopes(struct daemon *d);
 struct pool *daemon_pool(struct daemon *d);   /* NULL when no pool runs */
 struct store *daemon_store(struct daemon *d); /* NULL when none */

@@ -9,13 +9,14 @@
 
 /* Codes beyond errno for conditions errno has no good name for. */
 enum {
-        AL_E_ENGINE_DOWN = 1000, /* the container engine does not answer (HTTP 503) */
-        AL_E_ENGINE = 1001,      /* the engine answered with an error (HTTP 502) */
-        AL_E_TOO_LARGE = 1002,   /* an input exceeds its cap (HTTP 413) */
-        AL_E_FORBIDDEN = 1003,   /* the policy does not allow it (HTTP 403) */
-        AL_E_CONFLICT = 1004,    /* state conflict (HTTP 409) */
-        AL_E_LIMITED = 1005,     /* rate or concurrency limit (HTTP 429) */
-        AL_E_PROVIDER = 1006,    /* a remote provider failed or refused (HTTP 502) */
+        AL_E_ENGINE_DOWN = 1000,      /* the container engine does not answer (HTTP 503) */
+        AL_E_ENGINE = 1001,           /* the engine answered with an error (HTTP 502) */
+        AL_E_TOO_LARGE = 1002,        /* an input exceeds its cap (HTTP 413) */
+        AL_E_FORBIDDEN = 1003,        /* the policy does not allow it (HTTP 403) */
+        AL_E_CONFLICT = 1004,         /* state conflict (HTTP 409) */
+        AL_E_LIMITED = 1005,          /* rate or concurrency limit (HTTP 429) */
+        AL_E_PROVIDER = 1006,         /* a remote provider failed or refused (HTTP 502) */
+        AL_E_TIER_UNAVAILABLE = 1007, /* an isolation tier is not in force here (HTTP 503) */
 };
 
 struct al_error {

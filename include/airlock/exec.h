@@ -133,6 +133,8 @@ struct exec_result {
          * which airlock did, locally ({"remote": [...], "local": [...], "template": [...]},
          * owned; NULL for local backends). */
         struct json_t *limits;
+        /* The isolation tier of a sandboxed exec ("container", "gvisor"; static), or NULL. */
+        const char *tier;
         /* Protections in force for this exec (static strings), e.g. "seccomp", "netns". */
         const char *isolation[24];
         size_t n_isolation;

@@ -20,12 +20,14 @@
 #define POLICY_IDS_MAX        1024 /* entries in each uid, group or agent list */
 
 struct runtime {
-        char *name;   /* "python" */
-        char *image;  /* "airlock/python:3.11" */
-        char **run;   /* argv prefix the code is appended to, e.g. {"python3","-c",NULL} */
-        char **shell; /* argv prefix for "command", e.g. {"sh","-c",NULL} */
-        int line;     /* where it was defined, for messages */
-        int pool;     /* [runtime] pool: ready sandboxes to keep; -1 when not set */
+        char *name;         /* "python" */
+        char *image;        /* "airlock/python:3.11" */
+        char **run;         /* argv prefix the code is appended to, e.g. {"python3","-c",NULL} */
+        char **shell;       /* argv prefix for "command", e.g. {"sh","-c",NULL} */
+        int line;           /* where it was defined, for messages */
+        int pool;           /* [runtime] pool: ready sandboxes to keep; -1 when not set */
+        char *image_gvisor; /* [runtime] image_gvisor: the gvisor tier's image; NULL: image */
+        int pool_gvisor;    /* [runtime] pool_gvisor: ready gvisor-tier sandboxes besides */
 };
 
 /* [network]. Domain patterns are lower case: "pypi.org" or "*.github.com". */
@@ -54,6 +56,7 @@ enum policy_agent_key {
         POLICY_AGENT_ALLOWED_DOMAINS = 1u << 13,
         POLICY_AGENT_BLOCKED_DOMAINS = 1u << 14,
         POLICY_AGENT_ALLOWED_CIDRS = 1u << 15,
+        POLICY_AGENT_ISOLATION = 1u << 16,
 };
 
 /* [agent "name"]: per-agent overrides. A field counts only when its POLICY_AGENT_* bit is in
@@ -76,6 +79,7 @@ struct policy_agent {
         char *provider;
         int provider_line;
         char **allowed_cidrs; /* replacing [network]'s for this agent; NULL when not set */
+        enum isolation_tier isolation; /* "isolation = container|gvisor" */
 };
 
 /* [client "name"]: callers (by uid, or by group) and the agents they may act as. */
@@ -157,6 +161,7 @@ struct policy {
                 int64_t retention_s;    /* snapshots older than this are deleted; 0: kept */
                 bool memory;            /* memory snapshots (CRIU) asked for */
         } snapshots;
+        enum isolation_tier isolation; /* [sandbox] isolation: the tier sandboxes are made in */
         /* [limits] */
         struct limits limits;
         /* [runtime "name"] */
@@ -278,6 +283,11 @@ const char *policy_scope_name(enum policy_scope s);
 const char *policy_workspace_name(enum policy_workspace w);
 const char *engine_kind_name(enum engine_kind k);
 const char *policy_network_tier_name(enum policy_network_tier t);
+/* "container", "gvisor"; and back: -EINVAL for anything else. */
+const char *policy_isolation_name(enum isolation_tier t);
+int policy_isolation_parse(const char *s, enum isolation_tier *ret);
+/* The image rt's sandboxes are made from in tier t: image_gvisor for gvisor when set. */
+const char *policy_runtime_image(const struct runtime *rt, enum isolation_tier t);
 
 /* The [agent "name"] section for name, or NULL. */
 const struct policy_agent *policy_agent(const struct policy *p, const char *name);
@@ -314,6 +324,7 @@ struct policy_effective {
         char *const *allowed_cidrs;   /* never NULL */
         const char *default_runtime;
         char *const *runtimes; /* the runtimes the agent may use; NULL = the whole catalog */
+        enum isolation_tier isolation;
 };
 
 /* Fill *ret with the effective policy for agent (NULL: the global one). An agent without a

@@ -17,11 +17,13 @@
 #include "airlock/error.h"
 #include "airlock/sha256.h"
 
-#define STORE_SCHEMA_VERSION 4
+#define STORE_SCHEMA_VERSION 5
 /* The egress table's migration. */
 #define STORE_MIGRATION_EGRESS 3
 /* The snapshots table's migration (suspended sandboxes). */
 #define STORE_MIGRATION_SNAPSHOTS 4
+/* The executions' isolation tier (docs/isolation.md). */
+#define STORE_MIGRATION_ISOLATION 5
 #define STORE_ID_LEN              33        /* 32 lowercase hex characters and a NUL */
 #define STORE_PREVIEW_BYTES       200       /* code preview: first bytes of the code */
 #define STORE_NAME_MAX            256       /* agent, session, backend, ids, ... */
@@ -71,9 +73,10 @@ struct store_execution {
         const char *backend; /* may be NULL at begin and set at finish */
         const char *runtime;
         const char *sandbox_id;
-        const char *code;   /* what was asked to run (code, command or joined argv): */
-        size_t code_len;    /* only its length, preview and SHA-256 are stored */
-        int64_t started_at; /* 0 = now */
+        const char *isolation; /* the tier of a sandboxed exec, NULL on the host */
+        const char *code;      /* what was asked to run (code, command or joined argv): */
+        size_t code_len;       /* only its length, preview and SHA-256 are stored */
+        int64_t started_at;    /* 0 = now */
         /* Set before store_execution_finish. */
         int exit_code; /* ignored when signal != 0 or exit_code < 0 (stored as null) */
         int signal;    /* 0 = exited normally */

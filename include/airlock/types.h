@@ -11,6 +11,10 @@ enum policy_workspace { WORKSPACE_NONE = 0, WORKSPACE_RO, WORKSPACE_RW };
 /* restricted: no outbound network; standard: only allowed_domains (less blocked_domains);
  * elevated: full outbound. Stored now; enforcement comes with the network issue. */
 enum policy_network_tier { NETWORK_RESTRICTED = 0, NETWORK_STANDARD, NETWORK_ELEVATED };
+/* How far a sandbox's code is from the host kernel (docs/isolation.md): container (runc:
+ * namespaces, seccomp, cgroups) or gvisor (gVisor's user-space kernel, itself under seccomp).
+ * Ordered: a higher value isolates more, so a rule may only raise it. */
+enum isolation_tier { ISOLATION_CONTAINER = 0, ISOLATION_GVISOR, ISOLATION_TIERS };
 
 struct limits {
         double cpu_cores;      /* 0 < x <= 64 */

@@ -29,6 +29,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -40,6 +41,7 @@
 #include "airlock/egress_port.h"
 #include "relay.h"
 #include "sandbox.h"
+#include "sweep.h"
 
 #define OUTQ_MAX     (256u << 10) /* frames queued to the daemon before the pipes pause */
 #define INQ_MAX      (256u << 10) /* stdin bytes queued before the connection pauses */
@@ -114,6 +116,9 @@ static unsigned long long n_refused;
 static long long accept_resume_at; /* 0: accepting is not paused for an error */
 static struct rlimit nofile_orig;
 static uint8_t io_buf[READ_MAX + AGENT_HEADER_LEN];
+/* --gvisor (docs/isolation.md): the daemon cannot end an exec's processes by cgroup, so the
+ * agent sweeps what ended execs left (sweep.c) whenever one ends or is killed. */
+static bool gvisor_mode, sweep_due;
 
 /* Puts the watch in the epoll set with events, or takes it out (events 0, unless keep). */
 static void watch_set(struct watch *w, uint32_t events)
@@ -234,6 +239,8 @@ static void conn_signal(struct conn *c, int sig)
 {
         if (c->pid <= 0)
                 return;
+        if (sig == SIGKILL)
+                sweep_due = gvisor_mode;
         kill(-c->pid, sig);
         if (c->state == C_STARTING && !c->exited)
                 kill(c->pid, sig);
@@ -288,6 +295,15 @@ static void conn_free(struct conn *c)
         free(c->outputs);
         free(c);
         n_conns--;
+}
+
+/* Whether pid is the main process of an exec (or background process) still running. */
+static bool exec_live(pid_t pid)
+{
+        for (struct conn *c = conns; c; c = c->next)
+                if (!c->dead && c->pid == pid && !c->exited)
+                        return true;
+        return pid == getpid();
 }
 
 static unsigned execs_running(void)
@@ -393,6 +409,45 @@ static const char *exec_parse(json_t *j, struct exec_spec *spec)
         return NULL;
 }
 
+/* Without close_range (gVisor's kernel before 2023): the open descriptors from /proc/self/fd,
+ * read with raw getdents64 into the stack (between fork and execve: no allocation), instead of
+ * a close() for every possible number, which under gVisor's ptrace platform takes seconds. */
+static void close_from_4(void)
+{
+        char buf[8192];
+        int dfd = open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+        if (dfd < 0) {
+                for (int fd = 4; fd < 65536; fd++)
+                        close(fd);
+                return;
+        }
+        for (;;) {
+                int fds[1024], n = 0;
+                long len = syscall(SYS_getdents64, dfd, buf, sizeof(buf));
+
+                if (len <= 0)
+                        break;
+                for (long off = 0; off < len && n < 1024;) {
+                        struct linux_dirent64 {
+                                unsigned long long d_ino;
+                                long long d_off;
+                                unsigned short d_reclen;
+                                unsigned char d_type;
+                                char d_name[];
+                        } *de = (void *)(buf + off);
+                        int fd = atoi(de->d_name);
+
+                        if (de->d_name[0] >= '0' && de->d_name[0] <= '9' && fd >= 4 && fd != dfd)
+                                fds[n++] = fd;
+                        off += de->d_reclen;
+                }
+                for (int i = 0; i < n; i++)
+                        close(fds[i]);
+        }
+        close(dfd);
+}
+
 static void child_say(const char *what, const char *arg, int e)
 {
         char msg[640];
@@ -424,8 +479,7 @@ static void child_run(const struct exec_spec *s, int in_fd, int out_fd, int err_
         if (go_fd != 3 && dup2(go_fd, 3) < 0)
                 _exit(126);
         if (close_range(4, ~0u, 0) < 0)
-                for (int fd = 4; fd < 65536; fd++)
-                        close(fd);
+                close_from_4();
         /* The agent raised its own NOFILE; the code gets the sandbox's unless told otherwise. */
         setrlimit(RLIMIT_NOFILE, &nofile_orig);
         for (int i = 0; i < s->n_limits && !fail_what; i++) {
@@ -477,7 +531,7 @@ static void close_pair(int p[2])
 static void conn_exec(struct conn *c, const uint8_t *payload, size_t len)
 {
         int outp[2] = {-1, -1}, errp[2] = {-1, -1}, gop[2] = {-1, -1}, inp[2] = {-1, -1};
-        struct exec_spec spec;
+        struct exec_spec spec = {0};
         json_error_t jerr;
         json_t *j =
             json_loadb(payload ? (const char *)payload : "", len, JSON_REJECT_DUPLICATES, &jerr);
@@ -530,6 +584,31 @@ out:
         json_decref(j);
 }
 
+/* SIGNAL {pid, signal}: the daemon signals an exec or background process it started (pid is
+ * its main process): SIGKILL ends its process group (and, with --gvisor, what it left);
+ * any other signal goes to the process alone. Other pids are refused. */
+static void conn_signal_request(struct conn *c, const uint8_t *payload, size_t len)
+{
+        json_t *j = json_loadb(payload ? (const char *)payload : "", len, 0, NULL);
+        json_int_t pid = json_integer_value(json_object_get(j, "pid"));
+        json_int_t sig = json_integer_value(json_object_get(j, "signal"));
+        struct conn *t = NULL;
+
+        json_decref(j);
+        for (struct conn *o = conns; o && pid > 0 && !t; o = o->next)
+                if (o != c && !o->dead && o->pid == (pid_t)pid && !o->exited)
+                        t = o;
+        if (!t || sig < 1 || sig > 64) {
+                conn_json(c, AGENT_ERROR, json_pack("{s:s}", "message", "SIGNAL: no such exec"));
+                return;
+        }
+        if (sig == SIGKILL)
+                conn_signal(t, SIGKILL);
+        else
+                kill(t->pid, (int)sig);
+        conn_json(c, AGENT_PONG, json_pack("{s:I}", "pid", pid));
+}
+
 static int conn_on_frame(void *ctx, unsigned type, const uint8_t *payload, size_t len)
 {
         struct conn *c = ctx;
@@ -542,6 +621,11 @@ static int conn_on_frame(void *ctx, unsigned type, const uint8_t *payload, size_
                           json_pack("{s:i,s:i,s:i,s:I}", "version", AGENT_PROTO_VERSION, "pid",
                                     (int)getpid(), "execs", (int)execs_running(), "refused",
                                     (json_int_t)n_refused));
+                c->closing = true;
+                return -1;
+        }
+        if (c->state == C_REQUEST && type == AGENT_SIGNAL) {
+                conn_signal_request(c, payload, len);
                 c->closing = true;
                 return -1;
         }
@@ -691,6 +775,7 @@ static void reap(void)
                         if (c->pid == w && !c->exited) {
                                 c->exited = true;
                                 c->status = st;
+                                sweep_due = gvisor_mode;
                                 c->drain_left = AGENT_DRAIN_MS;
                                 c->drain_mark = now_ms();
                                 c->drain_reading = true;
@@ -715,8 +800,10 @@ static void accept_some(void)
                         return;
                 }
                 /* pid 0: the peer is outside this PID namespace, which no process of the
-                 * sandbox can be. */
-                if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cl) < 0 || cred.pid != 0) {
+                 * sandbox can be. In gVisor every connection over the host's socket reads
+                 * as our own pid, the daemon's and the code's alike (docs/isolation.md). */
+                if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cl) < 0 ||
+                    (cred.pid != 0 && !(gvisor_mode && cred.pid == getpid()))) {
                         close(fd);
                         n_refused++;
                         continue;
@@ -916,8 +1003,13 @@ int main(int argc, char **argv)
         prctl(PR_SET_DUMPABLE, 0);
         if (getpid() != 1)
                 prctl(PR_SET_CHILD_SUBREAPER, 1); /* run by hand: orphans still come here */
+        if (argc == 3 && strcmp(argv[1], "--gvisor") == 0) {
+                gvisor_mode = true;
+                argv++;
+                argc--;
+        }
         if (argc != 2 || !argv[1][0]) {
-                say("usage: airlock-agent SOCKET\n");
+                say("usage: airlock-agent [--gvisor] SOCKET\n");
                 return 2;
         }
         /* 0, 1 and 2 open, so that no pipe or socket of ours lands there. */
@@ -955,6 +1047,11 @@ int main(int argc, char **argv)
         for (;;) {
                 struct epoll_event evs[64];
                 int timeout = conns_update(), n;
+
+                if (sweep_due) {
+                        sweep_due = false;
+                        sweep_strays(exec_live);
+                }
 
                 n = epoll_wait(epfd, evs, 64, timeout);
                 if (n < 0 && errno != EINTR) {

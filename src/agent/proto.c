@@ -28,6 +28,8 @@ const char *agent_frame_type_name(unsigned type)
                 return "STDIN_EOF";
         case AGENT_KILL:
                 return "KILL";
+        case AGENT_SIGNAL:
+                return "SIGNAL";
         case AGENT_PONG:
                 return "PONG";
         case AGENT_STARTED:

@@ -571,6 +571,37 @@ static void check_host(struct api *ctx, const struct policy *pol, struct check *
         check_set(c, HEALTH_OK, "available with %zu protections", n);
 }
 
+/* The isolation tiers (docs/isolation.md): which are in force; one the policy uses but that is
+ * unavailable degrades (its execs get 503 tier_unavailable). */
+static void check_isolation(struct api *ctx, const struct policy *pol, struct check *c)
+{
+        json_t *tiers = daemon_tiers_json(ctx->core), *used = json_array();
+        unsigned mask = daemon_tiers_used(ctx->core, pol);
+        const char *bad = NULL;
+
+        for (int t = 0; t < ISOLATION_TIERS; t++) {
+                const char *name = policy_isolation_name((enum isolation_tier)t);
+                const char *state =
+                    json_string_value(json_object_get(json_object_get(tiers, name), "state"));
+
+                if (!(mask & (1u << t)))
+                        continue;
+                json_array_append_new(used, json_string(name));
+                if (!bad && state && strcmp(state, "unavailable") == 0)
+                        bad = name;
+        }
+        put(c->doc, "tiers", tiers);
+        put(c->doc, "used", used);
+        if (bad)
+                check_set(c, HEALTH_DEGRADED,
+                          "isolation tier '%s' is used by the policy but unavailable: its execs "
+                          "are refused",
+                          bad);
+        else
+                check_set(c, HEALTH_OK,
+                          "every tier the policy uses is in force or not yet checked");
+}
+
 static void check_sandboxes(struct api *ctx, struct check *c)
 {
         json_t *live = json_object();
@@ -670,6 +701,9 @@ static json_t *health_run(struct api *ctx, enum health_status *ret_overall)
         check_init(&c);
         check_host(ctx, pol, &c);
         check_done(checks, "host_backend", &c, &overall);
+        check_init(&c);
+        check_isolation(ctx, pol, &c);
+        check_done(checks, "isolation", &c, &overall);
         check_init(&c);
         check_sandboxes(ctx, &c);
         check_done(checks, "sandboxes", &c, &overall);

@@ -92,6 +92,7 @@ unsigned api_status_for(int code)
         case AL_E_PROVIDER:
                 return 502;
         case AL_E_ENGINE_DOWN:
+        case AL_E_TIER_UNAVAILABLE:
         case EOPNOTSUPP:
                 return 503;
         default:

@@ -85,7 +85,10 @@ json_t *api_exec_result_json(const struct exec_result *res, bool for_stream)
                 json_object_set_new(o, "egress_error", json_string(res->egress_error));
         if (res->limits)
                 json_object_set(o, "limits", res->limits);
-        if (res->n_isolation > 0) {
+        /* A sandbox's isolation tier; a host exec's protections, listed. */
+        if (res->tier)
+                json_object_set_new(o, "isolation", json_string(res->tier));
+        else if (res->n_isolation > 0) {
                 iso = json_array();
                 for (size_t i = 0; i < res->n_isolation; i++)
                         json_array_append_new(iso, json_string(res->isolation[i]));

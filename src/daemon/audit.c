@@ -46,6 +46,7 @@ int audit_begin(struct daemon *ctx, const struct exec_request *req, struct exec_
         a->sandboxed = !host;
         a->reason = res->decision.reason;
         a->runtime = rt->name;
+        a->isolation = host ? NULL : res->tier;
         a->code = code;
         a->code_len = strlen(code);
         a->touch_session = req->session != NULL;

@@ -37,6 +37,7 @@ struct daemon *daemon_new(const struct daemon_config *cfg, struct policy *pol, s
         d->started_ms = util_wall_ms();
         pthread_rwlock_init(&d->policy_lock, NULL);
         pthread_mutex_init(&d->inflight_lock, NULL);
+        pthread_mutex_init(&d->tiers_lock, NULL);
         pthread_cond_init(&d->inflight_done, NULL);
         pthread_mutex_init(&d->reaper_lock, NULL);
         pthread_cond_init(&d->reaper_wake, NULL);
@@ -292,6 +293,7 @@ int daemon_start(struct daemon *d, struct al_error *err)
         }
         if (pthread_create(&d->reaper, NULL, reaper_main, d) == 0)
                 d->reaper_started = true;
+        daemon_tiers_start(d);
         return 0;
 fail_err:
         if (err->code < 0)
@@ -311,6 +313,7 @@ void daemon_stop(struct daemon *d)
 
         if (!d)
                 return;
+        daemon_tiers_stop(d);
         if (d->reaper_started) {
                 pthread_mutex_lock(&d->reaper_lock);
                 d->reaper_stop = true;
@@ -365,6 +368,7 @@ void daemon_free(struct daemon *d)
         policy_unref(d->policy);
         pthread_rwlock_destroy(&d->policy_lock);
         pthread_mutex_destroy(&d->inflight_lock);
+        pthread_mutex_destroy(&d->tiers_lock);
         pthread_cond_destroy(&d->inflight_done);
         pthread_mutex_destroy(&d->reaper_lock);
         pthread_cond_destroy(&d->reaper_wake);
@@ -461,26 +465,44 @@ struct backend *daemon_host(struct daemon *d)
         return d->host;
 }
 
+/* Whether the containers backend can make tier t at all (a pool of a tier it cannot make
+ * would only fail to fill). */
+static bool tier_possible(struct daemon *ctx, enum isolation_tier t)
+{
+        struct backend *b = ctx->containers;
+
+        if (t == ISOLATION_CONTAINER)
+                return true;
+        return b->ops->tier_supported && b->ops->tier_supported(b, t, NULL) == 0;
+}
+
 void daemon_pool_configure(struct daemon *ctx, const struct policy *pol)
 {
-        struct pool_target t[POLICY_RUNTIMES_MAX];
+        struct pool_target t[2 * POLICY_RUNTIMES_MAX];
         struct al_error err = {0};
+        bool gvisor_ok = pol->isolation == ISOLATION_GVISOR || tier_possible(ctx, ISOLATION_GVISOR);
         size_t n = 0;
 
         if (!ctx->pool)
                 return;
-        /* Mode off runs every exec on the host: no sandbox would ever be claimed. */
-        for (size_t i = 0; pol->mode != MODE_OFF && i < pol->n_runtimes && n < ARRAY_SIZE(t); i++) {
-                const struct runtime *rt = &pol->runtimes[i];
-                int size = policy_runtime_pool(pol, rt);
+        /* Mode off runs every exec on the host: no sandbox would ever be claimed. Each tier
+         * has pools of its own: the policy's tier the runtime's pool, the gvisor tier (when
+         * it is not the policy's) its pool_gvisor, for agents and rules that ask for it. */
+        for (size_t i = 0; pol->mode != MODE_OFF && i < 2 * pol->n_runtimes && n < ARRAY_SIZE(t);
+             i++) {
+                const struct runtime *rt = &pol->runtimes[i / 2];
+                enum isolation_tier tier = i % 2 ? ISOLATION_GVISOR : pol->isolation;
+                int size = i % 2 ? rt->pool_gvisor : policy_runtime_pool(pol, rt);
 
-                if (size <= 0 || !rt->image)
+                if ((i % 2 && (pol->isolation == ISOLATION_GVISOR || !gvisor_ok)) || size <= 0 ||
+                    !rt->image)
                         continue;
                 /* Exactly what an exec without overrides, network or workspace asks for. */
                 t[n++] = (struct pool_target){
                     .runtime = rt->name,
                     .size = size,
-                    .spec = {.image = rt->image,
+                    .spec = {.image = policy_runtime_image(rt, tier),
+                             .isolation = tier,
                              .limits = pol->limits,
                              .instance_id = ctx->instance_id,
                              .keeper_user = pol->keeper_user,

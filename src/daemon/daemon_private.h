@@ -6,6 +6,13 @@
 
 #include "airlock/daemon.h"
 
+/* What is known of one isolation tier (tiers.c): 0 unchecked, 1 in force, -1 unavailable. */
+struct daemon_tier {
+        int state;
+        int64_t checked_ms;
+        char why[AL_ERR_MSG_MAX];
+};
+
 struct daemon {
         pthread_rwlock_t policy_lock;
         struct policy *policy;      /* current; take a reference with daemon_policy() */
@@ -34,6 +41,11 @@ struct daemon {
         int inflight;
         bool draining;
         int cancel_fd; /* eventfd written when the drain deadline passes: running execs end */
+        /* Isolation tiers (tiers.c), under tiers_lock. */
+        pthread_mutex_t tiers_lock;
+        struct daemon_tier tiers[ISOLATION_TIERS];
+        pthread_t tiers_thread; /* the check at start of the tiers the policy uses */
+        bool tiers_started;
         /* The idle-session reaper. */
         pthread_t reaper;
         bool reaper_started, reaper_stop;
@@ -45,6 +57,21 @@ struct daemon {
         bool criu_ok;
         char criu_status[200];
 };
+
+/* exec_service.c: what a scope key names of spec: its image, and its tier when not the
+ * container one (each tier its own sandboxes). Returns spec->image or buf. */
+const char *daemon_scope_image(const struct sandbox_spec *spec, char *buf, size_t len);
+
+/* tiers.c: 0 when tier t is in force (checked once with a probe sandbox made like like, again
+ * after a while when it was not); -AL_E_TIER_UNAVAILABLE with why otherwise. */
+int daemon_tier_ready(struct daemon *d, const struct sandbox_spec *like, enum isolation_tier t,
+                      struct al_error *err);
+
+/* tiers.c: the tiers pol uses (bits 1 << tier: its [sandbox] isolation, its agents', gvisor
+ * pools and the SELECTIVE rules' gvisor rules); their check at start, in the background, and
+ * its end (joined). */
+void daemon_tiers_start(struct daemon *d);
+void daemon_tiers_stop(struct daemon *d);
 
 /* contexts.c: the registry of contexts (NULL on ENOMEM); free: NULL is a no-op. */
 struct context_registry *contexts_registry_new(void);

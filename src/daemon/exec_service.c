@@ -67,6 +67,40 @@ static int decide(struct daemon *ctx, const struct policy_effective *pol,
         return 0;
 }
 
+/* The gvisor rules of the SELECTIVE rules file may raise an exec's tier (never lower it); a
+ * raised exec is sandboxed whatever else was decided, and its reason says why. */
+static void raise_tier(struct daemon *ctx, const struct policy_effective *pol,
+                       const struct exec_request *req, struct exec_result *res, bool *host,
+                       enum isolation_tier *tier)
+{
+        struct rules_holder *h;
+        char why[CLASSIFY_REASON_MAX];
+        bool gvisor = false;
+        size_t n;
+
+        if (pol->mode == MODE_OFF || *tier >= ISOLATION_GVISOR)
+                return;
+        h = daemon_rules(ctx);
+        classify_isolation(h ? h->rules : NULL, req, &gvisor, why, sizeof(why));
+        rules_holder_unref(h);
+        if (!gvisor)
+                return;
+        *tier = ISOLATION_GVISOR;
+        *host = false;
+        res->decision.sandboxed = true;
+        n = strlen(res->decision.reason);
+        snprintf(res->decision.reason + n, sizeof(res->decision.reason) - n, "; gvisor tier by %s",
+                 why);
+}
+
+const char *daemon_scope_image(const struct sandbox_spec *spec, char *buf, size_t len)
+{
+        if (spec->isolation == ISOLATION_CONTAINER)
+                return spec->image;
+        snprintf(buf, len, "%s#%s", spec->image, policy_isolation_name(spec->isolation));
+        return buf;
+}
+
 int daemon_fill_spec(struct daemon *ctx, const struct policy_effective *eff,
                      const struct exec_request *req, const struct runtime *rt, bool host,
                      struct sandbox_spec *spec, char **ret_workspace, struct al_error *err)
@@ -75,7 +109,8 @@ int daemon_fill_spec(struct daemon *ctx, const struct policy_effective *eff,
         uint32_t uid = pol->exec_uid, gid = pol->exec_gid;
         int r;
 
-        spec->image = rt->image;
+        spec->isolation = eff->isolation;
+        spec->image = policy_runtime_image(rt, spec->isolation);
         spec->limits = eff->limits;
         spec->network = req->network == 1;
         spec->agent = req->agent;
@@ -334,6 +369,8 @@ int daemon_exec(struct daemon *ctx, const struct exec_request *req, const struct
         struct policy_effective eff;
         char rule_provider[POLICY_NAME_LEN_MAX + 1] = "";
         bool host = false, started = false;
+        enum isolation_tier tier;
+        char kimg[SCOPE_KEY_MAX];
         int r;
 
         /* Code for a context: its cell runs through here again, with the context's hook. */
@@ -357,11 +394,27 @@ int daemon_exec(struct daemon *ctx, const struct exec_request *req, const struct
         r = decide(ctx, &eff, req, res, &host, rule_provider, err);
         if (r < 0)
                 return r;
+        tier = eff.isolation;
+        raise_tier(ctx, &eff, req, res, &host, &tier);
         r = daemon_fill_spec(ctx, &eff, req, rt, host, &spec, &workspace, err);
         if (r < 0)
                 return r;
+        if (!host && !spec.provider)
+                spec.image = policy_runtime_image(rt, tier);
         if (rule_provider[0] && !host && !spec.provider)
                 route_by_rule(pol, rt, rule_provider, &spec, res);
+        /* A sandbox is only handed out in a tier that is in force; a provider's sandbox is the
+         * provider's own, in no tier of airlock's: code that must run in gVisor stays here. */
+        if (!host && spec.provider && tier != ISOLATION_CONTAINER)
+                return al_err(err, -AL_E_TIER_UNAVAILABLE,
+                              "this exec must run in the %s tier, which provider '%s' cannot "
+                              "guarantee",
+                              policy_isolation_name(tier), spec.provider);
+        spec.isolation = tier;
+        if (!host && !spec.provider && (r = daemon_tier_ready(ctx, &spec, tier, err)) < 0)
+                return r;
+        if (!host && !spec.provider)
+                res->tier = policy_isolation_name(tier);
         x.argv = argv;
         x.env = req->env;
         x.stdin_data = req->stdin_data;
@@ -370,7 +423,7 @@ int daemon_exec(struct daemon *ctx, const struct exec_request *req, const struct
         x.timeout_ms = (req->timeout_s > 0 ? req->timeout_s : eff.limits.timeout_s) * 1000;
         util_random_hex(execution_id, 16);
         if (req->hook && (host || scope_key(key, sizeof(key), eff.scope, req->agent, req->session,
-                                            spec.image) < 0))
+                                            daemon_scope_image(&spec, kimg, sizeof(kimg))) < 0))
                 return al_err(err, -EINVAL,
                               host ? "contexts need a sandbox; this agent's code runs on the host"
                                    : "contexts need a kept sandbox: give a session (or use scope "
@@ -387,10 +440,10 @@ int daemon_exec(struct daemon *ctx, const struct exec_request *req, const struct
                 if (artifacts_env)
                         x.env = artifacts_env;
         }
-        if (req->background &&
-            (host ||
-             scope_key(key, sizeof(key), eff.scope, req->agent, req->session, spec.image) < 0 ||
-             !ctx->containers->ops->proc_start))
+        if (req->background && (host ||
+                                scope_key(key, sizeof(key), eff.scope, req->agent, req->session,
+                                          daemon_scope_image(&spec, kimg, sizeof(kimg))) < 0 ||
+                                !ctx->containers->ops->proc_start))
                 return al_err(err, -EINVAL,
                               host ? "background processes need a sandbox; this exec runs on "
                                      "the host"
@@ -428,8 +481,8 @@ int daemon_exec(struct daemon *ctx, const struct exec_request *req, const struct
                 /* A program that is not there is the request's fault, not a missing route. */
                 if (r == -ENOENT)
                         err->code = r = -EINVAL;
-        } else if (scope_key(key, sizeof(key), eff.scope, req->agent, req->session, spec.image) <
-                   0) {
+        } else if (scope_key(key, sizeof(key), eff.scope, req->agent, req->session,
+                             daemon_scope_image(&spec, kimg, sizeof(kimg))) < 0) {
                 /* SESSION scope without a session: a fresh one-off sandbox, from the pool when
                  * one is ready. */
                 _cleanup_free_ char *pooled = pool_claim(ctx->pool, &spec);

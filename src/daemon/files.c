@@ -45,7 +45,7 @@ int daemon_files_sandbox(struct daemon *d, const char *agent, const char *sessio
         struct policy_effective eff;
         struct scope_entry *e = NULL;
         const struct runtime *rt;
-        char key[SCOPE_KEY_MAX];
+        char key[SCOPE_KEY_MAX], kimg[SCOPE_KEY_MAX];
         int r;
 
         r = exec_request_check(&req, pol, err);
@@ -64,7 +64,11 @@ int daemon_files_sandbox(struct daemon *d, const char *agent, const char *sessio
         r = daemon_fill_spec(d, &eff, &req, rt, false, &spec, &workspace, err);
         if (r < 0)
                 return r;
-        if (scope_key(key, sizeof(key), eff.scope, agent, session, spec.image) < 0)
+        r = daemon_tier_ready(d, &spec, spec.isolation, err);
+        if (r < 0)
+                return r;
+        if (scope_key(key, sizeof(key), eff.scope, agent, session,
+                      daemon_scope_image(&spec, kimg, sizeof(kimg))) < 0)
                 return al_err(err, -EINVAL,
                               "agent '%s' has scope 'session': name a session (a one-off "
                               "sandbox keeps no files)",

@@ -129,6 +129,15 @@ struct save_ctx {
         int64_t bytes; /* out: the snapshot's size */
 };
 
+/* The tier a sandbox was made in: its scope key ends in "#TIER" past the container tier
+ * (daemon_scope_image). */
+static const char *key_tier(const char *key)
+{
+        const char *h = key ? strrchr(key, '#') : NULL;
+
+        return h && h[1] ? h + 1 : "container";
+}
+
 static int save_snapshot(struct save_ctx *sc, const struct scope_info *info, struct al_error *err)
 {
         struct daemon *d = sc->d;
@@ -141,7 +150,7 @@ static int save_snapshot(struct save_ctx *sc, const struct scope_info *info, str
                                     .agent = info->agent,
                                     .session = info->session,
                                     .image = info->image,
-                                    .tier = "container",
+                                    .tier = key_tier(info->key),
                                     .state = "suspending"};
         struct policy_effective eff;
         struct sandbox_spec spec = {.image = info->image};
@@ -171,7 +180,7 @@ static int save_snapshot(struct save_ctx *sc, const struct scope_info *info, str
         }
         if (policy_resolve(pol, info->agent ? info->agent : "default", &eff) == 0)
                 spec.limits = eff.limits;
-        manifest = snapshot_manifest(&spec, "container");
+        manifest = snapshot_manifest(&spec, sn.tier);
         sn.manifest = manifest;
         sn.file = name;
         /* 1. The intent, durable before anything is written: a crash from here on is settled

@@ -24,12 +24,16 @@
 
 #define EXCERPT_MAX 40 /* bytes of a command quoted in a reason */
 
-enum cl_kind { CL_WORD, CL_REGEX, CL_METACHAR };
+enum cl_kind { CL_WORD, CL_REGEX, CL_METACHAR, CL_FLAG };
+/* What a flag rule looks at: the request's own flags. */
+enum cl_flag { CL_F_UNTRUSTED, CL_F_NETWORK, CL_F_ALWAYS };
 
 struct cl_rule {
         int line;
         bool host;
+        bool gvisor; /* raises the isolation tier (and sandboxes): docs/isolation.md */
         enum cl_kind kind;
+        enum cl_flag flag;
         char name[CLASSIFY_NAME_MAX + 1];
         char provider[POLICY_NAME_LEN_MAX + 1]; /* "provider:NAME" rules; "" otherwise */
         char *tokens; /* word, metachar: NUL-separated tokens ended by an empty one */
@@ -90,6 +94,15 @@ size_t classify_rules_count(const struct classify_rules *r, size_t *ret_host)
         if (ret_host)
                 *ret_host = host;
         return r ? r->n : 0;
+}
+
+size_t classify_rules_gvisor(const struct classify_rules *r)
+{
+        size_t n = 0;
+
+        for (size_t i = 0; r && i < r->n; i++)
+                n += r->rules[i].gvisor;
+        return n;
 }
 
 static bool is_blank(char c)
@@ -183,12 +196,15 @@ static void parse_line(struct parse_ctx *c, struct classify_rules *r, char *s, i
                 rule.host = false;
         else if (strcmp(field[0], "host") == 0)
                 rule.host = true;
+        else if (strcmp(field[0], "gvisor") == 0)
+                rule.gvisor = true;
         else if (strncmp(field[0], "provider:", 9) == 0 &&
                  util_name_valid(field[0] + 9, POLICY_NAME_LEN_MAX))
                 /* A sandbox rule whose sandbox is a remote provider's (docs/providers.md). */
                 snprintf(rule.provider, sizeof(rule.provider), "%s", field[0] + 9);
         else
-                problem(c, line, "unknown action '%.64s' (expected sandbox, host or provider:NAME)",
+                problem(c, line,
+                        "unknown action '%.64s' (expected sandbox, host, gvisor or provider:NAME)",
                         field[0]);
         if (!util_name_valid(field[1], CLASSIFY_NAME_MAX))
                 problem(c, line, "rule name '%.64s' must be 1-%d characters of [A-Za-z0-9._-]",
@@ -201,13 +217,34 @@ static void parse_line(struct parse_ctx *c, struct classify_rules *r, char *s, i
                 rule.kind = CL_REGEX;
         } else if (strcmp(field[2], "metachar") == 0) {
                 rule.kind = CL_METACHAR;
+        } else if (strcmp(field[2], "flag") == 0) {
+                rule.kind = CL_FLAG;
         } else {
-                problem(c, line, "unknown kind '%.64s' (expected word, regex or metachar)",
+                problem(c, line, "unknown kind '%.64s' (expected word, regex, metachar or flag)",
                         field[2]);
                 return;
         }
         if (!*pattern) {
                 problem(c, line, "the %s rule has no pattern", field[2]);
+                return;
+        }
+        if (rule.kind == CL_FLAG) {
+                if (!rule.gvisor)
+                        problem(c, line, "flag rules can only raise the tier (action gvisor)");
+                else if (strcmp(pattern, "untrusted") == 0)
+                        rule.flag = CL_F_UNTRUSTED;
+                else if (strcmp(pattern, "network") == 0)
+                        rule.flag = CL_F_NETWORK;
+                else if (strcmp(pattern, "always") == 0)
+                        rule.flag = CL_F_ALWAYS;
+                else
+                        problem(c, line,
+                                "unknown flag '%.64s' (expected untrusted, network or always)",
+                                pattern);
+                if (c->problems->n == 0 && r->n < CLASSIFY_RULES_MAX)
+                        r->rules[r->n++] = rule;
+                else if (r->n == CLASSIFY_RULES_MAX)
+                        problem(c, line, "more than %d rules", CLASSIFY_RULES_MAX);
                 return;
         }
         if (rule.kind == CL_METACHAR && rule.host) {
@@ -466,6 +503,8 @@ static bool sandbox_rule_matches(const struct cl_rule *rule, const struct shell_
                                 return true;
                         }
                 return false;
+        case CL_FLAG:
+                return false; /* gvisor rules only: gvisor_rule_matches */
         }
         return false;
 }
@@ -519,7 +558,7 @@ static bool decide_text(const struct classify_rules *r, struct shell_parsed *p, 
         for (size_t i = 0; r && i < r->n; i++) {
                 const struct cl_rule *rule = &r->rules[i];
 
-                if (!rule->host && sandbox_rule_matches(rule, p, ex, sizeof(ex))) {
+                if (!rule->host && !rule->gvisor && sandbox_rule_matches(rule, p, ex, sizeof(ex))) {
                         v->provider = rule->provider[0] ? rule->provider : NULL;
                         return sandbox(v, "rule %s (%s:%d): matched '%s'", rule->name, src,
                                        rule->line, ex);
@@ -584,13 +623,76 @@ static const char *argv_shell_text(char *const *argv)
         return strcmp(b, "sh") == 0 || strcmp(b, "bash") == 0 ? argv[2] : NULL;
 }
 
+/* The exec's text as the shell reads it, into *ret_p (caller frees); false with the reason in
+ * v when it cannot be read (which sandboxes). */
+static bool request_parsed(const struct exec_request *req, struct shell_parsed **ret_p,
+                           struct verdict *v)
+{
+        _cleanup_(shell_parsed_freep) struct shell_parsed *p = NULL;
+        const char *text = NULL, *why;
+        size_t len = 0, cap;
+
+        if (req->argv && req->argv[0])
+                text = argv_shell_text(req->argv);
+        else if (req->command)
+                text = req->command;
+        else if (req->code)
+                text = req->code;
+        else
+                return !sandbox(v, "no code, argv or command to classify; sandboxed");
+
+        if (text) {
+                len = strlen(text);
+                if ((why = shell_text_unreadable(text, len)))
+                        return !sandbox(v, "the command is %s; sandboxed", why);
+                cap = len;
+        } else {
+                size_t n = 0;
+
+                for (; req->argv[n]; n++) {
+                        size_t l = strlen(req->argv[n]);
+
+                        if ((why = shell_text_unreadable(req->argv[n], l)))
+                                return !sandbox(v, "argv[%zu] is %s; sandboxed", n, why);
+                        len += l + 1;
+                        if (len > CLASSIFY_TEXT_MAX || n >= CLASSIFY_WORDS_MAX)
+                                return !sandbox(v, "argv is longer than the classifier reads; "
+                                                   "sandboxed");
+                }
+                cap = len;
+        }
+
+        p = shell_parsed_new(cap);
+        if (!p)
+                return !sandbox(v, "out of memory while classifying; sandboxed");
+        if (text) {
+                p->raw = text;
+                p->raw_len = len;
+                why = shell_tokenize(p, text, len);
+        } else {
+                why = shell_tokenize_argv(p, req->argv);
+                if (!why) {
+                        /* Rules see argv as the shell command that would mean the same. */
+                        shell_norms_build(p);
+                        p->joined = strdup(p->n_cmds ? p->cmds[0].norm : "");
+                        if (!p->joined)
+                                return !sandbox(v, "out of memory while classifying; sandboxed");
+                        p->raw = p->joined;
+                        p->raw_len = strlen(p->joined);
+                }
+        }
+        if (why)
+                return !sandbox(v, "cannot read the command: %s; sandboxed", why);
+        shell_norms_build(p);
+        *ret_p = TAKE_PTR(p);
+        return true;
+}
+
 static bool decide(const struct classify_rules *r, const struct exec_request *req,
                    const char *runtime_name, struct verdict *v)
 {
         _cleanup_(shell_parsed_freep) struct shell_parsed *p = NULL;
-        const char *text = NULL, *why;
         char ex[EXCERPT_MAX + 8];
-        size_t len = 0, cap;
 
         if (req->network == 1)
                 return sandbox(v, "network requested");
@@ -610,58 +712,8 @@ static bool decide(const struct classify_rules *r, const struct exec_request *re
                                        excerpt(ex, sizeof(ex), e, n));
         }
 
-        if (req->argv && req->argv[0])
-                text = argv_shell_text(req->argv);
-        else if (req->command)
-                text = req->command;
-        else if (req->code)
-                text = req->code;
-        else
-                return sandbox(v, "no code, argv or command to classify; sandboxed");
-
-        if (text) {
-                len = strlen(text);
-                if ((why = shell_text_unreadable(text, len)))
-                        return sandbox(v, "the command is %s; sandboxed", why);
-                cap = len;
-        } else {
-                size_t n = 0;
-
-                for (; req->argv[n]; n++) {
-                        size_t l = strlen(req->argv[n]);
-
-                        if ((why = shell_text_unreadable(req->argv[n], l)))
-                                return sandbox(v, "argv[%zu] is %s; sandboxed", n, why);
-                        len += l + 1;
-                        if (len > CLASSIFY_TEXT_MAX || n >= CLASSIFY_WORDS_MAX)
-                                return sandbox(v, "argv is longer than the classifier reads; "
-                                                  "sandboxed");
-                }
-                cap = len;
-        }
-
-        p = shell_parsed_new(cap);
-        if (!p)
-                return sandbox(v, "out of memory while classifying; sandboxed");
-        if (text) {
-                p->raw = text;
-                p->raw_len = len;
-                why = shell_tokenize(p, text, len);
-        } else {
-                why = shell_tokenize_argv(p, req->argv);
-                if (!why) {
-                        /* Rules see argv as the shell command that would mean the same. */
-                        shell_norms_build(p);
-                        p->joined = strdup(p->n_cmds ? p->cmds[0].norm : "");
-                        if (!p->joined)
-                                return sandbox(v, "out of memory while classifying; sandboxed");
-                        p->raw = p->joined;
-                        p->raw_len = strlen(p->joined);
-                }
-        }
-        if (why)
-                return sandbox(v, "cannot read the command: %s; sandboxed", why);
-        shell_norms_build(p);
+        if (!request_parsed(req, &p, v))
+                return true;
         return decide_text(r, p, v);
 }
 
@@ -688,4 +740,57 @@ int classify_exec(const struct classify_rules *r, const struct exec_request *req
                   const char *runtime_name, bool *ret_sandbox, char *reason, size_t reason_len)
 {
         return classify_exec_route(r, req, runtime_name, ret_sandbox, NULL, reason, reason_len);
+}
+
+/* Does a gvisor rule match the exec? Flags look at the request; the other kinds at its text as
+ * the shell reads it (p, NULL when unreadable: then only its raw text, for regex and metachar). */
+static bool gvisor_rule_matches(const struct cl_rule *rule, const struct exec_request *req,
+                                const struct shell_parsed *p, char *ex, size_t ex_size)
+{
+        ex[0] = '\0';
+        if (rule->kind == CL_FLAG)
+                return rule->flag == CL_F_ALWAYS ||
+                       (rule->flag == CL_F_UNTRUSTED && req->untrusted) ||
+                       (rule->flag == CL_F_NETWORK && req->network == 1);
+        return p && sandbox_rule_matches(rule, p, ex, ex_size);
+}
+
+int classify_isolation(const struct classify_rules *r, const struct exec_request *req,
+                       bool *ret_gvisor, char *reason, size_t reason_len)
+{
+        _cleanup_(shell_parsed_freep) struct shell_parsed *p = NULL;
+        char why[CLASSIFY_REASON_MAX], ex[EXCERPT_MAX + 8];
+        struct verdict v = {.why = why, .size = sizeof(why)};
+        bool parsed = false;
+
+        if (!req || !ret_gvisor)
+                return -EINVAL;
+        *ret_gvisor = false;
+        for (size_t i = 0; r && i < r->n; i++) {
+                const struct cl_rule *rule = &r->rules[i];
+
+                if (!rule->gvisor)
+                        continue;
+                if (rule->kind != CL_FLAG && !parsed) {
+                        parsed = true;
+                        if (!request_parsed(req, &p, &v))
+                                p = NULL;
+                }
+                if (!gvisor_rule_matches(rule, req, p, ex, sizeof(ex)))
+                        continue;
+                *ret_gvisor = true;
+                if (reason && reason_len > 0) {
+                        if (rule->kind == CL_FLAG)
+                                snprintf(reason, reason_len, "rule %s (%s:%d): %s", rule->name,
+                                         r->source_name, rule->line,
+                                         rule->flag == CL_F_UNTRUSTED ? "marked untrusted"
+                                         : rule->flag == CL_F_NETWORK ? "network requested"
+                                                                      : "always");
+                        else
+                                snprintf(reason, reason_len, "rule %s (%s:%d): matched '%s'",
+                                         rule->name, r->source_name, rule->line, ex);
+                }
+                return 0;
+        }
+        return 0;
 }

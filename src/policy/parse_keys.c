@@ -23,6 +23,7 @@ static const char *const scopes[] = {"session", "agent", "shared", NULL};
 static const char *const workspaces[] = {"none", "ro", "rw", NULL};
 static const char *const tiers[] = {"restricted", "standard", "elevated", NULL};
 static const char *const memory_snapshots[] = {"off", "criu", NULL};
+static const char *const isolations[] = {"container", "gvisor", NULL};
 
 /* Indexed by enum key_id; the ranges are the documented ones (docs/configuration.md). */
 const struct key_def parse_keys[K__MAX] = {
@@ -67,6 +68,7 @@ const struct key_def parse_keys[K__MAX] = {
     [K_SNAPSHOT_QUOTA_MB] = {SEC_SANDBOX, "snapshot_quota_mb", V_INT, 0, 16777216, 1 << 20},
     [K_SNAPSHOT_RETENTION] = {SEC_SANDBOX, "snapshot_retention_s", V_INT, 0, 31536000, 1},
     [K_MEMORY_SNAPSHOTS] = {SEC_SANDBOX, "memory_snapshots", V_ENUM, .choices = memory_snapshots},
+    [K_ISOLATION] = {SEC_SANDBOX, "isolation", V_ENUM, .choices = isolations},
     [K_CPU_CORES] = {SEC_LIMITS, "cpu_cores", V_DOUBLE, .dmin = 0.01, .dmax = 64},
     [K_MEMORY_MB] = {SEC_LIMITS, "memory_mb", V_INT, 16, 1048576, 1},
     [K_DISK_MB] = {SEC_LIMITS, "disk_mb", V_INT, 1, 1048576, 1},
@@ -113,6 +115,8 @@ const struct key_def parse_keys[K__MAX] = {
     [K_RUN] = {SEC_RUNTIME, "run", V_WORDS},
     [K_SHELL] = {SEC_RUNTIME, "shell", V_WORDS},
     [K_RT_POOL] = {SEC_RUNTIME, "pool", V_INT, 0, 64, 1},
+    [K_IMAGE_GVISOR] = {SEC_RUNTIME, "image_gvisor", V_IMAGE},
+    [K_RT_POOL_GVISOR] = {SEC_RUNTIME, "pool_gvisor", V_INT, 0, 64, 1},
     /* The same checks as the global keys they override. */
     [K_A_MODE] = {SEC_AGENT, "mode", V_ENUM, .choices = modes},
     [K_A_SCOPE] = {SEC_AGENT, "scope", V_ENUM, .choices = scopes},
@@ -130,6 +134,7 @@ const struct key_def parse_keys[K__MAX] = {
     [K_A_ALLOWED_DOMAINS] = {SEC_AGENT, "allowed_domains", V_DOMAINS},
     [K_A_BLOCKED_DOMAINS] = {SEC_AGENT, "blocked_domains", V_DOMAINS},
     [K_A_ALLOWED_CIDRS] = {SEC_AGENT, "allowed_cidrs", V_DOMAINS},
+    [K_A_ISOLATION] = {SEC_AGENT, "isolation", V_ENUM, .choices = isolations},
     [K_C_UIDS] = {SEC_CLIENT, "uids", V_UIDS},
     [K_C_GROUPS] = {SEC_CLIENT, "groups", V_GROUPS},
     [K_C_AGENTS] = {SEC_CLIENT, "agents", V_PATTERNS},
@@ -155,6 +160,7 @@ static const unsigned agent_bits[K_AGENT_KEYS] = {
     [K_A_ALLOWED_DOMAINS - K_AGENT_FIRST] = POLICY_AGENT_ALLOWED_DOMAINS,
     [K_A_BLOCKED_DOMAINS - K_AGENT_FIRST] = POLICY_AGENT_BLOCKED_DOMAINS,
     [K_A_ALLOWED_CIDRS - K_AGENT_FIRST] = POLICY_AGENT_ALLOWED_CIDRS,
+    [K_A_ISOLATION - K_AGENT_FIRST] = POLICY_AGENT_ISOLATION,
 };
 
 static bool path_ok(const char *v)
@@ -277,6 +283,12 @@ static void apply_enum(struct parse_ctx *c, enum key_id id, int idx)
         case K_A_NETWORK:
                 parse_cur_agent(c)->network = (enum policy_network_tier)idx;
                 break;
+        case K_ISOLATION:
+                p->isolation = (enum isolation_tier)idx;
+                break;
+        case K_A_ISOLATION:
+                parse_cur_agent(c)->isolation = (enum isolation_tier)idx;
+                break;
         default:
                 return;
         }
@@ -380,6 +392,9 @@ static void apply_int(struct parse_ctx *c, enum key_id id, int64_t v)
                 break;
         case K_RT_POOL:
                 p->runtimes[c->runtime].pool = (int)v;
+                return;
+        case K_RT_POOL_GVISOR:
+                p->runtimes[c->runtime].pool_gvisor = (int)v;
                 return;
         case K_MEMORY_MB:
         case K_A_MEMORY_MB:
@@ -676,7 +691,10 @@ void parse_set_value(struct parse_ctx *c, enum key_id id, const char *v)
                                       IMAGE_LEN_MAX, q);
                         return;
                 }
-                parse_set_string(c, &p->runtimes[c->runtime].image, v);
+                parse_set_string(c,
+                                 id == K_IMAGE_GVISOR ? &p->runtimes[c->runtime].image_gvisor
+                                                      : &p->runtimes[c->runtime].image,
+                                 v);
                 return;
         case V_DOMAINS:
         case V_NAMES:

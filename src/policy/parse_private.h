@@ -72,6 +72,7 @@ enum key_id {
         K_MAX_CONTEXTS,
         K_CONTEXT_IDLE_TIMEOUT,
         K_SELECTIVE_RULES,
+        K_ISOLATION,
         K_CPU_CORES,
         K_MEMORY_MB,
         K_DISK_MB,
@@ -122,6 +123,8 @@ enum key_id {
         K_RUN,
         K_SHELL,
         K_RT_POOL,
+        K_IMAGE_GVISOR,
+        K_RT_POOL_GVISOR,
         /* [agent "NAME"] */
         K_A_MODE,
         K_A_SCOPE,
@@ -139,6 +142,7 @@ enum key_id {
         K_A_ALLOWED_DOMAINS,
         K_A_BLOCKED_DOMAINS,
         K_A_ALLOWED_CIDRS,
+        K_A_ISOLATION,
         /* [client "NAME"] */
         K_C_UIDS,
         K_C_GROUPS,
@@ -155,9 +159,9 @@ enum key_id {
 };
 
 #define K_RUNTIME_FIRST K_IMAGE
-#define K_RUNTIME_KEYS  (K_RT_POOL - K_IMAGE + 1)
+#define K_RUNTIME_KEYS  (K_RT_POOL_GVISOR - K_IMAGE + 1)
 #define K_AGENT_FIRST   K_A_MODE
-#define K_AGENT_KEYS    (K_A_ALLOWED_CIDRS - K_A_MODE + 1)
+#define K_AGENT_KEYS    (K_A_ISOLATION - K_A_MODE + 1)
 #define K_CLIENT_FIRST  K_C_UIDS
 #define K_CLIENT_KEYS   (K_C_MAX_CONCURRENT - K_C_UIDS + 1)
 

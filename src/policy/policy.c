@@ -68,6 +68,7 @@ static void runtime_clear(struct runtime *rt)
 {
         free(rt->name);
         free(rt->image);
+        free(rt->image_gvisor);
         util_strv_free(rt->run);
         util_strv_free(rt->shell);
         memset(rt, 0, sizeof(*rt));
@@ -418,6 +419,34 @@ const char *policy_workspace_name(enum policy_workspace w)
         return "unknown";
 }
 
+const char *policy_isolation_name(enum isolation_tier t)
+{
+        switch (t) {
+        case ISOLATION_CONTAINER:
+                return "container";
+        case ISOLATION_GVISOR:
+                return "gvisor";
+        case ISOLATION_TIERS:
+                break;
+        }
+        return "unknown";
+}
+
+int policy_isolation_parse(const char *s, enum isolation_tier *ret)
+{
+        for (int t = 0; s && t < ISOLATION_TIERS; t++)
+                if (strcmp(s, policy_isolation_name((enum isolation_tier)t)) == 0) {
+                        *ret = (enum isolation_tier)t;
+                        return 0;
+                }
+        return -EINVAL;
+}
+
+const char *policy_runtime_image(const struct runtime *rt, enum isolation_tier t)
+{
+        return t == ISOLATION_GVISOR && rt->image_gvisor ? rt->image_gvisor : rt->image;
+}
+
 const char *policy_network_tier_name(enum policy_network_tier t)
 {
         switch (t) {
@@ -537,10 +566,11 @@ static json_t *runtimes_to_json(const struct policy *p)
                 return NULL;
         for (size_t i = 0; i < p->n_runtimes; i++) {
                 const struct runtime *rt = &p->runtimes[i];
-                json_t *e =
-                    json_pack("{s:s?, s:o?, s:o?, s:b, s:i}", "image", rt->image, "run",
-                              policy_strv_to_json(rt->run), "shell", policy_strv_to_json(rt->shell),
-                              "builtin", rt->line == 0, "pool", policy_runtime_pool(p, rt));
+                json_t *e = json_pack(
+                    "{s:s?, s:s?, s:o?, s:o?, s:b, s:i, s:i}", "image", rt->image, "image_gvisor",
+                    policy_runtime_image(rt, ISOLATION_GVISOR), "run", policy_strv_to_json(rt->run),
+                    "shell", policy_strv_to_json(rt->shell), "builtin", rt->line == 0, "pool",
+                    policy_runtime_pool(p, rt), "pool_gvisor", rt->pool_gvisor);
 
                 if (!e || json_object_set_new(o, rt->name, e) < 0) {
                         json_decref(o);
@@ -604,6 +634,8 @@ json_t *policy_agent_to_json(const struct policy_agent *a)
                 ok = set_new(o, "backend", json_sprintf("provider:%s", a->provider));
         if (ok && (set & POLICY_AGENT_ALLOWED_CIDRS))
                 ok = set_new(o, "allowed_cidrs", policy_strv_to_json(a->allowed_cidrs));
+        if (ok && (set & POLICY_AGENT_ISOLATION))
+                ok = set_new(o, "isolation", json_string(policy_isolation_name(a->isolation)));
         if (!ok) {
                 json_decref(o);
                 return NULL;
@@ -690,6 +722,8 @@ json_t *policy_to_json(const struct policy *p)
                                                     p->network.blocked, p->network.cidrs)) ||
                     !set_new(o, "agents", agents_to_json(p)) ||
                     !set_new(o, "providers", policy_providers_to_json(p)) ||
+                    !set_new(json_object_get(o, "sandbox"), "isolation",
+                             json_string(policy_isolation_name(p->isolation))) ||
                     !set_new(o, "monitor", json_pack("{s:s}", "listen", p->monitor_listen)) ||
                     !set_new(o, "mcp", json_pack("{s:s}", "listen", p->mcp_listen)) ||
                     !set_new(o, "e2b", json_pack("{s:s}", "listen", p->e2b_listen)) ||

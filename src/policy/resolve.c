@@ -42,6 +42,7 @@ int policy_resolve(const struct policy *p, const char *agent, struct policy_effe
             .default_runtime =
                 set & POLICY_AGENT_DEFAULT_RUNTIME ? a->default_runtime : p->default_runtime,
             .runtimes = set & POLICY_AGENT_RUNTIMES ? a->runtimes : NULL,
+            .isolation = set & POLICY_AGENT_ISOLATION ? a->isolation : p->isolation,
         };
         if (set & POLICY_AGENT_CPU_CORES)
                 e.limits.cpu_cores = a->limits.cpu_cores;
@@ -99,19 +100,20 @@ json_t *policy_effective_to_json(const struct policy_effective *e, const char *a
                 agent = e->agent;
         /* json_pack steals the "o" arguments, also when it fails. "overrides" names the keys
          * the agent's own section set; the rest is the global policy. */
-        return json_pack(
-            "{s:s?, s:o, s:{s:s, s:s, s:s, s:s, s:s}, s:{s:f, s:I, s:I, s:I, s:I, "
-            "s:I, s:I}, s:o, s:o, s:b}",
-            "agent", agent, "overrides",
-            e->section ? policy_agent_to_json(e->section) : json_object(), "sandbox", "mode",
-            policy_mode_name(e->mode), "scope", policy_scope_name(e->scope), "workspace",
-            policy_workspace_name(e->workspace), "workspace_root", e->workspace_root,
-            "default_runtime", e->default_runtime, "limits", "cpu_cores", l->cpu_cores, "memory_mb",
-            (json_int_t)l->memory_mb, "disk_mb", (json_int_t)l->disk_mb, "max_processes",
-            (json_int_t)l->max_processes, "timeout_s", (json_int_t)l->timeout_s, "output_kb",
-            (json_int_t)(l->output_bytes / 1024), "workspace_mb", (json_int_t)l->workspace_mb,
-            "network",
-            policy_network_to_json(e->network_tier, e->allowed_domains, e->blocked_domains,
-                                   e->allowed_cidrs),
-            "runtimes", allowed_runtimes_to_json(e), "runtimes_restricted", e->runtimes != NULL);
+        return json_pack("{s:s?, s:o, s:{s:s, s:s, s:s, s:s, s:s}, s:{s:f, s:I, s:I, s:I, s:I, "
+                         "s:I, s:I}, s:o, s:o, s:b, s:s}",
+                         "agent", agent, "overrides",
+                         e->section ? policy_agent_to_json(e->section) : json_object(), "sandbox",
+                         "mode", policy_mode_name(e->mode), "scope", policy_scope_name(e->scope),
+                         "workspace", policy_workspace_name(e->workspace), "workspace_root",
+                         e->workspace_root, "default_runtime", e->default_runtime, "limits",
+                         "cpu_cores", l->cpu_cores, "memory_mb", (json_int_t)l->memory_mb,
+                         "disk_mb", (json_int_t)l->disk_mb, "max_processes",
+                         (json_int_t)l->max_processes, "timeout_s", (json_int_t)l->timeout_s,
+                         "output_kb", (json_int_t)(l->output_bytes / 1024), "workspace_mb",
+                         (json_int_t)l->workspace_mb, "network",
+                         policy_network_to_json(e->network_tier, e->allowed_domains,
+                                                e->blocked_domains, e->allowed_cidrs),
+                         "runtimes", allowed_runtimes_to_json(e), "runtimes_restricted",
+                         e->runtimes != NULL, "isolation", policy_isolation_name(e->isolation));
 }

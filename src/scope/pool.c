@@ -56,7 +56,8 @@ static char *spec_key(const struct sandbox_spec *s)
 {
         char *k = NULL;
 
-        if (asprintf(&k, "%s|%s|%s|%s|%s|%.4f|%lld|%lld|%lld", s->image ? s->image : "",
+        if (asprintf(&k, "%s|%s|%s|%s|%s|%s|%.4f|%lld|%lld|%lld",
+                     policy_isolation_name(s->isolation), s->image ? s->image : "",
                      s->exec_user ? s->exec_user : "", s->keeper_user ? s->keeper_user : "",
                      s->seccomp_profile ? s->seccomp_profile : "",
                      s->instance_id ? s->instance_id : "", s->limits.cpu_cores,
@@ -105,7 +106,8 @@ static int target_set(struct target *t, const struct pool_target *src)
                                         .exec_user = t->exec_user,
                                         .seccomp_profile = t->seccomp,
                                         .workspace = WORKSPACE_NONE,
-                                        .scope = SCOPE_SESSION};
+                                        .scope = SCOPE_SESSION,
+                                        .isolation = src->spec.isolation};
         t->key = spec_key(&t->spec);
         t->size = src->size;
         if (oom || !t->key) {
@@ -474,8 +476,9 @@ json_t *pool_status(struct pool *p)
                 struct target *t = &p->targets[i];
 
                 json_array_append_new(
-                    a, json_pack("{s:s, s:s, s:i, s:i, s:I, s:I, s:I}", "runtime", t->runtime,
-                                 "image", t->image ? t->image : "", "size", t->size, "ready",
+                    a, json_pack("{s:s, s:s, s:s, s:i, s:i, s:I, s:I, s:I}", "runtime", t->runtime,
+                                 "isolation", policy_isolation_name(t->spec.isolation), "image",
+                                 t->image ? t->image : "", "size", t->size, "ready",
                                  ready_locked(p, t->key), "claimed", (json_int_t)t->claimed, "made",
                                  (json_int_t)t->made, "died", (json_int_t)t->died));
         }

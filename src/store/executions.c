@@ -14,7 +14,8 @@ static const char exec_columns[] =
     "SELECT id, agent, session, peer_uid, peer_pid, mode, sandboxed, reason, backend, runtime, "
     "sandbox_id, code_bytes, code_preview, code_sha256, state, exit_code, signal, timed_out, "
     "oom_killed, cancelled, stdout_bytes, stderr_bytes, stdout_truncated, stderr_truncated, "
-    "duration_ms, error, started_at, finished_at, background, sandbox_lost FROM executions";
+    "duration_ms, error, started_at, finished_at, background, sandbox_lost, isolation FROM "
+    "executions";
 
 static const char *const exec_bools[] = {
     "sandboxed",        "timed_out",        "oom_killed", "cancelled",
@@ -49,9 +50,10 @@ static int check_names(const struct store_execution *e, struct al_error *err)
                 const char *what, *value;
                 bool optional;
         } names[] = {
-            {"agent", e->agent, false},    {"session", e->session, true},
-            {"mode", e->mode, true},       {"backend", e->backend, true},
-            {"runtime", e->runtime, true}, {"sandbox_id", e->sandbox_id, true},
+            {"agent", e->agent, false},        {"session", e->session, true},
+            {"mode", e->mode, true},           {"backend", e->backend, true},
+            {"runtime", e->runtime, true},     {"sandbox_id", e->sandbox_id, true},
+            {"isolation", e->isolation, true},
         };
         int r;
 
@@ -116,8 +118,8 @@ int store_execution_begin(struct store *s, struct store_execution *e, struct al_
             s, STORE_Q_EXEC_BEGIN,
             "INSERT INTO executions (id, agent, session, peer_uid, peer_pid, mode, "
             "sandboxed, reason, backend, runtime, sandbox_id, code_bytes, "
-            "code_preview, code_sha256, state, started_at, background) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'running', ?, ?)",
+            "code_preview, code_sha256, state, started_at, background, isolation) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'running', ?, ?, ?)",
             &st, err);
         if (r < 0) {
                 store_sync_mode_locked(s, true);
@@ -139,6 +141,7 @@ int store_execution_begin(struct store *s, struct store_execution *e, struct al_
         store_bind_text(st, 14, e->code ? sha : NULL);
         sqlite3_bind_int64(st, 15, store_time(e->started_at));
         sqlite3_bind_int(st, 16, e->background);
+        store_bind_text(st, 17, e->isolation);
         /* With its session's use, one commit: one set of WAL locks and frames, not two. */
         touch = e->touch_session && e->session;
         r = touch ? store_begin_locked(s, err) : 0;

@@ -132,6 +132,9 @@ static const char *const migrations[] = {
     "  created_at    INTEGER NOT NULL"
     ");"
     "CREATE INDEX snapshots_agent ON snapshots(agent);",
+    [STORE_MIGRATION_ISOLATION] =
+        /* The isolation tier a sandboxed exec ran in (docs/isolation.md); NULL on the host. */
+    "ALTER TABLE executions ADD COLUMN isolation TEXT;",
 };
 
 _Static_assert(sizeof(migrations) / sizeof(migrations[0]) == STORE_SCHEMA_VERSION + 1,

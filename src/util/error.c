@@ -102,6 +102,8 @@ const char *al_err_name(int code)
                 return "insufficient_storage";
         case AL_E_ENGINE_DOWN:
                 return "engine_unavailable";
+        case AL_E_TIER_UNAVAILABLE:
+                return "tier_unavailable";
         case AL_E_ENGINE:
                 return "engine_error";
         case AL_E_PROVIDER:

@@ -19,7 +19,7 @@ from conftest import AIRLOCK, AIRLOCKD
 from test_engine_down import start_podman_service, stop_service
 
 CHECKS = {"engine", "images", "oci_runtimes", "database", "disk", "policy", "host_backend", "workspaces",
-          "sandboxes", "snapshots"}
+          "sandboxes", "snapshots", "isolation"}
 
 
 def health(d):
@@ -92,7 +92,7 @@ def test_health_ok(daemon, engine):
     assert all(r["present"] for r in doc["checks"]["images"]["runtimes"])
     assert "runc" in {r["name"] for r in doc["checks"]["oci_runtimes"]["runtimes"]}
     db = doc["checks"]["database"]
-    assert db["open"] and db["writable"] and db["schema_version"] == 4 and db["size_bytes"] > 0
+    assert db["open"] and db["writable"] and db["schema_version"] == 5 and db["size_bytes"] > 0
     assert {p["name"] for p in doc["checks"]["disk"]["paths"]} == {"state", "workspace"}
     assert all(p["free_bytes"] > 0 for p in doc["checks"]["disk"]["paths"])
     pol = doc["checks"]["policy"]

@@ -471,7 +471,10 @@ struct bad_rules {
 };
 
 static const struct bad_rules bad_rules[] = {
-    {"allow x word ls\n", 1, "unknown action 'allow' (expected sandbox, host or provider:NAME)"},
+    {"allow x word ls\n", 1,
+     "unknown action 'allow' (expected sandbox, host, gvisor or provider:NAME)"},
+    {"sandbox x flag untrusted\n", 1, "flag rules can only raise the tier"},
+    {"gvisor x flag sometimes\n", 1, "unknown flag 'sometimes'"},
     {"sandbox\n", 1, "a name is missing"},
     {"sandbox x\n", 1, "a kind is missing"},
     {"sandbox x word\n", 1, "the word rule has no pattern"},
@@ -488,6 +491,40 @@ static const struct bad_rules bad_rules[] = {
     {"sandbox x word /bin/ls\n", 1, "word '/bin/ls' is not a plain program name"},
     {"sandbox x word ls 'cat'\n", 1, "word ''cat'' is not a plain"},
 };
+
+/* gvisor rules raise the tier and leave the sandbox-or-host decision to the other rules. */
+START_TEST(test_gvisor_rules)
+{
+        struct classify_rules *r = parse_ok("host ro word ls cat\n"
+                                            "gvisor untrusted-code flag untrusted\n"
+                                            "gvisor fetchers word curl wget\n"
+                                            "gvisor evals regex eval\\(\n");
+        struct exec_request req = {.command = "ls -la", .network = -1};
+        char reason[CLASSIFY_REASON_MAX];
+        bool g = true;
+
+        ck_assert_uint_eq(classify_rules_gvisor(r), 3);
+        ck_assert_int_eq(classify_isolation(r, &req, &g, reason, sizeof(reason)), 0);
+        ck_assert(!g);
+        expect(r, "ls -la", false, "rule ro");
+        req.untrusted = true;
+        ck_assert_int_eq(classify_isolation(r, &req, &g, reason, sizeof(reason)), 0);
+        ck_assert(g);
+        ck_assert_msg(strstr(reason, "rule untrusted-code (my.rules:2): marked untrusted"), "%s",
+                      reason);
+        req = (struct exec_request){.command = "cat f | /usr/bin/curl -s x", .network = -1};
+        ck_assert_int_eq(classify_isolation(r, &req, &g, reason, sizeof(reason)), 0);
+        ck_assert_msg(g && strstr(reason, "rule fetchers (my.rules:3): matched 'curl'"), "%s",
+                      reason);
+        req = (struct exec_request){.code = "x = eval('1+1')", .network = -1};
+        ck_assert_int_eq(classify_isolation(r, &req, &g, reason, sizeof(reason)), 0);
+        ck_assert_msg(g && strstr(reason, "rule evals"), "%s", reason);
+        ck_assert_int_eq(classify_isolation(NULL, &req, &g, NULL, 0), 0);
+        ck_assert(!g);
+        ck_assert_int_eq(classify_isolation(r, NULL, &g, NULL, 0), -EINVAL);
+        classify_rules_free(r);
+}
+END_TEST
 
 START_TEST(test_bad_rules)
 {
@@ -660,6 +697,7 @@ static Suite *classify_suite(void)
         tcase_add_test(tc, test_too_many_words);
         tcase_add_test(tc, test_no_rules_and_bad_args);
         tcase_add_test(tc, test_custom_rules);
+        tcase_add_test(tc, test_gvisor_rules);
         tcase_add_loop_test(tc, test_bad_rules, 0, (int)ARRAY_SIZE(bad_rules));
         tcase_add_test(tc, test_every_problem_reported);
         tcase_add_test(tc, test_limits);

@@ -149,6 +149,38 @@ START_TEST(limits_land_in_hostconfig)
 }
 END_TEST
 
+/* The gvisor tier: runsc from airlock's own table, its tasks' headroom in the pids limit, the
+ * agent told to end exec trees itself; the container tier asks for no runtime. */
+START_TEST(gvisor_tier)
+{
+        struct sandbox_spec s = spec();
+        struct hostconfig_env env = docker_env;
+        json_t *body, *hc;
+
+        env.agent = "/usr/libexec/airlock/airlock-agent";
+        body = hostconfig_sandbox_body(&s, &env, "/run/x");
+        hc = json_object_get(body, "HostConfig");
+        ck_assert_ptr_null(json_object_get(hc, "Runtime"));
+        ck_assert_int_eq(json_integer_value(json_object_get(hc, "PidsLimit")), 50);
+        ck_assert_str_eq(json_string_value(json_array_get(json_object_get(body, "Cmd"), 1)),
+                         SANDBOX_AGENT_SOCK);
+        json_decref(body);
+        s.isolation = ISOLATION_GVISOR;
+        body = hostconfig_sandbox_body(&s, &env, "/run/x");
+        hc = json_object_get(body, "HostConfig");
+        ck_assert_str_eq(json_string_value(json_object_get(hc, "Runtime")), "airlock-runsc");
+        ck_assert_ptr_null(ulimit_named(hc, "nproc"));
+        ck_assert_ptr_nonnull(ulimit_named(hc, "nofile"));
+        ck_assert_int_eq(json_integer_value(json_object_get(hc, "PidsLimit")), 100 + 50 * 6);
+        ck_assert_str_eq(json_string_value(json_array_get(json_object_get(body, "Cmd"), 1)),
+                         "--gvisor");
+        ck_assert_str_eq(json_string_value(
+                             json_object_get(json_object_get(body, "Labels"), "airlock.isolation")),
+                         "gvisor");
+        json_decref(body);
+}
+END_TEST
+
 START_TEST(seccomp_by_engine)
 {
         struct sandbox_spec s = spec();
@@ -288,6 +320,7 @@ int main(void)
         tcase_add_test(tc, network_when_asked);
         tcase_add_test(tc, exec_and_oneshot_run_as_exec_user);
         tcase_add_test(tc, world_writable_seccomp_profile_refused);
+        tcase_add_test(tc, gvisor_tier);
         suite_add_tcase(s, tc);
         sr = srunner_create(s);
         srunner_run_all(sr, CK_NORMAL);

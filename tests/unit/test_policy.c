@@ -456,6 +456,8 @@ static const struct bad_case bad_cases[] = {
     {"[agent \"a\"]\ntimeout_s = 0\n", 2, "timeout_s must be an integer between 1 and 86400"},
     {"[agent \"a\"]\noutput_kb = 0\n", 2, "output_kb must be an integer"},
     {"[agent \"a\"]\nnetwork = open\n", 2, "network must be one of restricted, standard, elevated"},
+    {"[agent \"a\"]\nisolation = kvm\n", 2, "isolation must be one of container, gvisor"},
+    {"[sandbox]\nisolation = microvm\n", 2, "isolation must be one of container, gvisor"},
     {"[agent \"a\"]\ndefault_runtime = ../x\n", 2, "default_runtime must be a name"},
     {"[agent \"a\"]\ndefault_runtime = ruby\n", 2,
      "default_runtime 'ruby' is not in the runtime catalog"},

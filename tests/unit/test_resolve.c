@@ -40,11 +40,14 @@ static const char settings[] = "[sandbox]\n"
                                "network = standard\n"
                                "default_runtime = python\n"
                                "runtimes = python, ruby\n"
+                               "isolation = gvisor\n"
                                "[agent \"intern\"]\n"
                                "timeout_s = 10\n"
                                "mode = off\n"
                                "[runtime \"ruby\"]\n"
-                               "image = airlock/ruby:3.1\n";
+                               "image = airlock/ruby:3.1\n"
+                               "image_gvisor = airlock/ruby-gvisor:3.1\n"
+                               "pool_gvisor = 2\n";
 
 static struct policy *load(void)
 {
@@ -130,6 +133,18 @@ START_TEST(test_full_override)
         ck_assert_str_eq(e.runtimes[0], "python");
         ck_assert_str_eq(e.runtimes[1], "ruby");
         ck_assert_ptr_null(e.runtimes[2]);
+        /* the isolation tier, and each tier's image */
+        ck_assert_int_eq(e.isolation, ISOLATION_GVISOR);
+        ck_assert_int_eq(p->isolation, ISOLATION_CONTAINER);
+        ck_assert_str_eq(policy_runtime_image(policy_runtime(p, "ruby"), ISOLATION_GVISOR),
+                         "airlock/ruby-gvisor:3.1");
+        ck_assert_str_eq(policy_runtime_image(policy_runtime(p, "ruby"), ISOLATION_CONTAINER),
+                         "airlock/ruby:3.1");
+        ck_assert_str_eq(policy_runtime_image(policy_runtime(p, "python"), ISOLATION_GVISOR),
+                         policy_runtime(p, "python")->image);
+        ck_assert_int_eq(policy_runtime(p, "ruby")->pool_gvisor, 2);
+        ck_assert_int_eq(policy_resolve(p, "intern", &e), 0);
+        ck_assert_int_eq(e.isolation, ISOLATION_CONTAINER);
         policy_unref(p);
 }
 END_TEST
@@ -268,7 +283,7 @@ START_TEST(test_json_agent)
         ck_assert(json_is_true(json_object_get(j, "runtimes_restricted")));
         /* which keys came from the agent's section */
         ov = json_object_get(j, "overrides");
-        ck_assert_uint_eq(json_object_size(ov), 12);
+        ck_assert_uint_eq(json_object_size(ov), 13);
         ck_assert_int_eq(json_integer_value(json_object_get(ov, "timeout_s")), 600);
         json_decref(j);
 

@@ -65,6 +65,32 @@ static char *oom_path_for_pid(long long pid)
         return found;
 }
 
+/* The events file of the pids cgroup of pid (v1: pids.events, "max N"), or NULL. */
+static char *pids_events_for_pid(long long pid)
+{
+        char path[64], line[1024];
+        _cleanup_fclose_ FILE *f = NULL;
+        char *found = NULL;
+
+        snprintf(path, sizeof(path), "/proc/%lld/cgroup", pid);
+        f = fopen(path, "re");
+        while (f && !found && fgets(line, sizeof(line), f)) {
+                char *ctrl = strchr(line, ':'), *cg = ctrl ? strchr(ctrl + 1, ':') : NULL;
+
+                if (!cg)
+                        continue;
+                *cg++ = '\0';
+                cg[strcspn(cg, "\n")] = '\0';
+                if (strcmp(ctrl + 1, "pids") == 0 &&
+                    asprintf(&found, "/sys/fs/cgroup/pids%s/pids.events", cg) < 0)
+                        found = NULL;
+                else if (ctrl[1] == '\0' && line[0] == '0' &&
+                         asprintf(&found, "/sys/fs/cgroup%s/pids.events", cg) < 0)
+                        found = NULL;
+        }
+        return found;
+}
+
 static void dsandbox_free(struct dsandbox *s)
 {
         if (!s)
@@ -75,6 +101,7 @@ static void dsandbox_free(struct dsandbox *s)
         free(s->cg_root);
         free(s->run_dir);
         free(s->workdir);
+        free(s->pids_events);
         free(s);
 }
 
@@ -93,6 +120,7 @@ void dsandbox_ref_clear(struct dsandbox_ref *ref)
         free(ref->cg_root);
         free(ref->run_dir);
         free(ref->workdir);
+        free(ref->pids_events);
         *ref = (struct dsandbox_ref){0};
 }
 
@@ -110,6 +138,8 @@ int dsandbox_ref_get(struct dbackend *d, const char *id, struct dsandbox_ref *re
                 ret->run_dir = s->run_dir ? strdup(s->run_dir) : NULL;
                 ret->workdir = strdup(s->workdir ? s->workdir : SANDBOX_WORKDIR);
                 ret->init_pid = s->init_pid;
+                ret->gvisor = s->gvisor;
+                ret->pids_events = s->pids_events ? strdup(s->pids_events) : NULL;
                 r = ret->exec_user && ret->cg_root && ret->workdir && (!s->run_dir || ret->run_dir)
                         ? 0
                         : -ENOMEM;
@@ -160,7 +190,7 @@ static void dsandbox_forget(struct dbackend *d, const char *id)
 /* Remember a live container as a sandbox: who runs the code, where its OOM counter and its
  * cgroups are, and its agent (run_dir, NULL for none). */
 static int dsandbox_register(struct dbackend *d, const char *id, const char *exec_user,
-                             const char *run_dir, json_t *insp, struct al_error *err)
+                             const char *run_dir, bool gvisor, json_t *insp, struct al_error *err)
 {
         const char *wd =
             json_string_value(json_object_get(json_object_get(insp, "Config"), "WorkingDir"));
@@ -176,6 +206,12 @@ static int dsandbox_register(struct dbackend *d, const char *id, const char *exe
         s->workdir = strdup(wd && *wd ? wd : SANDBOX_WORKDIR);
         pid = json_integer_value(json_object_get(json_object_get(insp, "State"), "Pid"));
         s->init_pid = pid;
+        s->gvisor = gvisor;
+        /* gVisor counts no sandbox process in the host's pids cgroup until it has a host task
+         * of its own, and a full cgroup then kills the whole sandbox: the code's processes are
+         * capped inside too, at the limit the pids cgroup has without runsc's headroom. */
+        if (gvisor)
+                s->pids_events = pids_events_for_pid(pid);
         s->oom_path = oom_path_for_pid(pid);
         if (!s->id || !s->exec_user || !s->workdir || (run_dir && !s->run_dir)) {
                 dsandbox_free(s);
@@ -234,6 +270,40 @@ static void dsandbox_drop_agent(struct dbackend *d, const char *id)
         pthread_mutex_unlock(&d->lock);
 }
 
+/* Whether the engine ran the container (its inspect document) with gVisor. */
+static bool insp_gvisor(json_t *insp)
+{
+        const char *rt =
+            json_string_value(json_object_get(json_object_get(insp, "HostConfig"), "Runtime"));
+
+        return rt && strcmp(rt, HOSTCONFIG_GVISOR_RUNTIME) == 0;
+}
+
+/* The tier is in force: the container's first host process is runsc's sandbox (the Sentry)
+ * exactly when it was made for the gvisor tier. A sandbox claiming a tier it does not have is
+ * never handed out. */
+static int tier_in_force(json_t *insp, bool gvisor, struct al_error *err)
+{
+        long long pid = json_integer_value(json_object_get(json_object_get(insp, "State"), "Pid"));
+        char path[64], exe[4096];
+        ssize_t n;
+        bool runsc;
+
+        snprintf(path, sizeof(path), "/proc/%lld/exe", pid);
+        n = readlink(path, exe, sizeof(exe) - 1);
+        if (pid <= 0 || n <= 0)
+                return al_err(err, -ESRCH, "cannot see the sandbox's process %lld", pid);
+        exe[n] = '\0';
+        runsc = strcmp(strrchr(exe, '/') ? strrchr(exe, '/') + 1 : exe, "runsc") == 0;
+        if (runsc != gvisor)
+                return al_err(err, -EPROTO,
+                              "the sandbox is %s gVisor, but was asked for the %s tier: not "
+                              "handed out (is the engine's runtime '%s' what setup made?)",
+                              runsc ? "in" : "not in", gvisor ? "gvisor" : "container",
+                              HOSTCONFIG_GVISOR_RUNTIME);
+        return 0;
+}
+
 static int d_sandbox_adopt(struct backend *b, const char *handle, const struct sandbox_spec *spec,
                            struct al_error *err)
 {
@@ -241,6 +311,7 @@ static int d_sandbox_adopt(struct backend *b, const char *handle, const struct s
         struct dsandbox_ref ref = {0};
         json_t *insp = NULL;
         const char *id;
+        bool gvisor;
         int r;
 
         r = engine_container_inspect(d->engine, handle, &insp, err);
@@ -258,24 +329,57 @@ static int d_sandbox_adopt(struct backend *b, const char *handle, const struct s
                               handle);
         }
         id = json_string_value(json_object_get(insp, "Id")) ?: handle;
-        r = dsandbox_register(d, id, spec->exec_user, dagent_dir_of(d, insp), insp, err);
+        /* Its tier is what the engine ran it with, whatever the record says. */
+        gvisor = insp_gvisor(insp);
+        r = tier_in_force(insp, gvisor, err);
+        if (r >= 0)
+                r = dsandbox_register(d, id, spec->exec_user, dagent_dir_of(d, insp), gvisor, insp,
+                                      err);
         if (r >= 0)
                 r = dsandbox_ref_get(d, id, &ref);
         json_decref(insp);
         if (r < 0)
                 return r;
         /* An agent that does not answer leaves the sandbox to the engine's exec API. */
-        if (ref.run_dir && dagent_ping(ref.run_dir, ref.init_pid, AGENT_PING_MS, err) < 0) {
+        if (ref.run_dir && dagent_ping(ref.run_dir, ref.init_pid, gvisor, AGENT_PING_MS, err) < 0) {
                 log_warn("sandbox %.12s: its agent does not answer (%s); engine execs", handle,
                          err->msg);
                 dsandbox_drop_agent(d, id);
         }
-        /* Whatever the code was running when the last daemon died has nobody to report to. */
-        r = exec_cgroup_sweep(ref.cg_root, SWEEP_MS);
+        /* Whatever the code was running when the last daemon died has nobody to report to
+         * (in gVisor, the agent's next sweep ends it). */
+        r = gvisor ? 0 : exec_cgroup_sweep(ref.cg_root, SWEEP_MS);
         dsandbox_ref_clear(&ref);
         if (r < 0)
                 return al_err(err, -EIO, "cannot end stray processes in sandbox %.12s", handle);
         return 0;
+}
+
+static int d_tier_supported(struct backend *b, enum isolation_tier t, struct al_error *err)
+{
+        struct dbackend *d = priv(b);
+        json_t *info = NULL;
+        int r;
+
+        if (t == ISOLATION_CONTAINER)
+                return 0;
+        if (t != ISOLATION_GVISOR)
+                return al_err(err, -EOPNOTSUPP, "no such tier");
+        if (d->env.kind == ENGINE_PODMAN)
+                return al_err(err, -EOPNOTSUPP,
+                              "the gvisor tier needs Docker: Podman's compat API ignores the "
+                              "runtime a container asks for (docs/isolation.md)");
+        r = engine_info(d->engine, &info, err);
+        if (r < 0)
+                return r;
+        r = json_object_get(json_object_get(info, "Runtimes"), HOSTCONFIG_GVISOR_RUNTIME)
+                ? 0
+                : al_err(err, -EOPNOTSUPP,
+                         "Docker has no runtime '%s' (contrib/setup.sh registers runsc under "
+                         "that name)",
+                         HOSTCONFIG_GVISOR_RUNTIME);
+        json_decref(info);
+        return r;
 }
 
 static int d_sandbox_create(struct backend *b, const struct sandbox_spec *spec, char **ret_handle,
@@ -283,10 +387,13 @@ static int d_sandbox_create(struct backend *b, const struct sandbox_spec *spec, 
 {
         struct dbackend *d = priv(b);
         _cleanup_free_ char *id = NULL, *run_dir = NULL;
+        bool gvisor = spec->isolation == ISOLATION_GVISOR;
         json_t *body, *insp = NULL;
         long long pid;
         int r;
 
+        if (gvisor && d->env.kind == ENGINE_PODMAN)
+                return d_tier_supported(b, spec->isolation, err);
         r = dagent_dir_make(d, spec->exec_user, &run_dir, err);
         if (r < 0)
                 return r;
@@ -310,12 +417,14 @@ static int d_sandbox_create(struct backend *b, const struct sandbox_spec *spec, 
                 return al_err_wrap(err, r, "starting sandbox %.12s", id);
         }
         pid = json_integer_value(json_object_get(json_object_get(insp, "State"), "Pid"));
-        r = dsandbox_register(d, id, spec->exec_user, run_dir, insp, err);
-        json_decref(insp);
-        /* The agent is up within a few milliseconds of the start; the sandbox is handed out
-         * only once it answers. */
+        r = tier_in_force(insp, gvisor, err);
         if (r >= 0)
-                r = dagent_wait(run_dir, pid, err);
+                r = dsandbox_register(d, id, spec->exec_user, run_dir, gvisor, insp, err);
+        json_decref(insp);
+        /* The agent is up within a few milliseconds of the start (gVisor: a few hundred); the
+         * sandbox is handed out only once it answers. */
+        if (r >= 0)
+                r = dagent_wait(run_dir, pid, gvisor, err);
         if (r < 0) {
                 dsandbox_forget(d, id);
                 engine_container_remove(d->engine, id, NULL);
@@ -347,11 +456,25 @@ static int d_sandbox_exec(struct backend *b, const char *handle, const struct ex
                 return r;
         }
         r = dexec_pump(&e, x, &io, err);
-        if (r >= 0)
+        if (r >= 0) {
                 r = dexec_finish(&e, err);
-        else if (e.agent_failed)
+        } else if (e.agent_failed && e.gvisor && e.oom_before >= 0 &&
+                   dexec_oom_kills(e.oom_path) > e.oom_before) {
+                /* In gVisor the kernel's OOM killer ends the whole sandbox (its Sentry holds
+                 * the code's memory): the exec was OOM-killed, and its sandbox with it. */
+                res->oom_killed = true;
+                dexec_set_exit(res, 128 + 9);
+                r = al_err(err, -ESTALE, "out of memory: the gVisor sandbox was killed");
+        } else if (e.agent_failed && e.gvisor && e.pids_before >= 0 &&
+                   dexec_events_max(e.pids_events) > e.pids_before) {
+                /* Likewise a full pids cgroup: runsc cannot make the task it needs. */
+                dexec_set_exit(res, 128 + 9);
+                r = al_err(err, -ESTALE,
+                           "the process limit was reached: the gVisor sandbox was killed");
+        } else if (e.agent_failed) {
                 /* A misbehaving agent costs its sandbox: the caller removes it and says so. */
                 r = al_err_wrap(err, -ESTALE, "the sandbox's agent failed");
+        }
         dexec_clear(&e);
         return r;
 }
@@ -415,8 +538,11 @@ static int run_once_via_sandbox(struct backend *b, const struct sandbox_spec *sp
         if (r < 0)
                 return r;
         r = d_sandbox_exec(b, id, x, sink, res, err);
-        if (r == -ESTALE)
-                r = 0; /* the sandbox goes anyway */
+        if (r == -ESTALE) {
+                /* The sandbox goes anyway; the result says why it could not be kept. */
+                snprintf(res->sandbox_lost, sizeof(res->sandbox_lost), "%.190s", err->msg);
+                r = 0;
+        }
         if (r >= 0 && x->after_run)
                 x->after_run(x->after_run_ctx, id, res);
         d_sandbox_remove(b, id, NULL);
@@ -439,7 +565,8 @@ static int d_run_once(struct backend *b, const struct sandbox_spec *spec, const 
 
         /* Podman, execs with the network (whose way out is the sandbox's agent) and execs
          * whose artifacts are collected from the sandbox before it goes. */
-        if (d->env.kind == ENGINE_PODMAN || x->egress || x->after_run)
+        if (d->env.kind == ENGINE_PODMAN || x->egress || x->after_run ||
+            spec->isolation != ISOLATION_CONTAINER)
                 return run_once_via_sandbox(b, spec, x, sink, res, err);
         body = hostconfig_oneshot_body(spec, &d->env, x);
         if (!body)
@@ -539,6 +666,7 @@ static void d_free(struct backend *b)
         }
         pthread_mutex_destroy(&d->lock);
         free(d->seccomp_text);
+        free(d->seccomp_text_gvisor);
         free(d->seccomp_path);
         free(d->exec_shim);
         free(d->agent_bin);
@@ -577,6 +705,7 @@ static const struct backend_ops docker_ops = {
     .proc_kill = dprocs_kill,
     .ctx_connect = dctx_connect,
     .proc_signal = dctx_signal,
+    .tier_supported = d_tier_supported,
     .status = d_status,
     .run_once = d_run_once,
     .sandbox_alive = d_sandbox_alive,
@@ -680,6 +809,8 @@ struct backend *docker_backend_new(struct engine *engine, const char *seccomp_pa
         }
         d->env.pyshims = d->pyshims;
         d->env.seccomp_text = d->seccomp_text;
+        d->seccomp_text_gvisor = hostconfig_seccomp_gvisor(d->seccomp_text);
+        d->env.seccomp_text_gvisor = d->seccomp_text_gvisor;
         d->env.seccomp_path = d->seccomp_path;
         /* Podman starts a container only when its ulimits fit within the host's hard limits. */
         d->env.ulimits.nofile = getrlimit(RLIMIT_NOFILE, &rl) == 0 ? (long long)rl.rlim_max : 1024;

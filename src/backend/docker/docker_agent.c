@@ -28,13 +28,39 @@
 #define RECV_BUF    65536
 #define STDIN_CHUNK 65536
 
-int dagent_connect(const char *run_dir, long long init_pid, int *ret_fd, struct al_error *err)
+int dagent_connect(const char *run_dir, long long init_pid, bool gvisor, int *ret_fd,
+                   struct al_error *err)
 {
-        return dagent_connect_to(run_dir, "agent.sock", init_pid, ret_fd, err);
+        return dagent_connect_to(run_dir, "agent.sock", init_pid, gvisor, ret_fd, err);
 }
 
-int dagent_connect_to(const char *run_dir, const char *name, long long peer_pid, int *ret_fd,
-                      struct al_error *err)
+/* The cgroup memberships of host pid (the text of /proc/PID/cgroup), or NULL. */
+static char *cgroups_of(long long pid)
+{
+        char path[64], *text = NULL;
+
+        snprintf(path, sizeof(path), "/proc/%lld/cgroup", pid);
+        if (util_read_file(path, 64 * 1024, &text, NULL, NULL, NULL) < 0)
+                return NULL;
+        return text;
+}
+
+/* gVisor: the peer is runsc's gofer, a host process the sandbox's code cannot make: a child
+ * of the same shim as the sandbox process init_pid, in the same cgroups. */
+static bool peer_is_sibling(long long peer, long long init_pid)
+{
+        _cleanup_free_ char *a = NULL, *b = NULL;
+        long long parent = dexec_ppid(init_pid);
+
+        if (peer <= 1 || peer == init_pid || parent <= 1 || dexec_ppid(peer) != parent)
+                return false;
+        a = cgroups_of(peer);
+        b = cgroups_of(init_pid);
+        return a && b && strcmp(a, b) == 0;
+}
+
+int dagent_connect_to(const char *run_dir, const char *name, long long peer_pid, bool gvisor,
+                      int *ret_fd, struct al_error *err)
 {
         struct sockaddr_un sa = {.sun_family = AF_UNIX};
         _cleanup_close_ int dfd = -1, fd = -1;
@@ -58,9 +84,9 @@ int dagent_connect_to(const char *run_dir, const char *name, long long peer_pid,
          * have put a socket of its own in the directory. */
         if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &peer, &len) < 0)
                 return al_err_errno(err, -errno, "the agent's credentials");
-        if ((long long)peer.pid != peer_pid)
-                return al_err(err, -EPERM, "socket %s is held by pid %d, not by pid %lld", name,
-                              (int)peer.pid, peer_pid);
+        if (gvisor ? !peer_is_sibling(peer.pid, peer_pid) : (long long)peer.pid != peer_pid)
+                return al_err(err, -EPERM, "socket %s is held by pid %d, not by %s pid %lld", name,
+                              (int)peer.pid, gvisor ? "the gVisor sandbox of" : "", peer_pid);
         *ret_fd = TAKE_FD(fd);
         return 0;
 }
@@ -110,7 +136,30 @@ static int on_pong(void *ctx, unsigned type, const uint8_t *p, size_t len)
         return 1; /* one frame is the whole answer */
 }
 
-int dagent_ping(const char *run_dir, long long init_pid, int timeout_ms, struct al_error *err)
+int dagent_signal(const char *run_dir, long long init_pid, long long pid, int sig,
+                  struct al_error *err)
+{
+        _cleanup_close_ int fd = -1;
+        struct outq q = {0};
+        char body[64];
+        int r;
+
+        r = dagent_connect(run_dir, init_pid, true, &fd, err);
+        if (r < 0)
+                return r;
+        snprintf(body, sizeof(body), "{\"pid\":%lld,\"signal\":%d}", pid, sig);
+        r = outq_frame(&q, AGENT_SIGNAL, body, strlen(body));
+        if (r == 0)
+                r = outq_send(&q, fd);
+        /* A fresh connection's buffer takes a frame this small whole. */
+        if (r == 0 && q.off < q.len)
+                r = -EAGAIN;
+        free(q.data);
+        return r < 0 ? al_err_errno(err, r, "signalling exec %lld through the agent", pid) : 0;
+}
+
+int dagent_ping(const char *run_dir, long long init_pid, bool gvisor, int timeout_ms,
+                struct al_error *err)
 {
         _cleanup_close_ int fd = -1;
         struct agent_decoder dec;
@@ -120,7 +169,7 @@ int dagent_ping(const char *run_dir, long long init_pid, int timeout_ms, struct 
         unsigned got = 0;
         int r;
 
-        r = dagent_connect(run_dir, init_pid, &fd, err);
+        r = dagent_connect(run_dir, init_pid, gvisor, &fd, err);
         if (r < 0)
                 return r;
         r = outq_frame(&q, AGENT_PING, NULL, 0);
@@ -256,7 +305,10 @@ int dagent_exec_json(const struct dexec *e, const struct exec_spec *x, char **re
         return *ret ? 0 : -ENOMEM;
 }
 
-/* STARTED: move the exec's process into its cgroup, then let it run and give it its stdin. */
+static int on_started_run(struct apump *a);
+
+/* STARTED: move the exec's process into its cgroup (not in gVisor, where it is no host
+ * process: the agent ends its tree), then let it run and give it its stdin. */
 static int on_started(struct apump *a, const uint8_t *p, size_t len)
 {
         struct dexec *e = a->e;
@@ -268,6 +320,8 @@ static int on_started(struct apump *a, const uint8_t *p, size_t len)
         if (nspid <= 0)
                 return al_err(a->err, -EPROTO, "the agent's STARTED names no pid");
         e->nspid = nspid;
+        if (e->gvisor)
+                return on_started_run(a);
         e->pid = child_host_pid(e, nspid);
         if (e->pid <= 0)
                 return al_err(a->err, -EPROTO,
@@ -277,6 +331,15 @@ static int on_started(struct apump *a, const uint8_t *p, size_t len)
         r = exec_cgroup_place(e->cg, e->pid, a->err);
         if (r < 0)
                 return r;
+        return on_started_run(a);
+}
+
+/* The exec's process is where it must be: GO, and its stdin. */
+static int on_started_run(struct apump *a)
+{
+        struct dexec *e = a->e;
+        int r;
+
         e->oom_before = dexec_oom_kills(e->oom_path);
         if (e->on_placed && (r = e->on_placed(e->placed_ctx)) < 0)
                 return r;
@@ -513,14 +576,14 @@ void dagent_dir_remove(const char *dir)
         rmdir(dir);
 }
 
-int dagent_wait(const char *run_dir, long long pid, struct al_error *err)
+int dagent_wait(const char *run_dir, long long pid, bool gvisor, struct al_error *err)
 {
         int64_t until = util_now_ms() + AGENT_START_MS;
         struct timespec pause = {0, 2 * 1000 * 1000};
         int r;
 
         for (;;) {
-                r = dagent_ping(run_dir, pid, AGENT_PING_MS, err);
+                r = dagent_ping(run_dir, pid, gvisor, AGENT_PING_MS, err);
                 if (r == 0 || util_now_ms() >= until)
                         break;
                 nanosleep(&pause, NULL);

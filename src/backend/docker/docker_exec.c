@@ -19,6 +19,22 @@
 #define KILL_WAIT_MS  3000 /* every process of an exec ends within this, or the sandbox goes */
 #define EXIT_WAIT_MS  3000 /* the engine notices the shim's exit within this */
 
+long long dexec_events_max(const char *path)
+{
+        char buf[256], *p;
+        _cleanup_close_ int fd = -1;
+        ssize_t n;
+
+        if (!path || (fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+                return -1;
+        n = read(fd, buf, sizeof(buf) - 1);
+        if (n <= 0)
+                return -1;
+        buf[n] = '\0';
+        p = strstr(buf, "max ");
+        return p ? strtoll(p + 4, NULL, 10) : -1;
+}
+
 long long dexec_oom_kills(const char *path)
 {
         char buf[1024], *p;
@@ -92,6 +108,10 @@ void dexec_clear(struct dexec *e)
         }
         free(e->workdir);
         e->workdir = NULL;
+        free(e->run_dir);
+        e->run_dir = NULL;
+        free(e->pids_events);
+        e->pids_events = NULL;
         free(e->cg_root);
         e->cg_root = NULL;
         free(e->agent_exec);
@@ -126,8 +146,16 @@ int dexec_open(struct dbackend *d, const char *id, const struct exec_spec *x, st
         ret->oom_path = TAKE_PTR(ref.oom_path);
         ret->workdir = TAKE_PTR(ref.workdir);
         ret->init_pid = ref.init_pid;
+        ret->gvisor = ref.gvisor;
+        ret->pids_events = TAKE_PTR(ref.pids_events);
+        ret->pids_before = dexec_events_max(ret->pids_events);
+        if (ref.run_dir && !(ret->run_dir = strdup(ref.run_dir))) {
+                r = al_err(err, -ENOMEM, "out of memory");
+                goto fail;
+        }
         exec_cgroup_name(name);
-        r = exec_cgroup_new(ref.cg_root, name, &ret->cg, err);
+        /* In gVisor the code's processes are no host processes: the agent ends the exec. */
+        r = ref.gvisor ? 0 : exec_cgroup_new(ref.cg_root, name, &ret->cg, err);
         ret->cg_root = TAKE_PTR(ref.cg_root);
         if (r < 0) {
                 /* The sandbox's cgroup is gone: so is the sandbox. */
@@ -143,7 +171,8 @@ int dexec_open(struct dbackend *d, const char *id, const struct exec_spec *x, st
         }
         /* The hot path: the sandbox's agent. Without one (or when its socket is gone), the
          * engine's exec API through the shim. */
-        if (ref.run_dir && dagent_connect(ref.run_dir, ref.init_pid, &ret->agent_fd, NULL) == 0) {
+        if (ref.run_dir &&
+            dagent_connect(ref.run_dir, ref.init_pid, ref.gvisor, &ret->agent_fd, NULL) == 0) {
                 dsandbox_ref_clear(&ref);
                 dsandbox_agent_seen(d, id, true);
                 r = dagent_exec_json(ret, x, &ret->agent_exec);
@@ -155,6 +184,14 @@ int dexec_open(struct dbackend *d, const char *id, const struct exec_spec *x, st
         }
         if (ref.run_dir)
                 dsandbox_agent_seen(d, id, false);
+        if (ref.gvisor) {
+                /* An engine exec in gVisor could not be placed in a cgroup nor ended whole. */
+                r = al_err(err, -ESTALE,
+                           "the agent of gVisor sandbox %.12s does not answer (no engine "
+                           "fallback in the gvisor tier)",
+                           id);
+                goto fail;
+        }
         es.exec_user = ref.exec_user;
         body = hostconfig_exec_body(&es, x, name);
         if (!body) {
@@ -210,8 +247,15 @@ static int on_open(void *ctx, struct al_error *err)
 
 void dexec_kill(struct dexec *e)
 {
-        if (exec_cgroup_kill(e->cg, KILL_WAIT_MS) == -ETIMEDOUT)
+        /* gVisor: the agent kills the exec's group and sweeps what it left (agent/sweep.c);
+         * before STARTED there is nothing of it yet, and a closed connection ends it. */
+        if (e->gvisor) {
+                if (e->nspid > 0 && e->run_dir &&
+                    dagent_signal(e->run_dir, e->init_pid, e->nspid, SIGKILL, NULL) < 0)
+                        e->kill_failed = true;
+        } else if (exec_cgroup_kill(e->cg, KILL_WAIT_MS) == -ETIMEDOUT) {
                 e->kill_failed = true;
+        }
         e->killed = true;
 }
 
@@ -294,8 +338,9 @@ int dexec_finish(struct dexec *e, struct al_error *err)
         int64_t until;
         int r;
 
-        /* The main process is done: whatever it left running ends with it. */
-        r = exec_cgroup_kill(e->cg, KILL_WAIT_MS);
+        /* The main process is done: whatever it left running ends with it (in gVisor, the
+         * agent swept it before its EXIT). */
+        r = e->gvisor ? 0 : exec_cgroup_kill(e->cg, KILL_WAIT_MS);
         if (r == -ETIMEDOUT)
                 e->kill_failed = true;
         e->emptied = r == 0;

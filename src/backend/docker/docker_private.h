@@ -23,6 +23,8 @@ struct dsandbox {
         char *workdir;  /* where execs start: /workspace or /tmp */
         long long init_pid; /* host pid of its first process (the agent) */
         bool agent_down;    /* its agent did not take the last exec: engine execs */
+        bool gvisor;        /* the gvisor tier: no exec cgroups, the agent ends trees */
+        char *pids_events;  /* gvisor: the pids cgroup's events file (a full cgroup ends it) */
         struct dproc *procs;
         int n_procs;
         struct dsandbox *next;
@@ -32,6 +34,7 @@ struct dbackend {
         struct engine *engine;
         struct hostconfig_env env;
         char *seccomp_text;
+        char *seccomp_text_gvisor;
         char *seccomp_path;
         char *exec_shim;
         char *agent_bin;      /* airlock-agent, bound into every sandbox */
@@ -52,6 +55,8 @@ struct dsandbox_ref {
         char *run_dir; /* NULL: no agent */
         char *workdir;
         long long init_pid;
+        bool gvisor;
+        char *pids_events;
 };
 
 int dsandbox_ref_get(struct dbackend *d, const char *id, struct dsandbox_ref *ret);
@@ -66,6 +71,10 @@ struct dsandbox *dsandbox_find_locked(struct dbackend *d, const char *id);
 struct dexec {
         struct dbackend *d;
         const char *container_id;
+        bool gvisor;       /* ended through its agent (SIGNAL), not by cgroup */
+        char *pids_events; /* gvisor: see struct dsandbox */
+        long long pids_before;
+        char *run_dir;    /* the agent's directory (gvisor: where SIGNAL goes) */
         char *exec_id;    /* the engine's exec (fallback path), or NULL */
         int agent_fd;     /* the connection to the sandbox's agent (hot path), or -1 */
         char *agent_exec; /* its EXEC frame's JSON, made when the exec is opened */
@@ -111,17 +120,27 @@ void dexec_set_exit(struct exec_result *res, long long code);
 long long dexec_ns_pid(long long pid);
 /* The (host) parent pid of host pid; -1 when unknown. */
 long long dexec_ppid(long long pid);
+/* The "max" counter of a pids cgroup's events file at path (forks refused); -1 when unknown. */
+long long dexec_events_max(const char *path);
 /* The OOM-kill counter in the cgroup file at path; -1 when unknown. */
 long long dexec_oom_kills(const char *path);
 
 /* The in-sandbox agent (docker_agent.c). */
-/* Connect to the agent whose socket is in run_dir and check that it is init_pid. */
-int dagent_connect(const char *run_dir, long long init_pid, int *ret_fd, struct al_error *err);
-/* The same for the socket name in run_dir, held by host pid peer_pid. */
-int dagent_connect_to(const char *run_dir, const char *name, long long peer_pid, int *ret_fd,
-                      struct al_error *err);
+/* Connect to the agent whose socket is in run_dir and check that it is init_pid; with gvisor,
+ * that the peer is a sibling of init_pid in its cgroup (runsc's gofer holds every socket of a
+ * gVisor sandbox on the host: docs/isolation.md). */
+int dagent_connect(const char *run_dir, long long init_pid, bool gvisor, int *ret_fd,
+                   struct al_error *err);
+/* The same for the socket name in run_dir, held by host pid peer_pid (gvisor: as above). */
+int dagent_connect_to(const char *run_dir, const char *name, long long peer_pid, bool gvisor,
+                      int *ret_fd, struct al_error *err);
 /* PING, and a PONG within timeout_ms. */
-int dagent_ping(const char *run_dir, long long init_pid, int timeout_ms, struct al_error *err);
+int dagent_ping(const char *run_dir, long long init_pid, bool gvisor, int timeout_ms,
+                struct al_error *err);
+/* SIGNAL: have the agent signal its exec whose pid in the sandbox is pid (SIGKILL: its tree).
+ * Sent and not waited for. */
+int dagent_signal(const char *run_dir, long long init_pid, long long pid, int sig,
+                  struct al_error *err);
 /* A fresh agent directory under d->run_root owned by exec_user ("uid:gid"); remove one (and
  * its socket; NULL is a no-op); remove those no sandbox of d holds (after a crash). */
 int dagent_dir_make(struct dbackend *d, const char *exec_user, char **ret, struct al_error *err);
@@ -131,7 +150,7 @@ void dagent_dir_sweep(struct dbackend *d);
  * is one of d's and still there; NULL otherwise (made without an agent). */
 const char *dagent_dir_of(struct dbackend *d, json_t *insp);
 /* Wait until the agent of a new sandbox answers (AGENT_START_MS). */
-int dagent_wait(const char *run_dir, long long pid, struct al_error *err);
+int dagent_wait(const char *run_dir, long long pid, bool gvisor, struct al_error *err);
 #define AGENT_START_MS 10000 /* a new sandbox's agent answers within this */
 #define AGENT_PING_MS  2000
 
@@ -149,11 +168,18 @@ int dprocs_start(struct backend *b, const char *handle, const struct exec_spec *
                  const struct proc_hooks *hooks, long long *ret_pid, struct al_error *err);
 json_t *dprocs_list(struct backend *b, const char *handle, long long pid, struct al_error *err);
 int dprocs_kill(struct backend *b, const char *handle, long long pid, struct al_error *err);
-/* The host pid of the running background process pid of sandbox handle, and the sandbox's
- * agent directory (a new string, NULL when it has none; ret_run_dir may be NULL): -ENOENT when the
- * sandbox or the process is unknown, -ESRCH when it has ended. */
-int dprocs_host_pid(struct dbackend *d, const char *handle, long long pid, long long *ret_host,
-                    char **ret_run_dir, struct al_error *err);
+/* Where the running background process pid (inside the sandbox) of sandbox handle is. */
+struct dproc_ref {
+        long long host_pid; /* -1 in gVisor, where it is no host process */
+        long long pid;
+        long long init_pid; /* the sandbox's first host process */
+        bool gvisor;
+        char *run_dir; /* its agent directory (owned), NULL when it has none */
+};
+/* Fill *ret (free run_dir): -ENOENT when the sandbox or the process is unknown, -ESRCH when it
+ * has ended. */
+int dprocs_ref(struct dbackend *d, const char *handle, long long pid, struct dproc_ref *ret,
+               struct al_error *err);
 /* Contexts (docker_ctx.c): connect to a background process's socket, signal it. */
 int dctx_connect(struct backend *b, const char *handle, long long pid, const char *sock_name,
                  int *ret_fd, struct al_error *err);

@@ -271,8 +271,8 @@ int dprocs_kill(struct backend *b, const char *handle, long long pid, struct al_
         return 0;
 }
 
-int dprocs_host_pid(struct dbackend *d, const char *handle, long long pid, long long *ret_host,
-                    char **ret_run_dir, struct al_error *err)
+int dprocs_ref(struct dbackend *d, const char *handle, long long pid, struct dproc_ref *ret,
+               struct al_error *err)
 {
         struct dsandbox *s;
         struct dproc *p;
@@ -281,11 +281,13 @@ int dprocs_host_pid(struct dbackend *d, const char *handle, long long pid, long 
         pthread_mutex_lock(&d->lock);
         p = proc_find_locked(d, handle, pid, &s);
         if (p)
-                r = p->running && p->e.pid > 0 ? 0 : -ESRCH;
+                r = p->running && (p->e.pid > 0 || s->gvisor) ? 0 : -ESRCH;
         if (r == 0) {
-                *ret_host = p->e.pid;
-                if (ret_run_dir)
-                        *ret_run_dir = s->run_dir ? strdup(s->run_dir) : NULL;
+                *ret = (struct dproc_ref){.host_pid = p->e.pid,
+                                          .pid = pid,
+                                          .init_pid = s->init_pid,
+                                          .gvisor = s->gvisor,
+                                          .run_dir = s->run_dir ? strdup(s->run_dir) : NULL};
         }
         pthread_mutex_unlock(&d->lock);
         if (r == -ESRCH)

@@ -4,6 +4,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "airlock/policy.h"
+
 static json_t *strv_json(char *const *v)
 {
         json_t *a = json_array();
@@ -13,9 +15,42 @@ static json_t *strv_json(char *const *v)
         return a;
 }
 
+long long hostconfig_gvisor_pids(long long max_processes)
+{
+        return HOSTCONFIG_GVISOR_PIDS_HEADROOM + max_processes * HOSTCONFIG_GVISOR_TASKS_PER_PROC;
+}
+
+char *hostconfig_seccomp_gvisor(const char *text)
+{
+        json_t *prof = json_loads(text, 0, NULL), *rule;
+        char *out = NULL;
+        size_t i;
+
+        json_array_foreach(json_object_get(prof, "syscalls"), i, rule)
+        {
+                json_t *names = json_object_get(rule, "names");
+
+                if (json_array_size(names) == 1 &&
+                    strcmp(json_string_value(json_array_get(names, 0)) ?: "", "clone3") == 0) {
+                        json_object_set_new(rule, "action", json_string("SCMP_ACT_ALLOW"));
+                        json_object_del(rule, "errnoRet");
+                }
+        }
+        if (json_is_object(prof))
+                out = json_dumps(prof, JSON_COMPACT);
+        json_decref(prof);
+        return out;
+}
+
+const char *hostconfig_runtime(enum isolation_tier t)
+{
+        return t == ISOLATION_GVISOR ? HOSTCONFIG_GVISOR_RUNTIME : NULL;
+}
+
 static json_t *labels_json(const struct sandbox_spec *spec, const char *kind)
 {
-        return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "airlock.managed", "true",
+        return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "airlock.managed", "true",
+                         "airlock.isolation", policy_isolation_name(spec->isolation),
                          "airlock.instance", spec->instance_id ? spec->instance_id : "",
                          "airlock.agent", spec->agent ? spec->agent : "", "airlock.session",
                          spec->session ? spec->session : "", "airlock.scope",
@@ -131,6 +166,9 @@ static json_t *host_config(const struct sandbox_spec *spec, const struct hostcon
         /* nproc counts every process of the uid on the host, across sandboxes; the pids cgroup
          * is the per-sandbox limit. Kept well under what an engine's own limits allow. */
         long long nproc = min_ll(env->ulimits.nproc > 0 ? env->ulimits.nproc : 8192, 8192);
+        long long pids = spec->isolation == ISOLATION_GVISOR
+                             ? hostconfig_gvisor_pids(l->max_processes)
+                             : l->max_processes;
 
         hostconfig_disk_split(l->disk_mb, &tmp_kb, &home_kb);
         snprintf(tmpfs_opts, sizeof(tmpfs_opts), "rw,nosuid,nodev,size=%lldk,mode=1777", tmp_kb);
@@ -155,7 +193,11 @@ static json_t *host_config(const struct sandbox_spec *spec, const struct hostcon
                 snprintf(seccomp, sizeof(seccomp), "seccomp=%s", env->seccomp_path);
                 json_array_append_new(secopt, json_string(seccomp));
         } else if (env->seccomp_text) {
-                json_array_append_new(secopt, json_pack("s++", "seccomp=", env->seccomp_text, ""));
+                const char *text = spec->isolation == ISOLATION_GVISOR && env->seccomp_text_gvisor
+                                       ? env->seccomp_text_gvisor
+                                       : env->seccomp_text;
+
+                json_array_append_new(secopt, json_pack("s++", "seccomp=", text, ""));
         }
         hc = json_pack(
             "{s:b, s:[s], s:[], s:o, s:b, s:{s:s, s:s}, s:s, s:s, s:b, s:I, s:I, s:I, s:I,"
@@ -164,11 +206,18 @@ static json_t *host_config(const struct sandbox_spec *spec, const struct hostcon
             "Tmpfs", SANDBOX_WORKDIR, tmpfs_opts, SANDBOX_HOME, home_opts, "NetworkMode", "none",
             "IpcMode", "private", "Privileged", 0, "Memory", (json_int_t)mem, "MemorySwap",
             (json_int_t)mem, "NanoCpus", (json_int_t)llround(l->cpu_cores * 1e9), "PidsLimit",
-            (json_int_t)l->max_processes, "Ulimits", ulimit("nofile", nofile),
-            ulimit("nproc", nproc), ulimit("core", 0), "LogConfig", "Type", "none", "Config",
-            "RestartPolicy", "Name", "no", "AutoRemove", 0, "ShmSize",
-            (json_int_t)(min_ll(l->disk_mb, 64) * 1024 * 1024), "Devices", "Mounts",
-            mounts_json(spec, env, run_dir), "PublishAllPorts", 0, "OomScoreAdj", (json_int_t)500);
+            (json_int_t)pids, "Ulimits", ulimit("nofile", nofile), ulimit("nproc", nproc),
+            ulimit("core", 0), "LogConfig", "Type", "none", "Config", "RestartPolicy", "Name", "no",
+            "AutoRemove", 0, "ShmSize", (json_int_t)(min_ll(l->disk_mb, 64) * 1024 * 1024),
+            "Devices", "Mounts", mounts_json(spec, env, run_dir), "PublishAllPorts", 0,
+            "OomScoreAdj", (json_int_t)500);
+        if (hc && hostconfig_runtime(spec->isolation))
+                json_object_set_new(hc, "Runtime",
+                                    json_string(hostconfig_runtime(spec->isolation)));
+        /* gVisor 20221219 refuses every new thread under any RLIMIT_NPROC; its processes are
+         * bounded by the pids cgroup alone (Docker only: Podman never makes this tier). */
+        if (hc && spec->isolation == ISOLATION_GVISOR)
+                json_array_remove(json_object_get(hc, "Ulimits"), 1);
         return hc;
 }
 
@@ -190,7 +239,9 @@ json_t *hostconfig_sandbox_body(const struct sandbox_spec *spec, const struct ho
 
         if (run_dir && env->agent) {
                 /* The agent is PID 1, which code cannot signal (docs/agent-protocol.md). */
-                cmd = json_pack("[s,s]", SANDBOX_AGENT, SANDBOX_AGENT_SOCK);
+                cmd = spec->isolation == ISOLATION_GVISOR
+                          ? json_pack("[s,s,s]", SANDBOX_AGENT, "--gvisor", SANDBOX_AGENT_SOCK)
+                          : json_pack("[s,s]", SANDBOX_AGENT, SANDBOX_AGENT_SOCK);
                 body = container_body(spec, env, spec->exec_user, cmd, "sandbox", run_dir);
                 if (body)
                         json_object_set_new(json_object_get(body, "Labels"), "airlock.rundir",

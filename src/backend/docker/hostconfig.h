@@ -20,6 +20,10 @@ struct hostconfig_env {
         /* Docker takes the profile's text, Podman's compat API a path on the engine's host. */
         const char *seccomp_text;
         const char *seccomp_path;
+        /* The gvisor tier's profile (Docker): the same but for clone3, let through to gVisor's
+         * kernel, which answers ENOSYS itself (runsc turns the profile's ENOSYS into EPERM, and
+         * libc falls back to clone on ENOSYS only). NULL: seccomp_text. */
+        const char *seccomp_text_gvisor;
         struct host_ulimits ulimits;
         /* Host path of airlock-exec, bind-mounted read-only at SANDBOX_EXEC_SHIM. */
         const char *exec_shim;
@@ -37,6 +41,10 @@ struct hostconfig_env {
         const char *hosts;
 };
 
+/* The gvisor tier's variant of a Docker-format profile (see seccomp_text_gvisor), a new string;
+ * NULL when text is not such a profile. */
+char *hostconfig_seccomp_gvisor(const char *text);
+
 /* Body for POST /containers/create of a long-lived sandbox; execs run in it later. With
  * run_dir (a host directory for the agent's socket, bound at SANDBOX_RUN_DIR) and env->agent,
  * the sandbox's first process is the in-sandbox agent, as the exec user (docs/agent-protocol.md);
@@ -52,6 +60,24 @@ json_t *hostconfig_oneshot_body(const struct sandbox_spec *spec, const struct ho
  * shim, which waits to be placed in the per-exec cgroup named cgroup_name first. */
 json_t *hostconfig_exec_body(const struct sandbox_spec *spec, const struct exec_spec *x,
                              const char *cgroup_name);
+
+/* The gvisor tier (docs/isolation.md): the runtime contrib/runsc.sh registers with Docker
+ * (runsc with --network=none --oci-seccomp --host-uds=all), and the host tasks of runsc's own
+ * in the container's pids cgroup: ~42 for the Sentry and gofer, and ~6 more for each process
+ * of the code (a stub process and Sentry threads, on the ptrace platform). The host limit has
+ * room for max_processes processes of the code; past it runsc cannot make a task and the whole
+ * sandbox ends (gVisor 20221219 has no limit of its own that works: its RLIMIT_NPROC refuses
+ * every new thread). */
+#define HOSTCONFIG_GVISOR_RUNTIME        "airlock-runsc"
+#define HOSTCONFIG_GVISOR_PIDS_HEADROOM  100
+#define HOSTCONFIG_GVISOR_TASKS_PER_PROC 6
+
+/* The host pids limit of a gvisor-tier sandbox whose code may have max_processes processes. */
+long long hostconfig_gvisor_pids(long long max_processes);
+
+/* The engine runtime of tier t, from airlock's own table (never from a request); NULL: the
+ * engine's default (runc). */
+const char *hostconfig_runtime(enum isolation_tier t);
 
 /* The working directory and environment every sandbox process starts with. */
 #define SANDBOX_WORKDIR "/tmp"
