@@ -278,3 +278,33 @@ def stop_all(daemons):
         except AssertionError as e:
             failures.append(str(e))
     assert not failures, "\n\n".join(failures)
+
+
+class E2BRemote:
+    """A real airlockd serving the E2B API on loopback TCP ([e2b] listen, its own state directory
+    and engine), and a key for it (an airlock token of agent "hosted") in a 0600 file: the
+    remote end of the provider backend's tests (docs/providers.md)."""
+
+    def __init__(self, work):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.daemon = Daemon(work / "remote", engine="docker",
+                             conf_extra=f"[e2b]\nlisten = 127.0.0.1:{self.port}\n").start()
+        status, doc = self.daemon.client.json("POST", "/v1/tokens", {"agent": "hosted"})
+        assert status == 201, doc
+        self.key = doc["token"]
+        self.key_file = work / "remote.key"
+        self.key_file.write_text(self.key + "\n")
+        self.key_file.chmod(0o600)
+        self.instance = self.daemon.instance()
+
+    def containers(self):
+        """The remote's containers, asked of the engine by the remote instance's label."""
+        return labelled_containers("docker", f"airlock.instance={self.instance}")
+
+
+@pytest.fixture(scope="module")
+def e2b_remote(tmp_path_factory):
+    r = E2BRemote(tmp_path_factory.mktemp("e2b-remote"))
+    yield r
+    r.daemon.stop()

@@ -2,7 +2,6 @@
 a remote airlockd's E2B-compatible API ([e2b] listen, its own state directory and engine),
 over loopback TCP. Exec, stream, timeout, the remote SIGKILLed mid-exec, a refused key."""
 import json
-import socket
 import time
 
 import pytest
@@ -10,33 +9,19 @@ import pytest
 from conftest import Daemon
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
-def pair(tmp_path_factory):
+def pair(e2b_remote, tmp_path_factory):
     work = tmp_path_factory.mktemp("pair")
-    port = free_port()
-    remote = Daemon(work / "remote", engine="docker",
-                    conf_extra=f"[e2b]\nlisten = 127.0.0.1:{port}\n").start()
-    status, doc = remote.client.json("POST", "/v1/tokens", {"agent": "hosted"})
-    assert status == 201, doc
-    key_file = work / "remote.key"
-    key_file.write_text(doc["token"] + "\n")
-    key_file.chmod(0o600)
     bad_key = work / "bad.key"
     bad_key.write_text("al_not_a_valid_token\n")
     bad_key.chmod(0o600)
-    url = f"http://127.0.0.1:{port}"
+    url = e2b_remote.url
     front = Daemon(work / "front", engine="docker", conf_extra=f"""
 [provider "remote"]
 kind = e2b
 api_url = {url}
 sandbox_url = {url}
-api_key_file = {key_file}
+api_key_file = {e2b_remote.key_file}
 template = base
 template.python = python
 retries = 1
@@ -55,10 +40,9 @@ backend = provider:remote
 [agent "nokey"]
 backend = provider:refused
 """).start()
-    front.token = doc["token"]
-    yield front, remote
+    front.token = e2b_remote.key
+    yield front, e2b_remote.daemon
     front.stop()
-    remote.stop()
 
 
 def test_exec_through_the_remote(pair):
