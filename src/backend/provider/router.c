@@ -184,6 +184,14 @@ static json_t *r_status(struct backend *self)
         return l->ops->status ? l->ops->status(l) : NULL;
 }
 
+/* The tiers are the local engine's: a provider's sandbox is in none of airlock's. */
+static int r_tier_supported(struct backend *self, enum isolation_tier t, struct al_error *err)
+{
+        struct backend *l = rt(self)->local;
+
+        return l->ops->tier_supported(l, t, err);
+}
+
 static int r_run_once(struct backend *self, const struct sandbox_spec *spec,
                       const struct exec_spec *x, const struct exec_sink *sink,
                       struct exec_result *res, struct al_error *err)
@@ -307,6 +315,7 @@ struct backend *provider_router_new(struct backend *local, struct al_error *err)
             .ctx_remote_create = r_ctx_remote_create,
             .ctx_remote_run = r_ctx_remote_run,
             .status = r_status,
+            .tier_supported = local->ops->tier_supported ? r_tier_supported : NULL,
             .run_once = r_run_once,
             .sandbox_alive = r_alive,
             .sandbox_remove = r_remove,
