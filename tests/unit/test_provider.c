@@ -283,10 +283,11 @@ START_TEST(test_contract_filesystem)
          * a quote in the name cannot end the header. */
         buf_init(&body, 4096);
         ck_assert_int_eq(e2b_multipart_file(&body, "BND", "/tmp/q\"x", "a\0b", 3), 0);
-        ck_assert_uint_eq(body.len, strlen("--BND\r\nContent-Disposition: form-data; name=\"file\"; "
-                                           "filename=\"q%22x\"\r\nContent-Type: "
-                                           "application/octet-stream\r\n\r\n") +
-                                        3 + strlen("\r\n--BND--\r\n"));
+        ck_assert_uint_eq(body.len,
+                          strlen("--BND\r\nContent-Disposition: form-data; name=\"file\"; "
+                                 "filename=\"q%22x\"\r\nContent-Type: "
+                                 "application/octet-stream\r\n\r\n") +
+                              3 + strlen("\r\n--BND--\r\n"));
         ck_assert(memmem(body.data, body.len, "name=\"file\"; filename=\"q%22x\"", 28) != NULL);
         ck_assert(memmem(body.data, body.len, "\r\n\r\na\0b\r\n--BND--\r\n", 18) != NULL);
         buf_free(&body);
@@ -320,14 +321,12 @@ START_TEST(test_contract_filesystem)
               "{\"name\":\"m\",\"type\":\"FILE_TYPE_FILE\"}]}";
         ck_assert_int_eq(e2b_fs_list_answer(ans, strlen(ans), 2, &o, &err), 0);
         ck_assert_uint_eq(json_array_size(json_object_get(o, "entries")), 2);
-        ck_assert_str_eq(
-            json_string_value(json_object_get(json_array_get(json_object_get(o, "entries"), 0),
-                                              "name")),
-            "a");
-        ck_assert_str_eq(
-            json_string_value(json_object_get(json_array_get(json_object_get(o, "entries"), 1),
-                                              "name")),
-            "m");
+        ck_assert_str_eq(json_string_value(json_object_get(
+                             json_array_get(json_object_get(o, "entries"), 0), "name")),
+                         "a");
+        ck_assert_str_eq(json_string_value(json_object_get(
+                             json_array_get(json_object_get(o, "entries"), 1), "name")),
+                         "m");
         ck_assert(json_is_true(json_object_get(o, "truncated")));
         json_decref(o);
         ck_assert_int_eq(e2b_fs_list_answer("{}", 2, 10, &o, &err), 0);

@@ -38,7 +38,7 @@ struct e2b_backend {
         int64_t ttl_s;  /* sandbox_timeout_s */
         pthread_mutex_t lock;
         struct e2b_sandbox_entry *live; /* sandboxes this daemon holds */
-        struct e2b_bg *procs;        /* background processes (e2b_procs.c) */
+        struct e2b_bg *procs;           /* background processes (e2b_procs.c) */
 };
 
 static struct e2b_backend *priv(struct backend *b)

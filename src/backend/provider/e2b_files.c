@@ -258,7 +258,8 @@ static int do_mkdir(struct fs_call *fc, const char *path, const char *rel)
                 return answer(fc, json_pack("{s:b}", "created", 1));
         if (r < 0 || status != 409)
                 return r;
-        /* Already there (Connect's already_exists): a directory is no failure (created: false), anything else is. */
+        /* Already there (Connect's already_exists): a directory is no failure (created: false),
+         * anything else is. */
         buf_reset(&fc->res->err);
         r = stat_of(fc, path, shown(rel), &st);
         if (r != 0)
@@ -319,8 +320,8 @@ static bool number(const char *s, uint64_t *ret)
         return errno == 0 && *end == '\0';
 }
 
-int e2b_files_remote(struct backend *b, const char *handle, const char *const *args,
-                     const void *in, size_t in_len, struct exec_result *res, struct al_error *err)
+int e2b_files_remote(struct backend *b, const char *handle, const char *const *args, const void *in,
+                     size_t in_len, struct exec_result *res, struct al_error *err)
 {
         struct fs_call fc = {.b = b, .res = res, .err = err};
         char path[PATH_BYTES], path2[PATH_BYTES];

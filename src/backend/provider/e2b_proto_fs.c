@@ -14,10 +14,10 @@
 
 int e2b_fs_path(const char *root, const char *rel, char *out, size_t size)
 {
-        int n = strcmp(rel, ".") == 0 ? snprintf(out, size, "%s", root)
-                                      : snprintf(out, size, "%s%s%s", root,
-                                                 root[0] && root[strlen(root) - 1] == '/' ? "" : "/",
-                                                 rel);
+        int n = strcmp(rel, ".") == 0
+                    ? snprintf(out, size, "%s", root)
+                    : snprintf(out, size, "%s%s%s", root,
+                               root[0] && root[strlen(root) - 1] == '/' ? "" : "/", rel);
 
         return n < 0 || (size_t)n >= size ? -ENAMETOOLONG : 0;
 }
@@ -128,11 +128,11 @@ json_t *e2b_fs_entry_helper(json_t *entry, const char *name)
                 kind = "directory";
         else if (type && strcmp(type, "FILE_TYPE_SYMLINK") == 0)
                 kind = "symlink";
-        o = json_pack("{s:s, s:s, s:I, s:i, s:I}", "name", name, "type", kind, "size",
-                      (json_int_t)(size < 0 ? 0 : size), "mode",
-                      (int)(json_integer_value(json_object_get(entry, "mode")) & 07777), "mtime",
-                      (json_int_t)rfc3339_seconds(
-                          json_string_value(json_object_get(entry, "modifiedTime"))));
+        o = json_pack(
+            "{s:s, s:s, s:I, s:i, s:I}", "name", name, "type", kind, "size",
+            (json_int_t)(size < 0 ? 0 : size), "mode",
+            (int)(json_integer_value(json_object_get(entry, "mode")) & 07777), "mtime",
+            (json_int_t)rfc3339_seconds(json_string_value(json_object_get(entry, "modifiedTime"))));
         if (o && target && strcmp(kind, "symlink") == 0 && strlen(target) <= 4096)
                 json_object_set_new(o, "target", json_string(target));
         return o;
@@ -159,8 +159,7 @@ static int entry_cmp(const void *a, const void *b)
                       json_string_value(json_object_get(*(json_t *const *)b, "name")));
 }
 
-int e2b_fs_list_answer(const char *body, size_t len, size_t max, json_t **ret,
-                       struct al_error *err)
+int e2b_fs_list_answer(const char *body, size_t len, size_t max, json_t **ret, struct al_error *err)
 {
         json_t *o = load(body, len), *entries = json_object_get(o, "entries"), *e;
         json_t **rows, *a;

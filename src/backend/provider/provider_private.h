@@ -42,8 +42,7 @@ int e2b_ctx_run(struct backend *b, const char *handle, const char *id, const cha
                 json_t **ret_results, json_t **ret_done, struct al_error *err);
 /* e2b_files.c: the files helper's verbs over envd's filesystem service and /files
  * (backend_ops files_remote). */
-int e2b_files_remote(struct backend *b, const char *handle, const char *const *args,
-                     const void *in, size_t in_len, struct exec_result *res,
-                     struct al_error *err);
+int e2b_files_remote(struct backend *b, const char *handle, const char *const *args, const void *in,
+                     size_t in_len, struct exec_result *res, struct al_error *err);
 /* "e2b:NAME", valid while the backend lives. */
 const char *e2b_backend_label(struct backend *b);
