@@ -184,8 +184,14 @@ def test_file_operations_through_the_remote(pair):
     # A directory as a tar has no E2B equivalent: a clear refusal.
     status, _, body = front.client.request("GET", f"/v1/files?{s}&path=/tmp")
     assert status >= 400 and b"provider sandboxes" in body, body
-    res = front.client.exec(agent="far", session="ops", command="ls /tmp/d 2>&1; echo $?")
+    res = front.client.exec(agent="far", session="ops",
+                            command="ls /tmp/d 2>&1; echo $?; ln -s /etc/hostname /tmp/lnk")
     assert res["stdout"].strip().endswith("2"), res
+    # A link is shown as one and not followed on download.
+    status, doc = front.client.json("GET", f"/v1/files/stat?{s}&path=/tmp/lnk")
+    assert status == 200 and doc["type"] == "symlink" and doc["target"] == "/etc/hostname", doc
+    status, _, body = front.client.request("GET", f"/v1/files?{s}&path=/tmp/lnk")
+    assert status == 400 and b"link" in body, body
 
 
 def test_contexts_through_the_remote(pair):

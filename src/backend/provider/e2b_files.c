@@ -218,6 +218,14 @@ static int do_put(struct fs_call *fc, const char *path, const char *rel, const v
         /* Not there (the failure written for Stat is not this call's). */
         buf_reset(&fc->res->err);
         fc->res->exit_code = 0;
+        /* An upload onto a link replaces the link, as the helper's does, not its target. */
+        if (r == 0 && strcmp(type_of(st), "symlink") == 0) {
+                e2b_answer_init(&a);
+                r = fs_rpc(fc, "Remove", e2b_fs_path_body(path), &a);
+                e2b_answer_free(&a);
+                if (r != 0)
+                        return r;
+        }
         if (!query)
                 return al_err(fc->err, -ENAMETOOLONG, "the path is too long");
         if (boundary_for(in, in_len, boundary) < 0)
