@@ -140,6 +140,15 @@ struct backend_ops {
          * < 0 with err saying why not. Whether the tier is then really in force is checked
          * inside a sandbox by the daemon (daemon/tiers.c). NULL: the container tier only. */
         int (*tier_supported)(struct backend *b, enum isolation_tier t, struct al_error *err);
+        /* The sandbox files helper's verbs (args as after "--files", src/agent/files.c) served
+         * by the backend itself, not by the helper run in the sandbox (a provider's own file
+         * service): res gets what the helper's exec would have given (stdout bounded by
+         * res->out.max, the error document and exit status 1 on a file's failure); < 0 with
+         * err when the backend failed; 1 when this sandbox's files are the helper's. May be
+         * NULL (the helper's). */
+        int (*files_remote)(struct backend *b, const char *handle, const char *const *args,
+                            const void *in, size_t in_len, struct exec_result *res,
+                            struct al_error *err);
         /* What health reports of the backend's sandboxes (a new JSON object), e.g. how many
          * have no live in-sandbox agent. May be NULL. */
         json_t *(*status)(struct backend *b);

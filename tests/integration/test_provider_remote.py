@@ -124,6 +124,60 @@ def test_files_through_the_remote(pair):
     assert status == 200 and any(e["name"] == "data.txt" for e in doc["entries"]), doc
 
 
+def test_file_operations_through_the_remote(pair):
+    """Every verb of the files API on a provider sandbox goes over the E2B protocol (envd's
+    filesystem service and /files), not through an in-sandbox helper: the remote answers."""
+    front, remote = pair
+    s = "agent=far&session=ops"
+    status, doc = front.client.json("POST", f"/v1/files/mkdir?{s}&path=/tmp/d/e")
+    assert status == 201 and doc["created"] is True, doc
+    status, doc = front.client.json("POST", f"/v1/files/mkdir?{s}&path=/tmp/d/e")
+    assert status == 200 and doc["created"] is False, doc
+    blob = bytes(range(256)) * 64
+    status, _, body = front.client.request("PUT", f"/v1/files?{s}&path=/tmp/d/e/b.bin", blob,
+                                           headers={"Content-Type": "application/octet-stream"})
+    assert status == 201, body
+    # It went to the remote's /files (envd's upload), not through a process in the sandbox.
+    assert f"e2b: upload of {len(blob)} bytes to /tmp/d/e/b.bin" in remote.log()
+    status, doc = front.client.json("GET", f"/v1/files/stat?{s}&path=/tmp/d/e/b.bin")
+    assert status == 200 and doc["type"] == "file" and doc["size"] == len(blob), doc
+    assert doc["name"] == "b.bin" and doc["mtime"] > 1_600_000_000, doc
+    status, doc = front.client.json("GET", f"/v1/files/stat?{s}&path=/tmp/d")
+    assert status == 200 and doc["type"] == "directory", doc
+    status, doc = front.client.json("GET", f"/v1/files/list?{s}&path=/tmp/d")
+    assert status == 200 and [e["name"] for e in doc["entries"]] == ["e"], doc
+    assert doc["entries"][0]["type"] == "directory" and doc["truncated"] is False, doc
+    # A directory that is not empty is kept without recursive.
+    status, doc = front.client.json("DELETE", f"/v1/files?{s}&path=/tmp/d/e")
+    assert status == 409, doc
+    status, doc = front.client.json("POST", f"/v1/files/move?{s}",
+                                    {"from": "/tmp/d/e/b.bin", "to": "/tmp/d/c.bin"})
+    assert status == 200 and doc["moved"] is True, doc
+    status, _, body = front.client.request("GET", f"/v1/files?{s}&path=/tmp/d/c.bin")
+    assert status == 200 and body == blob
+    status, _, body = front.client.request("GET", f"/v1/files?{s}&path=/tmp/d/e/b.bin")
+    assert status == 404, body
+    status, doc = front.client.json("DELETE", f"/v1/files?{s}&path=/tmp/d&recursive=true")
+    assert status == 200 and doc["removed"] is True, doc
+    status, doc = front.client.json("GET", f"/v1/files/stat?{s}&path=/tmp/d")
+    assert status == 404, doc
+    # A path out of the file areas, or climbing out of one, is refused before it leaves.
+    for bad in ("/etc/passwd", "/tmp/../etc/passwd"):
+        status, doc = front.client.json("GET", f"/v1/files/stat?{s}&path={bad}")
+        assert status in (400, 403), (bad, doc)
+    # A directory as a tar has no E2B equivalent: a clear refusal.
+    status, _, body = front.client.request("GET", f"/v1/files?{s}&path=/tmp")
+    assert status >= 400 and b"provider sandboxes" in body, body
+    res = front.client.exec(agent="far", session="ops",
+                            command="ls /tmp/d 2>&1; echo $?; ln -s /etc/hostname /tmp/lnk")
+    assert res["stdout"].strip().endswith("2"), res
+    # A link is shown as one and not followed on download.
+    status, doc = front.client.json("GET", f"/v1/files/stat?{s}&path=/tmp/lnk")
+    assert status == 200 and doc["type"] == "symlink" and doc["target"] == "/etc/hostname", doc
+    status, _, body = front.client.request("GET", f"/v1/files?{s}&path=/tmp/lnk")
+    assert status == 400 and b"link" in body, body
+
+
 def test_contexts_through_the_remote(pair):
     front, _ = pair
     status, ctx = front.client.json("POST", "/v1/contexts",

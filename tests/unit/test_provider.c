@@ -10,9 +10,14 @@
  *                                SendSignalRequest, Signal, CloseStdinRequest, ProcessSelector,
  *                                ProcessEvent (in protobuf's JSON mapping: lowerCamelCase,
  *                                bytes as base64, enums by name)
+ *   spec/envd/filesystem/filesystem.proto  StatRequest, ListDirRequest, MakeDirRequest,
+ *                                RemoveRequest, MoveRequest, EntryInfo, FileType
+ *   spec/envd/envd.yaml          /files: FilePath query parameter, requestBodies File
+ *                                (multipart/form-data, part "file")
  * Only the fragments the client sends are copied, as JSON Schema subsets; every request the
  * client builds is validated against them. */
 #include <check.h>
+#include <errno.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -238,6 +243,116 @@ START_TEST(test_contract_envd)
         assert_valid(SEND_SIGNAL, e2b_signal_body(42, true));
         assert_valid(SEND_SIGNAL, e2b_signal_body(42, false));
         assert_valid(CLOSE_STDIN, e2b_close_stdin_body(42));
+}
+END_TEST
+
+/* filesystem.proto StatRequest, MakeDirRequest, RemoveRequest {string path}. */
+static const char FS_PATH[] = "{\"type\":\"object\",\"required\":[\"path\"],\"properties\":{"
+                              "\"path\":{\"type\":\"string\"}}}";
+/* filesystem.proto ListDirRequest {string path; uint32 depth}. */
+static const char FS_LIST[] = "{\"type\":\"object\",\"required\":[\"path\"],\"properties\":{"
+                              "\"path\":{\"type\":\"string\"},"
+                              "\"depth\":{\"type\":\"integer\",\"minimum\":0}}}";
+/* filesystem.proto MoveRequest {string source; string destination}. */
+static const char FS_MOVE[] =
+    "{\"type\":\"object\",\"required\":[\"source\",\"destination\"],\"properties\":{"
+    "\"source\":{\"type\":\"string\"},\"destination\":{\"type\":\"string\"}}}";
+
+START_TEST(test_contract_filesystem)
+{
+        char path[64], *q;
+        struct buf body;
+        json_t *o = NULL;
+        struct al_error err = {0};
+        const char *ans;
+
+        /* The helper's ROOT and REL become envd's absolute path. */
+        ck_assert_int_eq(e2b_fs_path("/workspace", "a/b.txt", path, sizeof(path)), 0);
+        ck_assert_str_eq(path, "/workspace/a/b.txt");
+        ck_assert_int_eq(e2b_fs_path("/tmp", ".", path, sizeof(path)), 0);
+        ck_assert_str_eq(path, "/tmp");
+        ck_assert_int_eq(e2b_fs_path("/tmp", "x", path, 6), -ENAMETOOLONG);
+        assert_valid(FS_PATH, e2b_fs_path_body("/tmp/x"));
+        assert_valid(FS_LIST, e2b_fs_list_body("/tmp"));
+        assert_valid(FS_MOVE, e2b_fs_move_body("/tmp/a", "/tmp/b"));
+        /* envd.yaml FilePath: a query parameter "path", URL-encoded. */
+        q = e2b_files_query("/tmp/a b&c=d/ü");
+        ck_assert_str_eq(q, "path=%2Ftmp%2Fa%20b%26c%3Dd%2F%C3%BC");
+        free(q);
+        /* requestBodies File, multipart/form-data: one part named "file", its bytes as they are;
+         * a quote in the name cannot end the header. */
+        buf_init(&body, 4096);
+        ck_assert_int_eq(e2b_multipart_file(&body, "BND", "/tmp/q\"x", "a\0b", 3), 0);
+        ck_assert_uint_eq(body.len,
+                          strlen("--BND\r\nContent-Disposition: form-data; name=\"file\"; "
+                                 "filename=\"q%22x\"\r\nContent-Type: "
+                                 "application/octet-stream\r\n\r\n") +
+                              3 + strlen("\r\n--BND--\r\n"));
+        ck_assert(memmem(body.data, body.len, "name=\"file\"; filename=\"q%22x\"", 28) != NULL);
+        ck_assert(memmem(body.data, body.len, "\r\n\r\na\0b\r\n--BND--\r\n", 18) != NULL);
+        buf_free(&body);
+
+        /* StatResponse {entry: EntryInfo} as the helper's stat: int64 size as a string,
+         * FileType by name, Timestamp as RFC 3339. */
+        ans = "{\"entry\":{\"name\":\"b.txt\",\"type\":\"FILE_TYPE_FILE\",\"path\":\"/tmp/b.txt\","
+              "\"size\":\"13\",\"mode\":420,\"permissions\":\"-rw-r--r--\",\"owner\":\"user\","
+              "\"group\":\"user\",\"modifiedTime\":\"2024-01-02T03:04:05.123456Z\"}}";
+        ck_assert_int_eq(e2b_fs_stat_answer(ans, strlen(ans), "b.txt", &o, &err), 0);
+        ck_assert_str_eq(json_string_value(json_object_get(o, "type")), "file");
+        ck_assert_int_eq(json_integer_value(json_object_get(o, "size")), 13);
+        ck_assert_int_eq(json_integer_value(json_object_get(o, "mode")), 0644);
+        ck_assert_int_eq(json_integer_value(json_object_get(o, "mtime")), 1704164645);
+        json_decref(o);
+        ans = "{\"entry\":{\"name\":\"l\",\"type\":\"FILE_TYPE_SYMLINK\",\"size\":7,"
+              "\"modifiedTime\":\"2024-01-02T05:04:05+02:00\",\"symlinkTarget\":\"/etc\"}}";
+        ck_assert_int_eq(e2b_fs_stat_answer(ans, strlen(ans), "l", &o, &err), 0);
+        ck_assert_str_eq(json_string_value(json_object_get(o, "type")), "symlink");
+        ck_assert_str_eq(json_string_value(json_object_get(o, "target")), "/etc");
+        ck_assert_int_eq(json_integer_value(json_object_get(o, "mtime")), 1704164645);
+        json_decref(o);
+        ck_assert_int_eq(e2b_fs_stat_answer("[1]", 3, "x", &o, &err), -EPROTO);
+        ck_assert_int_eq(e2b_fs_stat_answer("", 0, "x", &o, &err), -EPROTO);
+
+        /* ListDirResponse: sorted by name, capped, names that are not one component dropped; an
+         * empty directory is an empty message. */
+        ans = "{\"entries\":[{\"name\":\"z\",\"type\":\"FILE_TYPE_DIRECTORY\"},"
+              "{\"name\":\"a\",\"type\":\"FILE_TYPE_FILE\",\"size\":\"1\"},"
+              "{\"name\":\"../up\",\"type\":\"FILE_TYPE_FILE\"},{\"name\":\"..\"},"
+              "{\"name\":\"m\",\"type\":\"FILE_TYPE_FILE\"}]}";
+        ck_assert_int_eq(e2b_fs_list_answer(ans, strlen(ans), 2, &o, &err), 0);
+        ck_assert_uint_eq(json_array_size(json_object_get(o, "entries")), 2);
+        ck_assert_str_eq(json_string_value(json_object_get(
+                             json_array_get(json_object_get(o, "entries"), 0), "name")),
+                         "a");
+        ck_assert_str_eq(json_string_value(json_object_get(
+                             json_array_get(json_object_get(o, "entries"), 1), "name")),
+                         "m");
+        ck_assert(json_is_true(json_object_get(o, "truncated")));
+        json_decref(o);
+        ck_assert_int_eq(e2b_fs_list_answer("{}", 2, 10, &o, &err), 0);
+        ck_assert_uint_eq(json_array_size(json_object_get(o, "entries")), 0);
+        ck_assert(json_is_false(json_object_get(o, "truncated")));
+        json_decref(o);
+        ck_assert_int_eq(e2b_fs_list_answer("{\"entries\":3}", 13, 10, &o, &err), -EPROTO);
+
+        /* Errors: Connect's codes first, REST's statuses, the provider's own failures (0). */
+        ans = "{\"code\":\"not_found\",\"message\":\"no such file\"}";
+        ck_assert_int_eq(e2b_fs_errno(404, ans, strlen(ans)), ENOENT);
+        ans = "{\"code\":\"already_exists\",\"message\":\"x\"}";
+        ck_assert_int_eq(e2b_fs_errno(409, ans, strlen(ans)), EEXIST);
+        ans = "{\"code\":\"internal\",\"message\":\"x\"}";
+        ck_assert_int_eq(e2b_fs_errno(500, ans, strlen(ans)), 0);
+        ans = "{\"code\":404,\"message\":\"file not found\"}";
+        ck_assert_int_eq(e2b_fs_errno(404, ans, strlen(ans)), ENOENT);
+        ck_assert_int_eq(e2b_fs_errno(507, NULL, 0), ENOSPC);
+        ck_assert_int_eq(e2b_fs_errno(502, "<html>", 6), 0);
+        q = e2b_fs_error_doc(ENOTEMPTY, "Directory \"not\" empty");
+        o = json_loads(q, 0, NULL);
+        ck_assert_int_eq(json_integer_value(json_object_get(o, "errno")), ENOTEMPTY);
+        ck_assert_str_eq(json_string_value(json_object_get(o, "message")),
+                         "Directory \"not\" empty");
+        json_decref(o);
+        free(q);
 }
 END_TEST
 
@@ -611,6 +726,7 @@ static Suite *suite(void)
 
         tcase_add_test(tc, test_contract_control_plane);
         tcase_add_test(tc, test_contract_envd);
+        tcase_add_test(tc, test_contract_filesystem);
         tcase_add_test(tc, test_stream);
         tcase_add_test(tc, test_stream_garbage);
         tcase_add_test(tc, test_stream_error_end);

@@ -38,7 +38,7 @@ struct e2b_backend {
         int64_t ttl_s;  /* sandbox_timeout_s */
         pthread_mutex_t lock;
         struct e2b_sandbox_entry *live; /* sandboxes this daemon holds */
-        struct e2b_bg *procs;        /* background processes (e2b_procs.c) */
+        struct e2b_bg *procs;           /* background processes (e2b_procs.c) */
 };
 
 static struct e2b_backend *priv(struct backend *b)
@@ -677,6 +677,7 @@ static const struct backend_ops e2b_ops = {
     .proc_kill = e2b_proc_kill,
     .ctx_remote_create = e2b_ctx_create,
     .ctx_remote_run = e2b_ctx_run,
+    .files_remote = e2b_files_remote,
     .status = e2b_status,
     .run_once = e2b_run_once,
     .sandbox_alive = e2b_alive,

@@ -121,8 +121,8 @@ static int perform(const char *method, const char *url, struct curl_slist *heade
         }
         cc = curl_easy_perform(h);
         if (cc == CURLE_WRITE_ERROR)
-                return al_err(err, -EPROTO, "the provider's answer is larger than %u bytes",
-                              E2B_BODY_MAX);
+                return al_err(err, -EPROTO, "the provider's answer is larger than %zu bytes",
+                              ret->body.max);
         if (cc != CURLE_OK)
                 return curl_failure(cc, "the provider does not answer", err);
         curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &ret->status);
@@ -224,6 +224,25 @@ int e2b_rpc_call(const struct e2b_client *c, const struct e2b_target *t, const c
                 return al_err(err, -ENOMEM, "out of memory");
         snprintf(url, sizeof(url), "%s/%s", t->base, rpc);
         return perform("POST", url, headers, json, strlen(json), c->request_timeout_s, ret, err);
+}
+
+int e2b_envd_request(const struct e2b_client *c, const struct e2b_target *t, const char *method,
+                     const char *path, const char *content_type, const void *body, size_t len,
+                     size_t cap, struct e2b_answer *ret, struct al_error *err)
+{
+        _cleanup_(slist_freep) struct curl_slist *headers =
+            envd_headers(t, content_type ? content_type : "application/octet-stream");
+        char url[20480];
+
+        if (!headers)
+                return al_err(err, -ENOMEM, "out of memory");
+        if ((size_t)snprintf(url, sizeof(url), "%s/%s", t->base, path) >= sizeof(url))
+                return al_err(err, -ENAMETOOLONG, "the path is too long for a URL");
+        buf_free(&ret->body);
+        buf_init(&ret->body, cap);
+        if (!body && strcmp(method, "GET") != 0)
+                body = "";
+        return perform(method, url, headers, body, len, c->request_timeout_s, ret, err);
 }
 
 struct stream_state {

@@ -54,6 +54,13 @@ void e2b_target_for(const struct e2b_client *c, const char *id, const char *toke
 int e2b_rpc_call(const struct e2b_client *c, const struct e2b_target *t, const char *rpc,
                  const char *json, struct e2b_answer *ret, struct al_error *err);
 
+/* A plain request to envd (REST /files): method, path with its query, body (may be NULL for
+ * GET), the answer's body bounded by cap (a larger one fails with -EPROTO and ret->body
+ * truncated). No retry: a file operation is not repeated behind its caller's back. */
+int e2b_envd_request(const struct e2b_client *c, const struct e2b_target *t, const char *method,
+                     const char *path, const char *content_type, const void *body, size_t len,
+                     size_t cap, struct e2b_answer *ret, struct al_error *err);
+
 /* A server stream: on_data gets the answer's bytes as they come (< 0 stops the stream);
  * between reads, tick is called with now (monotonic ms) and whether one of watch_fds turned
  * readable (or hung up); tick returns < 0 to stop, 0 to go on. The stream ends when the

@@ -133,7 +133,7 @@ int e2b_list_parse(const char *body, size_t len, const char *instance_id, char *
 }
 
 /* Percent-encoding of everything but RFC 3986's unreserved characters. */
-static void url_encode(struct buf *b, const char *s)
+void e2b_url_encode(struct buf *b, const char *s)
 {
         for (; *s; s++) {
                 unsigned char c = (unsigned char)*s;
@@ -154,9 +154,9 @@ char *e2b_list_query(const char *instance_id)
         buf_init(&inner, 1024);
         buf_init(&q, 4096);
         buf_appendf(&inner, E2B_META_INSTANCE "=");
-        url_encode(&inner, instance_id);
+        e2b_url_encode(&inner, instance_id);
         buf_appendf(&q, "metadata=");
-        url_encode(&q, inner.data ? inner.data : "");
+        e2b_url_encode(&q, inner.data ? inner.data : "");
         buf_free(&inner);
         s = buf_steal(&q, NULL);
         return s;

@@ -158,3 +158,38 @@ bool e2b_status_retryable(long status);
 /* The delay before retry n (1-based) in ms: 200 ms doubling, at most 5 s; the answer's
  * Retry-After (seconds, 0 when none) instead when it gave one, bounded the same. */
 int64_t e2b_backoff_ms(int attempt, int64_t retry_after_s);
+
+/* ---- envd's filesystem (e2b_proto_fs.c): the sandbox files helper's verbs (src/agent/files.c)
+ * mapped onto filesystem.Filesystem (spec/envd/filesystem/filesystem.proto) and REST /files
+ * (spec/envd/envd.yaml), answered with the helper's own JSON documents. ---- */
+
+/* Percent-encoding of everything but RFC 3986's unreserved characters, appended to b. */
+void e2b_url_encode(struct buf *b, const char *s);
+/* The absolute path of ROOT and REL ("." is ROOT itself) into out; -ENAMETOOLONG. */
+int e2b_fs_path(const char *root, const char *rel, char *out, size_t size);
+/* The query of /files for path ("path=" URL-encoded), a new string. */
+char *e2b_files_query(const char *path);
+/* Request messages: StatRequest, ListDirRequest {path, depth 1}, MakeDirRequest,
+ * RemoveRequest {path}; MoveRequest {source, destination}. */
+json_t *e2b_fs_path_body(const char *path);
+json_t *e2b_fs_list_body(const char *path);
+json_t *e2b_fs_move_body(const char *source, const char *destination);
+/* A multipart/form-data body of one part "file" (filename: the path's last component), appended
+ * to out; the boundary must not occur in data (the caller draws a random one). */
+int e2b_multipart_file(struct buf *out, const char *boundary, const char *path, const void *data,
+                       size_t len);
+/* An EntryInfo as the helper's entry {name, type, size, mode, mtime, target?}, shown as name.
+ * NULL when the message is malformed. */
+json_t *e2b_fs_entry_helper(json_t *entry, const char *name);
+/* StatResponse as the helper's stat answer (shown as name). -EPROTO. */
+int e2b_fs_stat_answer(const char *body, size_t len, const char *name, json_t **ret,
+                       struct al_error *err);
+/* ListDirResponse as the helper's list answer {entries (sorted by name, at most max),
+ * truncated}. -EPROTO. */
+int e2b_fs_list_answer(const char *body, size_t len, size_t max, json_t **ret,
+                       struct al_error *err);
+/* The errno an envd error answer stands for (Connect's code, or REST's status); 0 when it is
+ * the provider's failure rather than the file's (5xx, unknown). */
+int e2b_fs_errno(long status, const char *body, size_t len);
+/* The helper's error document {"errno":N,"message":"..."} as a new string. */
+char *e2b_fs_error_doc(int e, const char *message);

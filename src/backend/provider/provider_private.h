@@ -40,5 +40,9 @@ int e2b_ctx_create(struct backend *b, const char *handle, const char *language, 
 int e2b_ctx_run(struct backend *b, const char *handle, const char *id, const char *code,
                 const struct exec_spec *x, const struct exec_sink *sink, struct exec_result *res,
                 json_t **ret_results, json_t **ret_done, struct al_error *err);
+/* e2b_files.c: the files helper's verbs over envd's filesystem service and /files
+ * (backend_ops files_remote). */
+int e2b_files_remote(struct backend *b, const char *handle, const char *const *args, const void *in,
+                     size_t in_len, struct exec_result *res, struct al_error *err);
 /* "e2b:NAME", valid while the backend lives. */
 const char *e2b_backend_label(struct backend *b);

@@ -162,6 +162,19 @@ static int r_ctx_remote_create(struct backend *self, const char *handle, const c
         return b->ops->ctx_remote_create(b, handle, language, ret_id, err);
 }
 
+static int r_files_remote(struct backend *self, const char *handle, const char *const *args,
+                          const void *in, size_t in_len, struct exec_result *res,
+                          struct al_error *err)
+{
+        struct backend *b = of_handle(self, handle, err);
+
+        if (!b)
+                return err->code;
+        if (!b->ops->files_remote)
+                return 1;
+        return b->ops->files_remote(b, handle, args, in, in_len, res, err);
+}
+
 static int r_ctx_remote_run(struct backend *self, const char *handle, const char *id,
                             const char *code, const struct exec_spec *x,
                             const struct exec_sink *sink, struct exec_result *res,
@@ -314,6 +327,7 @@ struct backend *provider_router_new(struct backend *local, struct al_error *err)
             .proc_signal = local->ops->proc_signal ? r_proc_signal : NULL,
             .ctx_remote_create = r_ctx_remote_create,
             .ctx_remote_run = r_ctx_remote_run,
+            .files_remote = r_files_remote,
             .status = r_status,
             .tier_supported = local->ops->tier_supported ? r_tier_supported : NULL,
             .run_once = r_run_once,
