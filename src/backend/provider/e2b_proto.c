@@ -493,8 +493,10 @@ int e2b_code_line(const char *line, size_t len, struct e2b_code_event *ev, struc
         }
         return 0;
 bad:
+        /* type is the line's own: the message is made before the line is freed. */
+        al_err(err, -EPROTO, "an /execute '%s' line with mistyped fields", type);
         e2b_code_event_clear(ev);
-        return al_err(err, -EPROTO, "an /execute '%s' line with mistyped fields", type);
+        return -EPROTO;
 }
 
 int e2b_status_signal(const char *status)
