@@ -299,6 +299,7 @@ fail_err:
         if (err->code < 0)
                 r = err->code;
 fail:
+        backend_free(parts.host);
         backend_free(parts.containers);
         engine_free(parts.engine);
         rules_holder_unref(parts.rules);
