@@ -87,8 +87,11 @@ asan() {
 # (or a leak at exit) makes the daemon exit non-zero, which the suite checks on every stop.
 # On the Docker engine only (tests parametrized over Podman run once, above, without the
 # sanitizers): the daemon's code is the same for both engines but for a few engine-kind
-# branches, and the suite must fit its 30 minutes on 2 cores. AIRLOCK_TEST_ASAN_ALL=1 runs all.
-ASAN_SELECT=(-k "not podman")
+# branches, and the suite must fit its 30 minutes on 2 cores. test_suspend.py is left to the
+# first pass too: its 50 MiB snapshots take minutes each to hash and check in the unoptimized
+# sanitizer build (its pure parts run under the sanitizers in unit_test_snapshot).
+# AIRLOCK_TEST_ASAN_ALL=1 runs all.
+ASAN_SELECT=(-k "not podman" --ignore=tests/integration/test_suspend.py)
 [ "${AIRLOCK_TEST_ASAN_ALL:-0}" = 1 ] && ASAN_SELECT=()
 asan_integration() { AIRLOCK_BUILD_DIR="$ROOT/build-asan" "$PY" -m pytest -q "${PARALLEL[@]}" "${ASAN_SELECT[@]}" tests/integration; }
 
