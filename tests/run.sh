@@ -7,7 +7,7 @@
 # setup skips the rest); the summary at the end names what failed, and the exit status is 1 then.
 #
 # Environment: AIRLOCK_TEST_SKIP_ASAN=1 skips the sanitizer build; AIRLOCK_TEST_SKIP_FUZZ=1 the
-# fuzzers, AIRLOCK_FUZZ_SECONDS (default 10) sets their time per target; AIRLOCK_TEST_WORKERS=N the
+# fuzzers, AIRLOCK_FUZZ_SECONDS (default 8) sets their time per target; AIRLOCK_TEST_WORKERS=N the
 # integration suite's parallel workers (default 2 with pytest-xdist, 0 for none); the
 # AIRLOCK_SETUP_* switches of contrib/setup.sh apply.
 set -euo pipefail
@@ -73,7 +73,7 @@ fi
 integration() { "$PY" -m pytest -q "${PARALLEL[@]}" tests/integration; }
 
 # libFuzzer targets (clang), each for a short fixed time, then their recorded crash inputs.
-fuzz() { FUZZ_SECONDS="${AIRLOCK_FUZZ_SECONDS:-10}" bash tests/fuzz/run.sh; }
+fuzz() { FUZZ_SECONDS="${AIRLOCK_FUZZ_SECONDS:-8}" bash tests/fuzz/run.sh; }
 
 # The sanitizer build has its own tree; Debug keeps the reports readable.
 asan() {
