@@ -78,7 +78,7 @@ struct policy_agent {
         /* backend = provider:NAME: the provider's name; NULL for the local engine */
         char *provider;
         int provider_line;
-        char **allowed_cidrs; /* replacing [network]'s for this agent; NULL when not set */
+        char **allowed_cidrs;          /* replacing [network]'s for this agent; NULL when not set */
         enum isolation_tier isolation; /* "isolation = container|gvisor" */
 };
 

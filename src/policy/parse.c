@@ -31,8 +31,7 @@ const char *const parse_section_names[SEC__MAX] = {
     [SEC_LIMITS] = "limits",   [SEC_NETWORK] = "network", [SEC_HOST] = "host",
     [SEC_RUNTIME] = "runtime", [SEC_AGENT] = "agent",     [SEC_ACCESS] = "access",
     [SEC_CLIENT] = "client",   [SEC_MONITOR] = "monitor", [SEC_MCP] = "mcp",
-    [SEC_FILES] = "files",     [SEC_E2B] = "e2b",
-    [SEC_PROVIDER] = "provider",
+    [SEC_FILES] = "files",     [SEC_E2B] = "e2b",         [SEC_PROVIDER] = "provider",
 };
 
 void parse_problem(struct parse_ctx *c, int line, const char *fmt, ...)

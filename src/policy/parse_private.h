@@ -236,10 +236,10 @@ struct parse_ctx {
         bool prev_key;       /* inih's prev_name is set: an indented line continues a value */
         /* the section being read */
         enum section_kind section;
-        int runtime; /* index into p->runtimes for SEC_RUNTIME */
-        int agent;   /* index into p->agents for SEC_AGENT */
-        int client;  /* index into p->clients for SEC_CLIENT */
-        int provider; /* index into p->providers for SEC_PROVIDER */
+        int runtime;           /* index into p->runtimes for SEC_RUNTIME */
+        int agent;             /* index into p->agents for SEC_AGENT */
+        int client;            /* index into p->clients for SEC_CLIENT */
+        int provider;          /* index into p->providers for SEC_PROVIDER */
         int provider_seen[12]; /* parse_provider.c: line each fixed key was set on */
         int section_line[SEC__MAX];
         int seen[K__MAX]; /* line each key was set on, for the fixed sections */
