@@ -54,18 +54,25 @@ static const char unavailable[] =
     "Content-Type: text/plain\r\nContent-Length: 58\r\nConnection: close\r\n\r\n"
     "airlock egress: the proxy is not reachable from this box\n";
 
+/* Direction d ends here, what it holds discarded. */
+static void dir_drop(struct dir *d)
+{
+        for (int k = 0; k < 2; k++) {
+                if (d->pipe[k] >= 0)
+                        close(d->pipe[k]);
+                d->pipe[k] = -1;
+        }
+        d->len = d->off = 0;
+        d->eof = d->shut = true;
+}
+
 static void slot_close(struct slot *s)
 {
         for (int i = 0; i < 2; i++) {
                 if (s->fd[i] >= 0)
                         close(s->fd[i]);
                 s->fd[i] = -1;
-                for (int k = 0; k < 2; k++) {
-                        if (s->d[i].pipe[k] >= 0)
-                                close(s->d[i].pipe[k]);
-                        s->d[i].pipe[k] = -1;
-                }
-                s->d[i].len = s->d[i].off = 0;
+                dir_drop(&s->d[i]);
                 s->d[i].eof = s->d[i].shut = false;
         }
         s->offered = false;
@@ -205,7 +212,12 @@ static bool pump_once(struct slot *s, int i, short rev_src, bool *more)
                 if (n < 0) {
                         if (errno == EAGAIN || errno == EINTR)
                                 break;
-                        return false;
+                        if (errno != EPIPE && errno != ECONNRESET)
+                                return false;
+                        /* The other end takes no more (the proxy answered a refusal and
+                         * closed): this way is dropped, the other still carries the answer. */
+                        dir_drop(d);
+                        return true;
                 }
                 d->off += (size_t)n;
         }

@@ -45,6 +45,17 @@ print(head.split(b"\r\n")[0].decode(), "|", body.split(b"\r\n")[0].decode(), "|"
 '''
 
 
+REFUSED = r'''
+import socket
+s = socket.create_connection(("127.0.0.1", 3128), timeout=20)
+s.sendall(b"GET http://example.test/ HTTP/1.1\r\nHost: example.test\r\n\r\n")
+out = b""
+while (b := s.recv(4096)):
+    out += b
+print(out.decode())
+'''
+
+
 def fd_links(pid):
     out = {}
     for fd in os.listdir(f"/proc/{pid}/fd"):
@@ -205,3 +216,8 @@ def test_handoff_and_bad_handoffs(engine, make_daemon, tmp_path):
     assert tunnel[0]["bytes_in"] > 0 and tunnel[0]["bytes_out"] > 0, conns
     assert tunnel[0]["duration_ms"] > 0, conns
     assert sum(1 for c in conns if (c["reason"] or "").startswith("handoff_")) == 8, conns
+    # A refusal the proxy sends instead of taking the connection (no exec with the network
+    # runs now) reaches the code through the relay's fallback.
+    res = d.client.exec(runtime="python", session="h", argv=["python3", "-c", REFUSED])
+    assert res["stdout"].startswith("HTTP/1.1 403 "), res
+    assert "X-Airlock-Egress-Reason: no_network_exec" in res["stdout"], res
