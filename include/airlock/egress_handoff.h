@@ -19,6 +19,6 @@ ssize_t egress_handoff_recv(int fd, uint8_t *buf, size_t cap, int timeout_ms, in
  * why not otherwise ("handoff_not_socket", "handoff_bad_socket"). Only asks the kernel. */
 const char *egress_handoff_refused(int fd);
 
-/* Make a passed socket fit to serve: non-blocking (the proxy waits with poll), no lingering
- * close, no low-water mark, no Nagle wait. Returns 0 or -errno. */
+/* Make a passed socket fit to serve: non-blocking (the proxy waits with poll), no signal owner,
+ * no lingering close, no low-water mark, no Nagle wait. Returns 0 or -errno. */
 int egress_handoff_prepare(int fd);

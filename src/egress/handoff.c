@@ -109,7 +109,9 @@ int egress_handoff_prepare(int fd)
         struct linger lg = {0};
         int one = 1, fl = fcntl(fd, F_GETFL);
 
-        if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0 ||
+        /* No signal on its I/O to whatever owner the sender named (O_ASYNC, SIGURG). */
+        if (fl < 0 || fcntl(fd, F_SETFL, (fl | O_NONBLOCK) & ~O_ASYNC) < 0 ||
+            fcntl(fd, F_SETOWN, 0) < 0 ||
             setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)) < 0 ||
             setsockopt(fd, SOL_SOCKET, SO_RCVLOWAT, &one, sizeof(one)) < 0 ||
             setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) < 0)

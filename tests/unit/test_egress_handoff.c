@@ -82,6 +82,12 @@ START_TEST(test_recv_one)
         ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
         tcp_pair(&c, &s);
         before = open_fds();
+        /* What a hostile sender may have set: prepare undoes it. */
+        ck_assert_int_eq(fcntl(s, F_SETOWN, getpid()), 0);
+        ck_assert_int_eq(fcntl(s, F_SETFL, O_ASYNC), 0);
+        ck_assert_int_eq(
+            setsockopt(s, SOL_SOCKET, SO_LINGER, &(struct linger){1, 30}, sizeof(struct linger)),
+            0);
         send_fds(sv[0], EGRESS_HANDOFF_BYTE, &s, 1);
         ck_assert_int_eq(egress_handoff_recv(sv[1], buf, sizeof(buf), 1000, &got, &extra), 1);
         ck_assert_int_eq(buf[0], EGRESS_HANDOFF_BYTE);
@@ -90,7 +96,15 @@ START_TEST(test_recv_one)
         ck_assert_int_eq(fcntl(got, F_GETFD) & FD_CLOEXEC, FD_CLOEXEC);
         ck_assert_ptr_null(egress_handoff_refused(got));
         ck_assert_int_eq(egress_handoff_prepare(got), 0);
-        ck_assert_int_eq(fcntl(got, F_GETFL) & O_NONBLOCK, O_NONBLOCK);
+        ck_assert_int_eq(fcntl(got, F_GETFL) & (O_NONBLOCK | O_ASYNC), O_NONBLOCK);
+        ck_assert_int_eq(fcntl(got, F_GETOWN), 0);
+        {
+                struct linger lg;
+                socklen_t l = sizeof(lg);
+
+                ck_assert_int_eq(getsockopt(got, SOL_SOCKET, SO_LINGER, &lg, &l), 0);
+                ck_assert_int_eq(lg.l_onoff, 0);
+        }
         /* The passed socket is the connection: bytes from the client arrive on it. */
         ck_assert_int_eq(write(c, "hi", 2), 2);
         ck_assert_int_eq(egress_handoff_recv(got, buf, sizeof(buf), 1000, &(int){0}, &extra), 2);
