@@ -497,3 +497,52 @@ def test_unmodified_clients(engine, make_daemon):
         st, doc = d.client.json("GET", f"/v1/executions/{res['execution_id']}/egress")
         assert [(c["protocol"], c["port"], c["allowed"]) for c in doc["connections"]] == \
             [("connect", 443, True)]
+
+
+def git_repo(www, name, text):
+    """A bare repository with one commit in www, served by git's dumb HTTP protocol (static
+    files: update-server-info writes the refs and pack lists it reads)."""
+    work = www.parent / f"{name}-work"
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t.test", "-c", "init.defaultBranch=main"]
+    subprocess.run([*git, "init", "-q", str(work)], check=True)
+    (work / "README").write_text(text)
+    subprocess.run([*git, "-C", str(work), "add", "README"], check=True)
+    subprocess.run([*git, "-C", str(work), "commit", "-q", "-m", "one"], check=True)
+    subprocess.run([*git, "clone", "-q", "--bare", str(work), str(www / f"{name}.git")], check=True)
+    subprocess.run(["git", "-C", str(www / f"{name}.git"), "update-server-info"], check=True)
+
+
+def test_curl_git_requests(engine, make_daemon):
+    """curl (http, and https through CONNECT), git clone over https and Python requests, all
+    unmodified, reading only the proxy variables; a refused host gives curl the proxy's 403."""
+    name, blocked = unique_name("clients"), unique_name("clientsno")
+    with upstream([name, blocked]) as u:
+        (u.www / "hello.txt").write_text("clients hello")
+        git_repo(u.www, "repo", "cloned through the proxy")
+        d = make_daemon(conf=conf(engine, f"tier = standard\nallowed_domains = {name}\n"
+                                          f"allowed_cidrs = {TEST_CIDR}"))
+        res = d.client.exec(runtime="bash", network=True, command=f"""
+set -e
+curl -sS http://{name}/hello.txt; echo
+curl -sSk https://{name}/hello.txt; echo
+git -c http.sslVerify=false clone -q https://{name}/repo.git /tmp/repo; cat /tmp/repo/README; echo
+curl -s -o /dev/null -D - http://{blocked}/ | tr -d '\\r' | grep -i -e '^HTTP/' -e '^x-airlock-egress-reason'
+""")
+        assert res["exit_code"] == 0, res
+        assert res["stdout"].splitlines() == [
+            "clients hello", "clients hello", "cloned through the proxy",
+            "HTTP/1.1 403 Forbidden", "X-Airlock-Egress-Reason: not_allowed"], res
+        assert res["egress_denied"] == [{"host": blocked, "port": 80, "reason": "not_allowed"}]
+        st, doc = d.client.json("GET", f"/v1/executions/{res['execution_id']}/egress")
+        assert st == 200, doc
+        seen = {(c["host"], c["protocol"], c["port"], c["allowed"]) for c in doc["connections"]}
+        assert seen == {(name, "http", 80, True), (name, "connect", 443, True),
+                        (blocked, "http", 80, False)}, doc
+        code = (f"import requests, warnings\nwarnings.simplefilter('ignore')\n"
+                f"r = requests.get('https://{name}/hello.txt', verify=False, timeout=20)\n"
+                f"print(r.status_code, r.text)")
+        res = d.client.exec(runtime="python", network=True, code=code)
+        assert res["stdout"] == "200 clients hello\n", res
+        st, doc = d.client.json("GET", f"/v1/executions/{res['execution_id']}/egress")
+        assert [(c["host"], c["protocol"], c["port"], c["allowed"]) for c in doc["connections"]] \
+            == [(name, "connect", 443, True)], doc
