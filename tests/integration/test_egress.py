@@ -546,3 +546,94 @@ curl -s -o /dev/null -D - http://{blocked}/ | tr -d '\\r' | grep -i -e '^HTTP/' 
         st, doc = d.client.json("GET", f"/v1/executions/{res['execution_id']}/egress")
         assert [(c["host"], c["protocol"], c["port"], c["allowed"]) for c in doc["connections"]] \
             == [(name, "connect", 443, True)], doc
+
+
+# A background process with the network: a few fetches, a slow stream (cut by a reload), then
+# fetches until it is ended. One line per event.
+BG_LOOP = r'''
+import sys, time, urllib.error, urllib.request
+url, slow = sys.argv[1:3]
+def get(u):
+    try:
+        return str(urllib.request.urlopen(u, timeout=10).read().decode())
+    except urllib.error.HTTPError as e:
+        return f"{e.code} {e.headers.get('X-Airlock-Egress-Reason')}"
+    except Exception as e:
+        return f"error {e!r}"
+for _ in range(3):
+    print("get", get(url), flush=True)
+    time.sleep(0.2)
+t = time.time(); n = 0
+try:
+    r = urllib.request.urlopen(slow, timeout=20)
+    print("slow open", flush=True)
+    while r.read(1):
+        n += 1
+except Exception:
+    pass
+print("streamed", n, round(time.time() - t, 1), flush=True)
+while True:
+    print("after", get(url), flush=True)
+    time.sleep(0.5)
+'''
+
+
+def test_background_process_with_network(engine, make_daemon):
+    """"background": true with "network": true: the process has its way out for as long as it
+    runs, its connections are on the record under its own execution id, a reload cuts them,
+    and once it is ended a connection from an exec without the network is refused."""
+    name = unique_name("bg")
+    with upstream([name]) as u:
+        (u.www / "hello.txt").write_text("bg hello")
+        d = make_daemon(conf=conf(engine, f"tier = standard\nallowed_domains = {name}\n"
+                                          f"allowed_cidrs = {TEST_CIDR}"))
+        c = d.client
+        r = c.exec(session="bg", runtime="python", network=True, background=True,
+                   argv=["python3", "-c", BG_LOOP, f"http://{name}/hello.txt",
+                         f"http://{name}/slow"])
+        assert r["background"] is True and "egress_error" not in r, r
+        sid, pid, xid = r["sandbox_id"], r["pid"], r["execution_id"]
+
+        def output_until(pred, secs=60):
+            deadline = time.time() + secs
+            while True:
+                one = c.json("GET", f"/v1/sandboxes/{sid}/processes/{pid}")[1]
+                if pred(one["stdout"]) or time.time() > deadline:
+                    return one
+                time.sleep(0.2)
+
+        one = output_until(lambda o: "slow open" in o)
+        assert one["stdout"].startswith("get bg hello\n" * 3 + "slow open\n"), one
+        time.sleep(1)
+        # Stricter rules: the open stream is cut, new connections refused.
+        d.conf_path.write_text(conf(engine, f"tier = standard\nallowed_domains = other.test\n"
+                                            f"allowed_cidrs = {TEST_CIDR}"))
+        st, doc = c.json("POST", "/v1/policy/reload")
+        assert st == 200, doc
+        one = output_until(lambda o: "after " in o)
+        lines = one["stdout"].splitlines()
+        slow = next(l for l in lines if l.startswith("streamed ")).split()
+        # The stream runs 30 s unless cut.
+        assert float(slow[2]) < 15 and 0 < int(slow[1]) < 200, one
+        assert "after 403 not_allowed" in lines, one
+        st, doc = c.json("GET", f"/v1/executions/{xid}/egress")
+        rows = [(x["host"], x["allowed"], x["reason"]) for x in doc["connections"]]
+        # Three fetches, the stream cut by the reload (with the bytes it carried), and the
+        # fetches refused after it.
+        assert rows.count((name, True, None)) == 3, rows
+        cut = [x for x in doc["connections"] if x["reason"] == "not_allowed" and x["bytes_in"]]
+        assert len(cut) == 1 and not cut[0]["allowed"], doc
+        assert set(rows) == {(name, True, None), (name, False, "not_allowed")}, rows
+
+        # Ended: its audit row is finished, and the sandbox has no way out any more.
+        st, _ = c.json("DELETE", f"/v1/sandboxes/{sid}/processes/{pid}")
+        assert st == 200
+        deadline = time.time() + 30
+        while c.json("GET", f"/v1/executions/{xid}")[1]["state"] != "done":
+            assert time.time() < deadline, "the background process's row was not finished"
+            time.sleep(0.2)
+        res = c.exec(session="bg", runtime="python", env={"http_proxy": "http://127.0.0.1:3128"},
+                     argv=["python3", "-c", FETCH, f"http://{name}/hello.txt"])
+        assert res["sandbox_id"] == sid, res
+        out = json.loads(res["stdout"])
+        assert out["status"] == 403 and out["reason"] == "no_network_exec", out
