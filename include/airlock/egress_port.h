@@ -5,3 +5,9 @@
 
 #define EGRESS_SANDBOX_PORT 3128
 #define EGRESS_SOCK_NAME    "egress.sock"
+
+/* The first and only byte of a handoff (docs/egress.md, "The path"): the agent's relay sends it
+ * on a fresh egress.sock connection with the code's accepted TCP socket attached (SCM_RIGHTS),
+ * then the proxy serves that socket itself. No HTTP method and no SOCKS5 greeting starts with
+ * it. */
+#define EGRESS_HANDOFF_BYTE 0xfd

@@ -862,8 +862,9 @@ static int listen_at(const char *path)
         return fd;
 }
 
-/* The egress relay (relay.c) reaches the daemon's proxy at egress.sock beside our socket. A
- * relay that cannot start leaves the sandbox without a way out, nothing else. */
+/* The egress relay (relay.c) reaches the daemon's proxy at egress.sock beside our socket; it
+ * hands connections over but under gVisor. A relay that cannot start leaves the sandbox
+ * without a way out, nothing else. */
 static void start_relay(const char *sock)
 {
         const char *slash = strrchr(sock, '/');
@@ -871,7 +872,7 @@ static void start_relay(const char *sock)
 
         snprintf(path, sizeof(path), "%.*s/%s", slash ? (int)(slash - sock) : 1, slash ? sock : ".",
                  EGRESS_SOCK_NAME);
-        if (relay_start(path, EGRESS_SANDBOX_PORT) < 0)
+        if (relay_start(path, EGRESS_SANDBOX_PORT, !gvisor_mode) < 0)
                 say("airlock-agent: the egress relay could not start\n");
 }
 

@@ -1,10 +1,14 @@
 /* The egress relay of the in-sandbox agent (docs/egress.md): a sandbox has no network
  * interface but loopback, so the agent listens on 127.0.0.1:EGRESS_SANDBOX_PORT (and [::1])
- * and carries each connection, bytes unchanged, to the daemon's egress proxy over the UNIX
- * socket egress.sock beside its own. It runs on a thread of its own with a poll loop: bytes
- * move through a pipe per direction with splice(2), inside the kernel, or through fixed
- * buffers where no pipe could be made; no allocation after start, so that the agent's forks
- * never inherit a held allocator lock from it, and at most RELAY_SLOTS connections. */
+ * and gives each connection to the daemon's egress proxy over the UNIX socket egress.sock
+ * beside its own. First it hands the connection itself over (the byte EGRESS_HANDOFF_BYTE with
+ * the TCP socket attached, SCM_RIGHTS): the proxy serves it directly and ends the UNIX
+ * connection, and the relay lets go. Where that cannot be (gVisor's sockets are not the
+ * host's, the send fails, the proxy answers instead) it carries the bytes unchanged. It runs
+ * on a thread of its own with a poll loop: bytes move through a pipe per direction with
+ * splice(2), inside the kernel, or through fixed buffers where no pipe could be made; no
+ * allocation after start, so that the agent's forks never inherit a held allocator lock from
+ * it, and at most RELAY_SLOTS connections. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -19,6 +23,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "airlock/egress_port.h"
 #include "relay.h"
 
 #define RELAY_SLOTS 64
@@ -36,16 +41,30 @@ struct dir {
 struct slot {
         int fd[2]; /* 0: the code's TCP connection, 1: the proxy's UNIX socket; -1 when free */
         struct dir d[2]; /* d[0]: fd[0] -> fd[1]; d[1]: fd[1] -> fd[0] */
+        bool offered;    /* fd[0] was passed to the proxy: its answer decides */
 };
 
 static struct slot slots[RELAY_SLOTS];
 static struct sockaddr_un proxy_addr;
 static int listeners[2] = {-1, -1};
+static bool pass_fds;
 
 static const char unavailable[] =
     "HTTP/1.1 503 Service Unavailable\r\nX-Airlock-Egress-Reason: proxy_unavailable\r\n"
     "Content-Type: text/plain\r\nContent-Length: 58\r\nConnection: close\r\n\r\n"
     "airlock egress: the proxy is not reachable from this box\n";
+
+/* Direction d ends here, what it holds discarded. */
+static void dir_drop(struct dir *d)
+{
+        for (int k = 0; k < 2; k++) {
+                if (d->pipe[k] >= 0)
+                        close(d->pipe[k]);
+                d->pipe[k] = -1;
+        }
+        d->len = d->off = 0;
+        d->eof = d->shut = true;
+}
 
 static void slot_close(struct slot *s)
 {
@@ -53,13 +72,60 @@ static void slot_close(struct slot *s)
                 if (s->fd[i] >= 0)
                         close(s->fd[i]);
                 s->fd[i] = -1;
-                for (int k = 0; k < 2; k++) {
-                        if (s->d[i].pipe[k] >= 0)
-                                close(s->d[i].pipe[k]);
-                        s->d[i].pipe[k] = -1;
-                }
-                s->d[i].len = s->d[i].off = 0;
+                dir_drop(&s->d[i]);
                 s->d[i].eof = s->d[i].shut = false;
+        }
+        s->offered = false;
+}
+
+/* Carry the bytes of s from now on. */
+static void relay_begin(struct slot *s)
+{
+        /* Replies are relayed as they come: no Nagle wait on the code's side. */
+        (void)setsockopt(s->fd[0], IPPROTO_TCP, TCP_NODELAY, &(int){1}, sizeof(int));
+        for (int i = 0; i < 2; i++) {
+                if (pipe2(s->d[i].pipe, O_CLOEXEC | O_NONBLOCK) < 0)
+                        s->d[i].pipe[0] = s->d[i].pipe[1] = -1; /* buffered, then */
+                else
+                        (void)fcntl(s->d[i].pipe[1], F_SETPIPE_SZ, (int)RELAY_PIPE);
+        }
+}
+
+/* Pass the code's connection itself to the proxy: true when the message went (then the
+ * proxy's answer decides, see settle), false when nothing was sent. */
+static bool offer(struct slot *s)
+{
+        union {
+                struct cmsghdr align;
+                char buf[CMSG_SPACE(sizeof(int))];
+        } ctl = {0};
+        unsigned char marker = EGRESS_HANDOFF_BYTE;
+        struct iovec iov = {.iov_base = &marker, .iov_len = 1};
+        struct msghdr msg = {.msg_iov = &iov,
+                             .msg_iovlen = 1,
+                             .msg_control = ctl.buf,
+                             .msg_controllen = sizeof(ctl)};
+        struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+
+        c->cmsg_level = SOL_SOCKET;
+        c->cmsg_type = SCM_RIGHTS;
+        c->cmsg_len = CMSG_LEN(sizeof(int));
+        memcpy(CMSG_DATA(c), &s->fd[0], sizeof(int));
+        return sendmsg(s->fd[1], &msg, MSG_NOSIGNAL | MSG_DONTWAIT) == 1;
+}
+
+/* The proxy's answer to an offer: the UNIX connection's end means it took the connection (our
+ * copy goes); bytes mean it did not (a refusal, for the code to read): carry them. */
+static void settle(struct slot *s)
+{
+        char b;
+        ssize_t n = recv(s->fd[1], &b, 1, MSG_PEEK | MSG_DONTWAIT);
+
+        if (n > 0) {
+                s->offered = false;
+                relay_begin(s);
+        } else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
+                slot_close(s);
         }
 }
 
@@ -83,16 +149,12 @@ static void take(int lfd)
                 close(fd);
                 return;
         }
-        /* Replies are relayed as they come: no Nagle wait on the code's side. */
-        (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int){1}, sizeof(int));
         s->fd[0] = fd;
         s->fd[1] = pfd;
-        for (int i = 0; i < 2; i++) {
-                if (pipe2(s->d[i].pipe, O_CLOEXEC | O_NONBLOCK) < 0)
-                        s->d[i].pipe[0] = s->d[i].pipe[1] = -1; /* buffered, then */
-                else
-                        (void)fcntl(s->d[i].pipe[1], F_SETPIPE_SZ, (int)RELAY_PIPE);
-        }
+        if (pass_fds && offer(s))
+                s->offered = true;
+        else
+                relay_begin(s);
 }
 
 /* Take what src has into d (empty before): bytes taken, 0 at its end, -1 with errno. */
@@ -150,7 +212,12 @@ static bool pump_once(struct slot *s, int i, short rev_src, bool *more)
                 if (n < 0) {
                         if (errno == EAGAIN || errno == EINTR)
                                 break;
-                        return false;
+                        if (errno != EPIPE && errno != ECONNRESET)
+                                return false;
+                        /* The other end takes no more (the proxy answered a refusal and
+                         * closed): this way is dropped, the other still carries the answer. */
+                        dir_drop(d);
+                        return true;
                 }
                 d->off += (size_t)n;
         }
@@ -196,6 +263,14 @@ static void *relay_main(void *arg)
                         for (int k = 0; k < 2; k++) {
                                 short ev = 0;
 
+                                if (s->offered) {
+                                        /* Only the proxy's answer: the code's socket may be
+                                         * the proxy's already (and is not polled at all, so
+                                         * that its hang-up cannot spin this loop). */
+                                        p[n++] = (struct pollfd){.fd = k ? s->fd[1] : -1,
+                                                                 .events = POLLIN};
+                                        continue;
+                                }
                                 if (s->fd[0] >= 0) {
                                         if (s->d[k].len == 0 && !s->d[k].eof)
                                                 ev |= POLLIN;
@@ -215,6 +290,11 @@ static void *relay_main(void *arg)
                         struct slot *s = &slots[i];
                         short r0 = p[2 + 2 * i].revents, r1 = p[3 + 2 * i].revents;
 
+                        if (s->offered) {
+                                if (r1 & (POLLIN | POLLHUP | POLLERR))
+                                        settle(s);
+                                continue;
+                        }
                         if (s->fd[0] < 0 || p[2 + 2 * i].fd < 0)
                                 continue;
                         if (!pump(s, 0, r0) || !pump(s, 1, r1) || (s->d[0].shut && s->d[1].shut) ||
@@ -251,7 +331,7 @@ static int listen_on(int family, int port)
         return fd;
 }
 
-int relay_start(const char *proxy_path, int port)
+int relay_start(const char *proxy_path, int port, bool pass)
 {
         pthread_attr_t attr;
         pthread_t t;
@@ -261,6 +341,7 @@ int relay_start(const char *proxy_path, int port)
                 return -ENAMETOOLONG;
         proxy_addr.sun_family = AF_UNIX;
         strcpy(proxy_addr.sun_path, proxy_path);
+        pass_fds = pass;
         for (int i = 0; i < RELAY_SLOTS; i++)
                 for (int k = 0; k < 2; k++)
                         slots[i].fd[k] = slots[i].d[k].pipe[0] = slots[i].d[k].pipe[1] = -1;

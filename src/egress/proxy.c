@@ -25,6 +25,8 @@
 
 #include "airlock/cleanup.h"
 #include "airlock/egress.h"
+#include "airlock/egress_handoff.h"
+#include "airlock/egress_port.h"
 #include "airlock/log.h"
 #include "airlock/util.h"
 
@@ -281,7 +283,9 @@ static void http_refuse(int fd, int status, const char *reason, const char *host
                       "HTTP/1.1 %d %s\r\nX-Airlock-Egress-Reason: %s\r\nContent-Type: "
                       "text/plain\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s",
                       status,
-                      status == 403   ? "Forbidden"
+                      status == 400   ? "Bad Request"
+                      : status == 403 ? "Forbidden"
+                      : status == 431 ? "Request Header Fields Too Large"
                       : status == 502 ? "Bad Gateway"
                                       : "Service Unavailable",
                       reason, bn, body);
@@ -902,6 +906,34 @@ static void conn_end(struct egress *eg, struct econn *c, struct outcome *o, int6
         free(c);
 }
 
+/* A handoff (handoff.c): the relay passed the code's TCP connection itself (fd, with extra set
+ * when more came). Taken, it is the client side from here on and the UNIX connection ends,
+ * which the relay reads as "taken". Returns NULL, or why it is refused: then the passed fd is
+ * closed and the refusal goes back on the UNIX connection, which the relay carries to the code. */
+static const char *take_handoff(struct egress *eg, struct econn *c, int fd, int extra)
+{
+        const char *why = extra    ? "handoff_extra_fds"
+                          : fd < 0 ? "handoff_no_fd"
+                                   : egress_handoff_refused(fd);
+        int unix_fd;
+
+        if (!why && egress_handoff_prepare(fd) < 0)
+                why = "handoff_bad_socket";
+        if (why) {
+                if (fd >= 0)
+                        close(fd);
+                return why;
+        }
+        pthread_mutex_lock(&eg->lock);
+        unix_fd = c->cfd;
+        c->cfd = fd;
+        if (c->cut) /* cut before the swap: the shutdown reached only the UNIX connection */
+                shutdown(fd, SHUT_RDWR);
+        pthread_mutex_unlock(&eg->lock);
+        close(unix_fd);
+        return NULL;
+}
+
 static void *conn_main(void *arg)
 {
         struct econn *c = arg;
@@ -909,8 +941,22 @@ static void *conn_main(void *arg)
         struct outcome o = {0};
         int64_t started = util_wall_ms();
         uint8_t buf[EGRESS_HEAD_MAX];
-        ssize_t n = read_more(c->cfd, buf, 0, sizeof(buf), HEAD_TIMEOUT_MS);
+        int passed, extra;
+        /* The first read takes what fds came with the bytes: one is kept for a handoff, none
+         * otherwise (later reads let the kernel drop any). */
+        ssize_t n = egress_handoff_recv(c->cfd, buf, sizeof(buf), HEAD_TIMEOUT_MS, &passed, &extra);
 
+        if (n == 1 && buf[0] == EGRESS_HANDOFF_BYTE && !c->sb->host) {
+                o.reason = take_handoff(eg, c, passed, extra);
+                if (o.reason) {
+                        http_refuse(c->cfd, 400, o.reason, "-", 0);
+                        conn_end(eg, c, &o, started);
+                        return NULL;
+                }
+                n = read_more(c->cfd, buf, 0, sizeof(buf), HEAD_TIMEOUT_MS);
+        } else if (passed >= 0) {
+                close(passed);
+        }
         if (n <= 0)
                 o.reason = n == -ETIMEDOUT ? "request_timeout" : "closed_early";
         else if (buf[0] == 5)

@@ -85,7 +85,8 @@ def proc_cpu(pid):
 
 
 def sandbox_pid(engine, sandbox_id):
-    """The sandbox's first process (the agent, whose relay carries the bytes)."""
+    """The sandbox's first process (the agent: its relay hands connections to the proxy and
+    moves bytes only where it cannot, so its share should be about nothing)."""
     out = subprocess.run([engine, "inspect", "-f", "{{.State.Pid}}", sandbox_id], check=True,
                          capture_output=True, text=True).stdout
     return int(out.strip())
