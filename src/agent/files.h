@@ -8,10 +8,6 @@ int files_main(int argc, char **argv);
 /* The environment variable naming an exec's outputs directory (artifacts). */
 #define FILES_OUTPUTS_ENV "AIRLOCK_OUTPUTS_DIR"
 
-/* Makes the exec's outputs directory named by FILES_OUTPUTS_ENV in envp, if any (best effort;
- * between fork and execve: no allocation). */
-void files_prepare_outputs(const char *const *envp);
-
 /* The value of FILES_OUTPUTS_ENV in envp as a new string, or NULL. */
 char *files_outputs_dir(const char *const *envp);
 

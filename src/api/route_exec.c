@@ -49,6 +49,9 @@ json_t *api_exec_result_json(const struct exec_result *res, bool for_stream)
                 if (o && res->sandbox_replaced[0])
                         json_object_set_new(o, "sandbox_replaced",
                                             json_string(res->sandbox_replaced));
+                /* With the network: why it has no way out, if so. */
+                if (o && res->egress_error[0])
+                        json_object_set_new(o, "egress_error", json_string(res->egress_error));
                 if (o)
                         api_resumed_json(o, res->resumed, res->snapshot_lost);
                 return o;

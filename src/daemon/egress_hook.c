@@ -264,3 +264,35 @@ void daemon_egress_finish(struct egress_exec *ee, struct exec_result *res)
         ee->env = NULL;
         ee->ctx = NULL;
 }
+
+static int keep_open(void *arg, const char *run_dir, const char *exec_user, struct al_error *err)
+{
+        struct egress_keep *k = arg;
+        int r;
+
+        daemon_egress_release(k); /* a retry in a new sandbox leaves the old one */
+        r = k->ee->hook.open(k->ee, run_dir, exec_user, err);
+        k->run_dir = k->ee->run_dir;
+        k->ee->run_dir = NULL;
+        return r;
+}
+
+void daemon_egress_keep(struct egress_keep *k, struct exec_spec *x)
+{
+        struct egress_exec *ee = x->egress ? x->egress->ctx : NULL;
+
+        if (!ee || !ee->ctx)
+                return;
+        *k = (struct egress_keep){.ctx = ee->ctx, .ee = ee};
+        memcpy(k->exec_id, ee->exec_id, sizeof(k->exec_id));
+        k->hook = (struct exec_egress){.open = keep_open, .ctx = k};
+        x->egress = &k->hook;
+}
+
+void daemon_egress_release(struct egress_keep *k)
+{
+        if (k->run_dir && k->ctx->egress)
+                json_decref(egress_unbind(k->ctx->egress, k->run_dir, k->exec_id));
+        free(k->run_dir);
+        k->run_dir = NULL;
+}

@@ -29,3 +29,19 @@ int daemon_egress_prepare(struct daemon *ctx, const struct policy_effective *eff
                           struct exec_spec *x);
 /* The exec ended: its refusals (and why it had no way out) go into res. */
 void daemon_egress_finish(struct egress_exec *ee, struct exec_result *res);
+
+/* A background process with the network keeps its way out after daemon_exec returns, until it
+ * ends: the binding its sandbox's hook makes moves here as it is made, before any of the code
+ * runs, and daemon_egress_release ends it. Lives with the process (heap). */
+struct egress_keep {
+        struct daemon *ctx;
+        struct egress_exec *ee; /* the exec's, during the start only */
+        char exec_id[33];
+        char *run_dir; /* bound there, or NULL */
+        struct exec_egress hook;
+};
+
+/* When x has the network (daemon_egress_prepare ran), route its hook through k. */
+void daemon_egress_keep(struct egress_keep *k, struct exec_spec *x);
+/* The process ended (or never started): no more connections for it. */
+void daemon_egress_release(struct egress_keep *k);

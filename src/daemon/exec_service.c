@@ -193,10 +193,6 @@ static int check_network(const struct policy_effective *eff, const struct exec_r
                               "agent '%s' runs on provider '%s', whose sandboxes have no network "
                               "(airlock's egress policy cannot be enforced there)",
                               req->agent, policy_agent_provider(eff->policy, req->agent)->name);
-        if (req->background)
-                return al_err(err, -EINVAL,
-                              "background processes cannot have the network; run it in the "
-                              "foreground");
         switch (eff->network_tier) {
         case NETWORK_ELEVATED:
         case NETWORK_STANDARD:
@@ -221,12 +217,14 @@ static void notify_started(const struct exec_sink *sink, const struct exec_resul
         sink->started(sink->ctx, res);
 }
 
-/* A background process: its audit row is finished when it ends, from the backend's thread. */
+/* A background process: its audit row is finished when it ends, from the backend's thread;
+ * with the network, its way out lasts as long as it runs. */
 struct background {
         struct daemon *ctx;
         struct store_execution audit;
         char sandbox_id[80];
         const char *backend;
+        struct egress_keep egress;
 };
 
 static void background_done(void *arg, const struct exec_result *res)
@@ -235,6 +233,7 @@ static void background_done(void *arg, const struct exec_result *res)
         struct exec_result r = *res;
         struct al_error err = {0};
 
+        daemon_egress_release(&bg->egress);
         r.backend = bg->backend;
         memcpy(r.sandbox_id, bg->sandbox_id, sizeof(r.sandbox_id));
         if (audit_finish(bg->ctx, &bg->audit, &r, 0, &err) < 0)
@@ -263,10 +262,13 @@ static int start_background(struct daemon *ctx, const char *handle, const struct
         bg->backend = provider_router_label(ctx->containers, spec->provider);
         bx.timeout_ms = 0; /* it runs until it ends, is killed, or its sandbox goes */
         bx.stdin_fd = 0;
+        daemon_egress_keep(&bg->egress, &bx);
         r = ctx->containers->ops->proc_start(ctx->containers, handle, &bx, &hooks,
                                              &res->background_pid, err);
-        if (r < 0)
+        if (r < 0) {
+                daemon_egress_release(&bg->egress);
                 free(bg);
+        }
         return r;
 }
 

@@ -9,7 +9,8 @@
  *                cli-exec                 docker exec / podman exec
  *                agent-direct             the warm sandbox's agent spoken to directly (EXEC,
  *                                         STARTED, GO, EXIT): what airlockd adds is the rest
- *                host-fork-exec           fork + exec of /bin/true on the host: the floor
+ *                host-fork-exec           fork + exec of /bin/true on the host
+ *                host-spawn-exec          posix_spawn (vfork) of /bin/true on the host: the floor
  *   2 first    the first exec of a new session with the warm pool full (paced: each airlockd
  *              call waits, untimed, until the pool is full again; a hit or miss is read from
  *              /metrics around each call), interleaved with:
@@ -28,6 +29,7 @@
 #include <math.h>
 #include <pthread.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -42,6 +44,8 @@
 
 #include <curl/curl.h>
 #include <jansson.h>
+
+extern char **environ;
 
 #define API          "http://localhost/v1.41"
 #define AL           "http://localhost"
@@ -76,7 +80,8 @@ enum variant {
         V_RAW_EXEC,
         V_CLI_EXEC,
         V_AGENT,        /* the sandbox's agent spoken to directly, no airlockd */
-        V_HOST_FORK,    /* fork + exec of /bin/true on the host: the floor of any exec */
+        V_HOST_FORK,    /* fork + exec of /bin/true on the host */
+        V_HOST_SPAWN,   /* posix_spawn (vfork) + exec of /bin/true on the host */
         V_AL_NEW,       /* first exec of a new session */
         V_AL_FRESH,     /* one-off exec */
         V_RAW_FRESH,    /* create + start + wait */
@@ -93,6 +98,7 @@ static const char *const variant_names[V_COUNT] = {
     [V_CLI_EXEC] = "cli-exec",
     [V_AGENT] = "agent-direct",
     [V_HOST_FORK] = "host-fork-exec",
+    [V_HOST_SPAWN] = "host-spawn-exec",
     [V_AL_NEW] = "airlockd-new-session",
     [V_AL_FRESH] = "airlockd-fresh",
     [V_RAW_FRESH] = "raw-create-start-wait",
@@ -107,7 +113,8 @@ static const char *const variant_desc[V_COUNT] = {
     [V_RAW_EXEC] = "Engine API exec create+start+inspect",
     [V_CLI_EXEC] = "CLI exec",
     [V_AGENT] = "the session sandbox's agent socket, EXEC/STARTED/GO/EXIT, no airlockd",
-    [V_HOST_FORK] = "fork + exec /bin/true + wait on the host, the machine's floor",
+    [V_HOST_FORK] = "fork + exec /bin/true + wait on the host",
+    [V_HOST_SPAWN] = "posix_spawn (vfork) of /bin/true + wait on the host, the machine's floor",
     [V_AL_NEW] = "airlockd first exec of a new session, pool full before",
     [V_AL_FRESH] = "airlockd one-off exec, pool full before",
     [V_RAW_FRESH] = "Engine API create+start+wait",
@@ -895,16 +902,27 @@ static void agent_exec(struct bench *b)
         close(fd);
 }
 
-static void host_fork_exec(void)
+/* fork + exec, or (spawn) posix_spawn, which glibc makes with clone(CLONE_VM | CLONE_VFORK):
+ * no copy of the address space, as the agent's own spawn. */
+static void host_fork_exec(bool spawn)
 {
+        char *const argv[] = {"true", NULL};
         int status;
-        pid_t pid = fork();
+        pid_t pid;
 
-        if (pid < 0)
-                die("fork: %s", strerror(errno));
-        if (pid == 0) {
-                execl("/bin/true", "true", (char *)NULL);
-                _exit(127);
+        if (spawn) {
+                int e = posix_spawn(&pid, "/bin/true", NULL, NULL, argv, environ);
+
+                if (e != 0)
+                        die("posix_spawn: %s", strerror(e));
+        } else {
+                pid = fork();
+                if (pid < 0)
+                        die("fork: %s", strerror(errno));
+                if (pid == 0) {
+                        execv("/bin/true", argv);
+                        _exit(127);
+                }
         }
         while (waitpid(pid, &status, 0) < 0)
                 if (errno != EINTR)
@@ -960,12 +978,13 @@ static void warm_variant(struct bench *b, int v, bool record)
                 break;
         case V_AGENT:
         case V_HOST_FORK:
+        case V_HOST_SPAWN:
                 for (int i = 0; i < b->o.reps; i++) {
                         t0 = now_ms();
                         if (v == V_AGENT)
                                 agent_exec(b);
                         else
-                                host_fork_exec();
+                                host_fork_exec(v == V_HOST_SPAWN);
                         add(s, now_ms() - t0);
                 }
                 break;
@@ -976,8 +995,8 @@ static void warm_variant(struct bench *b, int v, bool record)
 
 static void phase_warm(struct bench *b)
 {
-        static const int order[] = {V_AL_WARM,   V_AL_WARM_KA, V_AGENT,
-                                    V_HOST_FORK, V_RAW_EXEC,   V_CLI_EXEC};
+        static const int order[] = {V_AL_WARM,    V_AL_WARM_KA, V_AGENT,   V_HOST_FORK,
+                                    V_HOST_SPAWN, V_RAW_EXEC,   V_CLI_EXEC};
         const int n_order = (int)(sizeof(order) / sizeof(order[0]));
 
         /* The session's sandbox first, to find its agent. */
@@ -1250,6 +1269,7 @@ static const struct ratio ratios[] = {
     {"cli-exec / airlockd-warm", V_CLI_EXEC, V_AL_WARM},
     {"agent-direct / airlockd-warm", V_AGENT, V_AL_WARM},
     {"host-fork-exec / airlockd-warm", V_HOST_FORK, V_AL_WARM},
+    {"host-spawn-exec / airlockd-warm", V_HOST_SPAWN, V_AL_WARM},
     {"raw-create-start-wait / airlockd-new-session", V_RAW_FRESH, V_AL_NEW},
     {"raw-create-start-wait-remove / airlockd-fresh", V_RAW_FRESH_RM, V_AL_FRESH},
     {"raw-exec-load / airlockd-load", V_RAW_LOAD, V_AL_LOAD},

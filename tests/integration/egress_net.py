@@ -2,9 +2,13 @@
 to the host by a veth pair on a private /30 of 10.213.0.0/16, serving what the test asks (HTTP
 from a directory, TLS, a raw TCP echo, a slow stream), with names added to /etc/hosts for the
 test's life. Names, namespaces and veths are unique per test (tests run in parallel under
-pytest-xdist) and everything is removed on every path."""
+pytest-xdist) and everything is removed on every path. A namespace's name and a hosts line's tag
+carry the pid of the test process that made them: if that process was killed (no finally ran),
+the next upstream started on the machine removes what it left (sweep_dead)."""
 import fcntl
+import os
 import random
+import re
 import secrets
 import shutil
 import subprocess
@@ -91,27 +95,64 @@ def sh(*args, check=True):
     return subprocess.run(args, check=check, capture_output=True, text=True)
 
 
+def edit_hosts(fn):
+    """Rewrite /etc/hosts as fn(text) says. The lock is on /etc/hosts itself (rewritten in
+    place, same inode): no file of ours is left behind."""
+    with open(HOSTS, "r+") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        text = fn(f.read())
+        f.seek(0)
+        f.write(text)
+        f.truncate()
+
+
 @contextmanager
 def hosts_entries(entries):
     """Add "addr name" lines to /etc/hosts, marked with a tag of ours; removed at the end."""
-    tag = f"# airlock-test-{secrets.token_hex(4)}"
+    tag = f"# airlock-test-{os.getpid()}-{secrets.token_hex(4)}"
     lines = [f"{a} {n} {tag}\n" for a, n in entries]
-
-    def edit(fn):
-        # The lock is on /etc/hosts itself (rewritten in place, same inode): no file of ours
-        # is left behind.
-        with open(HOSTS, "r+") as f:
-            fcntl.flock(f, fcntl.LOCK_EX)
-            text = fn(f.read())
-            f.seek(0)
-            f.write(text)
-            f.truncate()
-
-    edit(lambda t: t + ("" if t.endswith("\n") else "\n") + "".join(lines))
+    edit_hosts(lambda t: t + ("" if t.endswith("\n") else "\n") + "".join(lines))
     try:
         yield
     finally:
-        edit(lambda t: "".join(l for l in t.splitlines(True) if tag not in l))
+        edit_hosts(lambda t: "".join(l for l in t.splitlines(True) if tag not in l))
+
+
+def pid_alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    return True
+
+
+NS_NAME = re.compile(r"alx(\d+)-([0-9a-f]+)$")
+HOSTS_TAG = re.compile(r"# airlock-test-(\d+)-[0-9a-f]+$")
+
+
+def sweep_dead():
+    """Remove the namespaces (with the processes in them and their veths) and the hosts lines
+    of test processes that are gone; never a live process's."""
+    for line in sh("ip", "netns", "list", check=False).stdout.splitlines():
+        m = NS_NAME.match(line.split()[0]) if line.split() else None
+        if not m or pid_alive(int(m.group(1))):
+            continue
+        ns, vid = m.group(0), m.group(2)
+        for pid in sh("ip", "netns", "pids", ns, check=False).stdout.split():
+            try:
+                os.kill(int(pid), 9)
+            except (ProcessLookupError, ValueError):
+                pass
+        sh("ip", "link", "del", f"alh{vid}", check=False)
+        sh("ip", "netns", "del", ns, check=False)
+
+    def dead(line):
+        m = HOSTS_TAG.search(line.rstrip("\n"))
+        return bool(m) and not pid_alive(int(m.group(1)))
+
+    edit_hosts(lambda t: "".join(l for l in t.splitlines(True) if not dead(l)))
 
 
 class Upstream:
@@ -119,7 +160,9 @@ class Upstream:
 
     def __init__(self):
         self.id = secrets.token_hex(3)
-        self.ns = f"alx{self.id}"
+        # The namespace's name carries the owner's pid (sweep_dead); interface names stay
+        # within 15 characters.
+        self.ns = f"alx{os.getpid()}-{self.id}"
         self.veth_host = f"alh{self.id}"
         self.veth_ns = f"aln{self.id}"
         k = random.randrange(1, 16000)
@@ -132,6 +175,7 @@ class Upstream:
         self.proc = None
 
     def start(self):
+        sweep_dead()
         try:
             sh("ip", "netns", "add", self.ns)
             sh("ip", "link", "add", self.veth_host, "type", "veth", "peer", "name", self.veth_ns)
