@@ -500,10 +500,14 @@ static int conn_on_frame(void *ctx, unsigned type, const uint8_t *payload, size_
         if (c->closing || c->dead)
                 return -1;
         if (c->state == C_REQUEST && type == AGENT_PING) {
+                unsigned long long shared, forked;
+
+                spawn_counts(&shared, &forked);
                 conn_json(c, AGENT_PONG,
-                          json_pack("{s:i,s:i,s:i,s:I}", "version", AGENT_PROTO_VERSION, "pid",
-                                    (int)getpid(), "execs", (int)execs_running(), "refused",
-                                    (json_int_t)n_refused));
+                          json_pack("{s:i,s:i,s:i,s:I,s:{s:I,s:I}}", "version", AGENT_PROTO_VERSION,
+                                    "pid", (int)getpid(), "execs", (int)execs_running(), "refused",
+                                    (json_int_t)n_refused, "spawns", "shared_vm",
+                                    (json_int_t)shared, "fork", (json_int_t)forked));
                 c->closing = true;
                 return -1;
         }

@@ -84,6 +84,7 @@ struct spawn {
 };
 
 static struct spawn *spawns;
+static unsigned long long n_shared, n_forked;
 
 static _Noreturn void child_exit(int code)
 {
@@ -352,9 +353,16 @@ pid_t spawn_exec(json_t *j, const struct exec_spec *spec, const struct spawn_fds
                             clone(child_main, (char *)s->stack + STACK_SIZE, CLONE_VM | SIGCHLD, s);
                 }
         }
-        /* No shared-VM clone here (another architecture, a kernel that refuses it): fork. */
-        if (pid < 0 && (pid = fork()) == 0)
-                child_main(s);
+        if (pid > 0) {
+                n_shared++;
+        } else {
+                /* No shared-VM clone here (another architecture, a kernel that refuses it). */
+                pid = fork();
+                if (pid == 0)
+                        child_main(s);
+                if (pid > 0)
+                        n_forked++;
+        }
         if (pid < 0) {
                 int e = errno;
 
@@ -377,4 +385,10 @@ void spawn_reaped(pid_t pid)
                         spawn_free(s);
                         return;
                 }
+}
+
+void spawn_counts(unsigned long long *shared, unsigned long long *forked)
+{
+        *shared = n_shared;
+        *forked = n_forked;
 }

@@ -38,3 +38,7 @@ pid_t spawn_exec(json_t *j, const struct exec_spec *spec, const struct spawn_fds
 
 /* pid was reaped: its spawn, if it has one, is freed. */
 void spawn_reaped(pid_t pid);
+
+/* How many held children were made each way so far: with a shared address space (clone with
+ * CLONE_VM) and by fork(). Reported in PONG, so that a fallback to fork is seen. */
+void spawn_counts(unsigned long long *shared, unsigned long long *forked);

@@ -41,6 +41,45 @@ def test_the_agent_is_pid_1_and_the_hardening_is_unchanged(box, engine):
     assert any("no-new-privileges" in o for o in hc["SecurityOpt"])
 
 
+def agent_ping(sock_path):
+    """PING on the agent's socket from the host (outside the sandbox's PID namespace, as the
+    daemon): the PONG's JSON."""
+    import json
+    import socket
+    import struct
+    # Through an fd of its directory: the test's path may be longer than a UNIX address allows.
+    dfd = os.open(os.path.dirname(sock_path), os.O_PATH)
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.settimeout(10)
+            s.connect(f"/proc/self/fd/{dfd}/{os.path.basename(sock_path)}")
+            s.sendall(struct.pack(">IB", 1, 0x01))  # the length counts the type byte
+            data = b""
+            while True:
+                b = s.recv(65536)
+                if not b:
+                    break
+                data += b
+    finally:
+        os.close(dfd)
+    n, t = struct.unpack(">IB", data[:5])
+    assert t == 0x81 and len(data) == 4 + n, data
+    return json.loads(data[5:])
+
+
+def test_execs_are_spawned_without_a_copy_of_the_agent(box):
+    """The agent makes each exec's process with clone(CLONE_VM) (src/agent/spawn.c), not fork():
+    its PONG counts how they were made."""
+    import glob
+    d, sid = box
+    for _ in range(3):
+        assert d.client.exec(session="s", argv=["true"])["transport"] == "agent"
+    pongs = [agent_ping(sock) for sock in glob.glob(str(d.state / "run" / "*" / "agent.sock"))]
+    # The session's sandbox made four; pooled ones (if any) none yet; none forked.
+    assert pongs and all(p["spawns"]["fork"] == 0 for p in pongs), pongs
+    assert max(p["spawns"]["shared_vm"] for p in pongs) >= 4, pongs
+
+
 def test_code_cannot_kill_signal_or_ptrace_the_agent(box):
     d, sid = box
     r = d.client.exec(session="s", command=(

@@ -162,6 +162,17 @@ def test_audit_names_the_tier(tiered):
     assert iso["used"] == [tiered.tier]
 
 
+def test_execs_are_spawned_without_a_copy_of_the_agent(tiered):
+    """gVisor runs the agent's clone(CLONE_VM) spawn too (no fallback to fork)."""
+    import glob
+    from test_agent import agent_ping
+    assert run(tiered, "true", session="spawn")["transport"] == "agent"
+    socks = glob.glob(str(tiered.state / "run" / "*" / "agent.sock"))
+    pongs = [agent_ping(sock) for sock in socks]
+    assert pongs and all(p["spawns"]["fork"] == 0 for p in pongs), pongs
+    assert any(p["spawns"]["shared_vm"] >= 1 for p in pongs), pongs
+
+
 # --- gVisor-only paths ------------------------------------------------------------------------
 
 def test_egress_relay_in_gvisor(make_daemon):

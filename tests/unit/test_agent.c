@@ -298,6 +298,16 @@ START_TEST(test_echo)
         ck_assert_str_eq(r.err, "");
         ck_assert_int_eq(r.exit_code, 0);
         ck_assert_int_eq(r.signal, -1);
+#if defined(__x86_64__) || defined(__aarch64__)
+        /* The exec's process was made without a copy of the agent (spawn.c), not by fork(). */
+        {
+                json_t *j = ping(), *sp = json_object_get(j, "spawns");
+
+                ck_assert_int_eq(json_integer_value(json_object_get(sp, "shared_vm")), 1);
+                ck_assert_int_eq(json_integer_value(json_object_get(sp, "fork")), 0);
+                json_decref(j);
+        }
+#endif
         agent_stop();
 }
 END_TEST
