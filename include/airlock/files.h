@@ -45,6 +45,15 @@ int files_path_parse(const char *path, size_t len, enum policy_workspace ws, boo
  * member's S_IF* type. name_out (FILES_PATH_MAX + 1 bytes) gets the cleaned name. */
 int files_tar_member_check(const char *name, mode_t type, char *name_out, struct al_error *err);
 
+struct archive;
+
+/* Appends the body of the member just read from a (size bytes by its header) to out. 0; or
+ * -EINVAL with err set when the body is longer than its header says or cut short (what names
+ * the archive in the message: "tar", "snapshot"); -ENOMEM with err set; -EFBIG, err not set,
+ * when out reached its cap (the caller says what that means). */
+int files_tar_read_body(struct archive *a, uint64_t size, struct buf *out, const char *what,
+                        const char *name, struct al_error *err);
+
 /* A client's tar (len bytes) as the helper's record stream (airlock/file_records.h) in out,
  * every member checked first: nothing is sent when one is refused. At most max_entries
  * members. -EINVAL for a bad or refused member, -AL_E_TOO_LARGE past max_entries. */

@@ -25,6 +25,29 @@ static void archive_writep(struct archive **a)
                 archive_write_free(*a);
 }
 
+int files_tar_read_body(struct archive *a, uint64_t size, struct buf *out, const char *what,
+                        const char *name, struct al_error *err)
+{
+        char chunk[65536];
+        uint64_t got = 0;
+        la_ssize_t n;
+
+        while ((n = archive_read_data(a, chunk, sizeof(chunk))) > 0) {
+                if (got + (uint64_t)n > size)
+                        return al_err(err, -EINVAL,
+                                      "%s member '%.200s' is longer than its header says", what,
+                                      name);
+                got += (uint64_t)n;
+                if (buf_append(out, chunk, (size_t)n) < 0)
+                        return al_err(err, -ENOMEM, "out of memory");
+                if (buf_truncated(out))
+                        return -EFBIG;
+        }
+        if (n < 0 || got != size)
+                return al_err(err, -EINVAL, "%s member '%.200s' is cut short", what, name);
+        return 0;
+}
+
 static int put_record(struct buf *out, const struct file_record *rec)
 {
         uint8_t hdr[FILE_RECORD_HEADER + FILE_RECORD_PATH_MAX];
@@ -81,27 +104,12 @@ int files_tar_to_records(const void *tar, size_t len, size_t max_entries, struct
                 if (r < 0)
                         return al_err(err, r, "the tar unpacks to more than the upload limit");
                 if (rec.kind == 'F') {
-                        char chunk[65536];
-                        uint64_t got = 0;
-                        la_ssize_t n;
-
-                        while ((n = archive_read_data(a, chunk, sizeof(chunk))) > 0) {
-                                if (got + (uint64_t)n > rec.size)
-                                        return al_err(err, -EINVAL,
-                                                      "tar member '%.200s' is longer than its "
-                                                      "header says",
-                                                      name);
-                                got += (uint64_t)n;
-                                if (buf_append(out, chunk, (size_t)n) < 0)
-                                        return al_err(err, -ENOMEM, "out of memory");
-                                if (buf_truncated(out))
-                                        return al_err(err, -AL_E_TOO_LARGE,
-                                                      "the tar unpacks to more than the upload "
-                                                      "limit");
-                        }
-                        if (n < 0 || got != rec.size)
-                                return al_err(err, -EINVAL, "tar member '%.200s' is cut short",
-                                              name);
+                        r = files_tar_read_body(a, rec.size, out, "tar", name, err);
+                        if (r == -EFBIG)
+                                return al_err(err, -AL_E_TOO_LARGE,
+                                              "the tar unpacks to more than the upload limit");
+                        if (r < 0)
+                                return r;
                 }
         }
         if (r != ARCHIVE_EOF)

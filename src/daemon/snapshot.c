@@ -303,23 +303,10 @@ static int take_member(struct archive *a, struct archive_entry *e, struct buf ou
         if (put_header(&outs[area], &rec) < 0)
                 return al_err(err, -ENOMEM, "out of memory");
         if (rec.kind == 'F') {
-                char chunk[65536];
-                uint64_t got = 0;
-                la_ssize_t n;
-
-                while ((n = archive_read_data(a, chunk, sizeof(chunk))) > 0) {
-                        if (got + (uint64_t)n > rec.size)
-                                return al_err(err, -EINVAL,
-                                              "snapshot member '%.200s' is longer "
-                                              "than its header says",
-                                              name);
-                        got += (uint64_t)n;
-                        if (buf_append(&outs[area], chunk, (size_t)n) < 0 ||
-                            buf_truncated(&outs[area]))
-                                return al_err(err, -ENOMEM, "out of memory");
-                }
-                if (n < 0 || got != rec.size)
-                        return al_err(err, -EINVAL, "snapshot member '%.200s' is cut short", name);
+                r = files_tar_read_body(a, rec.size, &outs[area], "snapshot", name, err);
+                if (r == -EFBIG)
+                        return al_err(err, -ENOMEM, "out of memory");
+                return r;
         }
         return 0;
 }
